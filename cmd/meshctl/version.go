@@ -1,0 +1,46 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshctl/meshctl/pkg/cli"
+	"github.com/meshctl/meshctl/pkg/kube"
+	"github.com/meshctl/meshctl/pkg/version"
+)
+
+const versionExample = `  # The CLI, the Kubernetes server and the installed control plane
+  meshctl version
+
+  # The CLI alone; needs no cluster
+  meshctl version --client
+
+  # For scripts
+  meshctl version -o json`
+
+func newVersionCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &version.Options{IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the versions of meshctl, Kubernetes and the control plane",
+		Long: `Print the version of this meshctl binary, of the Kubernetes API server and of
+the mesh control plane in --mesh-namespace, when one is installed.`,
+		Example: versionExample,
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.MeshNamespace = s.MeshNamespace
+			o.Client = func() (kubernetes.Interface, error) {
+				c, err := kube.NewClients(s.Kube)
+				if err != nil {
+					return nil, err
+				}
+				return c.Kube, nil
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().BoolVar(&o.ClientOnly, "client", false, "print the meshctl version only; needs no cluster")
+	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatJSON, cli.FormatYAML)
+	return cmd
+}

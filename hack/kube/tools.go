@@ -1,0 +1,10 @@
+//go:build tools
+
+// Package kube pins the commands this module builds; `go build` of the paths
+// below is driven by hack/testenv.sh and hack/cluster.
+package kube
+
+import (
+	_ "go.etcd.io/etcd/server/v3"
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+)

@@ -1,0 +1,56 @@
+// Package meshconfig owns the mesh's public API: the MeshConfig resource
+// (config.meshctl.io/v1alpha1) and the well-known names that users, the chart
+// and every component rely on — the enrolment label and annotation, the
+// ownership labels, and the default mesh name and namespace.
+package meshconfig
+
+// API group and version of the MeshConfig resource.
+const (
+	GroupName = "config.meshctl.io"
+	Version   = "v1alpha1"
+	Kind      = "MeshConfig"
+	// Resource is the plural resource name, as used in RBAC rules and REST paths.
+	Resource = "meshconfigs"
+	// ObjectName is the name of the single MeshConfig of a mesh, which lives in
+	// the control-plane namespace.
+	ObjectName = "mesh-config"
+)
+
+// Defaults for the mesh identity. The mesh name is also the Helm release name.
+const (
+	DefaultMeshName      = "mesh"
+	DefaultMeshNamespace = "mesh-system"
+)
+
+// Namespace enrolment: a namespace belongs to a mesh when it carries
+// LabelMonitoredBy with the mesh's name; AnnotationSidecarInjection says
+// whether the webhook injects its new pods. The same annotation on a pod
+// template opts a single workload out.
+const (
+	LabelMonitoredBy           = "meshctl.io/monitored-by"
+	AnnotationSidecarInjection = "meshctl.io/sidecar-injection"
+	InjectionEnabled           = "enabled"
+	InjectionDisabled          = "disabled"
+)
+
+// Ownership labels carried by every object the chart renders, so that
+// uninstall and check can find them all.
+const (
+	LabelPartOf   = "app.kubernetes.io/part-of"
+	PartOfValue   = "meshctl"
+	LabelMeshName = "meshctl.io/mesh-name"
+	// LabelComponent names the control-plane component of an object.
+	LabelComponent = "app.kubernetes.io/component"
+	// LabelVersion is the app.kubernetes.io/version label the chart stamps with
+	// the meshctl version; `meshctl version` and `check` read the control
+	// plane's version from it.
+	LabelVersion = "app.kubernetes.io/version"
+)
+
+// ControllerName is the name of the control-plane Deployment, its Service and
+// its ServiceAccount.
+const ControllerName = "mesh-controller"
+
+// ControllerImageRepository is where the mesh-controller image is published;
+// its tag is the meshctl version (see pkg/version).
+const ControllerImageRepository = "ghcr.io/meshctl/mesh-controller"
