@@ -25,7 +25,7 @@ func main() {
 // run executes one meshctl invocation and returns its exit code. It is main
 // without the process: tests call it with their own streams and environment.
 func run(ctx context.Context, args []string, streams genericiooptions.IOStreams, lookupEnv func(string) (string, bool)) int {
-	root := newRootCmd(streams, lookupEnv)
+	root := newRootCmd(&cli.Settings{}, streams, lookupEnv)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	reportError(streams.ErrOut, err)

@@ -29,8 +29,10 @@ Exit codes: 0 success, 1 failure, 2 usage error.`
 
 // newRootCmd builds the whole command tree. Nothing here touches a cluster:
 // clients are built lazily by the commands that need one.
-func newRootCmd(streams genericiooptions.IOStreams, lookupEnv func(string) (string, bool)) *cobra.Command {
-	s := &cli.Settings{Kube: genericclioptions.NewConfigFlags(true)}
+// The settings s are filled in by flag parsing and resolveSettings before any
+// command runs.
+func newRootCmd(s *cli.Settings, streams genericiooptions.IOStreams, lookupEnv func(string) (string, bool)) *cobra.Command {
+	s.Kube = genericclioptions.NewConfigFlags(true)
 	var configFile string
 
 	root := &cobra.Command{
@@ -44,7 +46,8 @@ func newRootCmd(streams genericiooptions.IOStreams, lookupEnv func(string) (stri
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return resolveSettings(cmd, s, configFile, lookupEnv)
 		},
-		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		CompletionOptions:          cobra.CompletionOptions{DisableDefaultCmd: true},
+		SuggestionsMinimumDistance: 2,
 	}
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
