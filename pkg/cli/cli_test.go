@@ -71,7 +71,6 @@ func TestWriteTable(t *testing.T) {
 	}
 }
 
-
 func TestWriteFormats(t *testing.T) {
 	v := struct {
 		Name string `json:"name"`
