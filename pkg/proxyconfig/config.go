@@ -1,0 +1,297 @@
+package proxyconfig
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/meshctl/meshctl/pkg/meshconfig"
+)
+
+// LogLevel is the proxy's log level, a closed set.
+type LogLevel string
+
+// The log levels, in increasing order of severity.
+const (
+	LogDebug LogLevel = "debug"
+	LogInfo  LogLevel = "info"
+	LogWarn  LogLevel = "warn"
+	LogError LogLevel = "error"
+)
+
+// LogLevels lists the accepted log levels in increasing order of severity.
+func LogLevels() []LogLevel { return []LogLevel{LogDebug, LogInfo, LogWarn, LogError} }
+
+// ParseLogLevel accepts exactly one of LogLevels.
+func ParseLogLevel(s string) (LogLevel, error) {
+	if l := LogLevel(s); slices.Contains(LogLevels(), l) {
+		return l, nil
+	}
+	return "", fmt.Errorf("unknown log level %q: use one of debug, info, warn, error", s)
+}
+
+// Config is the sidecar of one workload: everything the injector writes into
+// the pod and mesh-proxy reads back. Build it with New (mesh-wide) and
+// ForWorkload (plus a workload's annotations); the zero value is not useful.
+type Config struct {
+	// Image is the one image of both the init and the proxy container.
+	Image string
+	// LogLevel is the proxy's log level.
+	LogLevel LogLevel
+	// Resources are the proxy container's requests and limits.
+	Resources corev1.ResourceRequirements
+	// SkipInboundPorts are ports whose inbound traffic is not intercepted;
+	// sorted, without duplicates.
+	SkipInboundPorts []int32
+	// SkipOutboundPorts are destination ports whose outbound traffic is not
+	// intercepted; sorted, without duplicates.
+	SkipOutboundPorts []int32
+	// SkipOutboundCIDRs are destination ranges whose outbound traffic is not
+	// intercepted; sorted, without duplicates, each masked to its prefix.
+	SkipOutboundCIDRs []netip.Prefix
+	// Metrics turns the proxy's /metrics endpoint on.
+	Metrics bool
+	// Tracing, when not nil, exports spans.
+	Tracing *Tracing
+	// JWT, when not nil, validates bearer tokens on inbound requests.
+	JWT *JWT
+}
+
+// Tracing is where the proxy exports spans, over OTLP/HTTP.
+type Tracing struct {
+	// Address is the collector's host name or IP.
+	Address string
+	// Port is the collector's port.
+	Port int32
+	// Endpoint is the collector's HTTP path, such as /v1/traces.
+	Endpoint string
+}
+
+// JWT configures bearer-token validation of inbound requests.
+type JWT struct {
+	// Issuer is the required iss claim.
+	Issuer string
+	// Audiences are the accepted aud values.
+	Audiences []string
+	// JWKSURL is where the signing keys are fetched from.
+	JWKSURL string
+	// JWKS is an inline JSON Web Key Set.
+	JWKS string
+}
+
+// New builds the mesh-wide sidecar definition from a MeshConfig spec. An
+// empty image, log level or resources mean this build's defaults
+// (DefaultImage, DefaultLogLevel, DefaultResources). Values the CRD schema
+// would reject are errors naming the field.
+func New(spec meshconfig.MeshConfigSpec) (*Config, error) {
+	c := &Config{
+		Image:     cmp.Or(spec.Sidecar.Image, DefaultImage()),
+		LogLevel:  DefaultLogLevel,
+		Resources: *spec.Sidecar.Resources.DeepCopy(),
+		Metrics:   spec.Observability.Metrics.Enable,
+	}
+	if spec.Sidecar.LogLevel != "" {
+		l, err := ParseLogLevel(spec.Sidecar.LogLevel)
+		if err != nil {
+			return nil, fmt.Errorf("spec.sidecar.logLevel: %w", err)
+		}
+		c.LogLevel = l
+	}
+	if len(c.Resources.Limits) == 0 && len(c.Resources.Requests) == 0 && len(c.Resources.Claims) == 0 {
+		c.Resources = DefaultResources()
+	}
+	var err error
+	if c.SkipInboundPorts, err = mergePorts(nil, spec.Traffic.InboundPortExclusionList, "spec.traffic.inboundPortExclusionList"); err != nil {
+		return nil, err
+	}
+	if c.SkipOutboundPorts, err = mergePorts(nil, spec.Traffic.OutboundPortExclusionList, "spec.traffic.outboundPortExclusionList"); err != nil {
+		return nil, err
+	}
+	for i, s := range spec.Traffic.OutboundIPRangeExclusionList {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("spec.traffic.outboundIPRangeExclusionList[%d]: %q is not a CIDR such as 10.0.0.0/8", i, s)
+		}
+		c.SkipOutboundCIDRs = append(c.SkipOutboundCIDRs, p.Masked())
+	}
+	c.SkipOutboundCIDRs = sortPrefixes(c.SkipOutboundCIDRs)
+	if t := spec.Observability.Tracing; t.Enable {
+		c.Tracing = &Tracing{
+			Address:  t.Address,
+			Port:     cmp.Or(t.Port, meshconfig.DefaultTracingPort),
+			Endpoint: cmp.Or(t.Endpoint, meshconfig.DefaultTracingEndpoint),
+		}
+		if c.Tracing.Address == "" {
+			return nil, errors.New("spec.observability.tracing.address: required when tracing is enabled")
+		}
+		if c.Tracing.Port < 1 || c.Tracing.Port > 65535 {
+			return nil, fmt.Errorf("spec.observability.tracing.port: %d is not a port (1-65535)", c.Tracing.Port)
+		}
+	}
+	if j := spec.Auth.JWT; j.Enable {
+		c.JWT = &JWT{Issuer: j.Issuer, Audiences: slices.Clone(j.Audiences), JWKSURL: j.JWKSURL, JWKS: j.JWKS}
+		if j.Issuer == "" {
+			return nil, errors.New("spec.auth.jwt.issuer: required when JWT validation is enabled")
+		}
+		if i := slices.Index(j.Audiences, ""); i >= 0 {
+			return nil, fmt.Errorf("spec.auth.jwt.audiences[%d]: empty", i)
+		}
+	}
+	return c, nil
+}
+
+// ForWorkload returns the sidecar of one workload: c refined by the
+// workload's pod-template annotations (see Annotations). workload names it in
+// errors, as "deployment/web". Port and CIDR annotations add to the mesh-wide
+// lists; the log level replaces the mesh-wide one. c is not modified.
+func (c *Config) ForWorkload(workload string, annotations map[string]string) (*Config, error) {
+	w := c.clone()
+	for _, key := range Annotations() {
+		v, ok := annotations[key]
+		if !ok {
+			continue
+		}
+		var err error
+		switch key {
+		case AnnotationSkipInboundPorts:
+			var ports []int32
+			if ports, err = ParsePorts(v); err == nil {
+				w.SkipInboundPorts, err = mergePorts(w.SkipInboundPorts, ports, key)
+			}
+		case AnnotationSkipOutboundPorts:
+			var ports []int32
+			if ports, err = ParsePorts(v); err == nil {
+				w.SkipOutboundPorts, err = mergePorts(w.SkipOutboundPorts, ports, key)
+			}
+		case AnnotationSkipOutboundCIDRs:
+			var cidrs []netip.Prefix
+			if cidrs, err = ParseCIDRs(v); err == nil {
+				w.SkipOutboundCIDRs = sortPrefixes(append(w.SkipOutboundCIDRs, cidrs...))
+			}
+		case AnnotationProxyLogLevel:
+			w.LogLevel, err = ParseLogLevel(strings.TrimSpace(v))
+		}
+		if err != nil {
+			return nil, &AnnotationError{Workload: workload, Annotation: key, Value: v, Err: err}
+		}
+	}
+	return w, nil
+}
+
+// AnnotationError is a per-workload annotation whose value does not parse.
+type AnnotationError struct {
+	// Workload names the workload, as "deployment/web".
+	Workload string
+	// Annotation is the annotation's key.
+	Annotation string
+	// Value is the annotation's whole value.
+	Value string
+	// Err says what is wrong with it.
+	Err error
+}
+
+func (e *AnnotationError) Error() string {
+	return fmt.Sprintf("%s: annotation %s: %q: %v", e.Workload, e.Annotation, e.Value, e.Err)
+}
+
+func (e *AnnotationError) Unwrap() error { return e.Err }
+
+// ParsePorts parses a comma-separated list of ports, such as "80, 8080".
+// Empty items are ignored, so "" is no ports.
+func ParsePorts(s string) ([]int32, error) {
+	var ports []int32
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(item, 10, 16)
+		if err != nil || n == 0 {
+			return nil, fmt.Errorf("%q is not a port (1-65535)", item)
+		}
+		ports = append(ports, int32(n))
+	}
+	return ports, nil
+}
+
+// FormatPorts is the inverse of ParsePorts.
+func FormatPorts(ports []int32) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = strconv.Itoa(int(p))
+	}
+	return strings.Join(s, ",")
+}
+
+// ParseCIDRs parses a comma-separated list of CIDRs, such as
+// "10.0.0.0/8,fd00::/8". A bare IP is not accepted: writing /32 makes the
+// intent explicit. Each prefix is masked (10.1.2.3/8 becomes 10.0.0.0/8).
+func ParseCIDRs(s string) ([]netip.Prefix, error) {
+	var cidrs []netip.Prefix
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8", item)
+		}
+		cidrs = append(cidrs, p.Masked())
+	}
+	return cidrs, nil
+}
+
+// FormatCIDRs is the inverse of ParseCIDRs.
+func FormatCIDRs(cidrs []netip.Prefix) string {
+	s := make([]string, len(cidrs))
+	for i, p := range cidrs {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// mergePorts returns the sorted union of have and add, checking add's ranges;
+// what names the source in errors.
+func mergePorts(have, add []int32, what string) ([]int32, error) {
+	out := slices.Clone(have)
+	for _, p := range add {
+		if p < 1 || p > 65535 {
+			return nil, fmt.Errorf("%s: %d is not a port (1-65535)", what, p)
+		}
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+func sortPrefixes(p []netip.Prefix) []netip.Prefix {
+	slices.SortFunc(p, func(a, b netip.Prefix) int {
+		return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+	})
+	return slices.Compact(p)
+}
+
+func (c *Config) clone() *Config {
+	w := *c
+	w.Resources = *c.Resources.DeepCopy()
+	w.SkipInboundPorts = slices.Clone(c.SkipInboundPorts)
+	w.SkipOutboundPorts = slices.Clone(c.SkipOutboundPorts)
+	w.SkipOutboundCIDRs = slices.Clone(c.SkipOutboundCIDRs)
+	if c.Tracing != nil {
+		t := *c.Tracing
+		w.Tracing = &t
+	}
+	if c.JWT != nil {
+		j := *c.JWT
+		j.Audiences = slices.Clone(c.JWT.Audiences)
+		w.JWT = &j
+	}
+	return &w
+}

@@ -1,0 +1,90 @@
+package proxyconfig
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+)
+
+// Command is the sidecar image's binary; the image must have it on PATH.
+// Both containers name it explicitly rather than relying on the image's
+// entrypoint, so that the pod spec alone says what runs.
+const Command = "mesh-proxy"
+
+// Admin endpoints of the proxy, on AdminPort.
+const (
+	ReadyPath   = "/ready"
+	LivePath    = "/live"
+	MetricsPath = "/metrics"
+	ConfigPath  = "/config"
+)
+
+// AdminPortName names the admin port on the proxy container.
+const AdminPortName = "mesh-admin"
+
+// InitContainer is the container that installs the interception rules
+// before the app starts.
+//
+// It runs as root because iptables needs it: changing the pod's netfilter
+// tables takes CAP_NET_ADMIN (and CAP_NET_RAW for the raw sockets iptables
+// opens) and the iptables binaries refuse to run as another user even with
+// those capabilities. Everything else is taken away: only NET_ADMIN and
+// NET_RAW are added, ALL others dropped, no privilege escalation, and a
+// read-only root filesystem. runAsNonRoot is set to false explicitly so
+// that a pod-level runAsNonRoot: true, which the app may need, does not
+// stop the init container.
+func (c *Config) InitContainer() corev1.Container {
+	return corev1.Container{
+		Name:      InitContainerName,
+		Image:     c.Image,
+		Command:   []string{Command},
+		Args:      c.InitArgs(),
+		Resources: InitResources(),
+		SecurityContext: &corev1.SecurityContext{
+			Capabilities: &corev1.Capabilities{
+				Add:  []corev1.Capability{"NET_ADMIN", "NET_RAW"},
+				Drop: []corev1.Capability{"ALL"},
+			},
+			RunAsUser:                ptr.To[int64](0),
+			RunAsGroup:               ptr.To[int64](0),
+			RunAsNonRoot:             ptr.To(false),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			AllowPrivilegeEscalation: ptr.To(false),
+		},
+	}
+}
+
+// ProxyContainer is the proxy that runs beside the app: as ProxyUID (whose
+// traffic the rules exempt), with no capabilities and a read-only root, and
+// probed on the admin port, which is never intercepted.
+func (c *Config) ProxyContainer() corev1.Container {
+	probe := func(path string) *corev1.Probe {
+		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+			Path: path,
+			Port: intstr.FromInt32(AdminPort),
+		}}}
+	}
+	return corev1.Container{
+		Name:    ProxyContainerName,
+		Image:   c.Image,
+		Command: []string{Command},
+		Args:    c.RunArgs(),
+		Ports: []corev1.ContainerPort{{
+			Name:          AdminPortName,
+			ContainerPort: AdminPort,
+			Protocol:      corev1.ProtocolTCP,
+		}},
+		Env:            Env(),
+		Resources:      *c.Resources.DeepCopy(),
+		ReadinessProbe: probe(ReadyPath),
+		LivenessProbe:  probe(LivePath),
+		SecurityContext: &corev1.SecurityContext{
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			RunAsUser:                ptr.To[int64](ProxyUID),
+			RunAsGroup:               ptr.To[int64](ProxyGID),
+			RunAsNonRoot:             ptr.To(true),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			AllowPrivilegeEscalation: ptr.To(false),
+		},
+	}
+}
