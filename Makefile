@@ -10,7 +10,7 @@ LDFLAGS := -s -w \
 	-X $(MODULE)/pkg/version.version=$(VERSION) \
 	-X $(MODULE)/pkg/version.commit=$(COMMIT) \
 	-X $(MODULE)/pkg/version.date=$(DATE)
-STATICCHECK_VERSION ?= 2025.1.1
+STATICCHECK_VERSION ?= v0.8.2
 TEST_TIMEOUT ?= 20m
 
 .PHONY: all build test testenv bench lint golden demo clean
