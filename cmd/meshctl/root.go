@@ -65,6 +65,7 @@ func newRootCmd(s *cli.Settings, streams genericiooptions.IOStreams, lookupEnv f
 	root.AddCommand(
 		newVersionCmd(s, streams),
 		newCompletionCmd(streams),
+		newInstallCmd(s, streams), newUpgradeCmd(s, streams), newUninstallCmd(s, streams),
 	)
 	return root
 }

@@ -1,0 +1,223 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/meshctl/meshctl/pkg/cli"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
+)
+
+// DefaultTimeout is how long install and upgrade wait for the control plane.
+const DefaultTimeout = 5 * time.Minute
+
+// helmReleaseNamespaceAnnotation is where Helm records the namespace of the
+// release that owns an object.
+const helmReleaseNamespaceAnnotation = "meta.helm.sh/release-namespace"
+
+// InstallOptions are the inputs of `meshctl install`. The command binds its
+// flags straight to these fields.
+type InstallOptions struct {
+	genericiooptions.IOStreams
+	// Values are the value flags.
+	Values ValueOptions
+	// DryRun renders (client) or validates against the cluster (server).
+	DryRun DryRun
+	// Output is table (one line per object), yaml or json (the manifests).
+	Output cli.Format
+	// Wait waits for the control plane to become ready.
+	Wait bool
+	// Timeout bounds the wait.
+	Timeout time.Duration
+	// Atomic rolls the release back if the install or the wait fails.
+	Atomic bool
+	// Decorated allows a spinner on ErrOut.
+	Decorated bool
+	// NewDeps builds the dependencies; offline means no cluster is needed.
+	NewDeps func(offline bool) (*Deps, error)
+}
+
+// Run installs the mesh and prints the result.
+func (o *InstallOptions) Run(ctx context.Context) error {
+	d, err := o.NewDeps(o.DryRun == DryRunClient)
+	if err != nil {
+		return err
+	}
+	res, err := d.Install(ctx, o)
+	if err != nil {
+		return err
+	}
+	return res.Write(o.Out, o.ErrOut, o.Output)
+}
+
+// validateMeshName refuses a mesh name that cannot be a release name and a
+// label value.
+func validateMeshName(name string) error {
+	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+		return cli.UsageErrorf("invalid mesh name %q: %s", name, errs[0])
+	}
+	return nil
+}
+
+// Install installs the mesh: CRDs first, then the release, then it waits for
+// the control plane. Everything that can be checked is checked before the
+// first change. On failure with o.Atomic, the release is uninstalled again.
+func (d *Deps) Install(ctx context.Context, o *InstallOptions) (*Result, error) {
+	if err := validateMeshName(d.MeshName); err != nil {
+		return nil, err
+	}
+	user, _, err := mergeValues(valueLayers{chartDefaults: d.Chart.Values, flags: o.Values}, d.ReadFile)
+	if err != nil {
+		return nil, err
+	}
+	manifest, err := Render(d.Chart, d.MeshName, d.Namespace, user, o.DryRun != DryRunNone)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Release: d.MeshName, Namespace: d.Namespace, DryRun: o.DryRun, Manifest: Manifest(manifest)}
+	if o.DryRun == DryRunClient {
+		return res, res.listObjects("created")
+	}
+	if err := d.refuseInstall(ctx); err != nil {
+		return nil, err
+	}
+	if o.DryRun == DryRunServer {
+		if err := d.validateOnServer(ctx, res); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
+	if err := d.ensureNamespace(ctx, res); err != nil {
+		return nil, err
+	}
+	crds, err := d.applyCRDs(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range crds {
+		res.add("customresourcedefinition", n, "applied")
+	}
+
+	in := action.NewInstall(d.Helm)
+	in.ReleaseName, in.Namespace = d.MeshName, d.Namespace
+	// The CRDs are ours (above); the wait and the rollback too (below), so
+	// that a failure can be explained rather than reported as a timeout.
+	in.SkipCRDs, in.Wait, in.Atomic = true, false, false
+	in.Timeout = o.Timeout
+	in.Description = "Installed by meshctl"
+	rel, err := in.RunWithContext(ctx, d.Chart, user)
+	if err == nil && o.Wait {
+		err = d.waitRelease(ctx, rel, o.Timeout, o.Decorated, o.ErrOut)
+	}
+	if err != nil {
+		return nil, d.failInstall(ctx, err, o.Atomic)
+	}
+	res.Revision = rel.Version
+	res.Manifest = Manifest(rel.Manifest)
+	if err := res.listObjects("created"); err != nil {
+		return nil, err
+	}
+	res.add("release", d.MeshName, fmt.Sprintf("installed (revision %d)", rel.Version))
+	res.Notes = rel.Info.Notes
+	return res, nil
+}
+
+// listObjects adds one change per object of the manifest.
+func (r *Result) listObjects(verb string) error {
+	objs, err := r.Manifest.Objects()
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		r.add(o.GetKind(), o.GetName(), verb)
+	}
+	return nil
+}
+
+// refuseInstall names every reason this mesh cannot be installed here.
+func (d *Deps) refuseInstall(ctx context.Context) error {
+	hist, err := d.Helm.Releases.History(d.MeshName)
+	if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
+		return fmt.Errorf("reading release history of %q in namespace %q: %w", d.MeshName, d.Namespace, err)
+	}
+	if len(hist) > 0 {
+		last := hist[0]
+		for _, r := range hist {
+			if r.Version > last.Version {
+				last = r
+			}
+		}
+		if last.Info.Status == release.StatusDeployed {
+			return fmt.Errorf("mesh %q is already installed in namespace %q (revision %d): use `meshctl upgrade` to change it", d.MeshName, d.Namespace, last.Version)
+		}
+		return fmt.Errorf("mesh %q already has a release in namespace %q (revision %d, %s): use `meshctl upgrade`, or `meshctl uninstall` and install again", d.MeshName, d.Namespace, last.Version, last.Info.Status)
+	}
+	dep, err := d.Clients.Kube.AppsV1().Deployments(d.Namespace).Get(ctx, meshconfig.ControllerName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("deployment %s/%s: %w", d.Namespace, meshconfig.ControllerName, err)
+	default:
+		return fmt.Errorf("namespace %q already holds a mesh control plane (deployment %s of mesh %q): one mesh per namespace; choose another --mesh-namespace", d.Namespace, meshconfig.ControllerName, dep.Labels[meshconfig.LabelMeshName])
+	}
+	sel := meshconfig.LabelMeshName + "=" + d.MeshName
+	hooks, err := d.Clients.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return fmt.Errorf("listing mutating webhook configurations: %w", err)
+	}
+	for _, h := range hooks.Items {
+		if ns := h.Annotations[helmReleaseNamespaceAnnotation]; ns != d.Namespace {
+			return fmt.Errorf("a mesh named %q is already installed in namespace %q (mutatingwebhookconfiguration %s): mesh names are unique in a cluster; choose another --mesh-name", d.MeshName, ns, h.Name)
+		}
+	}
+	return nil
+}
+
+// ensureNamespace creates the control-plane namespace if it is missing. It
+// is not part of the release, so uninstall leaves it (and whatever else the
+// operator put there).
+func (d *Deps) ensureNamespace(ctx context.Context, res *Result) error {
+	api := d.Clients.Kube.CoreV1().Namespaces()
+	_, err := api.Get(ctx, d.Namespace, metav1.GetOptions{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("namespace %q: %w", d.Namespace, err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: d.Namespace}}
+	if _, err := api.Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %q: %w", d.Namespace, err)
+	}
+	res.add("namespace", d.Namespace, "created")
+	return nil
+}
+
+// failInstall rolls a failed install back, with atomic, and says what
+// happened to the release.
+func (d *Deps) failInstall(ctx context.Context, cause error, atomic bool) error {
+	if !atomic {
+		return fmt.Errorf("installing mesh %q: %w\nthe release is left as it is (--atomic=false); inspect it, then run `meshctl uninstall`", d.MeshName, cause)
+	}
+	if _, err := d.Helm.Releases.History(d.MeshName); errors.Is(err, driver.ErrReleaseNotFound) {
+		return fmt.Errorf("installing mesh %q: %w\nnothing was left to roll back", d.MeshName, cause)
+	}
+	un := action.NewUninstall(d.Helm)
+	un.KeepHistory = false
+	if _, err := un.Run(d.MeshName); err != nil {
+		return fmt.Errorf("installing mesh %q: %w\nrolling back failed too: %v; run `meshctl uninstall` to clean up", d.MeshName, cause, err)
+	}
+	d.deleteLeftovers(ctx)
+	return fmt.Errorf("installing mesh %q: %w\nrolled back: release %q uninstalled and its objects deleted (the CRDs are kept)", d.MeshName, cause, d.MeshName)
+}
