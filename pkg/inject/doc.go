@@ -1,0 +1,49 @@
+// Package inject owns sidecar injection, the one engine behind both
+// `meshctl inject` and the admission webhook, so the two can never disagree.
+//
+// The engine (Injector) is independent of YAML: a pod template and the
+// sidecar definition of pkg/proxyconfig go in, an RFC 6902 JSON patch and a
+// Result (what was done, or a typed SkipReason) come out. The webhook returns
+// that patch as-is. The marker annotation AnnotationInjected records exactly
+// what a patch added, which makes injection idempotent, lets a newer meshctl
+// replace an older sidecar (the upgrade path) and lets Uninject remove
+// exactly that and nothing else.
+//
+// On top of the engine, the stream layer (Stream, Options) walks
+// multi-document YAML or JSON, finds the pod templates of workloads, and
+// applies the patches to the document's node tree, reprinting only what
+// changed: comments, key order, quoting and every untouched byte survive.
+package inject
+
+import "github.com/meshctl/meshctl/pkg/meshconfig"
+
+// Metadata the injector writes into a pod template.
+const (
+	// AnnotationInjected is the marker: a JSON Marker recording what the
+	// injection added.
+	AnnotationInjected = "meshctl.io/injected"
+	// LabelProxyVersion carries the version of the injected sidecar, so
+	// that pods running an old proxy can be selected.
+	LabelProxyVersion = "meshctl.io/proxy-version"
+	// AnnotationDefaultContainer is kubectl's: it names the container that
+	// `kubectl logs` and `kubectl exec` pick. The injector sets it to the
+	// app's first container, unless the workload already sets it.
+	AnnotationDefaultContainer = "kubectl.kubernetes.io/default-container"
+)
+
+// OtherMeshContainers are container names of other meshes' sidecars; a pod
+// carrying one is not injected, because two sets of interception rules in
+// one pod break its traffic.
+func OtherMeshContainers() []string {
+	return []string{"istio-proxy", "istio-init", "linkerd-proxy", "linkerd-init", "envoy"}
+}
+
+// SystemNamespaces are never injected: their pods run the cluster itself.
+func SystemNamespaces() []string {
+	return []string{"kube-system", "kube-public", "kube-node-lease"}
+}
+
+// optedOut reports whether annotations opt a workload out of injection.
+func optedOut(annotations map[string]string) bool {
+	return annotations[meshconfig.AnnotationSidecarInjection] == meshconfig.InjectionDisabled
+}

@@ -1,0 +1,203 @@
+package inject
+
+import (
+	"bytes"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// emitter renders new or changed nodes as block YAML in the document's own
+// style (indentation step, sequence indentation). It caches how strings are
+// quoted, since the same sidecar values are rendered for every workload.
+type emitter struct {
+	step    int
+	compact bool
+	quoted  map[string]string
+}
+
+func newEmitter() *emitter { return &emitter{step: 2, compact: true, quoted: map[string]string{}} }
+
+// forDocument adopts d's style.
+func (e *emitter) forDocument(d *document) *emitter {
+	e.step, e.compact = d.step, d.compact
+	return e
+}
+
+func spaces(b *bytes.Buffer, n int) {
+	for range n {
+		b.WriteByte(' ')
+	}
+}
+
+// entry writes a mapping entry "key: value" at indentation ind.
+func (e *emitter) entry(b *bytes.Buffer, k, v *yaml.Node, ind int, indentFirst bool) {
+	if indentFirst {
+		spaces(b, ind)
+	}
+	b.WriteString(e.scalar(k, false))
+	b.WriteByte(':')
+	switch {
+	case v.Kind == yaml.AliasNode:
+		b.WriteString(" *" + v.Value + "\n")
+	case isBlock(v) && v.Kind == yaml.MappingNode:
+		e.props(b, v)
+		b.WriteByte('\n')
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			e.entry(b, v.Content[i], v.Content[i+1], ind+e.step, true)
+		}
+	case isBlock(v):
+		e.props(b, v)
+		b.WriteByte('\n')
+		seqInd := ind
+		if !e.compact {
+			seqInd += e.step
+		}
+		for _, it := range v.Content {
+			e.item(b, it, seqInd, true)
+		}
+	default:
+		b.WriteByte(' ')
+		b.WriteString(e.inline(v))
+		b.WriteByte('\n')
+	}
+}
+
+// item writes a sequence item "- value" at indentation ind.
+func (e *emitter) item(b *bytes.Buffer, v *yaml.Node, ind int, indentFirst bool) {
+	if indentFirst {
+		spaces(b, ind)
+	}
+	b.WriteByte('-')
+	switch {
+	case v.Kind == yaml.AliasNode:
+		b.WriteString(" *" + v.Value + "\n")
+	case isBlock(v) && v.Anchor != "":
+		e.props(b, v)
+		b.WriteByte('\n')
+		e.blockBody(b, v, ind+2, true)
+	case isBlock(v):
+		b.WriteByte(' ')
+		e.blockBody(b, v, ind+2, false)
+	default:
+		b.WriteByte(' ')
+		b.WriteString(e.inline(v))
+		b.WriteByte('\n')
+	}
+}
+
+func (e *emitter) blockBody(b *bytes.Buffer, v *yaml.Node, ind int, indentFirst bool) {
+	if v.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			e.entry(b, v.Content[i], v.Content[i+1], ind, indentFirst || i > 0)
+		}
+		return
+	}
+	for i, it := range v.Content {
+		e.item(b, it, ind, indentFirst || i > 0)
+	}
+}
+
+// props writes a collection's anchor and explicit tag.
+func (e *emitter) props(b *bytes.Buffer, v *yaml.Node) {
+	if v.Anchor != "" {
+		b.WriteString(" &" + v.Anchor)
+	}
+	if t := explicitTag(v); t != "" {
+		b.WriteString(" " + t)
+	}
+}
+
+// explicitTag is a tag that must be written: one YAML would not infer.
+func explicitTag(v *yaml.Node) string {
+	if v.Tag == "" || strings.HasPrefix(v.Tag, "!!") {
+		return ""
+	}
+	return v.Tag
+}
+
+// inline renders a scalar, an alias, an empty collection or a flow
+// collection on one line.
+func (e *emitter) inline(v *yaml.Node) string {
+	var b strings.Builder
+	if v.Anchor != "" {
+		b.WriteString("&" + v.Anchor + " ")
+	}
+	if t := explicitTag(v); t != "" {
+		b.WriteString(t + " ")
+	}
+	e.flow(&b, v, false)
+	return b.String()
+}
+
+func (e *emitter) flow(b *strings.Builder, v *yaml.Node, inFlow bool) {
+	switch v.Kind {
+	case yaml.AliasNode:
+		b.WriteString("*" + v.Value)
+	case yaml.MappingNode:
+		b.WriteByte('{')
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			e.flow(b, v.Content[i], true)
+			b.WriteString(": ")
+			e.flow(b, v.Content[i+1], true)
+		}
+		b.WriteByte('}')
+	case yaml.SequenceNode:
+		b.WriteByte('[')
+		for i, c := range v.Content {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			e.flow(b, c, true)
+		}
+		b.WriteByte(']')
+	default:
+		b.WriteString(e.scalar(v, inFlow))
+	}
+}
+
+// scalar renders a scalar: numbers, booleans and nulls as they are, strings
+// plain where YAML reads them back as the same string, quoted otherwise.
+func (e *emitter) scalar(v *yaml.Node, inFlow bool) string {
+	switch v.Tag {
+	case tagInt, tagFloat, tagBool:
+		return v.Value
+	case tagNull:
+		if v.Value == "" {
+			return "null"
+		}
+		return v.Value
+	}
+	s := v.Value
+	switch {
+	case v.Style&yaml.DoubleQuotedStyle != 0 || v.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+		return string(appendJSONString(nil, s))
+	case v.Style&yaml.SingleQuotedStyle != 0 && !strings.ContainsAny(s, "\n\r\t"):
+		return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+	}
+	q, ok := e.quoted[s]
+	if !ok {
+		q = quote(s)
+		e.quoted[s] = q
+	}
+	if inFlow && !strings.HasPrefix(q, `"`) && !strings.HasPrefix(q, "'") && strings.ContainsAny(q, ",[]{}") {
+		return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+	}
+	return q
+}
+
+// quote asks the YAML encoder how it writes s on one line, and falls back
+// to a JSON string (valid YAML double-quoted) for what it would write as a
+// block scalar.
+func quote(s string) string {
+	out, err := yaml.Marshal(&yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: s})
+	if err == nil {
+		if t := strings.TrimSuffix(string(out), "\n"); !strings.Contains(t, "\n") && !strings.HasPrefix(t, "|") && !strings.HasPrefix(t, ">") {
+			return t
+		}
+	}
+	return string(appendJSONString(nil, s))
+}

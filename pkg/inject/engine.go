@@ -1,0 +1,434 @@
+package inject
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/version"
+)
+
+// Injector computes injection patches for one mesh. It holds no state
+// between calls and is safe for concurrent use.
+type Injector struct {
+	// Sidecar is the mesh-wide sidecar definition; each workload's
+	// annotations refine it.
+	Sidecar *proxyconfig.Config
+	// MeshName is the mesh that Namespace documents are enrolled in.
+	MeshName string
+	// MeshNamespace is the control-plane namespace, never injected.
+	MeshNamespace string
+	// Version is recorded in LabelProxyVersion and the marker; New sets it
+	// to this build's version. A marker with another version is upgraded.
+	Version string
+}
+
+// New returns the injector of the mesh configured by spec.
+func New(spec meshconfig.MeshConfigSpec, meshName, meshNamespace string) (*Injector, error) {
+	c, err := proxyconfig.New(spec)
+	if err != nil {
+		return nil, fmt.Errorf("MeshConfig: %w", err)
+	}
+	return &Injector{Sidecar: c, MeshName: meshName, MeshNamespace: meshNamespace, Version: version.Version()}, nil
+}
+
+// Workload is one pod template to inject, and what names it.
+type Workload struct {
+	// Kind is the lower-case kind, such as "deployment", for the report.
+	Kind string
+	// Name is the workload's name.
+	Name string
+	// Namespace is where the workload runs; empty when unknown (a manifest
+	// without metadata.namespace), in which case no namespace is skipped.
+	Namespace string
+	// Template is the pod template; the engine does not modify it. Nil
+	// means the workload has none.
+	Template *corev1.PodTemplateSpec
+}
+
+// String names the workload as the report does: "deployment/web".
+func (w Workload) String() string {
+	name := w.Name
+	if name == "" {
+		name = "(unnamed)"
+	}
+	return w.Kind + "/" + name
+}
+
+// Action is what the engine did to a resource.
+type Action string
+
+// The actions.
+const (
+	Injected   Action = "injected"
+	Upgraded   Action = "upgraded"   // injected by another version; replaced
+	Updated    Action = "updated"    // same version, different configuration; replaced
+	Unchanged  Action = "unchanged"  // already injected with this exact sidecar
+	Uninjected Action = "uninjected" // marker found; what it names removed
+	Enrolled   Action = "enrolled"   // a Namespace labelled and annotated
+	Skipped    Action = "skipped"
+)
+
+// Result is the outcome for one resource.
+type Result struct {
+	// Action is what was done.
+	Action Action
+	// Skip is set when Action is Skipped.
+	Skip SkipReason
+	// Detail adds context for the report: the other mesh's container, the
+	// namespace, the previous version.
+	Detail string
+	// Patch applies the change to the pod template (paths relative to it).
+	// It is empty unless Action is Injected, Upgraded, Updated, Uninjected
+	// or Enrolled.
+	Patch Patch
+}
+
+func skipped(r SkipReason, detail string) *Result {
+	return &Result{Action: Skipped, Skip: r, Detail: detail}
+}
+
+// InjectPod is Inject for the webhook: a Pod in namespace. The patch's
+// paths apply to the Pod as they are.
+func (in *Injector) InjectPod(pod *corev1.Pod, namespace string) (*Result, error) {
+	name := pod.Name
+	if name == "" {
+		name = pod.GenerateName
+	}
+	return in.Inject(Workload{Kind: "pod", Name: name, Namespace: namespace,
+		Template: &corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec}})
+}
+
+// Inject computes the patch that gives w the current sidecar. A template
+// without a marker gets the sidecar added; one whose marker matches this
+// injection exactly is Unchanged (an empty patch); one injected by another
+// version or with another configuration has the old sidecar replaced. Bad
+// per-workload annotations or a corrupt marker are errors naming w.
+func (in *Injector) Inject(w Workload) (*Result, error) {
+	if w.Template == nil {
+		return skipped(SkipNoPodTemplate, ""), nil
+	}
+	if in.Sidecar == nil {
+		return nil, errors.New("inject: Injector.Sidecar is not set")
+	}
+	cur := w.Template
+	if optedOut(cur.Annotations) {
+		return skipped(SkipOptedOut, meshconfig.AnnotationSidecarInjection+": "+meshconfig.InjectionDisabled), nil
+	}
+	if r := in.skipNamespace(w.Namespace); r != nil {
+		return r, nil
+	}
+	if cur.Spec.HostNetwork {
+		return skipped(SkipHostNetwork, ""), nil
+	}
+	base, old, err := baseOf(w)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range slices.Concat(base.Spec.InitContainers, base.Spec.Containers) {
+		if slices.Contains(OtherMeshContainers(), c.Name) {
+			return skipped(SkipOtherMesh, c.Name), nil
+		}
+		if c.Name == proxyconfig.ProxyContainerName || c.Name == proxyconfig.InitContainerName {
+			return skipped(SkipNameConflict, c.Name), nil
+		}
+	}
+	sidecar, err := in.Sidecar.ForWorkload(w.String(), cur.Annotations)
+	if err != nil {
+		return nil, err
+	}
+	desired, marker := in.apply(base, sidecar)
+	if old != nil && old.Version == marker.Version && old.Hash == marker.Hash && hasContainers(cur, old) {
+		// Compare markers, not containers: an API server fills defaults into
+		// a stored pod's containers, and those must not count as a change.
+		return &Result{Action: Unchanged, Detail: "already injected"}, nil
+	}
+	r := &Result{Action: Injected, Patch: diff(cur, desired)}
+	if old != nil {
+		r.Action = Updated
+		if old.Version != in.Version {
+			r.Action, r.Detail = Upgraded, "from "+old.Version
+		}
+	}
+	return r, nil
+}
+
+// Uninject computes the patch that removes what w's marker says was added.
+func (in *Injector) Uninject(w Workload) (*Result, error) {
+	if w.Template == nil {
+		return skipped(SkipNoPodTemplate, ""), nil
+	}
+	base, old, err := baseOf(w)
+	if err != nil {
+		return nil, err
+	}
+	if old == nil {
+		return skipped(SkipNotInjected, ""), nil
+	}
+	return &Result{Action: Uninjected, Patch: diff(w.Template, base)}, nil
+}
+
+// EnrolNamespace computes the patch that enrols a Namespace object in the
+// mesh: the monitored-by label and the sidecar-injection annotation.
+func (in *Injector) EnrolNamespace(ns *metav1.ObjectMeta) *Result {
+	w := Workload{Kind: "namespace", Name: ns.Name}
+	if r := in.skipNamespace(ns.Name); r != nil {
+		return r
+	}
+	cur := &corev1.PodTemplateSpec{ObjectMeta: *ns}
+	desired := cur.DeepCopy()
+	desired.Labels = setKey(desired.Labels, meshconfig.LabelMonitoredBy, in.MeshName)
+	desired.Annotations = setKey(desired.Annotations, meshconfig.AnnotationSidecarInjection, meshconfig.InjectionEnabled)
+	p := diff(cur, desired)
+	if len(p) == 0 {
+		return &Result{Action: Unchanged, Detail: "already enrolled"}
+	}
+	_ = w
+	return &Result{Action: Enrolled, Patch: p}
+}
+
+func setKey(m map[string]string, k, v string) map[string]string {
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[k] = v
+	return m
+}
+
+func (in *Injector) skipNamespace(ns string) *Result {
+	switch {
+	case ns == "":
+		return nil
+	case slices.Contains(SystemNamespaces(), ns):
+		return skipped(SkipSystemNamespace, ns)
+	case ns == in.MeshNamespace:
+		return skipped(SkipControlPlaneNamespace, ns)
+	}
+	return nil
+}
+
+// baseOf returns w's template as it was before any injection (a copy), and
+// the marker when there is one.
+func baseOf(w Workload) (*corev1.PodTemplateSpec, *Marker, error) {
+	raw, ok := w.Template.Annotations[AnnotationInjected]
+	if !ok {
+		return w.Template, nil, nil
+	}
+	m, err := ParseMarker(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: annotation %s: %w", w, AnnotationInjected, err)
+	}
+	b := w.Template.DeepCopy()
+	b.Spec.InitContainers = withoutNames(b.Spec.InitContainers, m.InitContainers)
+	b.Spec.Containers = withoutNames(b.Spec.Containers, m.Containers)
+	for _, k := range m.Labels {
+		delete(b.Labels, k)
+	}
+	for _, k := range append(slices.Clone(m.Annotations), AnnotationInjected) {
+		delete(b.Annotations, k)
+	}
+	if slices.Contains(m.Created, CreatedInitContainers) && len(b.Spec.InitContainers) == 0 {
+		b.Spec.InitContainers = nil
+	}
+	if slices.Contains(m.Created, CreatedLabels) && len(b.Labels) == 0 {
+		b.Labels = nil
+	}
+	if slices.Contains(m.Created, CreatedAnnotations) && len(b.Annotations) == 0 {
+		b.Annotations = nil
+	}
+	return b, m, nil
+}
+
+func withoutNames(cs []corev1.Container, names []string) []corev1.Container {
+	if len(names) == 0 {
+		return cs
+	}
+	return slices.DeleteFunc(cs, func(c corev1.Container) bool { return slices.Contains(names, c.Name) })
+}
+
+func hasContainers(t *corev1.PodTemplateSpec, m *Marker) bool {
+	has := func(cs []corev1.Container, names []string) bool {
+		for _, n := range names {
+			if !slices.ContainsFunc(cs, func(c corev1.Container) bool { return c.Name == n }) {
+				return false
+			}
+		}
+		return true
+	}
+	return has(t.Spec.InitContainers, m.InitContainers) && has(t.Spec.Containers, m.Containers)
+}
+
+// apply returns base with the sidecar added, and the marker recording it.
+func (in *Injector) apply(base *corev1.PodTemplateSpec, sidecar *proxyconfig.Config) (*corev1.PodTemplateSpec, *Marker) {
+	d := base.DeepCopy()
+	m := &Marker{Version: in.Version}
+	if reflect.DeepEqual(d.ObjectMeta, metav1.ObjectMeta{}) {
+		m.Created = append(m.Created, CreatedMetadata)
+	}
+	if d.Labels == nil {
+		m.Created = append(m.Created, CreatedLabels)
+		d.Labels = map[string]string{}
+	}
+	if d.Annotations == nil {
+		m.Created = append(m.Created, CreatedAnnotations)
+		d.Annotations = map[string]string{}
+	}
+	if d.Spec.InitContainers == nil {
+		m.Created = append(m.Created, CreatedInitContainers)
+	}
+	d.Labels[LabelProxyVersion] = labelValue(in.Version)
+	m.Labels = []string{LabelProxyVersion}
+	if _, ok := d.Annotations[AnnotationDefaultContainer]; !ok && len(d.Spec.Containers) > 0 {
+		d.Annotations[AnnotationDefaultContainer] = d.Spec.Containers[0].Name
+		m.Annotations = []string{AnnotationDefaultContainer}
+	}
+	initC, proxyC := sidecar.InitContainer(), sidecar.ProxyContainer()
+	d.Spec.InitContainers = append(d.Spec.InitContainers, initC)
+	d.Spec.Containers = append(d.Spec.Containers, proxyC)
+	m.InitContainers = []string{initC.Name}
+	m.Containers = []string{proxyC.Name}
+	m.Hash = hash(in.Version, d.Annotations[AnnotationDefaultContainer], initC, proxyC)
+	d.Annotations[AnnotationInjected] = m.String()
+	return d, m
+}
+
+func hash(parts ...any) string {
+	b, err := json.Marshal(parts)
+	if err != nil {
+		panic(err) // containers always marshal
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// labelValue makes a version a valid label value: SemVer build metadata
+// ("+abc") has a character labels do not allow.
+func labelValue(v string) string {
+	v = strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r == '.' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') {
+			return r
+		}
+		return '_'
+	}, v)
+	if len(v) > 63 {
+		v = v[:63]
+	}
+	return strings.Trim(v, "-_.")
+}
+
+// diff is the patch from cur to desired. They differ only in the fields the
+// injector owns: labels, annotations, init containers and containers.
+func diff(cur, desired *corev1.PodTemplateSpec) Patch {
+	var p Patch
+	curZero := reflect.DeepEqual(cur.ObjectMeta, metav1.ObjectMeta{})
+	desZero := reflect.DeepEqual(desired.ObjectMeta, metav1.ObjectMeta{})
+	switch {
+	case curZero && !desZero:
+		meta := map[string]any{}
+		if desired.Labels != nil {
+			meta["labels"] = desired.Labels
+		}
+		if desired.Annotations != nil {
+			meta["annotations"] = desired.Annotations
+		}
+		p = append(p, Operation{Op: OpAdd, Path: "/metadata", Value: meta})
+	case !curZero && desZero:
+		p = append(p, Operation{Op: OpRemove, Path: "/metadata"})
+	default:
+		p = mapOps(p, "/metadata/labels", cur.Labels, desired.Labels)
+		p = mapOps(p, "/metadata/annotations", cur.Annotations, desired.Annotations)
+	}
+	p = listOps(p, "/spec/initContainers", cur.Spec.InitContainers, desired.Spec.InitContainers)
+	p = listOps(p, "/spec/containers", cur.Spec.Containers, desired.Spec.Containers)
+	return p
+}
+
+func mapOps(p Patch, path string, cur, desired map[string]string) Patch {
+	switch {
+	case cur == nil && desired == nil:
+		return p
+	case cur == nil:
+		return append(p, Operation{Op: OpAdd, Path: path, Value: desired})
+	case desired == nil:
+		return append(p, Operation{Op: OpRemove, Path: path})
+	}
+	var gone []string
+	for k := range cur {
+		if _, ok := desired[k]; !ok {
+			gone = append(gone, k)
+		}
+	}
+	sort.Strings(gone)
+	for _, k := range gone {
+		p = append(p, Operation{Op: OpRemove, Path: path + "/" + PointerToken(k)})
+	}
+	keys := make([]string, 0, len(desired))
+	for k := range desired {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v, had := cur[k]
+		switch {
+		case !had:
+			p = append(p, Operation{Op: OpAdd, Path: path + "/" + PointerToken(k), Value: desired[k]})
+		case v != desired[k]:
+			p = append(p, Operation{Op: OpReplace, Path: path + "/" + PointerToken(k), Value: desired[k]})
+		}
+	}
+	return p
+}
+
+// listOps matches containers by name: names that are gone are removed
+// (from the end, so earlier indexes stay valid), changed ones are replaced
+// where they are, and new ones are appended.
+func listOps(p Patch, path string, cur, desired []corev1.Container) Patch {
+	switch {
+	case cur == nil && desired == nil:
+		return p
+	case cur == nil:
+		return append(p, Operation{Op: OpAdd, Path: path, Value: desired})
+	case desired == nil:
+		return append(p, Operation{Op: OpRemove, Path: path})
+	}
+	names := make([]string, 0, len(cur))
+	for _, c := range cur {
+		names = append(names, c.Name)
+	}
+	for i := len(cur) - 1; i >= 0; i-- {
+		if !slices.ContainsFunc(desired, func(c corev1.Container) bool { return c.Name == cur[i].Name }) {
+			p = append(p, Operation{Op: OpRemove, Path: fmt.Sprintf("%s/%d", path, i)})
+			names = slices.Delete(names, i, i+1)
+		}
+	}
+	for _, d := range desired {
+		i := slices.Index(names, d.Name)
+		if i < 0 {
+			p = append(p, Operation{Op: OpAdd, Path: path + "/-", Value: d})
+			names = append(names, d.Name)
+			continue
+		}
+		c := cur[slices.IndexFunc(cur, func(c corev1.Container) bool { return c.Name == d.Name })]
+		if !sameJSON(c, d) {
+			p = append(p, Operation{Op: OpReplace, Path: fmt.Sprintf("%s/%d", path, i), Value: d})
+		}
+	}
+	return p
+}
+
+func sameJSON(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(x) == string(y)
+}

@@ -1,0 +1,361 @@
+package inject
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Mode is what Stream does to workloads.
+type Mode int
+
+// The modes.
+const (
+	ModeInject Mode = iota
+	ModeUninject
+)
+
+// Stream applies the Injector to streams of Kubernetes manifests: YAML
+// (multi-document) or JSON (one or more values). Workloads get their patch
+// applied to the node tree; everything else passes through byte for byte.
+type Stream struct {
+	// Injector computes the patches.
+	Injector *Injector
+	// Mode says whether to inject or uninject.
+	Mode Mode
+	// EnrolNamespaces enrols Namespace documents in the mesh (inject only).
+	EnrolNamespaces bool
+
+	emit *emitter
+}
+
+// Entry is one line of the report: a resource and what happened to it.
+type Entry struct {
+	// Resource names it as kind/name, kind in lower case.
+	Resource string
+	// Result is what was done.
+	Result *Result
+}
+
+// String formats the entry as the report prints it, such as
+// "deployment/web injected" or "warning: daemonset/agent skipped: hostNetwork".
+func (e Entry) String() string {
+	r := e.Result
+	switch {
+	case r.Action == Skipped:
+		s := e.Resource + " skipped: " + r.Skip.Message()
+		if r.Detail != "" {
+			s += " (" + r.Detail + ")"
+		}
+		if r.Skip.Warning() {
+			s = "warning: " + s
+		}
+		return s
+	case r.Detail != "":
+		return e.Resource + " " + string(r.Action) + " (" + r.Detail + ")"
+	}
+	return e.Resource + " " + string(r.Action)
+}
+
+// Process transforms one input (named name in errors) and returns the
+// output and the report. Any error leaves no output: the caller writes
+// nothing.
+func (s *Stream) Process(name string, data []byte) ([]byte, []Entry, error) {
+	if s.emit == nil {
+		s.emit = newEmitter()
+	}
+	p := &processor{s: s, name: name}
+	var out []byte
+	var err error
+	if looksLikeJSON(data) {
+		out, err = p.jsonStream(data)
+		if err != nil {
+			// Maybe YAML flow style; if not, the JSON error is the clearer.
+			p.entries = nil
+			if yout, yerr := p.yamlStream(data); yerr == nil {
+				return yout, p.entries, nil
+			}
+			return nil, nil, err
+		}
+		return out, p.entries, nil
+	}
+	out, err = p.yamlStream(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, p.entries, nil
+}
+
+type processor struct {
+	s       *Stream
+	name    string
+	entries []Entry
+}
+
+func looksLikeJSON(data []byte) bool {
+	t := bytes.TrimLeft(data, " \t\r\n")
+	return len(t) > 0 && (t[0] == '{' || t[0] == '[')
+}
+
+// location names a document in errors.
+func (p *processor) location(doc, line int) string {
+	return fmt.Sprintf("%s: document %d (line %d)", p.name, doc, line)
+}
+
+func (p *processor) jsonStream(data []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var out []byte
+	last := 0
+	for doc := 1; ; doc++ {
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			off := int(dec.InputOffset())
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				off = int(se.Offset)
+			}
+			return nil, fmt.Errorf("%s: %w", p.location(doc, lineAt(data, off)), err)
+		}
+		end := int(dec.InputOffset())
+		start := end - len(raw)
+		root, err := fromJSON(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.location(doc, lineAt(data, start)), err)
+		}
+		d := newDocument(raw, root)
+		d.isJSON, d.jsonIndent = true, jsonIndent(raw)
+		text, err := p.document(d)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.location(doc, lineAt(data, start)), err)
+		}
+		out = append(out, data[last:start]...)
+		out = append(out, text...)
+		last = end
+	}
+	return append(out, data[last:]...), nil
+}
+
+func lineAt(data []byte, off int) int {
+	return bytes.Count(data[:min(max(off, 0), len(data))], []byte("\n")) + 1
+}
+
+// jsonIndent is the indentation unit of a JSON text: the whitespace opening
+// its second line.
+func jsonIndent(raw []byte) string {
+	i := bytes.IndexByte(raw, '\n')
+	if i < 0 {
+		return ""
+	}
+	rest := raw[i+1:]
+	n := 0
+	for n < len(rest) && (rest[n] == ' ' || rest[n] == '\t') {
+		n++
+	}
+	if n == 0 {
+		return ""
+	}
+	return string(rest[:n])
+}
+
+// splitYAML cuts a stream at document markers ("---" opening a line). Each
+// chunk keeps its marker line, so the chunks concatenate back to the input.
+func splitYAML(data []byte) (chunks [][]byte, firstLines []int) {
+	start, line, startLine := 0, 1, 1
+	for off := 0; off < len(data); {
+		end := bytes.IndexByte(data[off:], '\n')
+		next := len(data)
+		if end >= 0 {
+			next = off + end + 1
+		}
+		l := data[off:next]
+		if off > start && bytes.HasPrefix(l, []byte("---")) && (len(l) == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\n' || l[3] == '\r') {
+			chunks = append(chunks, data[start:off])
+			firstLines = append(firstLines, startLine)
+			start, startLine = off, line
+		}
+		off = next
+		line++
+	}
+	return append(chunks, data[start:]), append(firstLines, startLine)
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
+
+func (p *processor) yamlStream(data []byte) ([]byte, error) {
+	chunks, lines := splitYAML(data)
+	var out bytes.Buffer
+	out.Grow(len(data) + len(chunks)*2048)
+	doc := 0
+	for i, chunk := range chunks {
+		var n yaml.Node
+		if err := yaml.Unmarshal(chunk, &n); err != nil {
+			doc++
+			msg := err.Error()
+			line := lines[i]
+			if m := yamlLine.FindStringSubmatch(msg); m != nil {
+				l, _ := strconv.Atoi(m[1])
+				line += l - 1
+				msg = strings.TrimPrefix(msg, m[0])
+			}
+			return nil, fmt.Errorf("%s: %s", p.location(doc, line), msg)
+		}
+		if len(n.Content) == 0 {
+			out.Write(chunk) // comments only, or nothing
+			continue
+		}
+		doc++
+		src := chunk
+		noNewline := len(src) > 0 && src[len(src)-1] != '\n'
+		if noNewline {
+			src = append(bytes.Clone(src), '\n')
+		}
+		d := newDocument(src, n.Content[0])
+		text, err := p.document(d)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.location(doc, lines[i]+max(n.Content[0].Line-1, 0)), err)
+		}
+		if noNewline {
+			text = bytes.TrimSuffix(text, []byte("\n"))
+		}
+		out.Write(text)
+	}
+	return out.Bytes(), nil
+}
+
+// document injects the workloads of one document and prints it.
+func (p *processor) document(d *document) ([]byte, error) {
+	root := d.root
+	if isNull(root) {
+		return d.src, nil
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, errors.New("not a Kubernetes object: expected a mapping with apiVersion and kind")
+	}
+	var patch Patch
+	kind, apiVersion := scalarString(lookup(root, "kind")), scalarString(lookup(root, "apiVersion"))
+	if kind == "" || apiVersion == "" {
+		return nil, errors.New("not a Kubernetes object: apiVersion and kind are required")
+	}
+	if kind == "List" || (strings.HasSuffix(kind, "List") && lookup(root, "items") != nil) {
+		items := resolve(lookup(root, "items"))
+		if items != nil && items.Kind == yaml.SequenceNode {
+			for i, it := range items.Content {
+				it = resolve(it)
+				if it == nil || it.Kind != yaml.MappingNode {
+					return nil, fmt.Errorf("items[%d]: not a Kubernetes object", i)
+				}
+				ops, err := p.resource(it, fmt.Sprintf("/items/%d", i))
+				if err != nil {
+					return nil, fmt.Errorf("items[%d]: %w", i, err)
+				}
+				patch = append(patch, ops...)
+			}
+		}
+	} else {
+		ops, err := p.resource(root, "")
+		if err != nil {
+			return nil, err
+		}
+		patch = ops
+	}
+	if len(patch) == 0 {
+		return d.src, nil
+	}
+	d.prepare()
+	if err := d.applyPatch(patch); err != nil {
+		return nil, err
+	}
+	return d.print(p.s.emit.forDocument(d))
+}
+
+// templatePath is where a workload kind keeps its pod template.
+func templatePath(apiVersion, kind string) (string, bool) {
+	group, _, found := strings.Cut(apiVersion, "/")
+	if !found {
+		group = ""
+	}
+	switch {
+	case group == "" && kind == "Pod":
+		return "", true
+	case group == "" && kind == "ReplicationController":
+		return "/spec/template", true
+	case (group == "apps" || group == "extensions") && (kind == "Deployment" || kind == "DaemonSet" || kind == "ReplicaSet"):
+		return "/spec/template", true
+	case group == "apps" && kind == "StatefulSet":
+		return "/spec/template", true
+	case group == "batch" && kind == "Job":
+		return "/spec/template", true
+	case group == "batch" && kind == "CronJob":
+		return "/spec/jobTemplate/spec/template", true
+	}
+	return "", false
+}
+
+// resource injects one object; prefix is its pointer in the document.
+func (p *processor) resource(obj *yaml.Node, prefix string) (Patch, error) {
+	kind, apiVersion := scalarString(lookup(obj, "kind")), scalarString(lookup(obj, "apiVersion"))
+	meta := lookup(obj, "metadata")
+	name, ns := scalarString(lookup(meta, "name")), scalarString(lookup(meta, "namespace"))
+	w := Workload{Kind: strings.ToLower(kind), Name: name, Namespace: ns}
+	in := p.s.Injector
+	tpl, ok := templatePath(apiVersion, kind)
+	if !ok {
+		if kind == "Namespace" && apiVersion == "v1" && p.s.EnrolNamespaces && p.s.Mode == ModeInject {
+			var om metav1.ObjectMeta
+			if err := decodeNode(meta, &om); err != nil {
+				return nil, fmt.Errorf("%s: metadata: %w", w, err)
+			}
+			r := in.EnrolNamespace(&om)
+			p.entries = append(p.entries, Entry{w.String(), r})
+			return r.Patch.Under(prefix), nil
+		}
+		p.entries = append(p.entries, Entry{w.String(), skipped(SkipNotWorkload, "")})
+		return nil, nil
+	}
+	tn := obj
+	for _, tok := range SplitPointer(tpl) {
+		tn = lookup(tn, tok)
+	}
+	if !isNull(tn) {
+		w.Template = &corev1.PodTemplateSpec{}
+		if err := decodeNode(tn, w.Template); err != nil {
+			return nil, fmt.Errorf("%s: pod template: %w", w, err)
+		}
+	}
+	var r *Result
+	var err error
+	if p.s.Mode == ModeUninject {
+		r, err = in.Uninject(w)
+	} else {
+		r, err = in.Inject(w)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.entries = append(p.entries, Entry{w.String(), r})
+	return r.Patch.Under(prefix + tpl), nil
+}
+
+// decodeNode decodes a node tree into a Go value through its JSON form, as
+// the API server would read it.
+func decodeNode(n *yaml.Node, v any) error {
+	budget := 1_000_000
+	b, err := toJSON(nil, n, &budget)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}

@@ -1,0 +1,365 @@
+package inject
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Node-tree helpers shared by the stream layer: lookups that follow aliases
+// and merge keys, and conversions between yaml.Node trees and JSON.
+
+const (
+	tagStr   = "!!str"
+	tagInt   = "!!int"
+	tagFloat = "!!float"
+	tagBool  = "!!bool"
+	tagNull  = "!!null"
+	tagMap   = "!!map"
+	tagSeq   = "!!seq"
+	mergeKey = "<<"
+)
+
+// resolve follows aliases.
+func resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// lookup returns the value of key in mapping m, following aliases and merge
+// keys (an explicit key wins over a merged one), or nil.
+func lookup(m *yaml.Node, key string) *yaml.Node {
+	return lookupDepth(resolve(m), key, 0)
+}
+
+func lookupDepth(m *yaml.Node, key string, depth int) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode || depth > 10 {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if k := m.Content[i]; k.Kind == yaml.ScalarNode && k.Value == key && !isMerge(k) {
+			return m.Content[i+1]
+		}
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if !isMerge(m.Content[i]) {
+			continue
+		}
+		for _, src := range mergeSources(m.Content[i+1]) {
+			if v := lookupDepth(src, key, depth+1); v != nil {
+				return v
+			}
+		}
+	}
+	return nil
+}
+
+func isMerge(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == mergeKey && (k.Tag == "!!merge" || k.Tag == "")
+}
+
+// mergeSources are the mappings a merge key's value names: one mapping or a
+// sequence of them.
+func mergeSources(v *yaml.Node) []*yaml.Node {
+	v = resolve(v)
+	if v == nil {
+		return nil
+	}
+	if v.Kind == yaml.SequenceNode {
+		var out []*yaml.Node
+		for _, c := range v.Content {
+			if c = resolve(c); c != nil && c.Kind == yaml.MappingNode {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	if v.Kind == yaml.MappingNode {
+		return []*yaml.Node{v}
+	}
+	return nil
+}
+
+// scalarString returns a scalar's value, or "" for anything else.
+func scalarString(n *yaml.Node) string {
+	if n = resolve(n); n != nil && n.Kind == yaml.ScalarNode && n.Tag != tagNull {
+		return n.Value
+	}
+	return ""
+}
+
+// isNull reports whether n is absent or null.
+func isNull(n *yaml.Node) bool {
+	n = resolve(n)
+	return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == tagNull)
+}
+
+// errTooLarge stops alias expansion that would blow up ("billion laughs").
+var errTooLarge = errors.New("document expands to too many nodes through aliases")
+
+// toJSON renders n as JSON for decoding into Go types, expanding aliases
+// and merge keys as a YAML decoder would. budget bounds the nodes visited.
+func toJSON(buf []byte, n *yaml.Node, budget *int) ([]byte, error) {
+	*budget--
+	if *budget < 0 {
+		return nil, errTooLarge
+	}
+	n = resolve(n)
+	if n == nil {
+		return append(buf, "null"...), nil
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return append(buf, "null"...), nil
+		}
+		return toJSON(buf, n.Content[0], budget)
+	case yaml.SequenceNode:
+		buf = append(buf, '[')
+		for i, c := range n.Content {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			var err error
+			if buf, err = toJSON(buf, c, budget); err != nil {
+				return nil, err
+			}
+		}
+		return append(buf, ']'), nil
+	case yaml.MappingNode:
+		buf = append(buf, '{')
+		first := true
+		var err error
+		if buf, err = mappingJSON(buf, n, &first, nil, budget, 0); err != nil {
+			return nil, err
+		}
+		return append(buf, '}'), nil
+	case yaml.ScalarNode:
+		return scalarJSON(buf, n)
+	}
+	return nil, fmt.Errorf("line %d: unsupported YAML node", n.Line)
+}
+
+// mappingJSON writes m's members; seen holds keys already written, so an
+// explicit key beats a merged one and the first merge source beats later
+// ones.
+func mappingJSON(buf []byte, m *yaml.Node, first *bool, seen map[string]bool, budget *int, depth int) ([]byte, error) {
+	if depth > 10 {
+		return nil, errors.New("merge keys nested too deep")
+	}
+	hasMerge := false
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if isMerge(m.Content[i]) {
+			hasMerge = true
+			break
+		}
+	}
+	if hasMerge && seen == nil {
+		seen = map[string]bool{}
+	}
+	var err error
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k := resolve(m.Content[i])
+		if isMerge(k) {
+			continue
+		}
+		if k == nil || k.Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("line %d: a key must be a string", m.Content[i].Line)
+		}
+		if seen != nil {
+			if seen[k.Value] {
+				continue
+			}
+			seen[k.Value] = true
+		}
+		if !*first {
+			buf = append(buf, ',')
+		}
+		*first = false
+		buf = appendJSONString(buf, k.Value)
+		buf = append(buf, ':')
+		if buf, err = toJSON(buf, m.Content[i+1], budget); err != nil {
+			return nil, err
+		}
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if !isMerge(m.Content[i]) {
+			continue
+		}
+		for _, src := range mergeSources(m.Content[i+1]) {
+			*budget--
+			if *budget < 0 {
+				return nil, errTooLarge
+			}
+			if buf, err = mappingJSON(buf, src, first, seen, budget, depth+1); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return buf, nil
+}
+
+func scalarJSON(buf []byte, n *yaml.Node) ([]byte, error) {
+	switch n.Tag {
+	case tagNull:
+		return append(buf, "null"...), nil
+	case tagBool:
+		if b, err := strconv.ParseBool(strings.ToLower(n.Value)); err == nil {
+			return strconv.AppendBool(buf, b), nil
+		}
+	case tagInt:
+		v := strings.ReplaceAll(n.Value, "_", "")
+		if i, err := strconv.ParseInt(v, 0, 64); err == nil {
+			return strconv.AppendInt(buf, i, 10), nil
+		}
+		if u, err := strconv.ParseUint(v, 0, 64); err == nil {
+			return strconv.AppendUint(buf, u, 10), nil
+		}
+	case tagFloat:
+		v := strings.ReplaceAll(n.Value, "_", "")
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			if math.IsInf(f, 0) || math.IsNaN(f) {
+				return nil, fmt.Errorf("line %d: %s cannot be represented in JSON", n.Line, n.Value)
+			}
+			return strconv.AppendFloat(buf, f, 'g', -1, 64), nil
+		}
+	}
+	return appendJSONString(buf, n.Value), nil
+}
+
+// appendJSONString quotes s as a JSON string, without HTML escaping.
+func appendJSONString(buf []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	buf = append(buf, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				buf = append(buf, '\\', c)
+			case c == '\n':
+				buf = append(buf, '\\', 'n')
+			case c == '\r':
+				buf = append(buf, '\\', 'r')
+			case c == '\t':
+				buf = append(buf, '\\', 't')
+			case c < 0x20 || c == 0x7f:
+				buf = append(buf, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				buf = append(buf, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			buf = append(buf, `\ufffd`...)
+		} else {
+			buf = append(buf, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(buf, '"')
+}
+
+// fromJSON parses one JSON value into a node tree, keeping key order and
+// the literal text of numbers.
+func fromJSON(data []byte) (*yaml.Node, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	n, err := jsonNode(dec, 0)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("unexpected data after the JSON value")
+	}
+	return n, nil
+}
+
+func jsonNode(dec *json.Decoder, depth int) (*yaml.Node, error) {
+	if depth > 1000 {
+		return nil, errors.New("JSON nested too deep")
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		n := &yaml.Node{Kind: yaml.MappingNode, Tag: tagMap}
+		if t == '[' {
+			n.Kind, n.Tag = yaml.SequenceNode, tagSeq
+		}
+		for dec.More() {
+			if n.Kind == yaml.MappingNode {
+				k, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				ks, _ := k.(string)
+				n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: ks})
+			}
+			c, err := jsonNode(dec, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			n.Content = append(n.Content, c)
+		}
+		if _, err := dec.Token(); err != nil { // the closing delimiter
+			return nil, err
+		}
+		return n, nil
+	case string:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: t}, nil
+	case json.Number:
+		tag := tagInt
+		if strings.ContainsAny(string(t), ".eE") {
+			tag = tagFloat
+		}
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: string(t)}, nil
+	case bool:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tagBool, Value: strconv.FormatBool(t)}, nil
+	case nil:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tagNull, Value: "null"}, nil
+	}
+	return nil, fmt.Errorf("unexpected JSON token %v", tok)
+}
+
+// valueNode converts a patch operation's value into a node tree.
+func valueNode(v any) (*yaml.Node, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return fromJSON(b)
+}
+
+// deepCopy copies n without anchors (a copy that kept them would redefine
+// them), keeping aliases inside it, which still refer to earlier anchors.
+func deepCopy(n *yaml.Node) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	c := *n
+	c.Anchor = ""
+	c.HeadComment, c.LineComment, c.FootComment = "", "", ""
+	c.Line, c.Column = 0, 0
+	if n.Content != nil {
+		c.Content = make([]*yaml.Node, len(n.Content))
+		for i, x := range n.Content {
+			c.Content[i] = deepCopy(x)
+		}
+	}
+	return &c
+}
