@@ -1,8 +1,20 @@
 // Package meshconfig owns the mesh's public API: the MeshConfig resource
 // (config.meshctl.io/v1alpha1) and the well-known names that users, the chart
 // and every component rely on — the enrolment label and annotation, the
-// ownership labels, and the default mesh name and namespace.
+// ownership labels, and the default mesh name and namespace. It also owns
+// what can be said about a MeshConfig without a command tree: its defaults and
+// validation, reading it from a file or the cluster, the field paths that
+// `meshctl config` accepts, and the JSON merge patches that edit it.
+//
+// The deepcopy functions and the CRD in charts/mesh/crds are generated from
+// types.go by hack/gen-meshconfig.sh (go generate ./pkg/meshconfig).
+//
+// +kubebuilder:object:generate=true
+// +groupName=config.meshctl.io
+// +versionName=v1alpha1
 package meshconfig
+
+//go:generate ../../hack/gen-meshconfig.sh
 
 // API group and version of the MeshConfig resource.
 const (

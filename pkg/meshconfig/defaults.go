@@ -1,0 +1,42 @@
+package meshconfig
+
+// Defaults of the MeshConfig spec. The CRD schema carries the same values as
+// +kubebuilder:default markers in types.go, so that the API server fills in
+// what a user leaves out; TestCRDDefaultsMatchDefaultSpec keeps them equal.
+const (
+	DefaultLogLevel        = "info"
+	DefaultTracingPort     = 4318
+	DefaultTracingEndpoint = "/v1/traces"
+)
+
+// LogLevels are the values SidecarSpec.LogLevel accepts, in increasing order
+// of severity.
+func LogLevels() []string { return []string{"debug", "info", "warn", "error"} }
+
+// DefaultSpec is the spec of a MeshConfig whose fields are all absent:
+// permissive mode and egress on (apps keep working when their namespace is
+// enrolled), metrics on, tracing and JWT validation off.
+func DefaultSpec() MeshConfigSpec {
+	return MeshConfigSpec{
+		Sidecar: SidecarSpec{LogLevel: DefaultLogLevel},
+		Traffic: TrafficSpec{
+			EnablePermissiveTrafficPolicyMode: true,
+			EnableEgress:                      true,
+		},
+		Observability: ObservabilitySpec{
+			Tracing: TracingSpec{Port: DefaultTracingPort, Endpoint: DefaultTracingEndpoint},
+			Metrics: MetricsSpec{Enable: true},
+		},
+	}
+}
+
+// New returns the MeshConfig of a new mesh: DefaultSpec, named ObjectName, in
+// namespace.
+func New(namespace string) *MeshConfig {
+	mc := &MeshConfig{Spec: DefaultSpec()}
+	mc.APIVersion = SchemeGroupVersion.String()
+	mc.Kind = Kind
+	mc.Name = ObjectName
+	mc.Namespace = namespace
+	return mc
+}
