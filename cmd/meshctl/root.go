@@ -66,6 +66,7 @@ func newRootCmd(s *cli.Settings, streams genericiooptions.IOStreams, lookupEnv f
 		newVersionCmd(s, streams),
 		newCompletionCmd(streams),
 		newInstallCmd(s, streams), newUpgradeCmd(s, streams), newUninstallCmd(s, streams),
+		newInjectCmd(s, streams), newUninjectCmd(s, streams),
 	)
 	return root
 }
