@@ -52,3 +52,19 @@ demo:
 ## clean: remove build output (the cached test binaries stay; see hack/testenv.sh)
 clean:
 	rm -rf bin/
+
+# ---- the local single-node cluster and the end-to-end tests (hack/cluster) ----
+.PHONY: cluster-up cluster-down e2e
+E2E_FLAGS ?=
+
+## cluster-up: a real single-node cluster on this machine (root; binaries are built once and cached under $XDG_CACHE_HOME/meshctl)
+cluster-up:
+	@hack/cluster/up.sh
+
+## cluster-down: remove every process, mount, interface, iptables rule and file cluster-up created
+cluster-down:
+	@hack/cluster/down.sh
+
+## e2e: the operator journey on the cluster from cluster-up (E2E_FLAGS go to go test)
+e2e:
+	@hack/cluster/e2e.sh $(E2E_FLAGS)

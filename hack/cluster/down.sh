@@ -12,18 +12,25 @@ source "$here/lib.sh"
 
 [[ $(id -u) == 0 ]] || { echo "cluster-down: must run as root" >&2; exit 1; }
 
-# stop NAME: TERM, then KILL after ten seconds, a component we started.
+# stop NAME...: TERM the components we started, then KILL whatever of them
+# is still running after ten seconds.
 stop() {
-  local pid
-  pid=$(pid_of "$1") || { rm -f "$RUN_DIR/$1.pid" "$RUN_DIR/$1.exe"; return 0; }
-  log "stopping $1 ($pid)"
-  kill -TERM "$pid" 2>/dev/null
+  local name pid pids=()
+  for name in "$@"; do
+    if pid=$(pid_of "$name"); then
+      log "stopping $name ($pid)"
+      kill -TERM "$pid" 2>/dev/null
+      pids+=("$pid")
+    fi
+  done
   for _ in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || break
+    local alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    ((alive)) || break
     sleep 0.1
   done
-  kill -KILL "$pid" 2>/dev/null
-  rm -f "$RUN_DIR/$1.pid" "$RUN_DIR/$1.exe"
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+  for name in "$@"; do rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.exe"; done
 }
 
 # Pods first, so that nothing restarts them: the kubelet, then every task and
@@ -40,9 +47,12 @@ if pid_of containerd >/dev/null && [[ -S $CONTAINERD_SOCKET ]]; then
     ctr_k8s containers delete "$id" >/dev/null 2>&1
   done
 fi
-for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-  stop "${COMPONENTS[$i]}"
-done
+# The pod sandboxes' ids name libcni's cache entries, removed further down.
+sandboxes=$(ls "$STATE_DIR/containerd/io.containerd.grpc.v1.cri/sandboxes" 2>/dev/null)
+# The node's components first, then the control plane, then its store.
+stop coredns kube-proxy kube-scheduler kube-controller-manager containerd
+stop kube-apiserver
+stop etcd
 
 # Shims that outlived containerd: ours carry our socket as their -address.
 # Their sockets live in /run/containerd/s/, named by a hash of that address,
@@ -129,6 +139,7 @@ fi
 # kubelet's /var/log/containers links into our pod logs, and any directory
 # that did not exist before cluster-up.
 rm -f "$CNI_CACHE_DIR"/results/"$CNI_NETWORK"-* 2>/dev/null
+for id in $sandboxes; do rm -f "$CNI_CACHE_DIR"/results/*-"$id"-* 2>/dev/null; done
 for link in /var/log/containers/*.log; do
   [[ -L $link && $(readlink "$link") == "$STATE_DIR"/* ]] && rm -f "$link"
 done

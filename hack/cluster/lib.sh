@@ -69,8 +69,6 @@ COREDNS_DIR=$CACHE/cluster/coredns-$(source_hash "$CLUSTER_SRC/coredns")
 PKI_TOOL_DIR=$CACHE/cluster/pki-$(source_hash "$CLUSTER_SRC/pki")
 IMAGES_BIN=$CACHE/cluster/images-$(source_hash "$IMAGES_SRC")
 
-# The components in start order; cluster-down stops them in reverse.
-COMPONENTS=(etcd kube-apiserver containerd kube-controller-manager kube-scheduler kube-proxy kubelet coredns)
 
 log() { printf '%s cluster: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -85,7 +85,9 @@ done
 # ---- network ----------------------------------------------------------------
 if ! ip link show "$NODE_LINK" >/dev/null 2>&1; then
   log "creating $NODE_LINK ($NODE_IP, $DNS_IP)"
-  ip link add "$NODE_LINK" type dummy
+  # A dummy link where the kernel has them; otherwise a bridge with no ports,
+  # which is just as local (this VM's kernel has no dummy driver).
+  ip link add "$NODE_LINK" type dummy 2>/dev/null || ip link add "$NODE_LINK" type bridge
 fi
 ip addr replace "$NODE_IP/24" dev "$NODE_LINK"
 ip addr replace "$DNS_IP/32" dev "$NODE_LINK"

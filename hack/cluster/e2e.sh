@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# e2e: runs test/e2e against the local cluster that cluster-up started, with
+# the cluster's kubeconfig and image names in the environment. Arguments go
+# to `go test` (for example -run 'TestJourney/node').
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+[[ -f $KUBECONFIG_FILE ]] || die "no cluster: run \`make cluster-up\` first"
+export KUBECONFIG=$KUBECONFIG_FILE
+export MESHCTL_E2E_APP_IMAGE=$E2E_APP_IMAGE
+cd "$REPO_ROOT"
+exec go test -tags e2e -count=1 -v -timeout 30m "$@" ./test/e2e/

@@ -1,0 +1,52 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"testing"
+	"time"
+)
+
+// step is one stage of the operator journey. Steps run in order, and each may
+// rely on what the earlier ones left in the cluster or in Env.
+type step struct {
+	name string
+	run  func(t *testing.T, e *Env)
+}
+
+// journey is the operator journey of issue 9, in order. Add each capability's
+// step here as it lands (check --pre, install, namespace add, inject,
+// permissive, proxy-image mismatch, uninstall).
+var journey = []step{
+	{"node is ready", nodeReady},
+	{"pod from a locally imported image runs", appRuns},
+	{"service routes through kube-proxy", serviceRoutes},
+	{"pod DNS answers through CoreDNS", podDNS},
+}
+
+// TestJourney runs the steps in order and stops at the first that fails, since
+// every later step stands on the earlier ones.
+func TestJourney(t *testing.T) {
+	total := time.Now()
+	env.journey = t
+	for _, s := range journey {
+		start := time.Now()
+		ok := t.Run(s.name, func(t *testing.T) { s.run(t, env) })
+		// On stderr as well as in the test log, so CI shows the timings
+		// whatever the verbosity.
+		fmt.Fprintf(os.Stderr, "e2e step %-60q %-4s %6.1fs\n", s.name, result(ok), time.Since(start).Seconds())
+		if !ok {
+			t.Fatalf("step %q failed; the journey stops here", s.name)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "e2e journey took %.1fs\n", time.Since(total).Seconds())
+}
+
+func result(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "FAIL"
+}

@@ -1,0 +1,68 @@
+//go:build e2e
+
+// Package e2e runs the operator journey against the real single-node cluster
+// that `make cluster-up` builds (hack/cluster): real kubelet, containerd, runc,
+// CNI, kube-proxy and CoreDNS, with images imported locally, never pulled.
+//
+// It runs with `make e2e`, which builds the images and passes their names in
+// the environment. The journey is one ordered list of steps (journey_test.go);
+// each step is a subtest that prints its duration, and a failing step stops
+// the journey with the events and container logs of the pods involved.
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"k8s.io/client-go/tools/clientcmd"
+
+	_ "github.com/meshctl/meshctl/internal/golden" // every test package knows -update
+	"github.com/meshctl/meshctl/pkg/kube"
+)
+
+// Env is what every step gets: the cluster's clients and the names of the
+// locally imported images. Steps that hand results to later steps keep them
+// in fields here.
+type Env struct {
+	// Kubeconfig is the cluster's kubeconfig file, for commands the steps run.
+	Kubeconfig string
+	// Clients reach the cluster as its administrator.
+	Clients *kube.Clients
+	// AppImage is the e2e-app image (hack/images/e2e-app), imported by cluster-up.
+	AppImage string
+
+	// journey is the test that runs the steps; what belongs to the whole
+	// journey (namespaces, for one) is cleaned up when it ends.
+	journey *testing.T
+	// smoke is what the smoke steps hand to each other.
+	smoke smokeState
+}
+
+// env is set once by TestMain before any test runs and never written after.
+var env *Env
+
+func TestMain(m *testing.M) {
+	e, err := newEnv()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n(run `make cluster-up`, then `make e2e`)\n", err)
+		os.Exit(1)
+	}
+	env = e
+	os.Exit(m.Run())
+}
+
+func newEnv() (*Env, error) {
+	e := &Env{Kubeconfig: os.Getenv("KUBECONFIG"), AppImage: os.Getenv("MESHCTL_E2E_APP_IMAGE")}
+	if e.Kubeconfig == "" || e.AppImage == "" {
+		return nil, fmt.Errorf("KUBECONFIG and MESHCTL_E2E_APP_IMAGE must be set")
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", e.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", e.Kubeconfig, err)
+	}
+	if e.Clients, err = kube.NewClientsForConfig(cfg); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
