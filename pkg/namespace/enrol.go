@@ -1,0 +1,229 @@
+package namespace
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshctl/meshctl/pkg/cli"
+	"github.com/meshctl/meshctl/pkg/kube"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
+)
+
+// ReservedNamespaces are the namespaces of Kubernetes itself, which never
+// join a mesh.
+func ReservedNamespaces() []string { return []string{"kube-system", "kube-public", "kube-node-lease"} }
+
+// AddOptions enrols namespaces in a mesh: `meshctl namespace add`.
+type AddOptions struct {
+	genericiooptions.IOStreams
+
+	// Kube and Dynamic reach the cluster; the command fills them lazily.
+	Kube    kubernetes.Interface
+	Dynamic dynamic.Interface
+	// Now stamps restarts; time.Now when nil.
+	Now func() time.Time
+
+	// Mesh and MeshNamespace name the mesh to enrol into.
+	Mesh          string
+	MeshNamespace string
+	// Namespaces are the namespaces to enrol, as given.
+	Namespaces []string
+	// Force moves namespaces enrolled in another mesh.
+	Force bool
+	// DisableSidecarInjection enrols with the annotation set to disabled.
+	DisableSidecarInjection bool
+	// Restart rolls the workloads whose pods lack the sidecar.
+	Restart bool
+}
+
+// Validate checks the arguments, before any request.
+func (o *AddOptions) Validate() error {
+	if len(o.Namespaces) == 0 {
+		return cli.UsageErrorf("give at least one namespace")
+	}
+	return validateNames(o.Namespaces)
+}
+
+func validateNames(names []string) error {
+	var errs []error
+	for _, n := range names {
+		if msgs := validation.IsDNS1123Label(n); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("namespace %q: not a valid namespace name: %s", n, msgs[0]))
+		}
+	}
+	if len(errs) > 0 {
+		return cli.UsageErrorf("%w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Run checks that the mesh is installed and that every namespace may join
+// it, then patches each; a refusal of any namespace means none is patched.
+// Once patching starts it goes on past failures and reports each.
+func (o *AddOptions) Run(ctx context.Context) error {
+	if _, err := meshconfig.GetMesh(ctx, o.Dynamic, o.Mesh, o.MeshNamespace); err != nil {
+		return err
+	}
+	names := dedupe(o.Namespaces)
+	namespaces, err := o.check(ctx, names)
+	if err != nil {
+		return err
+	}
+
+	injection := meshconfig.InjectionEnabled
+	if o.DisableSidecarInjection {
+		injection = meshconfig.InjectionDisabled
+	}
+	var errs []error
+	var enrolled []string
+	for _, ns := range namespaces {
+		if ns.Labels[meshconfig.LabelMonitoredBy] == o.Mesh && ns.Annotations[meshconfig.AnnotationSidecarInjection] == injection {
+			fmt.Fprintf(o.Out, "namespace/%s unchanged\n", ns.Name)
+			enrolled = append(enrolled, ns.Name)
+			continue
+		}
+		if err := patchEnrolment(ctx, o.Kube, ns.Name, &o.Mesh, &injection); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintf(o.Out, "namespace/%s enrolled\n", ns.Name)
+		enrolled = append(enrolled, ns.Name)
+	}
+	if injection == meshconfig.InjectionEnabled {
+		errs = append(errs, o.handlePods(ctx, enrolled)...)
+	} else {
+		for _, ns := range enrolled {
+			fmt.Fprintf(o.ErrOut, "namespace %q: sidecar injection is disabled; new pods will not get the sidecar\n", ns)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// check reads every namespace and refuses those that may not join the mesh,
+// all at once.
+func (o *AddOptions) check(ctx context.Context, names []string) ([]*corev1.Namespace, error) {
+	var errs []error
+	var out []*corev1.Namespace
+	for _, name := range names {
+		switch {
+		case slices.Contains(ReservedNamespaces(), name):
+			errs = append(errs, fmt.Errorf("namespace %q: belongs to Kubernetes itself and cannot join a mesh", name))
+			continue
+		case name == o.MeshNamespace:
+			errs = append(errs, fmt.Errorf("namespace %q: is the control-plane namespace of mesh %q and cannot join it", name, o.Mesh))
+			continue
+		}
+		ns, err := getNamespace(ctx, o.Kube, name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if owner := ns.Labels[meshconfig.LabelMonitoredBy]; owner != "" && owner != o.Mesh && !o.Force {
+			errs = append(errs, fmt.Errorf("namespace %q: is enrolled in mesh %q: pass --force to move it to mesh %q", name, owner, o.Mesh))
+			continue
+		}
+		out = append(out, ns)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("no namespace was changed:\n%w", errors.Join(errs...))
+	}
+	return out, nil
+}
+
+// handlePods reports, or with --restart rolls, the workloads of the enrolled
+// namespaces whose pods lack the sidecar.
+func (o *AddOptions) handlePods(ctx context.Context, namespaces []string) []error {
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	var errs []error
+	for _, ns := range namespaces {
+		ws, err := WorkloadsWithoutSidecar(ctx, o.Kube, ns)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(ws) == 0 {
+			continue
+		}
+		if !o.Restart {
+			fmt.Fprintf(o.ErrOut, "namespace %q: these workloads run pods without the sidecar: %s\n", ns, workloadNames(ws))
+			fmt.Fprintf(o.ErrOut, "  restart them to inject it: meshctl namespace add %s --restart (or kubectl rollout restart)\n", ns)
+			continue
+		}
+		errs = append(errs, restartAll(ctx, o.Kube, o.IOStreams, ns, ws, now())...)
+	}
+	return errs
+}
+
+// restartAll restarts each workload that can be, and names those that cannot.
+func restartAll(ctx context.Context, kc kubernetes.Interface, streams genericiooptions.IOStreams, ns string, ws []Workload, now time.Time) []error {
+	var errs []error
+	for _, w := range ws {
+		if !w.Restartable() {
+			fmt.Fprintf(streams.ErrOut, "namespace %q: %s cannot be restarted by meshctl: delete its pods to have them recreated\n", ns, w)
+			continue
+		}
+		if err := RestartWorkload(ctx, kc, ns, w, now); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintf(streams.Out, "%s restarted (namespace %s)\n", w, ns)
+	}
+	return errs
+}
+
+func getNamespace(ctx context.Context, kc kubernetes.Interface, name string) (*corev1.Namespace, error) {
+	ns, err := kc.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("namespace %q: not found", name)
+	case err != nil:
+		return nil, fmt.Errorf("namespace %q: %w", name, kube.ExplainForbidden(err, "get", "namespaces", ""))
+	}
+	return ns, nil
+}
+
+// patchEnrolment sets (non-nil) or removes (nil) the enrolment label and
+// annotation with one merge patch that touches nothing else.
+func patchEnrolment(ctx context.Context, kc kubernetes.Interface, name string, mesh, injection *string) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"labels":      map[string]*string{meshconfig.LabelMonitoredBy: mesh},
+		"annotations": map[string]*string{meshconfig.AnnotationSidecarInjection: injection},
+	}})
+	if err != nil {
+		return err
+	}
+	_, err = kc.CoreV1().Namespaces().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager})
+	if err != nil {
+		return fmt.Errorf("namespace %q: %w", name, kube.ExplainForbidden(err, "patch", "namespaces", ""))
+	}
+	return nil
+}
+
+// dedupe drops repeated names, keeping the first occurrence's order.
+func dedupe(names []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -1,0 +1,122 @@
+package namespace
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshctl/meshctl/pkg/cli"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
+)
+
+// ListOptions lists enrolled namespaces: `meshctl namespace list`.
+type ListOptions struct {
+	genericiooptions.IOStreams
+
+	// Kube reaches the cluster; the command fills it lazily.
+	Kube kubernetes.Interface
+
+	// Mesh is the mesh whose namespaces are listed, unless AllMeshes.
+	Mesh string
+	// AllMeshes lists the namespaces of every mesh.
+	AllMeshes bool
+	// Output is table, json or yaml.
+	Output cli.Format
+}
+
+// Entry is one enrolled namespace.
+type Entry struct {
+	Namespace string `json:"namespace"`
+	Mesh      string `json:"mesh"`
+	// SidecarInjection is the annotation's value: enabled or disabled (or
+	// whatever else someone wrote there).
+	SidecarInjection string `json:"sidecarInjection"`
+	// InjectedPods of Pods live pods run the sidecar.
+	InjectedPods int `json:"injectedPods"`
+	Pods         int `json:"pods"`
+}
+
+// List is the result of ListOptions.Run; it renders in every cli.Format
+// the command accepts.
+type List struct {
+	Namespaces []Entry `json:"namespaces"`
+}
+
+// Run lists the namespaces (one request) and the pods of each (one request
+// per namespace), then writes the result to Out. Nothing is written when a
+// request fails.
+func (o *ListOptions) Run(ctx context.Context) error {
+	l, err := o.list(ctx)
+	if err != nil {
+		return err
+	}
+	if len(l.Namespaces) == 0 && o.Output == cli.FormatTable {
+		if o.AllMeshes {
+			fmt.Fprintln(o.ErrOut, "No namespaces are enrolled in any mesh.")
+		} else {
+			fmt.Fprintf(o.ErrOut, "No namespaces are enrolled in mesh %q: add one with meshctl namespace add NAMESPACE\n", o.Mesh)
+		}
+		return nil
+	}
+	return cli.Write(o.Out, o.Output, l)
+}
+
+func (o *ListOptions) list(ctx context.Context) (*List, error) {
+	op, value := selection.Equals, []string{o.Mesh}
+	if o.AllMeshes {
+		op, value = selection.Exists, nil
+	}
+	req, err := labels.NewRequirement(meshconfig.LabelMonitoredBy, op, value)
+	if err != nil {
+		return nil, err
+	}
+	nss, err := listNamespaces(ctx, o.Kube, labels.NewSelector().Add(*req).String())
+	if err != nil {
+		return nil, err
+	}
+	l := &List{Namespaces: []Entry{}}
+	for i := range nss {
+		ns := &nss[i]
+		c, err := CountPods(ctx, o.Kube, ns.Name)
+		if err != nil {
+			return nil, err
+		}
+		l.Namespaces = append(l.Namespaces, Entry{
+			Namespace:        ns.Name,
+			Mesh:             ns.Labels[meshconfig.LabelMonitoredBy],
+			SidecarInjection: ns.Annotations[meshconfig.AnnotationSidecarInjection],
+			InjectedPods:     c.Injected,
+			Pods:             c.Total,
+		})
+	}
+	slices.SortFunc(l.Namespaces, func(a, b Entry) int {
+		return cmp.Or(cmp.Compare(a.Mesh, b.Mesh), cmp.Compare(a.Namespace, b.Namespace))
+	})
+	return l, nil
+}
+
+// WriteTable writes NAMESPACE, MESH, SIDECAR-INJECTION and INJECTED PODS.
+func (l *List) WriteTable(out io.Writer) error {
+	rows := make([][]string, len(l.Namespaces))
+	for i, e := range l.Namespaces {
+		inj := e.SidecarInjection
+		if inj == "" {
+			inj = "<unset>"
+		}
+		rows[i] = []string{e.Namespace, e.Mesh, inj, fmt.Sprintf("%d/%d", e.InjectedPods, e.Pods)}
+	}
+	return cli.WriteTable(out, []string{"NAMESPACE", "MESH", "SIDECAR-INJECTION", "INJECTED PODS"}, rows)
+}
+
+// WriteJSON writes the list as one JSON document.
+func (l *List) WriteJSON(out io.Writer) error { return cli.EncodeJSON(out, l) }
+
+// WriteYAML writes the list as one YAML document.
+func (l *List) WriteYAML(out io.Writer) error { return cli.EncodeYAML(out, l) }
