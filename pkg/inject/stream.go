@@ -13,6 +13,8 @@ import (
 	"go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
 // Mode is what Stream does to workloads.
@@ -225,7 +227,12 @@ func (p *processor) yamlStream(data []byte) ([]byte, error) {
 		d := newDocument(src, n.Content[0])
 		text, err := p.document(d)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p.location(doc, lines[i]+max(n.Content[0].Line-1, 0)), err)
+			line := n.Content[0].Line
+			var al *atLine
+			if errors.As(err, &al) {
+				line = al.line
+			}
+			return nil, fmt.Errorf("%s: %w", p.location(doc, lines[i]+max(line-1, 0)), err)
 		}
 		if noNewline {
 			text = bytes.TrimSuffix(text, []byte("\n"))
@@ -343,10 +350,37 @@ func (p *processor) resource(obj *yaml.Node, prefix string) (Patch, error) {
 		r, err = in.Inject(w)
 	}
 	if err != nil {
+		var ae *proxyconfig.AnnotationError
+		if errors.As(err, &ae) {
+			if k := keyNode(lookup(lookup(tn, "metadata"), "annotations"), ae.Annotation); k != nil && k.Line > 0 {
+				return nil, &atLine{line: k.Line, err: err}
+			}
+		}
 		return nil, err
 	}
 	p.entries = append(p.entries, Entry{w.String(), r})
 	return r.Patch.Under(prefix + tpl), nil
+}
+
+// atLine places an error on a line of the document, when it is known
+// better than the document's first line.
+type atLine struct {
+	line int
+	err  error
+}
+
+func (e *atLine) Error() string { return e.err.Error() }
+func (e *atLine) Unwrap() error { return e.err }
+
+// keyNode returns the key node named key in mapping m, or nil.
+func keyNode(m *yaml.Node, key string) *yaml.Node {
+	if m = resolve(m); m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	if i := keyIndex(m, key); i >= 0 {
+		return m.Content[i]
+	}
+	return nil
 }
 
 // decodeNode decodes a node tree into a Go value through its JSON form, as
