@@ -25,8 +25,8 @@ type document struct {
 
 	// Source positions, filled by index before the first change.
 	lineStarts []int
-	entries    map[*yaml.Node]span      // mapping key or sequence item -> its entry's text
-	colls      map[*yaml.Node]span      // block collection -> its entries' text
+	entries    map[*yaml.Node]span       // mapping key or sequence item -> its entry's text
+	colls      map[*yaml.Node]span       // block collection -> its entries' text
 	values     map[*yaml.Node]*yaml.Node // mapping key -> its value in the source
 	step       int                       // indentation of nested mappings
 	compact    bool                      // block sequences at their key's column (kubectl style)
@@ -296,4 +296,3 @@ func (d *document) reprint(b *bytes.Buffer, e *emitter, c *yaml.Node) {
 		b.Write(d.src[vs.end:sp.end])
 	}
 }
-
