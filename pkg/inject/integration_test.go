@@ -1,0 +1,107 @@
+package inject
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/meshctl/meshctl/internal/testenv"
+)
+
+// env is the API server shared by this package's integration tests.
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
+
+// TestInjectedOutputIsAccepted sends every object of every golden case's
+// injected output to the real API server: a server-side dry-run create with
+// strict field validation, so an unknown or misspelt field, a bad value or
+// an invalid pod spec (probes, security contexts, duplicate names) fails.
+// Namespaced objects go into the test's namespace.
+func TestInjectedOutputIsAccepted(t *testing.T) {
+	in := testInjector(t, testVersion)
+	ns := env.Namespace(t, nil)
+	ctx := testenv.Context(t)
+	created := 0
+	for _, c := range goldenCases(t) {
+		if strings.HasPrefix(c.name, "error-") {
+			continue
+		}
+		input, err := os.ReadFile(c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := c.stream(in).Process(filepath.Base(c.path), input)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		for _, obj := range objects(t, out) {
+			gvk := obj.GroupVersionKind()
+			if gvk.Group == "example.com" {
+				continue // the custom resource of not-workloads; no CRD
+			}
+			m, err := env.Clients.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+			if err != nil {
+				t.Errorf("%s: %s %s: %v", c.name, gvk, obj.GetName(), err)
+				continue
+			}
+			ri := env.Clients.Dynamic.Resource(m.Resource)
+			opts := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: metav1.FieldValidationStrict}
+			if m.Scope.Name() == meta.RESTScopeNameNamespace {
+				obj.SetNamespace(ns)
+				_, err = ri.Namespace(ns).Create(ctx, obj, opts)
+			} else {
+				obj.SetName(testenv.UniqueName(obj.GetName()))
+				_, err = ri.Create(ctx, obj, opts)
+			}
+			if err != nil {
+				t.Errorf("%s: %s %s rejected: %v", c.name, gvk.Kind, obj.GetName(), err)
+				continue
+			}
+			created++
+		}
+	}
+	if created < 40 {
+		t.Errorf("only %d objects were sent to the API server", created)
+	}
+}
+
+// objects decodes a YAML or JSON stream, walking Lists.
+func objects(t *testing.T, data []byte) []*unstructured.Unstructured {
+	t.Helper()
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var objs []*unstructured.Unstructured
+	for {
+		var u unstructured.Unstructured
+		err := dec.Decode(&u.Object)
+		if errors.Is(err, io.EOF) {
+			return objs
+		}
+		if err != nil {
+			t.Fatalf("decoding output: %v", err)
+		}
+		if u.Object == nil {
+			continue
+		}
+		if u.IsList() {
+			l, err := u.ToList()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range l.Items {
+				objs = append(objs, &l.Items[i])
+			}
+			continue
+		}
+		objs = append(objs, &u)
+	}
+}
