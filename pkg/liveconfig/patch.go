@@ -1,0 +1,47 @@
+package liveconfig
+
+import (
+	"context"
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/meshctl/meshctl/pkg/kube"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
+)
+
+// FieldManager names meshctl's changes in managedFields.
+const FieldManager = "meshctl"
+
+// patchMeshConfig sends a merge patch to the MeshConfig in namespace. With
+// dryRun the API server validates and defaults the result without storing it.
+func patchMeshConfig(ctx context.Context, dc dynamic.Interface, namespace string, patch []byte, dryRun bool) (*unstructured.Unstructured, error) {
+	opts := metav1.PatchOptions{FieldManager: FieldManager}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	u, err := dc.Resource(meshconfig.GroupVersionResource).Namespace(namespace).Patch(ctx, meshconfig.ObjectName, types.MergePatchType, patch, opts)
+	if err != nil {
+		return nil, fmt.Errorf("patching %s/%s in namespace %q: %w", meshconfig.Resource, meshconfig.ObjectName, namespace,
+			kube.ExplainForbidden(err, "patch", meshconfig.QualifiedResource, namespace))
+	}
+	return u, nil
+}
+
+// verbed is how a mutating command reports the MeshConfig's change.
+func verbed(changed, dryRun bool) string {
+	s := "meshconfig/" + meshconfig.ObjectName
+	switch {
+	case !changed:
+		s += " unchanged"
+	default:
+		s += " patched"
+	}
+	if dryRun {
+		s += " (server dry run)"
+	}
+	return s
+}

@@ -1,0 +1,161 @@
+package liveconfig
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshctl/meshctl/pkg/cli"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
+)
+
+// PermissiveAction is what `meshctl permissive` does.
+type PermissiveAction int
+
+// The actions of `meshctl permissive`.
+const (
+	PermissiveStatus PermissiveAction = iota
+	PermissiveEnable
+	PermissiveDisable
+)
+
+// PermissiveOptions reads or flips spec.traffic.enablePermissiveTrafficPolicyMode.
+type PermissiveOptions struct {
+	genericiooptions.IOStreams
+
+	// Kube and Dynamic reach the cluster; the command fills them lazily.
+	Kube    kubernetes.Interface
+	Dynamic dynamic.Interface
+
+	// Mesh and MeshNamespace name the mesh.
+	Mesh          string
+	MeshNamespace string
+	// Action is status, enable or disable.
+	Action PermissiveAction
+	// Yes confirms disable without asking.
+	Yes bool
+	// DryRun sends the patch as a server-side dry run: validated, not stored.
+	DryRun bool
+	// Output is the format of status: table (the bare word) or json or yaml.
+	Output cli.Format
+
+	// afterRead runs between reading the state and patching it; tests use it
+	// to edit the MeshConfig concurrently.
+	afterRead func()
+}
+
+// PermissiveState is what status prints in json and yaml.
+type PermissiveState struct {
+	Mesh      string `json:"mesh"`
+	Namespace string `json:"namespace"`
+	// Permissive is spec.traffic.enablePermissiveTrafficPolicyMode.
+	Permissive bool `json:"permissive"`
+}
+
+// String is enabled or disabled.
+func (s PermissiveState) String() string { return stateWord(s.Permissive) }
+
+// WriteTable writes enabled or disabled, alone on its line, for scripts.
+func (s PermissiveState) WriteTable(out io.Writer) error {
+	_, err := fmt.Fprintln(out, s.String())
+	return err
+}
+
+// WriteJSON writes the state as one JSON document.
+func (s PermissiveState) WriteJSON(out io.Writer) error { return cli.EncodeJSON(out, s) }
+
+// WriteYAML writes the state as one YAML document.
+func (s PermissiveState) WriteYAML(out io.Writer) error { return cli.EncodeYAML(out, s) }
+
+func stateWord(on bool) string {
+	if on {
+		return "enabled"
+	}
+	return "disabled"
+}
+
+// Run performs o.Action.
+func (o *PermissiveOptions) Run(ctx context.Context) error {
+	mc, err := meshconfig.GetMesh(ctx, o.Dynamic, o.Mesh, o.MeshNamespace)
+	if err != nil {
+		return err
+	}
+	before := mc.Spec.Traffic.EnablePermissiveTrafficPolicyMode
+	state := PermissiveState{Mesh: o.Mesh, Namespace: o.MeshNamespace, Permissive: before}
+	if o.Action == PermissiveStatus {
+		return cli.Write(o.Out, o.Output, state)
+	}
+	want := o.Action == PermissiveEnable
+	fmt.Fprintf(o.ErrOut, "Permissive traffic policy mode of mesh %q is %s.\n", o.Mesh, state)
+	if before == want {
+		fmt.Fprintf(o.ErrOut, "Nothing to do.\n")
+		fmt.Fprintln(o.Out, verbed(false, o.DryRun))
+		return nil
+	}
+	if !want {
+		if err := o.confirmDisable(ctx); err != nil {
+			return err
+		}
+	}
+	if o.afterRead != nil {
+		o.afterRead()
+	}
+	u, err := patchMeshConfig(ctx, o.Dynamic, o.MeshNamespace, meshconfig.PermissivePatch(want), o.DryRun)
+	if err != nil {
+		return err
+	}
+	after, err := meshconfig.FromUnstructured(u)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.ErrOut, "Permissive traffic policy mode of mesh %q: %s -> %s.\n", o.Mesh, stateWord(before), stateWord(after.Spec.Traffic.EnablePermissiveTrafficPolicyMode))
+	fmt.Fprintln(o.Out, verbed(true, o.DryRun))
+	return nil
+}
+
+// confirmDisable shows what stops working and asks, unless --yes.
+func (o *PermissiveOptions) confirmDisable(ctx context.Context) error {
+	unreachable, err := UnreachableServices(ctx, o.Kube, o.Dynamic, o.Mesh)
+	if err != nil {
+		return fmt.Errorf("finding the services that disabling permissive mode would cut off: %w", err)
+	}
+	if len(unreachable) == 0 {
+		fmt.Fprintln(o.ErrOut, "Every enrolled service with pods is the destination of a TrafficTarget with sources.")
+	} else {
+		fmt.Fprintf(o.ErrOut, "Once permissive mode is off, no TrafficTarget allows anyone to reach these %d enrolled services:\n", len(unreachable))
+		if err := writeUnreachable(o.ErrOut, unreachable); err != nil {
+			return err
+		}
+	}
+	if o.Yes || o.DryRun {
+		return nil
+	}
+	if !cli.IsTerminal(o.In) {
+		return cli.UsageErrorf("disabling permissive mode needs confirmation and stdin is not a terminal: pass --yes")
+	}
+	fmt.Fprintf(o.ErrOut, "Disable permissive traffic policy mode of mesh %q? [y/N] ", o.Mesh)
+	line, err := bufio.NewReader(o.In).ReadString('\n')
+	if err != nil && line == "" {
+		return fmt.Errorf("reading the answer: %w", err)
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return nil
+	}
+	fmt.Fprintln(o.ErrOut, "Aborted; nothing was changed.")
+	return &cli.SilentError{Err: fmt.Errorf("aborted")}
+}
+
+func writeUnreachable(w io.Writer, services []UnreachableService) error {
+	rows := make([][]string, len(services))
+	for i, s := range services {
+		rows[i] = []string{"  " + s.Namespace, s.Name, strings.Join(s.ServiceAccounts, ",")}
+	}
+	return cli.WriteTable(w, []string{"  NAMESPACE", "SERVICE", "SERVICE ACCOUNTS"}, rows)
+}
