@@ -182,7 +182,6 @@ func (in *Injector) Uninject(w Workload) (*Result, error) {
 // EnrolNamespace computes the patch that enrols a Namespace object in the
 // mesh: the monitored-by label and the sidecar-injection annotation.
 func (in *Injector) EnrolNamespace(ns *metav1.ObjectMeta) *Result {
-	w := Workload{Kind: "namespace", Name: ns.Name}
 	if r := in.skipNamespace(ns.Name); r != nil {
 		return r
 	}
@@ -194,7 +193,6 @@ func (in *Injector) EnrolNamespace(ns *metav1.ObjectMeta) *Result {
 	if len(p) == 0 {
 		return &Result{Action: Unchanged, Detail: "already enrolled"}
 	}
-	_ = w
 	return &Result{Action: Enrolled, Patch: p}
 }
 

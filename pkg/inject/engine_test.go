@@ -1,0 +1,254 @@
+package inject
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
+)
+
+func appPod() *corev1.Pod {
+	return &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: "web-1", Labels: map[string]string{"app": "web"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx"}}},
+	}
+}
+
+// applyPatch applies an RFC 6902 patch with an independent implementation,
+// as the API server does with the webhook's response.
+func applyJSONPatch(t *testing.T, obj any, p Patch) []byte {
+	t.Helper()
+	doc, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := jsonpatch.DecodePatch(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := decoded.Apply(doc)
+	if err != nil {
+		t.Fatalf("applying %s: %v", raw, err)
+	}
+	return out
+}
+
+// TestInjectPodPatch is the webhook's path: the patch applies to the Pod as
+// it is, adds exactly the sidecar, and the uninject patch takes it back out.
+func TestInjectPodPatch(t *testing.T) {
+	in := testInjector(t, testVersion)
+	pod := appPod()
+	r, err := in.InjectPod(pod, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Action != Injected {
+		t.Fatalf("action %s", r.Action)
+	}
+	var got corev1.Pod
+	if err := json.Unmarshal(applyJSONPatch(t, pod, r.Patch), &got); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(got.Spec.InitContainers); n != 1 || got.Spec.InitContainers[0].Name != proxyconfig.InitContainerName {
+		t.Errorf("init containers %v", got.Spec.InitContainers)
+	}
+	if n := len(got.Spec.Containers); n != 2 || got.Spec.Containers[1].Name != proxyconfig.ProxyContainerName {
+		t.Errorf("containers %v", got.Spec.Containers)
+	}
+	if got.Annotations[AnnotationDefaultContainer] != "web" || got.Labels[LabelProxyVersion] != testVersion || got.Labels["app"] != "web" {
+		t.Errorf("metadata %v %v", got.Annotations, got.Labels)
+	}
+	m, err := ParseMarker(got.Annotations[AnnotationInjected])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Version != testVersion || !reflect.DeepEqual(m.Containers, []string{proxyconfig.ProxyContainerName}) {
+		t.Errorf("marker %+v", m)
+	}
+	for _, op := range r.Patch {
+		if strings.Contains(op.Path, "meshctl.io/") {
+			t.Errorf("unescaped pointer %s", op.Path)
+		}
+	}
+
+	again, err := in.InjectPod(&got, "shop")
+	if err != nil || again.Action != Unchanged || len(again.Patch) != 0 {
+		t.Errorf("second injection: %+v, %v", again, err)
+	}
+
+	// The API server fills defaults into the stored containers; that is not
+	// a change of the sidecar.
+	defaulted := got.DeepCopy()
+	defaulted.Spec.Containers[1].TerminationMessagePath = "/dev/termination-log"
+	if r, _ := in.InjectPod(defaulted, "shop"); r.Action != Unchanged {
+		t.Errorf("defaulted pod: %s", r.Action)
+	}
+
+	u, err := in.Uninject(Workload{Kind: "pod", Name: "web-1", Template: &corev1.PodTemplateSpec{ObjectMeta: got.ObjectMeta, Spec: got.Spec}})
+	if err != nil || u.Action != Uninjected {
+		t.Fatalf("uninject: %+v, %v", u, err)
+	}
+	back := applyJSONPatch(t, &got, u.Patch)
+	want, _ := json.Marshal(pod)
+	if string(back) != string(want) {
+		t.Errorf("uninject:\n got %s\nwant %s", back, want)
+	}
+}
+
+func TestUpgradeReplacesTheSidecar(t *testing.T) {
+	old := testInjector(t, "v0.1.0")
+	cur := testInjector(t, testVersion)
+	pod := appPod()
+	r, err := old.InjectPod(pod, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var injected corev1.Pod
+	if err := json.Unmarshal(applyJSONPatch(t, pod, r.Patch), &injected); err != nil {
+		t.Fatal(err)
+	}
+	up, err := cur.InjectPod(&injected, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Action != Upgraded || up.Detail != "from v0.1.0" {
+		t.Fatalf("got %s %q", up.Action, up.Detail)
+	}
+	for _, op := range up.Patch {
+		if op.Op == OpAdd && strings.HasSuffix(op.Path, "/-") {
+			t.Errorf("upgrade appended instead of replacing in place: %s", op.Path)
+		}
+	}
+	var upgraded corev1.Pod
+	if err := json.Unmarshal(applyJSONPatch(t, &injected, up.Patch), &upgraded); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := cur.InjectPod(pod, "")
+	var want corev1.Pod
+	if err := json.Unmarshal(applyJSONPatch(t, pod, fresh.Patch), &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(upgraded, want) {
+		t.Errorf("upgrade differs from a fresh injection:\n got %+v\nwant %+v", upgraded.Spec, want.Spec)
+	}
+}
+
+func TestSkipReasons(t *testing.T) {
+	in := testInjector(t, testVersion)
+	tpl := func(edit func(*corev1.PodTemplateSpec)) *corev1.PodTemplateSpec {
+		p := appPod()
+		t := &corev1.PodTemplateSpec{ObjectMeta: p.ObjectMeta, Spec: p.Spec}
+		edit(t)
+		return t
+	}
+	for _, tc := range []struct {
+		name   string
+		w      Workload
+		want   SkipReason
+		detail string
+	}{
+		{"no template", Workload{Kind: "replicationcontroller", Name: "x"}, SkipNoPodTemplate, ""},
+		{"opt out", Workload{Kind: "deployment", Template: tpl(func(t *corev1.PodTemplateSpec) {
+			t.Annotations = map[string]string{meshconfig.AnnotationSidecarInjection: meshconfig.InjectionDisabled}
+		})}, SkipOptedOut, "meshctl.io/sidecar-injection: disabled"},
+		{"host network", Workload{Kind: "daemonset", Template: tpl(func(t *corev1.PodTemplateSpec) { t.Spec.HostNetwork = true })}, SkipHostNetwork, ""},
+		{"kube-system", Workload{Kind: "pod", Namespace: "kube-system", Template: tpl(func(*corev1.PodTemplateSpec) {})}, SkipSystemNamespace, "kube-system"},
+		{"kube-node-lease", Workload{Kind: "pod", Namespace: "kube-node-lease", Template: tpl(func(*corev1.PodTemplateSpec) {})}, SkipSystemNamespace, "kube-node-lease"},
+		{"control plane", Workload{Kind: "pod", Namespace: meshconfig.DefaultMeshNamespace, Template: tpl(func(*corev1.PodTemplateSpec) {})}, SkipControlPlaneNamespace, "mesh-system"},
+		{"istio", Workload{Kind: "pod", Template: tpl(func(t *corev1.PodTemplateSpec) {
+			t.Spec.Containers = append(t.Spec.Containers, corev1.Container{Name: "istio-proxy"})
+		})}, SkipOtherMesh, "istio-proxy"},
+		{"linkerd init", Workload{Kind: "pod", Template: tpl(func(t *corev1.PodTemplateSpec) {
+			t.Spec.InitContainers = []corev1.Container{{Name: "linkerd-init"}}
+		})}, SkipOtherMesh, "linkerd-init"},
+		{"name conflict", Workload{Kind: "pod", Template: tpl(func(t *corev1.PodTemplateSpec) {
+			t.Spec.InitContainers = []corev1.Container{{Name: proxyconfig.InitContainerName}}
+		})}, SkipNameConflict, proxyconfig.InitContainerName},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := in.Inject(tc.w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Action != Skipped || r.Skip != tc.want || r.Detail != tc.detail || len(r.Patch) != 0 {
+				t.Errorf("got %+v, want skipped %s (%s)", r, tc.want, tc.detail)
+			}
+		})
+	}
+	r, err := in.Uninject(Workload{Kind: "pod", Template: tpl(func(*corev1.PodTemplateSpec) {})})
+	if err != nil || r.Skip != SkipNotInjected {
+		t.Errorf("uninject of a plain pod: %+v %v", r, err)
+	}
+	seen := map[string]bool{}
+	for _, s := range SkipReasons() {
+		if s.Message() == string(s) || seen[s.Message()] {
+			t.Errorf("reason %s has no message of its own", s)
+		}
+		seen[s.Message()] = true
+	}
+}
+
+func TestBadMarkerAndAnnotations(t *testing.T) {
+	in := testInjector(t, testVersion)
+	for _, tc := range []struct {
+		ann  map[string]string
+		want string
+	}{
+		{map[string]string{AnnotationInjected: "yes"}, `deployment/web: annotation meshctl.io/injected: not a marker written by meshctl`},
+		{map[string]string{AnnotationInjected: `{"version":"v1"}`}, "version and hash are required"},
+		{map[string]string{AnnotationInjected: `{"version":"v1","hash":"x","created":["spec"]}`}, `unknown created field "spec"`},
+		{map[string]string{proxyconfig.AnnotationProxyLogLevel: "loud"}, `deployment/web: annotation config.meshctl.io/proxy-log-level: "loud"`},
+		{map[string]string{proxyconfig.AnnotationSkipOutboundCIDRs: "10.0.0.0/99"}, `"10.0.0.0/99" is not a CIDR`},
+	} {
+		p := appPod()
+		p.Annotations = tc.ann
+		_, err := in.Inject(Workload{Kind: "deployment", Name: "web", Template: &corev1.PodTemplateSpec{ObjectMeta: p.ObjectMeta, Spec: p.Spec}})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v, want %q", tc.ann, err, tc.want)
+		}
+	}
+}
+
+func TestEnrolNamespace(t *testing.T) {
+	in := testInjector(t, testVersion)
+	r := in.EnrolNamespace(&metav1.ObjectMeta{Name: "shop"})
+	want := Patch{
+		{Op: OpAdd, Path: "/metadata/labels", Value: map[string]string{meshconfig.LabelMonitoredBy: "mesh"}},
+		{Op: OpAdd, Path: "/metadata/annotations", Value: map[string]string{meshconfig.AnnotationSidecarInjection: meshconfig.InjectionEnabled}},
+	}
+	if r.Action != Enrolled || !reflect.DeepEqual(r.Patch, want) {
+		t.Errorf("got %+v", r)
+	}
+	if r := in.EnrolNamespace(&metav1.ObjectMeta{Name: "mesh-system"}); r.Skip != SkipControlPlaneNamespace {
+		t.Errorf("control-plane namespace: %+v", r)
+	}
+}
+
+func TestPointer(t *testing.T) {
+	if got := PointerToken("a/b~c"); got != "a~1b~0c" {
+		t.Errorf("PointerToken: %s", got)
+	}
+	if got := SplitPointer("/metadata/annotations/a~1b~0c"); !reflect.DeepEqual(got, []string{"metadata", "annotations", "a/b~c"}) {
+		t.Errorf("SplitPointer: %q", got)
+	}
+}
+
+func TestLabelValue(t *testing.T) {
+	for in, want := range map[string]string{"v0.2.0": "v0.2.0", "v1.0.0+abc.1": "v1.0.0_abc.1", "-x-": "x"} {
+		if got := labelValue(in); got != want {
+			t.Errorf("labelValue(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
