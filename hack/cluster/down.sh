@@ -58,7 +58,7 @@ stop etcd
 # Their sockets live in /run/containerd/s/, named by a hash of that address,
 # the namespace and the container id.
 for proc in /proc/[0-9]*; do
-  cmdline=$(tr '\0' ' ' <"$proc/cmdline" 2>/dev/null) || continue
+  cmdline=$({ tr '\0' ' ' <"$proc/cmdline"; } 2>/dev/null) || continue
   [[ $cmdline == *containerd-shim*"-address $CONTAINERD_SOCKET"* ]] || continue
   id=$(sed -n 's/.*-id \([^ ]*\).*/\1/p' <<<"$cmdline")
   log "killing leftover shim ${proc#/proc/} ($id)"
@@ -140,6 +140,7 @@ fi
 # that did not exist before cluster-up.
 rm -f "$CNI_CACHE_DIR"/results/"$CNI_NETWORK"-* 2>/dev/null
 for id in $sandboxes; do rm -f "$CNI_CACHE_DIR"/results/*-"$id"-* 2>/dev/null; done
+rm -f "$KUBELET_DEVICE_PLUGINS_DIR/kubelet.sock"
 for link in /var/log/containers/*.log; do
   [[ -L $link && $(readlink "$link") == "$STATE_DIR"/* ]] && rm -f "$link"
 done

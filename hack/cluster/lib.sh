@@ -51,6 +51,13 @@ CONTAINERD_SOCKET=$RUN_DIR/containerd/containerd.sock
 # libcni keeps its result cache here whatever containerd is told; cluster-down
 # removes the entries of our network only.
 CNI_CACHE_DIR=/var/lib/cni
+# The kubelet serves its device-plugin socket here, ignoring --root-dir.
+KUBELET_DEVICE_PLUGINS_DIR=/var/lib/kubelet/device-plugins
+# Directories outside ours that the parts create whatever they are told
+# (containerd's shim sockets go to /run/containerd/s, the kubelet links
+# container logs from /var/log/containers). cluster-up notes which of them did
+# not exist before; cluster-down removes those once they are empty again.
+OUTSIDE_DIRS=("$CNI_CACHE_DIR" /run/containerd /var/log/containers /var/lib/kubelet)
 
 # Images, imported into containerd's k8s.io namespace, never pulled.
 IMAGE_REGISTRY=meshctl.test
@@ -70,6 +77,9 @@ PKI_TOOL_DIR=$CACHE/cluster/pki-$(source_hash "$CLUSTER_SRC/pki")
 IMAGES_BIN=$CACHE/cluster/images-$(source_hash "$IMAGES_SRC")
 
 
+# The components, in start order; cluster-up starts them, cluster-down stops them.
+COMPONENTS=(etcd kube-apiserver containerd kube-controller-manager kube-scheduler kube-proxy kubelet coredns)
+
 log() { printf '%s cluster: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
@@ -87,3 +97,10 @@ pid_of() {
 ctr_k8s() { ctr --address "$CONTAINERD_SOCKET" --namespace k8s.io "$@"; }
 
 kubectl_admin() { "$KUBE_BIN/kubectl" --kubeconfig "$PKI_DIR/admin.kubeconfig" "$@"; }
+
+# any_running: whether any component we started is still running.
+any_running() {
+  local c
+  for c in "${COMPONENTS[@]}"; do pid_of "$c" >/dev/null && return 0; done
+  return 1
+}

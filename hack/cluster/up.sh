@@ -32,6 +32,13 @@ fi
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 
+# A cluster whose processes are all gone (the machine's session ended, say)
+# left mounts, rules and containerd state that would only get in the way:
+# clear them and start afresh. A partly running cluster is completed instead.
+if [[ -d $STATE_DIR ]] && ! any_running; then
+  log "no component of the previous cluster runs; removing its leftovers first"
+  "$here/down.sh"
+fi
 mkdir -p "$STATE_DIR" "$RUN_DIR" "$LOG_DIR" "$IMAGE_DIR"
 
 # fail NAME MESSAGE: report a component's failure with the end of its log.
@@ -77,8 +84,9 @@ if [[ ! -f $saved ]]; then
   for s in "${sysctls[@]}"; do echo "$s=$(sysctl -n "$s")"; done >"$saved.tmp"
   mv "$saved.tmp" "$saved"
 fi
-# Directories outside ours that containerd, libcni or the kubelet create.
-for dir in "$CNI_CACHE_DIR" /run/containerd /var/log/containers; do
+# Directories outside ours that containerd, libcni or the kubelet create
+# whatever they are told.
+for dir in "${OUTSIDE_DIRS[@]}"; do
   [[ -d $dir ]] || grep -qxF "$dir" "$STATE_DIR/created-dirs" 2>/dev/null || echo "$dir" >>"$STATE_DIR/created-dirs"
 done
 

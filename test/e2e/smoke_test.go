@@ -137,32 +137,14 @@ func appRuns(t *testing.T, e *Env) {
 		t.Fatalf("service %s/%s: cluster IP %q is not in %s", ns, appName, created.Spec.ClusterIP, serviceNetwork)
 	}
 
-	eventually(t, 2*time.Minute, fmt.Sprintf("a ready pod of deployment %s/%s", ns, appName), func(ctx context.Context) error {
-		pods, err := e.Clients.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + appName})
-		if err != nil {
-			return err
-		}
-		for _, pod := range pods.Items {
-			if pod.Status.Phase == corev1.PodRunning && podReady(&pod) {
-				e.smoke.pod = pod.Name
-				e.smoke.podIP, err = netip.ParseAddr(pod.Status.PodIP)
-				return err
-			}
-		}
-		return fmt.Errorf("%d pods, none Running and Ready", len(pods.Items))
-	})
+	pod := e.WaitPodsReady(t, ns, "app="+appName, 1, 2*time.Minute)[0]
+	e.smoke.pod = pod.Name
+	if e.smoke.podIP, err = netip.ParseAddr(pod.Status.PodIP); err != nil {
+		t.Fatalf("pod %s/%s: IP %q: %v", ns, pod.Name, pod.Status.PodIP, err)
+	}
 	if !podNetwork.Contains(e.smoke.podIP) {
 		t.Errorf("pod %s/%s: IP %s is outside the pod network %s", ns, e.smoke.pod, e.smoke.podIP, podNetwork)
 	}
-}
-
-func podReady(pod *corev1.Pod) bool {
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // serviceRoutes: the host reaches the pod through the service's cluster IP,
