@@ -67,4 +67,4 @@ cluster-down:
 
 ## e2e: the operator journey on the cluster from cluster-up (E2E_FLAGS go to go test)
 e2e:
-	@hack/cluster/e2e.sh $(E2E_FLAGS)
+	@LDFLAGS='$(LDFLAGS)' hack/cluster/e2e.sh $(E2E_FLAGS)

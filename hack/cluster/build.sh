@@ -11,6 +11,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 "$here/../kube/build.sh" etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl >/dev/null
 # shellcheck source=lib.sh
 source "$here/lib.sh"
+ensure_packages
 
 # build DIR OUT CGO TAGS PACKAGE... : go build in module DIR into cache dir OUT.
 build() {

@@ -9,5 +9,8 @@ source "$here/lib.sh"
 [[ -f $KUBECONFIG_FILE ]] || die "no cluster: run \`make cluster-up\` first"
 export KUBECONFIG=$KUBECONFIG_FILE
 export MESHCTL_E2E_APP_IMAGE=$E2E_APP_IMAGE
+export MESHCTL_E2E_KUBECTL=$KUBE_BIN/kubectl
+# The Makefile passes its LDFLAGS, so binaries and images carry one version.
+export MESHCTL_E2E_LDFLAGS=${LDFLAGS:--s -w}
 cd "$REPO_ROOT"
 exec go test -tags e2e -count=1 -v -timeout 30m "$@" ./test/e2e/

@@ -104,3 +104,23 @@ any_running() {
   for c in "${COMPONENTS[@]}"; do pid_of "$c" >/dev/null && return 0; done
   return 1
 }
+
+# ensure_packages: the Debian packages the cluster needs, installed when one
+# is missing (CI starts from a fresh machine): containerd with its shim and
+# ctr, iptables for kube-proxy, libseccomp-dev and pkg-config to build runc,
+# dig for the DNS check, curl for health checks.
+ensure_packages() {
+  local missing=()
+  command -v containerd >/dev/null || missing+=(containerd)
+  command -v iptables >/dev/null || missing+=(iptables)
+  command -v conntrack >/dev/null || missing+=(conntrack)
+  command -v dig >/dev/null || missing+=(bind9-dnsutils)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  [[ -f /usr/include/seccomp.h ]] || missing+=(libseccomp-dev)
+  ((${#missing[@]})) || return 0
+  [[ $(id -u) == 0 ]] || die "missing Debian packages ${missing[*]}; install them as root"
+  log "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}

@@ -11,26 +11,10 @@ start_time=$SECONDS
 
 [[ $(id -u) == 0 ]] || { echo "cluster-up: must run as root (it configures interfaces, iptables and mounts)" >&2; exit 1; }
 
-# Debian packages first (CI starts from a fresh machine): containerd and its
-# shim, iptables for kube-proxy, libseccomp for building runc, dig for the DNS
-# check. apt-get runs only when something is missing.
-missing=()
-command -v containerd >/dev/null || missing+=(containerd)
-command -v iptables >/dev/null || missing+=(iptables)
-command -v conntrack >/dev/null || missing+=(conntrack)
-command -v dig >/dev/null || missing+=(bind9-dnsutils)
-command -v curl >/dev/null || missing+=(curl)
-command -v pkg-config >/dev/null || missing+=(pkg-config)
-[[ -f /usr/include/seccomp.h ]] || missing+=(libseccomp-dev)
-if ((${#missing[@]})); then
-  echo "cluster-up: installing ${missing[*]}" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-
-"$here/build.sh"
 # shellcheck source=lib.sh
 source "$here/lib.sh"
+ensure_packages
+"$here/build.sh"
 
 # A cluster whose processes are all gone (the machine's session ended, say)
 # left mounts, rules and containerd state that would only get in the way:

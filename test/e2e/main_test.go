@@ -13,6 +13,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"k8s.io/client-go/tools/clientcmd"
@@ -31,6 +32,13 @@ type Env struct {
 	Clients *kube.Clients
 	// AppImage is the e2e-app image (hack/images/e2e-app), imported by cluster-up.
 	AppImage string
+	// Kubectl is the kubectl built for the cluster (hack/kube), same version.
+	Kubectl string
+	// RepoRoot is the repository's top directory, where commands are built.
+	RepoRoot string
+	// LDFlags stamp the binaries and images the journey builds (the
+	// Makefile's LDFLAGS, so that default image tags match the images).
+	LDFlags string
 
 	// journey is the test that runs the steps; what belongs to the whole
 	// journey (namespaces, for one) is cleaned up when it ends.
@@ -53,10 +61,20 @@ func TestMain(m *testing.M) {
 }
 
 func newEnv() (*Env, error) {
-	e := &Env{Kubeconfig: os.Getenv("KUBECONFIG"), AppImage: os.Getenv("MESHCTL_E2E_APP_IMAGE")}
-	if e.Kubeconfig == "" || e.AppImage == "" {
-		return nil, fmt.Errorf("KUBECONFIG and MESHCTL_E2E_APP_IMAGE must be set")
+	e := &Env{
+		Kubeconfig: os.Getenv("KUBECONFIG"),
+		AppImage:   os.Getenv("MESHCTL_E2E_APP_IMAGE"),
+		Kubectl:    os.Getenv("MESHCTL_E2E_KUBECTL"),
+		LDFlags:    os.Getenv("MESHCTL_E2E_LDFLAGS"),
 	}
+	if e.Kubeconfig == "" || e.AppImage == "" || e.Kubectl == "" {
+		return nil, fmt.Errorf("KUBECONFIG, MESHCTL_E2E_APP_IMAGE and MESHCTL_E2E_KUBECTL must be set")
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		return nil, err
+	}
+	e.RepoRoot = root
 	cfg, err := clientcmd.BuildConfigFromFlags("", e.Kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig %s: %w", e.Kubeconfig, err)

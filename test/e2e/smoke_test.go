@@ -76,6 +76,10 @@ func nodeReady(t *testing.T, e *Env) {
 			t.Errorf("node %q: internal IP %s is outside %s", node.Name, a.Address, nodeNetwork)
 		}
 	}
+	// The same through kubectl, which the journey's later steps use.
+	if got, want := strings.TrimSpace(e.Run(t, e.Kubectl, "get", "nodes", "-o", "name")), "node/"+node.Name; got != want {
+		t.Errorf("kubectl get nodes: got %q, want %q", got, want)
+	}
 	var images []string
 	for _, img := range node.Status.Images {
 		images = append(images, img.Names...)
