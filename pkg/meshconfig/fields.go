@@ -51,7 +51,7 @@ type Path struct {
 // field is an error that lists the valid ones.
 func ParsePath(s string) (Path, error) {
 	if s == "" {
-		return Path{}, fmt.Errorf("empty field path: give a dotted path such as traffic.enableEgress; valid fields: %s", strings.Join(Fields(), ", "))
+		return Path{}, fmt.Errorf("empty field path: give a dotted path such as traffic.enableEgress; %s", validFields())
 	}
 	segs := strings.Split(s, ".")
 	typ := reflect.TypeFor[MeshConfigSpec]()
@@ -69,8 +69,8 @@ func ParsePath(s string) (Path, error) {
 		case KindMap:
 			typ = typ.Elem()
 		default:
-			return Path{}, fmt.Errorf("field %q: %s is a %s and has no field %q; valid fields: %s",
-				s, strings.Join(segs[:i], "."), kindOf(typ), seg, strings.Join(Fields(), ", "))
+			return Path{}, fmt.Errorf("field %q: %s is a %s and has no field %q; %s",
+				s, strings.Join(segs[:i], "."), kindOf(typ), seg, validFields())
 		}
 	}
 	return Path{segments: segs, typ: typ}, nil
@@ -81,13 +81,35 @@ func unknownField(path, prefix string) error {
 	if prefix != path {
 		msg = fmt.Sprintf("unknown field %q (no %q)", path, prefix)
 	}
+	if s := suggest(path); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return fmt.Errorf("%s; %s", msg, validFields())
+}
+
+// suggest returns the field path most likely meant: the same but for case,
+// or else the only field whose last segment contains the last segment given.
+func suggest(path string) string {
+	last := strings.ToLower(path[strings.LastIndex(path, ".")+1:])
+	var partial []string
 	for _, f := range Fields() {
 		if strings.EqualFold(f, path) {
-			msg += fmt.Sprintf("; did you mean %q?", f)
-			break
+			return f
+		}
+		fl := strings.ToLower(f[strings.LastIndex(f, ".")+1:])
+		if len(last) >= 3 && strings.Contains(fl, last) {
+			partial = append(partial, f)
 		}
 	}
-	return fmt.Errorf("%s: valid fields are %s", msg, strings.Join(Fields(), ", "))
+	if len(partial) == 1 {
+		return partial[0]
+	}
+	return ""
+}
+
+// validFields lists the fields one per line, for error messages.
+func validFields() string {
+	return "valid fields are:\n  " + strings.Join(Fields(), "\n  ")
 }
 
 // String returns the dotted path.

@@ -210,3 +210,17 @@ func FuzzParseAssignment(f *testing.F) {
 		}
 	})
 }
+
+func TestSuggest(t *testing.T) {
+	for in, want := range map[string]string{
+		"sidecar.loglevel":   "sidecar.logLevel",
+		"traffic.permissive": "traffic.enablePermissiveTrafficPolicyMode",
+		"egress":             "traffic.enableEgress",
+		"enable":             "", // many fields end in enable
+		"x":                  "",
+	} {
+		if got := suggest(in); got != want {
+			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
