@@ -29,8 +29,10 @@ mkdir -p "$STATE_DIR" "$RUN_DIR" "$LOG_DIR" "$IMAGE_DIR"
 fail() {
   log "error: $2"
   if [[ -f $LOG_DIR/$1.log ]]; then
-    echo "---- last lines of $LOG_DIR/$1.log ----" >&2
-    tail -n 40 "$LOG_DIR/$1.log" >&2
+    echo "---- last lines of $LOG_DIR/$1.log (this start) ----" >&2
+    local from
+    from=$(grep -n '^==== ' "$LOG_DIR/$1.log" | tail -n 1 | cut -d: -f1)
+    tail -n "+${from:-1}" "$LOG_DIR/$1.log" | tail -n 40 >&2
     echo "----" >&2
   fi
   exit 1
