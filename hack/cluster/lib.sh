@@ -59,6 +59,9 @@ KUBELET_DEVICE_PLUGINS_DIR=/var/lib/kubelet/device-plugins
 # not exist before; cluster-down removes those once they are empty again.
 OUTSIDE_DIRS=("$CNI_CACHE_DIR" /run/containerd /var/log/containers /var/lib/kubelet)
 
+# A proxy address where nothing listens (the discard port on loopback):
+# containerd's pulls go there and fail, so no pull ever leaves the machine.
+PULL_PROXY=http://127.0.0.1:9
 # Images, imported into containerd's k8s.io namespace, never pulled.
 IMAGE_REGISTRY=meshctl.test
 PAUSE_IMAGE=$IMAGE_REGISTRY/pause:1

@@ -50,14 +50,16 @@ wait_for() {
 }
 
 # start NAME BINARY ARGS...: start a component in its own session with its
-# output in LOG_DIR, unless it is already running.
+# output in LOG_DIR, unless it is already running. VAR=VALUE words in the
+# array start_env go into its environment.
+start_env=()
 start() {
   local name=$1 bin=$2; shift 2
   if pid_of "$name" >/dev/null; then return; fi
   log "starting $name"
   readlink -f "$bin" >"$RUN_DIR/$name.exe"
   echo "==== $(date -u +%FT%TZ) $bin $*" >>"$LOG_DIR/$name.log"
-  setsid "$bin" "$@" </dev/null >>"$LOG_DIR/$name.log" 2>&1 &
+  setsid env "${start_env[@]}" "$bin" "$@" </dev/null >>"$LOG_DIR/$name.log" 2>&1 &
   echo $! >"$RUN_DIR/$name.pid"
 }
 
@@ -135,7 +137,12 @@ start kube-apiserver "$KUBE_BIN/kube-apiserver" \
   --allow-privileged --profiling=false
 wait_for kube-apiserver 60 kubectl_admin get --raw /readyz
 
+# Images are imported, never pulled. Should a pod name an image that is not
+# there, the pull goes to a proxy on a closed loopback port and fails at once,
+# instead of looking up a registry on the network.
+start_env=(HTTP_PROXY=$PULL_PROXY HTTPS_PROXY=$PULL_PROXY NO_PROXY=)
 start containerd "$(command -v containerd)" --config "$CONFIG_DIR/containerd.toml"
+start_env=()
 wait_for containerd 30 ctr_k8s version
 for tar in "$IMAGE_DIR"/*.tar; do
   ctr_k8s images import "$tar" >/dev/null || fail containerd "importing $tar"
