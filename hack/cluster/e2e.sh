@@ -10,6 +10,7 @@ source "$here/lib.sh"
 export KUBECONFIG=$KUBECONFIG_FILE
 export MESHCTL_E2E_APP_IMAGE=$E2E_APP_IMAGE
 export MESHCTL_E2E_KUBECTL=$KUBE_BIN/kubectl
+export MESHCTL_E2E_RUN_DIR=$RUN_DIR
 # The Makefile passes its LDFLAGS, so binaries and images carry one version.
 export MESHCTL_E2E_LDFLAGS=${LDFLAGS:--s -w}
 cd "$REPO_ROOT"

@@ -21,6 +21,7 @@ type step struct {
 // permissive, proxy-image mismatch, uninstall).
 var journey = []step{
 	{"node is ready", nodeReady},
+	{"components listen only on loopback and the node network", listenersOnlyLocal},
 	{"pod from a locally imported image runs", appRuns},
 	{"service routes through kube-proxy", serviceRoutes},
 	{"pod DNS answers through CoreDNS", podDNS},

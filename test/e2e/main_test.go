@@ -34,6 +34,8 @@ type Env struct {
 	AppImage string
 	// Kubectl is the kubectl built for the cluster (hack/kube), same version.
 	Kubectl string
+	// RunDir is cluster-up's run directory, with a pid file per component.
+	RunDir string
 	// RepoRoot is the repository's top directory, where commands are built.
 	RepoRoot string
 	// LDFlags stamp the binaries and images the journey builds (the
@@ -66,9 +68,10 @@ func newEnv() (*Env, error) {
 		AppImage:   os.Getenv("MESHCTL_E2E_APP_IMAGE"),
 		Kubectl:    os.Getenv("MESHCTL_E2E_KUBECTL"),
 		LDFlags:    os.Getenv("MESHCTL_E2E_LDFLAGS"),
+		RunDir:     os.Getenv("MESHCTL_E2E_RUN_DIR"),
 	}
-	if e.Kubeconfig == "" || e.AppImage == "" || e.Kubectl == "" {
-		return nil, fmt.Errorf("KUBECONFIG, MESHCTL_E2E_APP_IMAGE and MESHCTL_E2E_KUBECTL must be set")
+	if e.Kubeconfig == "" || e.AppImage == "" || e.Kubectl == "" || e.RunDir == "" {
+		return nil, fmt.Errorf("KUBECONFIG, MESHCTL_E2E_APP_IMAGE, MESHCTL_E2E_KUBECTL and MESHCTL_E2E_RUN_DIR must be set (hack/cluster/e2e.sh sets them)")
 	}
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
