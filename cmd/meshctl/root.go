@@ -67,6 +67,8 @@ func newRootCmd(s *cli.Settings, streams genericiooptions.IOStreams, lookupEnv f
 		newCompletionCmd(streams),
 		newInstallCmd(s, streams), newUpgradeCmd(s, streams), newUninstallCmd(s, streams),
 		newInjectCmd(s, streams), newUninjectCmd(s, streams),
+		newCheckCmd(s, streams),
+		newNamespaceCmd(s, streams), newPermissiveCmd(s, streams), newConfigCmd(s, streams),
 	)
 	return root
 }

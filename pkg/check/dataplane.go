@@ -1,0 +1,337 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
+)
+
+// maxListed is how many objects a data-plane failure names before it counts
+// the rest: enough to act on, short enough to read.
+const maxListed = 10
+
+func dataPlaneChecks() []Check {
+	needs := []string{CategoryKubernetes, CategoryCRDs, CategoryMeshConfig}
+	return []Check{
+		{
+			Category:    CategoryDataPlane,
+			Description: "injected pods have the sidecar",
+			Hint:        "data-plane-sidecar",
+			Severity:    Error,
+			Needs:       needs,
+			DataPlane:   true,
+			Run:         checkSidecarPresent,
+		},
+		{
+			Category:    CategoryDataPlane,
+			Description: "proxies run the image the MeshConfig names",
+			Hint:        "data-plane-proxy-image",
+			Severity:    Error,
+			Needs:       needs,
+			DataPlane:   true,
+			Run:         checkProxyImage,
+		},
+		{
+			Category:    CategoryDataPlane,
+			Description: "proxy containers are ready",
+			Hint:        "data-plane-proxy-ready",
+			Severity:    Error,
+			Needs:       needs,
+			DataPlane:   true,
+			Run:         checkProxyReady,
+		},
+		{
+			Category:    CategoryDataPlane,
+			Description: "running pods of enrolled namespaces have the sidecar",
+			Hint:        "data-plane-not-injected",
+			Severity:    Warning,
+			Needs:       needs,
+			DataPlane:   true,
+			Run:         checkPodsInjected,
+		},
+	}
+}
+
+// dataPlane is the pods of the enrolled namespaces, read with one list per
+// namespace: the number of requests grows with the namespaces, never with
+// the pods.
+type dataPlane struct {
+	namespaces []corev1.Namespace
+	pods       map[string][]corev1.Pod
+}
+
+// DataPlane reads the enrolled namespaces (or the one of --namespace) and
+// their pods, once per attempt.
+func (e *Env) dataPlane(ctx context.Context) (*dataPlane, error) {
+	return e.cache.dataPlane.get(func() (*dataPlane, error) {
+		nss, err := e.enrolledNamespaces(ctx)
+		if err != nil {
+			return nil, err
+		}
+		dp := &dataPlane{namespaces: nss, pods: map[string][]corev1.Pod{}}
+		lists := make([][]corev1.Pod, len(nss))
+		errs := make([]error, len(nss))
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, maxParallel)
+		for i := range nss {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				l, err := e.Clients.Kube.CoreV1().Pods(nss[i].Name).List(ctx, metav1.ListOptions{})
+				if err != nil {
+					errs[i] = fmt.Errorf("listing pods in namespace %q: %w", nss[i].Name, err)
+					return
+				}
+				sort.Slice(l.Items, func(a, b int) bool { return l.Items[a].Name < l.Items[b].Name })
+				lists[i] = l.Items
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		for i, ns := range nss {
+			dp.pods[ns.Name] = lists[i]
+		}
+		return dp, nil
+	})
+}
+
+// enrolledNamespaces returns the namespaces enrolled in this mesh, sorted,
+// or only the --namespace one, which must be enrolled.
+func (e *Env) enrolledNamespaces(ctx context.Context) ([]corev1.Namespace, error) {
+	api := e.Clients.Kube.CoreV1().Namespaces()
+	if e.DataPlaneNamespace != "" {
+		ns, err := api.Get(ctx, e.DataPlaneNamespace, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("namespace %q: %w", e.DataPlaneNamespace, err)
+		}
+		if ns.Labels[meshconfig.LabelMonitoredBy] != e.MeshName {
+			return nil, fmt.Errorf("namespace %q is not enrolled in mesh %q: run `meshctl namespace add %s`", ns.Name, e.MeshName, ns.Name)
+		}
+		return []corev1.Namespace{*ns}, nil
+	}
+	list, err := api.List(ctx, metav1.ListOptions{LabelSelector: meshconfig.LabelMonitoredBy + "=" + e.MeshName})
+	if err != nil {
+		return nil, fmt.Errorf("listing the namespaces enrolled in mesh %q: %w", e.MeshName, err)
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+	return list.Items, nil
+}
+
+// each calls f for every live pod of the data plane, namespace by namespace
+// and pod by pod in name order. Checks share dp, so f must not change it.
+func (dp *dataPlane) each(f func(ns *corev1.Namespace, pod *corev1.Pod)) {
+	for i := range dp.namespaces {
+		ns := &dp.namespaces[i]
+		pods := dp.pods[ns.Name]
+		for j := range pods {
+			if live(&pods[j]) {
+				f(ns, &pods[j])
+			}
+		}
+	}
+}
+
+// live reports whether a pod runs or will: finished and terminating pods
+// are not the data plane any more.
+func live(pod *corev1.Pod) bool {
+	return pod.DeletionTimestamp == nil && pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed
+}
+
+func containerNamed(cs []corev1.Container, name string) *corev1.Container {
+	for i := range cs {
+		if cs[i].Name == name {
+			return &cs[i]
+		}
+	}
+	return nil
+}
+
+// injected reports whether the injector marked pod as having received the
+// sidecar.
+func injected(pod *corev1.Pod) bool {
+	_, marked := pod.Annotations[inject.AnnotationInjected]
+	_, labelled := pod.Labels[inject.LabelProxyVersion]
+	return marked || labelled
+}
+
+func hasProxy(pod *corev1.Pod) bool {
+	return containerNamed(pod.Spec.Containers, proxyconfig.ProxyContainerName) != nil
+}
+
+// nameList joins names, cut after maxListed.
+func nameList(names []string) string {
+	if len(names) <= maxListed {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:maxListed], ", "), len(names)-maxListed)
+}
+
+func checkSidecarPresent(ctx context.Context, env *Env) error {
+	dp, err := env.dataPlane(ctx)
+	if err != nil {
+		return err
+	}
+	var bad []string
+	dp.each(func(ns *corev1.Namespace, pod *corev1.Pod) {
+		if !injected(pod) {
+			return
+		}
+		var missing []string
+		if !hasProxy(pod) {
+			missing = append(missing, "container "+proxyconfig.ProxyContainerName)
+		}
+		if containerNamed(pod.Spec.InitContainers, proxyconfig.InitContainerName) == nil {
+			missing = append(missing, "init container "+proxyconfig.InitContainerName)
+		}
+		if len(missing) > 0 {
+			bad = append(bad, fmt.Sprintf("%s/%s (no %s)", pod.Namespace, pod.Name, strings.Join(missing, ", no ")))
+		}
+	})
+	if len(bad) > 0 {
+		return fmt.Errorf("%d pod(s) marked as injected lack the sidecar: %s", len(bad), nameList(bad))
+	}
+	return nil
+}
+
+func checkProxyImage(ctx context.Context, env *Env) error {
+	want, err := env.ExpectedProxyImage(ctx)
+	if err != nil {
+		return err
+	}
+	dp, err := env.dataPlane(ctx)
+	if err != nil {
+		return err
+	}
+	var bad []string
+	var errs []error
+	dp.each(func(ns *corev1.Namespace, pod *corev1.Pod) {
+		for _, c := range []*corev1.Container{
+			containerNamed(pod.Spec.Containers, proxyconfig.ProxyContainerName),
+			containerNamed(pod.Spec.InitContainers, proxyconfig.InitContainerName),
+		} {
+			if c == nil {
+				continue
+			}
+			same, err := sameImage(c.Image, want)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("pod %s/%s, container %s: %w", pod.Namespace, pod.Name, c.Name, err))
+				continue
+			}
+			if !same {
+				bad = append(bad, fmt.Sprintf("%s/%s (%s: %s)", pod.Namespace, pod.Name, c.Name, c.Image))
+			}
+		}
+	})
+	if len(bad) > 0 {
+		errs = append(errs, fmt.Errorf("%d proxy container(s) do not run %s, the MeshConfig's image: %s; restart their workloads to inject the current sidecar", len(bad), want, nameList(bad)))
+	}
+	return errors.Join(errs...)
+}
+
+func checkProxyReady(ctx context.Context, env *Env) error {
+	dp, err := env.dataPlane(ctx)
+	if err != nil {
+		return err
+	}
+	var bad []string
+	dp.each(func(ns *corev1.Namespace, pod *corev1.Pod) {
+		if !hasProxy(pod) {
+			return
+		}
+		i := slices.IndexFunc(pod.Status.ContainerStatuses, func(cs corev1.ContainerStatus) bool { return cs.Name == proxyconfig.ProxyContainerName })
+		if i < 0 {
+			bad = append(bad, fmt.Sprintf("%s/%s (not started; phase %s)", pod.Namespace, pod.Name, orNone(string(pod.Status.Phase))))
+			return
+		}
+		cs := pod.Status.ContainerStatuses[i]
+		if cs.Ready {
+			return
+		}
+		why := "not ready"
+		if p := containerProblem(cs); len(p) > 0 {
+			why = p[0]
+		}
+		bad = append(bad, fmt.Sprintf("%s/%s (%s)", pod.Namespace, pod.Name, why))
+	})
+	if len(bad) > 0 {
+		return fmt.Errorf("%d proxy container(s) are not ready: %s", len(bad), nameList(bad))
+	}
+	return nil
+}
+
+func checkPodsInjected(ctx context.Context, env *Env) error {
+	dp, err := env.dataPlane(ctx)
+	if err != nil {
+		return err
+	}
+	byNS := map[string][]string{}
+	var order []string
+	dp.each(func(ns *corev1.Namespace, pod *corev1.Pod) {
+		if ns.Annotations[meshconfig.AnnotationSidecarInjection] == meshconfig.InjectionDisabled ||
+			pod.Annotations[meshconfig.AnnotationSidecarInjection] == meshconfig.InjectionDisabled || hasProxy(pod) {
+			return
+		}
+		w := workloadOf(pod)
+		if _, ok := byNS[ns.Name]; !ok {
+			order = append(order, ns.Name)
+		}
+		if !slices.Contains(byNS[ns.Name], w) {
+			byNS[ns.Name] = append(byNS[ns.Name], w)
+		}
+	})
+	if len(order) == 0 {
+		return nil
+	}
+	lines := []string{"these workloads run pods without the sidecar, started before their namespace was enrolled; restart them:"}
+	for _, ns := range order {
+		ws := byNS[ns]
+		lines = append(lines, fmt.Sprintf("  namespace %s: %s", ns, nameList(ws)))
+		cmd := fmt.Sprintf("    meshctl namespace add %s --restart", ns)
+		if r := restartable(ws); len(r) > 0 {
+			cmd += fmt.Sprintf("   # or: kubectl rollout restart -n %s %s", ns, strings.Join(r, " "))
+		}
+		lines = append(lines, cmd)
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+// workloadOf names the workload that owns pod, as kubectl does: a
+// ReplicaSet's pods are its Deployment's, found by the pod-template-hash
+// suffix the Deployment controller appends to its ReplicaSets' names.
+func workloadOf(pod *corev1.Pod) string {
+	owner := metav1.GetControllerOf(pod)
+	if owner == nil {
+		return "pod/" + pod.Name
+	}
+	if owner.Kind == "ReplicaSet" {
+		if hash := pod.Labels["pod-template-hash"]; hash != "" && strings.HasSuffix(owner.Name, "-"+hash) {
+			return "deployment/" + strings.TrimSuffix(owner.Name, "-"+hash)
+		}
+	}
+	return strings.ToLower(owner.Kind) + "/" + owner.Name
+}
+
+// restartable keeps the workloads `kubectl rollout restart` can roll.
+func restartable(ws []string) []string {
+	var out []string
+	for _, w := range ws {
+		kind, _, _ := strings.Cut(w, "/")
+		if kind == "deployment" || kind == "statefulset" || kind == "daemonset" {
+			out = append(out, w)
+		}
+	}
+	return out
+}
