@@ -7,10 +7,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 [[ -f $KUBECONFIG_FILE ]] || die "no cluster: run \`make cluster-up\` first"
+"$here/build.sh" # a no-op when nothing changed; the tests run some binaries
 export KUBECONFIG=$KUBECONFIG_FILE
 export MESHCTL_E2E_APP_IMAGE=$E2E_APP_IMAGE
 export MESHCTL_E2E_KUBECTL=$KUBE_BIN/kubectl
 export MESHCTL_E2E_RUN_DIR=$RUN_DIR
+export MESHCTL_E2E_APP_BINARY=$IMAGES_BIN/e2e-app
 # The Makefile passes its LDFLAGS, so binaries and images carry one version.
 export MESHCTL_E2E_LDFLAGS=${LDFLAGS:--s -w}
 cd "$REPO_ROOT"

@@ -71,7 +71,7 @@ E2E_APP_IMAGE=$IMAGE_REGISTRY/e2e-app:1
 KUBE_BIN=$("$REPO_ROOT/hack/kube/build.sh" 2>/dev/null)
 # source_hash DIR: a short hash of a Go module's sources, naming its build.
 source_hash() {
-  (cd "$1" && find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
+  (cd "$1" && find . -type f \( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum \) -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
 }
 RUNC_DIR=$CACHE/cluster/runc-$(source_hash "$CLUSTER_SRC/runc")
 CNI_DIR=$CACHE/cluster/cni-$(source_hash "$CLUSTER_SRC/cni")

@@ -25,6 +25,7 @@ var journey = []step{
 	{"pod from a locally imported image runs", appRuns},
 	{"service routes through kube-proxy", serviceRoutes},
 	{"pod DNS answers through CoreDNS", podDNS},
+	{"pod traffic stays inside the cluster's range", podTrafficStaysInside},
 }
 
 // TestJourney runs the steps in order and stops at the first that fails, since

@@ -32,6 +32,8 @@ type Env struct {
 	Clients *kube.Clients
 	// AppImage is the e2e-app image (hack/images/e2e-app), imported by cluster-up.
 	AppImage string
+	// AppBinary is the e2e-app binary itself, for servers outside the cluster.
+	AppBinary string
 	// Kubectl is the kubectl built for the cluster (hack/kube), same version.
 	Kubectl string
 	// RunDir is cluster-up's run directory, with a pid file per component.
@@ -69,9 +71,10 @@ func newEnv() (*Env, error) {
 		Kubectl:    os.Getenv("MESHCTL_E2E_KUBECTL"),
 		LDFlags:    os.Getenv("MESHCTL_E2E_LDFLAGS"),
 		RunDir:     os.Getenv("MESHCTL_E2E_RUN_DIR"),
+		AppBinary:  os.Getenv("MESHCTL_E2E_APP_BINARY"),
 	}
-	if e.Kubeconfig == "" || e.AppImage == "" || e.Kubectl == "" || e.RunDir == "" {
-		return nil, fmt.Errorf("KUBECONFIG, MESHCTL_E2E_APP_IMAGE, MESHCTL_E2E_KUBECTL and MESHCTL_E2E_RUN_DIR must be set (hack/cluster/e2e.sh sets them)")
+	if e.Kubeconfig == "" || e.AppImage == "" || e.Kubectl == "" || e.RunDir == "" || e.AppBinary == "" {
+		return nil, fmt.Errorf("KUBECONFIG and the MESHCTL_E2E_* variables must be set: run the tests through `make e2e` (hack/cluster/e2e.sh)")
 	}
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
