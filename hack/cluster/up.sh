@@ -97,10 +97,13 @@ sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
 # Nothing leaves the machine: forwarded packets from the cluster's range to
 # anywhere outside it are dropped, and so is anything forwarded into the range
 # from outside it. Nothing is masqueraded (the CNI bridge has ipMasq false).
+# Rules are only ever added, never flushed and rebuilt, so a second
+# cluster-up leaves no moment without them.
 iptables -w -N "$FIREWALL_CHAIN" 2>/dev/null || true
-iptables -w -F "$FIREWALL_CHAIN"
-iptables -w -A "$FIREWALL_CHAIN" -s "$ISOLATED_CIDR" ! -d "$ISOLATED_CIDR" -j DROP
-iptables -w -A "$FIREWALL_CHAIN" ! -s "$ISOLATED_CIDR" -d "$ISOLATED_CIDR" -j DROP
+for rule in "-s $ISOLATED_CIDR ! -d $ISOLATED_CIDR -j DROP" "! -s $ISOLATED_CIDR -d $ISOLATED_CIDR -j DROP"; do
+  # shellcheck disable=SC2086 # the rule is words on purpose
+  iptables -w -C "$FIREWALL_CHAIN" $rule 2>/dev/null || iptables -w -A "$FIREWALL_CHAIN" $rule
+done
 iptables -w -C FORWARD -j "$FIREWALL_CHAIN" 2>/dev/null || iptables -w -I FORWARD 1 -j "$FIREWALL_CHAIN"
 
 # ---- certificates, configuration, images ----------------------------------
