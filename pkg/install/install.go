@@ -121,7 +121,7 @@ func (d *Deps) Install(ctx context.Context, o *InstallOptions) (*Result, error) 
 		err = d.waitRelease(ctx, rel, o.Timeout, o.Decorated, o.ErrOut)
 	}
 	if err != nil {
-		return nil, d.failInstall(ctx, err, o.Atomic)
+		return nil, d.failInstall(ctx, d.explain(ctx, err, manifest), o.Atomic)
 	}
 	res.Revision = rel.Version
 	res.Manifest = Manifest(rel.Manifest)
@@ -202,6 +202,20 @@ func (d *Deps) ensureNamespace(ctx context.Context, res *Result) error {
 	}
 	res.add("namespace", d.Namespace, "created")
 	return nil
+}
+
+// explain adds to a failed install or upgrade the objects the API server
+// rejects, by name: Helm's own error often names only the kind.
+func (d *Deps) explain(ctx context.Context, err error, manifest string) error {
+	var notReady *NotReadyError
+	if errors.As(err, &notReady) || ctx.Err() != nil {
+		return err
+	}
+	check := &Result{DryRun: DryRunServer, Manifest: Manifest(manifest)}
+	if verr := d.validateOnServer(ctx, check); verr != nil {
+		return fmt.Errorf("%w\n%w", err, verr)
+	}
+	return err
 }
 
 // failInstall rolls a failed install back, with atomic, and says what

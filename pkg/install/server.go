@@ -32,8 +32,22 @@ func (d *Deps) validateOnServer(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
+	// Objects cannot be dry-run into a namespace that does not exist yet;
+	// the API server validates them as well in the default namespace.
+	into := ""
+	if _, err := d.Clients.Kube.CoreV1().Namespaces().Get(ctx, d.Namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		into = metav1.NamespaceDefault
+		res.add("namespace", d.Namespace, "created")
+		res.Warnings = append(res.Warnings, fmt.Sprintf("namespace %q does not exist yet: its objects were validated in namespace %q", d.Namespace, into))
+	} else if err != nil {
+		return fmt.Errorf("namespace %q: %w", d.Namespace, err)
+	}
 	var errs []error
 	for _, o := range objs {
+		if into != "" && o.GetNamespace() != "" {
+			o = o.DeepCopy()
+			o.SetNamespace(into)
+		}
 		gvk := o.GroupVersionKind()
 		if gvk.Kind == "CustomResourceDefinition" {
 			res.add(gvk.Kind, o.GetName(), "validated")

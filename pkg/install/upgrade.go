@@ -129,7 +129,7 @@ func (d *Deps) Upgrade(ctx context.Context, o *UpgradeOptions) (*Result, error) 
 		err = d.waitRelease(ctx, rel, o.Timeout, o.Decorated, o.ErrOut)
 	}
 	if err != nil {
-		return nil, d.failUpgrade(err, current, o)
+		return nil, d.failUpgrade(d.explain(ctx, err, manifest), current, o)
 	}
 	if err := res.diff(Manifest(current.Manifest)); err != nil {
 		return nil, err

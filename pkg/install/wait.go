@@ -2,7 +2,6 @@ package install
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -49,8 +48,10 @@ func (e *NotReadyError) Error() string {
 // one's progress, and on timeout diagnoses the first that is not.
 func (d *Deps) waitReady(ctx context.Context, deployments []string, timeout time.Duration, p *cli.Progress) error {
 	kc := d.Clients.Kube
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	// Requests use ctx, not the deadline: a request that a rate limiter
+	// predicts would overrun the deadline must not be mistaken for a failure.
+	deadline := d.Clock.NewTimer(timeout)
+	defer deadline.Stop()
 	ticker := d.Clock.NewTicker(pollInterval)
 	defer ticker.Stop()
 	pending := slices.Clone(deployments)
@@ -60,9 +61,6 @@ func (d *Deps) waitReady(ctx context.Context, deployments []string, timeout time
 		for _, name := range pending {
 			dep, err := kc.AppsV1().Deployments(d.Namespace).Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
-				if ctx.Err() != nil {
-					break
-				}
 				return fmt.Errorf("deployment %s/%s: %w", d.Namespace, name, err)
 			}
 			ready, status := deploymentStatus(dep)
@@ -74,27 +72,21 @@ func (d *Deps) waitReady(ctx context.Context, deployments []string, timeout time
 			p.Update(name, status)
 			still = append(still, name)
 		}
-		if ctx.Err() == nil {
-			pending = still
-		}
+		pending = still
 		if len(pending) == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			if errors.Is(context.Cause(ctx), context.Canceled) && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return ctx.Err()
-			}
+			return ctx.Err()
+		case <-deadline.C():
 			name := pending[0]
 			p.Failed(name, "not ready: "+last[name])
-			// The wait's own context is spent; the diagnosis gets a short one.
-			diagCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
 			return &NotReadyError{
 				Deployment: d.Namespace + "/" + name,
 				Timeout:    timeout,
 				Status:     last[name],
-				Diagnosis:  diagnose(diagCtx, kc, d.Namespace, name),
+				Diagnosis:  diagnose(ctx, kc, d.Namespace, name),
 			}
 		case <-ticker.C():
 		}
