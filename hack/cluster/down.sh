@@ -7,13 +7,14 @@
 # with no cluster, is harmless.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$here/lib.sh"
 
 [[ $(id -u) == 0 ]] || { echo "cluster-down: must run as root" >&2; exit 1; }
 
 # stop NAME...: TERM the components we started, then KILL whatever of them
-# is still running after ten seconds.
+# is still running after three seconds: their state is about to be deleted,
+# so a graceful shutdown buys nothing.
 stop() {
   local name pid pids=()
   for name in "$@"; do
@@ -23,7 +24,7 @@ stop() {
       pids+=("$pid")
     fi
   done
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 30); do
     local alive=0
     for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
     ((alive)) || break
@@ -72,10 +73,11 @@ done
 for root in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
   [[ -d $root ]] || continue
   for _ in 1 2 3; do
-    pids=$(find "$root" -name cgroup.procs -exec cat {} + 2>/dev/null)
-    [[ -z $pids ]] && break
+    procs=$(find "$root" -name cgroup.procs -exec cat {} + 2>/dev/null)
+    [[ -z $procs ]] && break
     log "killing pod processes left in $root"
-    kill -KILL $pids 2>/dev/null
+    # shellcheck disable=SC2086 # one pid per word
+    kill -KILL $procs 2>/dev/null
     sleep 0.5
   done
   find "$root" -depth -type d -exec rmdir {} + 2>/dev/null
@@ -120,7 +122,7 @@ for cmd in iptables ip6tables; do
     rules=$("$cmd" -w -t "$table" -S 2>/dev/null) || continue
     chains=$(awk -v re="$ours" '$1 == "-N" && $2 ~ re { print $2 }' <<<"$rules")
     [[ -z $chains ]] && continue
-    log "removing $cmd $table chains: $(echo $chains)"
+    log "removing $cmd $table chains: ${chains//$'\n'/ }"
     while read -r rule; do
       [[ -z $rule ]] && continue
       eval "$cmd -w -t $table -D ${rule#-A }" 2>/dev/null

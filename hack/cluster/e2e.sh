@@ -4,7 +4,7 @@
 # to `go test` (for example -run 'TestJourney/node').
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$here/lib.sh"
 [[ -f $KUBECONFIG_FILE ]] || die "no cluster: run \`make cluster-up\` first"
 "$here/build.sh" # a no-op when nothing changed; the tests run some binaries

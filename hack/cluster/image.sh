@@ -11,7 +11,7 @@
 # passed to go build.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$here/lib.sh"
 (($# >= 2)) || die "usage: image.sh REF PACKAGE [mkimage flags...]"
 ref=$1 pkg=$2; shift 2

@@ -1,7 +1,7 @@
 # Shared names and helpers of the local cluster, sourced by the scripts in
 # hack/cluster. Every address, port, path and name the cluster uses is defined
 # here once; cluster-up and cluster-down read the same list.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the names are used by the scripts that source this
 
 CLUSTER_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$CLUSTER_SRC/../.." && pwd)

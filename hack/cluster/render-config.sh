@@ -4,7 +4,7 @@
 # file pins its listeners to loopback or the node's dummy interface.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$here/lib.sh"
 mkdir -p "$CONFIG_DIR" "$CONFIG_DIR/net.d"
 

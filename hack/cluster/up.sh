@@ -11,7 +11,7 @@ start_time=$SECONDS
 
 [[ $(id -u) == 0 ]] || { echo "cluster-up: must run as root (it configures interfaces, iptables and mounts)" >&2; exit 1; }
 
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$here/lib.sh"
 ensure_packages
 "$here/build.sh"
@@ -143,7 +143,7 @@ wait_for kube-apiserver 60 kubectl_admin get --raw /readyz
 # Images are imported, never pulled. Should a pod name an image that is not
 # there, the pull goes to a proxy on a closed loopback port and fails at once,
 # instead of looking up a registry on the network.
-start_env=(HTTP_PROXY=$PULL_PROXY HTTPS_PROXY=$PULL_PROXY NO_PROXY=)
+start_env=("HTTP_PROXY=$PULL_PROXY" "HTTPS_PROXY=$PULL_PROXY" NO_PROXY=)
 start containerd "$(command -v containerd)" --config "$CONFIG_DIR/containerd.toml"
 start_env=()
 wait_for containerd 30 ctr_k8s version
