@@ -16,9 +16,13 @@ type step struct {
 	run  func(t *testing.T, e *Env)
 }
 
-// journey is the operator journey of issue 9, in order. Add each capability's
-// step here as it lands (check --pre, install, namespace add, inject,
-// permissive, proxy-image mismatch, uninstall).
+// journey is the operator journey of issue 9, in order. The first steps prove
+// the cluster itself; add each capability's step after them as it lands
+// (check --pre, install, namespace add + bookstore, JWT, inject, permissive,
+// proxy-image mismatch, uninstall), as a func(t, e) in a file named after it.
+// Env has what a step needs: e.GoBuild and e.Image to build commands and
+// import images, e.Run for the CLI and kubectl, e.Namespace for namespaces
+// that are diagnosed on failure, e.WaitPodsReady, and eventually.
 var journey = []step{
 	{"node is ready", nodeReady},
 	{"components listen only on loopback and the node network", listenersOnlyLocal},
