@@ -39,11 +39,15 @@ func resolve(n *yaml.Node) *yaml.Node {
 // lookup returns the value of key in mapping m, following aliases and merge
 // keys (an explicit key wins over a merged one), or nil.
 func lookup(m *yaml.Node, key string) *yaml.Node {
-	return lookupDepth(resolve(m), key, 0)
+	budget := 1000
+	return lookupDepth(resolve(m), key, 0, &budget)
 }
 
-func lookupDepth(m *yaml.Node, key string, depth int) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode || depth > 10 {
+// lookupDepth bounds both the depth of merges and the mappings visited,
+// which nested merges of many sources would make exponential.
+func lookupDepth(m *yaml.Node, key string, depth int, budget *int) *yaml.Node {
+	*budget--
+	if m == nil || m.Kind != yaml.MappingNode || depth > 10 || *budget < 0 {
 		return nil
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
@@ -56,7 +60,7 @@ func lookupDepth(m *yaml.Node, key string, depth int) *yaml.Node {
 			continue
 		}
 		for _, src := range mergeSources(m.Content[i+1]) {
-			if v := lookupDepth(src, key, depth+1); v != nil {
+			if v := lookupDepth(src, key, depth+1, budget); v != nil {
 				return v
 			}
 		}
@@ -110,9 +114,20 @@ var errTooLarge = errors.New("document expands to too many nodes through aliases
 // toJSON renders n as JSON for decoding into Go types, expanding aliases
 // and merge keys as a YAML decoder would. budget bounds the nodes visited.
 func toJSON(buf []byte, n *yaml.Node, budget *int) ([]byte, error) {
+	return toJSONDepth(buf, n, budget, 0)
+}
+
+// maxDepth bounds nesting; an alias inside its own anchor would otherwise
+// recurse forever.
+const maxDepth = 500
+
+func toJSONDepth(buf []byte, n *yaml.Node, budget *int, depth int) ([]byte, error) {
 	*budget--
 	if *budget < 0 {
 		return nil, errTooLarge
+	}
+	if depth > maxDepth {
+		return nil, fmt.Errorf("line %d: nested too deep (an alias inside its own anchor?)", n.Line)
 	}
 	n = resolve(n)
 	if n == nil {
@@ -123,7 +138,7 @@ func toJSON(buf []byte, n *yaml.Node, budget *int) ([]byte, error) {
 		if len(n.Content) == 0 {
 			return append(buf, "null"...), nil
 		}
-		return toJSON(buf, n.Content[0], budget)
+		return toJSONDepth(buf, n.Content[0], budget, depth+1)
 	case yaml.SequenceNode:
 		buf = append(buf, '[')
 		for i, c := range n.Content {
@@ -131,7 +146,7 @@ func toJSON(buf []byte, n *yaml.Node, budget *int) ([]byte, error) {
 				buf = append(buf, ',')
 			}
 			var err error
-			if buf, err = toJSON(buf, c, budget); err != nil {
+			if buf, err = toJSONDepth(buf, c, budget, depth+1); err != nil {
 				return nil, err
 			}
 		}
@@ -140,7 +155,7 @@ func toJSON(buf []byte, n *yaml.Node, budget *int) ([]byte, error) {
 		buf = append(buf, '{')
 		first := true
 		var err error
-		if buf, err = mappingJSON(buf, n, &first, nil, budget, 0); err != nil {
+		if buf, err = mappingJSON(buf, n, &first, nil, budget, depth, 0); err != nil {
 			return nil, err
 		}
 		return append(buf, '}'), nil
@@ -153,8 +168,8 @@ func toJSON(buf []byte, n *yaml.Node, budget *int) ([]byte, error) {
 // mappingJSON writes m's members; seen holds keys already written, so an
 // explicit key beats a merged one and the first merge source beats later
 // ones.
-func mappingJSON(buf []byte, m *yaml.Node, first *bool, seen map[string]bool, budget *int, depth int) ([]byte, error) {
-	if depth > 10 {
+func mappingJSON(buf []byte, m *yaml.Node, first *bool, seen map[string]bool, budget *int, depth, merges int) ([]byte, error) {
+	if merges > 10 {
 		return nil, errors.New("merge keys nested too deep")
 	}
 	hasMerge := false
@@ -188,7 +203,7 @@ func mappingJSON(buf []byte, m *yaml.Node, first *bool, seen map[string]bool, bu
 		*first = false
 		buf = appendJSONString(buf, k.Value)
 		buf = append(buf, ':')
-		if buf, err = toJSON(buf, m.Content[i+1], budget); err != nil {
+		if buf, err = toJSONDepth(buf, m.Content[i+1], budget, depth+1); err != nil {
 			return nil, err
 		}
 	}
@@ -201,7 +216,7 @@ func mappingJSON(buf []byte, m *yaml.Node, first *bool, seen map[string]bool, bu
 			if *budget < 0 {
 				return nil, errTooLarge
 			}
-			if buf, err = mappingJSON(buf, src, first, seen, budget, depth+1); err != nil {
+			if buf, err = mappingJSON(buf, src, first, seen, budget, depth, merges+1); err != nil {
 				return nil, err
 			}
 		}
