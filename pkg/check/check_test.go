@@ -246,7 +246,7 @@ func TestSuccess(t *testing.T) {
 }
 
 // testEnv is an Env for runner tests, whose checks touch no cluster.
-func testEnv() *Env { return &Env{cache: &attemptCache{}} }
+func testEnv() *Env { return &Env{} }
 
 func fn(err error, delay time.Duration, calls *atomic.Int32) func(context.Context, *Env) error {
 	return func(ctx context.Context, _ *Env) error {

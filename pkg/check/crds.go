@@ -10,8 +10,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
 // clusterCRD reads the cluster's copy of one of the chart's CRDs.
@@ -113,8 +115,19 @@ func checkMeshConfigValid(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	if errs := meshconfig.Validate(mc); len(errs) > 0 {
+	errs := meshconfig.Validate(mc)
+	// The API server's schema cannot tell an image reference from any other
+	// string, and the sidecar's image is what injection most depends on.
+	if img := mc.Spec.Sidecar.Image; img != "" {
+		if _, err := parseImage(img); err != nil {
+			errs = append(errs, field.Invalid(field.NewPath("spec", "sidecar", "image"), img, "not an image reference: "+errors.Unwrap(err).Error()))
+		}
+	}
+	if len(errs) > 0 {
 		return fmt.Errorf("meshconfig %s/%s: %w", mc.Namespace, mc.Name, errs.ToAggregate())
+	}
+	if _, err := proxyconfig.New(mc.Spec); err != nil {
+		return fmt.Errorf("meshconfig %s/%s: the sidecar cannot be built from it: %w", mc.Namespace, mc.Name, err)
 	}
 	return nil
 }

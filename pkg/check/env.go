@@ -48,8 +48,8 @@ type Env struct {
 	MinKubernetesVersion string
 
 	// cache holds what several checks of one attempt read from the cluster,
-	// so that they read it once. Each attempt gets a fresh one (forAttempt),
-	// so a retried check always sees the cluster as it is now.
+	// so that they read it once. Each run and each retry gets a fresh one
+	// (see fresh), so a check always sees the cluster as it is now.
 	cache *attemptCache
 }
 
@@ -119,7 +119,6 @@ func Setup(c Config) (*Env, error) {
 		DataPlaneNamespace:   c.DataPlaneNamespace,
 		Clock:                c.Clock,
 		MinKubernetesVersion: c.MinKubernetesVersion,
-		cache:                &attemptCache{},
 	}
 	if env.Clock == nil {
 		env.Clock = clock.RealClock{}
@@ -146,9 +145,8 @@ func (m *memo[T]) get(f func() (T, error)) (T, error) {
 	return m.val, m.err
 }
 
-// fresh returns env with an empty cache, for a retry: a check tried again
-// must see the cluster as it is now. The first attempts of all checks share
-// the cache Setup made.
+// fresh returns env with an empty cache: for each run, and for each retry,
+// since a check tried again must see the cluster as it is now.
 func (e *Env) fresh() *Env {
 	cp := *e
 	cp.cache = &attemptCache{}

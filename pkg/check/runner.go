@@ -48,6 +48,9 @@ func (r *Runner) Run(ctx context.Context, env *Env, checks []Check, observe Obse
 		clk = clock.RealClock{}
 	}
 	deadline := clk.Now().Add(r.Wait)
+	// The first attempts of this run's checks share one cache of what they
+	// read; a run never sees what an earlier run read.
+	env = env.fresh()
 	n := len(checks)
 	results := make([]Result, n)
 	done := make([]chan struct{}, n)

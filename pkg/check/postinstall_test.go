@@ -1,0 +1,254 @@
+package check
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/meshctl/meshctl/internal/testenv"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
+)
+
+// Every post-install check passes on a healthy mesh with a healthy data plane.
+func TestHealthyMesh(t *testing.T) {
+	m := newMesh(t)
+	m.install(t)
+	ns := m.enrol(t)
+	m.createPod(t, ns, podSpec{name: "bookstore-1", injected: true})
+	m.createPod(t, ns, podSpec{name: "finished", phase: corev1.PodSucceeded})
+	var failed []string
+	sum := (&Runner{}).Run(testenv.Context(t), m.env, Checks(), func(r Result) {
+		if r.Status != StatusOK {
+			failed = append(failed, r.Check+": "+r.Status.String()+": "+r.Err.Error())
+		}
+	})
+	if len(failed) > 0 || sum.OK != len(Checks()) {
+		t.Errorf("a healthy mesh failed checks:\n%s", strings.Join(failed, "\n"))
+	}
+}
+
+func TestCRDChecks(t *testing.T) {
+	m := newMesh(t)
+	m.expectOK(t, Checks(), "crds-established")
+	m.expectOK(t, Checks(), "crds-versions")
+
+	// A CRD whose kind clashes with another CRD of its group is never
+	// established: the API server refuses its names.
+	group := testenv.UniqueName("g") + ".example.com"
+	createCRD(t, testCRD(group, "Widget", "widgets", "v1"))
+	clash := testCRD(group, "Widget", "gadgets", "v1")
+	if _, err := env.Clients.Dynamic.Resource(crdGVR).Create(testenv.Context(t), clash, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, n := range []string{"widgets." + group, "gadgets." + group} {
+			_ = env.Clients.Dynamic.Resource(crdGVR).Delete(context.Background(), n, metav1.DeleteOptions{})
+		}
+	})
+	waitFor(t, "the clash to be reported", func() bool {
+		got, err := env.Clients.Dynamic.Resource(crdGVR).Get(testenv.Context(t), clash.GetName(), metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		_, why := crdCondition(got, "NamesAccepted")
+		return strings.Contains(why, "KindConflict") || strings.Contains(why, "already in use")
+	})
+	withClash := newMesh(t, withRender(func(ch *Chart) { ch.CRDs = append(ch.CRDs, clash) }))
+	withClash.expectProblem(t, Checks(), "crds-established", StatusFail, `customresourcedefinition "gadgets.`+group+`" is not established`)
+
+	missing := newMesh(t, withRender(func(ch *Chart) {
+		ch.CRDs = append(ch.CRDs, testCRD(testenv.UniqueName("g")+".example.com", "Widget", "widgets", "v1"))
+	}))
+	missing.expectProblem(t, Checks(), "crds-established", StatusFail, "is missing: run `meshctl install` or `meshctl upgrade`")
+
+	// This meshctl would use a version the installed CRD does not serve.
+	newer := newMesh(t, withRender(func(ch *Chart) {
+		for _, crd := range ch.CRDs {
+			if crd.GetName() == meshconfig.Resource+"."+meshconfig.GroupName {
+				setVersionNames(crd, "v1beta1")
+			}
+		}
+	}))
+	newer.expectProblem(t, Checks(), "crds-versions", StatusFail,
+		`customresourcedefinition "meshconfigs.config.meshctl.io" does not serve v1beta1 (it serves v1alpha1): run `+"`meshctl upgrade`")
+}
+
+func TestMeshConfigChecks(t *testing.T) {
+	bare := newMesh(t)
+	bare.expectProblem(t, Checks(), "meshconfig-exists", StatusFail, `no mesh "`+bare.name+`" installed in namespace "`+bare.ns+`"`)
+
+	m := newMesh(t)
+	m.install(t)
+	m.expectOK(t, Checks(), "meshconfig-exists")
+	m.expectOK(t, Checks(), "meshconfig-valid")
+
+	// The CRD's schema takes any string as the image; injection cannot.
+	patch := []byte(`{"spec":{"sidecar":{"image":"ghcr.io/MeshCtl/Proxy:v1"}}}`)
+	if _, err := env.Clients.Dynamic.Resource(meshconfig.GroupVersionResource).Namespace(m.ns).Patch(testenv.Context(t), meshconfig.ObjectName, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m.expectProblem(t, Checks(), "meshconfig-valid", StatusFail,
+		"meshconfig "+m.ns+"/mesh-config", `spec.sidecar.image: Invalid value: "ghcr.io/MeshCtl/Proxy:v1": not an image reference`)
+}
+
+func TestControlPlaneChecks(t *testing.T) {
+	bare := newMesh(t)
+	bare.expectProblem(t, Checks(), "control-plane-exists", StatusFail, "deployment "+bare.ns+"/mesh-controller is missing")
+
+	m := newMesh(t)
+	m.install(t)
+	m.expectOK(t, Checks(), "control-plane-exists")
+	m.expectOK(t, Checks(), "control-plane-available")
+
+	// The controller's pod cannot pull its image.
+	m.setControllerAvailable(t, false)
+	ctx := testenv.Context(t)
+	dep, err := env.Clients.Kube.AppsV1().Deployments(m.ns).Get(ctx, meshconfig.ControllerName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "mesh-controller-7d9f-x2x", Labels: dep.Spec.Selector.MatchLabels},
+		Spec:       dep.Spec.Template.Spec,
+	}
+	pod, err = env.Clients.Kube.CoreV1().Pods(m.ns).Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod.Status = corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{
+		Name: "controller", Image: pod.Spec.Containers[0].Image,
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: `Back-off pulling image "ghcr.io/meshctl/mesh-controller"`}},
+	}}}
+	if _, err := env.Clients.Kube.CoreV1().Pods(m.ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ev := &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Name: pod.Name + ".1"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: pod.Name, Namespace: m.ns},
+		Type:           corev1.EventTypeWarning, Reason: "Failed", Message: "Error: ErrImagePull",
+		LastTimestamp: metav1.Now(),
+	}
+	if _, err := env.Clients.Kube.CoreV1().Events(m.ns).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m.expectProblem(t, Checks(), "control-plane-available", StatusFail,
+		"deployment "+m.ns+"/mesh-controller is not available: 0 of 1 replicas available",
+		"pod mesh-controller-7d9f-x2x: container controller is waiting: ImagePullBackOff",
+		"latest events of pod mesh-controller-7d9f-x2x:", "Warning Failed: Error: ErrImagePull")
+}
+
+func TestWebhookChecks(t *testing.T) {
+	bare := newMesh(t)
+	bare.expectProblem(t, Checks(), "webhook-exists", StatusFail, `mutatingwebhookconfiguration "`+bare.webhookName()+`" is missing`)
+
+	m := newMesh(t)
+	m.install(t)
+	for _, hint := range []string{"webhook-exists", "webhook-ca-bundle", "webhook-cert-expiry", "webhook-endpoints"} {
+		m.expectOK(t, Checks(), hint)
+	}
+	year := time.Now().Add(365 * 24 * time.Hour)
+	ca := newCA(t, "mesh CA", year)
+
+	// A caBundle from another CA than the one that signed the certificate.
+	other := newCA(t, "another CA", year)
+	m.setCertificate(t, other, ca.issue(t, m.dnsName(), year))
+	m.expectProblem(t, Checks(), "webhook-ca-bundle", StatusFail,
+		`the caBundle ("CN=another CA") does not verify the serving certificate (subject "CN=`+m.dnsName()+`", issuer "CN=mesh CA")`,
+		"certificate signed by unknown authority")
+
+	// An expired certificate: the caBundle no longer verifies it, and it is
+	// reported as expired.
+	m.setCertificate(t, ca, ca.issue(t, m.dnsName(), time.Now().Add(-time.Hour)))
+	m.expectProblem(t, Checks(), "webhook-ca-bundle", StatusFail, "certificate has expired or is not yet valid")
+	m.expectProblem(t, Checks(), "webhook-cert-expiry", StatusWarn, "the serving certificate (subject \"CN="+m.dnsName()+"\") expired on")
+
+	// Valid, for the wrong name.
+	m.setCertificate(t, ca, ca.issue(t, "somewhere-else.svc", year))
+	m.expectProblem(t, Checks(), "webhook-ca-bundle", StatusFail, "for "+m.dnsName(), "certificate is valid for somewhere-else.svc")
+
+	// Valid for ten more days.
+	m.setCertificate(t, ca, ca.issue(t, m.dnsName(), time.Now().Add(10*24*time.Hour+time.Hour)))
+	m.expectOK(t, Checks(), "webhook-ca-bundle")
+	m.expectProblem(t, Checks(), "webhook-cert-expiry", StatusWarn, ", in 10d, within the --cert-expiry-warning of 30d")
+
+	// An empty caBundle: the controller has not patched it.
+	m.setCABundle(t, nil)
+	m.expectProblem(t, Checks(), "webhook-ca-bundle", StatusFail, "caBundle: empty")
+
+	m.setEndpoint(t, false)
+	m.expectProblem(t, Checks(), "webhook-endpoints", StatusFail, "service "+m.ns+"/mesh-controller has no ready endpoints (1 not ready)")
+}
+
+func TestControlPlaneVersionCheck(t *testing.T) {
+	m := newMesh(t)
+	m.install(t)
+	m.expectOK(t, Checks(), "control-plane-version")
+
+	patch := []byte(`{"metadata":{"labels":{"` + meshconfig.LabelVersion + `":"v0.0.9"}}}`)
+	if _, err := env.Clients.Kube.AppsV1().Deployments(m.ns).Patch(testenv.Context(t), meshconfig.ControllerName, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m.expectProblem(t, Checks(), "control-plane-version", StatusWarn, "the control plane runs v0.0.9 and this meshctl is "+m.env.CLIVersion)
+}
+
+func TestDataPlaneChecks(t *testing.T) {
+	m := newMesh(t)
+	m.install(t)
+	ns := m.enrol(t)
+	m.createPod(t, ns, podSpec{name: "good", injected: true, owner: "bookstore-5f7c9"})
+	for _, hint := range []string{"data-plane-sidecar", "data-plane-proxy-image", "data-plane-proxy-ready", "data-plane-not-injected"} {
+		m.expectOK(t, Checks(), hint)
+	}
+
+	m.createPod(t, ns, podSpec{name: "no-proxy", injected: true, dropProxy: true})
+	m.createPod(t, ns, podSpec{name: "old-image", injected: true, image: "ghcr.io/meshctl/mesh-proxy:v0.0.9"})
+	m.createPod(t, ns, podSpec{name: "pulling", injected: true, notReady: "ImagePullBackOff"})
+	m.createPod(t, ns, podSpec{name: "bookbuyer-5f7c9-abcde", owner: "bookbuyer-5f7c9"})
+	m.createPod(t, ns, podSpec{name: "bare"})
+
+	m.expectProblem(t, Checks(), "data-plane-sidecar", StatusFail,
+		"1 pod(s) marked as injected lack the sidecar: "+ns+"/no-proxy (no container mesh-proxy)")
+	m.expectProblem(t, Checks(), "data-plane-proxy-image", StatusFail,
+		"2 proxy container(s) do not run ghcr.io/meshctl/mesh-proxy:", ns+"/old-image (mesh-proxy: ghcr.io/meshctl/mesh-proxy:v0.0.9)",
+		ns+"/old-image (mesh-proxy-init: ghcr.io/meshctl/mesh-proxy:v0.0.9)")
+	m.expectProblem(t, Checks(), "data-plane-proxy-ready", StatusFail,
+		"1 proxy container(s) are not ready: "+ns+"/pulling (container mesh-proxy is waiting: ImagePullBackOff: back-off pulling image)")
+	m.expectProblem(t, Checks(), "data-plane-not-injected", StatusWarn,
+		"namespace "+ns+": pod/bare, deployment/bookbuyer, pod/no-proxy",
+		"meshctl namespace add "+ns+" --restart   # or: kubectl rollout restart -n "+ns+" deployment/bookbuyer")
+
+	// --namespace scopes the data plane: an enrolled namespace without
+	// problems passes, one that is not enrolled is an error.
+	clean := m.enrol(t)
+	m.createPod(t, clean, podSpec{name: "good", injected: true})
+	scoped := *m.env
+	scoped.DataPlaneNamespace = clean
+	scopedMesh := &mesh{name: m.name, ns: m.ns, env: &scoped}
+	scopedMesh.expectOK(t, Checks(), "data-plane-proxy-image")
+	outside := env.Namespace(t, nil)
+	scoped.DataPlaneNamespace = outside
+	scopedMesh.expectProblem(t, Checks(), "data-plane-sidecar", StatusFail, `namespace "`+outside+`" is not enrolled in mesh "`+m.name+`"`)
+}
+
+// Images are compared as references: the MeshConfig may name the proxy by a
+// digest, and pods must run exactly that.
+func TestDataPlaneImageDigest(t *testing.T) {
+	m := newMesh(t)
+	m.install(t)
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	pinned := "ghcr.io/meshctl/mesh-proxy@" + digest
+	patch := []byte(`{"spec":{"sidecar":{"image":"` + pinned + `"}}}`)
+	if _, err := env.Clients.Dynamic.Resource(meshconfig.GroupVersionResource).Namespace(m.ns).Patch(testenv.Context(t), meshconfig.ObjectName, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ns := m.enrol(t)
+	m.createPod(t, ns, podSpec{name: "pinned", injected: true, image: "ghcr.io/meshctl/mesh-proxy:v1@" + digest})
+	m.expectOK(t, Checks(), "data-plane-proxy-image")
+	m.createPod(t, ns, podSpec{name: "tagged", injected: true, image: "ghcr.io/meshctl/mesh-proxy:v1"})
+	m.expectProblem(t, Checks(), "data-plane-proxy-image", StatusFail, "do not run "+pinned, ns+"/tagged")
+}
