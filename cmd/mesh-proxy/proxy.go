@@ -2,12 +2,23 @@ package main
 
 import (
 	"context"
-	"errors"
 	"io"
 
+	"github.com/meshctl/meshctl/pkg/proxy/sidecar"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
+// drainDelay keeps the proxy serving after SIGTERM while Kubernetes takes
+// the pod out of its endpoints.
+const drainDelay = 3e9
+
+// runProxy runs the sidecar until SIGTERM. The pod's identity comes from
+// the downward API; outside a pod (tests) it is optional.
 func runProxy(ctx context.Context, r proxyconfig.Run, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
-	return errors.New("not yet")
+	pod, _ := proxyconfig.ReadPodEnv(lookupEnv)
+	delay := sidecar.Options{}.DrainDelay
+	if _, inPod := lookupEnv(proxyconfig.EnvPodName); inPod {
+		delay = drainDelay
+	}
+	return sidecar.Run(ctx, sidecar.Options{Run: r, Pod: pod, Log: stderr, DrainDelay: delay})
 }

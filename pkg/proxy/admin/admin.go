@@ -1,0 +1,87 @@
+// Package admin owns the proxy's admin port: /ready, /live, /metrics and
+// /config (the effective settings, secrets redacted). The admin port is
+// never intercepted, so kubelet probes and Prometheus reach it directly.
+package admin
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
+)
+
+// Server is the admin handler. Ready starts false: the proxy marks itself
+// ready once its listeners are up, and not ready again when it drains.
+type Server struct {
+	// Gatherer serves /metrics; nil turns /metrics off (404).
+	Gatherer prometheus.Gatherer
+	// Config is shown by /config after Redact.
+	Config proxyconfig.Run
+
+	ready atomic.Bool
+}
+
+// SetReady flips /ready.
+func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+
+// Handler serves the admin endpoints.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+proxyconfig.LivePath, func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "live")
+	})
+	mux.HandleFunc("GET "+proxyconfig.ReadyPath, func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	if s.Gatherer != nil {
+		mux.Handle("GET "+proxyconfig.MetricsPath, promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
+	}
+	mux.HandleFunc("GET "+proxyconfig.ConfigPath, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(Redact(s.Config))
+	})
+	return mux
+}
+
+// Redacted is a setting whose value is withheld.
+const Redacted = "<redacted>"
+
+// Redact returns r without secrets: the inline JWKS is withheld (it is
+// long and may carry private material if misconfigured), and the JWKS URL
+// loses its credentials and query string, which often carry API keys.
+func Redact(r proxyconfig.Run) proxyconfig.Run {
+	if r.JWT == nil {
+		return r
+	}
+	j := *r.JWT
+	if j.JWKS != "" {
+		j.JWKS = Redacted
+	}
+	if j.JWKSURL != "" {
+		if u, err := url.Parse(j.JWKSURL); err == nil {
+			if u.User != nil {
+				u.User = url.User(Redacted)
+			}
+			if u.RawQuery != "" {
+				u.RawQuery = Redacted
+			}
+			j.JWKSURL = u.String()
+		} else {
+			j.JWKSURL = Redacted
+		}
+	}
+	r.JWT = &j
+	return r
+}

@@ -1,0 +1,61 @@
+package admin
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	_ "github.com/meshctl/meshctl/internal/golden"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
+)
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+	b, _ := io.ReadAll(w.Body)
+	return w.Code, string(b)
+}
+
+func TestEndpoints(t *testing.T) {
+	s := &Server{Gatherer: prometheus.NewRegistry(), Config: proxyconfig.Run{
+		LogLevel: proxyconfig.LogInfo,
+		JWT:      &proxyconfig.JWT{Issuer: "https://issuer", JWKS: `{"keys":[{"d":"private!"}]}`, JWKSURL: "https://user:pw@keys.example/jwks?api_key=s3cret"},
+	}}
+	h := s.Handler()
+	if code, _ := get(t, h, "/ready"); code != http.StatusServiceUnavailable {
+		t.Fatalf("/ready before SetReady: %d", code)
+	}
+	s.SetReady(true)
+	if code, _ := get(t, h, "/ready"); code != http.StatusOK {
+		t.Fatalf("/ready: %d", code)
+	}
+	if code, _ := get(t, h, "/live"); code != http.StatusOK {
+		t.Fatalf("/live: %d", code)
+	}
+	if code, _ := get(t, h, "/metrics"); code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	code, body := get(t, h, "/config")
+	if code != http.StatusOK || !strings.Contains(body, `"Issuer": "https://issuer"`) {
+		t.Fatalf("/config: %d %s", code, body)
+	}
+	for _, secret := range []string{"private!", "s3cret", "pw@"} {
+		if strings.Contains(body, secret) {
+			t.Errorf("/config shows %q: %s", secret, body)
+		}
+	}
+	if s.Config.JWT.JWKS == Redacted {
+		t.Error("Redact modified the configuration it was given")
+	}
+}
+
+func TestMetricsOff(t *testing.T) {
+	if code, _ := get(t, (&Server{}).Handler(), "/metrics"); code != http.StatusNotFound {
+		t.Fatalf("/metrics with metrics off: %d", code)
+	}
+}

@@ -1,0 +1,58 @@
+package inbound
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+
+	_ "github.com/meshctl/meshctl/internal/golden"
+	"github.com/meshctl/meshctl/pkg/proxy/propagation"
+)
+
+func TestDestination(t *testing.T) {
+	dest := Destination(15003, 15001, 15000)
+	for _, tc := range []struct {
+		in, want string
+		err      bool
+	}{
+		{"198.18.100.2:8080", "127.0.0.1:8080", false},
+		{"[::ffff:198.18.100.2]:8080", "127.0.0.1:8080", false},
+		{"[fd00::2]:8080", "[::1]:8080", false},
+		{"198.18.100.2:15003", "", true},
+		{"198.18.100.2:15001", "", true},
+	} {
+		got, err := dest(netip.MustParseAddrPort(tc.in))
+		if (err != nil) != tc.err || (!tc.err && got.String() != tc.want) {
+			t.Errorf("Destination(%s) = %v, %v; want %s, error %v", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+type denyAll struct{}
+
+func (denyAll) Check(*http.Request) error { return errors.New("no") }
+func (denyAll) Reject(w http.ResponseWriter, _ error) {
+	w.WriteHeader(http.StatusUnauthorized)
+}
+
+func TestHandler(t *testing.T) {
+	store := &propagation.Store{}
+	var forwarded int
+	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { forwarded++ })
+	tc := propagation.TraceContext{TraceID: propagation.NewTraceID(), SpanID: propagation.NewSpanID()}
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Authorization", "Bearer a.b.c")
+	req = req.WithContext(propagation.WithTrace(req.Context(), tc))
+
+	w := httptest.NewRecorder()
+	(&Handler{Auth: denyAll{}, Store: store, Forward: next}).ServeHTTP(w, req)
+	if w.Code != http.StatusUnauthorized || forwarded != 0 || store.Len() != 0 {
+		t.Fatalf("rejected request: status %d, forwarded %d, recorded %d", w.Code, forwarded, store.Len())
+	}
+	(&Handler{Store: store, Forward: next}).ServeHTTP(httptest.NewRecorder(), req)
+	if got, ok := store.Lookup(tc.TraceID); forwarded != 1 || !ok || got != "Bearer a.b.c" {
+		t.Fatalf("accepted request: forwarded %d, recorded %q %v", forwarded, got, ok)
+	}
+}

@@ -1,0 +1,186 @@
+// Package listener owns the proxy's connection handling, shared by the
+// inbound and the outbound listener: accept, find where the connection was
+// going, detect its protocol, then serve it as HTTP (through an
+// http.Server) or pass it through as opaque TCP with correct half-close.
+package listener
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/meshctl/meshctl/pkg/proxy/sniff"
+)
+
+// DefaultSniffTimeout bounds how long a connection may stay silent before
+// it is treated as opaque TCP (server-speaks-first protocols wait this long
+// once, for their first byte).
+const DefaultSniffTimeout = 100 * time.Millisecond
+
+// TCPObserver is told about each opaque TCP connection; telemetry
+// implements it.
+type TCPObserver interface {
+	TCPOpened(direction, peer string)
+	TCPClosed(direction, peer string, sent, received int64)
+}
+
+// Server serves one listener. Zero values of optional fields work.
+type Server struct {
+	// Direction names the listener in logs and metrics: inbound or outbound.
+	Direction string
+	// Destination says where an accepted connection goes, or an error to
+	// refuse it (a connection that would loop, for one).
+	Destination func(c *net.TCPConn) (netip.AddrPort, error)
+	// HTTP serves connections detected as HTTP/1.x or h2c. Requests carry
+	// the destination; read it with DestinationFrom.
+	HTTP http.Handler
+	// Dial connects to the destination of opaque TCP connections;
+	// net.Dialer.DialContext when nil.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// SniffTimeout is DefaultSniffTimeout when zero.
+	SniffTimeout time.Duration
+	// Observer, when not nil, counts opaque TCP connections and bytes.
+	Observer TCPObserver
+	// Log receives connection errors; slog.Default() when nil.
+	Log *slog.Logger
+
+	httpServer *http.Server
+	conns      *connQueue
+	tcp        sync.WaitGroup
+	mu         sync.Mutex
+	open       map[net.Conn]struct{}
+}
+
+type destKey struct{}
+
+// DestinationFrom returns the destination of the connection a request
+// arrived on.
+func DestinationFrom(ctx context.Context) (netip.AddrPort, bool) {
+	d, ok := ctx.Value(destKey{}).(netip.AddrPort)
+	return d, ok
+}
+
+// destConn carries a connection's destination to the http.Server's
+// ConnContext.
+type destConn struct {
+	*sniff.Conn
+	dst netip.AddrPort
+}
+
+// Serve accepts connections on ln until ln is closed or Shutdown is called.
+func (s *Server) Serve(ln *net.TCPListener) error {
+	s.init()
+	go s.httpServer.Serve(s.conns)
+	for {
+		c, err := ln.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		go s.handle(c)
+	}
+}
+
+func (s *Server) init() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.httpServer != nil {
+		return
+	}
+	if s.Log == nil {
+		s.Log = slog.Default()
+	}
+	if s.SniffTimeout == 0 {
+		s.SniffTimeout = DefaultSniffTimeout
+	}
+	if s.Dial == nil {
+		s.Dial = (&net.Dialer{Timeout: 5 * time.Second}).DialContext
+	}
+	s.open = map[net.Conn]struct{}{}
+	s.conns = newConnQueue()
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	s.httpServer = &http.Server{
+		Handler:           s.HTTP,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if dc, ok := c.(*destConn); ok {
+				return context.WithValue(ctx, destKey{}, dc.dst)
+			}
+			return ctx
+		},
+	}
+}
+
+// handle is the pipeline of one connection: destination, detection, then
+// HTTP or opaque TCP.
+func (s *Server) handle(c *net.TCPConn) {
+	dst, err := s.Destination(c)
+	if err != nil {
+		s.Log.Warn("connection refused", "direction", s.Direction, "from", c.RemoteAddr().String(), "error", err)
+		c.Close()
+		return
+	}
+	proto, sc, err := sniff.Peek(c, s.SniffTimeout)
+	if err != nil {
+		// The client went away before saying anything.
+		c.Close()
+		return
+	}
+	if proto == sniff.TCP {
+		s.tcp.Add(1)
+		defer s.tcp.Done()
+		s.track(c, true)
+		defer s.track(c, false)
+		s.pipeTCP(sc, dst)
+		return
+	}
+	s.conns.push(&destConn{Conn: sc, dst: dst})
+}
+
+func (s *Server) track(c net.Conn, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		s.open[c] = struct{}{}
+	} else {
+		delete(s.open, c)
+	}
+}
+
+// Shutdown stops HTTP gracefully (in-flight requests finish, idle
+// connections close) and waits for opaque TCP connections to end on their
+// own until ctx is done, then closes them. The caller closes the listener.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.conns.Close()
+	err := s.httpServer.Shutdown(ctx)
+	done := make(chan struct{})
+	go func() { s.tcp.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.open {
+			c.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	return err
+}

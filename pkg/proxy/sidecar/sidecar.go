@@ -1,0 +1,281 @@
+// Package sidecar assembles the proxy that `mesh-proxy run` starts: the
+// inbound and outbound listeners with their pipelines, the admin port,
+// telemetry and JWT validation, from a proxyconfig.Run; and it drains
+// gracefully when its context ends (SIGTERM).
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/meshctl/meshctl/pkg/proxy/admin"
+	"github.com/meshctl/meshctl/pkg/proxy/auth"
+	"github.com/meshctl/meshctl/pkg/proxy/forward"
+	"github.com/meshctl/meshctl/pkg/proxy/inbound"
+	"github.com/meshctl/meshctl/pkg/proxy/listener"
+	"github.com/meshctl/meshctl/pkg/proxy/origdst"
+	"github.com/meshctl/meshctl/pkg/proxy/outbound"
+	"github.com/meshctl/meshctl/pkg/proxy/propagation"
+	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
+)
+
+// Defaults of Options.
+const (
+	// DefaultDrainTimeout leaves room within Kubernetes' default 30 s
+	// grace period.
+	DefaultDrainTimeout = 20 * time.Second
+)
+
+// Options are the proxy's settings and its dependencies on the world.
+type Options struct {
+	// Run is the configuration from the container's arguments.
+	Run proxyconfig.Run
+	// Pod names the proxy in traces; optional.
+	Pod proxyconfig.Pod
+	// Log receives the proxy's log and access log, as JSON lines.
+	Log io.Writer
+	// Listen opens listeners; net.ListenTCP when nil.
+	Listen func(network, addr string) (*net.TCPListener, error)
+	// OriginalDst reads a redirected connection's destination;
+	// origdst.Get when nil. Tests without interception replace it.
+	OriginalDst func(c *net.TCPConn) (netip.AddrPort, error)
+	// HTTPClient fetches the JWKS URL; a client with a 10 s timeout when nil.
+	HTTPClient *http.Client
+	// DrainDelay keeps serving after the proxy turns not-ready, so that
+	// endpoints are updated before listeners close. DrainTimeout bounds
+	// how long in-flight requests and connections may take afterwards.
+	DrainDelay   time.Duration
+	DrainTimeout time.Duration
+	// Ready, when not nil, is called once the proxy serves.
+	Ready func()
+}
+
+// Run runs the proxy until ctx ends, then drains.
+func Run(ctx context.Context, o Options) error {
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.Listen == nil {
+		o.Listen = func(network, addr string) (*net.TCPListener, error) {
+			a, err := net.ResolveTCPAddr(network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return net.ListenTCP(network, a)
+		}
+	}
+	if o.OriginalDst == nil {
+		o.OriginalDst = origdst.Get
+	}
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = DefaultDrainTimeout
+	}
+	r := o.Run
+	log := slog.New(slog.NewJSONHandler(o.Log, &slog.HandlerOptions{Level: level(r.LogLevel)}))
+	accessLog := slog.New(slog.NewJSONHandler(o.Log, nil))
+
+	reg := prometheus.NewRegistry()
+	var metrics *telemetry.Metrics
+	var gatherer prometheus.Gatherer
+	if r.Metrics {
+		metrics = telemetry.NewMetrics(reg)
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		gatherer = reg
+	}
+
+	var tracer *telemetry.Tracer
+	if r.Tracing != nil {
+		var err error
+		if tracer, err = telemetry.NewTracer(ctx, *r.Tracing, serviceName(o.Pod)); err != nil {
+			return err
+		}
+	}
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var validator *auth.Validator
+	if j := r.JWT; j != nil {
+		keys, err := jwtKeys(ctx, j, o.HTTPClient, log)
+		if err != nil {
+			return err
+		}
+		go keys.Run(runCtx)
+		if validator, err = auth.New(auth.Options{Issuer: j.Issuer, Audiences: j.Audiences, Keys: keys}); err != nil {
+			return err
+		}
+	}
+
+	store := &propagation.Store{}
+	ports := []uint16{uint16(r.InboundPort), uint16(r.OutboundPort), uint16(r.AdminPort)}
+	toApp := inbound.Destination(ports...)
+	fwd := forward.New(forward.Forwarder{Destination: requestDestination, Log: log})
+
+	var in inbound.Handler
+	in.Store, in.Forward = store, fwd
+	if validator != nil {
+		in.Auth = validator
+	}
+	inSrv := &listener.Server{
+		Direction: "inbound",
+		Destination: func(c *net.TCPConn) (netip.AddrPort, error) {
+			dst, err := o.OriginalDst(c)
+			if err != nil {
+				return dst, err
+			}
+			return toApp(dst)
+		},
+		HTTP: &telemetry.HTTP{
+			Direction: "inbound", Inbound: true, Next: &in,
+			Peer:    func(r *http.Request) string { return localPort(r) },
+			Metrics: metrics, Tracer: tracer, AccessLog: accessLog,
+		},
+		Observer: observer(metrics),
+		Log:      log,
+	}
+	outSrv := &listener.Server{
+		Direction: "outbound",
+		Destination: func(c *net.TCPConn) (netip.AddrPort, error) {
+			dst, err := o.OriginalDst(c)
+			if err != nil {
+				return dst, err
+			}
+			return outbound.Destination(dst, c.LocalAddr().(*net.TCPAddr).AddrPort())
+		},
+		HTTP: &telemetry.HTTP{
+			Direction: "outbound", Next: &outbound.Handler{Store: store, Forward: fwd},
+			Metrics: metrics, Tracer: tracer, AccessLog: accessLog,
+		},
+		Observer: observer(metrics),
+		Log:      log,
+	}
+	adm := &admin.Server{Gatherer: gatherer, Config: r}
+	admSrv := &http.Server{Handler: adm.Handler(), ReadHeaderTimeout: 10 * time.Second}
+
+	inLn, err := o.Listen("tcp", ":"+strconv.Itoa(int(r.InboundPort)))
+	if err != nil {
+		return fmt.Errorf("inbound listener: %w", err)
+	}
+	outLn, err := o.Listen("tcp", ":"+strconv.Itoa(int(r.OutboundPort)))
+	if err != nil {
+		inLn.Close()
+		return fmt.Errorf("outbound listener: %w", err)
+	}
+	admLn, err := o.Listen("tcp", ":"+strconv.Itoa(int(r.AdminPort)))
+	if err != nil {
+		inLn.Close()
+		outLn.Close()
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	errs := make(chan error, 3)
+	go func() { errs <- inSrv.Serve(inLn) }()
+	go func() { errs <- outSrv.Serve(outLn) }()
+	go func() { errs <- ignoreClosed(admSrv.Serve(admLn)) }()
+	adm.SetReady(true)
+	log.Info("mesh-proxy serving", "inbound", inLn.Addr().String(), "outbound", outLn.Addr().String(),
+		"admin", admLn.Addr().String(), "jwt", validator != nil, "tracing", tracer.Enabled(), "metrics", r.Metrics)
+	if o.Ready != nil {
+		o.Ready()
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errs:
+	}
+
+	// Drain: fail readiness first, keep serving for DrainDelay so the
+	// endpoint is taken out of rotation, then stop accepting and let
+	// in-flight work finish within DrainTimeout.
+	adm.SetReady(false)
+	log.Info("mesh-proxy draining", "delay", o.DrainDelay.String(), "timeout", o.DrainTimeout.String())
+	time.Sleep(o.DrainDelay)
+	inLn.Close()
+	outLn.Close()
+	drainCtx, done := context.WithTimeout(context.Background(), o.DrainTimeout)
+	defer done()
+	shutdownErr := errors.Join(inSrv.Shutdown(drainCtx), outSrv.Shutdown(drainCtx), tracer.Shutdown(drainCtx))
+	admSrv.Close()
+	log.Info("mesh-proxy stopped")
+	return errors.Join(serveErr, shutdownErr)
+}
+
+func jwtKeys(ctx context.Context, j *proxyconfig.JWT, client *http.Client, log *slog.Logger) (*auth.Keys, error) {
+	if j.JWKS != "" {
+		set, err := auth.ParseJWKS([]byte(j.JWKS))
+		if err != nil {
+			return nil, fmt.Errorf("--jwks: %w", err)
+		}
+		return auth.StaticKeys(set), nil
+	}
+	if j.JWKSURL == "" {
+		return nil, errors.New("JWT validation needs --jwks or --jwks-url")
+	}
+	keys := &auth.Keys{URL: j.JWKSURL, Client: client, Log: log}
+	// A failed first fetch is not fatal: requests get 401 until the keys
+	// arrive (Lookup fetches again), rather than the pod crash-looping
+	// while the issuer is briefly unreachable.
+	if err := keys.Fetch(ctx); err != nil {
+		log.Warn("JWKS not fetched yet; tokens are rejected until it is", "error", err)
+	}
+	return keys, nil
+}
+
+// requestDestination is where the listener said the request's connection
+// was going.
+func requestDestination(r *http.Request) (netip.AddrPort, bool) {
+	return listener.DestinationFrom(r.Context())
+}
+
+// localPort names the app port an inbound request is for: a bounded peer
+// label, where the caller's address would not be.
+func localPort(r *http.Request) string {
+	if d, ok := listener.DestinationFrom(r.Context()); ok {
+		return "port/" + strconv.Itoa(int(d.Port()))
+	}
+	return "unknown"
+}
+
+func observer(m *telemetry.Metrics) listener.TCPObserver {
+	if m == nil {
+		return nil
+	}
+	return m
+}
+
+func serviceName(p proxyconfig.Pod) string {
+	if p.Name == "" {
+		return "mesh-proxy"
+	}
+	return p.Name + "." + p.Namespace
+}
+
+func level(l proxyconfig.LogLevel) slog.Level {
+	switch l {
+	case proxyconfig.LogDebug:
+		return slog.LevelDebug
+	case proxyconfig.LogWarn:
+		return slog.LevelWarn
+	case proxyconfig.LogError:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}

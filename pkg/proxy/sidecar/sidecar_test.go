@@ -1,0 +1,182 @@
+package sidecar
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	_ "github.com/meshctl/meshctl/internal/golden"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
+)
+
+// proxy runs the sidecar on loopback ports. There is no interception here
+// (the netns tests in test/dataplane have it), so every connection's
+// "original destination" is the app.
+type proxy struct {
+	addrs map[string]string // by configured port: inbound/outbound/admin
+	stop  func()
+	done  chan error
+}
+
+func startProxy(t *testing.T, r proxyconfig.Run, app netip.AddrPort) *proxy {
+	t.Helper()
+	p := &proxy{addrs: map[string]string{}, done: make(chan error, 1)}
+	var mu sync.Mutex
+	ready := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	p.stop = cancel
+	go func() {
+		p.done <- Run(ctx, Options{
+			Run: r,
+			Log: io.Discard,
+			Listen: func(network, addr string) (*net.TCPListener, error) {
+				ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+				if err == nil {
+					mu.Lock()
+					p.addrs[addr] = ln.Addr().String()
+					mu.Unlock()
+				}
+				return ln, err
+			},
+			OriginalDst:  func(*net.TCPConn) (netip.AddrPort, error) { return app, nil },
+			DrainTimeout: 5 * time.Second,
+			Ready:        func() { close(ready) },
+		})
+	}()
+	select {
+	case <-ready:
+	case err := <-p.done:
+		t.Fatalf("proxy did not start: %v", err)
+	}
+	t.Cleanup(func() { cancel(); <-p.done })
+	return p
+}
+
+func run() proxyconfig.Run {
+	return proxyconfig.Run{LogLevel: proxyconfig.LogInfo, InboundPort: 15003, OutboundPort: 15001, AdminPort: 15000, Metrics: true}
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+func TestInboundJWTAndMetrics(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pt, _ := key.PublicKey.Bytes()
+	jwks, _ := json.Marshal(map[string]any{"keys": []map[string]string{{"kty": "EC", "crv": "P-256", "kid": "k", "x": b64(pt[1:33]), "y": b64(pt[33:])}}})
+
+	var hits sync.Map
+	app := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Store(r.Header.Get("Authorization"), true)
+		io.WriteString(w, "books")
+	})}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go app.Serve(ln)
+	defer app.Close()
+
+	r := run()
+	r.JWT = &proxyconfig.JWT{Issuer: "https://issuer", Audiences: []string{"books"}, JWKS: string(jwks)}
+	p := startProxy(t, r, ln.Addr().(*net.TCPAddr).AddrPort())
+
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": "https://issuer", "aud": "books", "exp": time.Now().Add(time.Hour).Unix()})
+	tok.Header["kid"] = "k"
+	good, _ := tok.SignedString(key)
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{
+		{"Bearer " + good, http.StatusOK},
+		{"", http.StatusUnauthorized},
+		{"Bearer " + good[:len(good)-4] + "AAAA", http.StatusUnauthorized},
+	} {
+		req, _ := http.NewRequest("GET", "http://"+p.addrs[":15003"]+"/books", nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("auth %.20q: status %d, want %d", tc.auth, resp.StatusCode, tc.want)
+		}
+		if tc.want == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") == "" {
+			t.Error("401 without WWW-Authenticate")
+		}
+	}
+	n := 0
+	hits.Range(func(k, _ any) bool { n++; return true })
+	if n != 1 {
+		t.Errorf("the app saw %d distinct Authorization headers, want only the valid one", n)
+	}
+	resp, err := http.Get("http://" + p.addrs[":15000"] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`mesh_proxy_requests_total{direction="inbound",method="GET",peer="port/`,
+		`status_class="4xx"} 2`,
+		`status_class="2xx"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func TestDrainFinishesInFlight(t *testing.T) {
+	release := make(chan struct{})
+	app := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		io.WriteString(w, "late but whole")
+	})}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go app.Serve(ln)
+	defer app.Close()
+	p := startProxy(t, run(), ln.Addr().(*net.TCPAddr).AddrPort())
+
+	type result struct {
+		body string
+		err  error
+	}
+	got := make(chan result)
+	go func() {
+		resp, err := http.Get("http://" + p.addrs[":15003"] + "/slow")
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- result{string(b), err}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	p.stop() // SIGTERM
+	time.Sleep(100 * time.Millisecond)
+	if _, err := net.DialTimeout("tcp", p.addrs[":15003"], time.Second); err == nil {
+		t.Error("the inbound listener still accepts while draining")
+	}
+	close(release)
+	r := <-got
+	if r.err != nil || r.body != "late but whole" {
+		t.Fatalf("in-flight request: %q, %v", r.body, r.err)
+	}
+	if err := <-p.done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	p.done <- nil // for Cleanup
+}

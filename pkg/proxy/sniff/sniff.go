@@ -1,0 +1,112 @@
+// Package sniff owns protocol detection: it peeks at the first bytes a
+// client sends and says whether the connection is HTTP/1.x, HTTP/2 with
+// prior knowledge (h2c), or anything else (opaque TCP). The peeked bytes are
+// kept, so the connection is handed on unchanged.
+package sniff
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"time"
+)
+
+// Protocol is what a connection speaks, as far as the proxy cares.
+type Protocol int
+
+// The protocols the proxy tells apart.
+const (
+	TCP Protocol = iota
+	HTTP1
+	HTTP2
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case HTTP1:
+		return "http/1.1"
+	case HTTP2:
+		return "h2c"
+	default:
+		return "tcp"
+	}
+}
+
+// h2Preface is the client connection preface of HTTP/2 (RFC 9113 §3.4).
+const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// methods are the HTTP/1.x request methods recognised, each with the space
+// that must follow it; PRI is absent on purpose, as it starts h2Preface.
+var methods = [...]string{"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "CONNECT ", "OPTIONS ", "TRACE ", "PATCH "}
+
+// MaxPeek is how many bytes Detect may need before it decides.
+const MaxPeek = len(h2Preface)
+
+// Detect classifies the first bytes of a connection. done is false when b
+// is a prefix of something recognisable and more bytes could change the
+// answer; Detect never needs more than MaxPeek bytes.
+func Detect(b []byte) (p Protocol, done bool) {
+	if len(b) > MaxPeek {
+		b = b[:MaxPeek]
+	}
+	if bytes.HasPrefix(b, []byte(h2Preface)) {
+		return HTTP2, true
+	}
+	more := len(b) < len(h2Preface) && bytes.HasPrefix([]byte(h2Preface), b)
+	for _, m := range methods {
+		if bytes.HasPrefix(b, []byte(m)) {
+			return HTTP1, true
+		}
+		if len(b) < len(m) && bytes.HasPrefix([]byte(m), b) {
+			more = true
+		}
+	}
+	return TCP, !more
+}
+
+// Conn is a connection whose first bytes have been read for detection;
+// reads return them first. It keeps CloseWrite, so half-close still works.
+type Conn struct {
+	*net.TCPConn
+	r *bufio.Reader
+}
+
+// Read reads the peeked bytes first, then the connection.
+func (c *Conn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// WriteTo shadows the embedded TCPConn's WriteTo, which io.Copy would
+// otherwise use and lose the peeked bytes; bufio writes them first and then
+// hands over to the connection's own WriteTo (splice on Linux).
+func (c *Conn) WriteTo(w io.Writer) (int64, error) { return c.r.WriteTo(w) }
+
+// Peek reads from c until Detect decides, the client stops sending, or
+// timeout passes; a client that sends nothing first (a server-speaks-first
+// protocol) is opaque TCP after timeout. The returned Conn must be used in
+// place of c.
+func Peek(c *net.TCPConn, timeout time.Duration) (Protocol, *Conn, error) {
+	sc := &Conn{TCPConn: c, r: bufio.NewReaderSize(c, 4096)}
+	if err := c.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return TCP, sc, err
+	}
+	defer c.SetReadDeadline(time.Time{})
+	for n := 1; ; n = sc.r.Buffered() + 1 {
+		b, err := sc.r.Peek(min(n, MaxPeek))
+		if p, done := Detect(b); done || len(b) >= MaxPeek {
+			return p, sc, nil
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				// Silent or slow clients fall back to opaque TCP; the
+				// bytes peeked so far are kept in the buffer.
+				return TCP, sc, nil
+			}
+			if len(b) > 0 {
+				return TCP, sc, nil
+			}
+			return TCP, sc, err
+		}
+	}
+}

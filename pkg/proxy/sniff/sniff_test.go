@@ -1,0 +1,126 @@
+package sniff
+
+import (
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	_ "github.com/meshctl/meshctl/internal/golden"
+)
+
+func TestDetect(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Protocol
+		done bool
+	}{
+		{"GET / HTTP/1.1\r\n", HTTP1, true},
+		{"POST ", HTTP1, true},
+		{"PATCH /x", HTTP1, true},
+		{"DELETE", TCP, false},
+		{"G", TCP, false},
+		{"", TCP, false},
+		{"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", HTTP2, true},
+		{"PRI * HTTP/2.0\r\n", TCP, false},
+		{"PRI * HTTP/1.1\r\n", TCP, true},
+		{"\x16\x03\x01\x02\x00", TCP, true}, // TLS ClientHello
+		{"SSH-2.0-OpenSSH", TCP, true},
+		{"get / HTTP/1.1", TCP, true}, // methods are case-sensitive
+		{"GETX / HTTP/1.1", TCP, true},
+	} {
+		p, done := Detect([]byte(tc.in))
+		if p != tc.want || done != tc.done {
+			t.Errorf("Detect(%q) = %v, %v; want %v, %v", tc.in, p, done, tc.want, tc.done)
+		}
+	}
+}
+
+func FuzzDetect(f *testing.F) {
+	for _, s := range []string{"GET / HTTP/1.1\r\n", h2Preface, "PRI *", "\x16\x03\x01", "", "HEAD"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, done := Detect(b)
+		if len(b) >= MaxPeek && !done {
+			t.Fatalf("Detect(%q) wants more than MaxPeek bytes", b)
+		}
+		if p != TCP && !done {
+			t.Fatalf("Detect(%q) = %v but not done", b, p)
+		}
+		// A decision never changes when more bytes arrive.
+		if done {
+			q, _ := Detect(append(append([]byte{}, b...), "trailing"...))
+			if q != p {
+				t.Fatalf("Detect(%q) = %v, but %v with more bytes", b, p, q)
+			}
+		}
+	})
+}
+
+// pair returns both ends of a real loopback TCP connection.
+func pair(t *testing.T) (client, server *net.TCPConn) {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.AcceptTCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c, s
+}
+
+func TestPeekKeepsBytes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sends []string
+		want  Protocol
+	}{
+		{"http1 in pieces", []string{"GE", "T / HTTP/1.1\r\n\r\n"}, HTTP1},
+		{"h2c", []string{h2Preface}, HTTP2},
+		{"tls", []string{"\x16\x03\x01hello"}, TCP},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, s := pair(t)
+			go func() {
+				for _, m := range tc.sends {
+					c.Write([]byte(m))
+					time.Sleep(10 * time.Millisecond)
+				}
+				c.CloseWrite()
+			}()
+			p, sc, err := Peek(s, 2*time.Second)
+			if err != nil || p != tc.want {
+				t.Fatalf("Peek = %v, %v; want %v", p, err, tc.want)
+			}
+			all, err := io.ReadAll(sc)
+			want := ""
+			for _, m := range tc.sends {
+				want += m
+			}
+			if err != nil || string(all) != want {
+				t.Fatalf("read back %q, %v; want %q", all, err, want)
+			}
+		})
+	}
+}
+
+func TestPeekTimesOutToTCP(t *testing.T) {
+	_, s := pair(t)
+	start := time.Now()
+	p, _, err := Peek(s, 50*time.Millisecond)
+	if err != nil || p != TCP {
+		t.Fatalf("Peek = %v, %v; want tcp after the timeout", p, err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Peek took %v for a 50ms timeout", d)
+	}
+}

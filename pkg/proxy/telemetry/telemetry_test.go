@@ -1,0 +1,134 @@
+package telemetry
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	_ "github.com/meshctl/meshctl/internal/golden"
+	"github.com/meshctl/meshctl/pkg/proxy/propagation"
+)
+
+func TestStatusClassAndMethod(t *testing.T) {
+	for code, want := range map[int]string{200: "2xx", 204: "2xx", 401: "4xx", 503: "5xx", 0: "0xx", 999: "0xx"} {
+		if got := StatusClass(code); got != want {
+			t.Errorf("StatusClass(%d) = %q, want %q", code, got, want)
+		}
+	}
+	if Method("GET") != "GET" || Method("BREW") != "OTHER" {
+		t.Error("Method does not bound the label")
+	}
+}
+
+func TestPeersAreBounded(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	for i := range MaxPeers + 50 {
+		m.ObserveRequest("outbound", "GET", 200, fmt.Sprintf("peer-%d", i), time.Millisecond)
+	}
+	if n := testutil.CollectAndCount(m.requests); n != MaxPeers+1 {
+		t.Fatalf("%d series, want %d (named peers plus %q)", n, MaxPeers+1, OtherPeer)
+	}
+	if got := testutil.ToFloat64(m.requests.WithLabelValues("outbound", "GET", "2xx", OtherPeer)); got != 50 {
+		t.Fatalf("other = %v, want 50", got)
+	}
+}
+
+// serve runs one request through an HTTP middleware and returns what the
+// next handler saw and the access-log line.
+func serve(t *testing.T, h *HTTP, req *http.Request) (seen http.Header, logLine map[string]any) {
+	t.Helper()
+	var buf bytes.Buffer
+	h.AccessLog = slog.New(slog.NewJSONHandler(&buf, nil))
+	h.Next = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = r.Header.Clone()
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusTeapot)
+		io.WriteString(w, "short and stout")
+	})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if err := json.Unmarshal(buf.Bytes(), &logLine); err != nil {
+		t.Fatalf("access log %q: %v", buf.String(), err)
+	}
+	return seen, logLine
+}
+
+func TestInboundStartsTraceAndLogs(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := &HTTP{Direction: "inbound", Inbound: true, Metrics: NewMetrics(reg), Peer: func(*http.Request) string { return "port/8080" }}
+	req := httptest.NewRequest("POST", "http://books:8080/books/1?token=secret", strings.NewReader("12345"))
+	req.Header.Set("Authorization", "Bearer x.y.z")
+	seen, line := serve(t, h, req)
+
+	w3c, ok := propagation.ParseTraceparent(seen.Get("traceparent"))
+	if !ok {
+		t.Fatalf("no traceparent passed to the app: %v", seen)
+	}
+	b3 := http.Header{"X-B3-Traceid": seen["X-B3-Traceid"], "X-B3-Spanid": seen["X-B3-Spanid"], "X-B3-Sampled": seen["X-B3-Sampled"]}
+	if got, ok := propagation.Extract(b3); !ok || got != w3c {
+		t.Fatalf("B3 %v does not match traceparent %v", b3, w3c)
+	}
+	if req.Header.Get("traceparent") != "" {
+		t.Fatal("the server's request was modified; the middleware must work on a clone")
+	}
+	want := map[string]any{"direction": "inbound", "method": "POST", "authority": "books:8080", "path": "/books/1",
+		"status": float64(418), "bytes_received": float64(5), "bytes_sent": float64(15), "trace_id": w3c.TraceID.String(), "peer": "port/8080"}
+	for k, v := range want {
+		if line[k] != v {
+			t.Errorf("access log %s = %v, want %v", k, line[k], v)
+		}
+	}
+	for _, k := range []string{"duration_ms", "upstream_duration_ms"} {
+		if _, ok := line[k].(float64); !ok {
+			t.Errorf("access log lacks %s: %v", k, line)
+		}
+	}
+	if strings.Contains(fmt.Sprint(line), "secret") || strings.Contains(fmt.Sprint(line), "x.y.z") {
+		t.Errorf("access log leaks the query or the token: %v", line)
+	}
+	if got := testutil.ToFloat64(h.Metrics.requests.WithLabelValues("inbound", "POST", "4xx", "port/8080")); got != 1 {
+		t.Errorf("request counter = %v", got)
+	}
+}
+
+func TestInboundKeepsCallersTrace(t *testing.T) {
+	h := &HTTP{Direction: "inbound", Inbound: true}
+	req := httptest.NewRequest("GET", "http://books/", nil)
+	req.Header.Set("X-B3-TraceId", "a3ce929d0e0e4736")
+	req.Header.Set("X-B3-SpanId", "00f067aa0ba902b7")
+	seen, _ := serve(t, h, req)
+	got, ok := propagation.ParseTraceparent(seen.Get("traceparent"))
+	if !ok || got.TraceID.String() != "0000000000000000a3ce929d0e0e4736" || got.SpanID.String() == "00f067aa0ba902b7" {
+		t.Fatalf("traceparent %q: want the caller's trace with the proxy's own span", seen.Get("traceparent"))
+	}
+}
+
+func TestOutboundWithoutTracingLeavesContext(t *testing.T) {
+	h := &HTTP{Direction: "outbound"}
+	req := httptest.NewRequest("GET", "http://stars/", nil)
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	req.Header.Set("traceparent", tp)
+	seen, line := serve(t, h, req)
+	if seen.Get("traceparent") != tp || seen.Get("X-B3-TraceId") != "" {
+		t.Fatalf("outbound headers changed without tracing: %v", seen)
+	}
+	if line["trace_id"] != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Fatalf("trace_id %v", line["trace_id"])
+	}
+	// No trace context at all: the request goes out unchanged, not refused.
+	seen, line = serve(t, h, httptest.NewRequest("GET", "http://stars/", nil))
+	if seen.Get("traceparent") != "" || line["status"] != float64(418) {
+		t.Fatalf("request without context: %v %v", seen, line)
+	}
+}
