@@ -42,10 +42,6 @@ const checkExample = `  # Before install: can this cluster, and this user, take 
   # For scripts: exactly one JSON document
   meshctl check -o json | jq '.categories[].checks[] | select(.result != "success")'`
 
-// checkQPS lets the checks' parallel reads through client-go's rate limiter
-// (5 requests per second by default) without queueing.
-const checkQPS, checkBurst = 50, 100
-
 func newCheckCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &check.Options{IOStreams: streams}
 	cmd := &cobra.Command{
@@ -66,7 +62,7 @@ func newCheckCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Com
 			o.DecoratedProgress = s.Decorated(streams.ErrOut)
 			o.Clients = func() (*kube.Clients, error) {
 				s.Kube.WrapConfigFn = func(c *rest.Config) *rest.Config {
-					c.QPS, c.Burst = checkQPS, checkBurst
+					c.QPS, c.Burst = check.ClientQPS, check.ClientBurst
 					return c
 				}
 				return kube.NewClients(s.Kube)

@@ -44,7 +44,7 @@ type mesh struct {
 
 // newMesh sets up the checks for a mesh of the test's own, not installed.
 // Options change the Config before Setup.
-func newMesh(t *testing.T, opts ...func(*Config)) *mesh {
+func newMesh(t testing.TB, opts ...func(*Config)) *mesh {
 	t.Helper()
 	ensureCRDs(t)
 	m := &mesh{name: testenv.UniqueName("m"), ns: env.Namespace(t, nil)}
@@ -81,7 +81,7 @@ var crdsOnce sync.Once
 
 // ensureCRDs creates the chart's CRDs once for the package, as install does,
 // and waits until they are established. They are shared by every mesh.
-func ensureCRDs(t *testing.T) {
+func ensureCRDs(t testing.TB) {
 	t.Helper()
 	crdsOnce.Do(func() {
 		ch, err := RenderEmbeddedChart("mesh", "mesh-system")
@@ -96,7 +96,7 @@ func ensureCRDs(t *testing.T) {
 
 // createCRD creates a CRD (unless it exists) and waits until it is
 // established.
-func createCRD(t *testing.T, crd *unstructured.Unstructured) {
+func createCRD(t testing.TB, crd *unstructured.Unstructured) {
 	t.Helper()
 	ctx := testenv.Context(t)
 	api := env.Clients.Dynamic.Resource(crdGVR)
@@ -113,7 +113,7 @@ func createCRD(t *testing.T, crd *unstructured.Unstructured) {
 	})
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	err := wait.PollUntilContextTimeout(testenv.Context(t), 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) { return cond(), nil })
 	if err != nil {
@@ -130,7 +130,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // The webhook's namespaceSelector is narrowed to a label no namespace has:
 // nothing serves it in the test environment, and the data-plane tests create
 // pods in enrolled namespaces that the API server would otherwise send to it.
-func (m *mesh) install(t *testing.T) {
+func (m *mesh) install(t testing.TB) {
 	t.Helper()
 	ctx := testenv.Context(t)
 	for _, obj := range m.env.Chart.Objects {
@@ -167,7 +167,7 @@ func (m *mesh) install(t *testing.T) {
 func (m *mesh) dnsName() string { return meshconfig.ControllerName + "." + m.ns + ".svc" }
 
 // setControllerAvailable writes the controller Deployment's status.
-func (m *mesh) setControllerAvailable(t *testing.T, available bool) {
+func (m *mesh) setControllerAvailable(t testing.TB, available bool) {
 	t.Helper()
 	ctx := testenv.Context(t)
 	api := env.Clients.Kube.AppsV1().Deployments(m.ns)
@@ -192,7 +192,7 @@ func (m *mesh) setControllerAvailable(t *testing.T, available bool) {
 
 // setCertificate stores the serving certificate in the controller's Secret
 // and the CA in every webhook's caBundle, as the controller does.
-func (m *mesh) setCertificate(t *testing.T, bundle *certAuthority, serving servingCert) {
+func (m *mesh) setCertificate(t testing.TB, bundle *certAuthority, serving servingCert) {
 	t.Helper()
 	ctx := testenv.Context(t)
 	name, err := m.env.Chart.tlsSecretName()
@@ -213,7 +213,7 @@ func (m *mesh) setCertificate(t *testing.T, bundle *certAuthority, serving servi
 	m.setCABundle(t, bundle.pem)
 }
 
-func (m *mesh) setCABundle(t *testing.T, pemData []byte) {
+func (m *mesh) setCABundle(t testing.TB, pemData []byte) {
 	t.Helper()
 	ctx := testenv.Context(t)
 	api := env.Clients.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations()
@@ -230,7 +230,7 @@ func (m *mesh) setCABundle(t *testing.T, pemData []byte) {
 }
 
 // setEndpoint writes the EndpointSlice the endpoint controller would.
-func (m *mesh) setEndpoint(t *testing.T, ready bool) {
+func (m *mesh) setEndpoint(t testing.TB, ready bool) {
 	t.Helper()
 	ctx := testenv.Context(t)
 	api := env.Clients.Kube.DiscoveryV1().EndpointSlices(m.ns)
@@ -252,7 +252,7 @@ type certAuthority struct {
 	pem  []byte
 }
 
-func newCA(t *testing.T, cn string, notAfter time.Time) *certAuthority {
+func newCA(t testing.TB, cn string, notAfter time.Time) *certAuthority {
 	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
@@ -275,7 +275,7 @@ func newCA(t *testing.T, cn string, notAfter time.Time) *certAuthority {
 type servingCert struct{ cert, key []byte }
 
 // issue signs a serving certificate for dnsName, valid until notAfter.
-func (ca *certAuthority) issue(t *testing.T, dnsName string, notAfter time.Time) servingCert {
+func (ca *certAuthority) issue(t testing.TB, dnsName string, notAfter time.Time) servingCert {
 	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
@@ -297,7 +297,7 @@ func (ca *certAuthority) issue(t *testing.T, dnsName string, notAfter time.Time)
 	}
 }
 
-func newKey(t *testing.T) *ecdsa.PrivateKey {
+func newKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -380,7 +380,7 @@ func (m *mesh) createPod(t testing.TB, ns string, p podSpec) {
 
 // run runs the one check with the given hint against m and returns its
 // result; the checks it needs are not run.
-func (m *mesh) run(t *testing.T, list []Check, hint string) Result {
+func (m *mesh) run(t testing.TB, list []Check, hint string) Result {
 	t.Helper()
 	for _, c := range list {
 		if c.Hint == hint {
@@ -394,7 +394,7 @@ func (m *mesh) run(t *testing.T, list []Check, hint string) Result {
 }
 
 // expectOK asserts that the check with hint passes.
-func (m *mesh) expectOK(t *testing.T, list []Check, hint string) {
+func (m *mesh) expectOK(t testing.TB, list []Check, hint string) {
 	t.Helper()
 	if r := m.run(t, list, hint); r.Status != StatusOK {
 		t.Errorf("check %s: %s: %v", hint, r.Status, r.Err)
@@ -403,7 +403,7 @@ func (m *mesh) expectOK(t *testing.T, list []Check, hint string) {
 
 // expectProblem asserts that the check with hint reports status, with its
 // hint, and an error containing every want.
-func (m *mesh) expectProblem(t *testing.T, list []Check, hint string, status Status, want ...string) {
+func (m *mesh) expectProblem(t testing.TB, list []Check, hint string, status Status, want ...string) {
 	t.Helper()
 	r := m.run(t, list, hint)
 	if r.Status != status {

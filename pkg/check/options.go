@@ -13,6 +13,11 @@ import (
 	"github.com/meshctl/meshctl/pkg/kube"
 )
 
+// ClientQPS and ClientBurst are the client-side rate limits check's clients
+// should have: enough for its parallel reads to pass client-go's limiter
+// (5 requests per second by default) without queueing.
+const ClientQPS, ClientBurst = 50, 100
+
 // Formats are the output formats of `meshctl check`; the first is the
 // default.
 func Formats() []cli.Format {
