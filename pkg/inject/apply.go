@@ -31,7 +31,7 @@ func (d *document) applyOp(op Operation) error {
 	var value *yaml.Node
 	if op.Op != OpRemove {
 		var err error
-		if value, err = valueNode(op.Value); err != nil {
+		if value, err = d.cache.node(op.Value); err != nil {
 			return err
 		}
 	}
@@ -133,6 +133,11 @@ func (d *document) walk(tokens []string, create bool) ([]*yaml.Node, error) {
 			return nil, fmt.Errorf("%q is not an object or array", tok)
 		}
 		child := *slot
+		if d.cache.shared[child] {
+			child = deepCopy(child)
+			*slot = child
+			d.dirty[n] = true
+		}
 		if child.Kind == yaml.AliasNode {
 			child = deepCopy(resolve(child))
 			*slot = child

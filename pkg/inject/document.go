@@ -22,6 +22,7 @@ type document struct {
 
 	dirty      map[*yaml.Node]bool
 	hasAliases bool
+	cache      *valueCache
 
 	// Source positions, filled by index before the first change.
 	lineStarts []int

@@ -14,9 +14,38 @@ type emitter struct {
 	step    int
 	compact bool
 	quoted  map[string]string
+	// rendered caches the text of shared (cached) value trees.
+	cache    *valueCache
+	rendered map[renderKey]string
 }
 
-func newEmitter() *emitter { return &emitter{step: 2, compact: true, quoted: map[string]string{}} }
+type renderKey struct {
+	n       *yaml.Node
+	key     string // the mapping key, for entries
+	entry   bool
+	ind     int
+	first   bool
+	step    int
+	compact bool
+}
+
+// cached renders a shared tree once per position and style.
+func (e *emitter) cached(b *bytes.Buffer, k renderKey, render func(*bytes.Buffer)) {
+	text, ok := e.rendered[k]
+	if !ok {
+		var nb bytes.Buffer
+		render(&nb)
+		text = nb.String()
+		if len(e.rendered) < maxCached {
+			e.rendered[k] = text
+		}
+	}
+	b.WriteString(text)
+}
+
+func newEmitter(c *valueCache) *emitter {
+	return &emitter{step: 2, compact: true, quoted: map[string]string{}, cache: c, rendered: map[renderKey]string{}}
+}
 
 // forDocument adopts d's style.
 func (e *emitter) forDocument(d *document) *emitter {
@@ -32,6 +61,15 @@ func spaces(b *bytes.Buffer, n int) {
 
 // entry writes a mapping entry "key: value" at indentation ind.
 func (e *emitter) entry(b *bytes.Buffer, k, v *yaml.Node, ind int, indentFirst bool) {
+	if e.cache != nil && e.cache.shared[v] && k.Kind == yaml.ScalarNode && k.Tag == tagStr && k.Style == 0 {
+		e.cached(b, renderKey{n: v, key: k.Value, entry: true, ind: ind, first: indentFirst, step: e.step, compact: e.compact},
+			func(nb *bytes.Buffer) { e.renderEntry(nb, k, v, ind, indentFirst) })
+		return
+	}
+	e.renderEntry(b, k, v, ind, indentFirst)
+}
+
+func (e *emitter) renderEntry(b *bytes.Buffer, k, v *yaml.Node, ind int, indentFirst bool) {
 	if indentFirst {
 		spaces(b, ind)
 	}
@@ -65,6 +103,15 @@ func (e *emitter) entry(b *bytes.Buffer, k, v *yaml.Node, ind int, indentFirst b
 
 // item writes a sequence item "- value" at indentation ind.
 func (e *emitter) item(b *bytes.Buffer, v *yaml.Node, ind int, indentFirst bool) {
+	if e.cache != nil && e.cache.shared[v] {
+		e.cached(b, renderKey{n: v, ind: ind, first: indentFirst, step: e.step, compact: e.compact},
+			func(nb *bytes.Buffer) { e.renderItem(nb, v, ind, indentFirst) })
+		return
+	}
+	e.renderItem(b, v, ind, indentFirst)
+}
+
+func (e *emitter) renderItem(b *bytes.Buffer, v *yaml.Node, ind int, indentFirst bool) {
 	if indentFirst {
 		spaces(b, ind)
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,6 +33,33 @@ type Injector struct {
 	// Version is recorded in LabelProxyVersion and the marker; New sets it
 	// to this build's version. A marker with another version is upgraded.
 	Version string
+
+	// sidecars memoizes the containers rendered for a *proxyconfig.Config
+	// (the mesh-wide one, for every workload without its own annotations).
+	sidecars sync.Map
+}
+
+// sidecar is what apply adds for one sidecar definition.
+type sidecar struct {
+	init, proxy corev1.Container
+	// json is the containers' JSON, hashed into the marker.
+	json []byte
+}
+
+func (in *Injector) sidecarFor(c *proxyconfig.Config) *sidecar {
+	if s, ok := in.sidecars.Load(c); ok {
+		return s.(*sidecar)
+	}
+	s := &sidecar{init: c.InitContainer(), proxy: c.ProxyContainer()}
+	b, err := json.Marshal([]corev1.Container{s.init, s.proxy})
+	if err != nil {
+		panic(err) // containers always marshal
+	}
+	s.json = b
+	if c == in.Sidecar {
+		in.sidecars.Store(c, s) // per-workload configs are not kept
+	}
+	return s
 }
 
 // New returns the injector of the mesh configured by spec.
@@ -291,23 +319,24 @@ func (in *Injector) apply(base *corev1.PodTemplateSpec, sidecar *proxyconfig.Con
 		d.Annotations[AnnotationDefaultContainer] = d.Spec.Containers[0].Name
 		m.Annotations = []string{AnnotationDefaultContainer}
 	}
-	initC, proxyC := sidecar.InitContainer(), sidecar.ProxyContainer()
+	s := in.sidecarFor(sidecar)
+	initC, proxyC := *s.init.DeepCopy(), *s.proxy.DeepCopy()
 	d.Spec.InitContainers = append(d.Spec.InitContainers, initC)
 	d.Spec.Containers = append(d.Spec.Containers, proxyC)
 	m.InitContainers = []string{initC.Name}
 	m.Containers = []string{proxyC.Name}
-	m.Hash = hash(in.Version, d.Annotations[AnnotationDefaultContainer], initC, proxyC)
+	m.Hash = hash(in.Version, d.Annotations[AnnotationDefaultContainer], s.json)
 	d.Annotations[AnnotationInjected] = m.String()
 	return d, m
 }
 
-func hash(parts ...any) string {
-	b, err := json.Marshal(parts)
-	if err != nil {
-		panic(err) // containers always marshal
+func hash(version, defaultContainer string, containers []byte) string {
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(version), []byte(defaultContainer), containers} {
+		h.Write(part)
+		h.Write([]byte{0})
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // labelValue makes a version a valid label value: SemVer build metadata
@@ -416,6 +445,9 @@ func listOps(p Patch, path string, cur, desired []corev1.Container) Patch {
 			p = append(p, Operation{Op: OpAdd, Path: path + "/-", Value: d})
 			names = append(names, d.Name)
 			continue
+		}
+		if d.Name != proxyconfig.InitContainerName && d.Name != proxyconfig.ProxyContainerName {
+			continue // the app's containers: desired holds them as they are
 		}
 		c := cur[slices.IndexFunc(cur, func(c corev1.Container) bool { return c.Name == d.Name })]
 		if !sameJSON(c, d) {

@@ -37,7 +37,8 @@ type Stream struct {
 	// EnrolNamespaces enrols Namespace documents in the mesh (inject only).
 	EnrolNamespaces bool
 
-	emit *emitter
+	emit  *emitter
+	cache *valueCache
 }
 
 // Entry is one line of the report: a resource and what happened to it.
@@ -73,7 +74,8 @@ func (e Entry) String() string {
 // nothing.
 func (s *Stream) Process(name string, data []byte) ([]byte, []Entry, error) {
 	if s.emit == nil {
-		s.emit = newEmitter()
+		s.cache = newValueCache()
+		s.emit = newEmitter(s.cache)
 	}
 	p := &processor{s: s, name: name}
 	var out []byte
@@ -282,6 +284,7 @@ func (p *processor) document(d *document) ([]byte, error) {
 		return d.src, nil
 	}
 	d.prepare()
+	d.cache = p.s.cache
 	if err := d.applyPatch(patch); err != nil {
 		return nil, err
 	}

@@ -351,13 +351,44 @@ func jsonNode(dec *json.Decoder, depth int) (*yaml.Node, error) {
 	return nil, fmt.Errorf("unexpected JSON token %v", tok)
 }
 
-// valueNode converts a patch operation's value into a node tree.
-func valueNode(v any) (*yaml.Node, error) {
+// valueCache converts patch values into node trees once per distinct
+// value: every workload of a stream gets the same sidecar containers. The
+// trees it returns are shared, so nothing may change them in place; walk
+// copies a shared tree before descending into it, and the emitter caches
+// their rendering.
+type valueCache struct {
+	nodes  map[string]*yaml.Node
+	shared map[*yaml.Node]bool
+}
+
+// maxCached bounds the cache; values past it are converted every time.
+const maxCached = 4096
+
+func newValueCache() *valueCache {
+	return &valueCache{nodes: map[string]*yaml.Node{}, shared: map[*yaml.Node]bool{}}
+}
+
+// node converts a patch operation's value into a node tree.
+func (c *valueCache) node(v any) (*yaml.Node, error) {
+	if s, ok := v.(string); ok {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: s}, nil
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
-	return fromJSON(b)
+	if n, ok := c.nodes[string(b)]; ok {
+		return n, nil
+	}
+	n, err := fromJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.nodes) < maxCached {
+		c.nodes[string(b)] = n
+		c.shared[n] = true
+	}
+	return n, nil
 }
 
 // deepCopy copies n without anchors (a copy that kept them would redefine

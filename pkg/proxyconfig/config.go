@@ -149,8 +149,13 @@ func New(spec meshconfig.MeshConfigSpec) (*Config, error) {
 // ForWorkload returns the sidecar of one workload: c refined by the
 // workload's pod-template annotations (see Annotations). workload names it in
 // errors, as "deployment/web". Port and CIDR annotations add to the mesh-wide
-// lists; the log level replaces the mesh-wide one. c is not modified.
+// lists; the log level replaces the mesh-wide one. c is not modified; when
+// no annotation applies, c itself is returned, so callers may memoize what
+// they derive from a *Config.
 func (c *Config) ForWorkload(workload string, annotations map[string]string) (*Config, error) {
+	if !slices.ContainsFunc(Annotations(), func(k string) bool { _, ok := annotations[k]; return ok }) {
+		return c, nil
+	}
 	w := c.clone()
 	for _, key := range Annotations() {
 		v, ok := annotations[key]
