@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -42,8 +43,10 @@ type Injector struct {
 // sidecar is what apply adds for one sidecar definition.
 type sidecar struct {
 	init, proxy corev1.Container
-	// json is the containers' JSON, hashed into the marker.
+	// json is the containers' JSON, hashed into the marker; raw holds each
+	// container's, which patches carry as their value as it is.
 	json []byte
+	raw  map[string]json.RawMessage
 }
 
 func (in *Injector) sidecarFor(c *proxyconfig.Config) *sidecar {
@@ -56,6 +59,12 @@ func (in *Injector) sidecarFor(c *proxyconfig.Config) *sidecar {
 		panic(err) // containers always marshal
 	}
 	s.json = b
+	s.raw = map[string]json.RawMessage{}
+	for _, c := range []corev1.Container{s.init, s.proxy} {
+		if s.raw[c.Name], err = json.Marshal(c); err != nil {
+			panic(err)
+		}
+	}
 	if c == in.Sidecar {
 		in.sidecars.Store(c, s) // per-workload configs are not kept
 	}
@@ -176,13 +185,13 @@ func (in *Injector) Inject(w Workload) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	desired, marker := in.apply(base, sidecar)
+	desired, marker, raw := in.apply(base, sidecar)
 	if old != nil && old.Version == marker.Version && old.Hash == marker.Hash && hasContainers(cur, old) {
 		// Compare markers, not containers: an API server fills defaults into
 		// a stored pod's containers, and those must not count as a change.
 		return &Result{Action: Unchanged, Detail: "already injected"}, nil
 	}
-	r := &Result{Action: Injected, Patch: diff(cur, desired)}
+	r := &Result{Action: Injected, Patch: diff(cur, desired, raw)}
 	if old != nil {
 		r.Action = Updated
 		if old.Version != in.Version {
@@ -204,7 +213,7 @@ func (in *Injector) Uninject(w Workload) (*Result, error) {
 	if old == nil {
 		return skipped(SkipNotInjected, ""), nil
 	}
-	return &Result{Action: Uninjected, Patch: diff(w.Template, base)}, nil
+	return &Result{Action: Uninjected, Patch: diff(w.Template, base, nil)}, nil
 }
 
 // EnrolNamespace computes the patch that enrols a Namespace object in the
@@ -217,7 +226,7 @@ func (in *Injector) EnrolNamespace(ns *metav1.ObjectMeta) *Result {
 	desired := cur.DeepCopy()
 	desired.Labels = setKey(desired.Labels, meshconfig.LabelMonitoredBy, in.MeshName)
 	desired.Annotations = setKey(desired.Annotations, meshconfig.AnnotationSidecarInjection, meshconfig.InjectionEnabled)
-	p := diff(cur, desired)
+	p := diff(cur, desired, nil)
 	if len(p) == 0 {
 		return &Result{Action: Unchanged, Detail: "already enrolled"}
 	}
@@ -295,9 +304,13 @@ func hasContainers(t *corev1.PodTemplateSpec, m *Marker) bool {
 	return has(t.Spec.InitContainers, m.InitContainers) && has(t.Spec.Containers, m.Containers)
 }
 
-// apply returns base with the sidecar added, and the marker recording it.
-func (in *Injector) apply(base *corev1.PodTemplateSpec, sidecar *proxyconfig.Config) (*corev1.PodTemplateSpec, *Marker) {
-	d := base.DeepCopy()
+// apply returns base with the sidecar added, the marker recording it, and
+// the JSON of the added containers. It copies only what it changes: the
+// result shares the rest with base and must not be modified.
+func (in *Injector) apply(base *corev1.PodTemplateSpec, sidecar *proxyconfig.Config) (*corev1.PodTemplateSpec, *Marker, map[string]json.RawMessage) {
+	d := &corev1.PodTemplateSpec{ObjectMeta: base.ObjectMeta, Spec: base.Spec}
+	d.Labels = maps.Clone(base.Labels)
+	d.Annotations = maps.Clone(base.Annotations)
 	m := &Marker{Version: in.Version}
 	if reflect.DeepEqual(d.ObjectMeta, metav1.ObjectMeta{}) {
 		m.Created = append(m.Created, CreatedMetadata)
@@ -320,14 +333,14 @@ func (in *Injector) apply(base *corev1.PodTemplateSpec, sidecar *proxyconfig.Con
 		m.Annotations = []string{AnnotationDefaultContainer}
 	}
 	s := in.sidecarFor(sidecar)
-	initC, proxyC := *s.init.DeepCopy(), *s.proxy.DeepCopy()
-	d.Spec.InitContainers = append(d.Spec.InitContainers, initC)
-	d.Spec.Containers = append(d.Spec.Containers, proxyC)
+	initC, proxyC := s.init, s.proxy
+	d.Spec.InitContainers = append(slices.Clip(d.Spec.InitContainers), initC)
+	d.Spec.Containers = append(slices.Clip(d.Spec.Containers), proxyC)
 	m.InitContainers = []string{initC.Name}
 	m.Containers = []string{proxyC.Name}
 	m.Hash = hash(in.Version, d.Annotations[AnnotationDefaultContainer], s.json)
 	d.Annotations[AnnotationInjected] = m.String()
-	return d, m
+	return d, m, s.raw
 }
 
 func hash(version, defaultContainer string, containers []byte) string {
@@ -355,8 +368,9 @@ func labelValue(v string) string {
 }
 
 // diff is the patch from cur to desired. They differ only in the fields the
-// injector owns: labels, annotations, init containers and containers.
-func diff(cur, desired *corev1.PodTemplateSpec) Patch {
+// injector owns: labels, annotations, init containers and containers. raw
+// holds the JSON of containers by name, for values that need no marshalling.
+func diff(cur, desired *corev1.PodTemplateSpec, raw map[string]json.RawMessage) Patch {
 	var p Patch
 	curZero := reflect.DeepEqual(cur.ObjectMeta, metav1.ObjectMeta{})
 	desZero := reflect.DeepEqual(desired.ObjectMeta, metav1.ObjectMeta{})
@@ -376,8 +390,8 @@ func diff(cur, desired *corev1.PodTemplateSpec) Patch {
 		p = mapOps(p, "/metadata/labels", cur.Labels, desired.Labels)
 		p = mapOps(p, "/metadata/annotations", cur.Annotations, desired.Annotations)
 	}
-	p = listOps(p, "/spec/initContainers", cur.Spec.InitContainers, desired.Spec.InitContainers)
-	p = listOps(p, "/spec/containers", cur.Spec.Containers, desired.Spec.Containers)
+	p = listOps(p, "/spec/initContainers", cur.Spec.InitContainers, desired.Spec.InitContainers, raw)
+	p = listOps(p, "/spec/containers", cur.Spec.Containers, desired.Spec.Containers, raw)
 	return p
 }
 
@@ -420,10 +434,18 @@ func mapOps(p Patch, path string, cur, desired map[string]string) Patch {
 // listOps matches containers by name: names that are gone are removed
 // (from the end, so earlier indexes stay valid), changed ones are replaced
 // where they are, and new ones are appended.
-func listOps(p Patch, path string, cur, desired []corev1.Container) Patch {
+func listOps(p Patch, path string, cur, desired []corev1.Container, raw map[string]json.RawMessage) Patch {
+	value := func(c corev1.Container) any {
+		if r, ok := raw[c.Name]; ok {
+			return r
+		}
+		return c
+	}
 	switch {
 	case cur == nil && desired == nil:
 		return p
+	case cur == nil && len(desired) == 1:
+		return append(p, Operation{Op: OpAdd, Path: path, Value: []any{value(desired[0])}})
 	case cur == nil:
 		return append(p, Operation{Op: OpAdd, Path: path, Value: desired})
 	case desired == nil:
@@ -442,7 +464,7 @@ func listOps(p Patch, path string, cur, desired []corev1.Container) Patch {
 	for _, d := range desired {
 		i := slices.Index(names, d.Name)
 		if i < 0 {
-			p = append(p, Operation{Op: OpAdd, Path: path + "/-", Value: d})
+			p = append(p, Operation{Op: OpAdd, Path: path + "/-", Value: value(d)})
 			names = append(names, d.Name)
 			continue
 		}
@@ -451,7 +473,7 @@ func listOps(p Patch, path string, cur, desired []corev1.Container) Patch {
 		}
 		c := cur[slices.IndexFunc(cur, func(c corev1.Container) bool { return c.Name == d.Name })]
 		if !sameJSON(c, d) {
-			p = append(p, Operation{Op: OpReplace, Path: fmt.Sprintf("%s/%d", path, i), Value: d})
+			p = append(p, Operation{Op: OpReplace, Path: fmt.Sprintf("%s/%d", path, i), Value: value(d)})
 		}
 	}
 	return p

@@ -373,9 +373,12 @@ func (c *valueCache) node(v any) (*yaml.Node, error) {
 	if s, ok := v.(string); ok {
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: s}, nil
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
+	b, ok := v.(json.RawMessage)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return nil, err
+		}
 	}
 	if n, ok := c.nodes[string(b)]; ok {
 		return n, nil
