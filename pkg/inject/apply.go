@@ -42,6 +42,7 @@ func (d *document) applyOp(op Operation) error {
 	parent := path[len(path)-1]
 	last := tokens[len(tokens)-1]
 	wasEmpty := len(parent.Content) == 0
+	d.touch(parent)
 	// The change is visible through every alias of an anchored node on the
 	// path, and through none once it is made; expand those aliases first.
 	d.unshare(path)
@@ -118,6 +119,7 @@ func (d *document) walk(tokens []string, create bool) ([]*yaml.Node, error) {
 				default:
 					return nil, fmt.Errorf("no member %q", tok)
 				}
+				d.touch(n)
 				n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: tok}, v)
 				d.dirty[n] = true
 				i = len(n.Content) - 2
@@ -134,16 +136,19 @@ func (d *document) walk(tokens []string, create bool) ([]*yaml.Node, error) {
 		}
 		child := *slot
 		if d.cache.shared[child] {
+			d.touch(n)
 			child = deepCopy(child)
 			*slot = child
 			d.dirty[n] = true
 		}
 		if child.Kind == yaml.AliasNode {
+			d.touch(n)
 			child = deepCopy(resolve(child))
 			*slot = child
 			d.dirty[n] = true
 		}
 		if create && isNull(child) {
+			d.touch(n)
 			child = &yaml.Node{Kind: yaml.MappingNode, Tag: tagMap}
 			*slot = child
 			d.dirty[n] = true
@@ -207,6 +212,7 @@ func (d *document) expandAliasesOf(targets map[*yaml.Node]bool) {
 		ancestors = append(ancestors, n)
 		for i, c := range n.Content {
 			if c.Kind == yaml.AliasNode && targets[c.Alias] {
+				d.touch(n)
 				n.Content[i] = deepCopy(c.Alias)
 				for _, a := range ancestors {
 					d.dirty[a] = true

@@ -3,6 +3,7 @@ package inject
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -23,44 +24,150 @@ type document struct {
 	dirty      map[*yaml.Node]bool
 	hasAliases bool
 	cache      *valueCache
+	// orig holds the source children of each collection changed so far,
+	// snapshotted before its first change (see touch).
+	orig map[*yaml.Node][]*yaml.Node
 
-	// Source positions, filled by index before the first change.
+	// Source positions and style, computed when a changed document prints.
 	lineStarts []int
-	entries    map[*yaml.Node]span       // mapping key or sequence item -> its entry's text
-	colls      map[*yaml.Node]span       // block collection -> its entries' text
-	values     map[*yaml.Node]*yaml.Node // mapping key -> its value in the source
-	step       int                       // indentation of nested mappings
-	compact    bool                      // block sequences at their key's column (kubectl style)
+	step       int  // indentation of nested mappings
+	compact    bool // block sequences at their key's column (kubectl style)
 }
 
 // span is a byte range [start, end) of a document's source.
 type span struct{ start, end int }
 
 func newDocument(src []byte, root *yaml.Node) *document {
-	return &document{src: src, root: root, dirty: map[*yaml.Node]bool{}}
+	return &document{src: src, root: root, dirty: map[*yaml.Node]bool{}, orig: map[*yaml.Node][]*yaml.Node{}}
 }
 
-// prepare indexes the source before the first change.
+// prepare readies the document for its first change.
 func (d *document) prepare() {
-	if d.lineStarts != nil || d.isJSON {
-		return
+	d.hasAliases = containsAlias(d.root)
+}
+
+// touch snapshots n's children before they first change: printing lays out
+// the source from them.
+func (d *document) touch(n *yaml.Node) {
+	if _, ok := d.orig[n]; !ok {
+		d.orig[n] = slices.Clone(n.Content)
 	}
-	d.lineStarts = []int{0}
-	for i, c := range d.src {
-		if c == '\n' {
-			d.lineStarts = append(d.lineStarts, i+1)
+}
+
+// source returns n's children as they were in the source.
+func (d *document) source(n *yaml.Node) []*yaml.Node {
+	if c, ok := d.orig[n]; ok {
+		return c
+	}
+	return n.Content
+}
+
+// isSource reports whether n comes from the source, rather than from a
+// patch or a copy.
+func isSource(n *yaml.Node) bool { return n.Line > 0 }
+
+// wasBlock reports whether n was a non-empty block collection in the source.
+func (d *document) wasBlock(n *yaml.Node) bool {
+	return isSource(n) && (n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode) &&
+		n.Style&yaml.FlowStyle == 0 && len(d.source(n)) > 0
+}
+
+// layout is where a block collection's source entries are.
+type layout struct {
+	span
+	keys  []*yaml.Node // mapping keys or sequence items
+	vals  []*yaml.Node // their values in the source (items for sequences)
+	spans []span
+}
+
+func (l *layout) find(key *yaml.Node) (int, bool) {
+	for i, k := range l.keys {
+		if k == key {
+			return i, true
 		}
 	}
-	d.entries = map[*yaml.Node]span{}
-	d.colls = map[*yaml.Node]span{}
-	d.values = map[*yaml.Node]*yaml.Node{}
+	return 0, false
+}
+
+// layoutOf lays out the source block collection n, whose text ends at end.
+// Each entry runs from its line (or its first token, for the first key of a
+// mapping in a sequence item) to the next entry; the last one stops before
+// trailing blank lines and comments that belong to what follows.
+func (d *document) layoutOf(n *yaml.Node, end int) *layout {
+	src := d.source(n)
+	l := &layout{}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(src); i += 2 {
+			l.keys = append(l.keys, src[i])
+			l.vals = append(l.vals, src[i+1])
+		}
+	} else {
+		l.keys, l.vals = src, src
+	}
+	starts := make([]int, len(l.keys))
+	for i, k := range l.keys {
+		if n.Kind == yaml.MappingNode {
+			starts[i] = d.entryStart(d.offset(k))
+		} else {
+			starts[i] = d.entryStart(d.dash(k))
+		}
+	}
+	first := d.offset(l.keys[0])
+	if n.Kind == yaml.SequenceNode {
+		first = d.dash(l.keys[0])
+	}
+	col := first - d.lineStart(first) + 1
+	l.spans = make([]span, len(l.keys))
+	for i := range l.keys {
+		e := end
+		if i+1 < len(l.keys) {
+			e = starts[i+1]
+		} else {
+			e = d.trimEnd(starts[i], end, col)
+		}
+		l.spans[i] = span{starts[i], e}
+	}
+	l.span = span{starts[0], l.spans[len(l.spans)-1].end}
+	return l
+}
+
+// detectStyle finds the document's indentation step and sequence style from
+// its first nested mapping and its first block sequence under a key.
+func (d *document) detectStyle() {
 	d.step, d.compact = 0, true
 	seqSeen := false
-	d.indexNode(d.root, len(d.src), &seqSeen)
+	var visit func(n *yaml.Node) bool
+	visit = func(n *yaml.Node) bool {
+		if n.Kind != yaml.MappingNode && n.Kind != yaml.SequenceNode {
+			return false
+		}
+		src := d.source(n)
+		for i, c := range src {
+			if n.Kind == yaml.MappingNode && i%2 == 1 && isSource(c) && d.wasBlock(c) {
+				k := src[i-1]
+				cs := d.source(c)
+				if c.Kind == yaml.MappingNode && d.step == 0 {
+					d.step = cs[0].Column - k.Column
+				}
+				if c.Kind == yaml.SequenceNode && !seqSeen {
+					seqSeen = true
+					dash := d.dash(cs[0])
+					d.compact = dash-d.lineStart(dash)+1 == k.Column
+				}
+			}
+			if d.step != 0 && seqSeen {
+				return true
+			}
+			if isSource(c) && visit(c) {
+				return true
+			}
+		}
+		return false
+	}
+	visit(d.root)
 	if d.step <= 0 {
 		d.step = 2
 	}
-	d.hasAliases = containsAlias(d.root)
 }
 
 func containsAlias(n *yaml.Node) bool {
@@ -159,72 +266,28 @@ func isBlock(n *yaml.Node) bool {
 	return (n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode) && n.Style&yaml.FlowStyle == 0 && len(n.Content) > 0
 }
 
-// indexNode records the spans of n's entries; end is where n's text ends.
-func (d *document) indexNode(n *yaml.Node, end int, seqSeen *bool) {
-	if !isBlock(n) {
-		return
-	}
-	var keys, vals []*yaml.Node
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			keys = append(keys, n.Content[i])
-			vals = append(vals, n.Content[i+1])
-		}
-	} else {
-		keys, vals = n.Content, n.Content
-	}
-	starts := make([]int, len(keys))
-	for i, k := range keys {
-		if n.Kind == yaml.MappingNode {
-			starts[i] = d.entryStart(d.offset(k))
-		} else {
-			starts[i] = d.entryStart(d.dash(k))
-		}
-	}
-	first := d.offset(keys[0])
-	if n.Kind == yaml.SequenceNode {
-		first = d.dash(keys[0])
-	}
-	col := first - d.lineStart(first) + 1
-	for i := range keys {
-		e := end
-		if i+1 < len(keys) {
-			e = starts[i+1]
-		} else {
-			e = d.trimEnd(starts[i], end, col)
-		}
-		d.entries[keys[i]] = span{starts[i], e}
-		if n.Kind == yaml.MappingNode {
-			d.values[keys[i]] = vals[i]
-			v := vals[i]
-			if isBlock(v) && v.Kind == yaml.MappingNode && d.step == 0 && len(v.Content) > 0 {
-				d.step = v.Content[0].Column - keys[i].Column
-			}
-			if isBlock(v) && v.Kind == yaml.SequenceNode && !*seqSeen {
-				*seqSeen = true
-				dash := d.dash(v.Content[0])
-				d.compact = dash-d.lineStart(dash)+1 == keys[i].Column
-			}
-		}
-		d.indexNode(vals[i], e, seqSeen)
-	}
-	d.colls[n] = span{starts[0], d.entries[keys[len(keys)-1]].end}
-}
-
 // print returns the document's text.
 func (d *document) print(e *emitter) ([]byte, error) {
 	if d.root == nil || !d.dirty[d.root] {
 		return d.src, nil
 	}
-	if d.isJSON || !isBlock(d.root) {
+	if d.isJSON || !d.wasBlock(d.root) || len(d.root.Content) == 0 {
 		return d.printJSON(d.root)
 	}
-	s := d.colls[d.root]
+	d.lineStarts = []int{0}
+	for i, c := range d.src {
+		if c == '\n' {
+			d.lineStarts = append(d.lineStarts, i+1)
+		}
+	}
+	d.detectStyle()
+	e.forDocument(d)
+	l := d.layoutOf(d.root, len(d.src))
 	var b bytes.Buffer
-	b.Grow(len(d.src) + 2048)
-	b.Write(d.src[:s.start])
-	d.reprint(&b, e, d.root)
-	b.Write(d.src[s.end:])
+	b.Grow(len(d.src) + 4096)
+	b.Write(d.src[:l.start])
+	d.reprint(&b, e, d.root, l)
+	b.Write(d.src[l.end:])
 	return b.Bytes(), nil
 }
 
@@ -245,32 +308,28 @@ func (d *document) printJSON(n *yaml.Node) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// reprint writes the dirty block collection c: the source of its unchanged
-// entries, reprinted changed ones and rendered new ones.
-func (d *document) reprint(b *bytes.Buffer, e *emitter, c *yaml.Node) {
-	orig := d.colls[c]
-	inline := orig.start > 0 && d.src[orig.start-1] != '\n'
-	p := orig.start
+// reprint writes the dirty block collection c, laid out by l: the source of
+// its unchanged entries, reprinted changed ones and rendered new ones.
+func (d *document) reprint(b *bytes.Buffer, e *emitter, c *yaml.Node, l *layout) {
+	p := l.start
 	for p < len(d.src) && d.src[p] == ' ' {
 		p++
 	}
-	indent := p - d.lineStart(orig.start)
-	n := len(c.Content)
-	stride := 1
+	inline := l.start > 0 && d.src[l.start-1] != '\n'
+	indent := p - d.lineStart(l.start)
+	n, stride := len(c.Content), 1
 	if c.Kind == yaml.MappingNode {
 		n, stride = n/2, 2
 	}
 	for j := range n {
 		key := c.Content[j*stride]
 		val := c.Content[j*stride+stride-1]
-		sp, ok := d.entries[key]
-		fresh := !ok || (c.Kind == yaml.MappingNode && d.values[key] != val)
-		if !fresh && d.dirty[val] {
-			if _, block := d.colls[val]; !block || len(val.Content) == 0 {
-				fresh = true
-			}
+		i, ok := l.find(key)
+		fresh := !ok || (c.Kind == yaml.MappingNode && l.vals[i] != val)
+		if !fresh && d.dirty[val] && (!d.wasBlock(val) || len(val.Content) == 0) {
+			fresh = true
 		}
-		indentFirst := !(inline && j == 0)
+		indentFirst := !inline || j > 0
 		if fresh {
 			if c.Kind == yaml.MappingNode {
 				e.entry(b, key, val, indent, indentFirst)
@@ -279,21 +338,22 @@ func (d *document) reprint(b *bytes.Buffer, e *emitter, c *yaml.Node) {
 			}
 			continue
 		}
+		sp := l.spans[i]
 		text := d.src[sp.start:sp.end]
 		startsLine := sp.start == 0 || d.src[sp.start-1] == '\n'
 		if startsLine && !indentFirst {
 			text = bytes.TrimLeft(text, " ")
 		} else if !startsLine && indentFirst {
-			b.WriteString(strings.Repeat(" ", indent))
+			spaces(b, indent)
 		}
 		if !d.dirty[val] {
 			b.Write(text)
 			continue
 		}
-		vs := d.colls[val]
-		skip := len(d.src[sp.start:sp.end]) - len(text) // leading spaces trimmed above
-		b.Write(d.src[sp.start+skip : vs.start])
-		d.reprint(b, e, val)
-		b.Write(d.src[vs.end:sp.end])
+		vl := d.layoutOf(val, sp.end)
+		skip := sp.end - sp.start - len(text) // leading spaces trimmed above
+		b.Write(d.src[sp.start+skip : vl.start])
+		d.reprint(b, e, val, vl)
+		b.Write(d.src[vl.end:sp.end])
 	}
 }

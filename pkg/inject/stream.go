@@ -288,7 +288,7 @@ func (p *processor) document(d *document) ([]byte, error) {
 	if err := d.applyPatch(patch); err != nil {
 		return nil, err
 	}
-	return d.print(p.s.emit.forDocument(d))
+	return d.print(p.s.emit)
 }
 
 // templatePath is where a workload kind keeps its pod template.

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -370,8 +372,28 @@ func newValueCache() *valueCache {
 
 // node converts a patch operation's value into a node tree.
 func (c *valueCache) node(v any) (*yaml.Node, error) {
-	if s, ok := v.(string); ok {
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: s}, nil
+	switch v := v.(type) {
+	case string:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: v}, nil
+	case map[string]string:
+		// Labels and annotations: small, and different for every workload.
+		n := &yaml.Node{Kind: yaml.MappingNode, Tag: tagMap}
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			n.Content = append(n.Content,
+				&yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: k},
+				&yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: v[k]})
+		}
+		return n, nil
+	case []any:
+		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: tagSeq}
+		for _, x := range v {
+			item, err := c.node(x)
+			if err != nil {
+				return nil, err
+			}
+			n.Content = append(n.Content, item)
+		}
+		return n, nil
 	}
 	b, ok := v.(json.RawMessage)
 	if !ok {
