@@ -169,11 +169,18 @@ func (m *mesh) dnsName() string { return meshconfig.ControllerName + "." + m.ns 
 // setControllerAvailable writes the controller Deployment's status.
 func (m *mesh) setControllerAvailable(t testing.TB, available bool) {
 	t.Helper()
-	ctx := testenv.Context(t)
+	if err := m.writeControllerStatus(testenv.Context(t), available); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeControllerStatus writes the status the Deployment controller would,
+// through the status subresource.
+func (m *mesh) writeControllerStatus(ctx context.Context, available bool) error {
 	api := env.Clients.Kube.AppsV1().Deployments(m.ns)
 	dep, err := api.Get(ctx, meshconfig.ControllerName, metav1.GetOptions{})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	n := int32(0)
 	cond := appsv1.DeploymentCondition{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionFalse, Reason: "MinimumReplicasUnavailable", Message: "Deployment does not have minimum availability."}
@@ -185,9 +192,8 @@ func (m *mesh) setControllerAvailable(t testing.TB, available bool) {
 		ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: n, AvailableReplicas: n, UnavailableReplicas: 1 - n,
 		Conditions: []appsv1.DeploymentCondition{cond},
 	}
-	if _, err := api.UpdateStatus(ctx, dep, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = api.UpdateStatus(ctx, dep, metav1.UpdateOptions{})
+	return err
 }
 
 // setCertificate stores the serving certificate in the controller's Secret
