@@ -328,7 +328,7 @@ func (in *Injector) apply(base *corev1.PodTemplateSpec, sidecar *proxyconfig.Con
 	}
 	d.Labels[LabelProxyVersion] = labelValue(in.Version)
 	m.Labels = []string{LabelProxyVersion}
-	if _, ok := d.Annotations[AnnotationDefaultContainer]; !ok && len(d.Spec.Containers) > 0 {
+	if _, ok := d.Annotations[AnnotationDefaultContainer]; !ok && len(d.Spec.Containers) > 0 && d.Spec.Containers[0].Name != "" {
 		d.Annotations[AnnotationDefaultContainer] = d.Spec.Containers[0].Name
 		m.Annotations = []string{AnnotationDefaultContainer}
 	}

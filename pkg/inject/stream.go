@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sigsjson "sigs.k8s.io/json"
 
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
@@ -387,12 +388,13 @@ func keyNode(m *yaml.Node, key string) *yaml.Node {
 }
 
 // decodeNode decodes a node tree into a Go value through its JSON form, as
-// the API server would read it.
+// the API server reads it: field names are case-sensitive ("speC" is not
+// "spec"), so the engine sees exactly the fields the patch will address.
 func decodeNode(n *yaml.Node, v any) error {
 	budget := 1_000_000
 	b, err := toJSON(nil, n, &budget)
 	if err != nil {
 		return err
 	}
-	return json.Unmarshal(b, v)
+	return sigsjson.UnmarshalCaseSensitivePreserveInts(b, v)
 }
