@@ -398,3 +398,41 @@ func TestConfigSetForbidden(t *testing.T) {
 	}
 	assertContains(t, "error", err.Error(), "setting sidecar.logLevel", "you may not patch meshconfigs.config.meshctl.io in namespace \""+ns+"\"")
 }
+
+// TestPermissiveDisablePrompt answers the question on a (pretend) terminal.
+func TestPermissiveDisablePrompt(t *testing.T) {
+	ctx := testenv.Context(t)
+	ns := installMesh(t)
+	terminal := func(any) bool { return true }
+
+	for _, answer := range []string{"n\n", "\n", "nope\n", ""} {
+		var s streams
+		s.in.WriteString(answer)
+		o := permissive(&s, ns, PermissiveDisable)
+		o.isTerminal = terminal
+		err := o.Run(ctx)
+		var silent *cli.SilentError
+		if answer == "" {
+			if err == nil || errors.As(err, &silent) {
+				t.Errorf("answer %q (end of input): error %v, want a reported error", answer, err)
+			}
+		} else if !errors.As(err, &silent) {
+			t.Errorf("answer %q: error %v, want an already-reported abort", answer, err)
+		}
+		assertContains(t, "stderr", s.errOut.String(), `Disable permissive traffic policy mode of mesh "mesh"? [y/N] `)
+		if s.out.Len() != 0 || !live(t, ns).Spec.Traffic.EnablePermissiveTrafficPolicyMode {
+			t.Fatalf("answer %q changed the mode (stdout %q)", answer, s.out.String())
+		}
+	}
+
+	var s streams
+	s.in.WriteString("yes\n")
+	o := permissive(&s, ns, PermissiveDisable)
+	o.isTerminal = terminal
+	if err := o.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if live(t, ns).Spec.Traffic.EnablePermissiveTrafficPolicyMode {
+		t.Error("answer yes did not disable")
+	}
+}

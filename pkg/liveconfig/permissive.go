@@ -48,6 +48,8 @@ type PermissiveOptions struct {
 	// afterRead runs between reading the state and patching it; tests use it
 	// to edit the MeshConfig concurrently.
 	afterRead func()
+	// isTerminal is cli.IsTerminal unless a test answers the prompt.
+	isTerminal func(any) bool
 }
 
 // PermissiveState is what status prints in json and yaml.
@@ -136,7 +138,11 @@ func (o *PermissiveOptions) confirmDisable(ctx context.Context) error {
 	if o.Yes || o.DryRun {
 		return nil
 	}
-	if !cli.IsTerminal(o.In) {
+	isTerminal := cli.IsTerminal
+	if o.isTerminal != nil {
+		isTerminal = o.isTerminal
+	}
+	if !isTerminal(o.In) {
 		return cli.UsageErrorf("disabling permissive mode needs confirmation and stdin is not a terminal: pass --yes")
 	}
 	fmt.Fprintf(o.ErrOut, "Disable permissive traffic policy mode of mesh %q? [y/N] ", o.Mesh)

@@ -402,3 +402,29 @@ func TestListEmpty(t *testing.T) {
 		t.Errorf("empty list as JSON: %q", s.out.String())
 	}
 }
+
+func TestListAllMeshes(t *testing.T) {
+	ctx := testenv.Context(t)
+	blue := testenv.UniqueName("blue")
+	green := testenv.UniqueName("green")
+	a := env.Namespace(t, map[string]string{meshconfig.LabelMonitoredBy: blue})
+	b := env.Namespace(t, map[string]string{meshconfig.LabelMonitoredBy: green})
+	pod(t, b, "p", true, nil)
+
+	o := &ListOptions{Kube: env.Clients.Kube, Mesh: blue}
+	l, err := o.list(ctx)
+	if err != nil || len(l.Namespaces) != 1 || l.Namespaces[0].Namespace != a {
+		t.Errorf("list of mesh %s = %+v, %v; want %s alone", blue, l, err, a)
+	}
+	o.AllMeshes = true
+	if l, err = o.list(ctx); err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]Entry{}
+	for _, e := range l.Namespaces {
+		found[e.Namespace] = e
+	}
+	if found[a].Mesh != blue || found[b] != (Entry{Namespace: b, Mesh: green, InjectedPods: 1, Pods: 1}) {
+		t.Errorf("--all-meshes = %+v; want %s in %s and %s in %s with 1/1 pods", l.Namespaces, a, blue, b, green)
+	}
+}

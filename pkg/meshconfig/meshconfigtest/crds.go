@@ -1,6 +1,10 @@
 // Package meshconfigtest gives integration tests what a mesh installation
 // would: the chart's CRDs (read from the embedded chart, the same files
-// install applies) and a MeshConfig in a control-plane namespace.
+// install applies) and a MeshConfig in a control-plane namespace. Its own
+// tests are pkg/meshconfig's tests against a real API server: the CRDs'
+// defaults and validation rules, and reading a MeshConfig from the cluster.
+// They live here so that pkg/meshconfig's unit tests and fuzz targets run
+// without starting an API server.
 package meshconfigtest
 
 import (

@@ -1,4 +1,4 @@
-package meshconfig_test
+package meshconfigtest_test
 
 import (
 	"errors"
