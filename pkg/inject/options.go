@@ -133,7 +133,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s := &Stream{Injector: in, Mode: o.Mode, EnrolNamespaces: o.EnrolNamespaces}
+	s := &Stream{Injector: in, Mode: o.Mode, EnrolNamespaces: o.EnrolNamespaces, SeparateJSON: len(inputs) > 1}
 	var out bytes.Buffer
 	var report []Entry
 	for i, inp := range inputs {

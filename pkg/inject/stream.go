@@ -37,6 +37,10 @@ type Stream struct {
 	Mode Mode
 	// EnrolNamespaces enrols Namespace documents in the mesh (inject only).
 	EnrolNamespaces bool
+	// SeparateJSON puts a "---" line between the values of a JSON stream,
+	// for output that joins it with other inputs into one YAML stream
+	// (kubectl reads a stream as JSON only when the whole of it is).
+	SeparateJSON bool
 
 	emit  *emitter
 	cache *valueCache
@@ -147,6 +151,12 @@ func (p *processor) jsonStream(data []byte) ([]byte, error) {
 			return nil, fmt.Errorf("%s: %w", p.location(doc, lineAt(data, start)), err)
 		}
 		out = append(out, data[last:start]...)
+		if p.s.SeparateJSON && doc > 1 {
+			if len(out) > 0 && out[len(out)-1] != '\n' {
+				out = append(out, '\n')
+			}
+			out = append(out, "---\n"...)
+		}
 		out = append(out, text...)
 		last = end
 	}
