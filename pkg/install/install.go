@@ -77,7 +77,7 @@ func (d *Deps) Install(ctx context.Context, o *InstallOptions) (*Result, error) 
 	if err := validateMeshName(d.MeshName); err != nil {
 		return nil, err
 	}
-	user, _, err := mergeValues(valueLayers{chartDefaults: d.Chart.Values, flags: o.Values}, d.ReadFile)
+	user, err := d.values(valueLayers{chartDefaults: d.Chart.Values, flags: o.Values})
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +87,8 @@ func (d *Deps) Install(ctx context.Context, o *InstallOptions) (*Result, error) 
 	}
 	res := &Result{Release: d.MeshName, Namespace: d.Namespace, DryRun: o.DryRun, Manifest: Manifest(manifest)}
 	if o.DryRun == DryRunClient {
+		// A client-side dry run is `helm template`: the manifest is the point.
+		res.ShowManifest = true
 		return res, res.listObjects("created")
 	}
 	if err := d.refuseInstall(ctx); err != nil {

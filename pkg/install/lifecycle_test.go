@@ -3,7 +3,9 @@ package install
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +29,18 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) { testenv.Main(m, &env) }
+// TestMain starts the API server, except for fuzzing: the fuzz targets need
+// none, and every fuzz worker process would start its own.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		os.Exit(m.Run())
+	}
+	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+		os.Exit(m.Run())
+	}
+	testenv.Main(m, &env)
+}
 
 // testTimeout keeps waits short: nothing in the test API server ever becomes
 // ready unless the test says so.

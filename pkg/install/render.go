@@ -2,14 +2,12 @@ package install
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chartutil"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
@@ -36,13 +34,8 @@ func Render(ch *chart.Chart, meshName, namespace string, user map[string]any, in
 	return rel.Manifest, nil
 }
 
-// renderError says where a render failure comes from; Helm's schema errors
-// already name the offending key.
+// renderError says where a render failure comes from.
 func renderError(err error) error {
-	var schema chartutil.JSONSchemaValidationError
-	if errors.As(err, &schema) {
-		return fmt.Errorf("invalid values: %s", strings.TrimSpace(schema.Error()))
-	}
 	return fmt.Errorf("rendering the chart: %w", err)
 }
 

@@ -215,16 +215,17 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"meshConfig.traffic.enableEgress=maybe", []string{"/meshConfig/traffic/enableEgress", "boolean"}},
 		{"controller.logLevel=loud", []string{"/controller/logLevel"}},
 		{"unknown=1", []string{"unknown"}},
+		{"controller.webhook.timeoutSeconds=60", []string{"/controller/webhook/timeoutSeconds"}},
+		{"meshConfig.traffic.inboundPortExclusionList={0}", []string{"/meshConfig/traffic/inboundPortExclusionList/0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.set, func(t *testing.T) {
-			user, _, err := mergeValues(valueLayers{chartDefaults: d.Chart.Values, flags: ValueOptions{Values: []string{tt.set}}}, d.ReadFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = Render(d.Chart, d.MeshName, d.Namespace, user, false)
+			_, err := d.values(valueLayers{chartDefaults: d.Chart.Values, flags: ValueOptions{Values: []string{tt.set}}})
 			if err == nil {
-				t.Fatalf("--set %s rendered without error", tt.set)
+				t.Fatalf("--set %s passed validation", tt.set)
+			}
+			if !strings.HasPrefix(err.Error(), "invalid values") {
+				t.Errorf("error %q does not say the values are invalid", err)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {

@@ -31,6 +31,8 @@ type Result struct {
 	Manifest Manifest `json:"-"`
 	// Changes are the objects touched, in order.
 	Changes []Change `json:"changes"`
+	// ShowManifest prints the manifest rather than the changes by default.
+	ShowManifest bool `json:"-"`
 	// Notes are the next steps for the operator.
 	Notes string `json:"-"`
 	// Warnings are things the operator should act on, such as pods that
@@ -53,8 +55,7 @@ func (r *Result) Write(out, errOut io.Writer, f cli.Format) error {
 		if err := WriteManifest(out, f, r.Manifest); err != nil {
 			return err
 		}
-	case r.DryRun == DryRunClient && r.Manifest != "":
-		// A client-side dry run is `helm template`: the manifest is the point.
+	case r.ShowManifest:
 		if err := WriteManifest(out, cli.FormatYAML, r.Manifest); err != nil {
 			return err
 		}

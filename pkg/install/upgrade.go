@@ -87,7 +87,7 @@ func (d *Deps) Upgrade(ctx context.Context, o *UpgradeOptions) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	user, _, err := mergeValues(valueLayers{chartDefaults: d.Chart.Values, previous: current.Config, liveEdits: edits, flags: o.Values}, d.ReadFile)
+	user, err := d.values(valueLayers{chartDefaults: d.Chart.Values, previous: current.Config, liveEdits: edits, flags: o.Values})
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package install
 import (
 	"fmt"
 	"maps"
+	"strings"
 
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/strvals"
@@ -72,6 +73,23 @@ func mergeValues(l valueLayers, readFile func(string) ([]byte, error)) (user, me
 	}
 	merged = overlay(l.chartDefaults, user)
 	return user, merged, nil
+}
+
+// values merges the layers and validates the result against the chart's
+// values.schema.json, so that a misspelt key or a wrong type is refused,
+// naming the key, before anything is rendered or changed. It returns the
+// user-supplied values.
+func (d *Deps) values(l valueLayers) (map[string]any, error) {
+	user, merged, err := mergeValues(l, d.ReadFile)
+	if err != nil {
+		return nil, err
+	}
+	if d.Chart.Schema != nil {
+		if err := chartutil.ValidateAgainstSingleSchema(merged, d.Chart.Schema); err != nil {
+			return nil, fmt.Errorf("invalid values (see the chart's values.schema.json):\n%s", strings.TrimSpace(err.Error()))
+		}
+	}
+	return user, nil
 }
 
 // overlay returns base with top laid over it, leaving both unchanged. Tables
