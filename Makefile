@@ -68,3 +68,9 @@ cluster-down:
 ## e2e: the operator journey on the cluster from cluster-up (E2E_FLAGS go to go test)
 e2e:
 	@LDFLAGS='$(LDFLAGS)' hack/cluster/e2e.sh $(E2E_FLAGS)
+
+## bench-proxy: mesh-proxy x2 vs direct vs nginx x2 at constant rates, in network namespaces (needs root; installs nginx/iproute2/nftables if missing)
+.PHONY: bench-proxy
+bench-proxy:
+	hack/dataplane-deps.sh --bench
+	$(GO) test -count=1 -run '^$$' -bench BenchmarkProxy -benchtime=1x -timeout 10m ./test/dataplane/

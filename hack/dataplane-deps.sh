@@ -19,6 +19,12 @@ if [[ $(id -u) -ne 0 ]]; then
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Other jobs on a shared machine may hold the dpkg lock for a while.
+apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null
+apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# The benchmark starts its own nginx in network namespaces; the package's
+# service must not listen on the host.
+if [[ " ${need[*]} " == *" nginx-light "* ]] && command -v systemctl >/dev/null 2>&1; then
+	systemctl disable --now nginx >/dev/null 2>&1 || true
+fi
 echo "hack/dataplane-deps.sh: installed ${need[*]}" >&2

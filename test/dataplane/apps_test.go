@@ -48,6 +48,8 @@ func runApp(role string) error {
 		return runBooks(os.Getenv("STARS_IP"))
 	case "stars":
 		return runStars()
+	case "benchserver":
+		return runBenchServer()
 	}
 	return fmt.Errorf("unknown app %q", role)
 }

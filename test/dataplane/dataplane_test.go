@@ -55,7 +55,7 @@ const (
 
 // buildProxy builds mesh-proxy as the image would (static, CGO off) into a
 // directory the proxy's UID can read.
-func buildProxy(t *testing.T) string {
+func buildProxy(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "mesh-proxy-dataplane-")
 	if err != nil {
@@ -214,7 +214,7 @@ func (w *world) appServed(t *testing.T) int {
 	return n
 }
 
-func waitFor(t *testing.T, what string, ok func() bool) {
+func waitFor(t testing.TB, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !ok() {

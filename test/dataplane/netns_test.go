@@ -26,7 +26,7 @@ func sh(t testing.TB, name string, args ...string) string {
 
 // requirePrerequisites fails (never skips) when the machine cannot run
 // these tests, naming what to run.
-func requirePrerequisites(t *testing.T) {
+func requirePrerequisites(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("the data-plane tests create network namespaces and need root: run `sudo go test ./test/dataplane/`")
@@ -45,7 +45,7 @@ type topology struct {
 	sw     string
 }
 
-func newTopology(t *testing.T) *topology {
+func newTopology(t testing.TB) *topology {
 	t.Helper()
 	tp := &topology{suffix: fmt.Sprintf("%04x", os.Getpid()%0x10000)}
 	tp.sw = "mp-sw-" + tp.suffix
@@ -58,7 +58,7 @@ func newTopology(t *testing.T) *topology {
 
 // pod creates namespace mp-<name>-<suffix> with eth0 at addr/24 on the
 // bridge, and returns the namespace's name.
-func (tp *topology) pod(t *testing.T, name, addr string) string {
+func (tp *topology) pod(t testing.TB, name, addr string) string {
 	t.Helper()
 	ns := "mp-" + name + "-" + tp.suffix
 	sh(t, "ip", "netns", "add", ns)
@@ -74,7 +74,7 @@ func (tp *topology) pod(t *testing.T, name, addr string) string {
 
 // dialer dials from inside network namespace ns: the socket is created by
 // a thread that has joined ns, and stays in ns after the thread leaves.
-func dialer(t *testing.T, ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+func dialer(t testing.TB, ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	t.Helper()
 	target, err := os.Open("/run/netns/" + ns)
 	if err != nil {
@@ -107,7 +107,7 @@ func dialer(t *testing.T, ns string) func(ctx context.Context, network, addr str
 // start starts a long-running command in ns and stops it (by its own PID,
 // with SIGTERM as the kubelet would) at cleanup; its output is shown when
 // the test fails.
-func start(t *testing.T, ns string, env []string, argv ...string) *exec.Cmd {
+func start(t testing.TB, ns string, env []string, argv ...string) *exec.Cmd {
 	t.Helper()
 	args := append([]string{"netns", "exec", ns}, argv...)
 	cmd := exec.Command("ip", args...)

@@ -66,9 +66,10 @@ func New(f Forwarder) *Forwarder {
 	out.proxy = &httputil.ReverseProxy{
 		Rewrite:   out.rewrite,
 		Transport: timedTransport{h1: h1, h2c: h2c},
-		// -1 flushes every write: streaming responses (gRPC, SSE) must
-		// not wait in the proxy's buffer.
-		FlushInterval: -1,
+		// Zero batches the writes of a response with a known length into
+		// few syscalls; responses without one (gRPC, chunked streams) and
+		// event streams are still flushed on every write by ReverseProxy.
+		FlushInterval: 0,
 		ErrorHandler:  out.upstreamError,
 		ErrorLog:      slog.NewLogLogger(f.Log.Handler(), slog.LevelDebug),
 	}

@@ -84,7 +84,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	r := o.Run
 	log := slog.New(slog.NewJSONHandler(o.Log, &slog.HandlerOptions{Level: level(r.LogLevel)}))
-	accessLog := slog.New(slog.NewJSONHandler(o.Log, nil))
+	logBuf := telemetry.NewLogBuffer(o.Log, 0)
+	defer logBuf.Close()
+	accessLog := slog.New(slog.NewJSONHandler(logBuf, nil))
 
 	reg := prometheus.NewRegistry()
 	var metrics *telemetry.Metrics

@@ -32,6 +32,14 @@ type proxy struct {
 }
 
 func startProxy(t *testing.T, r proxyconfig.Run, app netip.AddrPort) *proxy {
+	return startProxyRun(t, r, app)
+}
+
+func startProxyB(b *testing.B, _ *testing.T, app netip.AddrPort) *proxy {
+	return startProxyRun(b, run(), app)
+}
+
+func startProxyRun(t testing.TB, r proxyconfig.Run, app netip.AddrPort) *proxy {
 	t.Helper()
 	p := &proxy{addrs: map[string]string{}, done: make(chan error, 1)}
 	var mu sync.Mutex

@@ -33,6 +33,16 @@ type Metrics struct {
 
 	mu    sync.Mutex
 	peers map[string]struct{}
+	// series caches the counter and histogram of each label tuple, so a
+	// request costs a map lookup rather than hashing label values twice.
+	series sync.Map // requestKey -> requestSeries
+}
+
+type requestKey struct{ direction, method, class, peer string }
+
+type requestSeries struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
 }
 
 // NewMetrics registers the metrics with reg.
@@ -82,9 +92,17 @@ func (m *Metrics) peer(p string) string {
 
 // ObserveRequest records one HTTP request.
 func (m *Metrics) ObserveRequest(direction, method string, status int, peer string, d time.Duration) {
-	l := prometheus.Labels{"direction": direction, "method": Method(method), "status_class": StatusClass(status), "peer": m.peer(peer)}
-	m.requests.With(l).Inc()
-	m.duration.With(l).Observe(d.Seconds())
+	k := requestKey{direction, Method(method), StatusClass(status), m.peer(peer)}
+	s, ok := m.series.Load(k)
+	if !ok {
+		s, _ = m.series.LoadOrStore(k, requestSeries{
+			count:    m.requests.WithLabelValues(k.direction, k.method, k.class, k.peer),
+			duration: m.duration.WithLabelValues(k.direction, k.method, k.class, k.peer),
+		})
+	}
+	rs := s.(requestSeries)
+	rs.count.Inc()
+	rs.duration.Observe(d.Seconds())
 }
 
 // TCPOpened records a new opaque TCP connection.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -131,4 +132,42 @@ func TestOutboundWithoutTracingLeavesContext(t *testing.T) {
 	if seen.Get("traceparent") != "" || line["status"] != float64(418) {
 		t.Fatalf("request without context: %v %v", seen, line)
 	}
+}
+
+func TestLogBuffer(t *testing.T) {
+	var out syncBuf
+	b := NewLogBuffer(&out, 20*time.Millisecond)
+	b.Write([]byte("one\n"))
+	if out.String() != "" {
+		t.Fatal("written before the flush interval")
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for out.String() != "one\n" && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if out.String() != "one\n" {
+		t.Fatalf("not flushed by the ticker: %q", out.String())
+	}
+	b.Write([]byte("two\n"))
+	b.Close()
+	if out.String() != "one\ntwo\n" {
+		t.Fatalf("Close did not flush: %q", out.String())
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

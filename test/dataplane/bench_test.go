@@ -1,0 +1,281 @@
+package dataplane
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
+)
+
+// Benchmark topology (one bridge, four pods):
+//   - mesh: the load generator in a meshed client pod (its outbound is
+//     intercepted by its sidecar) -> the server pod's sidecar -> the app;
+//   - direct: a plain client pod -> the app in a plain server pod;
+//   - nginx: the plain client -> nginx on its localhost -> nginx in the
+//     plain server pod -> the app on localhost: the same two hops.
+const (
+	benchMeshClient  = "198.18.101.1"
+	benchMeshServer  = "198.18.101.2"
+	benchPlainClient = "198.18.101.3"
+	benchPlainServer = "198.18.101.4"
+	benchMesh1Client = "198.18.101.5"
+	benchMesh1Server = "198.18.101.6"
+	benchAppPort     = 8080
+	nginxHop1Port    = 8001
+	nginxHop2Port    = 8002
+	benchConns       = 64
+	benchBodyBytes   = 1024
+)
+
+// benchDuration is each run's measured time; MP_BENCH_DURATION overrides it
+// (the machine is shared, so runs are short by default).
+func benchDuration() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("MP_BENCH_DURATION")); err == nil && d > 0 {
+		return d
+	}
+	return 5 * time.Second
+}
+
+func runBenchServer() error {
+	reply := make([]byte, benchBodyBytes)
+	for i := range reply {
+		reply[i] = 'x'
+	}
+	return http.ListenAndServe(fmt.Sprintf(":%d", benchAppPort), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 4096)
+		for {
+			if _, err := r.Body.Read(buf); err != nil {
+				break
+			}
+		}
+		w.Write(reply)
+	}))
+}
+
+// proc is a process whose CPU time and peak RSS are measured, with its
+// children (nginx's workers).
+type proc struct{ pid int }
+
+func (p proc) pids() []int {
+	pids := []int{p.pid}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p.pid, p.pid))
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	return pids
+}
+
+// cpu is user+system time of the process and its children so far.
+func (p proc) cpu() time.Duration {
+	var total time.Duration
+	for _, pid := range p.pids() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// Fields after the command name, which may contain spaces.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+		utime, _ := strconv.Atoi(f[11])
+		stime, _ := strconv.Atoi(f[12])
+		total += time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ is 100
+	}
+	return total
+}
+
+// peakRSS is the sum of VmHWM over the process and its children.
+func (p proc) peakRSS() int {
+	kb := 0
+	for _, pid := range p.pids() {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+				kb += n
+			}
+		}
+	}
+	return kb
+}
+
+func startNginx(b *testing.B, ns string, listen int, upstream string) proc {
+	b.Helper()
+	dir := b.TempDir()
+	conf := fmt.Sprintf(`worker_processes auto;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 1024; }
+http {
+	access_log %[1]s/access.log;
+	client_body_temp_path %[1]s;
+	proxy_temp_path %[1]s;
+	upstream next { server %[2]s; keepalive 64; }
+	server {
+		listen %[3]d;
+		location / {
+			proxy_pass http://next;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_set_header Host $http_host;
+			proxy_buffering off;
+			proxy_request_buffering off;
+		}
+	}
+}
+`, dir, upstream, listen)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		nginx = "/usr/sbin/nginx"
+	}
+	cmd := start(b, ns, nil, nginx, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
+	return proc{pid: cmd.Process.Pid}
+}
+
+type benchRow struct {
+	path          string
+	rate          int
+	res           loadResult
+	cpuPer1000    float64 // CPU seconds of the proxies per 1000 requests
+	rssKB         int     // peak RSS of the largest proxy (instance)
+	p50, p90, p99 time.Duration
+	a50, a90, a99 time.Duration // added over direct
+}
+
+// BenchmarkProxy compares two mesh-proxy hops with the direct path and two
+// nginx hops at constant rates, and prints the table the issue asks for.
+// It needs root (network namespaces): `make bench-proxy`.
+func BenchmarkProxy(b *testing.B) {
+	requirePrerequisites(b)
+	if _, err := exec.LookPath("nginx"); err != nil {
+		if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
+			b.Fatal("nginx is missing: run `hack/dataplane-deps.sh --bench` as root")
+		}
+	}
+	proxyBin := buildProxy(b)
+	tp := newTopology(b)
+	meshClient := tp.pod(b, "bmc", benchMeshClient)
+	meshServer := tp.pod(b, "bms", benchMeshServer)
+	plainClient := tp.pod(b, "bpc", benchPlainClient)
+	plainServer := tp.pod(b, "bps", benchPlainServer)
+
+	ic := proxyconfig.Interception{InboundPort: proxyconfig.InboundPort, OutboundPort: proxyconfig.OutboundPort, AdminPort: proxyconfig.AdminPort, ProxyUID: proxyconfig.ProxyUID}
+	run := proxyconfig.Run{LogLevel: proxyconfig.LogInfo, InboundPort: proxyconfig.InboundPort, OutboundPort: proxyconfig.OutboundPort, AdminPort: proxyconfig.AdminPort, Metrics: true}
+	// The same mesh twice: with the proxy's default GOMAXPROCS (all
+	// cores) and with GOMAXPROCS=1, as a CPU limit of one core would set.
+	mesh1Client := tp.pod(b, "bmc1", benchMesh1Client)
+	mesh1Server := tp.pod(b, "bms1", benchMesh1Server)
+	meshProxies := func(env []string, nss ...string) []proc {
+		var ps []proc
+		for _, ns := range nss {
+			sh(b, "ip", append([]string{"netns", "exec", ns, proxyBin}, ic.Args()...)...)
+			argv := append([]string{"setpriv", "--reuid=1500", "--regid=1500", "--clear-groups", "--", proxyBin}, run.Args()...)
+			ps = append(ps, proc{pid: start(b, ns, env, argv...).Process.Pid})
+		}
+		return ps
+	}
+	proxies := meshProxies(nil, meshClient, meshServer)
+	proxies1 := meshProxies([]string{"GOMAXPROCS=1"}, mesh1Client, mesh1Server)
+	for _, ns := range []string{meshServer, mesh1Server, plainServer} {
+		start(b, ns, []string{"MP_APP=benchserver"}, os.Args[0])
+	}
+	nginxes := []proc{
+		startNginx(b, plainClient, nginxHop1Port, fmt.Sprintf("%s:%d", benchPlainServer, nginxHop2Port)),
+		startNginx(b, plainServer, nginxHop2Port, fmt.Sprintf("127.0.0.1:%d", benchAppPort)),
+	}
+
+	client := func(ns string) *http.Client {
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			DialContext: dialer(b, ns), MaxIdleConns: benchConns, MaxIdleConnsPerHost: benchConns, DisableCompression: true,
+		}}
+	}
+	paths := []struct {
+		name   string
+		client *http.Client
+		url    string
+		procs  []proc
+	}{
+		{"direct", client(plainClient), fmt.Sprintf("http://%s:%d/", benchPlainServer, benchAppPort), nil},
+		{"mesh-proxy x2", client(meshClient), fmt.Sprintf("http://%s:%d/", benchMeshServer, benchAppPort), proxies},
+		{"mesh-proxy x2 GOMAXPROCS=1", client(mesh1Client), fmt.Sprintf("http://%s:%d/", benchMesh1Server, benchAppPort), proxies1},
+		{"nginx x2", client(plainClient), fmt.Sprintf("http://127.0.0.1:%d/", nginxHop1Port), nginxes},
+	}
+	body := make([]byte, benchBodyBytes)
+	for _, p := range paths {
+		waitFor(b, p.name+" to answer", func() bool {
+			resp, err := p.client.Post(p.url, "application/octet-stream", strings.NewReader("x"))
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err == nil && resp.StatusCode == http.StatusOK
+		})
+	}
+
+	d := benchDuration()
+	var rows []benchRow
+	for _, rate := range []int{1000, 5000} {
+		var direct benchRow
+		for _, p := range paths {
+			ctx := context.Background()
+			constantRate(ctx, p.client, p.url, rate, time.Second, body, benchConns) // warm-up, discarded
+			cpu0 := make([]time.Duration, len(p.procs))
+			for i, pr := range p.procs {
+				cpu0[i] = pr.cpu()
+			}
+			res := constantRate(ctx, p.client, p.url, rate, d, body, benchConns)
+			row := benchRow{path: p.name, rate: rate, res: res, p50: res.percentile(50), p90: res.percentile(90), p99: res.percentile(99)}
+			var cpu time.Duration
+			for i, pr := range p.procs {
+				cpu += pr.cpu() - cpu0[i]
+				row.rssKB = max(row.rssKB, pr.peakRSS())
+			}
+			if res.sent > 0 {
+				row.cpuPer1000 = cpu.Seconds() / (float64(res.sent) / 1000)
+			}
+			if p.name == "direct" {
+				direct = row
+			}
+			row.a50, row.a90, row.a99 = row.p50-direct.p50, row.p90-direct.p90, row.p99-direct.p99
+			rows = append(rows, row)
+			if p.name == "mesh-proxy x2" {
+				b.ReportMetric(float64(row.a99.Microseconds()), fmt.Sprintf("added-p99-µs@%drps", rate))
+				b.ReportMetric(row.cpuPer1000, fmt.Sprintf("cpu-s/1000req@%drps", rate))
+				b.ReportMetric(float64(row.rssKB)/1024, "peak-rss-MB")
+			}
+		}
+	}
+
+	var out strings.Builder
+	tw := tabwriter.NewWriter(&out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "path\trate/s\tsent\terrors\tp50\tp90\tp99\tadded p50\tadded p90\tadded p99\tpeak RSS/proxy\tCPU s/1000 req (both hops)\t\n")
+	for _, r := range rows {
+		rss, cpu := "-", "-"
+		if r.path != "direct" {
+			rss, cpu = fmt.Sprintf("%.1f MB", float64(r.rssKB)/1024), fmt.Sprintf("%.3f", r.cpuPer1000)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.path, r.rate, r.res.sent, r.res.errors,
+			us(r.p50), us(r.p90), us(r.p99), us(r.a50), us(r.a90), us(r.a99), rss, cpu)
+	}
+	tw.Flush()
+	b.Logf("%s each, %d keep-alive connections, %d-byte bodies both ways, constant arrival rate (latency from the due time):\n%s",
+		d, benchConns, benchBodyBytes, out.String())
+	for _, r := range rows {
+		if r.res.errors > 0 {
+			b.Errorf("%s at %d/s: %d of %d requests failed", r.path, r.rate, r.res.errors, r.res.sent)
+		}
+	}
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d.Nanoseconds())/1000) }
