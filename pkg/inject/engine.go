@@ -49,11 +49,20 @@ type sidecar struct {
 	raw  map[string]json.RawMessage
 }
 
-func (in *Injector) sidecarFor(c *proxyconfig.Config) *sidecar {
-	if s, ok := in.sidecars.Load(c); ok {
+// sidecarKey memoizes per definition and form of the proxy container.
+type sidecarKey struct {
+	c      *proxyconfig.Config
+	native bool
+}
+
+func (in *Injector) sidecarFor(c *proxyconfig.Config, native bool) *sidecar {
+	if s, ok := in.sidecars.Load(sidecarKey{c, native}); ok {
 		return s.(*sidecar)
 	}
 	s := &sidecar{init: c.InitContainer(), proxy: c.ProxyContainer()}
+	if native {
+		s.proxy = c.NativeSidecarContainer()
+	}
 	b, err := json.Marshal([]corev1.Container{s.init, s.proxy})
 	if err != nil {
 		panic(err) // containers always marshal
@@ -66,7 +75,7 @@ func (in *Injector) sidecarFor(c *proxyconfig.Config) *sidecar {
 		}
 	}
 	if c == in.Sidecar {
-		in.sidecars.Store(c, s) // per-workload configs are not kept
+		in.sidecars.Store(sidecarKey{c, native}, s) // per-workload configs are not kept
 	}
 	return s
 }
@@ -332,12 +341,20 @@ func (in *Injector) apply(base *corev1.PodTemplateSpec, sidecar *proxyconfig.Con
 		d.Annotations[AnnotationDefaultContainer] = d.Spec.Containers[0].Name
 		m.Annotations = []string{AnnotationDefaultContainer}
 	}
-	s := in.sidecarFor(sidecar)
+	// A pod meant to run to completion gets the proxy as a native sidecar,
+	// or its Job would never complete.
+	native := d.Spec.RestartPolicy == corev1.RestartPolicyNever || d.Spec.RestartPolicy == corev1.RestartPolicyOnFailure
+	s := in.sidecarFor(sidecar, native)
 	initC, proxyC := s.init, s.proxy
-	d.Spec.InitContainers = append(slices.Clip(d.Spec.InitContainers), initC)
-	d.Spec.Containers = append(slices.Clip(d.Spec.Containers), proxyC)
-	m.InitContainers = []string{initC.Name}
-	m.Containers = []string{proxyC.Name}
+	if native {
+		d.Spec.InitContainers = append(slices.Clip(d.Spec.InitContainers), initC, proxyC)
+		m.InitContainers = []string{initC.Name, proxyC.Name}
+	} else {
+		d.Spec.InitContainers = append(slices.Clip(d.Spec.InitContainers), initC)
+		d.Spec.Containers = append(slices.Clip(d.Spec.Containers), proxyC)
+		m.InitContainers = []string{initC.Name}
+		m.Containers = []string{proxyC.Name}
+	}
 	m.Hash = hash(in.Version, d.Annotations[AnnotationDefaultContainer], s.json)
 	d.Annotations[AnnotationInjected] = m.String()
 	return d, m, s.raw
@@ -444,8 +461,12 @@ func listOps(p Patch, path string, cur, desired []corev1.Container, raw map[stri
 	switch {
 	case cur == nil && desired == nil:
 		return p
-	case cur == nil && len(desired) == 1:
-		return append(p, Operation{Op: OpAdd, Path: path, Value: []any{value(desired[0])}})
+	case cur == nil && !slices.ContainsFunc(desired, func(c corev1.Container) bool { _, ok := raw[c.Name]; return !ok }):
+		items := make([]any, len(desired))
+		for i, c := range desired {
+			items[i] = value(c)
+		}
+		return append(p, Operation{Op: OpAdd, Path: path, Value: items})
 	case cur == nil:
 		return append(p, Operation{Op: OpAdd, Path: path, Value: desired})
 	case desired == nil:

@@ -252,3 +252,49 @@ func TestLabelValue(t *testing.T) {
 		}
 	}
 }
+
+// TestRunToCompletionPodsGetANativeSidecar: a regular proxy container would
+// keep a Job's pod running forever.
+func TestRunToCompletionPodsGetANativeSidecar(t *testing.T) {
+	in := testInjector(t, testVersion)
+	for _, policy := range []corev1.RestartPolicy{corev1.RestartPolicyNever, corev1.RestartPolicyOnFailure, corev1.RestartPolicyAlways} {
+		pod := appPod()
+		pod.Spec.RestartPolicy = policy
+		r, err := in.InjectPod(pod, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got corev1.Pod
+		if err := json.Unmarshal(applyJSONPatch(t, pod, r.Patch), &got); err != nil {
+			t.Fatal(err)
+		}
+		native := policy != corev1.RestartPolicyAlways
+		var names []string
+		for _, c := range got.Spec.InitContainers {
+			names = append(names, c.Name)
+		}
+		wantInit := []string{proxyconfig.InitContainerName}
+		if native {
+			wantInit = append(wantInit, proxyconfig.ProxyContainerName)
+		}
+		if !reflect.DeepEqual(names, wantInit) {
+			t.Errorf("%s: init containers %v, want %v", policy, names, wantInit)
+		}
+		if native {
+			if p := got.Spec.InitContainers[1].RestartPolicy; p == nil || *p != corev1.ContainerRestartPolicyAlways {
+				t.Errorf("%s: the proxy is not a native sidecar", policy)
+			}
+			if len(got.Spec.Containers) != 1 {
+				t.Errorf("%s: containers %v", policy, got.Spec.Containers)
+			}
+		}
+		u, err := in.Uninject(Workload{Kind: "pod", Template: &corev1.PodTemplateSpec{ObjectMeta: got.ObjectMeta, Spec: got.Spec}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(pod)
+		if back := applyJSONPatch(t, &got, u.Patch); string(back) != string(want) {
+			t.Errorf("%s: uninject:\n got %s\nwant %s", policy, back, want)
+		}
+	}
+}

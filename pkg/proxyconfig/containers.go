@@ -88,3 +88,16 @@ func (c *Config) ProxyContainer() corev1.Container {
 		},
 	}
 }
+
+// NativeSidecarContainer is ProxyContainer as a Kubernetes native sidecar:
+// an init container with restartPolicy Always. It starts after the
+// interception rules and before the app, like the init containers before
+// it, and runs beside the app; unlike a regular container, it does not keep
+// a pod running once the app's containers have finished, which would stop a
+// Job from ever completing. The injector uses it for pods whose
+// restartPolicy is Never or OnFailure (Jobs and CronJobs).
+func (c *Config) NativeSidecarContainer() corev1.Container {
+	ct := c.ProxyContainer()
+	ct.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+	return ct
+}
