@@ -1,0 +1,89 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/meshctl/meshctl/pkg/cli"
+	"github.com/meshctl/meshctl/pkg/kube"
+	"github.com/meshctl/meshctl/pkg/liveconfig"
+)
+
+func newPermissiveCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
+	return newGroupCmd("permissive", "Show or switch permissive traffic policy mode",
+		`Show or switch the mesh's permissive traffic policy mode, the MeshConfig field
+spec.traffic.enablePermissiveTrafficPolicyMode.
+
+In permissive mode every meshed service may reach every other, whatever the
+SMI TrafficTargets say. With it disabled, a service accepts only the traffic
+that some TrafficTarget allows. The switch is a JSON merge patch of that one
+field, so a concurrent change of any other field is never lost.`,
+		newPermissiveSwitchCmd(s, streams, liveconfig.PermissiveEnable),
+		newPermissiveSwitchCmd(s, streams, liveconfig.PermissiveDisable),
+		newPermissiveStatusCmd(s, streams),
+	)
+}
+
+func newPermissiveSwitchCmd(s *cli.Settings, streams genericiooptions.IOStreams, action liveconfig.PermissiveAction) *cobra.Command {
+	o := &liveconfig.PermissiveOptions{IOStreams: streams, Action: action}
+	cmd := &cobra.Command{
+		Use:   "enable",
+		Short: "Let every meshed service reach every other",
+		Long: `Enable permissive traffic policy mode: every meshed service may reach every
+other, whatever the TrafficTargets say. The state before and after is printed
+on stderr.`,
+		Example: `  meshctl permissive enable`,
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Mesh, o.MeshNamespace = s.MeshName, s.MeshNamespace
+			c, err := kube.NewClients(s.Kube)
+			if err != nil {
+				return err
+			}
+			o.Kube, o.Dynamic = c.Kube, c.Dynamic
+			return o.Run(cmd.Context())
+		},
+	}
+	if action == liveconfig.PermissiveDisable {
+		cmd.Use = "disable"
+		cmd.Short = "Enforce TrafficTargets: only allowed traffic reaches meshed services"
+		cmd.Long = `Disable permissive traffic policy mode: a meshed service then accepts only the
+traffic that some SMI TrafficTarget allows.
+
+First it lists the enrolled services that no TrafficTarget allows anyone to
+reach, as those stop receiving meshed traffic. Then it asks for confirmation
+on a terminal; --yes answers for you, and without a terminal --yes is
+required. The state before and after is printed on stderr.`
+		cmd.Example = `  # Look at what would stop working, and confirm
+  meshctl permissive disable
+
+  # In a script
+  meshctl permissive disable --yes`
+		cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	}
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "send the change as a server-side dry run: validated, not stored")
+	return cmd
+}
+
+func newPermissiveStatusCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &liveconfig.PermissiveOptions{IOStreams: streams, Action: liveconfig.PermissiveStatus}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Print enabled or disabled",
+		Long:  `Print "enabled" or "disabled": the mesh's permissive traffic policy mode.`,
+		Example: `  meshctl permissive status
+  meshctl permissive status -o json`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Mesh, o.MeshNamespace = s.MeshName, s.MeshNamespace
+			c, err := kube.NewClients(s.Kube)
+			if err != nil {
+				return err
+			}
+			o.Kube, o.Dynamic = c.Kube, c.Dynamic
+			return o.Run(cmd.Context())
+		},
+	}
+	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatJSON, cli.FormatYAML)
+	return cmd
+}
