@@ -14,7 +14,7 @@ import (
 // slow enough not to flood a slow terminal.
 const spinnerInterval = 100 * time.Millisecond
 
-var spinnerFrames = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
+const spinnerFrames = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 // Progress reports the state of named tasks during a long wait (components
 // becoming ready, checks retrying). On a terminal it draws one spinner line
@@ -143,7 +143,8 @@ func (p *Progress) drawLocked() {
 	if len(parts) == 0 {
 		return
 	}
-	fmt.Fprintf(p.out, "%s %s", spinnerFrames[p.frame%len(spinnerFrames)], strings.Join(parts, ", "))
+	frames := []rune(spinnerFrames)
+	fmt.Fprintf(p.out, "%c %s", frames[p.frame%len(frames)], strings.Join(parts, ", "))
 	p.drawn = true
 }
 

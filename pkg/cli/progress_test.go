@@ -64,17 +64,17 @@ func TestProgressSpinner(t *testing.T) {
 	}
 	clk.Step(spinnerInterval)
 	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(out.String(), spinnerFrames[1]) && time.Now().Before(deadline) {
+	for !strings.Contains(out.String(), string([]rune(spinnerFrames)[1])) && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	p.Done("mesh-controller", "ready")
 	p.Stop()
 	got := out.String()
 	for _, want := range []string{
-		spinnerFrames[0] + " mesh-controller: 0/1 replicas available, webhook: waiting",
-		spinnerFrames[1] + " mesh-controller: 0/1 replicas available, webhook: waiting",
+		string([]rune(spinnerFrames)[0]) + " mesh-controller: 0/1 replicas available, webhook: waiting",
+		string([]rune(spinnerFrames)[1]) + " mesh-controller: 0/1 replicas available, webhook: waiting",
 		"\r\x1b[K✓ mesh-controller: ready\n",
-		spinnerFrames[1] + " webhook: waiting",
+		string([]rune(spinnerFrames)[1]) + " webhook: waiting",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("spinner output lacks %q:\n%q", want, got)

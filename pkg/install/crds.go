@@ -21,7 +21,9 @@ import (
 // fieldManager owns the fields meshctl applies server-side.
 const fieldManager = "meshctl"
 
-var crdResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+func crdResource() schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+}
 
 // crds returns the chart's CRDs, labelled as part of meshctl. They are shared
 // by every mesh in the cluster, so they carry no mesh name.
@@ -57,7 +59,7 @@ func (d *Deps) applyCRDs(ctx context.Context, dryRun bool) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	api := d.Clients.Dynamic.Resource(crdResource)
+	api := d.Clients.Dynamic.Resource(crdResource())
 	opts := metav1.PatchOptions{FieldManager: fieldManager, Force: ptr(true)}
 	if dryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
@@ -86,7 +88,7 @@ func (d *Deps) applyCRDs(ctx context.Context, dryRun bool) ([]string, error) {
 }
 
 func (d *Deps) waitEstablished(ctx context.Context, name string) error {
-	api := d.Clients.Dynamic.Resource(crdResource)
+	api := d.Clients.Dynamic.Resource(crdResource())
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		crd, err := api.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
@@ -153,7 +155,7 @@ func (d *Deps) purgeCRDs(ctx context.Context, report func(kind, name, verb strin
 			}
 			break
 		}
-		err := d.Clients.Dynamic.Resource(crdResource).Delete(ctx, crd.GetName(), metav1.DeleteOptions{})
+		err := d.Clients.Dynamic.Resource(crdResource()).Delete(ctx, crd.GetName(), metav1.DeleteOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
 		case err != nil:

@@ -22,6 +22,9 @@ import (
 // DefaultTimeout is how long install and upgrade wait for the control plane.
 const DefaultTimeout = 5 * time.Minute
 
+// rollbackTimeout bounds the clean-up after a failure.
+const rollbackTimeout = 2 * time.Minute
+
 // helmReleaseNamespaceAnnotation is where Helm records the namespace of the
 // release that owns an object.
 const helmReleaseNamespaceAnnotation = "meta.helm.sh/release-namespace"
@@ -77,6 +80,9 @@ func (d *Deps) Install(ctx context.Context, o *InstallOptions) (*Result, error) 
 	if err := validateMeshName(d.MeshName); err != nil {
 		return nil, err
 	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
 	user, err := d.values(valueLayers{chartDefaults: d.Chart.Values, flags: o.Values})
 	if err != nil {
 		return nil, err
@@ -118,6 +124,7 @@ func (d *Deps) Install(ctx context.Context, o *InstallOptions) (*Result, error) 
 	in.SkipCRDs, in.Wait, in.Atomic = true, false, false
 	in.Timeout = o.Timeout
 	in.Description = "Installed by meshctl"
+	in.Labels = releaseLabels(d.MeshName)
 	rel, err := in.RunWithContext(ctx, d.Chart, user)
 	if err == nil && o.Wait {
 		err = d.waitRelease(ctx, rel, o.Timeout, o.Decorated, o.ErrOut)
@@ -133,6 +140,12 @@ func (d *Deps) Install(ctx context.Context, o *InstallOptions) (*Result, error) 
 	res.add("release", d.MeshName, fmt.Sprintf("installed (revision %d)", rel.Version))
 	res.Notes = rel.Info.Notes
 	return res, nil
+}
+
+// releaseLabels label the Secrets Helm stores the release in, like every
+// other object of the mesh.
+func releaseLabels(mesh string) map[string]string {
+	return map[string]string{meshconfig.LabelPartOf: meshconfig.PartOfValue, meshconfig.LabelMeshName: mesh}
 }
 
 // listObjects adds one change per object of the manifest.
@@ -223,6 +236,9 @@ func (d *Deps) explain(ctx context.Context, err error, manifest string) error {
 // failInstall rolls a failed install back, with atomic, and says what
 // happened to the release.
 func (d *Deps) failInstall(ctx context.Context, cause error, atomic bool) error {
+	// The rollback must happen even when the failure is the user's Ctrl-C.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer cancel()
 	if !atomic {
 		return fmt.Errorf("installing mesh %q: %w\nthe release is left as it is (--atomic=false); inspect it, then run `meshctl uninstall`", d.MeshName, cause)
 	}

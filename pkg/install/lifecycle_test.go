@@ -118,7 +118,7 @@ func meshObjects(t *testing.T, mesh string) []string {
 	t.Helper()
 	sel := meshconfig.LabelPartOf + "=" + meshconfig.PartOfValue + "," + meshconfig.LabelMeshName + "=" + mesh
 	var out []string
-	for _, gvr := range leftoverKinds {
+	for _, gvr := range leftoverKinds() {
 		list, err := env.Clients.Dynamic.Resource(gvr).List(testenv.Context(t), metav1.ListOptions{LabelSelector: sel})
 		if err != nil {
 			if apierrors.IsNotFound(err) {
@@ -187,8 +187,12 @@ func TestInstallCreatesEveryObjectAndWaits(t *testing.T) {
 	if got := releaseSecrets(t, d); len(got) != 1 {
 		t.Errorf("release secrets = %v, want one", got)
 	}
+	labelled, err := env.Clients.Kube.CoreV1().Secrets(ns).List(testenv.Context(t), metav1.ListOptions{LabelSelector: "owner=helm," + meshconfig.LabelPartOf + "=" + meshconfig.PartOfValue + "," + meshconfig.LabelMeshName + "=" + d.MeshName})
+	if err != nil || len(labelled.Items) != 1 {
+		t.Errorf("release secret is not labelled as part of the mesh: %v", err)
+	}
 	for _, crd := range []string{"meshconfigs.config.meshctl.io", "traffictargets.access.smi-spec.io", "httproutegroups.specs.smi-spec.io"} {
-		if _, err := env.Clients.Dynamic.Resource(crdResource).Get(testenv.Context(t), crd, metav1.GetOptions{}); err != nil {
+		if _, err := env.Clients.Dynamic.Resource(crdResource()).Get(testenv.Context(t), crd, metav1.GetOptions{}); err != nil {
 			t.Errorf("CRD %s: %v", crd, err)
 		}
 	}
@@ -280,7 +284,7 @@ func TestSecondInstallRefused(t *testing.T) {
 
 func getMeshConfig(t *testing.T, d *Deps) *unstructured.Unstructured {
 	t.Helper()
-	mc, err := env.Clients.Dynamic.Resource(meshConfigResource).Namespace(d.Namespace).Get(testenv.Context(t), meshconfig.ObjectName, metav1.GetOptions{})
+	mc, err := env.Clients.Dynamic.Resource(meshConfigResource()).Namespace(d.Namespace).Get(testenv.Context(t), meshconfig.ObjectName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +296,7 @@ func TestUpgradeKeepsInstallValuesAndLiveEdits(t *testing.T) {
 	ctx := testenv.Context(t)
 	// meshctl permissive disable, as it does it: a merge patch of one field.
 	patch := []byte(`{"spec":{"traffic":{"enablePermissiveTrafficPolicyMode":false},"sidecar":{"logLevel":"warn"}}}`)
-	if _, err := env.Clients.Dynamic.Resource(meshConfigResource).Namespace(d.Namespace).Patch(ctx, meshconfig.ObjectName, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+	if _, err := env.Clients.Dynamic.Resource(meshConfigResource()).Namespace(d.Namespace).Patch(ctx, meshconfig.ObjectName, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -424,7 +428,7 @@ func TestUninstallLeavesNothingButCRDs(t *testing.T) {
 	if len(hooks.Items)+len(roles.Items) > 0 {
 		t.Errorf("uninstall left %d webhook configurations and %d cluster roles", len(hooks.Items), len(roles.Items))
 	}
-	if _, err := env.Clients.Dynamic.Resource(crdResource).Get(ctx, "traffictargets.access.smi-spec.io", metav1.GetOptions{}); err != nil {
+	if _, err := env.Clients.Dynamic.Resource(crdResource()).Get(ctx, "traffictargets.access.smi-spec.io", metav1.GetOptions{}); err != nil {
 		t.Errorf("uninstall without --purge deleted the CRDs: %v", err)
 	}
 	ns, err := env.Clients.Kube.CoreV1().Namespaces().Get(ctx, appNS, metav1.GetOptions{})
@@ -491,14 +495,14 @@ func TestPurgeDeletesCRDsAndPolicies(t *testing.T) {
 		t.Fatalf("purge: %v", err)
 	}
 	for _, crd := range []string{"meshconfigs.config.meshctl.io", "traffictargets.access.smi-spec.io", "httproutegroups.specs.smi-spec.io"} {
-		if _, err := env.Clients.Dynamic.Resource(crdResource).Get(ctx, crd, metav1.GetOptions{}); err == nil {
+		if _, err := env.Clients.Dynamic.Resource(crdResource()).Get(ctx, crd, metav1.GetOptions{}); err == nil {
 			// Deletion is asynchronous: the CRD may be Terminating.
 			if err := waitGone(ctx, crd); err != nil {
 				t.Errorf("CRD %s: %v", crd, err)
 			}
 		}
 	}
-	crds, err := env.Clients.Dynamic.Resource(crdResource).List(ctx, metav1.ListOptions{LabelSelector: meshconfig.LabelPartOf + "=" + meshconfig.PartOfValue})
+	crds, err := env.Clients.Dynamic.Resource(crdResource()).List(ctx, metav1.ListOptions{LabelSelector: meshconfig.LabelPartOf + "=" + meshconfig.PartOfValue})
 	if err != nil || len(crds.Items) > 0 {
 		t.Errorf("CRDs labelled part-of meshctl after purge: %d, %v", len(crds.Items), err)
 	}
@@ -517,7 +521,7 @@ func TestPurgeDeletesCRDsAndPolicies(t *testing.T) {
 func waitGone(ctx context.Context, crd string) error {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		_, err := env.Clients.Dynamic.Resource(crdResource).Get(ctx, crd, metav1.GetOptions{})
+		_, err := env.Clients.Dynamic.Resource(crdResource()).Get(ctx, crd, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil
 		}

@@ -26,7 +26,6 @@ func Render(ch *chart.Chart, meshName, namespace string, user map[string]any, in
 	in.Namespace = namespace
 	in.IncludeCRDs = includeCRDs
 	in.DisableHooks = true
-	in.Replace = true
 	rel, err := in.Run(ch, user)
 	if err != nil {
 		return "", renderError(err)

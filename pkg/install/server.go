@@ -104,19 +104,21 @@ func (d *Deps) waitRelease(ctx context.Context, rel *release.Release, timeout ti
 
 // leftoverKinds are the kinds of object the chart renders or the controller
 // creates, where uninstall looks for anything still labelled with the mesh.
-var leftoverKinds = []schema.GroupVersionResource{
-	{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingwebhookconfigurations"},
-	{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingwebhookconfigurations"},
-	{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"},
-	{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"},
-	{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "roles"},
-	{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"},
-	{Group: "apps", Version: "v1", Resource: "deployments"},
-	{Version: "v1", Resource: "services"},
-	{Version: "v1", Resource: "serviceaccounts"},
-	{Version: "v1", Resource: "secrets"},
-	{Version: "v1", Resource: "configmaps"},
-	{Group: meshconfig.GroupName, Version: meshconfig.Version, Resource: meshconfig.Resource},
+func leftoverKinds() []schema.GroupVersionResource {
+	return []schema.GroupVersionResource{
+		{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingwebhookconfigurations"},
+		{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingwebhookconfigurations"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "roles"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"},
+		{Group: "apps", Version: "v1", Resource: "deployments"},
+		{Version: "v1", Resource: "services"},
+		{Version: "v1", Resource: "serviceaccounts"},
+		{Version: "v1", Resource: "secrets"},
+		{Version: "v1", Resource: "configmaps"},
+		{Group: meshconfig.GroupName, Version: meshconfig.Version, Resource: meshconfig.Resource},
+	}
 }
 
 // deleteLeftovers deletes whatever still carries this mesh's labels after
@@ -125,7 +127,7 @@ var leftoverKinds = []schema.GroupVersionResource{
 func (d *Deps) deleteLeftovers(ctx context.Context) []Change {
 	sel := meshconfig.LabelPartOf + "=" + meshconfig.PartOfValue + "," + meshconfig.LabelMeshName + "=" + d.MeshName
 	var out []Change
-	for _, gvr := range leftoverKinds {
+	for _, gvr := range leftoverKinds() {
 		list, err := d.Clients.Dynamic.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: sel})
 		if err != nil {
 			// A kind the server does not serve (the MeshConfig CRD after a

@@ -147,7 +147,7 @@ func (d *Deps) Uninstall(ctx context.Context, o *UninstallOptions) (*Result, err
 
 // refusePurge refuses to delete CRDs that another mesh still uses.
 func (d *Deps) refusePurge(ctx context.Context) error {
-	list, err := d.Clients.Dynamic.Resource(meshConfigResource).List(ctx, metav1.ListOptions{})
+	list, err := d.Clients.Dynamic.Resource(meshConfigResource()).List(ctx, metav1.ListOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

@@ -73,6 +73,9 @@ func (d *Deps) Upgrade(ctx context.Context, o *UpgradeOptions) (*Result, error) 
 	if err := validateMeshName(d.MeshName); err != nil {
 		return nil, err
 	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
 	current, err := d.Helm.Releases.Last(d.MeshName)
 	if errors.Is(err, driver.ErrReleaseNotFound) {
 		return nil, fmt.Errorf("mesh %q is not installed in namespace %q: use `meshctl install`", d.MeshName, d.Namespace)
@@ -124,6 +127,7 @@ func (d *Deps) Upgrade(ctx context.Context, o *UpgradeOptions) (*Result, error) 
 	up.SkipCRDs, up.Wait, up.Atomic = true, false, false
 	up.Timeout, up.MaxHistory = o.Timeout, maxHistory
 	up.Description = "Upgraded by meshctl"
+	up.Labels = releaseLabels(d.MeshName)
 	rel, err := up.RunWithContext(ctx, d.MeshName, d.Chart, user)
 	if err == nil && o.Wait {
 		err = d.waitRelease(ctx, rel, o.Timeout, o.Decorated, o.ErrOut)
@@ -192,7 +196,9 @@ func (r *Result) diff(old Manifest) error {
 	return nil
 }
 
-var meshConfigResource = schema.GroupVersionResource{Group: meshconfig.GroupName, Version: meshconfig.Version, Resource: meshconfig.Resource}
+func meshConfigResource() schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: meshconfig.GroupName, Version: meshconfig.Version, Resource: meshconfig.Resource}
+}
 
 // liveMeshConfigEdits returns, as values under "meshConfig", the spec fields
 // of the live MeshConfig that differ from what the previous release
@@ -209,7 +215,7 @@ func (d *Deps) liveMeshConfigEdits(ctx context.Context, previousManifest string)
 			rendered, _, _ = unstructured.NestedMap(o.Object, "spec")
 		}
 	}
-	live, err := d.Clients.Dynamic.Resource(meshConfigResource).Namespace(d.Namespace).Get(ctx, meshconfig.ObjectName, metav1.GetOptions{})
+	live, err := d.Clients.Dynamic.Resource(meshConfigResource()).Namespace(d.Namespace).Get(ctx, meshconfig.ObjectName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) || rendered == nil {
 		return nil, nil
 	}
