@@ -47,6 +47,9 @@ type Env struct {
 	// the constant MinKubernetesVersion.
 	MinKubernetesVersion string
 
+	// clientsErr is why there are no Clients.
+	clientsErr error
+
 	// cache holds what several checks of one attempt read from the cluster,
 	// so that they read it once. Each run and each retry gets a fresh one
 	// (see fresh), so a check always sees the cluster as it is now.
@@ -78,6 +81,10 @@ type RenderFunc func(meshName, namespace string) (*Chart, error)
 type Config struct {
 	// Clients reach the cluster.
 	Clients *kube.Clients
+	// ClientsErr, when Clients could not be built (no kubeconfig, say), is
+	// reported as the failure of the first check, so that a report in the
+	// requested format is written whatever went wrong.
+	ClientsErr error
 	// MeshName and Namespace name the mesh and its control-plane namespace.
 	MeshName, Namespace string
 	// Render renders the chart; nil means RenderEmbeddedChart.
@@ -98,7 +105,7 @@ type Config struct {
 // API server is the first check's job, so that an unreachable cluster is
 // reported like any other failure.
 func Setup(c Config) (*Env, error) {
-	if c.Clients == nil {
+	if c.Clients == nil && c.ClientsErr == nil {
 		return nil, errors.New("check setup: no cluster clients")
 	}
 	render := c.Render
@@ -111,6 +118,7 @@ func Setup(c Config) (*Env, error) {
 	}
 	env := &Env{
 		Clients:              c.Clients,
+		clientsErr:           c.ClientsErr,
 		MeshName:             c.MeshName,
 		Namespace:            c.Namespace,
 		Chart:                ch,

@@ -76,6 +76,9 @@ func versionAtLeast(server, minimum string) error {
 // serverVersion asks the API server for its version, once per attempt.
 func (e *Env) serverVersion(ctx context.Context) (string, error) {
 	return e.cache.serverVersion.get(func() (string, error) {
+		if e.clientsErr != nil {
+			return "", e.clientsErr
+		}
 		// Discovery's ServerVersion takes no context; the REST client's does.
 		body, err := e.Clients.Kube.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/kube"
@@ -116,10 +117,14 @@ func TestRunExitStatus(t *testing.T) {
 	}
 }
 
+// Without a cluster the report still comes, in the format asked for: the
+// first check fails with the reason, every other is skipped.
 func TestRunWithoutCluster(t *testing.T) {
-	o := &Options{Output: cli.FormatJSON, Clients: func() (*kube.Clients, error) { return nil, kube.ErrNoKubeconfig }}
-	o.Out, o.ErrOut = &bytes.Buffer{}, &bytes.Buffer{}
-	if err := o.Run(context.Background()); !errors.Is(err, kube.ErrNoKubeconfig) {
+	var out bytes.Buffer
+	o := &Options{Output: cli.FormatJSON, MeshName: "mesh", MeshNamespace: "mesh-system", Clients: func() (*kube.Clients, error) { return nil, kube.ErrNoKubeconfig }}
+	o.Out, o.ErrOut = &out, &bytes.Buffer{}
+	if err := o.Run(context.Background()); !errors.Is(err, ErrChecksFailed) {
 		t.Errorf("err = %v", err)
 	}
+	golden.Assert(t, "testdata/no-cluster.json.golden", out.Bytes())
 }
