@@ -42,7 +42,9 @@ type Deps struct {
 
 // DepsConfig are the inputs of NewDeps.
 type DepsConfig struct {
-	MeshName  string
+	// MeshName is the mesh, and the Helm release name.
+	MeshName string
+	// Namespace is the control-plane namespace.
 	Namespace string
 	// Getter may be nil for operations that need no cluster.
 	Getter genericclioptions.RESTClientGetter

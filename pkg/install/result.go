@@ -11,11 +11,16 @@ import (
 // Change is one thing an operation did (or, in a dry run, would do) to one
 // object, printed as "kind/name verb".
 type Change struct {
+	// Kind is the object's kind, such as Deployment.
 	Kind string `json:"kind"`
+	// Name is the object's name, namespace/name for objects found in other
+	// namespaces than the mesh's.
 	Name string `json:"name"`
+	// Verb is what happened to it: created, configured, deleted...
 	Verb string `json:"verb"`
 }
 
+// String is the line printed for the change, as kubectl prints it.
 func (c Change) String() string { return strings.ToLower(c.Kind) + "/" + c.Name + " " + c.Verb }
 
 // Result is what Install, Upgrade and Uninstall did.

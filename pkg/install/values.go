@@ -84,6 +84,7 @@ func (d *Deps) values(l valueLayers) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.Log.Debug("merged values", "user", user, "merged", merged)
 	if d.Chart.Schema != nil {
 		if err := chartutil.ValidateAgainstSingleSchema(merged, d.Chart.Schema); err != nil {
 			return nil, fmt.Errorf("invalid values (see the chart's values.schema.json):\n%s", strings.TrimSpace(err.Error()))

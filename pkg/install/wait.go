@@ -35,6 +35,7 @@ type NotReadyError struct {
 	Diagnosis []string
 }
 
+// Error says which component is not ready and why, one diagnosis per line.
 func (e *NotReadyError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "deployment %s is not ready after %s: %s", e.Deployment, e.Timeout, e.Status)
