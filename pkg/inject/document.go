@@ -20,6 +20,7 @@ type document struct {
 	// compact).
 	isJSON     bool
 	jsonIndent string
+	jspans     map[*yaml.Node]span // where each JSON value and key is in src
 
 	dirty      map[*yaml.Node]bool
 	hasAliases bool
@@ -271,7 +272,10 @@ func (d *document) print(e *emitter) ([]byte, error) {
 	if d.root == nil || !d.dirty[d.root] {
 		return d.src, nil
 	}
-	if d.isJSON || !d.wasBlock(d.root) || len(d.root.Content) == 0 {
+	if d.isJSON {
+		return d.printJSONDoc()
+	}
+	if !d.wasBlock(d.root) || len(d.root.Content) == 0 {
 		return d.printJSON(d.root)
 	}
 	d.lineStarts = []int{0}

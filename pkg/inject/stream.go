@@ -140,12 +140,13 @@ func (p *processor) jsonStream(data []byte) ([]byte, error) {
 		}
 		end := int(dec.InputOffset())
 		start := end - len(raw)
-		root, err := fromJSON(raw)
+		spans := map[*yaml.Node]span{}
+		root, err := parseJSON(raw, spans)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.location(doc, lineAt(data, start)), err)
 		}
 		d := newDocument(raw, root)
-		d.isJSON, d.jsonIndent = true, jsonIndent(raw)
+		d.isJSON, d.jsonIndent, d.jspans = true, jsonIndent(raw), spans
 		text, err := p.document(d)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.location(doc, lineAt(data, start)), err)

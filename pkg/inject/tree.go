@@ -292,9 +292,16 @@ func appendJSONString(buf []byte, s string) []byte {
 // fromJSON parses one JSON value into a node tree, keeping key order and
 // the literal text of numbers.
 func fromJSON(data []byte) (*yaml.Node, error) {
+	return parseJSON(data, nil)
+}
+
+// parseJSON is fromJSON that also records, when spans is not nil, where each
+// value (and each object key) is in data.
+func parseJSON(data []byte, spans map[*yaml.Node]span) (*yaml.Node, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	n, err := jsonNode(dec, 0)
+	p := &jsonParser{dec: dec, data: data, spans: spans}
+	n, err := p.node(0)
 	if err != nil {
 		return nil, err
 	}
@@ -304,11 +311,38 @@ func fromJSON(data []byte) (*yaml.Node, error) {
 	return n, nil
 }
 
-func jsonNode(dec *json.Decoder, depth int) (*yaml.Node, error) {
+type jsonParser struct {
+	dec   *json.Decoder
+	data  []byte
+	spans map[*yaml.Node]span
+}
+
+// token reads a token and where it is.
+func (p *jsonParser) token() (json.Token, span, error) {
+	start := int(p.dec.InputOffset())
+	tok, err := p.dec.Token()
+	if err != nil {
+		return nil, span{}, err
+	}
+	end := int(p.dec.InputOffset())
+	for start < end && strings.IndexByte(" \t\r\n,:", p.data[start]) >= 0 {
+		start++
+	}
+	return tok, span{start, end}, nil
+}
+
+func (p *jsonParser) record(n *yaml.Node, s span) *yaml.Node {
+	if p.spans != nil {
+		p.spans[n] = s
+	}
+	return n
+}
+
+func (p *jsonParser) node(depth int) (*yaml.Node, error) {
 	if depth > 1000 {
 		return nil, errors.New("JSON nested too deep")
 	}
-	tok, err := dec.Token()
+	tok, sp, err := p.token()
 	if err != nil {
 		return nil, err
 	}
@@ -318,37 +352,38 @@ func jsonNode(dec *json.Decoder, depth int) (*yaml.Node, error) {
 		if t == '[' {
 			n.Kind, n.Tag = yaml.SequenceNode, tagSeq
 		}
-		for dec.More() {
+		for p.dec.More() {
 			if n.Kind == yaml.MappingNode {
-				k, err := dec.Token()
+				k, ksp, err := p.token()
 				if err != nil {
 					return nil, err
 				}
 				ks, _ := k.(string)
-				n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: ks})
+				n.Content = append(n.Content, p.record(&yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: ks}, ksp))
 			}
-			c, err := jsonNode(dec, depth+1)
+			c, err := p.node(depth + 1)
 			if err != nil {
 				return nil, err
 			}
 			n.Content = append(n.Content, c)
 		}
-		if _, err := dec.Token(); err != nil { // the closing delimiter
+		_, closing, err := p.token()
+		if err != nil {
 			return nil, err
 		}
-		return n, nil
+		return p.record(n, span{sp.start, closing.end}), nil
 	case string:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: t}, nil
+		return p.record(&yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: t}, sp), nil
 	case json.Number:
 		tag := tagInt
 		if strings.ContainsAny(string(t), ".eE") {
 			tag = tagFloat
 		}
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: string(t)}, nil
+		return p.record(&yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: string(t)}, sp), nil
 	case bool:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tagBool, Value: strconv.FormatBool(t)}, nil
+		return p.record(&yaml.Node{Kind: yaml.ScalarNode, Tag: tagBool, Value: strconv.FormatBool(t)}, sp), nil
 	case nil:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tagNull, Value: "null"}, nil
+		return p.record(&yaml.Node{Kind: yaml.ScalarNode, Tag: tagNull, Value: "null"}, sp), nil
 	}
 	return nil, fmt.Errorf("unexpected JSON token %v", tok)
 }
