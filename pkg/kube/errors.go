@@ -22,6 +22,8 @@ type ForbiddenError struct {
 	Err error
 }
 
+// Error names the verb, the resource and the namespace, then the API
+// server's own message (which names the user).
 func (e *ForbiddenError) Error() string {
 	where := "cluster-wide"
 	if e.Namespace != "" {
@@ -31,6 +33,7 @@ func (e *ForbiddenError) Error() string {
 		e.Verb, e.Resource, where, e.Verb, e.Resource, e.Err)
 }
 
+// Unwrap returns the API server's error.
 func (e *ForbiddenError) Unwrap() error { return e.Err }
 
 // ExplainForbidden returns err unchanged unless the API server refused the

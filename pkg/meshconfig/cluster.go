@@ -28,6 +28,7 @@ type NotInstalledError struct {
 	Namespace string
 }
 
+// Error says what is missing where, and what to run.
 func (e *NotInstalledError) Error() string {
 	if e.Mesh == "" {
 		return fmt.Sprintf("no mesh installed in namespace %q (no MeshConfig %s): run meshctl install", e.Namespace, ObjectName)

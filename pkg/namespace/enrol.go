@@ -131,6 +131,10 @@ func (o *AddOptions) check(ctx context.Context, names []string) ([]*corev1.Names
 			errs = append(errs, err)
 			continue
 		}
+		if ns.Status.Phase == corev1.NamespaceTerminating {
+			errs = append(errs, fmt.Errorf("namespace %q: is being deleted", name))
+			continue
+		}
 		if owner := ns.Labels[meshconfig.LabelMonitoredBy]; owner != "" && owner != o.Mesh && !o.Force {
 			errs = append(errs, fmt.Errorf("namespace %q: is enrolled in mesh %q: pass --force to move it to mesh %q", name, owner, o.Mesh))
 			continue

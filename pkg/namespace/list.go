@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 
+	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -15,6 +16,10 @@ import (
 	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
+
+// listConcurrency bounds the pod lists in flight, to stay well inside
+// client-go's default rate limit and the API server's patience.
+const listConcurrency = 8
 
 // ListOptions lists enrolled namespaces: `meshctl namespace list`.
 type ListOptions struct {
@@ -81,20 +86,30 @@ func (o *ListOptions) list(ctx context.Context) (*List, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &List{Namespaces: []Entry{}}
+	l := &List{Namespaces: make([]Entry, len(nss))}
+	// One pod list per namespace; a few at a time, as the requests are
+	// independent and each is mostly waiting for the API server.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(listConcurrency)
 	for i := range nss {
 		ns := &nss[i]
-		c, err := CountPods(ctx, o.Kube, ns.Name)
-		if err != nil {
-			return nil, err
-		}
-		l.Namespaces = append(l.Namespaces, Entry{
-			Namespace:        ns.Name,
-			Mesh:             ns.Labels[meshconfig.LabelMonitoredBy],
-			SidecarInjection: ns.Annotations[meshconfig.AnnotationSidecarInjection],
-			InjectedPods:     c.Injected,
-			Pods:             c.Total,
+		g.Go(func() error {
+			c, err := CountPods(gctx, o.Kube, ns.Name)
+			if err != nil {
+				return err
+			}
+			l.Namespaces[i] = Entry{
+				Namespace:        ns.Name,
+				Mesh:             ns.Labels[meshconfig.LabelMonitoredBy],
+				SidecarInjection: ns.Annotations[meshconfig.AnnotationSidecarInjection],
+				InjectedPods:     c.Injected,
+				Pods:             c.Total,
+			}
+			return nil
 		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	slices.SortFunc(l.Namespaces, func(a, b Entry) int {
 		return cmp.Or(cmp.Compare(a.Mesh, b.Mesh), cmp.Compare(a.Namespace, b.Namespace))

@@ -83,7 +83,7 @@ func controllerRef(obj metav1.Object, kind string) metav1.OwnerReference {
 	return metav1.OwnerReference{APIVersion: "apps/v1", Kind: kind, Name: obj.GetName(), UID: obj.GetUID(), Controller: &yes}
 }
 
-func pod(t *testing.T, ns, name string, injected bool, labels map[string]string, owners ...metav1.OwnerReference) {
+func pod(t testing.TB, ns, name string, injected bool, labels map[string]string, owners ...metav1.OwnerReference) {
 	t.Helper()
 	containers := []corev1.Container{{Name: "app", Image: "example.invalid/app:1"}}
 	if injected {
@@ -245,9 +245,18 @@ func TestAddRefusals(t *testing.T) {
 	ok := env.Namespace(t, nil)
 	other := env.Namespace(t, map[string]string{meshconfig.LabelMonitoredBy: "green"})
 	missing := testenv.UniqueName("missing")
+	// Without a controller-manager a deleted namespace stays Terminating.
+	terminating := testenv.UniqueName("terminating")
+	nsAPI := env.Clients.Kube.CoreV1().Namespaces()
+	if _, err := nsAPI.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: terminating}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nsAPI.Delete(ctx, terminating, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
 
 	var s streams
-	err := addOpts(&s, "blue", meshNS, ok, missing, "kube-system", "kube-public", "kube-node-lease", meshNS, other).Run(ctx)
+	err := addOpts(&s, "blue", meshNS, ok, missing, "kube-system", "kube-public", "kube-node-lease", meshNS, other, terminating).Run(ctx)
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -259,6 +268,7 @@ func TestAddRefusals(t *testing.T) {
 		`namespace "kube-node-lease": belongs to Kubernetes itself`,
 		`namespace "`+meshNS+`": is the control-plane namespace of mesh "blue"`,
 		`namespace "`+other+`": is enrolled in mesh "green": pass --force`,
+		`namespace "`+terminating+`": is being deleted`,
 	)
 	if s.out.Len() != 0 {
 		t.Errorf("stdout %q on failure", s.out.String())
