@@ -130,7 +130,7 @@ func (d *Deps) Install(ctx context.Context, o *InstallOptions) (*Result, error) 
 		err = d.waitRelease(ctx, rel, o.Timeout, o.Decorated, o.ErrOut)
 	}
 	if err != nil {
-		return nil, d.failInstall(ctx, d.explain(ctx, err, manifest), o.Atomic)
+		return nil, d.failInstall(ctx, d.explain(ctx, err, manifest), rel, o.Atomic)
 	}
 	res.Revision = rel.Version
 	res.Manifest = Manifest(rel.Manifest)
@@ -219,6 +219,18 @@ func (d *Deps) ensureNamespace(ctx context.Context, res *Result) error {
 	return nil
 }
 
+// markFailed records a release whose wait failed as failed, as Helm's own
+// wait would: Helm saw its objects created and called it deployed.
+func (d *Deps) markFailed(rel *release.Release, cause error) {
+	if rel == nil || rel.Info == nil || rel.Info.Status != release.StatusDeployed {
+		return
+	}
+	rel.SetStatus(release.StatusFailed, fmt.Sprintf("meshctl: %v", cause))
+	if err := d.Helm.Releases.Update(rel); err != nil {
+		d.Log.Warn("recording the failed release", "release", rel.Name, "err", err)
+	}
+}
+
 // explain adds to a failed install or upgrade the objects the API server
 // rejects, by name: Helm's own error often names only the kind.
 func (d *Deps) explain(ctx context.Context, err error, manifest string) error {
@@ -235,11 +247,12 @@ func (d *Deps) explain(ctx context.Context, err error, manifest string) error {
 
 // failInstall rolls a failed install back, with atomic, and says what
 // happened to the release.
-func (d *Deps) failInstall(ctx context.Context, cause error, atomic bool) error {
+func (d *Deps) failInstall(ctx context.Context, cause error, rel *release.Release, atomic bool) error {
 	// The rollback must happen even when the failure is the user's Ctrl-C.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 	defer cancel()
 	if !atomic {
+		d.markFailed(rel, cause)
 		return fmt.Errorf("installing mesh %q: %w\nthe release is left as it is (--atomic=false); inspect it, then run `meshctl uninstall`", d.MeshName, cause)
 	}
 	if _, err := d.Helm.Releases.History(d.MeshName); errors.Is(err, driver.ErrReleaseNotFound) {

@@ -20,11 +20,14 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/meshctl/meshctl/internal/testenv"
+	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/version"
 )
 
 var env *testenv.Env
@@ -186,6 +189,14 @@ func TestInstallCreatesEveryObjectAndWaits(t *testing.T) {
 	}
 	if got := releaseSecrets(t, d); len(got) != 1 {
 		t.Errorf("release secrets = %v, want one", got)
+	}
+	// `meshctl version` reports the control plane from this label.
+	report := &version.Options{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), MeshNamespace: ns, Output: cli.FormatJSON}
+	var out strings.Builder
+	report.Out = &out
+	report.Client = func() (kubernetes.Interface, error) { return env.Clients.Kube, nil }
+	if err := report.Run(testenv.Context(t)); err != nil || !strings.Contains(out.String(), `"version": "`+version.Version()+`"`) || !strings.Contains(out.String(), `"controlPlane"`) {
+		t.Errorf("meshctl version does not see the control plane: %v\n%s", err, out.String())
 	}
 	labelled, err := env.Clients.Kube.CoreV1().Secrets(ns).List(testenv.Context(t), metav1.ListOptions{LabelSelector: "owner=helm," + meshconfig.LabelPartOf + "=" + meshconfig.PartOfValue + "," + meshconfig.LabelMeshName + "=" + d.MeshName})
 	if err != nil || len(labelled.Items) != 1 {
@@ -629,5 +640,66 @@ func TestFailedUpgradeRollsBack(t *testing.T) {
 	hist, _ := d.Helm.Releases.History(d.MeshName)
 	if len(hist) != 3 {
 		t.Errorf("history has %d revisions, want 3 (install, failed upgrade, rollback)", len(hist))
+	}
+}
+
+// Without --atomic a release whose control plane does not become ready is
+// kept, and recorded as failed, as Helm's own wait would record it.
+func TestFailedWaitWithoutAtomicKeepsFailedRelease(t *testing.T) {
+	ns := env.Namespace(t, nil)
+	d := newTestDeps(t, testenv.UniqueName("mesh"), ns)
+	t.Cleanup(func() { uninstallQuietly(t, d) })
+	o := installOptions()
+	o.Wait, o.Atomic, o.Timeout = true, false, time.Second
+	_, err := d.Install(testenv.Context(t), o)
+	if err == nil || !strings.Contains(err.Error(), "--atomic=false") {
+		t.Fatalf("err = %v, want the release left as it is", err)
+	}
+	rel, err := d.Helm.Releases.Last(d.MeshName)
+	if err != nil || rel.Info.Status != "failed" {
+		t.Fatalf("release = %v, %v; want it recorded as failed", rel, err)
+	}
+	if got := meshObjects(t, d.MeshName); len(got) == 0 {
+		t.Error("the objects of the failed release were deleted")
+	}
+	_, err = d.Install(testenv.Context(t), installOptions())
+	if err == nil || !strings.Contains(err.Error(), "failed") || !strings.Contains(err.Error(), "meshctl uninstall") {
+		t.Errorf("install over a failed release: err = %v", err)
+	}
+	// An upgrade repairs it.
+	up := &UpgradeOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Timeout: testTimeout, Atomic: true}
+	if _, err := newTestDeps(t, d.MeshName, d.Namespace).Upgrade(testenv.Context(t), up); err != nil {
+		t.Errorf("upgrade of a failed release: %v", err)
+	}
+}
+
+// Upgrade re-applies the CRDs, which Helm never upgrades.
+func TestUpgradeAppliesCRDs(t *testing.T) {
+	d, _ := installMesh(t)
+	ctx := testenv.Context(t)
+	const crd = "traffictargets.access.smi-spec.io"
+	patch := []byte(`{"spec":{"names":{"shortNames":["changed"]}}}`)
+	if _, err := env.Clients.Dynamic.Resource(crdResource()).Patch(ctx, crd, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "someone-else"}); err != nil {
+		t.Fatal(err)
+	}
+	up := &UpgradeOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Timeout: testTimeout, Atomic: true}
+	res, err := newTestDeps(t, d.MeshName, d.Namespace).Upgrade(ctx, up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := env.Clients.Dynamic.Resource(crdResource()).Get(ctx, crd, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, _, _ := unstructured.NestedStringSlice(got.Object, "spec", "names", "shortNames")
+	if len(short) != 1 || short[0] != "tt" {
+		t.Errorf("shortNames after upgrade = %v, want the chart's [tt]", short)
+	}
+	found := false
+	for _, c := range res.Changes {
+		found = found || c.String() == "customresourcedefinition/"+crd+" applied"
+	}
+	if !found {
+		t.Errorf("changes do not report the CRD applied: %v", res.Changes)
 	}
 }

@@ -133,7 +133,7 @@ func (d *Deps) Upgrade(ctx context.Context, o *UpgradeOptions) (*Result, error) 
 		err = d.waitRelease(ctx, rel, o.Timeout, o.Decorated, o.ErrOut)
 	}
 	if err != nil {
-		return nil, d.failUpgrade(d.explain(ctx, err, manifest), current, o)
+		return nil, d.failUpgrade(d.explain(ctx, err, manifest), current, rel, o)
 	}
 	if err := res.diff(Manifest(current.Manifest)); err != nil {
 		return nil, err
@@ -145,8 +145,9 @@ func (d *Deps) Upgrade(ctx context.Context, o *UpgradeOptions) (*Result, error) 
 }
 
 // failUpgrade rolls back to the revision that was deployed, with atomic.
-func (d *Deps) failUpgrade(cause error, previous *release.Release, o *UpgradeOptions) error {
+func (d *Deps) failUpgrade(cause error, previous, rel *release.Release, o *UpgradeOptions) error {
 	if !o.Atomic {
+		d.markFailed(rel, cause)
 		return fmt.Errorf("upgrading mesh %q: %w\nthe release is left as it is (--atomic=false); fix the cause and upgrade again", d.MeshName, cause)
 	}
 	rb := action.NewRollback(d.Helm)
