@@ -18,7 +18,7 @@ import (
 
 // clusterCRD reads the cluster's copy of one of the chart's CRDs.
 func clusterCRD(ctx context.Context, env *Env, name string) (*unstructured.Unstructured, error) {
-	crd, err := env.Clients.Dynamic.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
+	crd, err := env.Clients.Dynamic.Resource(crdGVR()).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("customresourcedefinition %q is missing: run `meshctl install` or `meshctl upgrade`", name)
 	}

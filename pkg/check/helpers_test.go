@@ -99,7 +99,7 @@ func ensureCRDs(t testing.TB) {
 func createCRD(t testing.TB, crd *unstructured.Unstructured) {
 	t.Helper()
 	ctx := testenv.Context(t)
-	api := env.Clients.Dynamic.Resource(crdGVR)
+	api := env.Clients.Dynamic.Resource(crdGVR())
 	if _, err := api.Create(ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("creating CRD %s: %v", crd.GetName(), err)
 	}

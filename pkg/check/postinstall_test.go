@@ -42,16 +42,16 @@ func TestCRDChecks(t *testing.T) {
 	group := testenv.UniqueName("g") + ".example.com"
 	createCRD(t, testCRD(group, "Widget", "widgets", "v1"))
 	clash := testCRD(group, "Widget", "gadgets", "v1")
-	if _, err := env.Clients.Dynamic.Resource(crdGVR).Create(testenv.Context(t), clash, metav1.CreateOptions{}); err != nil {
+	if _, err := env.Clients.Dynamic.Resource(crdGVR()).Create(testenv.Context(t), clash, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		for _, n := range []string{"widgets." + group, "gadgets." + group} {
-			_ = env.Clients.Dynamic.Resource(crdGVR).Delete(context.Background(), n, metav1.DeleteOptions{})
+			_ = env.Clients.Dynamic.Resource(crdGVR()).Delete(context.Background(), n, metav1.DeleteOptions{})
 		}
 	})
 	waitFor(t, "the clash to be reported", func() bool {
-		got, err := env.Clients.Dynamic.Resource(crdGVR).Get(testenv.Context(t), clash.GetName(), metav1.GetOptions{})
+		got, err := env.Clients.Dynamic.Resource(crdGVR()).Get(testenv.Context(t), clash.GetName(), metav1.GetOptions{})
 		if err != nil {
 			return false
 		}

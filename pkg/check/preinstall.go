@@ -86,16 +86,16 @@ func (p permission) qualified() string {
 	return p.Resource + "." + p.Group
 }
 
-// Verbs the install lifecycle uses on each object the chart renders: create
-// on install; get to look for conflicting objects and to read before an
-// upgrade; list to find leftovers by label on uninstall; patch on upgrade
-// (Helm's three-way merge, and server-side apply of the CRDs); delete on
-// uninstall and for objects an upgrade drops.
-var objectVerbs = []string{"create", "get", "list", "patch", "delete"}
+// objectVerbs are what the install lifecycle does to each object the chart
+// renders: create on install; get to look for conflicting objects and to
+// read before an upgrade; list to find leftovers by label on uninstall;
+// patch on upgrade (Helm's three-way merge, and server-side apply of the
+// CRDs); delete on uninstall and for objects an upgrade drops.
+func objectVerbs() []string { return []string{"create", "get", "list", "patch", "delete"} }
 
 // releaseStorageVerbs are what Helm does with the Secrets that store
 // release revisions in the control-plane namespace.
-var releaseStorageVerbs = []string{"create", "get", "list", "update", "delete"}
+func releaseStorageVerbs() []string { return []string{"create", "get", "list", "update", "delete"} }
 
 // installPermissions derives every permission the install, upgrade and
 // uninstall of the rendered chart need.
@@ -111,7 +111,7 @@ func (e *Env) installPermissions(ctx context.Context) ([]permission, error) {
 		if res.Namespaced {
 			ns = e.Namespace
 		}
-		for _, v := range objectVerbs {
+		for _, v := range objectVerbs() {
 			add(permission{Verb: v, Group: res.GVR.Group, Resource: res.GVR.Resource, Namespace: ns})
 		}
 		if obj.GetKind() == "Deployment" {
@@ -121,7 +121,7 @@ func (e *Env) installPermissions(ctx context.Context) ([]permission, error) {
 			add(permission{Verb: "list", Resource: "events", Namespace: ns})
 		}
 	}
-	for _, v := range releaseStorageVerbs {
+	for _, v := range releaseStorageVerbs() {
 		add(permission{Verb: v, Resource: "secrets", Namespace: e.Namespace})
 	}
 	add(permission{Verb: "get", Resource: "namespaces"})
@@ -273,12 +273,15 @@ func checkNamespaceFree(ctx context.Context, env *Env) error {
 	return nil
 }
 
-var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+// crdGVR is the resource of CustomResourceDefinitions.
+func crdGVR() schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+}
 
 func checkCRDsCompatible(ctx context.Context, env *Env) error {
 	var problems []string
 	for _, want := range env.Chart.CRDs {
-		have, err := env.Clients.Dynamic.Resource(crdGVR).Get(ctx, want.GetName(), metav1.GetOptions{})
+		have, err := env.Clients.Dynamic.Resource(crdGVR()).Get(ctx, want.GetName(), metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			continue
 		}
@@ -317,16 +320,15 @@ func crdVersionNames(crd *unstructured.Unstructured) []string {
 	return out
 }
 
-// Pod Security admission's enforcement label and the levels that reject an
-// init container adding NET_ADMIN.
-const (
-	labelPodSecurityEnforce = "pod-security.kubernetes.io/enforce"
-)
+// labelPodSecurityEnforce is Pod Security admission's enforcement label.
+const labelPodSecurityEnforce = "pod-security.kubernetes.io/enforce"
 
-var rejectingLevels = []string{"baseline", "restricted"}
+// rejectingLevels are the Pod Security levels that reject an init container
+// adding NET_ADMIN.
+func rejectingLevels() []string { return []string{"baseline", "restricted"} }
 
 func checkPodSecurity(ctx context.Context, env *Env) error {
-	list, err := env.Clients.Kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: labelPodSecurityEnforce + " in (" + strings.Join(rejectingLevels, ",") + ")"})
+	list, err := env.Clients.Kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: labelPodSecurityEnforce + " in (" + strings.Join(rejectingLevels(), ",") + ")"})
 	if err != nil {
 		return fmt.Errorf("listing namespaces: %w", err)
 	}

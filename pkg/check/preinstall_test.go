@@ -82,7 +82,7 @@ func TestInstallPermissionsFollowTheChart(t *testing.T) {
 		if res.GVR.Group != "" {
 			q += "." + res.GVR.Group
 		}
-		for _, v := range objectVerbs {
+		for _, v := range objectVerbs() {
 			if !have[v+" "+q] {
 				t.Errorf("%s %s rendered, but %q is not asked", obj.GetKind(), obj.GetName(), v+" "+q)
 			}
@@ -140,7 +140,7 @@ func TestPreInstallCRDsCompatible(t *testing.T) {
 	theirs := testCRD(group, "Widget", "widgets", "v1")
 	createCRD(t, theirs)
 	t.Cleanup(func() {
-		_ = env.Clients.Dynamic.Resource(crdGVR).Delete(context.Background(), theirs.GetName(), metav1.DeleteOptions{})
+		_ = env.Clients.Dynamic.Resource(crdGVR()).Delete(context.Background(), theirs.GetName(), metav1.DeleteOptions{})
 	})
 	conflicting := newMesh(t, withRender(func(ch *Chart) {
 		ours := testCRD(group, "Widget", "widgets", "v1")

@@ -34,11 +34,28 @@ func (rep *Report) Summary() Summary {
 // Success reports whether the run passed.
 func (rep *Report) Success() bool { return rep.Summary().Success(rep.FailOnWarning) }
 
-// Symbols of the table on a terminal, and without one (or with NO_COLOR).
-var (
-	decoratedSymbols = map[Status]string{StatusOK: "\x1b[32m✔\x1b[0m", StatusFail: "\x1b[31m✖\x1b[0m", StatusWarn: "\x1b[33m‼\x1b[0m", StatusSkip: "\x1b[2m-\x1b[0m"}
-	plainSymbols     = map[Status]string{StatusOK: "[ok]  ", StatusFail: "[FAIL]", StatusWarn: "[warn]", StatusSkip: "[skip]"}
-)
+// symbol marks a status in the table: coloured symbols on a terminal, and
+// words of one width elsewhere (CI logs, pipes, NO_COLOR), which grep finds.
+func symbol(s Status, decorated bool) string {
+	switch {
+	case decorated && s == StatusOK:
+		return "\x1b[32m✔\x1b[0m"
+	case decorated && s == StatusFail:
+		return "\x1b[31m✖\x1b[0m"
+	case decorated && s == StatusWarn:
+		return "\x1b[33m‼\x1b[0m"
+	case decorated:
+		return "\x1b[2m-\x1b[0m"
+	case s == StatusOK:
+		return "[ok]  "
+	case s == StatusFail:
+		return "[FAIL]"
+	case s == StatusWarn:
+		return "[warn]"
+	default:
+		return "[skip]"
+	}
+}
 
 // TableWriter renders results as they arrive: a heading per category, one
 // line per check, and under a problem its error and hint, indented.
@@ -66,11 +83,7 @@ func (t *TableWriter) Observe(r Result) {
 		t.category = r.Category
 		fmt.Fprintf(&b, "%s\n%s\n", r.Category, strings.Repeat("-", len(r.Category)))
 	}
-	sym := plainSymbols[r.Status]
-	if t.decorated {
-		sym = decoratedSymbols[r.Status]
-	}
-	fmt.Fprintf(&b, "%s %s\n", sym, r.Check)
+	fmt.Fprintf(&b, "%s %s\n", symbol(r.Status, t.decorated), r.Check)
 	if r.Err != nil {
 		for line := range strings.Lines(r.Err.Error()) {
 			fmt.Fprintf(&b, "    %s\n", strings.TrimRight(line, "\n"))
@@ -125,7 +138,7 @@ func (rep *Report) WriteShort(out io.Writer) error {
 			continue
 		}
 		msg := strings.ReplaceAll(r.Err.Error(), "\n", "; ")
-		fmt.Fprintf(&b, "%s %s: %s: %s (see %s)\n", plainSymbols[r.Status], r.Category, r.Check, msg, r.Hint)
+		fmt.Fprintf(&b, "%s %s: %s: %s (see %s)\n", symbol(r.Status, false), r.Category, r.Check, msg, r.Hint)
 	}
 	b.WriteString(summaryLine(rep.Summary(), rep.FailOnWarning) + "\n")
 	_, err := io.WriteString(out, b.String())
@@ -152,8 +165,19 @@ type (
 	}
 )
 
-// jsonResults are the values of jsonCheck.Result.
-var jsonResults = map[Status]string{StatusOK: "success", StatusFail: "error", StatusWarn: "warning", StatusSkip: "skipped"}
+// jsonResult is the value of jsonCheck.Result for s.
+func jsonResult(s Status) string {
+	switch s {
+	case StatusOK:
+		return "success"
+	case StatusFail:
+		return "error"
+	case StatusWarn:
+		return "warning"
+	default:
+		return "skipped"
+	}
+}
 
 // WriteJSON writes the report as exactly one JSON document.
 func (rep *Report) WriteJSON(out io.Writer) error {
@@ -163,7 +187,7 @@ func (rep *Report) WriteJSON(out io.Writer) error {
 			doc.Categories = append(doc.Categories, jsonCategory{Name: r.Category, Checks: []jsonCheck{}})
 		}
 		c := &doc.Categories[len(doc.Categories)-1]
-		jc := jsonCheck{Name: r.Check, Result: jsonResults[r.Status], Hint: r.Hint}
+		jc := jsonCheck{Name: r.Check, Result: jsonResult(r.Status), Hint: r.Hint}
 		if r.Err != nil {
 			jc.Error = r.Err.Error()
 		}

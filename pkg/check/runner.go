@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -102,20 +103,11 @@ func blockers(checks []Check, i int) []int {
 		if b.Severity != Fatal {
 			continue
 		}
-		if b.Category == c.Category || contains(c.Needs, b.Category) {
+		if b.Category == c.Category || slices.Contains(c.Needs, b.Category) {
 			out = append(out, j)
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // runCheck runs c until it passes, or once more is pointless: it may not be
