@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshctl/meshctl/internal/golden"
@@ -434,5 +435,48 @@ func TestPermissiveDisablePrompt(t *testing.T) {
 	}
 	if live(t, ns).Spec.Traffic.EnablePermissiveTrafficPolicyMode {
 		t.Error("answer yes did not disable")
+	}
+}
+
+// TestPermissiveLimitedUser may read and patch the MeshConfig and nothing
+// else: the report of unreachable services becomes a warning, and the switch
+// still happens. A user who may only read it gets the permission named.
+func TestPermissiveLimitedUser(t *testing.T) {
+	ctx := testenv.Context(t)
+	ns := installMesh(t)
+	mcRule := func(verbs ...string) rbacv1.PolicyRule {
+		return rbacv1.PolicyRule{APIGroups: []string{meshconfig.GroupName}, Resources: []string{meshconfig.Resource}, Verbs: verbs}
+	}
+
+	cfg, _ := env.User(t, mcRule("get"))
+	dc, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s streams
+	o := permissive(&s, ns, PermissiveDisable)
+	o.Kube, o.Dynamic, o.Yes = kc, dc, true
+	err = o.Run(ctx)
+	if err == nil {
+		t.Fatal("a user who may not patch disabled permissive mode")
+	}
+	assertContains(t, "error", err.Error(), `you may not patch meshconfigs.config.meshctl.io in namespace "`+ns+`"`)
+	assertContains(t, "stderr", s.errOut.String(), "Warning: cannot tell which services", "you may not list namespaces")
+
+	cfg, _ = env.User(t, mcRule("get", "patch"))
+	if o.Dynamic, err = dynamic.NewForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	s = streams{}
+	o.IOStreams = s.io()
+	if err := o.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if live(t, ns).Spec.Traffic.EnablePermissiveTrafficPolicyMode {
+		t.Error("still permissive")
 	}
 }

@@ -124,12 +124,14 @@ func (o *PermissiveOptions) Run(ctx context.Context) error {
 // confirmDisable shows what stops working and asks, unless --yes.
 func (o *PermissiveOptions) confirmDisable(ctx context.Context) error {
 	unreachable, err := UnreachableServices(ctx, o.Kube, o.Dynamic, o.Mesh)
-	if err != nil {
-		return fmt.Errorf("finding the services that disabling permissive mode would cut off: %w", err)
-	}
-	if len(unreachable) == 0 {
+	switch {
+	case err != nil:
+		// The report is advice; an operator allowed to change the mode but
+		// not to read every namespace still gets to decide.
+		fmt.Fprintf(o.ErrOut, "Warning: cannot tell which services would stop receiving traffic: %v\n", err)
+	case len(unreachable) == 0:
 		fmt.Fprintln(o.ErrOut, "Every enrolled service with pods is the destination of a TrafficTarget with sources.")
-	} else {
+	default:
 		fmt.Fprintf(o.ErrOut, "Once permissive mode is off, no TrafficTarget allows anyone to reach these %d enrolled services:\n", len(unreachable))
 		if err := writeUnreachable(o.ErrOut, unreachable); err != nil {
 			return err
