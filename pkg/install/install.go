@@ -196,6 +196,20 @@ func (d *Deps) refuseInstall(ctx context.Context) error {
 			return fmt.Errorf("a mesh named %q is already installed in namespace %q (mutatingwebhookconfiguration %s): mesh names are unique in a cluster; choose another --mesh-name", d.MeshName, ns, h.Name)
 		}
 	}
+	// The release Secrets say so too, even if the webhook configuration was
+	// deleted by hand. Reading Secrets cluster-wide may be forbidden to the
+	// installer; the check above then stands alone.
+	secrets, err := d.Clients.Kube.CoreV1().Secrets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm," + sel})
+	if err != nil && !apierrors.IsForbidden(err) {
+		return fmt.Errorf("listing Helm releases named %q: %w", d.MeshName, err)
+	}
+	if err == nil {
+		for _, s := range secrets.Items {
+			if s.Namespace != d.Namespace {
+				return fmt.Errorf("a mesh named %q is already installed in namespace %q (release secret %s): mesh names are unique in a cluster; choose another --mesh-name", d.MeshName, s.Namespace, s.Name)
+			}
+		}
+	}
 	return nil
 }
 

@@ -281,6 +281,16 @@ func TestSecondInstallRefused(t *testing.T) {
 		t.Errorf("same name in another namespace: err = %v, want a refusal naming the other namespace", err)
 	}
 
+	// Even with its webhook configuration gone, the release is found.
+	hook := "meshctl-" + d.MeshName + "-sidecar-injector"
+	if err := env.Clients.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(testenv.Context(t), hook, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = other.Install(testenv.Context(t), installOptions())
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("a mesh named %q is already installed in namespace %q (release secret", d.MeshName, d.Namespace)) {
+		t.Errorf("same name in another namespace, webhook deleted: err = %v", err)
+	}
+
 	second := newTestDeps(t, testenv.UniqueName("mesh"), d.Namespace)
 	_, err = second.Install(testenv.Context(t), installOptions())
 	if err == nil || !strings.Contains(err.Error(), "already holds a mesh control plane") {
