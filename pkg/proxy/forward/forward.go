@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -35,7 +36,11 @@ type Forwarder struct {
 	Log *slog.Logger
 
 	proxy *httputil.ReverseProxy
+	pool  *h1Pool
 }
+
+// Close closes idle upstream connections.
+func (f *Forwarder) Close() { f.pool.Close() }
 
 // New builds a Forwarder; f's hooks are kept.
 func New(f Forwarder) *Forwarder {
@@ -63,14 +68,16 @@ func New(f Forwarder) *Forwarder {
 		DisableCompression: true,
 	}
 	out := &f
+	out.pool = &h1Pool{dial: f.Dial, maxIdle: MaxIdleConnsPerHost, idleTimeout: IdleConnTimeout, fallback: h1}
 	out.proxy = &httputil.ReverseProxy{
 		Rewrite:   out.rewrite,
-		Transport: timedTransport{h1: h1, h2c: h2c},
+		Transport: timedTransport{h1: out.pool, h2c: h2c},
 		// Zero batches the writes of a response with a known length into
 		// few syscalls; responses without one (gRPC, chunked streams) and
 		// event streams are still flushed on every write by ReverseProxy.
 		FlushInterval: 0,
 		ErrorHandler:  out.upstreamError,
+		BufferPool:    &bufferPool{},
 		ErrorLog:      slog.NewLogLogger(f.Log.Handler(), slog.LevelDebug),
 	}
 	return out
@@ -127,7 +134,7 @@ func WithTiming(ctx context.Context, t *Timing) context.Context {
 
 // timedTransport picks the upstream protocol to match the downstream one
 // and records the upstream time.
-type timedTransport struct{ h1, h2c *http.Transport }
+type timedTransport struct{ h1, h2c http.RoundTripper }
 
 func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	rt := t.h1
@@ -141,3 +148,16 @@ func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
+
+// bufferPool recycles ReverseProxy's copy buffers, which it would
+// otherwise allocate (32 KiB, zeroed) for every request.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if buf, ok := b.p.Get().(*[]byte); ok {
+		return *buf
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }

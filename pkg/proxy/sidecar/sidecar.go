@@ -123,6 +123,7 @@ func Run(ctx context.Context, o Options) error {
 	ports := []uint16{uint16(r.InboundPort), uint16(r.OutboundPort), uint16(r.AdminPort)}
 	toApp := inbound.Destination(ports...)
 	fwd := forward.New(forward.Forwarder{Destination: requestDestination, Log: log})
+	defer fwd.Close()
 
 	var in inbound.Handler
 	in.Store, in.Forward = store, fwd

@@ -1,0 +1,235 @@
+package forward
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxInlineBody is the largest request body h1Pool writes before reading
+// the response. Larger bodies, and bodies of unknown length, may be
+// answered while they are still being sent (full duplex), so they go to
+// net/http's Transport, which writes and reads concurrently.
+const maxInlineBody = 64 << 10
+
+// probeAfter is how long a connection may sit idle before it is checked
+// for a close by the server on reuse; busy connections are not probed.
+const probeAfter = time.Second
+
+// h1Pool is an HTTP/1.1 transport that does an exchange in the calling
+// goroutine: write the request, read the response, hand the connection
+// back when the body ends. net/http's Transport moves every request through
+// two goroutines per connection, and the wake-ups that costs are most of a
+// proxy's CPU; this path has none. It takes the common case, requests with
+// no body or a small body of known length; everything else (upgrades,
+// streams) goes to fallback.
+type h1Pool struct {
+	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
+	maxIdle     int
+	idleTimeout time.Duration
+	fallback    http.RoundTripper
+
+	mu   sync.Mutex
+	idle map[string][]*h1Conn
+}
+
+type h1Conn struct {
+	net.Conn
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	idleSince time.Time
+}
+
+func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	if req.Header.Get("Upgrade") != "" || (hasBody && (req.ContentLength < 0 || req.ContentLength > maxInlineBody)) {
+		return p.fallback.RoundTrip(req)
+	}
+	addr := req.URL.Host
+	pc, reused, err := p.get(req.Context(), addr)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.exchange(pc, req)
+	if err != nil && reused && !hasBody && req.Context().Err() == nil {
+		// The server may have closed the connection just as it was
+		// reused; a request without a body can safely go again, once,
+		// on a fresh connection.
+		if pc, err = p.dialConn(req.Context(), addr); err != nil {
+			return nil, err
+		}
+		resp, err = p.exchange(pc, req)
+	}
+	return resp, err
+}
+
+// exchange writes req on pc and reads the response head. Cancelling the
+// request's context unblocks both by expiring pc's deadline.
+func (p *h1Pool) exchange(pc *h1Conn, req *http.Request) (*http.Response, error) {
+	stop := context.AfterFunc(req.Context(), func() { pc.SetDeadline(time.Unix(1, 0)) })
+	fail := func(err error) (*http.Response, error) {
+		stop()
+		pc.Close()
+		if ctxErr := req.Context().Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		return nil, err
+	}
+	// Request.Write flushes the headers on their own before a body it does
+	// not know to be in memory (a *bufio.Writer is detected by type);
+	// hiding the type lets headers and a small body leave in one write.
+	if err := req.Write(unflushed{pc.bw}); err != nil {
+		return fail(err)
+	}
+	if err := pc.bw.Flush(); err != nil {
+		return fail(err)
+	}
+	for {
+		resp, err := http.ReadResponse(pc.br, req)
+		if err != nil {
+			return fail(err)
+		}
+		// Interim responses (100 Continue, 103 Early Hints) precede the
+		// real one; 101 never gets here (upgrades use the fallback).
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 {
+			continue
+		}
+		reusable := !resp.Close && !req.Close
+		if resp.Body == http.NoBody {
+			p.release(stop, pc, reusable, req.URL.Host)
+			return resp, nil
+		}
+		resp.Body = &pooledBody{ReadCloser: resp.Body, release: func(reuse bool) {
+			p.release(stop, pc, reuse && reusable, req.URL.Host)
+		}}
+		return resp, nil
+	}
+}
+
+// unflushed is a *bufio.Writer that Request.Write does not recognise.
+type unflushed struct{ *bufio.Writer }
+
+// pooledBody hands its connection back when the body has been read to the
+// end, and closes it when the reader gives up early: draining an unwanted
+// body could take longer than a new connection.
+type pooledBody struct {
+	io.ReadCloser
+	release func(reuse bool)
+	once    sync.Once
+}
+
+func (b *pooledBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.once.Do(func() { b.release(err == io.EOF) })
+	}
+	return n, err
+}
+
+func (b *pooledBody) Close() error {
+	b.once.Do(func() { b.release(false) })
+	return b.ReadCloser.Close()
+}
+
+func (p *h1Pool) release(stop func() bool, pc *h1Conn, reuse bool, addr string) {
+	if !stop() || !reuse {
+		// The context fired (the deadline is spoiled) or the connection
+		// cannot carry another request.
+		pc.Close()
+		return
+	}
+	pc.idleSince = time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.idle == nil {
+		p.idle = map[string][]*h1Conn{}
+	}
+	list := p.idle[addr]
+	// Drop connections idle for too long, oldest first.
+	for len(list) > 0 && time.Since(list[0].idleSince) > p.idleTimeout {
+		list[0].Close()
+		list = list[1:]
+	}
+	if len(list) >= p.maxIdle {
+		pc.Close()
+		p.idle[addr] = list
+		return
+	}
+	p.idle[addr] = append(list, pc)
+}
+
+func (p *h1Pool) get(ctx context.Context, addr string) (*h1Conn, bool, error) {
+	for {
+		p.mu.Lock()
+		list := p.idle[addr]
+		if len(list) == 0 {
+			p.mu.Unlock()
+			pc, err := p.dialConn(ctx, addr)
+			return pc, false, err
+		}
+		// Most recently used first: it is the least likely to have been
+		// closed by the server.
+		pc := list[len(list)-1]
+		p.idle[addr] = list[:len(list)-1]
+		p.mu.Unlock()
+		idle := time.Since(pc.idleSince)
+		if idle > p.idleTimeout || (idle > probeAfter && !alive(pc)) {
+			pc.Close()
+			continue
+		}
+		pc.SetDeadline(time.Time{})
+		return pc, true, nil
+	}
+}
+
+func (p *h1Pool) dialConn(ctx context.Context, addr string) (*h1Conn, error) {
+	c, err := p.dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &h1Conn{Conn: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096)}, nil
+}
+
+// alive peeks at an idle connection without blocking: a server that closed
+// it (EOF) or sent something unasked makes it unusable.
+func alive(pc *h1Conn) bool {
+	if pc.br.Buffered() > 0 {
+		return false
+	}
+	tc, ok := pc.Conn.(*net.TCPConn)
+	if !ok {
+		return true
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok = false
+	var buf [1]byte
+	raw.Read(func(fd uintptr) bool {
+		// Nothing to read yet (EAGAIN) is the only healthy answer.
+		_, _, err := unix.Recvfrom(int(fd), buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		ok = errors.Is(err, unix.EAGAIN)
+		return true
+	})
+	return ok
+}
+
+// Close closes the idle connections.
+func (p *h1Pool) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, list := range p.idle {
+		for _, pc := range list {
+			pc.Close()
+		}
+		delete(p.idle, addr)
+	}
+}
