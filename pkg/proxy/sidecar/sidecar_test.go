@@ -188,3 +188,45 @@ func TestDrainFinishesInFlight(t *testing.T) {
 	}
 	p.done <- nil // for Cleanup
 }
+
+func TestTracingExportsOverOTLP(t *testing.T) {
+	got := make(chan *http.Request, 10)
+	collector := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		got <- r
+	})}
+	cln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go collector.Serve(cln)
+	defer collector.Close()
+	var traceparent string
+	app := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		traceparent = r.Header.Get("Traceparent")
+	})}
+	aln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go app.Serve(aln)
+	defer app.Close()
+
+	r := run()
+	r.Tracing = &proxyconfig.Tracing{Address: "127.0.0.1", Port: int32(cln.Addr().(*net.TCPAddr).Port), Endpoint: "/v1/traces"}
+	p := startProxy(t, r, aln.Addr().(*net.TCPAddr).AddrPort())
+	req, _ := http.NewRequest("GET", "http://"+p.addrs[":15003"]+"/", nil)
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	req.Header.Set("Traceparent", parent)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !strings.HasPrefix(traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-") || traceparent == parent {
+		t.Fatalf("app got traceparent %q: want the caller's trace with the proxy's span", traceparent)
+	}
+	p.stop() // shutdown flushes the batch
+	select {
+	case r := <-got:
+		if r.Method != "POST" || r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" {
+			t.Fatalf("collector got %s %s (%s)", r.Method, r.URL.Path, r.Header.Get("Content-Type"))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no spans exported over OTLP")
+	}
+}
