@@ -135,3 +135,34 @@ func BenchmarkCheck(b *testing.B) {
 	}
 	b.ReportMetric(float64(requests), "requests/op")
 }
+
+// The preflight asks one SelfSubjectAccessReview per permission the chart
+// needs, and a fixed number of other requests: it does not depend on what
+// the cluster holds.
+func TestPreInstallRequests(t *testing.T) {
+	m := newMesh(t)
+	perms, err := m.env.installPermissions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int64
+	clients := countingClients(t, &n)
+	var out bytes.Buffer
+	o := &Options{
+		Pre: true, Output: cli.FormatJSON, MeshName: m.name, MeshNamespace: m.ns,
+		Clients: func() (*kube.Clients, error) { return clients, nil },
+	}
+	o.Out, o.ErrOut = &out, &bytes.Buffer{}
+	start := time.Now()
+	if err := o.Run(context.Background()); err != nil {
+		t.Fatalf("check --pre: %v\n%s", err, out.String())
+	}
+	elapsed := time.Since(start)
+	t.Logf("meshctl check --pre: %d requests (%d access reviews) in %s", n.Load(), len(perms), elapsed.Round(time.Millisecond))
+	// Besides the reviews: the version, the namespace, discovery for the
+	// kinds, dry runs of the cluster-scoped objects and the reads of the
+	// pre-install checks.
+	if extra := n.Load() - int64(len(perms)); extra < 0 || extra > 40 {
+		t.Errorf("%d requests besides %d access reviews", extra, len(perms))
+	}
+}
