@@ -145,7 +145,8 @@ func render(v any) string {
 		for i, e := range v {
 			parts[i] = render(e)
 		}
-		if slices.ContainsFunc(v, func(e any) bool { _, scalar := e.(map[string]any); return scalar }) {
+		// A list of objects (resource claims) reads better as JSON.
+		if slices.ContainsFunc(v, func(e any) bool { _, isObject := e.(map[string]any); return isObject }) {
 			b, _ := json.Marshal(v)
 			return string(b)
 		}

@@ -33,12 +33,9 @@ func patchMeshConfig(ctx context.Context, dc dynamic.Interface, namespace string
 
 // verbed is how a mutating command reports the MeshConfig's change.
 func verbed(changed, dryRun bool) string {
-	s := "meshconfig/" + meshconfig.ObjectName
-	switch {
-	case !changed:
-		s += " unchanged"
-	default:
-		s += " patched"
+	s := "meshconfig/" + meshconfig.ObjectName + " patched"
+	if !changed {
+		s = "meshconfig/" + meshconfig.ObjectName + " unchanged"
 	}
 	if dryRun {
 		s += " (server dry run)"

@@ -166,7 +166,7 @@ func (o *AddOptions) handlePods(ctx context.Context, namespaces []string) []erro
 		}
 		if !o.Restart {
 			fmt.Fprintf(o.ErrOut, "namespace %q: these workloads run pods without the sidecar: %s\n", ns, workloadNames(ws))
-			fmt.Fprintf(o.ErrOut, "  restart them to inject it: meshctl namespace add %s --restart (or kubectl rollout restart)\n", ns)
+			fmt.Fprintf(o.ErrOut, "  restart them to inject it: meshctl namespace add %s --restart%s (or kubectl rollout restart)\n", ns, meshFlags(o.Mesh, o.MeshNamespace))
 			continue
 		}
 		errs = append(errs, restartAll(ctx, o.Kube, o.IOStreams, ns, ws, now())...)
@@ -230,4 +230,17 @@ func dedupe(names []string) []string {
 		}
 	}
 	return out
+}
+
+// meshFlags are the global flags that name a mesh other than the default,
+// for commands suggested to the user.
+func meshFlags(mesh, meshNamespace string) string {
+	var s string
+	if mesh != meshconfig.DefaultMeshName {
+		s += " --mesh-name " + mesh
+	}
+	if meshNamespace != "" && meshNamespace != meshconfig.DefaultMeshNamespace {
+		s += " --mesh-namespace " + meshNamespace
+	}
+	return s
 }

@@ -438,3 +438,16 @@ func TestListAllMeshes(t *testing.T) {
 		t.Errorf("--all-meshes = %+v; want %s in %s and %s in %s with 1/1 pods", l.Namespaces, a, blue, b, green)
 	}
 }
+
+func TestMeshFlags(t *testing.T) {
+	for _, tt := range []struct{ mesh, ns, want string }{
+		{meshconfig.DefaultMeshName, meshconfig.DefaultMeshNamespace, ""},
+		{"blue", meshconfig.DefaultMeshNamespace, " --mesh-name blue"},
+		{meshconfig.DefaultMeshName, "blue-system", " --mesh-namespace blue-system"},
+		{"blue", "", " --mesh-name blue"},
+	} {
+		if got := meshFlags(tt.mesh, tt.ns); got != tt.want {
+			t.Errorf("meshFlags(%q, %q) = %q, want %q", tt.mesh, tt.ns, got, tt.want)
+		}
+	}
+}

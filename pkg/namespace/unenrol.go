@@ -91,7 +91,7 @@ func (o *RemoveOptions) Run(ctx context.Context) error {
 		}
 		if !o.Restart {
 			fmt.Fprintf(o.ErrOut, "Warning: namespace %q: these workloads still run pods with the sidecar: %s\n", ns.Name, workloadNames(ws))
-			fmt.Fprintf(o.ErrOut, "  restart them to remove it: meshctl namespace remove %s --restart (or kubectl rollout restart)\n", ns.Name)
+			fmt.Fprintf(o.ErrOut, "  restart them to remove it: meshctl namespace remove %s --restart%s (or kubectl rollout restart)\n", ns.Name, meshFlags(o.Mesh, ""))
 			continue
 		}
 		errs = append(errs, restartAll(ctx, o.Kube, o.IOStreams, ns.Name, ws, now())...)
