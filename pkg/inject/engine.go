@@ -182,6 +182,9 @@ func (in *Injector) Inject(w Workload) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(base.Spec.Containers) == 0 {
+		return skipped(SkipNoContainers, ""), nil
+	}
 	for _, c := range slices.Concat(base.Spec.InitContainers, base.Spec.Containers) {
 		if slices.Contains(OtherMeshContainers(), c.Name) {
 			return skipped(SkipOtherMesh, c.Name), nil

@@ -160,6 +160,7 @@ func TestSkipReasons(t *testing.T) {
 		detail string
 	}{
 		{"no template", Workload{Kind: "replicationcontroller", Name: "x"}, SkipNoPodTemplate, ""},
+		{"no containers", Workload{Kind: "job", Template: tpl(func(t *corev1.PodTemplateSpec) { t.Spec.Containers = nil })}, SkipNoContainers, ""},
 		{"opt out", Workload{Kind: "deployment", Template: tpl(func(t *corev1.PodTemplateSpec) {
 			t.Annotations = map[string]string{meshconfig.AnnotationSidecarInjection: meshconfig.InjectionDisabled}
 		})}, SkipOptedOut, "meshctl.io/sidecar-injection: disabled"},

@@ -12,6 +12,9 @@ const (
 	// SkipNoPodTemplate: a workload kind whose template is missing, such as
 	// a ReplicationController without spec.template.
 	SkipNoPodTemplate SkipReason = "NoPodTemplate"
+	// SkipNoContainers: the pod template has no containers, so no app to
+	// put a proxy beside (and the API server would reject it anyway).
+	SkipNoContainers SkipReason = "NoContainers"
 	// SkipOptedOut: the pod template carries meshctl.io/sidecar-injection:
 	// disabled.
 	SkipOptedOut SkipReason = "OptedOut"
@@ -33,7 +36,7 @@ const (
 
 // SkipReasons lists every reason.
 func SkipReasons() []SkipReason {
-	return []SkipReason{SkipNotWorkload, SkipNoPodTemplate, SkipOptedOut, SkipHostNetwork, SkipSystemNamespace,
+	return []SkipReason{SkipNotWorkload, SkipNoPodTemplate, SkipNoContainers, SkipOptedOut, SkipHostNetwork, SkipSystemNamespace,
 		SkipControlPlaneNamespace, SkipOtherMesh, SkipNameConflict, SkipNotInjected}
 }
 
@@ -44,6 +47,8 @@ func (r SkipReason) Message() string {
 		return "not a workload"
 	case SkipNoPodTemplate:
 		return "no pod template"
+	case SkipNoContainers:
+		return "no containers"
 	case SkipOptedOut:
 		return "opted out"
 	case SkipHostNetwork:
