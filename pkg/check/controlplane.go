@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 
+	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
 
@@ -25,7 +26,7 @@ func controller(ctx context.Context, env *Env) (*appsv1.Deployment, error) {
 		return nil, fmt.Errorf("deployment %s/%s is missing: run `meshctl install` (or pass the right --mesh-namespace)", env.Namespace, meshconfig.ControllerName)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("deployment %s/%s: %w", env.Namespace, meshconfig.ControllerName, err)
+		return nil, fmt.Errorf("deployment %s/%s: %w", env.Namespace, meshconfig.ControllerName, kube.ExplainForbidden(err, "get", "deployments.apps", env.Namespace))
 	}
 	return dep, nil
 }
@@ -77,7 +78,7 @@ func diagnosePods(ctx context.Context, env *Env, dep *appsv1.Deployment) []strin
 	}
 	pods, err := env.Clients.Kube.CoreV1().Pods(dep.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
-		return []string{"cannot list its pods: " + err.Error()}
+		return []string{"cannot list its pods: " + kube.ExplainForbidden(err, "list", "pods", dep.Namespace).Error()}
 	}
 	if len(pods.Items) == 0 {
 		return []string{"it has no pods: see `kubectl describe deployment -n " + dep.Namespace + " " + dep.Name + "`"}

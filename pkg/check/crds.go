@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
@@ -23,7 +24,7 @@ func clusterCRD(ctx context.Context, env *Env, name string) (*unstructured.Unstr
 		return nil, fmt.Errorf("customresourcedefinition %q is missing: run `meshctl install` or `meshctl upgrade`", name)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("customresourcedefinition %q: %w", name, err)
+		return nil, fmt.Errorf("customresourcedefinition %q: %w", name, kube.ExplainForbidden(err, "get", "customresourcedefinitions.apiextensions.k8s.io", ""))
 	}
 	return crd, nil
 }

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
@@ -90,7 +91,7 @@ func (e *Env) dataPlane(ctx context.Context) (*dataPlane, error) {
 				defer func() { <-sem }()
 				l, err := e.Clients.Kube.CoreV1().Pods(nss[i].Name).List(ctx, metav1.ListOptions{})
 				if err != nil {
-					errs[i] = fmt.Errorf("listing pods in namespace %q: %w", nss[i].Name, err)
+					errs[i] = fmt.Errorf("listing pods in namespace %q: %w", nss[i].Name, kube.ExplainForbidden(err, "list", "pods", nss[i].Name))
 					return
 				}
 				sort.Slice(l.Items, func(a, b int) bool { return l.Items[a].Name < l.Items[b].Name })
@@ -115,7 +116,7 @@ func (e *Env) enrolledNamespaces(ctx context.Context) ([]corev1.Namespace, error
 	if e.DataPlaneNamespace != "" {
 		ns, err := api.Get(ctx, e.DataPlaneNamespace, metav1.GetOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("namespace %q: %w", e.DataPlaneNamespace, err)
+			return nil, fmt.Errorf("namespace %q: %w", e.DataPlaneNamespace, kube.ExplainForbidden(err, "get", "namespaces", ""))
 		}
 		if ns.Labels[meshconfig.LabelMonitoredBy] != e.MeshName {
 			return nil, fmt.Errorf("namespace %q is not enrolled in mesh %q: run `meshctl namespace add %s`", ns.Name, e.MeshName, ns.Name)
@@ -124,7 +125,7 @@ func (e *Env) enrolledNamespaces(ctx context.Context) ([]corev1.Namespace, error
 	}
 	list, err := api.List(ctx, metav1.ListOptions{LabelSelector: meshconfig.LabelMonitoredBy + "=" + e.MeshName})
 	if err != nil {
-		return nil, fmt.Errorf("listing the namespaces enrolled in mesh %q: %w", e.MeshName, err)
+		return nil, fmt.Errorf("listing the namespaces enrolled in mesh %q: %w", e.MeshName, kube.ExplainForbidden(err, "list", "namespaces", ""))
 	}
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
 	return list.Items, nil

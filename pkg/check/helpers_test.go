@@ -52,6 +52,7 @@ func newMesh(t testing.TB, opts ...func(*Config)) *mesh {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	m.name, m.ns = cfg.MeshName, cfg.Namespace
 	e, err := Setup(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -251,4 +252,17 @@ func TestDataPlaneImageDigest(t *testing.T) {
 	m.expectOK(t, Checks(), "data-plane-proxy-image")
 	m.createPod(t, ns, podSpec{name: "tagged", injected: true, image: "ghcr.io/meshctl/mesh-proxy:v1"})
 	m.expectProblem(t, Checks(), "data-plane-proxy-image", StatusFail, "do not run "+pinned, ns+"/tagged")
+}
+
+// A user who may not read what a check needs is told which permission is
+// missing.
+func TestPostInstallForbidden(t *testing.T) {
+	m := newMesh(t)
+	m.install(t)
+	cfg, _ := env.User(t, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list"}})
+	limited := newMesh(t, withClients(clientsFor(t, cfg)), func(c *Config) { c.MeshName, c.Namespace = m.name, m.ns })
+	limited.expectProblem(t, Checks(), "control-plane-exists", StatusFail,
+		"forbidden: you may not get deployments.apps in namespace \""+m.ns+"\"")
+	limited.expectProblem(t, Checks(), "webhook-ca-bundle", StatusFail,
+		"forbidden: you may not get mutatingwebhookconfigurations.admissionregistration.k8s.io cluster-wide")
 }

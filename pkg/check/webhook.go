@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
 
@@ -31,7 +32,7 @@ func webhookConfiguration(ctx context.Context, env *Env) (*admissionregistration
 		return nil, fmt.Errorf("mutatingwebhookconfiguration %q is missing: run `meshctl upgrade` to restore it", want.GetName())
 	}
 	if err != nil {
-		return nil, fmt.Errorf("mutatingwebhookconfiguration %q: %w", want.GetName(), err)
+		return nil, fmt.Errorf("mutatingwebhookconfiguration %q: %w", want.GetName(), kube.ExplainForbidden(err, "get", "mutatingwebhookconfigurations.admissionregistration.k8s.io", ""))
 	}
 	return wh, nil
 }
@@ -86,7 +87,7 @@ func servingCertificate(ctx context.Context, env *Env) ([]*x509.Certificate, err
 		return nil, fmt.Errorf("secret %s/%s, which holds the serving certificate, is missing: the controller creates it at start-up; see its logs", env.Namespace, name)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("secret %s/%s: %w", env.Namespace, name, err)
+		return nil, fmt.Errorf("secret %s/%s: %w", env.Namespace, name, kube.ExplainForbidden(err, "get", "secrets", env.Namespace))
 	}
 	certs, err := parseCertificates(sec.Data[corev1.TLSCertKey])
 	if err != nil {
@@ -200,11 +201,11 @@ func checkWebhookEndpoints(ctx context.Context, env *Env) error {
 		if apierrors.IsNotFound(err) {
 			return fmt.Errorf("service %s/%s is missing: run `meshctl upgrade` to restore it", ns, name)
 		}
-		return fmt.Errorf("service %s/%s: %w", ns, name, err)
+		return fmt.Errorf("service %s/%s: %w", ns, name, kube.ExplainForbidden(err, "get", "services", ns))
 	}
 	slices, err := env.Clients.Kube.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
 	if err != nil {
-		return fmt.Errorf("listing endpoint slices of service %s/%s: %w", ns, name, err)
+		return fmt.Errorf("listing endpoint slices of service %s/%s: %w", ns, name, kube.ExplainForbidden(err, "list", "endpointslices.discovery.k8s.io", ns))
 	}
 	total := 0
 	for _, s := range slices.Items {
