@@ -345,6 +345,7 @@ func TestConfigSetRejected(t *testing.T) {
 		{[]string{"traffic.inboundPortExclusionList=80,99999"}, []string{"spec.traffic.inboundPortExclusionList[1]"}},
 		{[]string{"traffic.outboundIPRangeExclusionList=10.0.0.0/33"}, []string{"spec.traffic.outboundIPRangeExclusionList[0]", "CIDR"}},
 		{[]string{"observability.tracing.enable=true"}, []string{"spec.observability.tracing", "address is required"}},
+		{[]string{`observability.tracing={"enable":false,"adress":"x"}`}, []string{"unknown field", "spec.observability.tracing.adress"}},
 		// A valid change beside an invalid one is not stored either.
 		{[]string{"traffic.enableEgress=false", "observability.tracing.port=0"}, []string{"spec.observability.tracing.port"}},
 	} {

@@ -19,7 +19,9 @@ const FieldManager = "meshctl"
 // patchMeshConfig sends a merge patch to the MeshConfig in namespace. With
 // dryRun the API server validates and defaults the result without storing it.
 func patchMeshConfig(ctx context.Context, dc dynamic.Interface, namespace string, patch []byte, dryRun bool) (*unstructured.Unstructured, error) {
-	opts := metav1.PatchOptions{FieldManager: FieldManager}
+	// Strict: an unknown field inside a JSON value is an error, not silently
+	// pruned by the API server.
+	opts := metav1.PatchOptions{FieldManager: FieldManager, FieldValidation: metav1.FieldValidationStrict}
 	if dryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
