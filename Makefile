@@ -25,8 +25,13 @@ build:
 testenv:
 	@hack/testenv.sh >/dev/null
 
-## test: unit, golden and integration tests against a real API server
-test: testenv
+## dataplane-deps: iproute2 and nftables for the data-plane tests (test/dataplane)
+.PHONY: dataplane-deps
+dataplane-deps:
+	@hack/dataplane-deps.sh
+
+## test: unit, golden, integration (real API server) and data-plane (network namespaces) tests
+test: testenv dataplane-deps
 	MESHCTL_TESTENV_ASSETS="$$(hack/testenv.sh)" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 ## golden: rewrite every golden file; review the diff before committing
