@@ -68,7 +68,8 @@ func podTrafficStaysInside(t *testing.T, e *Env) {
 	})
 
 	ctx := testenv.Context(t)
-	fetch := e.appURL("/fetch", url.Values{"url": {outsideURL}})
+	// A dropped SYN is retried, never refused: a short timeout is the answer.
+	fetch := e.appURL("/fetch", url.Values{"url": {outsideURL}, "timeout": {"1s"}})
 	status, body, err := get(ctx, fetch)
 	if err != nil {
 		t.Fatalf("GET %s: %v", fetch, err)
@@ -80,7 +81,7 @@ func podTrafficStaysInside(t *testing.T, e *Env) {
 	// And the way in: from outside to the pod, through the host.
 	run("ip", "netns", "exec", ns, "ip", "route", "add", "198.18.0.0/15", "via", outsideHostIP)
 	podURL := fmt.Sprintf("http://%s:%d/", e.smoke.podIP, appPort)
-	probe := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "curl", "-sS", "--max-time", "3", podURL)
+	probe := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "curl", "-sS", "--max-time", "1", podURL)
 	if out, err := probe.CombinedOutput(); err == nil {
 		t.Errorf("a host outside 198.18.0.0/15 reached pod %s: %s", podURL, out)
 	}

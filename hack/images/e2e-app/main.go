@@ -6,6 +6,7 @@
 //	GET /             "<hostname>\n"
 //	GET /lookup?name= the addresses the pod's resolver returns, one per line
 //	GET /fetch?url=   the status line and body of an HTTP GET from the pod
+//	                  (&timeout=1s: give up sooner than the default 5s)
 package main
 
 import (
@@ -49,7 +50,16 @@ func lookup(w http.ResponseWriter, r *http.Request) {
 }
 
 func fetch(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	timeout := 5 * time.Second
+	if t := r.URL.Query().Get("timeout"); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil {
+			http.Error(w, "timeout: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		timeout = d
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.URL.Query().Get("url"), nil)
 	if err != nil {
