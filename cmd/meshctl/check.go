@@ -75,7 +75,7 @@ func newCheckCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Com
 	f.BoolVar(&o.Proxy, "proxy", false, "run only the data-plane checks (and those they need)")
 	f.DurationVar(&o.Wait, "wait", 0, "retry failing checks for up to this long (for example 5m), showing progress")
 	f.BoolVar(&o.FailOnWarning, "fail-on-warning", false, "exit 1 on warnings too")
-	f.DurationVar(&o.CertExpiryWarning, "cert-expiry-warning", check.DefaultCertExpiryWarning, "warn when the webhook certificate expires within this long")
+	f.DurationVar(&o.CertExpiryWarning, "cert-expiry-warning", check.DefaultCertExpiryWarning, "warn when the webhook certificate expires within this long (0 means the default)")
 	addOutputFlag(cmd, &o.Output, check.Formats()...)
 	return cmd
 }

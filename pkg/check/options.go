@@ -39,7 +39,7 @@ type Options struct {
 	// FailOnWarning makes warnings fail the run (exit 1).
 	FailOnWarning bool
 	// CertExpiryWarning is how close to expiry the webhook's certificate may
-	// come before a warning.
+	// come before a warning; zero means DefaultCertExpiryWarning.
 	CertExpiryWarning time.Duration
 	// Output is table, json, short or junit.
 	Output cli.Format
