@@ -39,7 +39,8 @@ type Forwarder struct {
 	pool  *h1Pool
 }
 
-// Close closes idle upstream connections.
+// Close closes idle upstream connections and stops their sweeper; the
+// Forwarder must not be used afterwards.
 func (f *Forwarder) Close() { f.pool.Close() }
 
 // New builds a Forwarder; f's hooks are kept.
@@ -68,7 +69,8 @@ func New(f Forwarder) *Forwarder {
 		DisableCompression: true,
 	}
 	out := &f
-	out.pool = &h1Pool{dial: f.Dial, maxIdle: MaxIdleConnsPerHost, idleTimeout: IdleConnTimeout, fallback: h1}
+	out.pool = &h1Pool{dial: f.Dial, maxIdle: MaxIdleConnsPerHost, idleTimeout: IdleConnTimeout, fallback: h1, stop: make(chan struct{})}
+	go out.pool.sweep(IdleConnTimeout / 3)
 	out.proxy = &httputil.ReverseProxy{
 		Rewrite:   out.rewrite,
 		Transport: timedTransport{h1: out.pool, h2c: h2c},

@@ -159,3 +159,30 @@ func TestLargeAndStreamingBodiesUseFallback(t *testing.T) {
 		t.Fatalf("chunked body: %q", body)
 	}
 }
+
+func TestSweepClosesIdleConnections(t *testing.T) {
+	closed := make(chan struct{}, 1)
+	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	be.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}
+	be.Start()
+	defer be.Close()
+	p := &h1Pool{dial: (&net.Dialer{}).DialContext, maxIdle: 4, idleTimeout: 50 * time.Millisecond, stop: make(chan struct{})}
+	go p.sweep(20 * time.Millisecond)
+	defer p.Close()
+	req, _ := http.NewRequest("GET", be.URL, nil)
+	resp, err := p.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the idle connection was never closed")
+	}
+}

@@ -38,6 +38,35 @@ type h1Pool struct {
 
 	mu   sync.Mutex
 	idle map[string][]*h1Conn
+	stop chan struct{}
+	once sync.Once
+}
+
+// sweep closes the idle connections of every destination periodically,
+// so that destinations the app stopped calling do not keep sockets open.
+func (p *h1Pool) sweep(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		for addr, list := range p.idle {
+			for len(list) > 0 && time.Since(list[0].idleSince) > p.idleTimeout {
+				list[0].Close()
+				list = list[1:]
+			}
+			if len(list) == 0 {
+				delete(p.idle, addr)
+			} else {
+				p.idle[addr] = list
+			}
+		}
+		p.mu.Unlock()
+	}
 }
 
 type h1Conn struct {
@@ -222,8 +251,13 @@ func alive(pc *h1Conn) bool {
 	return ok
 }
 
-// Close closes the idle connections.
+// Close stops the sweeper and closes the idle connections.
 func (p *h1Pool) Close() {
+	p.once.Do(func() {
+		if p.stop != nil {
+			close(p.stop)
+		}
+	})
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for addr, list := range p.idle {
