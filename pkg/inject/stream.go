@@ -108,6 +108,7 @@ type processor struct {
 	s       *Stream
 	name    string
 	entries []Entry
+	buf     []byte
 }
 
 func looksLikeJSON(data []byte) bool {
@@ -337,7 +338,7 @@ func (p *processor) resource(obj *yaml.Node, prefix string) (Patch, error) {
 	if !ok {
 		if kind == "Namespace" && apiVersion == "v1" && p.s.EnrolNamespaces && p.s.Mode == ModeInject {
 			var om metav1.ObjectMeta
-			if err := decodeNode(meta, &om); err != nil {
+			if err := p.decode(meta, &om); err != nil {
 				return nil, fmt.Errorf("%s: metadata: %w", w, err)
 			}
 			r := in.EnrolNamespace(&om)
@@ -353,7 +354,7 @@ func (p *processor) resource(obj *yaml.Node, prefix string) (Patch, error) {
 	}
 	if !isNull(tn) {
 		w.Template = &corev1.PodTemplateSpec{}
-		if err := decodeNode(tn, w.Template); err != nil {
+		if err := p.decode(tn, w.Template); err != nil {
 			return nil, fmt.Errorf("%s: pod template: %w", w, err)
 		}
 	}
@@ -398,14 +399,16 @@ func keyNode(m *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-// decodeNode decodes a node tree into a Go value through its JSON form, as
+// decode decodes a node tree into a Go value through its JSON form, as
 // the API server reads it: field names are case-sensitive ("speC" is not
 // "spec"), so the engine sees exactly the fields the patch will address.
-func decodeNode(n *yaml.Node, v any) error {
+// The JSON buffer is reused from one workload to the next.
+func (p *processor) decode(n *yaml.Node, v any) error {
 	budget := 1_000_000
-	b, err := toJSON(nil, n, &budget)
+	b, err := toJSON(p.buf[:0], n, &budget)
 	if err != nil {
 		return err
 	}
+	p.buf = b
 	return sigsjson.UnmarshalCaseSensitivePreserveInts(b, v)
 }
