@@ -22,7 +22,9 @@ Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets,
 ReplicationControllers, Jobs and CronJobs get an init container that
 installs the interception rules and the mesh-proxy container, plus the
 annotation meshctl.io/injected recording what was added and the label
-meshctl.io/proxy-version. Every other resource passes through byte for byte;
+meshctl.io/proxy-version. Pods that run to completion (Jobs, CronJobs) get
+the proxy as a native sidecar (an init container with restartPolicy: Always),
+so that they can complete. Every other resource passes through byte for byte;
 the items of a List are walked. The injection is the one the mesh's admission
 webhook applies.
 
@@ -34,8 +36,9 @@ meshctl replaces their sidecar with this version's (the upgrade path).
 
 Skipped, with a warning: workloads with hostNetwork, opted out with the
 pod-template annotation meshctl.io/sidecar-injection: disabled, in
-kube-system, kube-public, kube-node-lease or the control-plane namespace, or
-carrying another mesh's sidecar. --strict makes any skip a failure.
+kube-system, kube-public, kube-node-lease or the control-plane namespace,
+carrying another mesh's sidecar or a container named like the sidecar's, or
+without containers. --strict makes any skip a failure.
 
 The proxy settings come from this meshctl's default MeshConfig, from a
 MeshConfig manifest (--mesh-config) or from the cluster's (--from-cluster),
