@@ -262,8 +262,8 @@ func checkProxyReady(ctx context.Context, env *Env) error {
 			return
 		}
 		why := "not ready"
-		if p := containerProblem(cs); len(p) > 0 {
-			why = p[0]
+		if p := kube.ContainerProblem(cs); p != "" {
+			why = p
 		}
 		bad = append(bad, fmt.Sprintf("%s/%s (%s)", pod.Namespace, pod.Name, why))
 	})

@@ -619,7 +619,7 @@ func TestWaitFailureNamesThePodAndRollsBack(t *testing.T) {
 	for _, want := range []string{
 		"deployment " + ns + "/" + meshconfig.ControllerName + " is not ready after 3s",
 		"pod " + pod.Name + ": container controller is waiting: ImagePullBackOff",
-		"Warning  Failed  Failed to pull image: manifest unknown",
+		"Warning Failed: Failed to pull image: manifest unknown",
 		"rolled back",
 	} {
 		if !strings.Contains(err.Error(), want) {
