@@ -5,8 +5,9 @@
 //     pod's interception rules (see pkg/proxy/interception);
 //   - `mesh-proxy run ...` is the proxy itself (see pkg/proxy/sidecar).
 //
-// The arguments are written by pkg/proxyconfig and read back with its
-// parsers, so the injector and the proxy can never disagree.
+// The arguments are written by pkg/proxyconfig and read back with the
+// parsers of pkg/proxyconfig/wire, which links no Kubernetes code,
+// so the injector and the proxy can never disagree.
 //
 // Interception uses nftables through netlink (github.com/google/nftables)
 // rather than iptables-restore: the image then needs nothing beyond this
@@ -24,7 +25,7 @@ import (
 	"syscall"
 
 	"github.com/meshctl/meshctl/pkg/proxy/interception"
-	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 func main() {
@@ -38,26 +39,26 @@ func main() {
 // 1 failure, 2 bad arguments.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
 	if len(args) == 0 {
-		fmt.Fprintf(stderr, "usage: mesh-proxy %s|%s [flags]\n", proxyconfig.InitCommand, proxyconfig.RunCommand)
+		fmt.Fprintf(stderr, "usage: mesh-proxy %s|%s [flags]\n", wire.InitCommand, wire.RunCommand)
 		return 2
 	}
 	switch args[0] {
-	case proxyconfig.InitCommand:
-		i, err := proxyconfig.ParseInitArgs(args)
+	case wire.InitCommand:
+		i, err := wire.ParseInitArgs(args)
 		if err != nil {
 			fmt.Fprintf(stderr, "Error: mesh-proxy init: %v\n", err)
 			return 2
 		}
 		return report(stderr, runInit(i, stdout))
-	case proxyconfig.RunCommand:
-		r, err := proxyconfig.ParseRunArgs(args)
+	case wire.RunCommand:
+		r, err := wire.ParseRunArgs(args)
 		if err != nil {
 			fmt.Fprintf(stderr, "Error: mesh-proxy run: %v\n", err)
 			return 2
 		}
 		return report(stderr, runProxy(ctx, r, stderr, lookupEnv))
 	default:
-		fmt.Fprintf(stderr, "Error: unknown subcommand %q: use %s or %s\n", args[0], proxyconfig.InitCommand, proxyconfig.RunCommand)
+		fmt.Fprintf(stderr, "Error: unknown subcommand %q: use %s or %s\n", args[0], wire.InitCommand, wire.RunCommand)
 		return 2
 	}
 }
@@ -72,7 +73,7 @@ func report(stderr io.Writer, err error) int {
 
 // runInit installs the rules and prints them, so the init container's log
 // shows exactly what the pod runs with.
-func runInit(i proxyconfig.Interception, stdout io.Writer) error {
+func runInit(i wire.Interception, stdout io.Writer) error {
 	rs, err := interception.Generate(i)
 	if err != nil {
 		return err

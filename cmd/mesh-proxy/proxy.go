@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/meshctl/meshctl/pkg/proxy/sidecar"
-	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // drainDelay keeps the proxy serving after SIGTERM while Kubernetes takes
@@ -14,10 +14,10 @@ const drainDelay = 3e9
 
 // runProxy runs the sidecar until SIGTERM. The pod's identity comes from
 // the downward API; outside a pod (tests) it is optional.
-func runProxy(ctx context.Context, r proxyconfig.Run, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
-	pod, _ := proxyconfig.ReadPodEnv(lookupEnv)
+func runProxy(ctx context.Context, r wire.Run, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
+	pod, _ := wire.ReadPodEnv(lookupEnv)
 	delay := sidecar.Options{}.DrainDelay
-	if _, inPod := lookupEnv(proxyconfig.EnvPodName); inPod {
+	if _, inPod := lookupEnv(wire.EnvPodName); inPod {
 		delay = drainDelay
 	}
 	return sidecar.Run(ctx, sidecar.Options{Run: r, Pod: pod, Log: stderr, DrainDelay: delay})

@@ -6,35 +6,24 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
-// LogLevel is the proxy's log level, a closed set.
-type LogLevel string
+// LogLevel is wire.LogLevel, the proxy's log level.
+type LogLevel = wire.LogLevel
 
-// The log levels, in increasing order of severity.
+// The log levels, in increasing order of severity (see wire).
 const (
-	LogDebug LogLevel = "debug"
-	LogInfo  LogLevel = "info"
-	LogWarn  LogLevel = "warn"
-	LogError LogLevel = "error"
+	LogDebug = wire.LogDebug
+	LogInfo  = wire.LogInfo
+	LogWarn  = wire.LogWarn
+	LogError = wire.LogError
 )
-
-// LogLevels lists the accepted log levels in increasing order of severity.
-func LogLevels() []LogLevel { return []LogLevel{LogDebug, LogInfo, LogWarn, LogError} }
-
-// ParseLogLevel accepts exactly one of LogLevels.
-func ParseLogLevel(s string) (LogLevel, error) {
-	if l := LogLevel(s); slices.Contains(LogLevels(), l) {
-		return l, nil
-	}
-	return "", fmt.Errorf("unknown log level %q: use one of debug, info, warn, error", s)
-}
 
 // Config is the sidecar of one workload: everything the injector writes into
 // the pod and mesh-proxy reads back. Build it with New (mesh-wide) and
@@ -63,28 +52,6 @@ type Config struct {
 	JWT *JWT
 }
 
-// Tracing is where the proxy exports spans, over OTLP/HTTP.
-type Tracing struct {
-	// Address is the collector's host name or IP.
-	Address string
-	// Port is the collector's port.
-	Port int32
-	// Endpoint is the collector's HTTP path, such as /v1/traces.
-	Endpoint string
-}
-
-// JWT configures bearer-token validation of inbound requests.
-type JWT struct {
-	// Issuer is the required iss claim.
-	Issuer string
-	// Audiences are the accepted aud values.
-	Audiences []string
-	// JWKSURL is where the signing keys are fetched from.
-	JWKSURL string
-	// JWKS is an inline JSON Web Key Set.
-	JWKS string
-}
-
 // New builds the mesh-wide sidecar definition from a MeshConfig spec. An
 // empty image, log level or resources mean this build's defaults
 // (DefaultImage, DefaultLogLevel, DefaultResources). Values the CRD schema
@@ -97,7 +64,7 @@ func New(spec meshconfig.MeshConfigSpec) (*Config, error) {
 		Metrics:   spec.Observability.Metrics.Enable,
 	}
 	if spec.Sidecar.LogLevel != "" {
-		l, err := ParseLogLevel(spec.Sidecar.LogLevel)
+		l, err := wire.ParseLogLevel(spec.Sidecar.LogLevel)
 		if err != nil {
 			return nil, fmt.Errorf("spec.sidecar.logLevel: %w", err)
 		}
@@ -120,7 +87,7 @@ func New(spec meshconfig.MeshConfigSpec) (*Config, error) {
 		}
 		c.SkipOutboundCIDRs = append(c.SkipOutboundCIDRs, p.Masked())
 	}
-	c.SkipOutboundCIDRs = sortPrefixes(c.SkipOutboundCIDRs)
+	c.SkipOutboundCIDRs = wire.SortCIDRs(c.SkipOutboundCIDRs)
 	if t := spec.Observability.Tracing; t.Enable {
 		c.Tracing = &Tracing{
 			Address:  t.Address,
@@ -166,21 +133,21 @@ func (c *Config) ForWorkload(workload string, annotations map[string]string) (*C
 		switch key {
 		case AnnotationSkipInboundPorts:
 			var ports []int32
-			if ports, err = ParsePorts(v); err == nil {
+			if ports, err = wire.ParsePorts(v); err == nil {
 				w.SkipInboundPorts, err = mergePorts(w.SkipInboundPorts, ports, key)
 			}
 		case AnnotationSkipOutboundPorts:
 			var ports []int32
-			if ports, err = ParsePorts(v); err == nil {
+			if ports, err = wire.ParsePorts(v); err == nil {
 				w.SkipOutboundPorts, err = mergePorts(w.SkipOutboundPorts, ports, key)
 			}
 		case AnnotationSkipOutboundCIDRs:
 			var cidrs []netip.Prefix
-			if cidrs, err = ParseCIDRs(v); err == nil {
-				w.SkipOutboundCIDRs = sortPrefixes(append(w.SkipOutboundCIDRs, cidrs...))
+			if cidrs, err = wire.ParseCIDRs(v); err == nil {
+				w.SkipOutboundCIDRs = wire.SortCIDRs(append(w.SkipOutboundCIDRs, cidrs...))
 			}
 		case AnnotationProxyLogLevel:
-			w.LogLevel, err = ParseLogLevel(strings.TrimSpace(v))
+			w.LogLevel, err = wire.ParseLogLevel(strings.TrimSpace(v))
 		}
 		if err != nil {
 			return nil, &AnnotationError{Workload: workload, Annotation: key, Value: v, Err: err}
@@ -207,61 +174,6 @@ func (e *AnnotationError) Error() string {
 
 func (e *AnnotationError) Unwrap() error { return e.Err }
 
-// ParsePorts parses a comma-separated list of ports, such as "80, 8080".
-// Empty items are ignored, so "" is no ports.
-func ParsePorts(s string) ([]int32, error) {
-	var ports []int32
-	for item := range strings.SplitSeq(s, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		n, err := strconv.ParseUint(item, 10, 16)
-		if err != nil || n == 0 {
-			return nil, fmt.Errorf("%q is not a port (1-65535)", item)
-		}
-		ports = append(ports, int32(n))
-	}
-	return ports, nil
-}
-
-// FormatPorts is the inverse of ParsePorts.
-func FormatPorts(ports []int32) string {
-	s := make([]string, len(ports))
-	for i, p := range ports {
-		s[i] = strconv.Itoa(int(p))
-	}
-	return strings.Join(s, ",")
-}
-
-// ParseCIDRs parses a comma-separated list of CIDRs, such as
-// "10.0.0.0/8,fd00::/8". A bare IP is not accepted: writing /32 makes the
-// intent explicit. Each prefix is masked (10.1.2.3/8 becomes 10.0.0.0/8).
-func ParseCIDRs(s string) ([]netip.Prefix, error) {
-	var cidrs []netip.Prefix
-	for item := range strings.SplitSeq(s, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(item)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8", item)
-		}
-		cidrs = append(cidrs, p.Masked())
-	}
-	return cidrs, nil
-}
-
-// FormatCIDRs is the inverse of ParseCIDRs.
-func FormatCIDRs(cidrs []netip.Prefix) string {
-	s := make([]string, len(cidrs))
-	for i, p := range cidrs {
-		s[i] = p.String()
-	}
-	return strings.Join(s, ",")
-}
-
 // mergePorts returns the sorted union of have and add, checking add's ranges;
 // what names the source in errors.
 func mergePorts(have, add []int32, what string) ([]int32, error) {
@@ -274,13 +186,6 @@ func mergePorts(have, add []int32, what string) ([]int32, error) {
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
-}
-
-func sortPrefixes(p []netip.Prefix) []netip.Prefix {
-	slices.SortFunc(p, func(a, b netip.Prefix) int {
-		return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
-	})
-	return slices.Compact(p)
 }
 
 func (c *Config) clone() *Config {

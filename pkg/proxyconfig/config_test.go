@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 func TestNewDefaults(t *testing.T) {
@@ -70,7 +71,7 @@ func TestForWorkload(t *testing.T) {
 	if got, want := w.SkipOutboundPorts, []int32{5432}; !reflect.DeepEqual(got, want) {
 		t.Errorf("outbound %v, want %v", got, want)
 	}
-	if got, want := FormatCIDRs(w.SkipOutboundCIDRs), "10.0.0.0/8,192.168.0.0/16,fd00::/8"; got != want {
+	if got, want := wire.FormatCIDRs(w.SkipOutboundCIDRs), "10.0.0.0/8,192.168.0.0/16,fd00::/8"; got != want {
 		t.Errorf("cidrs %v, want %v", got, want)
 	}
 	if w.LogLevel != LogDebug || mesh.LogLevel != LogInfo {
@@ -137,16 +138,16 @@ func fullConfig(t testing.TB) *Config {
 func TestArgsRoundTrip(t *testing.T) {
 	for name, c := range map[string]*Config{"default": mustNew(t), "full": fullConfig(t)} {
 		t.Run(name, func(t *testing.T) {
-			i, err := ParseInitArgs(c.InitArgs())
+			i, err := wire.ParseInitArgs(c.InitArgs())
 			if err != nil {
-				t.Fatalf("ParseInitArgs(%q): %v", c.InitArgs(), err)
+				t.Fatalf("wire.ParseInitArgs(%q): %v", c.InitArgs(), err)
 			}
 			if !reflect.DeepEqual(i, c.Interception()) {
 				t.Errorf("init round trip:\n got %+v\nwant %+v", i, c.Interception())
 			}
-			r, err := ParseRunArgs(c.RunArgs())
+			r, err := wire.ParseRunArgs(c.RunArgs())
 			if err != nil {
-				t.Fatalf("ParseRunArgs(%q): %v", c.RunArgs(), err)
+				t.Fatalf("wire.ParseRunArgs(%q): %v", c.RunArgs(), err)
 			}
 			if !reflect.DeepEqual(r, c.Run()) {
 				t.Errorf("run round trip:\n got %+v\nwant %+v", r, c.Run())
@@ -163,50 +164,23 @@ func mustNew(t testing.TB) *Config {
 	return c
 }
 
-func TestParseArgsErrors(t *testing.T) {
-	base := mustNew(t).InitArgs()
-	for name, tc := range map[string]struct {
-		args []string
-		want string
-	}{
-		"no subcommand":  {nil, `expected the "init" subcommand`},
-		"wrong command":  {[]string{"run"}, `expected the "init" subcommand`},
-		"missing port":   {[]string{"init", "--outbound-port=1", "--admin-port=2", "--proxy-uid=3"}, "--inbound-port is required"},
-		"bad port":       {append(base, "--skip-inbound-ports=0"), `"0" is not a port`},
-		"unsorted ports": {append(base, "--skip-inbound-ports=90,80"), "sorted"},
-		"unknown flag":   {append(base, "--bogus=1"), "bogus"},
-		"positional":     {append(base, "extra"), `unexpected argument "extra"`},
-		"twice":          {append(base, "--inbound-port=1"), "given twice"},
-		"bad cidr":       {append(base, "--skip-outbound-cidrs=10.0.0.1/8"), "masked"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			_, err := ParseInitArgs(tc.args)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("got %v, want an error containing %q", err, tc.want)
-			}
-		})
-	}
-	if _, err := ParseRunArgs([]string{"run", "--log-level=info", "--inbound-port=1", "--outbound-port=2", "--admin-port=3", "--tracing-address=x"}); err == nil {
-		t.Error("tracing address without port and endpoint was accepted")
-	}
-}
-
-func TestReadPodEnv(t *testing.T) {
+// TestEnv: the proxy container declares exactly the variables mesh-proxy
+// requires, and each comes from the downward API.
+func TestEnv(t *testing.T) {
+	var names []string
 	env := map[string]string{}
 	for _, e := range Env() {
-		env[e.Name] = strings.ToLower(e.Name)
+		names = append(names, e.Name)
+		env[e.Name] = "x"
+		if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath == "" {
+			t.Errorf("%s is not taken from the downward API: %+v", e.Name, e)
+		}
 	}
-	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	p, err := ReadPodEnv(lookup)
-	if err != nil {
-		t.Fatal(err)
+	if !reflect.DeepEqual(names, wire.EnvNames()) {
+		t.Errorf("Env declares %v, mesh-proxy reads %v", names, wire.EnvNames())
 	}
-	if want := (Pod{Name: "pod_name", Namespace: "pod_namespace", IP: "pod_ip", ServiceAccount: "service_account"}); p != want {
-		t.Errorf("got %+v, want %+v", p, want)
-	}
-	delete(env, EnvPodIP)
-	if _, err := ReadPodEnv(lookup); err == nil || !strings.Contains(err.Error(), EnvPodIP) {
-		t.Errorf("missing %s: got %v", EnvPodIP, err)
+	if _, err := wire.ReadPodEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Errorf("mesh-proxy rejects the declared environment: %v", err)
 	}
 }
 
@@ -236,46 +210,6 @@ func TestContainers(t *testing.T) {
 	}
 }
 
-// FuzzParseInitArgs: the parser never panics, and whatever it accepts
-// renders back to arguments that parse to the same value.
-func FuzzParseInitArgs(f *testing.F) {
-	f.Add(strings.Join(mustNew(f).InitArgs(), "\x00"))
-	f.Add(strings.Join(fullConfig(f).InitArgs(), "\x00"))
-	f.Add("init\x00--inbound-port=1\x00--skip-outbound-cidrs=::/0")
-	f.Fuzz(func(t *testing.T, s string) {
-		i, err := ParseInitArgs(strings.Split(s, "\x00"))
-		if err != nil {
-			return
-		}
-		again, err := ParseInitArgs(i.Args())
-		if err != nil {
-			t.Fatalf("re-parsing %q: %v", i.Args(), err)
-		}
-		if !reflect.DeepEqual(i, again) {
-			t.Fatalf("round trip changed %+v into %+v", i, again)
-		}
-	})
-}
-
-// FuzzParseRunArgs is FuzzParseInitArgs for the proxy's arguments.
-func FuzzParseRunArgs(f *testing.F) {
-	f.Add(strings.Join(mustNew(f).RunArgs(), "\x00"))
-	f.Add(strings.Join(fullConfig(f).RunArgs(), "\x00"))
-	f.Fuzz(func(t *testing.T, s string) {
-		r, err := ParseRunArgs(strings.Split(s, "\x00"))
-		if err != nil {
-			return
-		}
-		again, err := ParseRunArgs(r.Args())
-		if err != nil {
-			t.Fatalf("re-parsing %q: %v", r.Args(), err)
-		}
-		if !reflect.DeepEqual(r, again) {
-			t.Fatalf("round trip changed %+v into %+v", r, again)
-		}
-	})
-}
-
 // FuzzForWorkload: annotation values never panic the parser, and an
 // accepted workload config always renders arguments mesh-proxy accepts.
 func FuzzForWorkload(f *testing.F) {
@@ -290,10 +224,10 @@ func FuzzForWorkload(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := ParseInitArgs(w.InitArgs()); err != nil {
+		if _, err := wire.ParseInitArgs(w.InitArgs()); err != nil {
 			t.Fatalf("init args %q: %v", w.InitArgs(), err)
 		}
-		if _, err := ParseRunArgs(w.RunArgs()); err != nil {
+		if _, err := wire.ParseRunArgs(w.RunArgs()); err != nil {
 			t.Fatalf("run args %q: %v", w.RunArgs(), err)
 		}
 	})

@@ -1,25 +1,34 @@
-// Package proxyconfig is THE definition of the sidecar proxy: its image, ports,
-// user, interception exclusions, resources and arguments, derived from a
-// MeshConfig spec plus per-workload annotations. The chart's defaults, the
-// offline injector, the webhook, `meshctl check` and mesh-proxy itself (which
-// parses the arguments written here) all read it from this package, so the
-// writer and the reader of every setting are one piece of code.
+// Package proxyconfig is THE definition of the sidecar proxy: its image,
+// containers, resources, interception exclusions and arguments, derived from
+// a MeshConfig spec plus per-workload annotations. The chart's defaults, the
+// offline injector, the webhook and `meshctl check` all read it from this
+// package.
+//
+// What mesh-proxy itself reads (ports, user, admin paths, log levels, the
+// argument and environment formats with their parsers) is defined in the
+// Kubernetes-free sub-package wire and re-exported here where the injector's
+// side needs it, so the writer and the reader of every setting are still one
+// piece of code while the sidecar binary links none of client-go.
 package proxyconfig
 
-import "github.com/meshctl/meshctl/pkg/version"
-
-// Ports of the proxy. The admin port is never intercepted.
-const (
-	OutboundPort = 15001
-	InboundPort  = 15003
-	AdminPort    = 15000
+import (
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
+	"github.com/meshctl/meshctl/pkg/version"
 )
 
-// The proxy runs as this user and group; the interception rules exempt its
-// traffic so the proxy's own upstream connections are not looped back to it.
+// Ports of the proxy, defined in wire. The admin port is never intercepted.
 const (
-	ProxyUID = 1500
-	ProxyGID = 1500
+	OutboundPort = wire.OutboundPort
+	InboundPort  = wire.InboundPort
+	AdminPort    = wire.AdminPort
+)
+
+// The proxy's user and group, defined in wire; the interception rules exempt
+// its traffic so the proxy's own upstream connections are not looped back
+// to it.
+const (
+	ProxyUID = wire.ProxyUID
+	ProxyGID = wire.ProxyGID
 )
 
 // Container names of the sidecar.

@@ -4,6 +4,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // Command is the sidecar image's binary; the image must have it on PATH.
@@ -11,25 +13,24 @@ import (
 // entrypoint, so that the pod spec alone says what runs.
 const Command = "mesh-proxy"
 
-// Admin endpoints of the proxy, on AdminPort.
-const (
-	ReadyPath   = "/ready"
-	LivePath    = "/live"
-	MetricsPath = "/metrics"
-	ConfigPath  = "/config"
-)
-
 // AdminPortName names the admin port on the proxy container.
 const AdminPortName = "mesh-admin"
 
 // InitContainer is the container that installs the interception rules
 // before the app starts.
 //
-// It runs as root because iptables needs it: changing the pod's netfilter
-// tables takes CAP_NET_ADMIN (and CAP_NET_RAW for the raw sockets iptables
-// opens) and the iptables binaries refuse to run as another user even with
-// those capabilities. Everything else is taken away: only NET_ADMIN and
-// NET_RAW are added, ALL others dropped, no privilege escalation, and a
+// `mesh-proxy init` installs them as one nftables table over netlink (see
+// pkg/proxy/interception): no iptables binaries are involved. Changing the
+// pod's netfilter tables takes CAP_NET_ADMIN in the pod's network
+// namespace, and it runs as root because that is how the capability takes
+// effect: the container runtime puts added capabilities into the effective
+// set only of a root process; a non-root process would hold NET_ADMIN in
+// its bounding set alone (Kubernetes sets no ambient capabilities, and the
+// image's binary carries no file capabilities), and the kernel would refuse
+// the netlink batch with EPERM. NET_RAW is not needed by the netlink path
+// (iptables needed it); it is still added only because dropping it changes
+// every injected pod and is left to its own change. Everything else is taken
+// away: ALL other capabilities dropped, no privilege escalation, and a
 // read-only root filesystem. runAsNonRoot is set to false explicitly so
 // that a pod-level runAsNonRoot: true, which the app may need, does not
 // stop the init container.
@@ -76,8 +77,8 @@ func (c *Config) ProxyContainer() corev1.Container {
 		}},
 		Env:            Env(),
 		Resources:      *c.Resources.DeepCopy(),
-		ReadinessProbe: probe(ReadyPath),
-		LivenessProbe:  probe(LivePath),
+		ReadinessProbe: probe(wire.ReadyPath),
+		LivenessProbe:  probe(wire.LivePath),
 		SecurityContext: &corev1.SecurityContext{
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 			RunAsUser:                ptr.To[int64](ProxyUID),

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // Server is the admin handler. Ready starts false: the proxy marks itself
@@ -22,7 +22,7 @@ type Server struct {
 	// Gatherer serves /metrics; nil turns /metrics off (404).
 	Gatherer prometheus.Gatherer
 	// Config is shown by /config after Redact.
-	Config proxyconfig.Run
+	Config wire.Run
 
 	ready atomic.Bool
 }
@@ -33,10 +33,10 @@ func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
 // Handler serves the admin endpoints.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+proxyconfig.LivePath, func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+wire.LivePath, func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "live")
 	})
-	mux.HandleFunc("GET "+proxyconfig.ReadyPath, func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+wire.ReadyPath, func(w http.ResponseWriter, _ *http.Request) {
 		if !s.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
@@ -44,9 +44,9 @@ func (s *Server) Handler() http.Handler {
 		fmt.Fprintln(w, "ready")
 	})
 	if s.Gatherer != nil {
-		mux.Handle("GET "+proxyconfig.MetricsPath, promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
+		mux.Handle("GET "+wire.MetricsPath, promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
 	}
-	mux.HandleFunc("GET "+proxyconfig.ConfigPath, func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+wire.ConfigPath, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -61,7 +61,7 @@ const Redacted = "<redacted>"
 // Redact returns r without secrets: the inline JWKS is withheld (it is
 // long and may carry private material if misconfigured), and the JWKS URL
 // loses its credentials and query string, which often carry API keys.
-func Redact(r proxyconfig.Run) proxyconfig.Run {
+func Redact(r wire.Run) wire.Run {
 	if r.JWT == nil {
 		return r
 	}

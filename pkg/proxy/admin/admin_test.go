@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	_ "github.com/meshctl/meshctl/internal/golden"
-	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
@@ -22,9 +22,9 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 }
 
 func TestEndpoints(t *testing.T) {
-	s := &Server{Gatherer: prometheus.NewRegistry(), Config: proxyconfig.Run{
-		LogLevel: proxyconfig.LogInfo,
-		JWT:      &proxyconfig.JWT{Issuer: "https://issuer", JWKS: `{"keys":[{"d":"private!"}]}`, JWKSURL: "https://user:pw@keys.example/jwks?api_key=s3cret"},
+	s := &Server{Gatherer: prometheus.NewRegistry(), Config: wire.Run{
+		LogLevel: wire.LogInfo,
+		JWT:      &wire.JWT{Issuer: "https://issuer", JWKS: `{"keys":[{"d":"private!"}]}`, JWKSURL: "https://user:pw@keys.example/jwks?api_key=s3cret"},
 	}}
 	h := s.Handler()
 	if code, _ := get(t, h, "/ready"); code != http.StatusServiceUnavailable {

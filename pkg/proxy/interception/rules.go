@@ -1,5 +1,5 @@
 // Package interception owns the pod's traffic interception rules: a pure
-// generator (Generate) that turns proxyconfig.Interception into an ordered
+// generator (Generate) that turns wire.Interception into an ordered
 // rule set, its nft-syntax rendering (for golden tests, `mesh-proxy init
 // --dry-run` and humans), and the installer that programs the rule set into
 // the kernel's nftables over netlink.
@@ -17,7 +17,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // TableName is the nftables table (family inet) that holds every rule.
@@ -79,7 +79,7 @@ type Rule struct {
 // Generate returns the rules for i. It is a pure function: the same
 // settings always give the same rules, in the same order, and exclusions
 // always come before the redirect of their chain.
-func Generate(i proxyconfig.Interception) (Ruleset, error) {
+func Generate(i wire.Interception) (Ruleset, error) {
 	for name, p := range map[string]int32{"inbound": i.InboundPort, "outbound": i.OutboundPort, "admin": i.AdminPort} {
 		if p < 1 || p > 65535 {
 			return Ruleset{}, fmt.Errorf("%s port %d is not a port (1-65535)", name, p)

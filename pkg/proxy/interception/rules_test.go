@@ -6,15 +6,15 @@ import (
 	"testing"
 
 	"github.com/meshctl/meshctl/internal/golden"
-	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
-func base() proxyconfig.Interception {
-	return proxyconfig.Interception{
-		InboundPort:  proxyconfig.InboundPort,
-		OutboundPort: proxyconfig.OutboundPort,
-		AdminPort:    proxyconfig.AdminPort,
-		ProxyUID:     proxyconfig.ProxyUID,
+func base() wire.Interception {
+	return wire.Interception{
+		InboundPort:  wire.InboundPort,
+		OutboundPort: wire.OutboundPort,
+		AdminPort:    wire.AdminPort,
+		ProxyUID:     wire.ProxyUID,
 	}
 }
 
@@ -25,7 +25,7 @@ func TestGenerateGolden(t *testing.T) {
 	full.SkipOutboundCIDRs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
 	for _, tc := range []struct {
 		name string
-		in   proxyconfig.Interception
+		in   wire.Interception
 	}{
 		{"defaults", base()},
 		{"exclusions", full},
@@ -74,7 +74,7 @@ func TestGenerateOrderAndComments(t *testing.T) {
 			}
 		}
 	}
-	if got := rs.Chains[1].Rules[0]; !got.HasSkUID || got.SkUID != proxyconfig.ProxyUID {
+	if got := rs.Chains[1].Rules[0]; !got.HasSkUID || got.SkUID != wire.ProxyUID {
 		t.Errorf("first outbound rule must exempt the proxy's UID, got %q", got)
 	}
 }
@@ -82,12 +82,12 @@ func TestGenerateOrderAndComments(t *testing.T) {
 func TestGenerateRejectsBadPorts(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		mutate func(*proxyconfig.Interception)
+		mutate func(*wire.Interception)
 		want   string
 	}{
-		{"no inbound port", func(i *proxyconfig.Interception) { i.InboundPort = 0 }, "inbound port 0"},
-		{"outbound too big", func(i *proxyconfig.Interception) { i.OutboundPort = 70000 }, "outbound port 70000"},
-		{"negative uid", func(i *proxyconfig.Interception) { i.ProxyUID = -1 }, "proxy UID -1"},
+		{"no inbound port", func(i *wire.Interception) { i.InboundPort = 0 }, "inbound port 0"},
+		{"outbound too big", func(i *wire.Interception) { i.OutboundPort = 70000 }, "outbound port 70000"},
+		{"negative uid", func(i *wire.Interception) { i.ProxyUID = -1 }, "proxy UID -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := base()

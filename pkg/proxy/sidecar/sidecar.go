@@ -1,6 +1,6 @@
 // Package sidecar assembles the proxy that `mesh-proxy run` starts: the
 // inbound and outbound listeners with their pipelines, the admin port,
-// telemetry and JWT validation, from a proxyconfig.Run; and it drains
+// telemetry and JWT validation, from a wire.Run; and it drains
 // gracefully when its context ends (SIGTERM).
 package sidecar
 
@@ -28,7 +28,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/proxy/outbound"
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
 	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
-	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // Defaults of Options.
@@ -41,9 +41,9 @@ const (
 // Options are the proxy's settings and its dependencies on the world.
 type Options struct {
 	// Run is the configuration from the container's arguments.
-	Run proxyconfig.Run
+	Run wire.Run
 	// Pod names the proxy in traces; optional.
-	Pod proxyconfig.Pod
+	Pod wire.Pod
 	// Log receives the proxy's log and access log, as JSON lines.
 	Log io.Writer
 	// Listen opens listeners; net.ListenTCP when nil.
@@ -214,7 +214,7 @@ func Run(ctx context.Context, o Options) error {
 	return errors.Join(serveErr, shutdownErr)
 }
 
-func jwtKeys(ctx context.Context, j *proxyconfig.JWT, client *http.Client, log *slog.Logger) (*auth.Keys, error) {
+func jwtKeys(ctx context.Context, j *wire.JWT, client *http.Client, log *slog.Logger) (*auth.Keys, error) {
 	if j.JWKS != "" {
 		set, err := auth.ParseJWKS([]byte(j.JWKS))
 		if err != nil {
@@ -257,20 +257,20 @@ func observer(m *telemetry.Metrics) listener.TCPObserver {
 	return m
 }
 
-func serviceName(p proxyconfig.Pod) string {
+func serviceName(p wire.Pod) string {
 	if p.Name == "" {
 		return "mesh-proxy"
 	}
 	return p.Name + "." + p.Namespace
 }
 
-func level(l proxyconfig.LogLevel) slog.Level {
+func level(l wire.LogLevel) slog.Level {
 	switch l {
-	case proxyconfig.LogDebug:
+	case wire.LogDebug:
 		return slog.LevelDebug
-	case proxyconfig.LogWarn:
+	case wire.LogWarn:
 		return slog.LevelWarn
-	case proxyconfig.LogError:
+	case wire.LogError:
 		return slog.LevelError
 	}
 	return slog.LevelInfo

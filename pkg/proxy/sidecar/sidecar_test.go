@@ -19,7 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	_ "github.com/meshctl/meshctl/internal/golden"
-	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // proxy runs the sidecar on loopback ports. There is no interception here
@@ -31,7 +31,7 @@ type proxy struct {
 	done  chan error
 }
 
-func startProxy(t *testing.T, r proxyconfig.Run, app netip.AddrPort) *proxy {
+func startProxy(t *testing.T, r wire.Run, app netip.AddrPort) *proxy {
 	return startProxyRun(t, r, app)
 }
 
@@ -39,7 +39,7 @@ func startProxyB(b *testing.B, _ *testing.T, app netip.AddrPort) *proxy {
 	return startProxyRun(b, run(), app)
 }
 
-func startProxyRun(t testing.TB, r proxyconfig.Run, app netip.AddrPort) *proxy {
+func startProxyRun(t testing.TB, r wire.Run, app netip.AddrPort) *proxy {
 	t.Helper()
 	p := &proxy{addrs: map[string]string{}, done: make(chan error, 1)}
 	var mu sync.Mutex
@@ -73,8 +73,8 @@ func startProxyRun(t testing.TB, r proxyconfig.Run, app netip.AddrPort) *proxy {
 	return p
 }
 
-func run() proxyconfig.Run {
-	return proxyconfig.Run{LogLevel: proxyconfig.LogInfo, InboundPort: 15003, OutboundPort: 15001, AdminPort: 15000, Metrics: true}
+func run() wire.Run {
+	return wire.Run{LogLevel: wire.LogInfo, InboundPort: 15003, OutboundPort: 15001, AdminPort: 15000, Metrics: true}
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
@@ -94,7 +94,7 @@ func TestInboundJWTAndMetrics(t *testing.T) {
 	defer app.Close()
 
 	r := run()
-	r.JWT = &proxyconfig.JWT{Issuer: "https://issuer", Audiences: []string{"books"}, JWKS: string(jwks)}
+	r.JWT = &wire.JWT{Issuer: "https://issuer", Audiences: []string{"books"}, JWKS: string(jwks)}
 	p := startProxy(t, r, ln.Addr().(*net.TCPAddr).AddrPort())
 
 	tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": "https://issuer", "aud": "books", "exp": time.Now().Add(time.Hour).Unix()})
@@ -207,7 +207,7 @@ func TestTracingExportsOverOTLP(t *testing.T) {
 	defer app.Close()
 
 	r := run()
-	r.Tracing = &proxyconfig.Tracing{Address: "127.0.0.1", Port: int32(cln.Addr().(*net.TCPAddr).Port), Endpoint: "/v1/traces"}
+	r.Tracing = &wire.Tracing{Address: "127.0.0.1", Port: int32(cln.Addr().(*net.TCPAddr).Port), Endpoint: "/v1/traces"}
 	p := startProxy(t, r, aln.Addr().(*net.TCPAddr).AddrPort())
 	req, _ := http.NewRequest("GET", "http://"+p.addrs[":15003"]+"/", nil)
 	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

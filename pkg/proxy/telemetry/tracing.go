@@ -15,7 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
-	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // Tracer starts the proxy's spans. The zero value (tracing disabled) still
@@ -28,7 +28,7 @@ type Tracer struct {
 
 // NewTracer exports spans over OTLP/HTTP to the collector in cfg, as
 // service (the pod's workload name). Shutdown flushes them.
-func NewTracer(ctx context.Context, cfg proxyconfig.Tracing, service string) (*Tracer, error) {
+func NewTracer(ctx context.Context, cfg wire.Tracing, service string) (*Tracer, error) {
 	exp, err := otlptracehttp.New(ctx,
 		otlptracehttp.WithEndpoint(net.JoinHostPort(cfg.Address, strconv.Itoa(int(cfg.Port)))),
 		otlptracehttp.WithURLPath(cfg.Endpoint),

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestNoKubernetesDependencies keeps the sidecar small: mesh-proxy runs in
+// every meshed pod, and one import of the Kubernetes API types (directly, or
+// through pkg/proxyconfig or pkg/meshconfig) links some 365 packages into it,
+// tripling its idle memory. What the proxy needs from the injector belongs
+// in pkg/proxyconfig/wire.
+func TestNoKubernetesDependencies(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go tool is needed to list mesh-proxy's dependencies: %v", err)
+	}
+	out, err := exec.Command(gobin, "list", "-deps", ".").Output()
+	if err != nil {
+		var stderr []byte
+		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("go list -deps: %v\n%s", err, stderr)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 10 || deps[len(deps)-1] != "github.com/meshctl/meshctl/cmd/mesh-proxy" {
+		t.Fatalf("go list -deps did not list mesh-proxy's dependencies:\n%s", out)
+	}
+	forbidden := []string{
+		"github.com/meshctl/meshctl/pkg/proxyconfig",
+		"github.com/meshctl/meshctl/pkg/meshconfig",
+		"github.com/meshctl/meshctl/pkg/kube",
+	}
+	for _, d := range deps {
+		if strings.HasPrefix(d, "k8s.io/") || strings.HasPrefix(d, "sigs.k8s.io/") || strings.Contains(d, "/client-go") {
+			t.Errorf("mesh-proxy depends on %s", d)
+		}
+		for _, f := range forbidden {
+			if d == f {
+				t.Errorf("mesh-proxy depends on %s, which imports Kubernetes; use pkg/proxyconfig/wire", d)
+			}
+		}
+	}
+}

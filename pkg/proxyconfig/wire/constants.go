@@ -1,0 +1,30 @@
+package wire
+
+// Ports of the proxy. The admin port is never intercepted.
+const (
+	OutboundPort = 15001
+	InboundPort  = 15003
+	AdminPort    = 15000
+)
+
+// The proxy runs as this user and group; the interception rules exempt its
+// traffic so the proxy's own upstream connections are not looped back to it.
+const (
+	ProxyUID = 1500
+	ProxyGID = 1500
+)
+
+// Subcommands of mesh-proxy, the first argument of each sidecar container.
+const (
+	InitCommand = "init"
+	RunCommand  = "run"
+)
+
+// Admin endpoints of the proxy, on AdminPort. The injector points the
+// container's probes at them.
+const (
+	ReadyPath   = "/ready"
+	LivePath    = "/live"
+	MetricsPath = "/metrics"
+	ConfigPath  = "/config"
+)
