@@ -1,0 +1,107 @@
+// Command mesh-controller is meshctl's control plane: the admission webhook
+// that injects the sidecar into new pods of enrolled namespaces (see
+// pkg/controller). It is built as one static binary (CGO off, as `make
+// build` does for every command) so that its image needs nothing else.
+// The chart's Deployment passes every flag.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/meshctl/meshctl/pkg/controller"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/version"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is main without the process: 0 success, 1 failure, 2 bad arguments.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	o := &controller.Options{}
+	var webhookPort, healthPort int
+	var logLevel, kubeconfig string
+	var showVersion bool
+	fs := flag.NewFlagSet("mesh-controller", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.MeshName, "mesh-name", meshconfig.DefaultMeshName, "the mesh whose enrolled namespaces get the sidecar")
+	fs.StringVar(&o.MeshNamespace, "mesh-namespace", meshconfig.DefaultMeshNamespace, "the control-plane namespace (MeshConfig, TLS Secret)")
+	fs.StringVar(&o.WebhookConfiguration, "webhook-configuration", "", "the MutatingWebhookConfiguration whose caBundle to patch")
+	fs.StringVar(&o.WebhookService, "webhook-service", meshconfig.ControllerName, "the Service in front of the webhook, named in the serving certificate")
+	fs.StringVar(&o.TLSSecret, "tls-secret", "", "the Secret that holds the serving certificate and its CA")
+	fs.IntVar(&webhookPort, "webhook-port", 9443, "the HTTPS port of the admission webhook")
+	fs.IntVar(&healthPort, "health-port", 9090, "the HTTP port of /healthz, /readyz and /metrics")
+	fs.StringVar(&logLevel, "log-level", "info", "one of debug, info, warn, error")
+	fs.StringVar(&kubeconfig, "kubeconfig", "", "a kubeconfig file; empty means the in-cluster configuration")
+	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "Error: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if showVersion {
+		fmt.Fprintln(stderr, version.Version())
+		return 0
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		fmt.Fprintf(stderr, "Error: --log-level %q: use debug, info, warn or error\n", logLevel)
+		return 2
+	}
+	if err := o.Validate(); err != nil {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return 2
+	}
+	o.WebhookAddr, o.HealthAddr = controller.ListenAddr(webhookPort), controller.ListenAddr(healthPort)
+	o.Log = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("version", version.Version())
+	if err := clients(o, kubeconfig); err != nil {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return 1
+	}
+	if err := o.Run(ctx); err != nil {
+		o.Log.Error("mesh-controller stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func clients(o *controller.Options, kubeconfig string) error {
+	var cfg *rest.Config
+	var err error
+	if kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return fmt.Errorf("API server configuration: %w", err)
+	}
+	cfg.UserAgent = "mesh-controller/" + version.Version()
+	if o.Kube, err = kubernetes.NewForConfig(cfg); err != nil {
+		return err
+	}
+	o.Dynamic, err = dynamic.NewForConfig(cfg)
+	return err
+}

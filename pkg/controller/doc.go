@@ -1,0 +1,39 @@
+// Package controller is mesh-controller, the control plane: the admission
+// webhook that injects the sidecar into new pods of enrolled namespaces. It
+// owns the pieces of that process, each small:
+//
+//   - webhook.go: the admission handler, a thin adapter around pkg/inject,
+//     the same engine `meshctl inject` runs, so the two never disagree;
+//   - meshconfig.go: the MeshConfig informer that keeps the current injector,
+//     so that a changed proxy image applies to the next pod, no restart;
+//   - certs.go: the controller's own CA and serving certificate, kept in one
+//     Secret so that replicas and restarts agree, renewed well before expiry;
+//   - cabundle.go: patching that CA into the chart's webhook configuration;
+//   - health.go: /healthz, /readyz (ready once the certificate, the caBundle
+//     and the MeshConfig are in place) and Prometheus /metrics;
+//   - controller.go: Options and Run, which wire them together.
+//
+// # failurePolicy
+//
+// The chart's MutatingWebhookConfiguration uses failurePolicy Fail by
+// default (values: controller.webhook.failurePolicy). The trade-off:
+//
+//   - Fail: while the controller is down or unreachable, the API server
+//     refuses every new pod of an enrolled namespace (Deployments stall,
+//     their ReplicaSets report FailedCreate). No pod ever runs unmeshed, so
+//     policy and mTLS are never silently bypassed; the cost is availability.
+//     The control-plane and system namespaces are excluded by the
+//     namespaceSelector, so the controller itself can always be restarted.
+//   - Ignore: pods of enrolled namespaces start without a sidecar while the
+//     controller is down. Workloads keep scaling, but those pods are outside
+//     the mesh until restarted.
+//
+// `meshctl check` sees the consequence either way: with Fail, the control
+// plane checks (Deployment ready, Service endpoints, caBundle) fail and name
+// the controller; with Ignore, the data-plane checks report pods of enrolled
+// namespaces that run without the sidecar.
+//
+// The handler itself denies a pod only when pkg/inject refuses it (a bad
+// per-workload annotation, which the user must fix); every other case is
+// allowed, unchanged when not injected, and the reason is logged.
+package controller

@@ -1,0 +1,126 @@
+package controller
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the controller's Prometheus metrics. They live in a registry
+// of their own, not the global one, so tests and replicas of the struct never
+// collide.
+type Metrics struct {
+	// Registry holds the metrics below and the Go runtime's.
+	Registry   *prometheus.Registry
+	admissions *prometheus.CounterVec
+	latency    prometheus.Histogram
+}
+
+// NewMetrics registers the admission metrics, every result at zero.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		admissions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshctl_controller_admissions_total",
+			Help: "Pod admission requests answered by the sidecar injector, by result.",
+		}, []string{"result"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "meshctl_controller_admission_duration_seconds",
+			Help:    "Time to answer one admission request, from request read to response written.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+	}
+	for _, r := range Results() {
+		m.admissions.WithLabelValues(string(r))
+	}
+	m.Registry.MustRegister(m.admissions, m.latency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// observe counts one admission; a nil m counts nothing, so handlers in unit
+// tests need no registry.
+func (m *Metrics) observe(r Result, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.admissions.WithLabelValues(string(r)).Inc()
+	if d > 0 {
+		m.latency.Observe(d.Seconds())
+	}
+}
+
+// Readiness tracks the conditions /readyz waits for. Each is named, so a
+// failing probe says what is missing.
+type Readiness struct {
+	mu      sync.Mutex
+	pending map[string]string // condition -> why it is not met
+}
+
+// NewReadiness starts with every condition unmet.
+func NewReadiness(conditions ...string) *Readiness {
+	r := &Readiness{pending: map[string]string{}}
+	for _, c := range conditions {
+		r.pending[c] = "not yet"
+	}
+	return r
+}
+
+// Set marks condition met (err nil) or unmet for the reason err gives.
+func (r *Readiness) Set(condition string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		delete(r.pending, condition)
+		return
+	}
+	r.pending[condition] = err.Error()
+}
+
+// Err is nil when every condition is met, or names those that are not.
+func (r *Readiness) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.pending) == 0 {
+		return nil
+	}
+	var parts []string
+	for c, why := range r.pending {
+		parts = append(parts, c+": "+why)
+	}
+	slices.Sort(parts)
+	return fmt.Errorf("not ready: %s", strings.Join(parts, "; "))
+}
+
+// The readiness conditions of Run.
+const (
+	ReadyCertificate = "certificate"
+	ReadyCABundle    = "caBundle"
+	ReadyMeshConfig  = "meshconfig"
+	ReadyNamespaces  = "namespaces"
+)
+
+// HealthHandler serves /healthz (the process answers), /readyz (every
+// readiness condition met) and /metrics.
+func HealthHandler(ready *Readiness, m *Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := ready.Err(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	return mux
+}
