@@ -1,17 +1,27 @@
 package meshconfig
 
+import "github.com/meshctl/meshctl/pkg/proxyconfig/wire"
+
 // Defaults of the MeshConfig spec. The CRD schema carries the same values as
 // +kubebuilder:default markers in types.go, so that the API server fills in
 // what a user leaves out; TestCRDDefaultsMatchDefaultSpec keeps them equal.
 const (
-	DefaultLogLevel        = "info"
+	// DefaultLogLevel is the proxy's default, which mesh-proxy defines.
+	DefaultLogLevel        = string(wire.LogInfo)
 	DefaultTracingPort     = 4318
 	DefaultTracingEndpoint = "/v1/traces"
 )
 
 // LogLevels are the values SidecarSpec.LogLevel accepts, in increasing order
-// of severity.
-func LogLevels() []string { return []string{"debug", "info", "warn", "error"} }
+// of severity: the levels mesh-proxy parses.
+func LogLevels() []string {
+	levels := wire.LogLevels()
+	out := make([]string, len(levels))
+	for i, l := range levels {
+		out[i] = string(l)
+	}
+	return out
+}
 
 // DefaultSpec is the spec of a MeshConfig whose fields are all absent:
 // permissive mode and egress on (apps keep working when their namespace is
