@@ -79,3 +79,20 @@ e2e:
 bench-proxy:
 	hack/dataplane-deps.sh --bench
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkProxy -benchtime=1x -timeout 10m ./test/dataplane/
+
+# ---- generated docs and the release configuration ----
+.PHONY: docs release-check
+# goreleaser is pinned to a release that builds with this Go 1.26 toolchain:
+# v2.18 needs Go 1.27, and v2.16/v2.17 need go.digitalxero.dev/go-msix, which
+# the module proxy refuses (403). `go run pkg@version` caches the linked
+# binary, so only the first run compiles it.
+GORELEASER ?= $(GO) run github.com/goreleaser/goreleaser/v2@v2.14.3
+
+## docs: regenerate docs/cli from the cobra tree (the test that fails when they are stale, with -update)
+docs: testenv
+	MESHCTL_TESTENV_ASSETS="$$(hack/testenv.sh)" $(GO) test -count=1 -run '^TestCLIDocs$$' ./cmd/meshctl -update
+
+## release-check: validate .goreleaser.yaml and build a snapshot for this platform into dist/
+release-check:
+	$(GORELEASER) check
+	$(GORELEASER) build --snapshot --clean --single-target
