@@ -134,7 +134,10 @@ func (o *Options) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle(WebhookPath, handler)
 	webhookSrv := &http.Server{
-		Handler:           mux,
+		Handler: mux,
+		// Handshakes fail while the API server still trusts an older
+		// caBundle, and scanners probe the port: debug, not errors.
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig: &tls.Config{
 			MinVersion: tls.VersionTLS12,
@@ -148,7 +151,8 @@ func (o *Options) Run(ctx context.Context) error {
 			},
 		},
 	}
-	healthSrv := &http.Server{Handler: HealthHandler(o.Ready, o.Metrics), ReadHeaderTimeout: 10 * time.Second}
+	healthSrv := &http.Server{Handler: HealthHandler(o.Ready, o.Metrics), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve(healthSrv, healthLn, false) })

@@ -1,0 +1,228 @@
+// Package integration_test runs the controller against a real API server:
+// the webhook server in the test process, registered by URL, with the
+// certificate, caBundle and MeshConfig handling of a deployed controller. It
+// lives apart from package controller so that the unit tests and the fuzz
+// target start no API server.
+package integration_test
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	_ "github.com/meshctl/meshctl/internal/golden"
+	"github.com/meshctl/meshctl/internal/testenv"
+	"github.com/meshctl/meshctl/pkg/controller"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/meshconfig/meshconfigtest"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
+)
+
+// env is the API server shared by this package's tests.
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
+
+// mesh is one running controller and what it serves.
+type mesh struct {
+	// Name is the mesh's, unique per test so that webhooks of earlier tests
+	// (removed from the API server's cache only after a delay) select none
+	// of this test's namespaces.
+	Name string
+	// Namespace is the control-plane namespace.
+	Namespace string
+	// Webhook is the MutatingWebhookConfiguration's name.
+	Webhook string
+	// Secret is the TLS Secret's name.
+	Secret string
+	// WebhookAddr and HealthAddr are where the controller listens.
+	WebhookAddr, HealthAddr string
+	// Options are those Run was given.
+	Options *controller.Options
+}
+
+const testSecret = "mesh-controller-tls"
+
+// startMesh installs a mesh's CRDs and MeshConfig, runs the controller as Run
+// does in the Deployment (on loopback, with a certificate valid for
+// 127.0.0.1), registers its webhook by URL with an empty caBundle as the
+// chart does, and returns once the API server calls it: the controller must
+// have provisioned its certificate and patched the caBundle by then.
+func startMesh(t testing.TB) *mesh {
+	t.Helper()
+	meshconfigtest.InstallCRDs(t, env.Config)
+	m := &mesh{Name: testenv.UniqueName("mesh"), Namespace: env.Namespace(t, nil), Secret: testSecret}
+	m.Webhook = "meshctl-" + m.Name + "-sidecar-injector"
+	meshconfigtest.InstallMesh(t, env.Clients.Dynamic, m.Name, m.Namespace)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan [2]net.Addr, 1)
+	m.Options = &controller.Options{
+		MeshName: m.Name, MeshNamespace: m.Namespace, WebhookConfiguration: m.Webhook,
+		WebhookService: meshconfig.ControllerName, TLSSecret: m.Secret,
+		WebhookAddr: "127.0.0.1:0", HealthAddr: "127.0.0.1:0", ExtraIPs: []net.IP{net.IPv4(127, 0, 0, 1)},
+		ResyncInterval: 200 * time.Millisecond,
+		Kube:           env.Clients.Kube, Dynamic: env.Clients.Dynamic,
+		Listening: func(w, h net.Addr) { listening <- [2]net.Addr{w, h} },
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Options.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("controller: %v", err)
+		}
+	})
+	select {
+	case addrs := <-listening:
+		m.WebhookAddr, m.HealthAddr = addrs[0].String(), addrs[1].String()
+	case err := <-done:
+		t.Fatalf("controller stopped: %v", err)
+	}
+
+	// Without its webhook configuration the controller has a certificate
+	// but no caBundle to patch, and must say so.
+	eventually(t, "/readyz names the missing caBundle", func() bool {
+		code, body := m.get(t, "/readyz")
+		return code == http.StatusServiceUnavailable && contains(body, controller.ReadyCABundle+": ") && !contains(body, controller.ReadyCertificate+": ")
+	})
+
+	probeNS := m.enrolledNamespace(t)
+	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: m.Webhook},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name:                    "sidecar-injector." + m.Name + ".meshctl.io",
+			AdmissionReviewVersions: []string{"v1"},
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+			TimeoutSeconds:          ptr.To[int32](10),
+			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://" + m.WebhookAddr + controller.WebhookPath)},
+			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{meshconfig.LabelMonitoredBy: m.Name}},
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+				Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}, Scope: ptr.To(admissionregistrationv1.NamespacedScope)},
+			}},
+		}},
+	}
+	env.RegisterMutatingWebhook(t, cfg, func() bool {
+		p, err := m.createPod(t, probeNS, appPod(), true)
+		return err == nil && hasSidecar(p)
+	})
+	eventually(t, "/readyz", func() bool {
+		code, _ := m.get(t, "/readyz")
+		return code == http.StatusOK
+	})
+	return m
+}
+
+// enrolledNamespace is a namespace of the test's own, enrolled as
+// `meshctl namespace add` does.
+func (m *mesh) enrolledNamespace(t testing.TB) string {
+	t.Helper()
+	ns := env.Namespace(t, map[string]string{meshconfig.LabelMonitoredBy: m.Name})
+	m.annotate(t, ns, meshconfig.InjectionEnabled)
+	return ns
+}
+
+func (m *mesh) annotate(t testing.TB, ns, injection string) {
+	t.Helper()
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, meshconfig.AnnotationSidecarInjection, injection)
+	if _, err := env.Clients.Kube.CoreV1().Namespaces().Patch(testenv.Context(t), ns, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// createPod creates pod in ns (a server-side dry run when dryRun is set:
+// webhooks without side effects are called all the same).
+func (m *mesh) createPod(t testing.TB, ns string, pod *corev1.Pod, dryRun bool) (*corev1.Pod, error) {
+	opts := metav1.CreateOptions{}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	return env.Clients.Kube.CoreV1().Pods(ns).Create(testenv.Context(t), pod.DeepCopy(), opts)
+}
+
+// get fetches path from the controller's health server.
+func (m *mesh) get(t testing.TB, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + m.HealthAddr + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// servedCertificate is the serial of the certificate the webhook presents.
+func (m *mesh) servedSerial(t testing.TB) string {
+	t.Helper()
+	conn, err := tls.Dial("tcp", m.WebhookAddr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // only reads the certificate
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Text(16)
+}
+
+func appPod() *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "web-", Labels: map[string]string{"app": "web"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "web", Image: "registry.example/web:1",
+			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+		}}},
+	}
+}
+
+func hasSidecar(p *corev1.Pod) bool {
+	return proxyContainer(p) != nil
+}
+
+func proxyContainer(p *corev1.Pod) *corev1.Container {
+	for i, c := range p.Spec.Containers {
+		if c.Name == proxyconfig.ProxyContainerName {
+			return &p.Spec.Containers[i]
+		}
+	}
+	return nil
+}
+
+func toJSON(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// eventually polls cond every 100ms for up to 30s.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 30s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
