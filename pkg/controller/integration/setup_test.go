@@ -19,13 +19,19 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apiserver/pkg/authentication/serviceaccount"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/internal/testenv"
+	"github.com/meshctl/meshctl/pkg/check"
 	"github.com/meshctl/meshctl/pkg/controller"
+	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/meshconfig/meshconfigtest"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
@@ -61,12 +67,19 @@ const testSecret = "mesh-controller-tls"
 // 127.0.0.1), registers its webhook by URL with an empty caBundle as the
 // chart does, and returns once the API server calls it: the controller must
 // have provisioned its certificate and patched the caBundle by then.
-func startMesh(t testing.TB) *mesh {
+//
+// With chartRBAC the controller runs as its ServiceAccount with exactly the
+// chart's roles (rendered from the embedded chart), not as the admin.
+func startMesh(t testing.TB, chartRBAC bool) *mesh {
 	t.Helper()
 	meshconfigtest.InstallCRDs(t, env.Config)
 	m := &mesh{Name: testenv.UniqueName("mesh"), Namespace: env.Namespace(t, nil), Secret: testSecret}
 	m.Webhook = "meshctl-" + m.Name + "-sidecar-injector"
 	meshconfigtest.InstallMesh(t, env.Clients.Dynamic, m.Name, m.Namespace)
+	clients := env.Clients
+	if chartRBAC {
+		clients = asControllerServiceAccount(t, m)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	listening := make(chan [2]net.Addr, 1)
@@ -75,7 +88,7 @@ func startMesh(t testing.TB) *mesh {
 		WebhookService: meshconfig.ControllerName, TLSSecret: m.Secret,
 		WebhookAddr: "127.0.0.1:0", HealthAddr: "127.0.0.1:0", ExtraIPs: []net.IP{net.IPv4(127, 0, 0, 1)},
 		ResyncInterval: 200 * time.Millisecond,
-		Kube:           env.Clients.Kube, Dynamic: env.Clients.Dynamic,
+		Kube:           clients.Kube, Dynamic: clients.Dynamic,
 		Listening: func(w, h net.Addr) { listening <- [2]net.Addr{w, h} },
 	}
 	done := make(chan error, 1)
@@ -126,6 +139,66 @@ func startMesh(t testing.TB) *mesh {
 		return code == http.StatusOK
 	})
 	return m
+}
+
+// asControllerServiceAccount creates the chart's RBAC objects for m and
+// returns clients that act as the controller's ServiceAccount.
+func asControllerServiceAccount(t testing.TB, m *mesh) *kube.Clients {
+	t.Helper()
+	ctx := testenv.Context(t)
+	ch, err := check.RenderEmbeddedChart(m.Name, m.Namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rbac := env.Clients.Kube.RbacV1()
+	created := 0
+	for _, o := range ch.Objects {
+		var err error
+		switch o.GetKind() {
+		case "ClusterRole":
+			var r rbacv1.ClusterRole
+			if err = runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &r); err == nil {
+				_, err = rbac.ClusterRoles().Create(ctx, &r, metav1.CreateOptions{})
+				t.Cleanup(func() { _ = rbac.ClusterRoles().Delete(context.Background(), r.Name, metav1.DeleteOptions{}) })
+			}
+		case "ClusterRoleBinding":
+			var r rbacv1.ClusterRoleBinding
+			if err = runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &r); err == nil {
+				_, err = rbac.ClusterRoleBindings().Create(ctx, &r, metav1.CreateOptions{})
+				t.Cleanup(func() { _ = rbac.ClusterRoleBindings().Delete(context.Background(), r.Name, metav1.DeleteOptions{}) })
+			}
+		case "Role":
+			var r rbacv1.Role
+			if err = runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &r); err == nil {
+				_, err = rbac.Roles(m.Namespace).Create(ctx, &r, metav1.CreateOptions{})
+			}
+		case "RoleBinding":
+			var r rbacv1.RoleBinding
+			if err = runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &r); err == nil {
+				_, err = rbac.RoleBindings(m.Namespace).Create(ctx, &r, metav1.CreateOptions{})
+			}
+		default:
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+		created++
+	}
+	if created != 4 {
+		t.Fatalf("the chart renders %d RBAC objects, want a ClusterRole, a Role and their bindings", created)
+	}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{
+		UserName: serviceaccount.MakeUsername(m.Namespace, meshconfig.ControllerName),
+		Groups:   serviceaccount.MakeGroupNames(m.Namespace),
+	}
+	cfg.Impersonate.Groups = append(cfg.Impersonate.Groups, "system:authenticated")
+	clients, err := kube.NewClientsForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clients
 }
 
 // enrolledNamespace is a namespace of the test's own, enrolled as

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
@@ -28,7 +29,7 @@ import (
 // --from-cluster` makes of the same manifest (created where no webhook
 // acts, so the API server applies the same defaults to both).
 func TestEnrolledPodEqualsMeshctlInject(t *testing.T) {
-	m := startMesh(t)
+	m := startMesh(t, false)
 	ctx := testenv.Context(t)
 	manifest := `apiVersion: v1
 kind: Pod
@@ -98,7 +99,7 @@ spec:
 // another mesh, or enrolled with injection disabled or unset, and pods that
 // opt out or run on the host network, are stored exactly as sent.
 func TestNotInjected(t *testing.T) {
-	m := startMesh(t)
+	m := startMesh(t, false)
 	optedOut := appPod()
 	optedOut.Annotations = map[string]string{meshconfig.AnnotationSidecarInjection: meshconfig.InjectionDisabled}
 	hostNet := appPod()
@@ -139,7 +140,7 @@ func TestNotInjected(t *testing.T) {
 // TestMeshConfigImageChange: after the MeshConfig's proxy image changes, the
 // next pod gets the new image, with no restart.
 func TestMeshConfigImageChange(t *testing.T) {
-	m := startMesh(t)
+	m := startMesh(t, false)
 	ctx := testenv.Context(t)
 	ns := m.enrolledNamespace(t)
 	before, err := m.createPod(t, ns, appPod(), false)
@@ -172,12 +173,36 @@ func TestMeshConfigImageChange(t *testing.T) {
 	}
 }
 
+// TestChartRBAC: the controller needs no more than the chart grants. Run as
+// its ServiceAccount with only the chart's roles, it creates its Secret,
+// patches the caBundle, reads namespaces and the MeshConfig, and injects.
+func TestChartRBAC(t *testing.T) {
+	m := startMesh(t, true)
+	// The clients really are limited: no listing of Secrets.
+	if _, err := m.Options.Kube.CoreV1().Secrets(m.Namespace).List(testenv.Context(t), metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("the ServiceAccount lists Secrets: %v", err)
+	}
+	p, err := m.createPod(t, m.enrolledNamespace(t), appPod(), false)
+	if err != nil || !hasSidecar(p) {
+		t.Fatalf("admission by the least-privileged controller: %v", err)
+	}
+	rotated, err := (&controller.Certs{
+		Client: m.Options.Kube, Namespace: m.Namespace, SecretName: m.Secret, MeshName: m.Name,
+		DNSNames: controller.ServiceDNSNames(m.Options.WebhookService, m.Namespace), IPs: m.Options.ExtraIPs,
+	}).Rotate(testenv.Context(t))
+	if err != nil {
+		t.Fatalf("rotating as the ServiceAccount (update on its Secret): %v", err)
+	}
+	serial := rotated.Leaf.SerialNumber.Text(16)
+	eventually(t, "the controller serves the rotated certificate", func() bool { return m.servedSerial(t) == serial })
+}
+
 // TestCertificateRotation: the controller created its Secret (the standard
 // TLS keys plus the CA, labelled as the mesh's) and patched the caBundle;
 // when the certificate is rotated (here by what another replica would do),
 // the running controller serves the new one, and admission keeps working.
 func TestCertificateRotation(t *testing.T) {
-	m := startMesh(t)
+	m := startMesh(t, false)
 	ctx := testenv.Context(t)
 	sec, err := env.Clients.Kube.CoreV1().Secrets(m.Namespace).Get(ctx, m.Secret, metav1.GetOptions{})
 	if err != nil {
@@ -229,7 +254,7 @@ func TestCertificateRotation(t *testing.T) {
 // TestMalformedReview: the controller's HTTPS endpoint answers garbage with
 // an error status and a reason, and keeps serving.
 func TestMalformedReview(t *testing.T) {
-	m := startMesh(t)
+	m := startMesh(t, false)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // a test client
 	for _, body := range []string{"", "{", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, "\x00\xff"} {
 		resp, err := client.Post("https://"+m.WebhookAddr+controller.WebhookPath, "application/json", strings.NewReader(body))
