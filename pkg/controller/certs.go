@@ -152,13 +152,25 @@ func (c *Certs) reconcile(data map[string][]byte, force bool) (*Bundle, map[stri
 	now := c.now()
 	ca, caKey, cas, caErr := parseCA(data)
 	if caErr != nil || due(ca, now) {
-		// A new CA; the old one stays trusted while it is valid.
+		// A new CA. The old one stays in the bundle while it is valid, and a
+		// serving certificate it signed is kept until its own renewal: the
+		// API server learns the new CA from the caBundle first, long before
+		// any replica serves a certificate only the new CA verifies. A CA
+		// that does not parse has nothing to keep.
 		var err error
 		ca, caKey, err = c.newCA(now)
 		if err != nil {
 			return nil, nil, err
 		}
 		cas = append([]*x509.Certificate{ca}, slices.DeleteFunc(cas, func(x *x509.Certificate) bool { return !now.Before(x.NotAfter) })...)
+		if b, err := c.parseServing(data, cas, now); err == nil && caErr == nil && !force {
+			newData, err := encodeSecret(data[corev1.TLSCertKey], data[corev1.TLSPrivateKeyKey], cas, caKey)
+			if err != nil {
+				return nil, nil, err
+			}
+			b.CABundle = newData[SecretCAKey]
+			return b, newData, nil
+		}
 		force = true
 	}
 	if !force {
@@ -170,25 +182,34 @@ func (c *Certs) reconcile(data map[string][]byte, force bool) (*Bundle, map[stri
 	if err != nil {
 		return nil, nil, err
 	}
-	caKeyDER, err := x509.MarshalECPrivateKey(caKey)
+	newData, err := encodeSecret(certPEM, keyPEM, cas, caKey)
 	if err != nil {
 		return nil, nil, err
-	}
-	var bundle bytes.Buffer
-	for _, x := range cas {
-		_ = pem.Encode(&bundle, &pem.Block{Type: "CERTIFICATE", Bytes: x.Raw})
-	}
-	newData := map[string][]byte{
-		corev1.TLSCertKey:       certPEM,
-		corev1.TLSPrivateKeyKey: keyPEM,
-		SecretCAKey:             bundle.Bytes(),
-		SecretCAKeyKey:          pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: caKeyDER}),
 	}
 	b, err := c.parseServing(newData, cas, now)
 	if err != nil {
 		return nil, nil, fmt.Errorf("the certificate just issued does not verify: %w", err)
 	}
 	return b, newData, nil
+}
+
+// encodeSecret is the Secret's data: the serving certificate and key, the CA
+// bundle (signing CA first) and the signing CA's key.
+func encodeSecret(certPEM, keyPEM []byte, cas []*x509.Certificate, caKey *ecdsa.PrivateKey) (map[string][]byte, error) {
+	caKeyDER, err := x509.MarshalECPrivateKey(caKey)
+	if err != nil {
+		return nil, err
+	}
+	var bundle bytes.Buffer
+	for _, x := range cas {
+		_ = pem.Encode(&bundle, &pem.Block{Type: "CERTIFICATE", Bytes: x.Raw})
+	}
+	return map[string][]byte{
+		corev1.TLSCertKey:       certPEM,
+		corev1.TLSPrivateKeyKey: keyPEM,
+		SecretCAKey:             bundle.Bytes(),
+		SecretCAKeyKey:          pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: caKeyDER}),
+	}, nil
 }
 
 // due reports whether a certificate has less than a third of its life left.

@@ -98,18 +98,43 @@ func TestCertsLifecycle(t *testing.T) {
 		t.Error("Rotate kept the certificate")
 	}
 
-	c.t = c.t.Add(300 * 24 * time.Hour) // the CA is due
-	newCA, err := testCerts(client, c).Ensure(ctx)
+	// The CA is due while the serving certificate is not: the new CA is
+	// published in the bundle first, and the serving certificate kept.
+	long := testCerts(client, c)
+	long.Validity = 400 * 24 * time.Hour // capped at the CA's expiry, day 365
+	kept, err := long.Rotate(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	verify(t, newCA, c.t)
-	cas, err := parsePEMCertificates(newCA.CABundle)
+	c.t = c.t.Add(224 * 24 * time.Hour) // day 245: the CA has 120 of 365 days left, the serving certificate 120 of 344
+	published, err := long.Ensure(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cas) != 2 {
-		t.Errorf("bundle of %d CAs after CA renewal, want the new and the old", len(cas))
+	if published.Leaf.SerialNumber.Cmp(kept.Leaf.SerialNumber) != 0 {
+		t.Error("the serving certificate was replaced when only the CA was due")
+	}
+	verify(t, published, c.t)
+	cas, err := parsePEMCertificates(published.CABundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCAs, err := parsePEMCertificates(first.CABundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cas) != 2 || !cas[1].Equal(oldCAs[0]) || cas[0].Equal(oldCAs[0]) {
+		t.Fatalf("bundle of %d CAs after CA renewal, want the new and the old", len(cas))
+	}
+
+	c.t = c.t.Add(60 * 24 * time.Hour) // now the serving certificate is due
+	next, err := long.Ensure(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify(t, next, c.t)
+	if err := next.Leaf.CheckSignatureFrom(cas[0]); err != nil {
+		t.Errorf("the renewed serving certificate is not from the new CA: %v", err)
 	}
 }
 
