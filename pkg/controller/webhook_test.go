@@ -315,3 +315,24 @@ func TestReadiness(t *testing.T) {
 		t.Errorf("/readyz %d when ready", code)
 	}
 }
+
+// BenchmarkServeHTTP is the handler alone, in process: decode the review,
+// inject, encode the response with its patch.
+func BenchmarkServeHTTP(b *testing.B) {
+	h := testHandler(b)
+	body, err := json.Marshal(&admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request:  podRequest(b, "shop", appPod()),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, WebhookPath, bytes.NewReader(body)))
+		if rec.Code != http.StatusOK {
+			b.Fatal(rec.Body.String())
+		}
+	}
+}
