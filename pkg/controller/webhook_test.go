@@ -336,3 +336,28 @@ func BenchmarkServeHTTP(b *testing.B) {
 		}
 	}
 }
+
+// TestReviewAlreadyInjected: a pod that already carries this sidecar (made
+// by `meshctl inject`, say) passes unchanged.
+func TestReviewAlreadyInjected(t *testing.T) {
+	h := testHandler(t)
+	pod := appPod()
+	resp, _ := h.Review(context.Background(), podRequest(t, "shop", pod))
+	p, err := jsonpatch.DecodePatch(resp.Patch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(pod)
+	out, err := p.Apply(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	injected := &corev1.Pod{}
+	if err := json.Unmarshal(out, injected); err != nil {
+		t.Fatal(err)
+	}
+	resp, got := h.Review(context.Background(), podRequest(t, "shop", injected))
+	if got != ResultUnchanged || !resp.Allowed || len(resp.Patch) > 0 {
+		t.Errorf("result %s, allowed %v, patch %s", got, resp.Allowed, resp.Patch)
+	}
+}

@@ -137,6 +137,18 @@ func TestNotInjected(t *testing.T) {
 	}
 }
 
+// TestBadAnnotationRefused: a pod whose per-workload proxy annotation does
+// not parse is refused, and the user reads why in the API server's answer.
+func TestBadAnnotationRefused(t *testing.T) {
+	m := startMesh(t, false)
+	pod := appPod()
+	pod.Annotations = map[string]string{"config.meshctl.io/skip-inbound-ports": "http"}
+	_, err := m.createPod(t, m.enrolledNamespace(t), pod, false)
+	if err == nil || !strings.Contains(err.Error(), "mesh-controller: ") || !strings.Contains(err.Error(), "skip-inbound-ports") {
+		t.Errorf("error %v, want the controller's reason naming the annotation", err)
+	}
+}
+
 // TestMeshConfigImageChange: after the MeshConfig's proxy image changes, the
 // next pod gets the new image, with no restart.
 func TestMeshConfigImageChange(t *testing.T) {
