@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 
 	"github.com/meshctl/meshctl/pkg/controller"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
@@ -76,6 +77,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	o.WebhookAddr, o.HealthAddr = controller.ListenAddr(webhookPort), controller.ListenAddr(healthPort)
 	o.Log = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("version", version.Version())
+	// client-go's reflectors report list and watch failures (a missing CRD,
+	// a forbidden read) through klog; one log format for the whole process.
+	klog.SetSlogLogger(o.Log.With("component", "client-go"))
 	if err := clients(o, kubeconfig); err != nil {
 		fmt.Fprintf(stderr, "Error: %v\n", err)
 		return 1

@@ -199,38 +199,52 @@ func serve(srv *http.Server, ln net.Listener, tls bool) error {
 }
 
 // tlsLoop keeps the serving certificate and the caBundle in place: at once,
-// then every interval, and retries failures with the same period. Errors
-// make the controller unready rather than exit: the API server or RBAC may
-// recover, and a restart would not help.
+// then every interval. A failure is retried sooner, after 1s doubling up to
+// the interval: at install the webhook configuration may be created a moment
+// after the controller starts. Errors make the controller unready rather
+// than exit: the API server or RBAC may recover, and a restart would not help.
 func tlsLoop(ctx context.Context, interval time.Duration, log *slog.Logger, certs *Certs, patcher *CABundlePatcher,
 	current *atomic.Pointer[tls.Certificate], ready *Readiness) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	retry := time.Second
 	for {
-		b, err := certs.Ensure(ctx)
-		ready.Set(ReadyCertificate, err)
-		if err != nil {
-			log.Error("serving certificate", "error", err)
+		wait := interval
+		if err := syncTLS(ctx, log, certs, patcher, current, ready); err != nil {
+			wait, retry = min(retry, interval), min(2*retry, interval)
 		} else {
-			if old := current.Load(); old == nil || old.Leaf.SerialNumber.Cmp(b.Leaf.SerialNumber) != 0 {
-				current.Store(&b.Certificate)
-				log.Info("serving certificate loaded", "notAfter", b.Leaf.NotAfter.UTC().Format(time.RFC3339), "serial", b.Leaf.SerialNumber.Text(16))
-			}
-			changed, err := patcher.Patch(ctx, b.CABundle)
-			ready.Set(ReadyCABundle, err)
-			switch {
-			case err != nil:
-				log.Error("caBundle", "error", err)
-			case changed:
-				log.Info("caBundle patched", "mutatingwebhookconfiguration", patcher.Name)
-			}
+			retry = time.Second
 		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// syncTLS is one pass of tlsLoop.
+func syncTLS(ctx context.Context, log *slog.Logger, certs *Certs, patcher *CABundlePatcher,
+	current *atomic.Pointer[tls.Certificate], ready *Readiness) error {
+	b, err := certs.Ensure(ctx)
+	ready.Set(ReadyCertificate, err)
+	if err != nil {
+		log.Error("serving certificate", "error", err)
+		return err
+	}
+	if old := current.Load(); old == nil || old.Leaf.SerialNumber.Cmp(b.Leaf.SerialNumber) != 0 {
+		current.Store(&b.Certificate)
+		log.Info("serving certificate loaded", "notAfter", b.Leaf.NotAfter.UTC().Format(time.RFC3339), "serial", b.Leaf.SerialNumber.Text(16))
+	}
+	changed, err := patcher.Patch(ctx, b.CABundle)
+	ready.Set(ReadyCABundle, err)
+	switch {
+	case err != nil:
+		log.Error("caBundle", "error", err)
+	case changed:
+		log.Info("caBundle patched", "mutatingwebhookconfiguration", patcher.Name)
+	}
+	return err
 }
 
 // ListenAddr is ":port", for the flags that take a port.
