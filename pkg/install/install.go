@@ -138,7 +138,7 @@ func (d *Deps) Install(ctx context.Context, o *InstallOptions) (*Result, error) 
 		return nil, err
 	}
 	res.add("release", d.MeshName, fmt.Sprintf("installed (revision %d)", rel.Version))
-	res.Notes = rel.Info.Notes
+	res.Notes = nextSteps(d.MeshName, d.Namespace, "installed")
 	return res, nil
 }
 

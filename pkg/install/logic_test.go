@@ -1,6 +1,7 @@
 package install
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -46,5 +47,21 @@ func TestNotReadyErrorMessage(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "ImagePullBackOff") {
 		t.Error("diagnosis missing")
+	}
+}
+
+func TestNextSteps(t *testing.T) {
+	tests := []struct {
+		mesh, ns, want string
+	}{
+		{"mesh", "mesh-system", "  meshctl check\n  meshctl namespace add NAMESPACE...\n"},
+		{"blue", "mesh-system", "  meshctl check --mesh-name blue\n  meshctl namespace add NAMESPACE... --mesh-name blue\n"},
+		{"mesh", "prod", "  meshctl check --mesh-namespace prod\n  meshctl namespace add NAMESPACE... --mesh-namespace prod\n"},
+	}
+	for _, tt := range tests {
+		got := nextSteps(tt.mesh, tt.ns, "installed")
+		if !strings.HasSuffix(got, tt.want) || !strings.HasPrefix(got, fmt.Sprintf("Mesh %q is installed in namespace %q.", tt.mesh, tt.ns)) {
+			t.Errorf("nextSteps(%q, %q) = %q", tt.mesh, tt.ns, got)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/meshctl/meshctl/pkg/cli"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
 
 // Change is one thing an operation did (or, in a dry run, would do) to one
@@ -80,4 +81,20 @@ func (r *Result) Write(out, errOut io.Writer, f cli.Format) error {
 		fmt.Fprintf(errOut, "\n%s\n", strings.TrimSpace(r.Notes))
 	}
 	return nil
+}
+
+// nextSteps tells the operator what to run after an install or upgrade. It
+// lives here rather than in the chart's NOTES.txt so that the commands it
+// suggests carry only the flags the operator needs: those that differ from
+// meshctl's defaults.
+func nextSteps(mesh, namespace, verb string) string {
+	var flags string
+	if mesh != meshconfig.DefaultMeshName {
+		flags += " --mesh-name " + mesh
+	}
+	if namespace != meshconfig.DefaultMeshNamespace {
+		flags += " --mesh-namespace " + namespace
+	}
+	return fmt.Sprintf("Mesh %q is %s in namespace %q.\n\nNext steps:\n  meshctl check%s\n  meshctl namespace add NAMESPACE...%s\n",
+		mesh, verb, namespace, flags, flags)
 }

@@ -140,7 +140,7 @@ func (d *Deps) Upgrade(ctx context.Context, o *UpgradeOptions) (*Result, error) 
 	}
 	res.Revision = rel.Version
 	res.add("release", d.MeshName, fmt.Sprintf("upgraded (revision %d)", rel.Version))
-	res.Notes = rel.Info.Notes
+	res.Notes = nextSteps(d.MeshName, d.Namespace, "upgraded")
 	return res, nil
 }
 
