@@ -17,7 +17,10 @@ spec.traffic.enablePermissiveTrafficPolicyMode.
 In permissive mode every meshed service may reach every other, whatever the
 SMI TrafficTargets say. With it disabled, a service accepts only the traffic
 that some TrafficTarget allows. The switch is a JSON merge patch of that one
-field, so a concurrent change of any other field is never lost.`,
+field, so a concurrent change of any other field is never lost.
+
+Not enforced yet: this release stores the mode, but its sidecar does not yet
+apply TrafficTargets, so traffic flows either way.`,
 		newPermissiveSwitchCmd(s, streams, liveconfig.PermissiveEnable),
 		newPermissiveSwitchCmd(s, streams, liveconfig.PermissiveDisable),
 		newPermissiveStatusCmd(s, streams),
@@ -53,7 +56,9 @@ traffic that some SMI TrafficTarget allows.
 First it lists the enrolled services that no TrafficTarget allows anyone to
 reach, as those stop receiving meshed traffic. Then it asks for confirmation
 on a terminal; --yes answers for you, and without a terminal --yes is
-required. The state before and after is printed on stderr.`
+required. The state before and after is printed on stderr.
+
+Not enforced yet: this release's sidecar does not yet apply TrafficTargets.`
 		cmd.Example = `  # Look at what would stop working, and confirm
   meshctl permissive disable
 
