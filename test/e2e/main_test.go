@@ -49,6 +49,8 @@ type Env struct {
 	journey *testing.T
 	// smoke is what the smoke steps hand to each other.
 	smoke smokeState
+	// mesh is what the mesh steps hand to each other.
+	mesh meshState
 }
 
 // env is set once by TestMain before any test runs and never written after.

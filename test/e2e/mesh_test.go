@@ -1,0 +1,485 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshctl/meshctl/internal/testenv"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
+)
+
+// meshState is what the mesh steps hand to each other.
+type meshState struct {
+	meshctl    string // the meshctl binary, stamped like the images
+	proxyImage string // the mesh-proxy image this meshctl injects by default
+	installed  bool   // the control plane was installed by the journey
+	// caller and callee are the enrolled namespaces' apps (bookbuyer and
+	// bookstore in the issue's words); injected is the app of the namespace
+	// that is not enrolled, injected offline by `meshctl inject`.
+	caller, callee, injected meshApp
+}
+
+// meshApp is one deployment of the e2e app with its service, and its one pod.
+type meshApp struct {
+	namespace string
+	pod       string
+	podIP     netip.Addr
+	serviceIP netip.Addr
+}
+
+// meshPre: meshctl and the mesh's images are built with the same version
+// stamp, the images imported, and `meshctl check --pre` passes.
+func meshPre(t *testing.T, e *Env) {
+	m := &e.mesh
+	m.meshctl = e.GoBuild(t, "./cmd/meshctl")
+	var v struct {
+		Client struct {
+			Version string `json:"version"`
+		} `json:"client"`
+	}
+	out := e.Run(t, m.meshctl, "version", "--client", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Client.Version == "" {
+		t.Fatalf("meshctl version --client -o json: no version in %q: %v", out, err)
+	}
+	// The images carry the tag the binary defaults to (pkg/version.ImageTag
+	// is the version), so install and inject find them without any --set.
+	tag := v.Client.Version
+	m.proxyImage = proxyconfig.ImageRepository + ":" + tag
+	// The injected containers run `mesh-proxy` by name: PATH=/ finds the
+	// binary that image.sh puts at /mesh-proxy.
+	e.Image(t, m.proxyImage, "./cmd/mesh-proxy", "-env", "PATH=/")
+	e.Image(t, meshconfig.ControllerImageRepository+":"+tag, "./cmd/mesh-controller", "-env", "PATH=/", "-user", "65532:65532")
+	e.Run(t, m.meshctl, "check", "--pre")
+}
+
+// meshInstall: `meshctl install` gives a Running, Ready control-plane pod,
+// and `meshctl check` is all green, in its table and as one JSON document.
+func meshInstall(t *testing.T, e *Env) {
+	m := &e.mesh
+	ns := meshconfig.DefaultMeshNamespace
+	// A journey that stops half way leaves no mesh behind it, so that the
+	// next run starts from a cluster without one. (Cleanups run last first:
+	// the diagnosis below comes before this.)
+	e.journey.Cleanup(func() {
+		if !m.installed {
+			return
+		}
+		cmd := exec.Command(m.meshctl, "uninstall", "--yes")
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+e.Kubeconfig)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			e.journey.Errorf("meshctl uninstall after the journey: %v\n%s", err, b)
+		}
+	})
+	e.journey.Cleanup(func() {
+		if e.journey.Failed() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			e.Diagnose(ctx, os.Stderr, ns)
+		}
+	})
+	e.Run(t, m.meshctl, "install", "--timeout", "90s")
+	m.installed = true
+	e.WaitPodsReady(t, ns, meshconfig.LabelComponent, 1, 90*time.Second)
+	out := e.Run(t, m.meshctl, "check")
+	t.Logf("meshctl check:\n%s", out)
+	jsonOut := e.Run(t, m.meshctl, "check", "-o", "json")
+	dec := json.NewDecoder(strings.NewReader(jsonOut))
+	var report struct {
+		Success    bool `json:"success"`
+		Categories []struct {
+			Checks []struct {
+				Name   string `json:"name"`
+				Result string `json:"result"`
+			} `json:"checks"`
+		} `json:"categories"`
+	}
+	if err := dec.Decode(&report); err != nil {
+		t.Fatalf("meshctl check -o json: %v\n%s", err, jsonOut)
+	}
+	if dec.More() {
+		t.Errorf("meshctl check -o json printed more than one JSON document:\n%s", jsonOut)
+	}
+	if !report.Success {
+		t.Errorf("meshctl check -o json: success is false:\n%s", jsonOut)
+	}
+	n := 0
+	for _, c := range report.Categories {
+		n += len(c.Checks)
+	}
+	if n == 0 {
+		t.Errorf("meshctl check -o json: no checks:\n%s", jsonOut)
+	}
+}
+
+// meshEnrolled: apps in enrolled namespaces get the sidecar from the webhook,
+// with the interception rules installed by the init container, and a call
+// from one app to the other's service goes through both proxies, whose
+// metrics count it.
+func meshEnrolled(t *testing.T, e *Env) {
+	m := &e.mesh
+	callerNS := e.Namespace(t, "e2e-buyer", nil)
+	calleeNS := e.Namespace(t, "e2e-store", nil)
+	e.Run(t, m.meshctl, "namespace", "add", callerNS, calleeNS)
+	for _, ns := range []string{callerNS, calleeNS} {
+		e.Run(t, e.Kubectl, "apply", "-n", ns, "-f", e.writeManifest(t, ns, appManifest(e.AppImage)))
+	}
+	m.caller = e.meshedApp(t, callerNS)
+	m.callee = e.meshedApp(t, calleeNS)
+	e.callThroughProxies(t, m.caller, m.callee)
+}
+
+// meshInjected: `meshctl inject -f | kubectl apply -f -` into a namespace
+// that is not enrolled gives meshed pods that call through their proxy too.
+func meshInjected(t *testing.T, e *Env) {
+	m := &e.mesh
+	ns := e.Namespace(t, "e2e-inject", nil)
+	injected := e.Run(t, m.meshctl, "inject", "-f", e.writeManifest(t, ns, appManifest(e.AppImage)))
+	e.Run(t, e.Kubectl, "apply", "-n", ns, "-f", e.writeManifest(t, ns+"-injected", injected))
+	m.injected = e.meshedApp(t, ns)
+	e.callThroughProxies(t, m.injected, m.callee)
+}
+
+// meshPermissive: permissive mode switches off and on in the MeshConfig.
+// Nothing in the data plane acts on it yet, so the field is what is asserted.
+func meshPermissive(t *testing.T, e *Env) {
+	m := &e.mesh
+	for _, c := range []struct {
+		args  []string
+		want  string
+		field string
+	}{
+		{[]string{"disable", "--yes"}, "disabled", "false"},
+		{[]string{"enable"}, "enabled", "true"},
+	} {
+		e.Run(t, m.meshctl, append([]string{"permissive"}, c.args...)...)
+		if got := strings.TrimSpace(e.Run(t, m.meshctl, "permissive", "status")); got != c.want {
+			t.Errorf("after permissive %s: status printed %q, want %q", c.args[0], got, c.want)
+		}
+		if got := e.meshConfigField(t, "{.spec.traffic.enablePermissiveTrafficPolicyMode}"); got != c.field {
+			t.Errorf("after permissive %s: MeshConfig spec.traffic.enablePermissiveTrafficPolicyMode is %q, want %s", c.args[0], got, c.field)
+		}
+	}
+}
+
+// meshImageMismatch: once the MeshConfig names another proxy image than the
+// running pods', `meshctl check` exits 1 with the proxy image hint; with the
+// image put back it is green again.
+func meshImageMismatch(t *testing.T, e *Env) {
+	m := &e.mesh
+	const hint = "docs/troubleshooting.md#data-plane-proxy-image"
+	original := e.meshConfigField(t, "{.spec.sidecar.image}")
+	restore := "sidecar.image=null"
+	if original != "" {
+		restore = "sidecar.image=" + original
+	}
+	e.Run(t, m.meshctl, "config", "set", "sidecar.image="+proxyconfig.ImageRepository+":e2e-other")
+	restored := false
+	t.Cleanup(func() {
+		if !restored {
+			cmd := exec.Command(m.meshctl, "config", "set", restore)
+			cmd.Env = append(os.Environ(), "KUBECONFIG="+e.Kubeconfig)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("putting the proxy image back: %v\n%s", err, b)
+			}
+		}
+	})
+	code, stdout, stderr := e.RunExit(t, m.meshctl, "check")
+	if code != 1 {
+		t.Errorf("meshctl check with a mismatched proxy image: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout+stderr, hint) {
+		t.Errorf("meshctl check with a mismatched proxy image does not point at %s\nstdout:\n%s\nstderr:\n%s", hint, stdout, stderr)
+	}
+	e.Run(t, m.meshctl, "config", "set", restore)
+	restored = true
+	e.Run(t, m.meshctl, "check")
+}
+
+// meshUninstall: `meshctl uninstall` leaves nothing of the mesh but its kept
+// CRDs, and the apps, which still run their sidecars, keep serving.
+func meshUninstall(t *testing.T, e *Env) {
+	m := &e.mesh
+	e.Run(t, m.meshctl, "uninstall", "--yes")
+	m.installed = false
+	resources := strings.Fields(e.Run(t, e.Kubectl, "api-resources", "--verbs=list", "-o", "name"))
+	var kinds []string
+	for _, r := range resources {
+		if r != "events" && r != "events.events.k8s.io" { // not owned by anybody, and not the mesh's
+			kinds = append(kinds, r)
+		}
+	}
+	selector := meshconfig.LabelPartOf + "=" + meshconfig.PartOfValue
+	left := e.Run(t, e.Kubectl, "get", strings.Join(kinds, ","), "-A", "-l", selector, "-o", "name", "--ignore-not-found")
+	for _, obj := range strings.Fields(left) {
+		if !strings.HasPrefix(obj, "customresourcedefinition.apiextensions.k8s.io/") {
+			t.Errorf("after uninstall, %s labelled %s is left", obj, selector)
+		}
+	}
+	ctx := testenv.Context(t)
+	hooks, err := e.Clients.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("listing mutatingwebhookconfigurations: %v", err)
+	}
+	for _, h := range hooks.Items {
+		for _, w := range h.Webhooks {
+			if s := w.ClientConfig.Service; s != nil && s.Namespace == meshconfig.DefaultMeshNamespace {
+				t.Errorf("after uninstall, mutatingwebhookconfiguration %s still calls the mesh's service %s/%s", h.Name, s.Namespace, s.Name)
+			}
+		}
+	}
+	roles, err := e.Clients.Kube.RbacV1().ClusterRoles().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("listing clusterroles: %v", err)
+	}
+	for _, r := range roles.Items {
+		if strings.Contains(r.Name, "meshctl") || strings.Contains(r.Name, meshconfig.ControllerName) {
+			t.Errorf("after uninstall, clusterrole %s is left", r.Name)
+		}
+	}
+	for _, ns := range []string{m.caller.namespace, m.callee.namespace} {
+		got, err := e.Clients.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("getting namespace %q: %v", ns, err)
+		}
+		if _, ok := got.Labels[meshconfig.LabelMonitoredBy]; ok {
+			t.Errorf("after uninstall, namespace %q is still enrolled: labels %v", ns, got.Labels)
+		}
+	}
+	want := m.callee.pod + "\n"
+	eventually(t, 30*time.Second, "GET / of the callee's service after uninstall", func(ctx context.Context) error {
+		return expectBody(ctx, serviceURL(m.callee, "/", nil), http.StatusOK, want)
+	})
+	eventually(t, 30*time.Second, "the caller's fetch of the callee's service after uninstall", func(ctx context.Context) error {
+		return expectBody(ctx, fetchURL(m.caller, m.callee), http.StatusOK, "200 OK\n"+want)
+	})
+}
+
+// meshedApp waits for the namespace's one app pod to be 2/2 with the sidecar,
+// checks that the init container installed the interception rules (exited
+// 0), and returns the app with its pod's and service's addresses.
+func (e *Env) meshedApp(t *testing.T, ns string) meshApp {
+	t.Helper()
+	pod := e.WaitPodsReady(t, ns, "app="+appName, 1, 2*time.Minute)[0]
+	var names []string
+	for _, c := range pod.Spec.Containers {
+		names = append(names, c.Name)
+	}
+	if len(names) != 2 || !containsName(pod.Spec.Containers, proxyconfig.ProxyContainerName) {
+		t.Fatalf("pod %s/%s has containers %v, want %s and %s", ns, pod.Name, names, appName, proxyconfig.ProxyContainerName)
+	}
+	if len(pod.Status.ContainerStatuses) != 2 {
+		t.Fatalf("pod %s/%s: %d container statuses, want 2/2", ns, pod.Name, len(pod.Status.ContainerStatuses))
+	}
+	if !containsName(pod.Spec.InitContainers, proxyconfig.InitContainerName) {
+		t.Fatalf("pod %s/%s has no init container %s", ns, pod.Name, proxyconfig.InitContainerName)
+	}
+	initDone := false
+	for _, cs := range pod.Status.InitContainerStatuses {
+		if cs.Name != proxyconfig.InitContainerName {
+			continue
+		}
+		if term := cs.State.Terminated; term != nil && term.ExitCode == 0 {
+			initDone = true
+		} else {
+			t.Fatalf("pod %s/%s: init container %s is %s, want terminated with exit 0", ns, pod.Name, cs.Name, describeState(cs.State))
+		}
+	}
+	if !initDone {
+		t.Fatalf("pod %s/%s: no status of init container %s", ns, pod.Name, proxyconfig.InitContainerName)
+	}
+	app := meshApp{namespace: ns, pod: pod.Name}
+	var err error
+	if app.podIP, err = netip.ParseAddr(pod.Status.PodIP); err != nil {
+		t.Fatalf("pod %s/%s: IP %q: %v", ns, pod.Name, pod.Status.PodIP, err)
+	}
+	svc, err := e.Clients.Kube.CoreV1().Services(ns).Get(testenv.Context(t), appName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("getting service %s/%s: %v", ns, appName, err)
+	}
+	if app.serviceIP, err = netip.ParseAddr(svc.Spec.ClusterIP); err != nil {
+		t.Fatalf("service %s/%s: cluster IP %q: %v", ns, appName, svc.Spec.ClusterIP, err)
+	}
+	return app
+}
+
+// callThroughProxies makes the caller's app fetch the callee's service by its
+// full name, and checks that the caller's proxy counted outbound requests and
+// the callee's inbound ones, at least as many as were made.
+func (e *Env) callThroughProxies(t *testing.T, caller, callee meshApp) {
+	t.Helper()
+	const calls = 3
+	outBefore := e.proxyRequests(t, caller, "outbound")
+	inBefore := e.proxyRequests(t, callee, "inbound")
+	want := "200 OK\n" + callee.pod + "\n"
+	for i := range calls {
+		eventually(t, 30*time.Second, fmt.Sprintf("call %d from %s/%s to the service of %s", i+1, caller.namespace, caller.pod, callee.namespace), func(ctx context.Context) error {
+			return expectBody(ctx, fetchURL(caller, callee), http.StatusOK, want)
+		})
+	}
+	if out := e.proxyRequests(t, caller, "outbound"); out-outBefore < calls {
+		t.Errorf("the caller's proxy (%s/%s) counted %v outbound requests for %d calls", caller.namespace, caller.pod, out-outBefore, calls)
+	}
+	if in := e.proxyRequests(t, callee, "inbound"); in-inBefore < calls {
+		t.Errorf("the callee's proxy (%s/%s) counted %v inbound requests for %d calls", callee.namespace, callee.pod, in-inBefore, calls)
+	}
+}
+
+// proxyRequests sums mesh_proxy_requests_total of one direction from the
+// proxy's admin port on the pod's IP.
+func (e *Env) proxyRequests(t *testing.T, app meshApp, direction string) float64 {
+	t.Helper()
+	u := fmt.Sprintf("http://%s/metrics", netip.AddrPortFrom(app.podIP, proxyconfig.AdminPort))
+	var sum float64
+	eventually(t, 30*time.Second, "GET "+u, func(ctx context.Context) error {
+		status, body, err := get(ctx, u)
+		if err != nil {
+			return err
+		}
+		if status != http.StatusOK {
+			return fmt.Errorf("GET %s: status %d: %s", u, status, body)
+		}
+		sum, err = sumCounter(body, "mesh_proxy_requests_total", `direction="`+direction+`"`)
+		return err
+	})
+	return sum
+}
+
+// sumCounter adds the samples of the metric whose labels contain label, from
+// the Prometheus text format.
+func sumCounter(text, metric, label string) (float64, error) {
+	var sum float64
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, metric+"{") || !strings.Contains(line, label) {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metric line %q: %w", line, err)
+		}
+		sum += v
+	}
+	return sum, sc.Err()
+}
+
+// RunExit runs a command with the cluster's kubeconfig and returns its exit
+// code, stdout and stderr; it fails the test only when the command cannot run.
+func (e *Env) RunExit(t *testing.T, name string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr strings.Builder
+	cmd := exec.CommandContext(t.Context(), name, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.Kubeconfig)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, stdout.String(), stderr.String()
+	case errors.As(err, &exit):
+		return exit.ExitCode(), stdout.String(), stderr.String()
+	}
+	t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+	return 0, "", ""
+}
+
+func (e *Env) meshConfigField(t *testing.T, jsonpath string) string {
+	t.Helper()
+	return strings.TrimSpace(e.Run(t, e.Kubectl, "get", meshconfig.Resource+"."+meshconfig.GroupName, meshconfig.ObjectName,
+		"-n", meshconfig.DefaultMeshNamespace, "-o", "jsonpath="+jsonpath))
+}
+
+func serviceURL(app meshApp, path string, query url.Values) string {
+	u := url.URL{Scheme: "http", Host: app.serviceIP.String(), Path: path, RawQuery: query.Encode()}
+	return u.String()
+}
+
+// fetchURL asks the caller's app, through its service, to GET the callee's
+// service by its full name.
+func fetchURL(caller, callee meshApp) string {
+	target := fmt.Sprintf("http://%s.%s.svc.%s/", appName, callee.namespace, clusterDomain)
+	return serviceURL(caller, "/fetch", url.Values{"url": {target}})
+}
+
+func containsName(cs []corev1.Container, name string) bool {
+	for _, c := range cs {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Env) writeManifest(t *testing.T, name, text string) string {
+	t.Helper()
+	// The journey's directory: a subtest's is named after the step, commas and all,
+	// and kubectl -f splits paths at commas.
+	p := filepath.Join(e.journey.TempDir(), name+".yaml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// appManifest is a Deployment of one e2e-app pod and its Service, port 80 to
+// the app's 8080, as an operator would write them (no namespace: kubectl -n).
+func appManifest(image string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: %[1]s
+  labels: {app: %[1]s}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: %[1]s}
+  template:
+    metadata:
+      labels: {app: %[1]s}
+    spec:
+      containers:
+      - name: %[1]s
+        image: %[2]s
+        imagePullPolicy: Never
+        ports:
+        - {name: http, containerPort: %[3]d}
+        readinessProbe:
+          httpGet: {path: /, port: http}
+          periodSeconds: 1
+        securityContext:
+          runAsNonRoot: true
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+          capabilities: {drop: [ALL]}
+          seccompProfile: {type: RuntimeDefault}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: %[1]s
+spec:
+  selector: {app: %[1]s}
+  ports:
+  - {name: http, port: 80, targetPort: http}
+`, appName, image, appPort)
+}
