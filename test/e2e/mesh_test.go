@@ -75,6 +75,7 @@ func meshPre(t *testing.T, e *Env) {
 // and `meshctl check` is all green, in its table and as one JSON document.
 func meshInstall(t *testing.T, e *Env) {
 	m := &e.mesh
+	m.need(t, m.proxyImage != "", "the mesh's images", "meshctl check --pre passes")
 	ns := meshconfig.DefaultMeshNamespace
 	// A journey that stops half way leaves no mesh behind it, so that the
 	// next run starts from a cluster without one. (Cleanups run last first:
@@ -136,6 +137,7 @@ func meshInstall(t *testing.T, e *Env) {
 // metrics count it.
 func meshEnrolled(t *testing.T, e *Env) {
 	m := &e.mesh
+	m.need(t, m.installed, "an installed mesh", "meshctl install")
 	callerNS := e.Namespace(t, "e2e-buyer", nil)
 	calleeNS := e.Namespace(t, "e2e-store", nil)
 	e.Run(t, m.meshctl, "namespace", "add", callerNS, calleeNS)
@@ -151,6 +153,7 @@ func meshEnrolled(t *testing.T, e *Env) {
 // that is not enrolled gives meshed pods that call through their proxy too.
 func meshInjected(t *testing.T, e *Env) {
 	m := &e.mesh
+	m.need(t, m.callee.pod != "", "the enrolled apps", "enrolled namespaces")
 	ns := e.Namespace(t, "e2e-inject", nil)
 	injected := e.Run(t, m.meshctl, "inject", "-f", e.writeManifest(t, ns, appManifest(e.AppImage)))
 	e.Run(t, e.Kubectl, "apply", "-n", ns, "-f", e.writeManifest(t, ns+"-injected", injected))
@@ -162,6 +165,7 @@ func meshInjected(t *testing.T, e *Env) {
 // Nothing in the data plane acts on it yet, so the field is what is asserted.
 func meshPermissive(t *testing.T, e *Env) {
 	m := &e.mesh
+	m.need(t, m.installed, "an installed mesh", "meshctl install")
 	for _, c := range []struct {
 		args  []string
 		want  string
@@ -185,6 +189,7 @@ func meshPermissive(t *testing.T, e *Env) {
 // image put back it is green again.
 func meshImageMismatch(t *testing.T, e *Env) {
 	m := &e.mesh
+	m.need(t, m.callee.pod != "", "meshed pods", "enrolled namespaces")
 	const hint = "docs/troubleshooting.md#data-plane-proxy-image"
 	original := e.meshConfigField(t, "{.spec.sidecar.image}")
 	restore := "sidecar.image=null"
@@ -218,6 +223,7 @@ func meshImageMismatch(t *testing.T, e *Env) {
 // CRDs, and the apps, which still run their sidecars, keep serving.
 func meshUninstall(t *testing.T, e *Env) {
 	m := &e.mesh
+	m.need(t, m.callee.pod != "", "the enrolled apps", "enrolled namespaces")
 	e.Run(t, m.meshctl, "uninstall", "--yes")
 	m.installed = false
 	resources := strings.Fields(e.Run(t, e.Kubectl, "api-resources", "--verbs=list", "-o", "name"))
@@ -228,12 +234,34 @@ func meshUninstall(t *testing.T, e *Env) {
 		}
 	}
 	selector := meshconfig.LabelPartOf + "=" + meshconfig.PartOfValue
-	left := e.Run(t, e.Kubectl, "get", strings.Join(kinds, ","), "-A", "-l", selector, "-o", "name", "--ignore-not-found")
-	for _, obj := range strings.Fields(left) {
-		if !strings.HasPrefix(obj, "customresourcedefinition.apiextensions.k8s.io/") {
-			t.Errorf("after uninstall, %s labelled %s is left", obj, selector)
+	const crd = "customresourcedefinition.apiextensions.k8s.io/"
+	keptCRD := crd + meshconfig.Resource + "." + meshconfig.GroupName
+	// uninstall does not wait for the controller's pod, which takes its
+	// grace period to go: wait for that, and only for that long.
+	eventually(t, time.Minute, "no objects labelled "+selector+" but the CRDs after uninstall", func(ctx context.Context) error {
+		code, left, stderr := e.RunExit(t, e.Kubectl, "get", strings.Join(kinds, ","), "-A", "-l", selector, "-o", "name", "--ignore-not-found")
+		if code != 0 {
+			return fmt.Errorf("kubectl get: exit %d: %s", code, stderr)
 		}
-	}
+		var extra []string
+		kept := false
+		for _, obj := range strings.Fields(left) {
+			switch {
+			case obj == keptCRD:
+				kept = true
+			case !strings.HasPrefix(obj, crd):
+				extra = append(extra, obj)
+			}
+		}
+		// The kept CRD also proves that the listing sees labelled objects.
+		if !kept {
+			t.Fatalf("after uninstall (without --purge), %s is gone or not labelled %s; objects left with the label:\n%s", keptCRD, selector, left)
+		}
+		if len(extra) > 0 {
+			return fmt.Errorf("left: %s", strings.Join(extra, ", "))
+		}
+		return nil
+	})
 	ctx := testenv.Context(t)
 	hooks, err := e.Clients.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -271,6 +299,15 @@ func meshUninstall(t *testing.T, e *Env) {
 	eventually(t, 30*time.Second, "the caller's fetch of the callee's service after uninstall", func(ctx context.Context) error {
 		return expectBody(ctx, fetchURL(m.caller, m.callee), http.StatusOK, "200 OK\n"+want)
 	})
+}
+
+// need fails the step at once when what it stands on was not made, which
+// happens when -run leaves out an earlier step.
+func (m *meshState) need(t *testing.T, ok bool, what, step string) {
+	t.Helper()
+	if !ok {
+		t.Fatalf("this step needs %s from the step %q, which did not run: pick the steps from %q on with -run", what, step, "meshctl check --pre")
+	}
 }
 
 // meshedApp waits for the namespace's one app pod to be 2/2 with the sidecar,
