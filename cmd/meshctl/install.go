@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -62,45 +63,46 @@ const uninstallExample = `  # Uninstall the default mesh, keeping the CRDs
   meshctl uninstall --purge --yes`
 
 func newInstallCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &install.InstallOptions{IOStreams: streams}
+	o := &install.InstallOptions{}
 	cmd := &cobra.Command{
 		Use:     "install",
 		Short:   "Install the mesh control plane",
 		Long:    installLong,
 		Example: installExample,
-		Args:    exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.Decorated = s.Decorated(streams.ErrOut)
-			o.NewDeps = depsFunc(s, streams)
-			return o.Run(cmd.Context())
-		},
 	}
-	addValuesFlags(cmd, &o.Values)
-	addDryRunFlag(cmd, &o.DryRun, "render the manifests locally (client, no cluster needed) or validate them against the cluster (server); changes nothing")
-	addWaitFlags(cmd, &o.Wait, &o.Timeout, &o.Atomic)
-	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatYAML, cli.FormatJSON)
+	bindRelease(cmd, s, streams, &o.ReleaseOptions, o.Run,
+		"render the manifests locally (client, no cluster needed) or validate them against the cluster (server); changes nothing")
 	return cmd
 }
 
 func newUpgradeCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &install.UpgradeOptions{IOStreams: streams}
+	o := &install.UpgradeOptions{}
 	cmd := &cobra.Command{
 		Use:     "upgrade",
 		Short:   "Upgrade the mesh to this meshctl's version or change its values",
 		Long:    upgradeLong,
 		Example: upgradeExample,
-		Args:    exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.Decorated = s.Decorated(streams.ErrOut)
-			o.NewDeps = depsFunc(s, streams)
-			return o.Run(cmd.Context())
-		},
+	}
+	bindRelease(cmd, s, streams, &o.ReleaseOptions, o.Run,
+		"show what would change (client) and validate it against the cluster (server); changes nothing")
+	return cmd
+}
+
+// bindRelease wires what install and upgrade share: their flags, bound
+// straight into the options, and a RunE that completes the options from the
+// resolved settings and runs them.
+func bindRelease(cmd *cobra.Command, s *cli.Settings, streams genericiooptions.IOStreams, o *install.ReleaseOptions, run func(context.Context) error, dryRunUsage string) {
+	o.IOStreams = streams
+	cmd.Args = exactArgs(0)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		o.Decorated = s.Decorated(streams.ErrOut)
+		o.NewDeps = depsFunc(s, streams)
+		return run(cmd.Context())
 	}
 	addValuesFlags(cmd, &o.Values)
-	addDryRunFlag(cmd, &o.DryRun, "show what would change (client) and validate it against the cluster (server); changes nothing")
+	addDryRunFlag(cmd, &o.DryRun, dryRunUsage)
 	addWaitFlags(cmd, &o.Wait, &o.Timeout, &o.Atomic)
 	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatYAML, cli.FormatJSON)
-	return cmd
 }
 
 func newUninstallCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {

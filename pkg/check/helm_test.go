@@ -31,7 +31,7 @@ func TestAfterHelmInstall(t *testing.T) {
 	}
 	var out, errOut bytes.Buffer
 	// Nothing runs the controller here, so the install cannot wait for it.
-	o := &install.InstallOptions{Output: cli.FormatTable, Wait: false}
+	o := &install.InstallOptions{ReleaseOptions: install.ReleaseOptions{Output: cli.FormatTable, Wait: false}}
 	o.Out, o.ErrOut = &out, &errOut
 	if _, err := deps.Install(testenv.Context(t), o); err != nil {
 		t.Fatalf("install: %v\n%s", err, errOut.String())

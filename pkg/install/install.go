@@ -29,13 +29,14 @@ const rollbackTimeout = 2 * time.Minute
 // release that owns an object.
 const helmReleaseNamespaceAnnotation = "meta.helm.sh/release-namespace"
 
-// InstallOptions are the inputs of `meshctl install`. The command binds its
-// flags straight to these fields.
-type InstallOptions struct {
+// ReleaseOptions are the inputs install and upgrade share. The commands bind
+// their flags straight to these fields.
+type ReleaseOptions struct {
 	genericiooptions.IOStreams
-	// Values are the value flags.
+	// Values are this invocation's value flags; they win over everything.
 	Values ValueOptions
-	// DryRun renders (client) or validates against the cluster (server).
+	// DryRun renders or shows what would change (client), or validates
+	// against the cluster (server); either way nothing changes.
 	DryRun DryRun
 	// Output is table (one line per object), yaml or json (the manifests).
 	Output cli.Format
@@ -43,13 +44,17 @@ type InstallOptions struct {
 	Wait bool
 	// Timeout bounds the wait.
 	Timeout time.Duration
-	// Atomic rolls the release back if the install or the wait fails.
+	// Atomic undoes a failed operation: install uninstalls, upgrade rolls
+	// back to the previous revision.
 	Atomic bool
 	// Decorated allows a spinner on ErrOut.
 	Decorated bool
 	// NewDeps builds the dependencies; offline means no cluster is needed.
 	NewDeps func(offline bool) (*Deps, error)
 }
+
+// InstallOptions are the inputs of `meshctl install`.
+type InstallOptions struct{ ReleaseOptions }
 
 // Run installs the mesh and prints the result.
 func (o *InstallOptions) Run(ctx context.Context) error {

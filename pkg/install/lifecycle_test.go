@@ -66,7 +66,7 @@ func newTestDeps(t *testing.T, mesh, ns string) *Deps {
 }
 
 func installOptions(set ...string) *InstallOptions {
-	return &InstallOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Values: ValueOptions{Values: set}, Timeout: testTimeout, Atomic: true}
+	return &InstallOptions{ReleaseOptions: ReleaseOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Values: ValueOptions{Values: set}, Timeout: testTimeout, Atomic: true}}
 }
 
 // installMesh installs a mesh of the test's own (without waiting) and
@@ -321,7 +321,7 @@ func TestUpgradeKeepsInstallValuesAndLiveEdits(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	up := &UpgradeOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Values: ValueOptions{Values: []string{"controller.replicas=2", "meshConfig.sidecar.logLevel=error"}}, Timeout: testTimeout, Atomic: true}
+	up := &UpgradeOptions{ReleaseOptions: ReleaseOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Values: ValueOptions{Values: []string{"controller.replicas=2", "meshConfig.sidecar.logLevel=error"}}, Timeout: testTimeout, Atomic: true}}
 	res, err := newTestDeps(t, d.MeshName, d.Namespace).Upgrade(ctx, up)
 	if err != nil {
 		t.Fatalf("upgrade: %v", err)
@@ -352,7 +352,7 @@ func TestUpgradeKeepsInstallValuesAndLiveEdits(t *testing.T) {
 	}
 
 	// A second upgrade without flags keeps all of it.
-	up2 := &UpgradeOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Timeout: testTimeout, Atomic: true}
+	up2 := &UpgradeOptions{ReleaseOptions: ReleaseOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Timeout: testTimeout, Atomic: true}}
 	if _, err := newTestDeps(t, d.MeshName, d.Namespace).Upgrade(ctx, up2); err != nil {
 		t.Fatalf("second upgrade: %v", err)
 	}
@@ -364,7 +364,7 @@ func TestUpgradeKeepsInstallValuesAndLiveEdits(t *testing.T) {
 
 func TestUpgradeDryRunShowsChanges(t *testing.T) {
 	d, _ := installMesh(t)
-	up := &UpgradeOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Values: ValueOptions{Values: []string{"controller.replicas=3"}}, DryRun: DryRunServer}
+	up := &UpgradeOptions{ReleaseOptions: ReleaseOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Values: ValueOptions{Values: []string{"controller.replicas=3"}}, DryRun: DryRunServer}}
 	res, err := newTestDeps(t, d.MeshName, d.Namespace).Upgrade(testenv.Context(t), up)
 	if err != nil {
 		t.Fatal(err)
@@ -387,7 +387,7 @@ func TestUpgradeDryRunShowsChanges(t *testing.T) {
 
 func TestUpgradeOfMissingMeshRefused(t *testing.T) {
 	d := newTestDeps(t, testenv.UniqueName("mesh"), env.Namespace(t, nil))
-	_, err := d.Upgrade(testenv.Context(t), &UpgradeOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard()})
+	_, err := d.Upgrade(testenv.Context(t), &UpgradeOptions{ReleaseOptions: ReleaseOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard()}})
 	if err == nil || !strings.Contains(err.Error(), "is not installed") || !strings.Contains(err.Error(), "meshctl install") {
 		t.Errorf("err = %v", err)
 	}
@@ -638,7 +638,7 @@ func TestWaitFailureNamesThePodAndRollsBack(t *testing.T) {
 // the revision that was deployed.
 func TestFailedUpgradeRollsBack(t *testing.T) {
 	d, _ := installMesh(t)
-	up := &UpgradeOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Values: ValueOptions{Values: []string{"controller.replicas=2"}}, Wait: true, Timeout: time.Second, Atomic: true}
+	up := &UpgradeOptions{ReleaseOptions: ReleaseOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Values: ValueOptions{Values: []string{"controller.replicas=2"}}, Wait: true, Timeout: time.Second, Atomic: true}}
 	_, err := newTestDeps(t, d.MeshName, d.Namespace).Upgrade(testenv.Context(t), up)
 	if err == nil || !strings.Contains(err.Error(), "rolled back") || !strings.Contains(err.Error(), "revision 1") {
 		t.Fatalf("err = %v, want a rollback to revision 1", err)
@@ -677,7 +677,7 @@ func TestFailedWaitWithoutAtomicKeepsFailedRelease(t *testing.T) {
 		t.Errorf("install over a failed release: err = %v", err)
 	}
 	// An upgrade repairs it.
-	up := &UpgradeOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Timeout: testTimeout, Atomic: true}
+	up := &UpgradeOptions{ReleaseOptions: ReleaseOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Timeout: testTimeout, Atomic: true}}
 	if _, err := newTestDeps(t, d.MeshName, d.Namespace).Upgrade(testenv.Context(t), up); err != nil {
 		t.Errorf("upgrade of a failed release: %v", err)
 	}
@@ -692,7 +692,7 @@ func TestUpgradeAppliesCRDs(t *testing.T) {
 	if _, err := env.Clients.Dynamic.Resource(crdResource()).Patch(ctx, crd, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "someone-else"}); err != nil {
 		t.Fatal(err)
 	}
-	up := &UpgradeOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Timeout: testTimeout, Atomic: true}
+	up := &UpgradeOptions{ReleaseOptions: ReleaseOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Timeout: testTimeout, Atomic: true}}
 	res, err := newTestDeps(t, d.MeshName, d.Namespace).Upgrade(ctx, up)
 	if err != nil {
 		t.Fatal(err)

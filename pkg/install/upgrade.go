@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"time"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/release"
@@ -16,36 +15,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
 
 // maxHistory bounds the release revisions kept, as each is a Secret.
 const maxHistory = 10
 
-// UpgradeOptions are the inputs of `meshctl upgrade`.
-type UpgradeOptions struct {
-	genericiooptions.IOStreams
-	// Values are this invocation's value flags; they win over everything.
-	Values ValueOptions
-	// DryRun shows what would change (client) and validates it against the
-	// cluster (server). Both read the installed release.
-	DryRun DryRun
-	// Output is table (one line per object), yaml or json (the manifests).
-	Output cli.Format
-	// Wait waits for the control plane to become ready.
-	Wait bool
-	// Timeout bounds the wait.
-	Timeout time.Duration
-	// Atomic rolls back to the previous revision if the upgrade fails.
-	Atomic bool
-	// Decorated allows a spinner on ErrOut.
-	Decorated bool
-	// NewDeps builds the dependencies.
-	NewDeps func(offline bool) (*Deps, error)
-}
+// UpgradeOptions are the inputs of `meshctl upgrade`. Both dry runs read the
+// installed release.
+type UpgradeOptions struct{ ReleaseOptions }
 
 // Run upgrades the mesh and prints the result.
 func (o *UpgradeOptions) Run(ctx context.Context) error {
