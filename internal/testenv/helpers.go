@@ -16,6 +16,7 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -97,6 +98,7 @@ func (e *Env) User(t testing.TB, rules ...rbacv1.PolicyRule) (*rest.Config, stri
 		_ = rbac.ClusterRoleBindings().Delete(context.Background(), name, metav1.DeleteOptions{})
 		_ = rbac.ClusterRoles().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
+	e.waitForRBAC(t, name, rules)
 	cfg := rest.CopyConfig(e.Config)
 	// Every authenticated user is in this group; without it discovery fails.
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: name, Groups: []string{"system:authenticated"}}
@@ -105,6 +107,43 @@ func (e *Env) User(t testing.TB, rules ...rbacv1.PolicyRule) (*rest.Config, stri
 		t.Fatal(err)
 	}
 	return cfg, path
+}
+
+// waitForRBAC waits until the API server's authorizer has seen the new role
+// binding: its RBAC cache is filled by an informer, so a request made right
+// after the binding was created may still be refused, which made permission
+// tests flaky. It asks, for each rule, whether its first verb on its first
+// resource is allowed.
+func (e *Env) waitForRBAC(t testing.TB, user string, rules []rbacv1.PolicyRule) {
+	t.Helper()
+	ctx := Context(t)
+	for _, r := range rules {
+		if len(r.Verbs) == 0 || len(r.Resources) == 0 {
+			continue
+		}
+		group := ""
+		if len(r.APIGroups) > 0 && r.APIGroups[0] != "*" {
+			group = r.APIGroups[0]
+		}
+		attrs := &authorizationv1.ResourceAttributes{Verb: r.Verbs[0], Group: group, Resource: r.Resources[0]}
+		if len(r.ResourceNames) > 0 {
+			attrs.Name = r.ResourceNames[0]
+		}
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: user, Groups: []string{"system:authenticated"}, ResourceAttributes: attrs,
+		}}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got, err := e.Clients.Kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+			if err == nil && got.Status.Allowed {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("RBAC for user %s: %s %s was still not allowed after 30s (err %v)", user, attrs.Verb, attrs.Resource, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
 
 // WriteKubeconfig writes cfg, impersonation included, as a kubeconfig file.
