@@ -3,11 +3,12 @@ package check
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	certutil "k8s.io/client-go/util/cert"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -97,30 +98,13 @@ func servingCertificate(ctx context.Context, env *Env) ([]*x509.Certificate, err
 }
 
 // parseCertificates parses every PEM certificate in data; there must be one.
+// An empty value gets its own message, as it is the usual case of a caBundle
+// the controller has not patched yet.
 func parseCertificates(data []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for rest := data; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("certificate %d: %w", len(certs)+1, err)
-		}
-		certs = append(certs, c)
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return nil, errors.New("empty")
 	}
-	if len(certs) == 0 {
-		if len(strings.TrimSpace(string(data))) == 0 {
-			return nil, errors.New("empty")
-		}
-		return nil, errors.New("no PEM certificate in it")
-	}
-	return certs, nil
+	return certutil.ParseCertsPEM(data)
 }
 
 func checkWebhookCABundle(ctx context.Context, env *Env) error {

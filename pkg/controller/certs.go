@@ -17,6 +17,8 @@ import (
 	"slices"
 	"time"
 
+	certutil "k8s.io/client-go/util/cert"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -221,7 +223,7 @@ func due(x *x509.Certificate, now time.Time) bool {
 // parseCA reads the CA (the first certificate of ca.crt) with its key, and
 // every certificate of ca.crt.
 func parseCA(data map[string][]byte) (*x509.Certificate, *ecdsa.PrivateKey, []*x509.Certificate, error) {
-	cas, err := parsePEMCertificates(data[SecretCAKey])
+	cas, err := certutil.ParseCertsPEM(data[SecretCAKey])
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", SecretCAKey, err)
 	}
@@ -237,29 +239,6 @@ func parseCA(data map[string][]byte) (*x509.Certificate, *ecdsa.PrivateKey, []*x
 		return nil, nil, cas, fmt.Errorf("%s does not match the first certificate of %s", SecretCAKeyKey, SecretCAKey)
 	}
 	return cas[0], key, cas, nil
-}
-
-func parsePEMCertificates(data []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for rest := data; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		x, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		certs = append(certs, x)
-	}
-	if len(certs) == 0 {
-		return nil, errors.New("no PEM certificate")
-	}
-	return certs, nil
 }
 
 // parseServing accepts the stored serving certificate when it verifies

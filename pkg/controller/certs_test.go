@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	certutil "k8s.io/client-go/util/cert"
+
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -115,11 +117,11 @@ func TestCertsLifecycle(t *testing.T) {
 		t.Error("the serving certificate was replaced when only the CA was due")
 	}
 	verify(t, published, c.t)
-	cas, err := parsePEMCertificates(published.CABundle)
+	cas, err := certutil.ParseCertsPEM(published.CABundle)
 	if err != nil {
 		t.Fatal(err)
 	}
-	oldCAs, err := parsePEMCertificates(first.CABundle)
+	oldCAs, err := certutil.ParseCertsPEM(first.CABundle)
 	if err != nil {
 		t.Fatal(err)
 	}
