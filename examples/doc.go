@@ -1,0 +1,11 @@
+// Package examples holds the example apps and manifests of meshctl, and the
+// tests that keep them working: the manifests parse and validate against the
+// API server, and the SMI policies against the chart's CRDs. The apps are the
+// programs under examples/apps; hack/images/examples.sh builds them into the
+// image Image.
+package examples
+
+// Image is the example apps' image, the one every example manifest runs.
+// hack/images/examples.sh builds it; the manifests and the script carry the
+// literal, and the tests check that they agree with it.
+const Image = "ghcr.io/meshctl/examples:v1"
