@@ -31,13 +31,28 @@ func (e *Env) GoBuild(t *testing.T, pkg string) string {
 // for example "-user", "1500:1500".
 func (e *Env) Image(t *testing.T, ref, pkg string, mkimageFlags ...string) {
 	t.Helper()
-	args := append([]string{ref, pkg}, mkimageFlags...)
-	cmd := exec.CommandContext(t.Context(), filepath.Join(e.RepoRoot, "hack", "cluster", "image.sh"), args...)
+	e.Script(t, "image.sh", append([]string{ref, pkg}, mkimageFlags...)...)
+}
+
+// Script runs one of the local cluster's scripts (hack/cluster/NAME), with
+// the journey's LDFLAGS for whatever it builds; for example "mesh-images.sh"
+// builds and imports the mesh's images, "import.sh" imports image tarballs.
+func (e *Env) Script(t *testing.T, name string, args ...string) {
+	t.Helper()
+	cmd := command(t, filepath.Join(e.RepoRoot, "hack", "cluster", name), args...)
 	cmd.Dir = e.RepoRoot
-	cmd.Env = append(os.Environ(), "LDFLAGS="+e.LDFlags)
+	cmd.Env = append(cmd.Env, "LDFLAGS="+e.LDFlags)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("image %s from %s: %v\n%s", ref, pkg, err, b)
+		t.Fatalf("hack/cluster/%s %s: %v\n%s", name, strings.Join(args, " "), err, b)
 	}
+}
+
+// command is a command that ends with the test, with the cluster's
+// kubeconfig in its environment.
+func command(t *testing.T, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(t.Context(), name, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig)
+	return cmd
 }
 
 // Run runs a command with the cluster's kubeconfig and returns its stdout;

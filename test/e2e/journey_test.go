@@ -17,12 +17,13 @@ type step struct {
 }
 
 // journey is the operator journey of issue 9, in order. The first steps prove
-// the cluster itself; add each capability's step after them as it lands
-// (check --pre, install, namespace add + bookstore, JWT, inject, permissive,
-// proxy-image mismatch, uninstall), as a func(t, e) in a file named after it.
-// Env has what a step needs: e.GoBuild and e.Image to build commands and
-// import images, e.Run for the CLI and kubectl, e.Namespace for namespaces
-// that are diagnosed on failure, e.WaitPodsReady, and eventually.
+// the cluster itself with the e2e app (hack/images/e2e-app); the mesh's steps
+// then run the example apps of examples/ (bookstore, books and stars), as
+// `make demo` does. A new step is a func(t, e) in a file named after it.
+// Env has what a step needs: e.GoBuild, e.Image and e.Script to build
+// commands and import images, e.Run for the CLI and kubectl, e.Namespace and
+// e.AdoptNamespace for namespaces that are diagnosed on failure,
+// e.WaitPodsReady, and eventually.
 var journey = []step{
 	{"node is ready", nodeReady},
 	{"components listen only on loopback and the node network", listenersOnlyLocal},
@@ -32,12 +33,11 @@ var journey = []step{
 	{"pod traffic stays inside the cluster's range", podTrafficStaysInside},
 	{"meshctl check --pre passes", meshPre},
 	{"meshctl install: control plane ready, check all green", meshInstall},
-	{"enrolled namespaces: sidecars injected, calls through both proxies", meshEnrolled},
-	{"meshctl inject into a namespace not enrolled", meshInjected},
+	{"enrolled namespaces: bookstore's sidecars injected, bookbuyer buys through both proxies", bookstoreEnrolled},
+	{"books->stars with JWT, injected by meshctl inject into a namespace not enrolled", booksJWT},
 	{"permissive disable and enable change the MeshConfig", meshPermissive},
 	{"proxy image differing from the MeshConfig fails check", meshImageMismatch},
 	{"meshctl uninstall leaves no mesh objects, apps keep serving", meshUninstall},
-	// Issue 9's books->stars with JWT step waits for the example apps.
 }
 
 // TestJourney runs the steps in order and stops at the first that fails, since

@@ -32,14 +32,18 @@ type meshState struct {
 	meshctl    string // the meshctl binary, stamped like the images
 	proxyImage string // the mesh-proxy image this meshctl injects by default
 	installed  bool   // the control plane was installed by the journey
-	// caller and callee are the enrolled namespaces' apps (bookbuyer and
-	// bookstore in the issue's words); injected is the app of the namespace
-	// that is not enrolled, injected offline by `meshctl inject`.
-	caller, callee, injected meshApp
+	// The example apps: bookstore's three in enrolled namespaces, injected
+	// by the webhook; books and stars in a namespace that is not enrolled,
+	// injected offline by `meshctl inject`.
+	bookstore, bookbuyer, bookthief, books, stars meshApp
+	// token is a valid bearer token for books (examples/books/jwt.sh).
+	token string
 }
 
-// meshApp is one deployment of the e2e app with its service, and its one pod.
+// meshApp is one example app: its Deployment, Service and container are
+// named after it, and it runs one pod.
 type meshApp struct {
+	name      string
 	namespace string
 	pod       string
 	podIP     netip.Addr
@@ -64,10 +68,7 @@ func meshPre(t *testing.T, e *Env) {
 	// is the version), so install and inject find them without any --set.
 	tag := v.Client.Version
 	m.proxyImage = proxyconfig.ImageRepository + ":" + tag
-	// The injected containers run `mesh-proxy` by name: PATH=/ finds the
-	// binary that image.sh puts at /mesh-proxy.
-	e.Image(t, m.proxyImage, "./cmd/mesh-proxy", "-env", "PATH=/")
-	e.Image(t, meshconfig.ControllerImageRepository+":"+tag, "./cmd/mesh-controller", "-env", "PATH=/", "-user", "65532:65532")
+	e.Script(t, "mesh-images.sh", m.proxyImage, meshconfig.ControllerImageRepository+":"+tag)
 	e.Run(t, m.meshctl, "check", "--pre")
 }
 
@@ -131,36 +132,6 @@ func meshInstall(t *testing.T, e *Env) {
 	}
 }
 
-// meshEnrolled: apps in enrolled namespaces get the sidecar from the webhook,
-// with the interception rules installed by the init container, and a call
-// from one app to the other's service goes through both proxies, whose
-// metrics count it.
-func meshEnrolled(t *testing.T, e *Env) {
-	m := &e.mesh
-	m.need(t, m.installed, "an installed mesh", "meshctl install")
-	callerNS := e.Namespace(t, "e2e-buyer", nil)
-	calleeNS := e.Namespace(t, "e2e-store", nil)
-	e.Run(t, m.meshctl, "namespace", "add", callerNS, calleeNS)
-	for _, ns := range []string{callerNS, calleeNS} {
-		e.Run(t, e.Kubectl, "apply", "-n", ns, "-f", e.writeManifest(t, ns, appManifest(e.AppImage)))
-	}
-	m.caller = e.meshedApp(t, callerNS)
-	m.callee = e.meshedApp(t, calleeNS)
-	e.callThroughProxies(t, m.caller, m.callee)
-}
-
-// meshInjected: `meshctl inject -f | kubectl apply -f -` into a namespace
-// that is not enrolled gives meshed pods that call through their proxy too.
-func meshInjected(t *testing.T, e *Env) {
-	m := &e.mesh
-	m.need(t, m.callee.pod != "", "the enrolled apps", "enrolled namespaces")
-	ns := e.Namespace(t, "e2e-inject", nil)
-	injected := e.Run(t, m.meshctl, "inject", "-f", e.writeManifest(t, ns, appManifest(e.AppImage)))
-	e.Run(t, e.Kubectl, "apply", "-n", ns, "-f", e.writeManifest(t, ns+"-injected", injected))
-	m.injected = e.meshedApp(t, ns)
-	e.callThroughProxies(t, m.injected, m.callee)
-}
-
 // meshPermissive: permissive mode switches off and on in the MeshConfig.
 // Nothing in the data plane acts on it yet, so the field is what is asserted.
 func meshPermissive(t *testing.T, e *Env) {
@@ -189,7 +160,7 @@ func meshPermissive(t *testing.T, e *Env) {
 // image put back it is green again.
 func meshImageMismatch(t *testing.T, e *Env) {
 	m := &e.mesh
-	m.need(t, m.callee.pod != "", "meshed pods", "enrolled namespaces")
+	m.need(t, m.bookstore.pod != "", "meshed pods", "enrolled namespaces")
 	const hint = "docs/troubleshooting.md#data-plane-proxy-image"
 	original := e.meshConfigField(t, "{.spec.sidecar.image}")
 	restore := "sidecar.image=null"
@@ -223,7 +194,7 @@ func meshImageMismatch(t *testing.T, e *Env) {
 // CRDs, and the apps, which still run their sidecars, keep serving.
 func meshUninstall(t *testing.T, e *Env) {
 	m := &e.mesh
-	m.need(t, m.callee.pod != "", "the enrolled apps", "enrolled namespaces")
+	m.need(t, m.bookstore.pod != "", "the enrolled apps", "enrolled namespaces")
 	e.Run(t, m.meshctl, "uninstall", "--yes")
 	m.installed = false
 	resources := strings.Fields(e.Run(t, e.Kubectl, "api-resources", "--verbs=list", "-o", "name"))
@@ -283,7 +254,7 @@ func meshUninstall(t *testing.T, e *Env) {
 			t.Errorf("after uninstall, clusterrole %s is left", r.Name)
 		}
 	}
-	for _, ns := range []string{m.caller.namespace, m.callee.namespace} {
+	for _, ns := range bookstoreNamespaces {
 		got, err := e.Clients.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		if err != nil {
 			t.Fatalf("getting namespace %q: %v", ns, err)
@@ -292,12 +263,51 @@ func meshUninstall(t *testing.T, e *Env) {
 			t.Errorf("after uninstall, namespace %q is still enrolled: labels %v", ns, got.Labels)
 		}
 	}
-	want := m.callee.pod + "\n"
-	eventually(t, 30*time.Second, "GET / of the callee's service after uninstall", func(ctx context.Context) error {
-		return expectBody(ctx, serviceURL(m.callee, "/", nil), http.StatusOK, want)
+	e.examplesServe(t)
+}
+
+// examplesServe: the example apps, which keep their sidecars, still serve:
+// bookbuyer's loop keeps buying from bookstore through both sidecars, and
+// books answers a valid token with its stars (when the JWT step ran).
+func (e *Env) examplesServe(t *testing.T) {
+	t.Helper()
+	m := &e.mesh
+	var before callerStats
+	e.appStats(t, m.bookbuyer, &before)
+	eventually(t, 30*time.Second, "bookbuyer's loop buying from bookstore", func(ctx context.Context) error {
+		var now callerStats
+		if err := e.appStatsCtx(ctx, m.bookbuyer, &now); err != nil {
+			return err
+		}
+		if now.OK <= before.OK {
+			return fmt.Errorf("bookbuyer's /api/stats: ok %d, not more than %d (last: %s)", now.OK, before.OK, now.Last)
+		}
+		return nil
 	})
-	eventually(t, 30*time.Second, "the caller's fetch of the callee's service after uninstall", func(ctx context.Context) error {
-		return expectBody(ctx, fetchURL(m.caller, m.callee), http.StatusOK, "200 OK\n"+want)
+	stats := serviceURL(m.bookstore, "/api/stats", nil)
+	eventually(t, 30*time.Second, "GET "+stats, func(ctx context.Context) error {
+		status, body, err := get(ctx, stats)
+		if err != nil {
+			return err
+		}
+		if status != http.StatusOK || !strings.Contains(body, `"bought"`) {
+			return fmt.Errorf("got %d %q, want 200 {\"bought\":N,...}", status, body)
+		}
+		return nil
+	})
+	if m.token == "" {
+		return
+	}
+	book := serviceURL(m.books, "/api/books/1", nil)
+	eventually(t, 30*time.Second, "GET "+book+" with a valid token", func(ctx context.Context) error {
+		status, _, body, err := request(ctx, book, "Bearer "+m.token)
+		if err != nil {
+			return err
+		}
+		if status != http.StatusOK || !strings.Contains(body, `"stars"`) {
+			return fmt.Errorf("got %d %q, want 200 with the stars", status, body)
+		}
+		return nil
 	})
 }
 
@@ -310,18 +320,19 @@ func (m *meshState) need(t *testing.T, ok bool, what, step string) {
 	}
 }
 
-// meshedApp waits for the namespace's one app pod to be 2/2 with the sidecar,
-// checks that the init container installed the interception rules (exited
-// 0), and returns the app with its pod's and service's addresses.
-func (e *Env) meshedApp(t *testing.T, ns string) meshApp {
+// meshedApp waits for the one pod of the app (label app=NAME) in the
+// namespace to be 2/2 with the sidecar, checks that the init container
+// installed the interception rules (exited 0), and returns the app with its
+// pod's and service's addresses.
+func (e *Env) meshedApp(t *testing.T, ns, name string) meshApp {
 	t.Helper()
-	pod := e.WaitPodsReady(t, ns, "app="+appName, 1, 2*time.Minute)[0]
+	pod := e.WaitPodsReady(t, ns, "app="+name, 1, 2*time.Minute)[0]
 	var names []string
 	for _, c := range pod.Spec.Containers {
 		names = append(names, c.Name)
 	}
 	if len(names) != 2 || !containsName(pod.Spec.Containers, proxyconfig.ProxyContainerName) {
-		t.Fatalf("pod %s/%s has containers %v, want %s and %s", ns, pod.Name, names, appName, proxyconfig.ProxyContainerName)
+		t.Fatalf("pod %s/%s has containers %v, want %s and %s", ns, pod.Name, names, name, proxyconfig.ProxyContainerName)
 	}
 	if len(pod.Status.ContainerStatuses) != 2 {
 		t.Fatalf("pod %s/%s: %d container statuses, want 2/2", ns, pod.Name, len(pod.Status.ContainerStatuses))
@@ -343,41 +354,19 @@ func (e *Env) meshedApp(t *testing.T, ns string) meshApp {
 	if !initDone {
 		t.Fatalf("pod %s/%s: no status of init container %s", ns, pod.Name, proxyconfig.InitContainerName)
 	}
-	app := meshApp{namespace: ns, pod: pod.Name}
+	app := meshApp{name: name, namespace: ns, pod: pod.Name}
 	var err error
 	if app.podIP, err = netip.ParseAddr(pod.Status.PodIP); err != nil {
 		t.Fatalf("pod %s/%s: IP %q: %v", ns, pod.Name, pod.Status.PodIP, err)
 	}
-	svc, err := e.Clients.Kube.CoreV1().Services(ns).Get(testenv.Context(t), appName, metav1.GetOptions{})
+	svc, err := e.Clients.Kube.CoreV1().Services(ns).Get(testenv.Context(t), name, metav1.GetOptions{})
 	if err != nil {
-		t.Fatalf("getting service %s/%s: %v", ns, appName, err)
+		t.Fatalf("getting service %s/%s: %v", ns, name, err)
 	}
 	if app.serviceIP, err = netip.ParseAddr(svc.Spec.ClusterIP); err != nil {
-		t.Fatalf("service %s/%s: cluster IP %q: %v", ns, appName, svc.Spec.ClusterIP, err)
+		t.Fatalf("service %s/%s: cluster IP %q: %v", ns, name, svc.Spec.ClusterIP, err)
 	}
 	return app
-}
-
-// callThroughProxies makes the caller's app fetch the callee's service by its
-// full name, and checks that the caller's proxy counted outbound requests and
-// the callee's inbound ones, at least as many as were made.
-func (e *Env) callThroughProxies(t *testing.T, caller, callee meshApp) {
-	t.Helper()
-	const calls = 3
-	outBefore := e.proxyRequests(t, caller, "outbound")
-	inBefore := e.proxyRequests(t, callee, "inbound")
-	want := "200 OK\n" + callee.pod + "\n"
-	for i := range calls {
-		eventually(t, 30*time.Second, fmt.Sprintf("call %d from %s/%s to the service of %s", i+1, caller.namespace, caller.pod, callee.namespace), func(ctx context.Context) error {
-			return expectBody(ctx, fetchURL(caller, callee), http.StatusOK, want)
-		})
-	}
-	if out := e.proxyRequests(t, caller, "outbound"); out-outBefore < calls {
-		t.Errorf("the caller's proxy (%s/%s) counted %v outbound requests for %d calls", caller.namespace, caller.pod, out-outBefore, calls)
-	}
-	if in := e.proxyRequests(t, callee, "inbound"); in-inBefore < calls {
-		t.Errorf("the callee's proxy (%s/%s) counted %v inbound requests for %d calls", callee.namespace, callee.pod, in-inBefore, calls)
-	}
 }
 
 // proxyRequests sums mesh_proxy_requests_total of one direction from the
@@ -424,8 +413,18 @@ func sumCounter(text, metric, label string) (float64, error) {
 // code, stdout and stderr; it fails the test only when the command cannot run.
 func (e *Env) RunExit(t *testing.T, name string, args ...string) (int, string, string) {
 	t.Helper()
+	code, stdout, stderr := e.runExitCtx(t.Context(), name, args...)
+	if code < 0 {
+		t.Fatalf("%s %s: %s", name, strings.Join(args, " "), stderr)
+	}
+	return code, stdout, stderr
+}
+
+// runExitCtx is RunExit for code that has a context but no test: a command
+// that cannot run gives code -1 and the reason as stderr.
+func (e *Env) runExitCtx(ctx context.Context, name string, args ...string) (int, string, string) {
 	var stdout, stderr strings.Builder
-	cmd := exec.CommandContext(t.Context(), name, args...)
+	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.Kubeconfig)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -436,8 +435,7 @@ func (e *Env) RunExit(t *testing.T, name string, args ...string) (int, string, s
 	case errors.As(err, &exit):
 		return exit.ExitCode(), stdout.String(), stderr.String()
 	}
-	t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
-	return 0, "", ""
+	return -1, "", err.Error()
 }
 
 func (e *Env) meshConfigField(t *testing.T, jsonpath string) string {
@@ -446,16 +444,11 @@ func (e *Env) meshConfigField(t *testing.T, jsonpath string) string {
 		"-n", meshconfig.DefaultMeshNamespace, "-o", "jsonpath="+jsonpath))
 }
 
+// serviceURL is a URL of the app through its Service's cluster IP, from the
+// host: a client outside the mesh.
 func serviceURL(app meshApp, path string, query url.Values) string {
-	u := url.URL{Scheme: "http", Host: app.serviceIP.String(), Path: path, RawQuery: query.Encode()}
+	u := url.URL{Scheme: "http", Host: app.serviceAddr().String(), Path: path, RawQuery: query.Encode()}
 	return u.String()
-}
-
-// fetchURL asks the caller's app, through its service, to GET the callee's
-// service by its full name.
-func fetchURL(caller, callee meshApp) string {
-	target := fmt.Sprintf("http://%s.%s.svc.%s/", appName, callee.namespace, clusterDomain)
-	return serviceURL(caller, "/fetch", url.Values{"url": {target}})
 }
 
 func containsName(cs []corev1.Container, name string) bool {
@@ -476,47 +469,4 @@ func (e *Env) writeManifest(t *testing.T, name, text string) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// appManifest is a Deployment of one e2e-app pod and its Service, port 80 to
-// the app's 8080, as an operator would write them (no namespace: kubectl -n).
-func appManifest(image string) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %[1]s
-  labels: {app: %[1]s}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: %[1]s}
-  template:
-    metadata:
-      labels: {app: %[1]s}
-    spec:
-      containers:
-      - name: %[1]s
-        image: %[2]s
-        imagePullPolicy: Never
-        ports:
-        - {name: http, containerPort: %[3]d}
-        readinessProbe:
-          httpGet: {path: /, port: http}
-          periodSeconds: 1
-        securityContext:
-          runAsNonRoot: true
-          allowPrivilegeEscalation: false
-          readOnlyRootFilesystem: true
-          capabilities: {drop: [ALL]}
-          seccompProfile: {type: RuntimeDefault}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: %[1]s
-spec:
-  selector: {app: %[1]s}
-  ports:
-  - {name: http, port: 80, targetPort: http}
-`, appName, image, appPort)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 
@@ -29,17 +30,46 @@ func (e *Env) Namespace(t *testing.T, prefix string, labels map[string]string) s
 	if _, err := e.Clients.Kube.CoreV1().Namespaces().Create(testenv.Context(t), ns, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating namespace %q: %v", name, err)
 	}
+	e.cleanupNamespace(name)
+	return name
+}
+
+// AdoptNamespace is Namespace for a namespace of a fixed name that the step's
+// commands create (the examples' manifests hold their Namespaces): it is
+// diagnosed and deleted when the journey ends. A namespace of that name that
+// a previous journey left Terminating is waited out; one that is in use
+// (left by `make demo`, say) fails the step, since the journey would mix
+// with it.
+func (e *Env) AdoptNamespace(t *testing.T, name string) {
+	t.Helper()
+	eventually(t, 2*time.Minute, fmt.Sprintf("namespace %q gone", name), func(ctx context.Context) error {
+		ns, err := e.Clients.Kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return nil
+		case err != nil:
+			return err
+		case ns.DeletionTimestamp == nil:
+			t.Fatalf("namespace %q exists already (left by `make demo`?): delete it, or run `make demo-down`, before the journey", name)
+		}
+		return fmt.Errorf("namespace %q is %s", name, ns.Status.Phase)
+	})
+	e.cleanupNamespace(name)
+}
+
+// cleanupNamespace diagnoses (when the journey failed) and deletes the
+// namespace when the journey ends.
+func (e *Env) cleanupNamespace(name string) {
 	e.journey.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if e.journey.Failed() {
 			e.Diagnose(ctx, os.Stderr, name)
 		}
-		if err := e.Clients.Kube.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+		if err := e.Clients.Kube.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			e.journey.Errorf("deleting namespace %q: %v", name, err)
 		}
 	})
-	return name
 }
 
 // Diagnose writes, for every pod in the namespace, its phase and container

@@ -205,22 +205,32 @@ func (e *Env) appURL(path string, query url.Values) string {
 }
 
 func get(ctx context.Context, u string) (int, string, error) {
+	status, _, body, err := getWithHeader(ctx, u, nil)
+	return status, body, err
+}
+
+// getWithHeader GETs u with the request headers h and returns the status,
+// the response headers and the body.
+func getWithHeader(ctx context.Context, u string, h http.Header) (int, http.Header, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return 0, "", err
+		return 0, nil, "", err
+	}
+	for k, v := range h {
+		req.Header[k] = v
 	}
 	// Straight to the cluster IP: a proxy from the environment could not
 	// reach it.
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, "", err
+		return 0, nil, "", err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
+	return resp.StatusCode, resp.Header, string(body), err
 }
 
 func expectBody(ctx context.Context, u string, wantStatus int, wantBody string) error {
