@@ -39,6 +39,9 @@ const (
 	exitStatus    = 3
 )
 
+// synopsis is the first line of the help.
+const synopsis = "usage: fetch [-H 'Name: value']... [-X METHOD] [-timeout 5s] [-status-only] [-fail] URL"
+
 // defaultTimeout bounds the whole exchange, body included.
 const defaultTimeout = 5 * time.Second
 
@@ -64,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "fetch: %v\nusage: fetch [-H 'Name: value']... [-X METHOD] [-timeout 5s] [-status-only] [-fail] URL\n", err)
+		fmt.Fprintf(stderr, "fetch: %v\n%s\n(fetch -h lists the flags)\n", err, synopsis)
 		return exitUsage
 	}
 	status, err := fetch(ctx, &http.Client{Timeout: o.timeout}, o, stdout)
@@ -79,12 +82,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// parseArgs parses the command line. Errors are usage errors; flag's own
-// messages go to stderr.
+// parseArgs parses the command line. Errors are usage errors; -h prints the
+// help on stderr and returns flag.ErrHelp.
 func parseArgs(args []string, stderr io.Writer) (options, error) {
 	o := options{header: http.Header{}}
 	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// The caller reports errors, once; only -h prints the flags.
+	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.method, "X", http.MethodGet, "request method")
 	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "give up after this long")
 	fs.BoolVar(&o.statusOnly, "status-only", false, "print the status line only, not the body")
@@ -102,6 +106,11 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		return nil
 	})
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fmt.Fprintln(stderr, synopsis)
+			fs.PrintDefaults()
+		}
 		return o, err
 	}
 	if fs.NArg() != 1 {

@@ -24,12 +24,15 @@ const DefaultPort = "8080"
 // arrives; it is well below the pod's default 30 s grace period.
 const ShutdownTimeout = 10 * time.Second
 
-// Addr is the listen address: ":$PORT", or ":8080".
+// Addr is the listen address: $LISTEN_HOST (default: every interface) and
+// $PORT (default 8080). Pods set neither; tests that run the programs as
+// processes set LISTEN_HOST=127.0.0.1.
 func Addr(getenv func(string) string) string {
-	if p := getenv("PORT"); p != "" {
-		return ":" + p
+	port := getenv("PORT")
+	if port == "" {
+		port = DefaultPort
 	}
-	return ":" + DefaultPort
+	return net.JoinHostPort(getenv("LISTEN_HOST"), port)
 }
 
 // SignalContext is cancelled on SIGTERM (what the kubelet sends) or SIGINT
