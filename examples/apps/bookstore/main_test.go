@@ -58,4 +58,3 @@ func TestCountersAreAtomic(t *testing.T) {
 		t.Errorf("stats after 1000 of each: %s", body)
 	}
 }
-
