@@ -13,7 +13,7 @@ LDFLAGS := -s -w \
 STATICCHECK_VERSION ?= v0.8.2
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build test testenv bench lint golden demo clean
+.PHONY: all build test testenv bench lint golden demo demo-down clean
 
 all: build
 
@@ -48,11 +48,13 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-## demo: the operator journey on a throwaway local cluster
+## demo: build everything and run the operator journey on the local cluster (root), or on $KUBECONFIG's cluster when set; leaves it running
 demo:
-	@echo "make demo: not available yet. It will build a local single-node cluster and run" >&2
-	@echo "the operator journey on it once install, inject and the local cluster land." >&2
-	@exit 1
+	@LDFLAGS='$(LDFLAGS)' hack/demo/demo.sh
+
+## demo-down: undo make demo: cluster-down for the local cluster; on $KUBECONFIG's cluster, delete the examples and uninstall the mesh
+demo-down:
+	@hack/demo/down.sh
 
 ## clean: remove build output (the cached test binaries stay; see hack/testenv.sh)
 clean:

@@ -1,0 +1,123 @@
+# Helpers of the demo scripts (demo.sh, down.sh): steps, printing each command
+# before running it, and the checks that stop the demo with a clear message.
+# Sourced after hack/cluster/lib.sh, whose log and die it replaces.
+# shellcheck shell=bash
+
+# Bold only for a terminal, and never with NO_COLOR (https://no-color.org).
+if [[ -t 1 && -z ${NO_COLOR:-} ]]; then
+  bold=$'\e[1m' reset=$'\e[0m'
+else
+  bold='' reset=''
+fi
+
+demo_name=${DEMO_NAME:-make demo}
+# The proxy's admin port (pkg/proxyconfig AdminPort), with /metrics; the
+# interception rules never touch it.
+admin_port=15000
+current_step="starting"
+main_pid=$BASHPID
+
+# step TITLE: starts a step; a failure from here on names it.
+step() {
+  current_step=$1
+  printf '\n%s==> %s%s\n' "$bold" "$1" "$reset"
+}
+
+# note TEXT: a remark of the demo's own, not a command.
+note() { printf '# %s\n' "$*"; }
+
+log() { printf '%s: %s\n' "$demo_name" "$*" >&2; }
+
+# die MESSAGE: stops the demo, naming the step.
+die() {
+  printf '%s: step "%s" failed: %s\n' "$demo_name" "$current_step" "$*" >&2
+  exit 1
+}
+
+# Any command that fails unchecked stops the demo the same way. Subshells
+# inherit the trap (set -E); only the main shell reports.
+on_error() {
+  local code=$1
+  if [[ $BASHPID == "$main_pid" ]]; then
+    printf '%s: step "%s" failed: the command above exited %d\n' "$demo_name" "$current_step" "$code" >&2
+    exit 1
+  fi
+  exit "$code"
+}
+trap 'on_error $?' ERR
+
+# render ARG...: the command as one would type it, quoting only where needed.
+render() {
+  local out='' arg
+  for arg in "$@"; do
+    if [[ $arg =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then
+      out+=" $arg"
+    else
+      out+=" $(printf '%q' "$arg")"
+    fi
+  done
+  printf '%s' "${out# }"
+}
+
+# show CMD...: prints "$ CMD" and runs it, its output as it comes.
+show() {
+  printf '%s$ %s%s\n' "$bold" "$(render "$@")" "$reset"
+  "$@"
+}
+
+# show_as TEXT CMD...: prints "$ TEXT" and runs CMD, for commands shown
+# better than they are run (a pipe, a secret read from a file).
+show_as() {
+  local text=$1; shift
+  printf '%s$ %s%s\n' "$bold" "$text" "$reset"
+  "$@"
+}
+
+# expect_status CODE WHAT TEXT CMD...: runs a /fetch command (shown as TEXT),
+# prints its output, and stops the demo unless the status line is CODE.
+expect_status() {
+  local want=$1 what=$2 text=$3 out
+  shift 3
+  note "$what"
+  printf '%s$ %s%s\n' "$bold" "$text" "$reset"
+  out=$("$@" 2>&1) || die "$(render "${@:1:8}")...: $out"
+  printf '%s\n' "$out"
+  [[ $out == "$want "* ]] || die "want status $want, got: $(head -n 1 <<<"$out")"
+}
+
+# mesh_installed: whether the cluster has a control plane of this mesh.
+mesh_installed() {
+  meshctl version -o json 2>/dev/null | grep -q '"controlPlane"'
+}
+
+# wait_meshed NS/APP...: waits for each Deployment to roll out and checks
+# that its pods carry the mesh's sidecar; on failure, shows the pods and
+# their namespace's events.
+wait_meshed() {
+  local app ns name containers
+  for app in "$@"; do
+    ns=${app%/*} name=${app#*/}
+    if ! show kubectl rollout status -n "$ns" "deploy/$name" --timeout 3m; then
+      kubectl get pods -n "$ns" -o wide >&2 || true
+      kubectl get events -n "$ns" --sort-by .lastTimestamp >&2 || true
+      die "deployment $ns/$name did not become ready"
+    fi
+    containers=$(kubectl get pods -n "$ns" -l "app=$name" --field-selector status.phase=Running -o 'jsonpath={.items[*].spec.containers[*].name}')
+    [[ " $containers " == *" mesh-proxy "* ]] ||
+      die "the pods of $ns/$name have no mesh-proxy sidecar (containers: $containers); were they created before the namespace was enrolled? \`meshctl namespace add $ns --restart\` restarts them"
+  done
+}
+
+# inject_books: the books example, meshed offline with the cluster's
+# MeshConfig (JWT validation included) and applied.
+inject_books() {
+  meshctl inject --from-cluster -f examples/books/ | kubectl apply -f -
+}
+
+# proxy_metrics NS POD: the proxy's request counters, through the API
+# server's pod proxy to the admin port.
+proxy_metrics() {
+  local out
+  out=$(kubectl get --raw "/api/v1/namespaces/$1/pods/$2:$admin_port/proxy/metrics") || die "the metrics of $1/$2's proxy could not be read"
+  grep '^mesh_proxy_requests_total' <<<"$out" || die "$1/$2's proxy reports no mesh_proxy_requests_total"
+}
