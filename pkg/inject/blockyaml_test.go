@@ -1,0 +1,121 @@
+package inject
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// checkBlockReader reads every document of data with the blockReader and
+// with yaml.v3: whatever the reader reads, yaml.v3 must read into the same
+// tree (comments aside). It returns how many documents the reader read.
+func checkBlockReader(t *testing.T, data []byte) int {
+	t.Helper()
+	r := newBlockReader()
+	chunks, _ := splitYAML(data)
+	read := 0
+	for _, chunk := range chunks {
+		got := r.read(chunk)
+		if got == nil {
+			continue
+		}
+		read++
+		var doc yaml.Node
+		if err := yaml.Unmarshal(chunk, &doc); err != nil {
+			t.Fatalf("read what yaml.v3 rejects (%v):\n%s", err, chunk)
+		}
+		if len(doc.Content) != 1 {
+			t.Fatalf("read a document yaml.v3 finds empty:\n%s", chunk)
+		}
+		if diff := treeDiff(got, doc.Content[0], "$"); diff != "" {
+			t.Fatalf("trees differ at %s:\n%s", diff, chunk)
+		}
+	}
+	return read
+}
+
+// treeDiff names the first place where trees a and b differ, or "".
+func treeDiff(a, b *yaml.Node, at string) string {
+	if a.Kind != b.Kind || a.Style != b.Style || a.Tag != b.Tag || a.Value != b.Value || a.Anchor != b.Anchor ||
+		(a.Alias == nil) != (b.Alias == nil) || a.Line != b.Line || a.Column != b.Column || len(a.Content) != len(b.Content) {
+		return fmt.Sprintf("%s: got {%v %v %q %q line %d col %d, %d children}, yaml.v3 {%v %v %q %q line %d col %d, %d children}",
+			at, a.Kind, a.Style, a.Tag, a.Value, a.Line, a.Column, len(a.Content), b.Kind, b.Style, b.Tag, b.Value, b.Line, b.Column, len(b.Content))
+	}
+	for i := range a.Content {
+		if d := treeDiff(a.Content[i], b.Content[i], fmt.Sprintf("%s[%d]", at, i)); d != "" {
+			return d
+		}
+	}
+	return ""
+}
+
+func TestBlockReader(t *testing.T) {
+	for _, c := range []struct {
+		name, doc string
+		read      bool // by the blockReader, not left to yaml.v3
+	}{
+		{"bench", string(benchStream(1)), true},
+		{"compact sequences", "a:\n- b: 1\n  c: [x]\nd:\n- e\n- f\ng: h\n", false},
+		{"compact sequence then key", "a:\n- b: 1\n  c: 2\n- d\ne: f\n", true},
+		{"indented sequence", "a:\n  - b\n  - c: d\n    e: f\n", true},
+		{"comments everywhere", "# head\n---\n# c\na: b # line\n  # deeper\n# shallower\nc:\n  # before\n  d: e\n\n# foot\n", true},
+		{"scalars", "a: 100m\nb: 1.5\nc: 2024-01-01\nd: 0x1F\ne: 012\nf: true\ng: ~\nh: -1\ni: .inf\nj: 1_000\nk: a b  c\nl: x:y\nm: 99999999999999999999\n", true},
+		{"tag-like keys", "1: a\ntrue: b\nnull: c\n-x: d\n", false},
+		{"spaces after dash", "a:\n-   b: c\n    d: e\n", true},
+		{"indented root", "  a: b\n  c: d\n", true},
+		{"no trailing newline", "a: b", true},
+		{"empty value", "a:\nb: c\n", false},
+		{"continued scalar", "a: b\n  c\n", false},
+		{"quoted", "a: 'b'\n", false},
+		{"flow", "a: {b: c}\n", false},
+		{"anchor", "a: &x b\nc: *x\n", false},
+		{"block scalar", "a: |\n  b\n", false},
+		{"tab", "a:\tb\n", false},
+		{"non-ascii", "a: é\n", false},
+		{"bad indentation", "a:\n  b: c\n d: e\n", false},
+		{"mapping value in scalar", "a: b: c\n", false},
+		{"sequence at root", "- a\n", false},
+		{"comments only", "# a\n", false},
+		{"document end", "a: b\n...\n", false},
+		{"key after sequence", "a:\n  - b\n  c: d\n", false},
+		{"duplicate keys", "a: b\na: c\n", true},
+		{"comment before compact sequence", "a:\n# c\n- b\n", true},
+		{"nested values in items", "- a:\n    b: c\n  d: e\n", false},
+		{"items in items", "x:\n- a:\n    b: c\n  d:\n  - e\n  f: g\n- h\n", true},
+		{"dedent inside sequence", "a:\n- b\n - c\n", false},
+		{"item mapping misaligned", "a:\n- b: 1\n   c: 2\n", false},
+		{"comment without space", "a: b#c\n", false},
+		{"colon comment", "a:#b\n", false},
+		{"dashes", "a: ---\nb: --x\nc: -\n", false},
+		{"dash scalars", "a: --x\nb:\n- -y\n", true},
+		{"spaces in key", "a b: c\n", false},
+		{"long number", "a: 99999999999999999999\nb: 00\nc: 1a\n", true},
+		{"carriage return", "a: b\r\n", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := checkBlockReader(t, []byte(c.doc)) > 0; got != c.read {
+				t.Errorf("read = %v, want %v", got, c.read)
+			}
+		})
+	}
+}
+
+// FuzzBlockReader checks the blockReader against yaml.v3 on arbitrary
+// streams: whatever it reads, yaml.v3 reads into the same tree.
+func FuzzBlockReader(f *testing.F) {
+	for _, c := range goldenCases(f) {
+		data, err := os.ReadFile(c.path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add(benchStream(2))
+	f.Add([]byte(strings.Repeat("a:\n- b: 1\n  c:\n  - d\n  e: -f\n# x\ng: 1e3\n", 2)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkBlockReader(t, data)
+	})
+}
