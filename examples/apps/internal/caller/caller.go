@@ -92,6 +92,10 @@ func FromEnv(getenv func(string) string, path, verb string, logger *log.Logger) 
 // Call makes one call and records and logs its result.
 func (c *Caller) Call(ctx context.Context) {
 	status, body, err := c.get(ctx)
+	if ctx.Err() != nil {
+		// Shutting down: a call cut short is not bookstore's failure.
+		return
+	}
 	c.mu.Lock()
 	switch {
 	case err != nil:

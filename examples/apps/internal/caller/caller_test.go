@@ -148,3 +148,16 @@ func TestRun(t *testing.T) {
 		t.Errorf("logs %q", logs.String())
 	}
 }
+
+// TestCallCutShortByShutdown: a call the shutdown cancels is neither a
+// success nor a failure, and is not logged as bookstore's error.
+func TestCallCutShortByShutdown(t *testing.T) {
+	var logs bytes.Buffer
+	c := New("http://127.0.0.1:1", "/api/buy", "bought", log.New(&logs, "", 0))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	c.Call(ctx)
+	if st := c.Stats(); st != (Stats{}) || logs.Len() != 0 {
+		t.Errorf("stats %+v, log %q; want nothing recorded", st, logs.String())
+	}
+}
