@@ -1,8 +1,6 @@
 package inject
 
 import (
-	"strings"
-
 	"go.yaml.in/yaml/v3"
 )
 
@@ -22,6 +20,11 @@ import (
 //
 // The trees carry no comments: nothing in this package reads them, since
 // printing copies comments from the source.
+//
+// A tree is valid until the next read, which reuses its nodes: the stream
+// layer is done with a document, and keeps nothing of its tree, before it
+// reads the next. Allocating the nodes afresh for every document was most
+// of the bytes a stream allocated.
 type blockReader struct {
 	src  string // the document; scalar values are substrings of it
 	line int    // 1-based number of the line being read
@@ -32,11 +35,12 @@ type blockReader struct {
 	// on the lines that follow.
 	pending bool
 
-	// Nodes and Content slices are carved out of slabs: one allocation for
-	// many nodes.
-	nodes []yaml.Node
-	ptrs  []*yaml.Node
-	slab  int // how many nodes a slab holds
+	// Nodes and Content slices are carved out of slabs, reused from one
+	// document to the next; used counts what this document took.
+	nodes     []yaml.Node
+	ptrs      []*yaml.Node
+	usedNodes int
+	usedPtrs  int
 	// tags caches the tag yaml.v3 resolves for plain scalars that are not
 	// obviously strings or integers ("100m", "1.5", "2024-01-01").
 	tags map[string]string
@@ -67,11 +71,7 @@ func newBlockReader() *blockReader {
 func (r *blockReader) read(data []byte) *yaml.Node {
 	r.src = string(data)
 	r.open, r.kids, r.pending = r.open[:0], r.kids[:0], false
-	// Fresh slabs for every document, sized for it: a slab shared by two
-	// documents would chain the trees of a whole stream together, since each
-	// tree points into the slabs the next one is carved from.
-	r.slab = 2*strings.Count(r.src, "\n") + 8
-	r.nodes, r.ptrs = nil, nil
+	r.usedNodes, r.usedPtrs = 0, 0
 	var root *yaml.Node
 	for off, line := 0, 1; off < len(r.src); line++ {
 		end := off
@@ -319,22 +319,26 @@ func (r *blockReader) closeTop() {
 	o := r.open[len(r.open)-1]
 	r.open = r.open[:len(r.open)-1]
 	kids := r.kids[o.first:]
-	if len(r.ptrs) < len(kids) {
-		r.ptrs = make([]*yaml.Node, max(r.slab, len(kids)))
+	if len(r.ptrs)-r.usedPtrs < len(kids) {
+		// A new slab; the old one lives on as long as this tree does.
+		r.ptrs = make([]*yaml.Node, max(256, 2*len(r.ptrs), len(kids)))
+		r.usedPtrs = 0
 	}
-	c := r.ptrs[:len(kids):len(kids)]
-	r.ptrs = r.ptrs[len(kids):]
+	c := r.ptrs[r.usedPtrs : r.usedPtrs+len(kids) : r.usedPtrs+len(kids)]
+	r.usedPtrs += len(kids)
 	copy(c, kids)
 	o.node.Content = c
 	r.kids = r.kids[:o.first]
 }
 
 func (r *blockReader) node() *yaml.Node {
-	if len(r.nodes) == 0 {
-		r.nodes = make([]yaml.Node, r.slab)
+	if r.usedNodes == len(r.nodes) {
+		r.nodes = make([]yaml.Node, max(64, 2*len(r.nodes)))
+		r.usedNodes = 0
 	}
-	n := &r.nodes[0]
-	r.nodes = r.nodes[1:]
+	n := &r.nodes[r.usedNodes]
+	r.usedNodes++
+	*n = yaml.Node{}
 	return n
 }
 
