@@ -31,6 +31,11 @@ dir=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/meshctl/examples/books-jwt}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+if [[ $dir == "$repo/examples/books" ]]; then
+  # meshctl inject -f examples/books/ would read jwks.json as a manifest.
+  echo "$0: DIR must not be examples/books itself; use a directory of its own" >&2
+  exit 2
+fi
 
 args=(-dir "$dir" -issuer "$issuer" -audience "$audience" -subject "$subject")
 if [[ -n ${JWTGEN:-} ]]; then
