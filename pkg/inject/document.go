@@ -267,18 +267,19 @@ func isBlock(n *yaml.Node) bool {
 	return (n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode) && n.Style&yaml.FlowStyle == 0 && len(n.Content) > 0
 }
 
-// print returns the document's text.
-func (d *document) print(e *emitter) ([]byte, error) {
+// print writes the document's text to b.
+func (d *document) print(b *bytes.Buffer, e *emitter) error {
 	if d.root == nil || !d.dirty[d.root] {
-		return d.src, nil
+		b.Write(d.src)
+		return nil
 	}
 	if d.isJSON {
-		return d.printJSONDoc()
+		return d.printJSONDoc(b)
 	}
 	if !d.wasBlock(d.root) || len(d.root.Content) == 0 {
-		return d.printJSON(d.root)
+		return d.printJSON(b, d.root)
 	}
-	d.lineStarts = []int{0}
+	d.lineStarts = append(d.lineStarts[:0], 0)
 	for i, c := range d.src {
 		if c == '\n' {
 			d.lineStarts = append(d.lineStarts, i+1)
@@ -287,29 +288,24 @@ func (d *document) print(e *emitter) ([]byte, error) {
 	d.detectStyle()
 	e.forDocument(d)
 	l := d.layoutOf(d.root, len(d.src))
-	var b bytes.Buffer
-	b.Grow(len(d.src) + 4096)
 	b.Write(d.src[:l.start])
-	d.reprint(&b, e, d.root, l)
+	d.reprint(b, e, d.root, l)
 	b.Write(d.src[l.end:])
-	return b.Bytes(), nil
+	return nil
 }
 
-// printJSON prints n as JSON, indented like the source.
-func (d *document) printJSON(n *yaml.Node) ([]byte, error) {
+// printJSON writes n as JSON, indented like the source.
+func (d *document) printJSON(b *bytes.Buffer, n *yaml.Node) error {
 	budget := 10_000_000
 	compact, err := toJSON(nil, n, &budget)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if d.jsonIndent == "" {
-		return compact, nil
+		b.Write(compact)
+		return nil
 	}
-	var b bytes.Buffer
-	if err := json.Indent(&b, compact, "", d.jsonIndent); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return json.Indent(b, compact, "", d.jsonIndent)
 }
 
 // reprint writes the dirty block collection c, laid out by l: the source of

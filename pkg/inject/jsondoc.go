@@ -20,20 +20,18 @@ type jsonMember struct {
 	start, end int
 }
 
-// printJSONDoc prints a changed JSON document.
-func (d *document) printJSONDoc() ([]byte, error) {
+// printJSONDoc writes a changed JSON document to b.
+func (d *document) printJSONDoc(b *bytes.Buffer) error {
 	sp, ok := d.jspans[d.root]
 	if !ok {
-		return d.printJSON(d.root)
+		return d.printJSON(b, d.root)
 	}
-	var b bytes.Buffer
-	b.Grow(len(d.src) + 4096)
 	b.Write(d.src[:sp.start])
-	if err := d.jsonReprint(&b, d.root); err != nil {
-		return nil, err
+	if err := d.jsonReprint(b, d.root); err != nil {
+		return err
 	}
 	b.Write(d.src[sp.end:])
-	return b.Bytes(), nil
+	return nil
 }
 
 func (d *document) jsonMembers(n *yaml.Node) []jsonMember {

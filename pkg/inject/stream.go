@@ -110,7 +110,10 @@ type processor struct {
 	s       *Stream
 	name    string
 	entries []Entry
-	buf     []byte
+	// Scratch reused from one document to the next: the JSON of a pod
+	// template, and where lines start.
+	buf        []byte
+	lineStarts []int
 }
 
 func looksLikeJSON(data []byte) bool {
@@ -125,7 +128,8 @@ func (p *processor) location(doc, line int) string {
 
 func (p *processor) jsonStream(data []byte) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
-	var out []byte
+	var out bytes.Buffer
+	out.Grow(len(data) + 4096)
 	last := 0
 	for doc := 1; ; doc++ {
 		var raw json.RawMessage
@@ -148,23 +152,22 @@ func (p *processor) jsonStream(data []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.location(doc, lineAt(data, start)), err)
 		}
+		out.Write(data[last:start])
+		if p.s.SeparateJSON && doc > 1 {
+			if b := out.Bytes(); len(b) > 0 && b[len(b)-1] != '\n' {
+				out.WriteByte('\n')
+			}
+			out.WriteString("---\n")
+		}
 		d := newDocument(raw, root)
 		d.isJSON, d.jsonIndent, d.jspans = true, jsonIndent(raw), spans
-		text, err := p.document(d)
-		if err != nil {
+		if err := p.document(&out, d); err != nil {
 			return nil, fmt.Errorf("%s: %w", p.location(doc, lineAt(data, start)), err)
 		}
-		out = append(out, data[last:start]...)
-		if p.s.SeparateJSON && doc > 1 {
-			if len(out) > 0 && out[len(out)-1] != '\n' {
-				out = append(out, '\n')
-			}
-			out = append(out, "---\n"...)
-		}
-		out = append(out, text...)
 		last = end
 	}
-	return append(out, data[last:]...), nil
+	out.Write(data[last:])
+	return out.Bytes(), nil
 }
 
 func lineAt(data []byte, off int) int {
@@ -242,8 +245,7 @@ func (p *processor) yamlStream(data []byte) ([]byte, error) {
 			src = append(bytes.Clone(src), '\n')
 		}
 		d := newDocument(src, root)
-		text, err := p.document(d)
-		if err != nil {
+		if err := p.document(&out, d); err != nil {
 			line := root.Line
 			var al *atLine
 			if errors.As(err, &al) {
@@ -251,10 +253,9 @@ func (p *processor) yamlStream(data []byte) ([]byte, error) {
 			}
 			return nil, fmt.Errorf("%s: %w", p.location(doc, lines[i]+max(line-1, 0)), err)
 		}
-		if noNewline {
-			text = bytes.TrimSuffix(text, []byte("\n"))
+		if b := out.Bytes(); noNewline && len(b) > 0 && b[len(b)-1] == '\n' {
+			out.Truncate(len(b) - 1)
 		}
-		out.Write(text)
 	}
 	return out.Bytes(), nil
 }
@@ -277,19 +278,20 @@ func (p *processor) parse(chunk []byte) (*yaml.Node, error) {
 	return n.Content[0], nil
 }
 
-// document injects the workloads of one document and prints it.
-func (p *processor) document(d *document) ([]byte, error) {
+// document injects the workloads of one document and prints it to out.
+func (p *processor) document(out *bytes.Buffer, d *document) error {
 	root := d.root
 	if isNull(root) {
-		return d.src, nil
+		out.Write(d.src)
+		return nil
 	}
 	if root.Kind != yaml.MappingNode {
-		return nil, errors.New("not a Kubernetes object: expected a mapping with apiVersion and kind")
+		return errors.New("not a Kubernetes object: expected a mapping with apiVersion and kind")
 	}
 	var patch Patch
 	kind, apiVersion := scalarString(lookup(root, "kind")), scalarString(lookup(root, "apiVersion"))
 	if kind == "" || apiVersion == "" {
-		return nil, errors.New("not a Kubernetes object: apiVersion and kind are required")
+		return errors.New("not a Kubernetes object: apiVersion and kind are required")
 	}
 	if kind == "List" || (strings.HasSuffix(kind, "List") && lookup(root, "items") != nil) {
 		items := resolve(lookup(root, "items"))
@@ -297,11 +299,11 @@ func (p *processor) document(d *document) ([]byte, error) {
 			for i, it := range items.Content {
 				it = resolve(it)
 				if it == nil || it.Kind != yaml.MappingNode {
-					return nil, fmt.Errorf("items[%d]: not a Kubernetes object", i)
+					return fmt.Errorf("items[%d]: not a Kubernetes object", i)
 				}
 				ops, err := p.resource(it, fmt.Sprintf("/items/%d", i))
 				if err != nil {
-					return nil, fmt.Errorf("items[%d]: %w", i, err)
+					return fmt.Errorf("items[%d]: %w", i, err)
 				}
 				patch = append(patch, ops...)
 			}
@@ -309,19 +311,23 @@ func (p *processor) document(d *document) ([]byte, error) {
 	} else {
 		ops, err := p.resource(root, "")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		patch = ops
 	}
 	if len(patch) == 0 {
-		return d.src, nil
+		out.Write(d.src)
+		return nil
 	}
 	d.prepare()
 	d.cache = p.s.cache
 	if err := d.applyPatch(patch); err != nil {
-		return nil, err
+		return err
 	}
-	return d.print(p.s.emit)
+	d.lineStarts = p.lineStarts[:0]
+	err := d.print(out, p.s.emit)
+	p.lineStarts = d.lineStarts
+	return err
 }
 
 // templatePath is where a workload kind keeps its pod template.
