@@ -19,10 +19,13 @@ const starsTimeout = 5 * time.Second
 
 // traceHeaders are the W3C Trace Context and B3 headers, the ones an app
 // instrumented for tracing forwards from the request it serves to the calls
-// it makes. The mesh keys Authorization propagation on them.
-var traceHeaders = []string{
-	"Traceparent", "Tracestate",
-	"B3", "X-B3-Traceid", "X-B3-Spanid", "X-B3-Parentspanid", "X-B3-Sampled", "X-B3-Flags",
+// it makes. The mesh keys Authorization propagation on them. They are in
+// canonical form, as http.Header keys.
+func traceHeaders() []string {
+	return []string{
+		"Traceparent", "Tracestate",
+		"B3", "X-B3-Traceid", "X-B3-Spanid", "X-B3-Parentspanid", "X-B3-Sampled", "X-B3-Flags",
+	}
 }
 
 type book struct {
@@ -52,6 +55,7 @@ type ratedBook struct {
 // catalogue serves books, rated by stars at starsURL.
 type catalogue struct {
 	books    map[string]book
+	forward  []string // the headers passed on to stars
 	starsURL string
 	client   *http.Client
 	requests atomic.Int64
@@ -63,7 +67,7 @@ func newCatalogue(starsURL string, client *http.Client) *catalogue {
 	if client == nil {
 		client = &http.Client{Timeout: starsTimeout}
 	}
-	return &catalogue{books: builtinBooks(), starsURL: strings.TrimSuffix(starsURL, "/"), client: client}
+	return &catalogue{books: builtinBooks(), forward: traceHeaders(), starsURL: strings.TrimSuffix(starsURL, "/"), client: client}
 }
 
 func (c *catalogue) handler() http.Handler {
@@ -105,7 +109,7 @@ func (c *catalogue) stars(in *http.Request, id string) (int, int, error) {
 	// books' sidecar saw the inbound request's token and adds it to the
 	// outbound calls of the same trace (Authorization propagation), which is
 	// why the trace headers must be forwarded.
-	for _, h := range traceHeaders {
+	for _, h := range c.forward {
 		if v := in.Header.Values(h); len(v) > 0 {
 			req.Header[h] = v
 		}

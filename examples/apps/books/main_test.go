@@ -135,11 +135,11 @@ func TestTraceHeadersCoverTheMesh(t *testing.T) {
 		propagation.HeaderTraceparent, propagation.HeaderB3, propagation.HeaderB3TraceID,
 		propagation.HeaderB3SpanID, propagation.HeaderB3ParentID, propagation.HeaderB3Sampled, propagation.HeaderB3Flags,
 	} {
-		if !slices.Contains(traceHeaders, http.CanonicalHeaderKey(h)) {
+		if !slices.Contains(traceHeaders(), http.CanonicalHeaderKey(h)) {
 			t.Errorf("books does not forward %s", h)
 		}
 	}
-	for _, h := range traceHeaders {
+	for _, h := range traceHeaders() {
 		if h != http.CanonicalHeaderKey(h) {
 			t.Errorf("%q is not canonical: Header.Values would miss it", h)
 		}
