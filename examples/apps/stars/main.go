@@ -112,11 +112,12 @@ func subject(authorization string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	var claims struct {
-		Sub string `json:"sub"`
-	}
-	if json.Unmarshal(payload, &claims) != nil {
+	// A map, not a struct: encoding/json matches struct fields ignoring
+	// case, and claim names are case-sensitive ("SUB" is not "sub").
+	var claims map[string]any
+	if json.Unmarshal(payload, &claims) != nil || claims == nil {
 		return "", false
 	}
-	return claims.Sub, true
+	sub, _ := claims["sub"].(string)
+	return sub, true
 }

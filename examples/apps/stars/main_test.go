@@ -30,6 +30,10 @@ func TestSubject(t *testing.T) {
 		{"bearer jwt", "Bearer " + jwtWith(`{"sub":"demo-reader","aud":"books"}`), "demo-reader", true},
 		{"scheme is case-insensitive", "bearer " + jwtWith(`{"sub":"x"}`), "x", true},
 		{"no sub", "Bearer " + jwtWith(`{"iss":"me"}`), "", true},
+		{"claim names are case-sensitive", "Bearer " + jwtWith(`{"SUB":"x"}`), "", true},
+		{"sub not a string", "Bearer " + jwtWith(`{"sub":7}`), "", true},
+		{"payload not an object", "Bearer " + jwtWith(`["sub"]`), "", false},
+		{"payload null", "Bearer " + jwtWith(`null`), "", false},
 		{"not a JWT", "Bearer opaque-token", "", false},
 		{"payload not base64", "Bearer a.!!!.c", "", false},
 		{"payload not JSON", "Bearer " + jwtWith("sub"), "", false},
@@ -89,3 +93,32 @@ func TestHandler(t *testing.T) {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// FuzzSubject: the Authorization header comes from the network; whatever it
+// holds, subject neither panics nor reports a subject for a header that is
+// not a bearer JWT, and a reported subject is the payload's sub.
+func FuzzSubject(f *testing.F) {
+	for _, s := range []string{"", "Bearer " + jwtWith(`{"sub":"a"}`), "Bearer a.b.c", "bearer ..", "Basic x", "Bearer " + jwtWith(`{"sub":1}`)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		sub, bearer := subject(header)
+		if !bearer {
+			if sub != "" {
+				t.Fatalf("%q: subject %q without a bearer token", header, sub)
+			}
+			return
+		}
+		scheme, token, _ := strings.Cut(header, " ")
+		if !strings.EqualFold(scheme, "Bearer") || strings.Count(strings.TrimSpace(token), ".") != 2 {
+			t.Fatalf("%q: taken for a bearer JWT", header)
+		}
+		if sub != "" {
+			payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(strings.TrimSpace(token), ".")[1])
+			var claims map[string]any
+			if json.Unmarshal(payload, &claims) != nil || claims["sub"] != sub {
+				t.Fatalf("%q: subject %q is not the payload's sub (%s)", header, sub, payload)
+			}
+		}
+	})
+}
