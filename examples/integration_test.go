@@ -262,6 +262,9 @@ func TestJWTScriptTurnsValidationOn(t *testing.T) {
 func TestJWTScriptPrintEnv(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "jwt")
 	stdout, stderr := jwtScript(t, buildJWTGen(t), "--print-env", dir)
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("jwt.sh made %s with %v (%v), want mode 0700", dir, fi.Mode(), err)
+	}
 	if !strings.Contains(stderr, "new key") {
 		t.Errorf("stderr %q: jwtgen's note belongs there", stderr)
 	}

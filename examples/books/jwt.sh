@@ -28,10 +28,10 @@ if (($# > 1)) || [[ ${1:-} == -* ]]; then
   exit 2
 fi
 dir=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/meshctl/examples/books-jwt}
-mkdir -p "$dir"
-dir=$(cd "$dir" && pwd)
+# Absolute, for the commands printed below; jwtgen creates it, mode 0700.
+[[ $dir == /* ]] || dir=$PWD/$dir
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-if [[ $dir == "$repo/examples/books" ]]; then
+if [[ -d $dir && $(cd "$dir" && pwd -P) == "$(cd "$repo/examples/books" && pwd -P)" ]]; then
   # meshctl inject -f examples/books/ would read jwks.json as a manifest.
   echo "$0: DIR must not be examples/books itself; use a directory of its own" >&2
   exit 2
@@ -57,7 +57,7 @@ if $print_env; then
   exit 0
 fi
 
-qdir=$(printf %q "$dir")
+qdir=$(printf %q "$dir") qissuer=$(printf %q "$issuer") qaudience=$(printf %q "$audience")
 # The space before the JWKS is deliberate: `meshctl config set` reads a value
 # that starts with { as a JSON object, and auth.jwt.jwks is a string field
 # holding the JWKS document. With the space it is taken as text; JSON
@@ -65,7 +65,7 @@ qdir=$(printf %q "$dir")
 cat <<EOT
 Wrote the key and tokens to $qdir. Turn JWT validation on for the live mesh:
 
-  meshctl config set auth.jwt.enable=true auth.jwt.issuer=$issuer auth.jwt.audiences=$audience auth.jwt.jwks=" \$(cat $qdir/jwks.json)"
+  meshctl config set auth.jwt.enable=true auth.jwt.issuer=$qissuer auth.jwt.audiences=$qaudience auth.jwt.jwks=" \$(cat $qdir/jwks.json)"
 
 Pods meshed afterwards validate tokens (mesh them with
 \`meshctl inject --from-cluster -f examples/books/ | kubectl apply -f -\`); then:
