@@ -3,12 +3,14 @@ package dataplane
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -43,6 +45,50 @@ func benchDuration() time.Duration {
 		return d
 	}
 	return 5 * time.Second
+}
+
+// benchProfileDir, from MP_BENCH_PROFILE, asks for the mesh proxies' CPU
+// and allocation profiles of each measured run, written there as
+// <proxy>-<rate>-{cpu,allocs}.pprof.
+func benchProfileDir() string { return os.Getenv("MP_BENCH_PROFILE") }
+
+// profileProxies starts CPU profiles of d on the admin ports of the mesh
+// proxies (one client per pod namespace); the returned func waits for them
+// and then saves allocation profiles.
+func profileProxies(b *testing.B, admins map[string]*http.Client, rate int, d time.Duration) func() {
+	dir := benchProfileDir()
+	if dir == "" {
+		return func() {}
+	}
+	save := func(name, kind string, client *http.Client, query string) {
+		url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s%s", proxyconfig.AdminPort, kind, query)
+		resp, err := client.Get(url)
+		if err != nil {
+			b.Errorf("profile %s of %s: %v", kind, name, err)
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Errorf("profile %s of %s: %s %v", kind, name, resp.Status, err)
+			return
+		}
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d-%s.pprof", name, rate, kind)), data, 0o644)
+	}
+	var wg sync.WaitGroup
+	for name, client := range admins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			save(name, "profile", client, fmt.Sprintf("?seconds=%d", int(d.Seconds())))
+		}()
+	}
+	return func() {
+		wg.Wait()
+		for name, client := range admins {
+			save(name, "allocs", client, "")
+		}
+	}
 }
 
 func runBenchServer() error {
@@ -186,7 +232,15 @@ func BenchmarkProxy(b *testing.B) {
 		}
 		return ps
 	}
-	proxies := meshProxies(nil, meshClient, meshServer)
+	var profEnv []string
+	if benchProfileDir() != "" {
+		profEnv = []string{"MESH_PROXY_PPROF=true"}
+	}
+	proxies := meshProxies(profEnv, meshClient, meshServer)
+	admins := map[string]*http.Client{
+		"client-proxy": {Transport: &http.Transport{DialContext: dialer(b, meshClient)}},
+		"server-proxy": {Transport: &http.Transport{DialContext: dialer(b, meshServer)}},
+	}
 	proxies1 := meshProxies([]string{"GOMAXPROCS=1"}, mesh1Client, mesh1Server)
 	for _, ns := range []string{meshServer, mesh1Server, plainServer} {
 		start(b, ns, []string{"MP_APP=benchserver"}, os.Args[0])
@@ -234,7 +288,12 @@ func BenchmarkProxy(b *testing.B) {
 			for i, pr := range p.procs {
 				cpu0[i] = pr.cpu()
 			}
+			profiled := func() {}
+			if p.name == "mesh-proxy x2" {
+				profiled = profileProxies(b, admins, rate, d)
+			}
 			res := constantRate(ctx, p.client, p.url, rate, d, body, benchConns)
+			profiled()
 			row := benchRow{path: p.name, rate: rate, res: res, p50: res.percentile(50), p90: res.percentile(90), p99: res.percentile(99)}
 			var cpu time.Duration
 			for i, pr := range p.procs {

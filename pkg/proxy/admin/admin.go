@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"sync/atomic"
 
@@ -23,6 +24,10 @@ type Server struct {
 	Gatherer prometheus.Gatherer
 	// Config is shown by /config after Redact.
 	Config wire.Run
+	// Profiling serves Go's profiles under /debug/pprof/. It is off unless
+	// asked for: a CPU profile costs the proxy CPU while it runs, and the
+	// heap profile shows request data to whoever reaches the admin port.
+	Profiling bool
 
 	ready atomic.Bool
 }
@@ -52,6 +57,13 @@ func (s *Server) Handler() http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(Redact(s.Config))
 	})
+	if s.Profiling {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

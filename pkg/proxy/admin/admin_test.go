@@ -59,3 +59,13 @@ func TestMetricsOff(t *testing.T) {
 		t.Fatalf("/metrics with metrics off: %d", code)
 	}
 }
+
+func TestProfilingOnlyWhenAsked(t *testing.T) {
+	if code, _ := get(t, (&Server{}).Handler(), "/debug/pprof/heap"); code != http.StatusNotFound {
+		t.Fatalf("/debug/pprof/heap with profiling off: %d", code)
+	}
+	code, body := get(t, (&Server{Profiling: true}).Handler(), "/debug/pprof/heap?debug=1")
+	if code != http.StatusOK || !strings.Contains(body, "heap profile") {
+		t.Fatalf("/debug/pprof/heap with profiling on: %d %.100s", code, body)
+	}
+}

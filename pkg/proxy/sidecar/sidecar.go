@@ -60,6 +60,8 @@ type Options struct {
 	DrainTimeout time.Duration
 	// Ready, when not nil, is called once the proxy serves.
 	Ready func()
+	// Profiling serves Go's profiles on the admin port (admin.Server).
+	Profiling bool
 }
 
 // Run runs the proxy until ctx ends, then drains.
@@ -163,7 +165,7 @@ func Run(ctx context.Context, o Options) error {
 		Observer: observer(metrics),
 		Log:      log,
 	}
-	adm := &admin.Server{Gatherer: gatherer, Config: r}
+	adm := &admin.Server{Gatherer: gatherer, Config: r, Profiling: o.Profiling}
 	admSrv := &http.Server{Handler: adm.Handler(), ReadHeaderTimeout: 10 * time.Second}
 
 	inLn, err := o.Listen("tcp", ":"+strconv.Itoa(int(r.InboundPort)))
