@@ -142,12 +142,33 @@ func (s *Server) handle(c *net.TCPConn) {
 		c.Close()
 		return
 	}
+	var up *sniff.Conn
+	if proto == sniff.TCP && sc.Buffered() == 0 {
+		// A silent client: connect upstream and let whoever speaks first
+		// decide, so that neither a server-speaks-first protocol nor a
+		// client's connection opened ahead of its first request (Go's and
+		// most HTTP clients' pools do that) is misjudged.
+		upc, err := s.Dial(context.Background(), "tcp", dst.String())
+		if err != nil {
+			s.Log.Warn("upstream dial failed", "direction", s.Direction, "upstream", dst.String(), "error", err)
+			c.Close()
+			return
+		}
+		s.track(c, true)
+		proto, up, err = sc.SpeaksFirst(upc.(*net.TCPConn))
+		s.track(c, false)
+		if err != nil {
+			upc.Close()
+			c.Close()
+			return
+		}
+	}
 	if proto == sniff.TCP {
 		s.tcp.Add(1)
 		defer s.tcp.Done()
 		s.track(c, true)
 		defer s.track(c, false)
-		s.pipeTCP(sc, dst)
+		s.pipeTCP(sc, up, dst)
 		return
 	}
 	s.conns.push(&destConn{Conn: sc, dst: dst})

@@ -190,3 +190,31 @@ func TestServerSpeaksFirst(t *testing.T) {
 		t.Fatalf("greeting %q, %v", line, err)
 	}
 }
+
+// TestLateFirstRequestIsHTTP is an HTTP client that opens its connection
+// ahead of use, as pooled clients do: its request, sent after the sniffing
+// timeout, is still proxied as HTTP (it reaches the handler), not piped.
+func TestLateFirstRequestIsHTTP(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "proxied as http")
+	}))
+	defer backend.Close()
+	obs := &counts{}
+	proxy := start(t, strings.TrimPrefix(backend.URL, "http://"), obs)
+	c, err := net.Dial("tcp", proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(150 * time.Millisecond) // three times the sniffing timeout
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: books\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != "proxied as http" || obs.opened.Load() != 0 {
+		t.Fatalf("got %q with %d opaque connections; want HTTP, none opaque", body, obs.opened.Load())
+	}
+}

@@ -14,15 +14,19 @@ import (
 // both directions. When one side finishes sending, the other side is told
 // with a half-close (CloseWrite) rather than a full close, so
 // request-then-wait protocols still get their answer.
-func (s *Server) pipeTCP(down *sniff.Conn, dst netip.AddrPort) {
+// up is the upstream connection when one was opened during detection,
+// else nil.
+func (s *Server) pipeTCP(down, up *sniff.Conn, dst netip.AddrPort) {
 	defer down.Close()
 	peer := dst.String()
-	upc, err := s.Dial(context.Background(), "tcp", peer)
-	if err != nil {
-		s.Log.Warn("upstream dial failed", "direction", s.Direction, "upstream", peer, "error", err)
-		return
+	if up == nil {
+		upc, err := s.Dial(context.Background(), "tcp", peer)
+		if err != nil {
+			s.Log.Warn("upstream dial failed", "direction", s.Direction, "upstream", peer, "error", err)
+			return
+		}
+		up = sniff.NewConn(upc.(*net.TCPConn))
 	}
-	up := upc.(*net.TCPConn)
 	defer up.Close()
 	if s.Observer != nil {
 		s.Observer.TCPOpened(s.Direction, peer)
@@ -56,8 +60,8 @@ func copyHalf(dst, src net.Conn) int64 {
 		dst.Close()
 	}
 	if err != nil {
-		if tc, ok := src.(*net.TCPConn); ok {
-			tc.CloseRead()
+		if rc, ok := src.(interface{ CloseRead() error }); ok {
+			rc.CloseRead()
 		}
 	}
 	return n

@@ -82,31 +82,97 @@ func (c *Conn) Read(p []byte) (int, error) { return c.r.Read(p) }
 // hands over to the connection's own WriteTo (splice on Linux).
 func (c *Conn) WriteTo(w io.Writer) (int64, error) { return c.r.WriteTo(w) }
 
+// NewConn wraps c so that its first bytes can be peeked at.
+func NewConn(c *net.TCPConn) *Conn {
+	return &Conn{TCPConn: c, r: bufio.NewReaderSize(c, 4096)}
+}
+
+// Buffered is how many peeked bytes reads will return before reading the
+// connection again.
+func (c *Conn) Buffered() int { return c.r.Buffered() }
+
 // Peek reads from c until Detect decides, the client stops sending, or
 // timeout passes; a client that sends nothing first (a server-speaks-first
-// protocol) is opaque TCP after timeout. The returned Conn must be used in
-// place of c.
+// protocol, or a client that opened the connection ahead of use) gets TCP
+// with nothing buffered, and Detect or SpeaksFirst can settle it later.
+// The returned Conn must be used in place of c.
 func Peek(c *net.TCPConn, timeout time.Duration) (Protocol, *Conn, error) {
-	sc := &Conn{TCPConn: c, r: bufio.NewReaderSize(c, 4096)}
-	if err := c.SetReadDeadline(time.Now().Add(timeout)); err != nil {
-		return TCP, sc, err
+	sc := NewConn(c)
+	p, err := sc.Detect(time.Now().Add(timeout))
+	return p, sc, err
+}
+
+// Detect reads until the protocol is decided or deadline (none when zero)
+// passes; the bytes read are kept for the next reads.
+func (c *Conn) Detect(deadline time.Time) (Protocol, error) {
+	if err := c.SetReadDeadline(deadline); err != nil {
+		return TCP, err
 	}
 	defer c.SetReadDeadline(time.Time{})
-	for n := 1; ; n = sc.r.Buffered() + 1 {
-		b, err := sc.r.Peek(min(n, MaxPeek))
+	for n := 1; ; {
+		b, err := c.r.Peek(n)
 		if p, done := Detect(b); done || len(b) >= MaxPeek {
-			return p, sc, nil
+			return p, nil
 		}
+		// Look at everything already received before waiting for more:
+		// a short request may never send another byte.
+		n = len(b) + 1
+		if c.r.Buffered() > len(b) {
+			n = c.r.Buffered()
+		}
+		n = min(n, MaxPeek)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				// Silent or slow clients fall back to opaque TCP; the
 				// bytes peeked so far are kept in the buffer.
-				return TCP, sc, nil
+				return TCP, nil
 			}
 			if len(b) > 0 {
-				return TCP, sc, nil
+				return TCP, nil
 			}
-			return TCP, sc, err
+			return TCP, err
 		}
 	}
+}
+
+// expired is a deadline in the past, to interrupt a blocked read.
+var expired = time.Unix(1, 0)
+
+// SpeaksFirst settles the protocol of a client that stayed silent through
+// Peek's timeout, given a connection to where it was going. If the server
+// speaks first (SMTP, MySQL...), the connection is opaque TCP, and the
+// server's first bytes are kept in the returned upstream Conn. If the
+// client speaks first (an HTTP client that opened a pooled connection
+// before it had a request for it), its bytes are detected as usual: when
+// that says HTTP, the returned upstream Conn is nil and up has been closed,
+// as HTTP goes upstream through the proxy's own pool.
+func (c *Conn) SpeaksFirst(up *net.TCPConn) (Protocol, *Conn, error) {
+	upc := NewConn(up)
+	serverSpoke := make(chan bool, 1)
+	go func() {
+		_, err := upc.r.Peek(1)
+		if err == nil {
+			// Wake the client's Detect below: the server was first.
+			c.SetReadDeadline(expired)
+		}
+		serverSpoke <- err == nil
+	}()
+	p, err := c.Detect(time.Time{})
+	// Detect cleared the client's deadline, but the goroutine may set it
+	// again until it has returned: stop it, then clear both for good.
+	up.SetReadDeadline(expired)
+	spoke := <-serverSpoke
+	c.SetReadDeadline(time.Time{})
+	up.SetReadDeadline(time.Time{})
+	if spoke || upc.r.Buffered() > 0 {
+		return TCP, upc, nil
+	}
+	if err != nil {
+		return TCP, upc, err
+	}
+	if p != TCP {
+		up.Close()
+		return p, nil, nil
+	}
+	return TCP, upc, nil
 }

@@ -124,3 +124,60 @@ func TestPeekTimesOutToTCP(t *testing.T) {
 		t.Fatalf("Peek took %v for a 50ms timeout", d)
 	}
 }
+
+func TestSpeaksFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		client, server string
+		want           Protocol
+	}{
+		// A pooled HTTP connection used late: HTTP, and the connection
+		// opened to the server is closed unused.
+		{"client sends http late", "GET / HTTP/1.1\r\n\r\n", "", HTTP1},
+		{"client sends h2c late", h2Preface, "", HTTP2},
+		{"client sends binary late", "\x00\x01", "", TCP},
+		// A server-speaks-first protocol: TCP, the greeting kept.
+		{"server greets", "", "220 ready\r\n", TCP},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, down := pair(t)
+			up, server := pair(t)
+			p, sc, err := Peek(down, 20*time.Millisecond)
+			if err != nil || p != TCP || sc.Buffered() != 0 {
+				t.Fatalf("Peek of a silent client = %v, %v, %d buffered", p, err, sc.Buffered())
+			}
+			time.AfterFunc(20*time.Millisecond, func() {
+				if tc.client != "" {
+					client.Write([]byte(tc.client))
+				}
+				if tc.server != "" {
+					server.Write([]byte(tc.server))
+				}
+			})
+			p, upc, err := sc.SpeaksFirst(up)
+			if err != nil || p != tc.want {
+				t.Fatalf("SpeaksFirst = %v, %v; want %v", p, err, tc.want)
+			}
+			if p != TCP {
+				if upc != nil {
+					t.Fatal("SpeaksFirst kept the upstream connection of an HTTP client")
+				}
+				server.SetReadDeadline(time.Now().Add(2 * time.Second))
+				if n, err := server.Read(make([]byte, 1)); err != io.EOF {
+					t.Fatalf("the unused upstream connection is still open: %d, %v", n, err)
+				}
+			} else {
+				upc.SetReadDeadline(time.Now().Add(2 * time.Second))
+				got := make([]byte, len(tc.server))
+				if _, err := io.ReadFull(upc, got); err != nil || string(got) != tc.server {
+					t.Fatalf("upstream read back %q, %v; want %q", got, err, tc.server)
+				}
+			}
+			sc.SetReadDeadline(time.Now().Add(2 * time.Second))
+			got := make([]byte, len(tc.client))
+			if _, err := io.ReadFull(sc, got); err != nil || string(got) != tc.client {
+				t.Fatalf("client read back %q, %v; want %q", got, err, tc.client)
+			}
+		})
+	}
+}
