@@ -98,6 +98,14 @@ fi
 show meshctl check --wait 2m
 
 step "Enrol the bookstore namespaces and deploy the bookstore example"
+# A namespace still being deleted (by `make demo-down` or the e2e tests just
+# before) cannot take new objects: wait until it is gone.
+for ns in bookstore bookbuyer bookthief books; do
+  if [[ $(kubectl get namespace "$ns" -o 'jsonpath={.status.phase}' --ignore-not-found) == Terminating ]]; then
+    note "namespace $ns is being deleted; waiting until it is gone"
+    kubectl wait --for=delete "namespace/$ns" --timeout 3m >/dev/null
+  fi
+done
 show kubectl apply -f examples/bookstore/namespaces.yaml
 show meshctl namespace add bookstore bookbuyer bookthief
 show kubectl apply -f examples/bookstore/

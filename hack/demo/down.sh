@@ -33,7 +33,9 @@ note "KUBECONFIG=$KUBECONFIG, context $context; the cluster itself stays"
 [[ -x bin/meshctl ]] || show make --no-print-directory build
 export PATH=$REPO_ROOT/bin:$PATH
 unset MESHCTL_KUBECONFIG MESHCTL_CONTEXT
-show kubectl delete -f examples/books/ -f examples/bookstore/ --ignore-not-found --wait=false
+# Waits until the namespaces are gone, so that uninstall finds no pod that
+# still runs a sidecar.
+show kubectl delete -f examples/books/ -f examples/bookstore/ --ignore-not-found --timeout 3m
 if mesh_installed; then
   show meshctl uninstall --yes
 else
