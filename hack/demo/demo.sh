@@ -26,6 +26,7 @@ source "$here/lib.sh"
 cd "$REPO_ROOT"
 started=$SECONDS
 
+current_step="prerequisites"
 [[ -n ${LDFLAGS:-} ]] || die "LDFLAGS is not set: run this through \`make demo\`, which stamps meshctl and the images with one version"
 
 # The example apps and where they run (examples/).
@@ -34,6 +35,13 @@ books_apps=(books/books books/stars)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+
+local_cluster=false
+if [[ -z ${KUBECONFIG:-} || $KUBECONFIG == "$KUBECONFIG_FILE" ]]; then
+  local_cluster=true
+  # Before anything is built: without root there is no local cluster.
+  [[ $(id -u) == 0 ]] || die "the local cluster needs root (it sets up interfaces, iptables rules and mounts): run it as root (Go on its PATH), or point KUBECONFIG at a cluster of yours (kind, say)"
+fi
 
 # ---- 1. build ---------------------------------------------------------------
 step "Build meshctl, mesh-proxy and mesh-controller"
@@ -44,14 +52,8 @@ export PATH=$REPO_ROOT/bin:$PATH
 unset MESHCTL_KUBECONFIG MESHCTL_CONTEXT
 
 # ---- 2. the cluster and its images -------------------------------------------
-local_cluster=false
-if [[ -z ${KUBECONFIG:-} || $KUBECONFIG == "$KUBECONFIG_FILE" ]]; then
-  local_cluster=true
-fi
-
 if $local_cluster; then
   step "Start the local single-node cluster"
-  [[ $(id -u) == 0 ]] || die "the local cluster needs root (it sets up interfaces, iptables rules and mounts): run \`sudo make demo\`, or point KUBECONFIG at a cluster of yours (kind, say)"
   show make --no-print-directory cluster-up
   export KUBECONFIG=$KUBECONFIG_FILE
   # The kubectl built for this cluster, of its exact version.

@@ -21,7 +21,7 @@ cd "$REPO_ROOT"
 
 if [[ -z ${KUBECONFIG:-} || $KUBECONFIG == "$KUBECONFIG_FILE" ]]; then
   step "Remove the local cluster"
-  [[ $(id -u) == 0 ]] || die "removing the local cluster needs root: run \`sudo make demo-down\`"
+  [[ $(id -u) == 0 ]] || die "removing the local cluster needs root: run it as root"
   show make --no-print-directory cluster-down
   exit 0
 fi
