@@ -100,6 +100,44 @@ func TestManifestsPassTheAPIServer(t *testing.T) {
 	}
 }
 
+// TestInjectedManifestsPassTheAPIServer: what the webhook does to the
+// bookstore pods (the same code as meshctl inject, with the default
+// MeshConfig) gives objects the API server accepts, each Deployment with the
+// sidecar beside the app.
+func TestInjectedManifestsPassTheAPIServer(t *testing.T) {
+	in, err := inject.New(meshconfig.DefaultSpec(), "mesh", meshconfig.DefaultMeshNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs []*unstructured.Unstructured
+	for _, d := range readManifests(t, manifestDirs...) {
+		if d.obj.GetAPIVersion() != "apps/v1" {
+			continue
+		}
+		out, _, err := (&inject.Stream{Injector: in}).Process(d.String(), d.raw)
+		if err != nil {
+			t.Fatalf("%s: %v", d, err)
+		}
+		for _, o := range splitDocs(t, d.String(), out) {
+			containers, _, _ := unstructured.NestedSlice(o.obj.Object, "spec", "template", "spec", "containers")
+			var names []string
+			for _, c := range containers {
+				names = append(names, c.(map[string]any)["name"].(string))
+			}
+			if !slices.Equal(names, []string{d.obj.GetName(), proxyconfig.ProxyContainerName}) {
+				t.Errorf("%s injected: containers %v", d, names)
+			}
+			objs = append(objs, o.obj)
+		}
+	}
+	if len(objs) != 5 {
+		t.Errorf("%d Deployments injected, want 5", len(objs))
+	}
+	for _, err := range dryRun(t, env.Namespace(t, nil), objs) {
+		t.Errorf("injected: %v", err)
+	}
+}
+
 // buildJWTGen builds examples/apps/jwtgen once for the script to run.
 func buildJWTGen(t *testing.T) string {
 	t.Helper()
