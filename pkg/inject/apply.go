@@ -103,7 +103,8 @@ func (d *document) applyOp(op Operation) error {
 // metadata, say).
 func (d *document) walk(tokens []string, create bool) ([]*yaml.Node, error) {
 	n := d.root
-	path := []*yaml.Node{n}
+	path := make([]*yaml.Node, 1, len(tokens)+1)
+	path[0] = n
 	for _, tok := range tokens {
 		var slot **yaml.Node
 		switch n.Kind {

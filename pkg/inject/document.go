@@ -76,14 +76,19 @@ func (d *document) wasBlock(n *yaml.Node) bool {
 // layout is where a block collection's source entries are.
 type layout struct {
 	span
-	keys  []*yaml.Node // mapping keys or sequence items
-	vals  []*yaml.Node // their values in the source (items for sequences)
-	spans []span
+	src    []*yaml.Node // the collection's children in the source
+	stride int          // 2 for a mapping's keys and values, 1 for items
+	spans  []span       // of each entry
 }
 
+// key is the i-th mapping key or sequence item; val is its value in the
+// source (the item itself, for sequences).
+func (l *layout) key(i int) *yaml.Node { return l.src[i*l.stride] }
+func (l *layout) val(i int) *yaml.Node { return l.src[i*l.stride+l.stride-1] }
+
 func (l *layout) find(key *yaml.Node) (int, bool) {
-	for i, k := range l.keys {
-		if k == key {
+	for i := range l.spans {
+		if l.key(i) == key {
 			return i, true
 		}
 	}
@@ -94,41 +99,33 @@ func (l *layout) find(key *yaml.Node) (int, bool) {
 // Each entry runs from its line (or its first token, for the first key of a
 // mapping in a sequence item) to the next entry; the last one stops before
 // trailing blank lines and comments that belong to what follows.
-func (d *document) layoutOf(n *yaml.Node, end int) *layout {
-	src := d.source(n)
-	l := &layout{}
+func (d *document) layoutOf(n *yaml.Node, end int) layout {
+	l := layout{src: d.source(n), stride: 1}
 	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(src); i += 2 {
-			l.keys = append(l.keys, src[i])
-			l.vals = append(l.vals, src[i+1])
-		}
-	} else {
-		l.keys, l.vals = src, src
+		l.stride = 2
 	}
-	starts := make([]int, len(l.keys))
-	for i, k := range l.keys {
+	// Each entry's start first; its end is where the next one starts.
+	l.spans = make([]span, len(l.src)/l.stride)
+	for i := range l.spans {
 		if n.Kind == yaml.MappingNode {
-			starts[i] = d.entryStart(d.offset(k))
+			l.spans[i].start = d.entryStart(d.offset(l.key(i)))
 		} else {
-			starts[i] = d.entryStart(d.dash(k))
+			l.spans[i].start = d.entryStart(d.dash(l.key(i)))
 		}
 	}
-	first := d.offset(l.keys[0])
+	first := d.offset(l.key(0))
 	if n.Kind == yaml.SequenceNode {
-		first = d.dash(l.keys[0])
+		first = d.dash(l.key(0))
 	}
 	col := first - d.lineStart(first) + 1
-	l.spans = make([]span, len(l.keys))
-	for i := range l.keys {
-		e := end
-		if i+1 < len(l.keys) {
-			e = starts[i+1]
+	for i := range l.spans {
+		if i+1 < len(l.spans) {
+			l.spans[i].end = l.spans[i+1].start
 		} else {
-			e = d.trimEnd(starts[i], end, col)
+			l.spans[i].end = d.trimEnd(l.spans[i].start, end, col)
 		}
-		l.spans[i] = span{starts[i], e}
 	}
-	l.span = span{starts[0], l.spans[len(l.spans)-1].end}
+	l.span = span{l.spans[0].start, l.spans[len(l.spans)-1].end}
 	return l
 }
 
@@ -310,7 +307,7 @@ func (d *document) printJSON(b *bytes.Buffer, n *yaml.Node) error {
 
 // reprint writes the dirty block collection c, laid out by l: the source of
 // its unchanged entries, reprinted changed ones and rendered new ones.
-func (d *document) reprint(b *bytes.Buffer, e *emitter, c *yaml.Node, l *layout) {
+func (d *document) reprint(b *bytes.Buffer, e *emitter, c *yaml.Node, l layout) {
 	p := l.start
 	for p < len(d.src) && d.src[p] == ' ' {
 		p++
@@ -325,7 +322,7 @@ func (d *document) reprint(b *bytes.Buffer, e *emitter, c *yaml.Node, l *layout)
 		key := c.Content[j*stride]
 		val := c.Content[j*stride+stride-1]
 		i, ok := l.find(key)
-		fresh := !ok || (c.Kind == yaml.MappingNode && l.vals[i] != val)
+		fresh := !ok || (c.Kind == yaml.MappingNode && l.val(i) != val)
 		if !fresh && d.dirty[val] && (!d.wasBlock(val) || len(val.Content) == 0) {
 			fresh = true
 		}
