@@ -10,8 +10,10 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,8 +23,8 @@ import (
 	"github.com/meshctl/meshctl/pkg/version"
 )
 
-// Injector computes injection patches for one mesh. It holds no state
-// between calls and is safe for concurrent use.
+// Injector computes injection patches for one mesh. It keeps nothing
+// between calls but renderings it memoizes, and is safe for concurrent use.
 type Injector struct {
 	// Sidecar is the mesh-wide sidecar definition; each workload's
 	// annotations refine it.
@@ -35,10 +37,23 @@ type Injector struct {
 	// to this build's version. A marker with another version is upgraded.
 	Version string
 
-	// sidecars memoizes the containers rendered for a *proxyconfig.Config
-	// (the mesh-wide one, for every workload without its own annotations).
-	sidecars sync.Map
+	// sidecars memoizes what apply adds for each sidecar definition in use:
+	// the mesh-wide one, and one per set of per-workload annotations, which
+	// the workloads of a stream mostly share. markers memoizes marker
+	// annotations. The counts bound them: an Injector may serve a webhook
+	// for as long as it runs.
+	sidecars  sync.Map // sidecarKey -> *sidecar
+	nSidecars atomic.Int64
+	markers   sync.Map // markerKey -> markerText
+	nMarkers  atomic.Int64
 }
+
+// Bounds of what an Injector memoizes (a few MiB at most); past them,
+// sidecars and markers are rendered for every workload.
+const (
+	maxSidecars = 256
+	maxMarkers  = 4096
+)
 
 // sidecar is what apply adds for one sidecar definition.
 type sidecar struct {
@@ -47,17 +62,45 @@ type sidecar struct {
 	// container's, which patches carry as their value as it is.
 	json []byte
 	raw  map[string]json.RawMessage
+	// memoized is set when the Injector keeps this sidecar, and so its
+	// markers.
+	memoized bool
 }
 
-// sidecarKey memoizes per definition and form of the proxy container.
+// sidecarKey identifies a sidecar definition: the mesh-wide one refined by
+// the values of a workload's per-workload annotations, and the form of the
+// proxy container.
 type sidecarKey struct {
-	c      *proxyconfig.Config
-	native bool
+	mesh        *proxyconfig.Config
+	annotations string // "key=length:value" for each that is set
+	native      bool
 }
 
-func (in *Injector) sidecarFor(c *proxyconfig.Config, native bool) *sidecar {
-	if s, ok := in.sidecars.Load(sidecarKey{c, native}); ok {
-		return s.(*sidecar)
+// workloadAnnotations is the part of a sidecarKey that annotations set; ""
+// for a workload that sets none. Values are prefixed with their length, so
+// that no value can pass for several annotations.
+func workloadAnnotations(annotations map[string]string) string {
+	var k string
+	for _, a := range proxyconfig.Annotations() {
+		if v, ok := annotations[a]; ok {
+			k += a + "=" + strconv.Itoa(len(v)) + ":" + v
+		}
+	}
+	return k
+}
+
+// sidecarFor returns the sidecar of a workload with annotations: the
+// mesh-wide definition refined by them, rendered once per distinct set.
+// Bad annotation values are errors naming the workload; they are not
+// memoized, so every workload that has them fails alike.
+func (in *Injector) sidecarFor(w Workload, annotations map[string]string, native bool) (*sidecar, error) {
+	k := sidecarKey{mesh: in.Sidecar, annotations: workloadAnnotations(annotations), native: native}
+	if s, ok := in.sidecars.Load(k); ok {
+		return s.(*sidecar), nil
+	}
+	c, err := in.Sidecar.ForWorkload(w.String(), annotations)
+	if err != nil {
+		return nil, err
 	}
 	s := &sidecar{init: c.InitContainer(), proxy: c.ProxyContainer()}
 	if native {
@@ -74,10 +117,65 @@ func (in *Injector) sidecarFor(c *proxyconfig.Config, native bool) *sidecar {
 			panic(err)
 		}
 	}
-	if c == in.Sidecar {
-		in.sidecars.Store(sidecarKey{c, native}, s) // per-workload configs are not kept
+	if in.nSidecars.Add(1) <= maxSidecars {
+		s.memoized = true
+		if prev, loaded := in.sidecars.LoadOrStore(k, s); loaded {
+			return prev.(*sidecar), nil
+		}
 	}
-	return s
+	return s, nil
+}
+
+// markerKey is what a marker depends on.
+type markerKey struct {
+	sidecar                   *sidecar
+	version, defaultContainer string
+	addedDefault              bool  // the default-container annotation is added
+	created                   uint8 // createdBit of each entry of Created
+}
+
+// createdBit stands for one of the fields a Marker may list in Created.
+// apply adds them in one order, so that the set of them says the list.
+func createdBit(field string) uint8 {
+	switch field {
+	case CreatedMetadata:
+		return 1
+	case CreatedLabels:
+		return 2
+	case CreatedAnnotations:
+		return 4
+	case CreatedInitContainers:
+		return 8
+	}
+	panic("inject: unknown created field " + field)
+}
+
+type markerText struct{ hash, text string }
+
+// marker fills in m's hash and returns m as the annotation's value. Both
+// depend only on the sidecar, the version, the default container and what
+// was created, which most workloads of a stream share: hashing the
+// containers' JSON and marshalling the marker are done once per
+// combination.
+func (in *Injector) marker(s *sidecar, m *Marker, defaultContainer string) string {
+	k := markerKey{sidecar: s, version: m.Version, defaultContainer: defaultContainer, addedDefault: len(m.Annotations) > 0}
+	for _, c := range m.Created {
+		k.created |= createdBit(c)
+	}
+	if !s.memoized {
+		m.Hash = hash(m.Version, defaultContainer, s.json)
+		return m.String()
+	}
+	if t, ok := in.markers.Load(k); ok {
+		m.Hash = t.(markerText).hash
+		return t.(markerText).text
+	}
+	m.Hash = hash(m.Version, defaultContainer, s.json)
+	text := m.String()
+	if in.nMarkers.Add(1) <= maxMarkers {
+		in.markers.Store(k, markerText{m.Hash, text})
+	}
+	return text
 }
 
 // New returns the injector of the mesh configured by spec.
@@ -193,7 +291,7 @@ func (in *Injector) Inject(w Workload) (*Result, error) {
 			return skipped(SkipNameConflict, c.Name), nil
 		}
 	}
-	sidecar, err := in.Sidecar.ForWorkload(w.String(), cur.Annotations)
+	sidecar, err := in.sidecarFor(w, cur.Annotations, runsToCompletion(&base.Spec))
 	if err != nil {
 		return nil, err
 	}
@@ -319,12 +417,12 @@ func hasContainers(t *corev1.PodTemplateSpec, m *Marker) bool {
 // apply returns base with the sidecar added, the marker recording it, and
 // the JSON of the added containers. It copies only what it changes: the
 // result shares the rest with base and must not be modified.
-func (in *Injector) apply(base *corev1.PodTemplateSpec, sidecar *proxyconfig.Config) (*corev1.PodTemplateSpec, *Marker, map[string]json.RawMessage) {
+func (in *Injector) apply(base *corev1.PodTemplateSpec, s *sidecar) (*corev1.PodTemplateSpec, *Marker, map[string]json.RawMessage) {
 	d := &corev1.PodTemplateSpec{ObjectMeta: base.ObjectMeta, Spec: base.Spec}
 	d.Labels = maps.Clone(base.Labels)
 	d.Annotations = maps.Clone(base.Annotations)
 	m := &Marker{Version: in.Version}
-	if reflect.DeepEqual(d.ObjectMeta, metav1.ObjectMeta{}) {
+	if isZeroMeta(&d.ObjectMeta) {
 		m.Created = append(m.Created, CreatedMetadata)
 	}
 	if d.Labels == nil {
@@ -344,12 +442,8 @@ func (in *Injector) apply(base *corev1.PodTemplateSpec, sidecar *proxyconfig.Con
 		d.Annotations[AnnotationDefaultContainer] = d.Spec.Containers[0].Name
 		m.Annotations = []string{AnnotationDefaultContainer}
 	}
-	// A pod meant to run to completion gets the proxy as a native sidecar,
-	// or its Job would never complete.
-	native := d.Spec.RestartPolicy == corev1.RestartPolicyNever || d.Spec.RestartPolicy == corev1.RestartPolicyOnFailure
-	s := in.sidecarFor(sidecar, native)
 	initC, proxyC := s.init, s.proxy
-	if native {
+	if runsToCompletion(&d.Spec) {
 		d.Spec.InitContainers = append(slices.Clip(d.Spec.InitContainers), initC, proxyC)
 		m.InitContainers = []string{initC.Name, proxyC.Name}
 	} else {
@@ -358,9 +452,21 @@ func (in *Injector) apply(base *corev1.PodTemplateSpec, sidecar *proxyconfig.Con
 		m.InitContainers = []string{initC.Name}
 		m.Containers = []string{proxyC.Name}
 	}
-	m.Hash = hash(in.Version, d.Annotations[AnnotationDefaultContainer], s.json)
-	d.Annotations[AnnotationInjected] = m.String()
+	d.Annotations[AnnotationInjected] = in.marker(s, m, d.Annotations[AnnotationDefaultContainer])
 	return d, m, s.raw
+}
+
+// runsToCompletion reports whether a pod is meant to run to completion:
+// it gets the proxy as a native sidecar, or its Job would never complete.
+func runsToCompletion(spec *corev1.PodSpec) bool {
+	return spec.RestartPolicy == corev1.RestartPolicyNever || spec.RestartPolicy == corev1.RestartPolicyOnFailure
+}
+
+// isZeroMeta reports whether m is the zero ObjectMeta, as
+// reflect.DeepEqual(*m, metav1.ObjectMeta{}) does (an empty map or slice
+// is not zero, a nil one is) without copying m into two interfaces.
+func isZeroMeta(m *metav1.ObjectMeta) bool {
+	return reflect.ValueOf(m).Elem().IsZero()
 }
 
 func hash(version, defaultContainer string, containers []byte) string {
@@ -392,8 +498,8 @@ func labelValue(v string) string {
 // holds the JSON of containers by name, for values that need no marshalling.
 func diff(cur, desired *corev1.PodTemplateSpec, raw map[string]json.RawMessage) Patch {
 	var p Patch
-	curZero := reflect.DeepEqual(cur.ObjectMeta, metav1.ObjectMeta{})
-	desZero := reflect.DeepEqual(desired.ObjectMeta, metav1.ObjectMeta{})
+	curZero := isZeroMeta(&cur.ObjectMeta)
+	desZero := isZeroMeta(&desired.ObjectMeta)
 	switch {
 	case curZero && !desZero:
 		meta := map[string]any{}

@@ -299,3 +299,66 @@ func TestRunToCompletionPodsGetANativeSidecar(t *testing.T) {
 		}
 	}
 }
+
+// TestIsZeroMeta checks isZeroMeta against the reflect.DeepEqual it
+// replaces: empty maps and slices are not zero.
+func TestIsZeroMeta(t *testing.T) {
+	for _, m := range []metav1.ObjectMeta{
+		{},
+		{Labels: map[string]string{}},
+		{Annotations: map[string]string{}},
+		{Finalizers: []string{}},
+		{Name: "a"},
+		{CreationTimestamp: metav1.Now()},
+		{DeletionGracePeriodSeconds: new(int64)},
+	} {
+		if got, want := isZeroMeta(&m), reflect.DeepEqual(m, metav1.ObjectMeta{}); got != want {
+			t.Errorf("isZeroMeta(%+v) = %v, want %v", m, got, want)
+		}
+	}
+}
+
+// TestMemoizedSidecars checks that what an Injector memoizes changes no
+// result: each pod, injected after all the others by one Injector, gets
+// the patch a fresh Injector gives it, and bad annotations fail every time,
+// however close they come to a good set already memoized.
+func TestMemoizedSidecars(t *testing.T) {
+	pod := func(name string, annotations map[string]string) *corev1.Pod {
+		p := appPod()
+		p.Name, p.Annotations = name, annotations
+		return p
+	}
+	pods := []*corev1.Pod{
+		pod("plain", nil),
+		pod("ports", map[string]string{proxyconfig.AnnotationSkipInboundPorts: "8081", proxyconfig.AnnotationSkipOutboundPorts: "9090"}),
+		pod("level", map[string]string{proxyconfig.AnnotationProxyLogLevel: "debug"}),
+		pod("both", map[string]string{proxyconfig.AnnotationSkipInboundPorts: "8081", proxyconfig.AnnotationProxyLogLevel: "debug"}),
+		pod("empty", map[string]string{}),
+	}
+	job := pod("job", map[string]string{proxyconfig.AnnotationProxyLogLevel: "debug"})
+	job.Spec.RestartPolicy = corev1.RestartPolicyNever
+	pods = append(pods, job)
+	shared := testInjector(t, testVersion)
+	for range 2 {
+		for _, p := range pods {
+			got, err := shared.InjectPod(p, "shop")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := testInjector(t, testVersion).InjectPod(p, "shop")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: memoized %+v, fresh %+v", p.Name, got, want)
+			}
+		}
+	}
+	// The value of the first annotation spells the pair of "ports" above.
+	bad := pod("bad", map[string]string{proxyconfig.AnnotationSkipInboundPorts: "8081" + proxyconfig.AnnotationSkipOutboundPorts + "=4:9090"})
+	for range 2 {
+		if _, err := shared.InjectPod(bad, "shop"); err == nil || !strings.Contains(err.Error(), "pod/bad") {
+			t.Errorf("bad annotation: %v", err)
+		}
+	}
+}
