@@ -68,8 +68,8 @@ spec:
 
 // BenchmarkInject injects a stream of 1000 Deployments with Services
 // between them. Run it on one core: go test -bench Inject -cpu 1. It
-// reports workloads/s, allocations per workload, and the peak heap while
-// one whole stream is processed.
+// reports workloads/s, allocations and bytes allocated per workload, and
+// the peak heap while one whole stream is processed.
 func BenchmarkInject(b *testing.B) {
 	const workloads = 1000
 	data := benchStream(workloads)
@@ -95,6 +95,7 @@ func BenchmarkInject(b *testing.B) {
 	// (with -cpu 1, one core's worth) does not.
 	b.ReportMetric(float64(workloads*b.N)/cpu.Seconds(), "workloads/cpu-s")
 	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/float64(workloads*b.N), "allocs/workload")
+	b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/float64(workloads*b.N), "B/workload")
 	b.ReportMetric(float64(peakHeap(func() {
 		s := &Stream{Injector: in}
 		if _, _, err := s.Process("bench", data); err != nil {
