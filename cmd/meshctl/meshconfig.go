@@ -69,14 +69,16 @@ only the fields given, so concurrent changes of other fields survive. The API
 server validates the values against the MeshConfig schema; --dry-run asks it
 to validate without storing.
 
-VALUE is typed by the field: true/false, a number, text, a comma-separated
-list (an empty VALUE is an empty list), or JSON (starting with [ or {).
+VALUE is typed by the field: true/false, a number, text (taken as it is, so
+a text field may hold a JSON document), a comma-separated list (an empty VALUE
+is an empty list), or JSON for a list or object field (starting with [ or {).
 "null" resets a field to its default. Each field is printed before and after
 on stderr.`,
 		Example: `  meshctl config set sidecar.logLevel=debug
   meshctl config set traffic.outboundPortExclusionList=25,587 traffic.enableEgress=false
   meshctl config set sidecar.resources.limits.memory=256Mi --dry-run
-  meshctl config set sidecar.logLevel=null   # back to the default`,
+  meshctl config set sidecar.logLevel=null   # back to the default
+  meshctl config set auth.jwt.jwks="$(cat jwks.json)"`,
 		Args:              minArgs(1),
 		ValidArgsFunction: completeFields,
 		RunE: func(cmd *cobra.Command, args []string) error {

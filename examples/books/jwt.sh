@@ -58,14 +58,10 @@ if $print_env; then
 fi
 
 qdir=$(printf %q "$dir") qissuer=$(printf %q "$issuer") qaudience=$(printf %q "$audience")
-# The space before the JWKS is deliberate: `meshctl config set` reads a value
-# that starts with { as a JSON object, and auth.jwt.jwks is a string field
-# holding the JWKS document. With the space it is taken as text; JSON
-# parsers ignore leading whitespace.
 cat <<EOT
 Wrote the key and tokens to $qdir. Turn JWT validation on for the live mesh:
 
-  meshctl config set auth.jwt.enable=true auth.jwt.issuer=$qissuer auth.jwt.audiences=$qaudience auth.jwt.jwks=" \$(cat $qdir/jwks.json)"
+  meshctl config set auth.jwt.enable=true auth.jwt.issuer=$qissuer auth.jwt.audiences=$qaudience auth.jwt.jwks="\$(cat $qdir/jwks.json)"
 
 Pods meshed afterwards validate tokens (mesh them with
 \`meshctl inject --from-cluster -f examples/books/ | kubectl apply -f -\`); then:

@@ -138,7 +138,9 @@ func (p Path) Lookup(spec map[string]any) (any, bool) {
 
 // ParseValue turns what the user typed for p into a JSON value:
 //   - null resets the field to its default (a merge patch deletes it);
-//   - a value starting with [ or { is JSON;
+//   - a text field takes the value as it is, even when it starts with { or [,
+//     because some hold JSON documents as text (auth.jwt.jwks, for one);
+//   - otherwise a value starting with [ or { is JSON;
 //   - a list is comma-separated (an empty VALUE is an empty list);
 //   - a boolean or integer field takes true/false or a number.
 //
@@ -150,6 +152,9 @@ func (p Path) ParseValue(raw string) (any, error) {
 		return nil, nil
 	}
 	k := p.Kind()
+	if k == KindString {
+		return raw, nil
+	}
 	if strings.HasPrefix(raw, "[") || strings.HasPrefix(raw, "{") || k == KindObject || k == KindMap || k == KindJSON {
 		var v any
 		if err := json.Unmarshal([]byte(raw), &v); err != nil {

@@ -73,6 +73,9 @@ func TestParseAssignment(t *testing.T) {
 		{in: "sidecar.logLevel=", want: `""`},
 		{in: "sidecar.logLevel=null", want: `null`},
 		{in: "sidecar.image=a=b", want: `"a=b"`},
+		// A text field holding a JSON document keeps it as text.
+		{in: `auth.jwt.jwks={"keys":[]}`, want: `"{\"keys\":[]}"`},
+		{in: `sidecar.logLevel=[x]`, want: `"[x]"`},
 		{in: "traffic.outboundPortExclusionList=25, 587", want: `[25,587]`},
 		{in: "traffic.outboundPortExclusionList=", want: `[]`},
 		{in: "traffic.outboundPortExclusionList=[25]", want: `[25]`},
