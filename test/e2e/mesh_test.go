@@ -322,8 +322,9 @@ func (m *meshState) need(t *testing.T, ok bool, what, step string) {
 
 // meshedApp waits for the one pod of the app (label app=NAME) in the
 // namespace to be 2/2 with the sidecar, checks that the init container
-// installed the interception rules (exited 0), and returns the app with its
-// pod's and service's addresses.
+// installed the interception rules (exited 0, and printed the rules that
+// redirect to the proxy's ports), and returns the app with its pod's and
+// service's addresses.
 func (e *Env) meshedApp(t *testing.T, ns, name string) meshApp {
 	t.Helper()
 	pod := e.WaitPodsReady(t, ns, "app="+name, 1, 2*time.Minute)[0]
@@ -354,8 +355,17 @@ func (e *Env) meshedApp(t *testing.T, ns, name string) meshApp {
 	if !initDone {
 		t.Fatalf("pod %s/%s: no status of init container %s", ns, pod.Name, proxyconfig.InitContainerName)
 	}
+	// `mesh-proxy init` prints the rule set once it is installed.
+	logs, err := e.Clients.Kube.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: proxyconfig.InitContainerName}).DoRaw(testenv.Context(t))
+	if err != nil {
+		t.Fatalf("pod %s/%s: logs of %s: %v", ns, pod.Name, proxyconfig.InitContainerName, err)
+	}
+	for _, port := range []uint16{proxyconfig.InboundPort, proxyconfig.OutboundPort} {
+		if want := fmt.Sprintf("redirect to :%d", port); !strings.Contains(string(logs), want) {
+			t.Errorf("pod %s/%s: init container %s installed no rule %q; its log:\n%s", ns, pod.Name, proxyconfig.InitContainerName, want, logs)
+		}
+	}
 	app := meshApp{name: name, namespace: ns, pod: pod.Name}
-	var err error
 	if app.podIP, err = netip.ParseAddr(pod.Status.PodIP); err != nil {
 		t.Fatalf("pod %s/%s: IP %q: %v", ns, pod.Name, pod.Status.PodIP, err)
 	}
