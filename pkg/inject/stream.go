@@ -129,7 +129,7 @@ func (p *processor) location(doc, line int) string {
 func (p *processor) jsonStream(data []byte) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var out bytes.Buffer
-	out.Grow(len(data) + 4096)
+	out.Grow(p.outputSize(data, 6144))
 	last := 0
 	for doc := 1; ; doc++ {
 		var raw json.RawMessage
@@ -168,6 +168,19 @@ func (p *processor) jsonStream(data []byte) ([]byte, error) {
 	}
 	out.Write(data[last:])
 	return out.Bytes(), nil
+}
+
+// outputSize guesses how long the output of data is, so that the output
+// buffer is reserved once, and no larger than needed: it lives as long as
+// the stream is processed, and the heap grows with what is live. Injecting
+// adds about perTemplate bytes (the sidecar, as YAML or as indented JSON)
+// to every pod template, and each has a "containers" key. A wrong guess
+// costs a copy.
+func (p *processor) outputSize(data []byte, perTemplate int) int {
+	if p.s.Mode != ModeInject {
+		return len(data)
+	}
+	return len(data) + perTemplate*bytes.Count(data, []byte("containers"))
 }
 
 func lineAt(data []byte, off int) int {
@@ -219,7 +232,7 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 func (p *processor) yamlStream(data []byte) ([]byte, error) {
 	chunks, lines := splitYAML(data)
 	var out bytes.Buffer
-	out.Grow(len(data) + len(chunks)*2048)
+	out.Grow(p.outputSize(data, 2560))
 	doc := 0
 	for i, chunk := range chunks {
 		root, err := p.parse(chunk)
