@@ -146,11 +146,17 @@ func (v *Validator) Validate(ctx context.Context, token string) (*jwt.Registered
 
 // Check validates the bearer token of r.
 func (v *Validator) Check(r *http.Request) error {
-	token, err := ParseBearer(r.Header.Get("Authorization"))
+	return v.CheckAuthorization(r.Context(), r.Header.Get("Authorization"))
+}
+
+// CheckAuthorization validates the bearer token of an Authorization
+// header value.
+func (v *Validator) CheckAuthorization(ctx context.Context, authorization string) error {
+	token, err := ParseBearer(authorization)
 	if err != nil {
 		return err
 	}
-	_, err = v.Validate(r.Context(), token)
+	_, err = v.Validate(ctx, token)
 	return err
 }
 

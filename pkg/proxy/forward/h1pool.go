@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/meshctl/meshctl/pkg/proxy/h1"
 )
 
 // maxInlineBody is the largest request body h1Pool writes before reading
@@ -74,6 +76,11 @@ type h1Conn struct {
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
+	// resp is reused by the lean path's exchanges; large and largeBR
+	// serve a response head too large for br.
+	resp    h1.Response
+	large   h1.Response
+	largeBR *bufio.Reader
 }
 
 func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -174,6 +181,11 @@ func (p *h1Pool) release(stop func() bool, pc *h1Conn, reuse bool, addr string) 
 		pc.Close()
 		return
 	}
+	p.put(pc, addr)
+}
+
+// put makes pc, which has finished an exchange, available to the next.
+func (p *h1Pool) put(pc *h1Conn, addr string) {
 	pc.idleSince = time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -4,11 +4,13 @@
 package inbound
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/netip"
 	"slices"
 
+	"github.com/meshctl/meshctl/pkg/proxy/h1"
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
 )
 
@@ -16,6 +18,9 @@ import (
 type Authenticator interface {
 	// Check returns nil when r may pass.
 	Check(r *http.Request) error
+	// CheckAuthorization is Check for the value of a request's
+	// Authorization header.
+	CheckAuthorization(ctx context.Context, authorization string) error
 	// Reject answers a request that did not pass.
 	Reject(w http.ResponseWriter, err error)
 }
@@ -26,6 +31,9 @@ type Handler struct {
 	Auth    Authenticator
 	Store   *propagation.Store
 	Forward http.Handler
+	// ForwardH1 forwards requests of the lean HTTP/1.1 path; nil hands
+	// them to the general one.
+	ForwardH1 h1.Handler
 }
 
 // ServeHTTP checks, records, forwards.
@@ -40,6 +48,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Store.Record(tc.TraceID, r.Header.Get("Authorization"))
 	}
 	h.Forward.ServeHTTP(w, r)
+}
+
+// ServeH1 is ServeHTTP for the lean HTTP/1.1 path. A request that fails
+// the check is handed off, so that ServeHTTP answers it with the one 401
+// there is.
+func (h *Handler) ServeH1(x *h1.Exchange) error {
+	if h.ForwardH1 == nil {
+		return h1.ErrHandoff
+	}
+	if h.Auth != nil {
+		if err := h.Auth.CheckAuthorization(context.Background(), x.Header.Get("Authorization")); err != nil {
+			return h1.ErrHandoff
+		}
+	}
+	if x.Traced && h.Store != nil {
+		h.Store.Record(x.Trace.TraceID, x.Header.Get("Authorization"))
+	}
+	return h.ForwardH1.ServeH1(x)
 }
 
 // Destination sends a redirected connection to the app: the original port

@@ -1,6 +1,7 @@
 package inbound
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -33,6 +34,9 @@ func TestDestination(t *testing.T) {
 type denyAll struct{}
 
 func (denyAll) Check(*http.Request) error { return errors.New("no") }
+func (denyAll) CheckAuthorization(context.Context, string) error {
+	return errors.New("no")
+}
 func (denyAll) Reject(w http.ResponseWriter, _ error) {
 	w.WriteHeader(http.StatusUnauthorized)
 }

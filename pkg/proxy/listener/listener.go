@@ -12,8 +12,10 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/meshctl/meshctl/pkg/proxy/h1"
 	"github.com/meshctl/meshctl/pkg/proxy/sniff"
 )
 
@@ -39,6 +41,9 @@ type Server struct {
 	// HTTP serves connections detected as HTTP/1.x or h2c. Requests carry
 	// the destination; read it with DestinationFrom.
 	HTTP http.Handler
+	// H1, when set, serves HTTP/1.1 connections first, on the lean path;
+	// HTTP takes over a connection from its first request H1 hands off.
+	H1 h1.Handler
 	// Dial connects to the destination of opaque TCP connections;
 	// net.Dialer.DialContext when nil.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -54,6 +59,9 @@ type Server struct {
 	tcp        sync.WaitGroup
 	mu         sync.Mutex
 	open       map[net.Conn]struct{}
+	lean       map[*leanConn]struct{}
+	leanWG     sync.WaitGroup
+	draining   atomic.Bool
 }
 
 type destKey struct{}
@@ -108,6 +116,7 @@ func (s *Server) init() {
 		s.Dial = (&net.Dialer{Timeout: 5 * time.Second}).DialContext
 	}
 	s.open = map[net.Conn]struct{}{}
+	s.lean = map[*leanConn]struct{}{}
 	s.conns = newConnQueue()
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
@@ -171,6 +180,14 @@ func (s *Server) handle(c *net.TCPConn) {
 		s.pipeTCP(sc, up, dst)
 		return
 	}
+	if proto == sniff.HTTP1 && s.H1 != nil && !s.draining.Load() {
+		s.leanWG.Add(1)
+		handoff := s.serveLean(sc, dst)
+		s.leanWG.Done()
+		if !handoff {
+			return
+		}
+	}
 	s.conns.push(&destConn{Conn: sc, dst: dst})
 }
 
@@ -189,16 +206,21 @@ func (s *Server) track(c net.Conn, add bool) {
 // own until ctx is done, then closes them. The caller closes the listener.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
+	s.draining.Store(true)
 	s.conns.Close()
+	s.closeIdleLean()
 	err := s.httpServer.Shutdown(ctx)
 	done := make(chan struct{})
-	go func() { s.tcp.Wait(); close(done) }()
+	go func() { s.tcp.Wait(); s.leanWG.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
 		s.mu.Lock()
 		for c := range s.open {
 			c.Close()
+		}
+		for lc := range s.lean {
+			lc.c.Close()
 		}
 		s.mu.Unlock()
 		<-done

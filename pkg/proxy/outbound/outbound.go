@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 
+	"github.com/meshctl/meshctl/pkg/proxy/h1"
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
 )
 
@@ -16,6 +17,9 @@ import (
 type Handler struct {
 	Store   *propagation.Store
 	Forward http.Handler
+	// ForwardH1 forwards requests of the lean HTTP/1.1 path; nil hands
+	// them to the general one.
+	ForwardH1 h1.Handler
 }
 
 // ServeHTTP adds the propagated header when there is one, and forwards.
@@ -28,6 +32,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.Forward.ServeHTTP(w, r)
+}
+
+// ServeH1 is ServeHTTP for the lean HTTP/1.1 path.
+func (h *Handler) ServeH1(x *h1.Exchange) error {
+	if h.ForwardH1 == nil {
+		return h1.ErrHandoff
+	}
+	if x.Traced && h.Store != nil && x.Header.Get("Authorization") == "" {
+		if a, ok := h.Store.Lookup(x.Trace.TraceID); ok {
+			x.Header.Set("Authorization", a)
+		}
+	}
+	return h.ForwardH1.ServeH1(x)
 }
 
 // Destination checks the original destination of an outbound connection:

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/hex"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 )
 
@@ -74,10 +73,18 @@ func put64(b []byte, v uint64) {
 	}
 }
 
+// Header is the fields of a request: http.Header, or the lean path's
+// h1.Header.
+type Header interface {
+	Get(key string) string
+	Set(key, value string)
+	Del(key string)
+}
+
 // Extract reads the trace context of h: W3C traceparent first, then B3
 // single-header, then B3 multi-header. Malformed headers count as absent,
 // so a bad header starts a new trace rather than failing the request.
-func Extract(h http.Header) (TraceContext, bool) {
+func Extract(h Header) (TraceContext, bool) {
 	if tc, ok := ParseTraceparent(h.Get(HeaderTraceparent)); ok {
 		return tc, true
 	}
@@ -95,7 +102,7 @@ func Extract(h http.Header) (TraceContext, bool) {
 // Inject writes tc into h in both formats, so that an app that forwards
 // either format stays in the trace. A B3 single header is replaced by the
 // multi-header form; tracestate, if any, is left as it was.
-func Inject(h http.Header, tc TraceContext) {
+func Inject(h Header, tc TraceContext) {
 	flags := "00"
 	sampled := "0"
 	if tc.Sampled {

@@ -22,6 +22,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/proxy/admin"
 	"github.com/meshctl/meshctl/pkg/proxy/auth"
 	"github.com/meshctl/meshctl/pkg/proxy/forward"
+	"github.com/meshctl/meshctl/pkg/proxy/h1"
 	"github.com/meshctl/meshctl/pkg/proxy/inbound"
 	"github.com/meshctl/meshctl/pkg/proxy/listener"
 	"github.com/meshctl/meshctl/pkg/proxy/origdst"
@@ -128,9 +129,20 @@ func Run(ctx context.Context, o Options) error {
 	defer fwd.Close()
 
 	var in inbound.Handler
-	in.Store, in.Forward = store, fwd
+	in.Store, in.Forward, in.ForwardH1 = store, fwd, fwd
 	if validator != nil {
 		in.Auth = validator
+	}
+	inHTTP := &telemetry.HTTP{
+		Direction: "inbound", Inbound: true, Next: &in, H1: &in,
+		Peer:    func(r *http.Request) string { return localPort(r) },
+		PeerH1:  func(x *h1.Exchange) string { return portPeer(x.Dst) },
+		Metrics: metrics, Tracer: tracer, AccessLog: accessLog, Log: log,
+	}
+	out := &outbound.Handler{Store: store, Forward: fwd, ForwardH1: fwd}
+	outHTTP := &telemetry.HTTP{
+		Direction: "outbound", Next: out, H1: out,
+		Metrics: metrics, Tracer: tracer, AccessLog: accessLog, Log: log,
 	}
 	inSrv := &listener.Server{
 		Direction: "inbound",
@@ -141,11 +153,8 @@ func Run(ctx context.Context, o Options) error {
 			}
 			return toApp(dst)
 		},
-		HTTP: &telemetry.HTTP{
-			Direction: "inbound", Inbound: true, Next: &in,
-			Peer:    func(r *http.Request) string { return localPort(r) },
-			Metrics: metrics, Tracer: tracer, AccessLog: accessLog,
-		},
+		HTTP:     inHTTP,
+		H1:       inHTTP,
 		Observer: observer(metrics),
 		Log:      log,
 	}
@@ -158,10 +167,8 @@ func Run(ctx context.Context, o Options) error {
 			}
 			return outbound.Destination(dst, c.LocalAddr().(*net.TCPAddr).AddrPort())
 		},
-		HTTP: &telemetry.HTTP{
-			Direction: "outbound", Next: &outbound.Handler{Store: store, Forward: fwd},
-			Metrics: metrics, Tracer: tracer, AccessLog: accessLog,
-		},
+		HTTP:     outHTTP,
+		H1:       outHTTP,
 		Observer: observer(metrics),
 		Log:      log,
 	}
@@ -247,10 +254,12 @@ func requestDestination(r *http.Request) (netip.AddrPort, bool) {
 // label, where the caller's address would not be.
 func localPort(r *http.Request) string {
 	if d, ok := listener.DestinationFrom(r.Context()); ok {
-		return "port/" + strconv.Itoa(int(d.Port()))
+		return portPeer(d)
 	}
 	return "unknown"
 }
+
+func portPeer(d netip.AddrPort) string { return "port/" + strconv.Itoa(int(d.Port())) }
 
 func observer(m *telemetry.Metrics) listener.TCPObserver {
 	if m == nil {

@@ -87,6 +87,10 @@ func NewConn(c *net.TCPConn) *Conn {
 	return &Conn{TCPConn: c, r: bufio.NewReaderSize(c, 4096)}
 }
 
+// Reader is the connection's read buffer, peeked bytes first; reads
+// through it and through c are interchangeable.
+func (c *Conn) Reader() *bufio.Reader { return c.r }
+
 // Buffered is how many peeked bytes reads will return before reading the
 // connection again.
 func (c *Conn) Buffered() int { return c.r.Buffered() }

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/meshctl/meshctl/pkg/proxy/forward"
+	"github.com/meshctl/meshctl/pkg/proxy/h1"
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
 )
 
@@ -32,6 +34,14 @@ type HTTP struct {
 	Metrics   *Metrics
 	Tracer    *Tracer
 	AccessLog *slog.Logger
+
+	// H1 handles requests of the lean HTTP/1.1 path after ServeH1's
+	// tracing; nil hands them all to ServeHTTP. PeerH1 is Peer for them.
+	H1     h1.Handler
+	PeerH1 func(x *h1.Exchange) string
+	// Log receives upstream failures of the lean path; slog's default
+	// logger when nil.
+	Log *slog.Logger
 }
 
 // ServeHTTP is the request pipeline: trace context, the handler, then the
@@ -46,8 +56,7 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	traced := hasParent
 	switch {
 	case h.Inbound || (hasParent && h.Tracer.Enabled()):
-		span = h.Tracer.Start(r.Context(), h.Direction+" "+r.Method, h.Inbound, parent, hasParent,
-			attribute.String("http.request.method", r.Method), attribute.String("server.address", r.Host))
+		span = h.startSpan(r.Method, r.Host, parent, hasParent)
 		propagation.Inject(out.Header, span.Context)
 		traced = true
 	case hasParent:
@@ -71,29 +80,102 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	total := time.Since(start)
-	span.End(status)
 	peer := r.Host
 	if h.Peer != nil {
 		peer = h.Peer(r)
 	}
+	h.record(span, traced, status, record{
+		method: r.Method, authority: r.Host, path: r.URL.Path, protocol: r.Proto, peer: peer,
+		received: body.n.Load(), sent: rec.bytes, total: time.Since(start), upstream: time.Duration(timing.Upstream.Load()),
+	})
+}
+
+// ServeH1 is ServeHTTP for the lean HTTP/1.1 path: the same trace
+// context, records and (through H1) the same direction's steps. A request
+// H1 hands off is left untouched for ServeHTTP.
+func (h *HTTP) ServeH1(x *h1.Exchange) error {
+	if h.H1 == nil {
+		return h1.ErrHandoff
+	}
+	start := time.Now()
+	parent, hasParent := propagation.Extract(&x.Header)
+	var span Span
+	x.Traced = hasParent
+	switch {
+	case h.Inbound || (hasParent && h.Tracer.Enabled()):
+		span = h.startSpan(x.Method, x.Host, parent, hasParent)
+		propagation.Inject(&x.Header, span.Context)
+		x.Traced = true
+	case hasParent:
+		span.Context = parent
+	}
+	x.Trace = span.Context
+	err := h.H1.ServeH1(x)
+	if errors.Is(err, h1.ErrHandoff) {
+		// ServeHTTP starts its own span; this one is dropped unended.
+		return err
+	}
+	if err != nil && !x.Started {
+		h.log().Warn("upstream request failed", "method", x.Method, "authority", x.Host, "error", err)
+		if werr := x.WriteBadGateway(); werr != nil {
+			x.Close = true
+		}
+		err = nil
+	}
+	peer := x.Host
+	if h.PeerH1 != nil {
+		peer = h.PeerH1(x)
+	}
+	h.record(span, x.Traced, x.Status, record{
+		method: x.Method, authority: x.Host, path: x.Path(), protocol: "HTTP/1.1", peer: peer,
+		received: x.ContentLength, sent: x.BytesSent, total: time.Since(start), upstream: x.Upstream,
+	})
+	return err
+}
+
+func (h *HTTP) log() *slog.Logger {
+	if h.Log == nil {
+		return slog.Default()
+	}
+	return h.Log
+}
+
+// startSpan starts the proxy's span of a request; the attributes are only
+// built when spans are exported.
+func (h *HTTP) startSpan(method, host string, parent propagation.TraceContext, hasParent bool) Span {
+	if !h.Tracer.Enabled() {
+		return h.Tracer.Start(context.Background(), "", h.Inbound, parent, hasParent)
+	}
+	return h.Tracer.Start(context.Background(), h.Direction+" "+method, h.Inbound, parent, hasParent,
+		attribute.String("http.request.method", method), attribute.String("server.address", host))
+}
+
+// record is what the access log and metrics say about a request.
+type record struct {
+	method, authority, path, protocol, peer string
+	received, sent                          int64
+	total, upstream                         time.Duration
+}
+
+func (h *HTTP) record(span Span, traced bool, status int, r record) {
+	span.End(status)
 	if h.Metrics != nil {
-		h.Metrics.ObserveRequest(h.Direction, r.Method, status, peer, total)
+		h.Metrics.ObserveRequest(h.Direction, r.method, status, r.peer, r.total)
 	}
 	if h.AccessLog != nil {
 		attrs := []slog.Attr{
 			slog.String("direction", h.Direction),
-			slog.String("method", r.Method),
-			slog.String("authority", r.Host),
+			slog.String("method", r.method),
+			slog.String("authority", r.authority),
 			// The path only: query strings may carry secrets.
-			slog.String("path", r.URL.Path),
-			slog.String("protocol", r.Proto),
+			slog.String("path", r.path),
+			slog.String("protocol", r.protocol),
 			slog.Int("status", status),
-			slog.Int64("bytes_received", body.n.Load()),
-			slog.Int64("bytes_sent", rec.bytes),
-			slog.Float64("duration_ms", ms(total)),
-			slog.Float64("upstream_duration_ms", ms(time.Duration(timing.Upstream.Load()))),
-			slog.String("peer", peer),
+			slog.Int64("bytes_received", r.received),
+			slog.Int64("bytes_sent", r.sent),
+			slog.Float64("duration_ms", ms(r.total)),
+			slog.Float64("upstream_duration_ms", ms(r.upstream)),
+			slog.String("peer", r.peer),
 		}
 		if traced {
 			attrs = append(attrs, slog.String("trace_id", span.Context.TraceID.String()))

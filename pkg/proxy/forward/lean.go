@@ -1,0 +1,112 @@
+package forward
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/meshctl/meshctl/pkg/proxy/h1"
+)
+
+// ServeH1 forwards an exchange of the lean path over the HTTP/1.1 pool:
+// the request head (as the pipeline left it) and its body go upstream in
+// one write, the response head and body come back relayed as they are, by
+// their own framing. It commits the request. An error with x.Started false
+// has sent nothing downstream; the caller answers 502.
+func (f *Forwarder) ServeH1(x *h1.Exchange) error {
+	x.Commit()
+	ctx := context.Background()
+	addr := x.Dst.String()
+	pc, reused, err := f.pool.get(ctx, addr)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	resp, err := f.send(pc, x)
+	if err != nil && reused && x.ContentLength == 0 && !x.Started {
+		// The server may have closed the idle connection as it was being
+		// reused; a request without a body can go again on a new one.
+		pc.Close()
+		if pc, err = f.pool.dialConn(ctx, addr); err != nil {
+			return err
+		}
+		resp, err = f.send(pc, x)
+	}
+	if err != nil {
+		pc.Close()
+		return err
+	}
+	br := pc.br
+	if resp == &pc.large {
+		// Read on through the larger buffer; what it holds beyond this
+		// response would be lost to the next, so the connection is not
+		// reused.
+		br, resp.Close = pc.largeBR, true
+	}
+	x.Upstream = time.Since(start)
+	x.Status = resp.Status
+	// A body that ends with the connection ends the downstream one too.
+	if resp.Length == h1.UntilClosed {
+		x.Close = true
+	}
+	resp.WriteHead(x.Out, x.Close)
+	x.Started = true
+	switch resp.Length {
+	case h1.Chunked:
+		x.BytesSent, err = h1.RelayChunked(x.Out, br)
+	default:
+		x.BytesSent, err = h1.Relay(x.Out, br, resp.Length)
+	}
+	if err == nil {
+		err = x.Out.Flush()
+	}
+	if err != nil || resp.Close {
+		pc.Close()
+	} else {
+		f.pool.put(pc, addr)
+	}
+	return err
+}
+
+// send writes the request and reads the response head; interim (1xx)
+// responses are passed on downstream as they come.
+func (f *Forwarder) send(pc *h1Conn, x *h1.Exchange) (*h1.Response, error) {
+	x.Request.WriteHead(pc.bw)
+	if x.ContentLength > 0 {
+		if _, err := h1.Relay(pc.bw, x.In, x.ContentLength); err != nil {
+			// The client's body did not arrive: nobody to answer.
+			x.Started, x.Close = true, true
+			return nil, err
+		}
+	}
+	if err := pc.bw.Flush(); err != nil {
+		return nil, err
+	}
+	resp := &pc.resp
+	for {
+		err := h1.ReadResponse(pc.br, x.Method, resp)
+		if errors.Is(err, h1.ErrHeadTooLarge) {
+			// Rare (large cookies): read it through a buffer as large as
+			// net/http allows.
+			resp = &pc.large
+			pc.largeBR = bufio.NewReaderSize(pc.br, http.DefaultMaxHeaderBytes)
+			err = h1.ReadResponse(pc.largeBR, x.Method, resp)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if resp.Status == http.StatusSwitchingProtocols {
+			return nil, errors.New("101 Switching Protocols to a request without Upgrade")
+		}
+		if resp.Status >= 200 {
+			return resp, nil
+		}
+		resp.WriteHead(x.Out, false)
+		if err := x.Out.Flush(); err != nil {
+			x.Started, x.Close = true, true
+			return nil, err
+		}
+	}
+}

@@ -1,0 +1,101 @@
+package listener
+
+import (
+	"bufio"
+	"errors"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshctl/meshctl/pkg/proxy/h1"
+	"github.com/meshctl/meshctl/pkg/proxy/sniff"
+)
+
+// leanIdleTimeout closes keep-alive connections of the lean path that
+// carry no request for this long, as the http.Server does.
+const leanIdleTimeout = 5 * time.Minute
+
+// writers recycles the lean path's response buffers between requests, so
+// an idle keep-alive connection holds none.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+
+// States of a lean connection, for Shutdown.
+const (
+	leanIdle int32 = iota
+	leanActive
+	leanClosed
+)
+
+type leanConn struct {
+	c     *sniff.Conn
+	state atomic.Int32
+}
+
+// serveLean serves an HTTP/1.1 connection on the lean path, one exchange
+// at a time in this goroutine, until the client closes it or a request
+// needs the general path: then it returns true, with that request unread,
+// for the http.Server to carry on.
+func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
+	lc := &leanConn{c: c}
+	s.mu.Lock()
+	s.lean[lc] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.lean, lc)
+		s.mu.Unlock()
+		if !handoff {
+			c.Close()
+		}
+	}()
+	x := &h1.Exchange{}
+	br := c.Reader()
+	for {
+		if s.draining.Load() {
+			return false
+		}
+		c.SetReadDeadline(time.Now().Add(leanIdleTimeout))
+		err := h1.PeekRequest(br, &x.Request)
+		if !lc.state.CompareAndSwap(leanIdle, leanActive) {
+			// Shutdown closed the connection while it was idle.
+			return false
+		}
+		if errors.Is(err, h1.ErrHandoff) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		c.SetReadDeadline(time.Time{})
+		bw := writers.Get().(*bufio.Writer)
+		bw.Reset(c)
+		*x = h1.Exchange{Request: x.Request, Dst: dst, In: br, Out: bw}
+		err = s.H1.ServeH1(x)
+		if err != nil && !errors.Is(err, h1.ErrHandoff) && !x.Started {
+			x.Close = true
+			x.WriteBadGateway()
+		}
+		bw.Reset(nil)
+		writers.Put(bw)
+		if errors.Is(err, h1.ErrHandoff) {
+			return true
+		}
+		if err != nil || x.Close {
+			return false
+		}
+		lc.state.Store(leanIdle)
+	}
+}
+
+// closeIdleLean closes the lean connections that wait for a request; the
+// busy ones close after their exchange, as draining is set.
+func (s *Server) closeIdleLean() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for lc := range s.lean {
+		if lc.state.CompareAndSwap(leanIdle, leanClosed) {
+			lc.c.Close()
+		}
+	}
+}

@@ -1,0 +1,211 @@
+package listener
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/meshctl/meshctl/pkg/proxy/forward"
+	"github.com/meshctl/meshctl/pkg/proxy/h1"
+)
+
+// countingH1 counts the exchanges the lean path served.
+type countingH1 struct {
+	next h1.Handler
+	n    atomic.Int32
+}
+
+func (c *countingH1) ServeH1(x *h1.Exchange) error {
+	err := c.next.ServeH1(x)
+	if err != h1.ErrHandoff {
+		c.n.Add(1)
+	}
+	return err
+}
+
+// startLean runs a Server with the lean path in front of net/http, both
+// forwarding to dst.
+func startLean(t *testing.T, dst string) (addr string, lean *countingH1, s *Server) {
+	t.Helper()
+	ap := netip.MustParseAddrPort(dst)
+	fwd := forward.New(forward.Forwarder{Destination: func(r *http.Request) (netip.AddrPort, bool) {
+		return DestinationFrom(r.Context())
+	}})
+	t.Cleanup(fwd.Close)
+	lean = &countingH1{next: fwd}
+	s = &Server{
+		Direction:    "outbound",
+		Destination:  func(*net.TCPConn) (netip.AddrPort, error) { return ap, nil },
+		HTTP:         fwd,
+		H1:           lean,
+		SniffTimeout: 50 * time.Millisecond,
+	}
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() {
+		ln.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return ln.Addr().String(), lean, s
+}
+
+func roundTrip(t *testing.T, c net.Conn, br *bufio.Reader, req string) (*http.Response, string) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(body)
+}
+
+func TestLeanKeepAliveThenHandoff(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s %s %q conn=%q", r.Method, r.Host, r.URL.RequestURI(), b, r.Header.Get("Connection"))
+	}))
+	defer backend.Close()
+	addr, lean, _ := startLean(t, strings.TrimPrefix(backend.URL, "http://"))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for i := range 3 {
+		_, body := roundTrip(t, c, br, fmt.Sprintf("POST /p%d?q=1 HTTP/1.1\r\nHost: books\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabc", i))
+		if want := fmt.Sprintf(`POST books /p%d?q=1 "abc" conn=""`, i); body != want {
+			t.Fatalf("request %d: %q; want %q", i, body, want)
+		}
+	}
+	// A chunked upload is net/http's: the connection moves over, with
+	// this request unread, and keeps working.
+	_, body := roundTrip(t, c, br, "POST /chunked HTTP/1.1\r\nHost: books\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n")
+	if body != `POST books /chunked "xyz" conn=""` {
+		t.Fatalf("handed-off request: %q", body)
+	}
+	_, body = roundTrip(t, c, br, "GET /after HTTP/1.1\r\nHost: books\r\n\r\n")
+	if body != `GET books /after "" conn=""` {
+		t.Fatalf("request after the handoff: %q", body)
+	}
+	if n := lean.n.Load(); n != 3 {
+		t.Fatalf("lean path served %d exchanges; want 3", n)
+	}
+}
+
+func TestLeanStreamsChunkedResponse(t *testing.T) {
+	release := make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-release
+		io.WriteString(w, "second\n")
+	}))
+	defer backend.Close()
+	defer close(release)
+	addr, lean, _ := startLean(t, strings.TrimPrefix(backend.URL, "http://"))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET /events HTTP/1.1\r\nHost: books\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || line != "first\n" || resp.TransferEncoding[0] != "chunked" {
+		t.Fatalf("first chunk %q, %v, %v: the lean path buffers", line, err, resp.TransferEncoding)
+	}
+	if lean.n.Load() != 0 {
+		t.Fatal("counted before the exchange ended")
+	}
+}
+
+func TestLeanBadGateway(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	addr, _, _ := startLean(t, dead)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	resp, _ := roundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: books\r\n\r\n")
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("status %d; want 502", resp.StatusCode)
+	}
+}
+
+func TestLeanShutdownClosesIdleConnections(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer backend.Close()
+	addr, _, s := startLean(t, strings.TrimPrefix(backend.URL, "http://"))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	roundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: books\r\n\r\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Shutdown waited %v for an idle connection", d)
+	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection after Shutdown: %v; want EOF", err)
+	}
+}
+
+func TestLeanLargeResponseHead(t *testing.T) {
+	cookie := strings.Repeat("c", 10000)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Set-Cookie", cookie)
+		io.WriteString(w, "body")
+	}))
+	defer backend.Close()
+	addr, _, _ := startLean(t, strings.TrimPrefix(backend.URL, "http://"))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for range 2 {
+		resp, body := roundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: books\r\n\r\n")
+		if resp.StatusCode != 200 || resp.Header.Get("Set-Cookie") != cookie || body != "body" {
+			t.Fatalf("status %d, cookie of %d bytes, body %q", resp.StatusCode, len(resp.Header.Get("Set-Cookie")), body)
+		}
+	}
+}
