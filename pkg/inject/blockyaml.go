@@ -1,6 +1,8 @@
 package inject
 
 import (
+	"strings"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -8,10 +10,11 @@ import (
 // tree yaml.v3 would build for it, at a fraction of yaml.v3's cost (which
 // was two thirds of a stream's time, profiled, most of it allocating tokens
 // and events). That YAML is: block mappings and sequences, one entry per
-// line, spaces for indentation, plain scalars on one line and comments.
+// line, spaces for indentation, comments, and scalars on one line: plain,
+// single-quoted, or double-quoted without escapes (as values only).
 //
 // It never decides anything differently from yaml.v3, because it does not
-// decide at all: at the first byte outside that subset (a quote, a flow
+// decide at all: at the first byte outside that subset (a quoted key, a flow
 // collection, an anchor, a tag, a block scalar, a tab, a non-ASCII byte, an
 // empty value, a scalar continued on the next line, an odd indentation...)
 // it gives up, and the caller parses the document with yaml.v3, which also
@@ -217,6 +220,9 @@ func (r *blockReader) entry(text string, c int) bool {
 // line or to a comment.
 func (r *blockReader) scalar(text string, c int) *yaml.Node {
 	first := text[c]
+	if first == '\'' || first == '"' {
+		return r.quoted(text, c)
+	}
 	if first == '-' {
 		if c+1 == len(text) || text[c+1] == ' ' {
 			return nil
@@ -244,6 +250,48 @@ func (r *blockReader) scalar(text string, c int) *yaml.Node {
 		end = i + 1
 	}
 	return r.plain(text, c, end)
+}
+
+// quoted reads a quoted scalar that opens at column c and closes on the
+// same line: single-quoted, or double-quoted without escapes. Only spaces
+// or a comment may follow it.
+func (r *blockReader) quoted(text string, c int) *yaml.Node {
+	q := text[c]
+	end := c + 1
+	escaped := false // a single-quoted scalar has "''" for "'"
+	for ; end < len(text); end++ {
+		if text[end] == '\\' && q == '"' {
+			return nil
+		}
+		if text[end] == q {
+			if q == '\'' && end+1 < len(text) && text[end+1] == '\'' {
+				escaped = true
+				end++
+				continue
+			}
+			break
+		}
+	}
+	if end == len(text) {
+		return nil // continued on the next line
+	}
+	rest := end + 1
+	for rest < len(text) && text[rest] == ' ' {
+		rest++
+	}
+	if rest < len(text) && (text[rest] != '#' || rest == end+1) {
+		return nil
+	}
+	n := r.node()
+	n.Kind, n.Tag, n.Value, n.Line, n.Column = yaml.ScalarNode, tagStr, text[c+1:end], r.line, c+1
+	n.Style = yaml.DoubleQuotedStyle
+	if q == '\'' {
+		n.Style = yaml.SingleQuotedStyle
+		if escaped {
+			n.Value = strings.ReplaceAll(n.Value, "''", "'")
+		}
+	}
+	return n
 }
 
 // plain makes the scalar node of text[c:end].

@@ -69,7 +69,13 @@ func TestBlockReader(t *testing.T) {
 		{"no trailing newline", "a: b", true},
 		{"empty value", "a:\nb: c\n", false},
 		{"continued scalar", "a: b\n  c\n", false},
-		{"quoted", "a: 'b'\n", false},
+		{"quoted", "a: 'b'\nc: \"d: e # f\"  # g\nh:\n- 'i''j'\n- ''\n- \"\"\nk: '{\"l\": [1]}'\n", true},
+		{"quoted key", "'a': b\n", false},
+		{"escape", "a: \"b\\n\"\n", false},
+		{"quoted continued", "a: 'b\n  c'\n", false},
+		{"after quote", "a: 'b'c\n", false},
+		{"comment right after quote", "a: 'b'#c\n", false},
+		{"key after quote", "- 'a': b\n", false},
 		{"flow", "a: {b: c}\n", false},
 		{"anchor", "a: &x b\nc: *x\n", false},
 		{"block scalar", "a: |\n  b\n", false},
@@ -115,6 +121,7 @@ func FuzzBlockReader(f *testing.F) {
 	}
 	f.Add(benchStream(2))
 	f.Add([]byte(strings.Repeat("a:\n- b: 1\n  c:\n  - d\n  e: -f\n# x\ng: 1e3\n", 2)))
+	f.Add([]byte("a: 'b''c' # d\ne:\n- \"f: g\"\n- 'h'\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkBlockReader(t, data)
 	})
