@@ -258,6 +258,7 @@ func (p *processor) yamlStream(data []byte) ([]byte, error) {
 			src = append(bytes.Clone(src), '\n')
 		}
 		d := newDocument(src, root)
+		start := out.Len()
 		if err := p.document(&out, d); err != nil {
 			line := root.Line
 			var al *atLine
@@ -266,7 +267,8 @@ func (p *processor) yamlStream(data []byte) ([]byte, error) {
 			}
 			return nil, fmt.Errorf("%s: %w", p.location(doc, lines[i]+max(line-1, 0)), err)
 		}
-		if b := out.Bytes(); noNewline && len(b) > 0 && b[len(b)-1] == '\n' {
+		// The newline added above is not the document's.
+		if b := out.Bytes(); noNewline && len(b) > start && b[len(b)-1] == '\n' {
 			out.Truncate(len(b) - 1)
 		}
 	}
