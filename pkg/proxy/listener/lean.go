@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,10 +14,6 @@ import (
 // leanIdleTimeout closes keep-alive connections of the lean path that
 // carry no request for this long, as the http.Server does.
 const leanIdleTimeout = 5 * time.Minute
-
-// writers recycles the lean path's response buffers between requests, so
-// an idle keep-alive connection holds none.
-var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
 
 // States of a lean connection, for Shutdown.
 const (
@@ -68,7 +63,10 @@ func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
 			return false
 		}
 		c.SetReadDeadline(time.Time{})
-		bw := writers.Get().(*bufio.Writer)
+		bw, _ := s.writers.Get().(*bufio.Writer)
+		if bw == nil {
+			bw = bufio.NewWriterSize(nil, 4096)
+		}
 		bw.Reset(c)
 		*x = h1.Exchange{Request: x.Request, Dst: dst, In: br, Out: bw}
 		err = s.H1.ServeH1(x)
@@ -77,7 +75,7 @@ func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
 			x.WriteBadGateway()
 		}
 		bw.Reset(nil)
-		writers.Put(bw)
+		s.writers.Put(bw)
 		if errors.Is(err, h1.ErrHandoff) {
 			return true
 		}

@@ -60,8 +60,11 @@ type Server struct {
 	mu         sync.Mutex
 	open       map[net.Conn]struct{}
 	lean       map[*leanConn]struct{}
-	leanWG     sync.WaitGroup
-	draining   atomic.Bool
+	// writers recycles the lean path's response buffers between
+	// requests, so an idle keep-alive connection holds none.
+	writers  sync.Pool
+	leanWG   sync.WaitGroup
+	draining atomic.Bool
 }
 
 type destKey struct{}

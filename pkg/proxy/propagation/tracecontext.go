@@ -103,18 +103,24 @@ func Extract(h Header) (TraceContext, bool) {
 // either format stays in the trace. A B3 single header is replaced by the
 // multi-header form; tracestate, if any, is left as it was.
 func Inject(h Header, tc TraceContext) {
-	flags := "00"
+	// One string holds the traceparent; the B3 IDs are slices of it.
+	var b [55]byte
+	copy(b[:], "00-")
+	hex.Encode(b[3:35], tc.TraceID[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], tc.SpanID[:])
+	copy(b[52:], "-00")
 	sampled := "0"
 	if tc.Sampled {
-		flags, sampled = "01", "1"
+		b[54], sampled = '1', "1"
 	}
-	trace, span := tc.TraceID.String(), tc.SpanID.String()
-	h.Set(HeaderTraceparent, "00-"+trace+"-"+span+"-"+flags)
+	tp := string(b[:])
+	h.Set(HeaderTraceparent, tp)
 	h.Del(HeaderB3)
 	h.Del(HeaderB3ParentID)
 	h.Del(HeaderB3Flags)
-	h.Set(HeaderB3TraceID, trace)
-	h.Set(HeaderB3SpanID, span)
+	h.Set(HeaderB3TraceID, tp[3:35])
+	h.Set(HeaderB3SpanID, tp[36:52])
 	h.Set(HeaderB3Sampled, sampled)
 }
 

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -89,7 +90,7 @@ func Run(ctx context.Context, o Options) error {
 	log := slog.New(slog.NewJSONHandler(o.Log, &slog.HandlerOptions{Level: level(r.LogLevel)}))
 	logBuf := telemetry.NewLogBuffer(o.Log, 0)
 	defer logBuf.Close()
-	accessLog := slog.New(slog.NewJSONHandler(logBuf, nil))
+	accessLog := telemetry.NewAccessLog(logBuf)
 
 	reg := prometheus.NewRegistry()
 	var metrics *telemetry.Metrics
@@ -136,7 +137,7 @@ func Run(ctx context.Context, o Options) error {
 	inHTTP := &telemetry.HTTP{
 		Direction: "inbound", Inbound: true, Next: &in, H1: &in,
 		Peer:    func(r *http.Request) string { return localPort(r) },
-		PeerH1:  func(x *h1.Exchange) string { return portPeer(x.Dst) },
+		PeerH1:  cachedPortPeer(),
 		Metrics: metrics, Tracer: tracer, AccessLog: accessLog, Log: log,
 	}
 	out := &outbound.Handler{Store: store, Forward: fwd, ForwardH1: fwd}
@@ -260,6 +261,21 @@ func localPort(r *http.Request) string {
 }
 
 func portPeer(d netip.AddrPort) string { return "port/" + strconv.Itoa(int(d.Port())) }
+
+// cachedPortPeer is portPeer for the lean path, without building the
+// label on every request. A pod has a few app ports; the cache holds at
+// most one entry per port.
+func cachedPortPeer() func(x *h1.Exchange) string {
+	var labels sync.Map // uint16 -> string
+	return func(x *h1.Exchange) string {
+		if l, ok := labels.Load(x.Dst.Port()); ok {
+			return l.(string)
+		}
+		l := portPeer(x.Dst)
+		labels.Store(x.Dst.Port(), l)
+		return l
+	}
+}
 
 func observer(m *telemetry.Metrics) listener.TCPObserver {
 	if m == nil {

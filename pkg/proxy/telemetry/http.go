@@ -33,7 +33,7 @@ type HTTP struct {
 	// Metrics, Tracer and AccessLog are optional.
 	Metrics   *Metrics
 	Tracer    *Tracer
-	AccessLog *slog.Logger
+	AccessLog *AccessLog
 
 	// H1 handles requests of the lean HTTP/1.1 path after ServeH1's
 	// tracing; nil hands them all to ServeHTTP. PeerH1 is Peer for them.
@@ -163,24 +163,7 @@ func (h *HTTP) record(span Span, traced bool, status int, r record) {
 		h.Metrics.ObserveRequest(h.Direction, r.method, status, r.peer, r.total)
 	}
 	if h.AccessLog != nil {
-		attrs := []slog.Attr{
-			slog.String("direction", h.Direction),
-			slog.String("method", r.method),
-			slog.String("authority", r.authority),
-			// The path only: query strings may carry secrets.
-			slog.String("path", r.path),
-			slog.String("protocol", r.protocol),
-			slog.Int("status", status),
-			slog.Int64("bytes_received", r.received),
-			slog.Int64("bytes_sent", r.sent),
-			slog.Float64("duration_ms", ms(r.total)),
-			slog.Float64("upstream_duration_ms", ms(r.upstream)),
-			slog.String("peer", r.peer),
-		}
-		if traced {
-			attrs = append(attrs, slog.String("trace_id", span.Context.TraceID.String()))
-		}
-		h.AccessLog.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
+		h.AccessLog.write(h.Direction, status, r, traced, span.Context.TraceID)
 	}
 }
 

@@ -50,7 +50,7 @@ func TestPeersAreBounded(t *testing.T) {
 func serve(t *testing.T, h *HTTP, req *http.Request) (seen http.Header, logLine map[string]any) {
 	t.Helper()
 	var buf bytes.Buffer
-	h.AccessLog = slog.New(slog.NewJSONHandler(&buf, nil))
+	h.AccessLog = NewAccessLog(&buf)
 	h.Next = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen = r.Header.Clone()
 		io.Copy(io.Discard, r.Body)
@@ -170,4 +170,35 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestAccessLogMatchesSlog keeps the hand-built line in slog's JSON shape,
+// whatever the client put in the authority and path.
+func TestAccessLogMatchesSlog(t *testing.T) {
+	for _, s := range []string{"books:8080", `quo"te\back`, "ctl\x00\x1f\n\t\r", "bad\xffutf8", "ünïcode ✓", ""} {
+		r := record{method: "GET", authority: s, path: "/" + s, protocol: "HTTP/1.1", peer: "port/80",
+			received: 5, sent: 1 << 40, total: 1234567 * time.Nanosecond, upstream: 2 * time.Millisecond}
+		var ours, theirs bytes.Buffer
+		NewAccessLog(&ours).write("inbound", 200, r, true, propagation.TraceID{1, 2, 3})
+		slog.New(slog.NewJSONHandler(&theirs, nil)).Info("request",
+			"direction", "inbound", "method", r.method, "authority", r.authority, "path", r.path, "protocol", r.protocol,
+			"status", 200, "bytes_received", r.received, "bytes_sent", r.sent, "duration_ms", ms(r.total),
+			"upstream_duration_ms", ms(r.upstream), "peer", r.peer, "trace_id", propagation.TraceID{1, 2, 3}.String())
+		var a, b map[string]any
+		if err := json.Unmarshal(ours.Bytes(), &a); err != nil {
+			t.Fatalf("%q: not JSON: %v", ours.String(), err)
+		}
+		json.Unmarshal(theirs.Bytes(), &b)
+		if _, err := time.Parse(time.RFC3339, a["time"].(string)); err != nil {
+			t.Errorf("time %v: %v", a["time"], err)
+		}
+		delete(a, "time")
+		delete(b, "time")
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Errorf("authority %q:\nours   %v\nslog's %v", s, a, b)
+		}
+		if !strings.HasSuffix(ours.String(), "}\n") || strings.Count(ours.String(), "\n") != 1 {
+			t.Errorf("not one line: %q", ours.String())
+		}
+	}
 }
