@@ -74,15 +74,23 @@ show_as() {
 }
 
 # expect_status CODE WHAT TEXT CMD...: runs a /fetch command (shown as TEXT),
-# prints its output, and stops the demo unless the status line is CODE.
+# prints its output, and stops the demo unless the status line is CODE. Right
+# after a rollout, a Service's endpoints may not have reached kube-proxy yet,
+# so a different answer is retried for up to 30 seconds, saying so.
 expect_status() {
-  local want=$1 what=$2 text=$3 out
+  local want=$1 what=$2 text=$3 out deadline=$((SECONDS + 30))
   shift 3
   note "$what"
   printf '%s$ %s%s\n' "$bold" "$text" "$reset"
-  out=$("$@" 2>&1) || die "$(render "${@:1:8}")...: $out"
+  until out=$("$@" 2>&1) && [[ $out == "$want "* ]]; do
+    if ((SECONDS >= deadline)); then
+      printf '%s\n' "$out"
+      die "want status $want, got: $(head -n 1 <<<"$out")"
+    fi
+    note "got \"$(head -n 1 <<<"$out")\", want $want: trying again"
+    sleep 2
+  done
   printf '%s\n' "$out"
-  [[ $out == "$want "* ]] || die "want status $want, got: $(head -n 1 <<<"$out")"
 }
 
 # mesh_installed: whether the cluster has a control plane of this mesh.
