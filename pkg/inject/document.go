@@ -39,12 +39,14 @@ type document struct {
 type span struct{ start, end int }
 
 func newDocument(src []byte, root *yaml.Node) *document {
-	return &document{src: src, root: root, dirty: map[*yaml.Node]bool{}, orig: map[*yaml.Node][]*yaml.Node{}}
+	return &document{src: src, root: root}
 }
 
-// prepare readies the document for its first change.
+// prepare readies the document for its first change. Most documents never
+// change (a Service, say): they get no maps.
 func (d *document) prepare() {
 	d.hasAliases = containsAlias(d.root)
+	d.dirty, d.orig = map[*yaml.Node]bool{}, map[*yaml.Node][]*yaml.Node{}
 }
 
 // touch snapshots n's children before they first change: printing lays out

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -412,11 +411,20 @@ func (c *valueCache) node(v any) (*yaml.Node, error) {
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: v}, nil
 	case map[string]string:
 		// Labels and annotations: small, and different for every workload.
-		n := &yaml.Node{Kind: yaml.MappingNode, Tag: tagMap}
-		for _, k := range slices.Sorted(maps.Keys(v)) {
-			n.Content = append(n.Content,
-				&yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: k},
-				&yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: v[k]})
+		// All their nodes are allocated at once.
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		nodes := make([]yaml.Node, 1+2*len(keys))
+		n := &nodes[0]
+		*n = yaml.Node{Kind: yaml.MappingNode, Tag: tagMap, Content: make([]*yaml.Node, 0, 2*len(keys))}
+		for i, k := range keys {
+			key, val := &nodes[1+2*i], &nodes[2+2*i]
+			*key = yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: k}
+			*val = yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: v[k]}
+			n.Content = append(n.Content, key, val)
 		}
 		return n, nil
 	case []any:
