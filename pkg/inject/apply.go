@@ -24,7 +24,8 @@ func (d *document) applyPatch(p Patch) error {
 }
 
 func (d *document) applyOp(op Operation) error {
-	tokens := SplitPointer(op.Path)
+	d.tokens = appendPointer(d.tokens[:0], op.Path)
+	tokens := d.tokens
 	if len(tokens) == 0 {
 		return fmt.Errorf("cannot %s the whole document", op.Op)
 	}

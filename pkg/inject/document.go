@@ -22,6 +22,7 @@ type document struct {
 	jsonIndent string
 	jspans     map[*yaml.Node]span // where each JSON value and key is in src
 
+	tokens     []string // scratch for the operation being applied
 	dirty      map[*yaml.Node]bool
 	hasAliases bool
 	cache      *valueCache

@@ -42,15 +42,24 @@ var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 func PointerToken(s string) string { return pointerEscaper.Replace(s) }
 
 // SplitPointer splits a JSON pointer into unescaped tokens; "" is the root.
-func SplitPointer(p string) []string {
+func SplitPointer(p string) []string { return appendPointer(nil, p) }
+
+// appendPointer appends p's tokens to dst, which a caller splitting many
+// pointers reuses.
+func appendPointer(dst []string, p string) []string {
 	if p == "" {
-		return nil
+		return dst
 	}
-	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	for i, s := range parts {
-		if strings.Contains(s, "~") {
-			parts[i] = strings.ReplaceAll(strings.ReplaceAll(s, "~1", "/"), "~0", "~")
+	p = strings.TrimPrefix(p, "/")
+	for {
+		tok, rest, more := strings.Cut(p, "/")
+		if strings.Contains(tok, "~") {
+			tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
 		}
+		dst = append(dst, tok)
+		if !more {
+			return dst
+		}
+		p = rest
 	}
-	return parts
 }

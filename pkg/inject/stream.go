@@ -111,8 +111,10 @@ type processor struct {
 	name    string
 	entries []Entry
 	// Scratch reused from one document to the next: the JSON of a pod
-	// template, and where lines start.
+	// template, the tokens of a patch operation's path, and where lines
+	// start.
 	buf        []byte
+	tokens     []string
 	lineStarts []int
 }
 
@@ -336,12 +338,12 @@ func (p *processor) document(out *bytes.Buffer, d *document) error {
 	}
 	d.prepare()
 	d.cache = p.s.cache
-	if err := d.applyPatch(patch); err != nil {
-		return err
+	d.tokens, d.lineStarts = p.tokens[:0], p.lineStarts[:0]
+	err := d.applyPatch(patch)
+	if err == nil {
+		err = d.print(out, p.s.emit)
 	}
-	d.lineStarts = p.lineStarts[:0]
-	err := d.print(out, p.s.emit)
-	p.lineStarts = d.lineStarts
+	p.tokens, p.lineStarts = d.tokens, d.lineStarts
 	return err
 }
 
