@@ -13,6 +13,9 @@
 // multi-document YAML or JSON, finds the pod templates of workloads, and
 // applies the patches to the document's node tree, reprinting only what
 // changed: comments, key order, quoting and every untouched byte survive.
+// Documents in the plain block YAML most manifests are written in are read
+// into that tree by a reader of its own (blockReader), several times faster
+// than yaml.v3, which reads every other document and reports errors.
 package inject
 
 import "github.com/meshctl/meshctl/pkg/meshconfig"
