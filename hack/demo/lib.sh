@@ -52,6 +52,8 @@ render() {
   for arg in "$@"; do
     if [[ $arg =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then
       out+=" $arg"
+    elif [[ $arg != *"'"* ]]; then
+      out+=" '$arg'"
     else
       out+=" $(printf '%q' "$arg")"
     fi
