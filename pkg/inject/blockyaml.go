@@ -339,7 +339,7 @@ func (r *blockReader) tag(v string) string {
 		}
 	}
 	if len(r.tags) < maxCached {
-		r.tags[v] = t
+		r.tags[strings.Clone(v)] = t // v would pin its whole document
 	}
 	return t
 }

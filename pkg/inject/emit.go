@@ -37,6 +37,7 @@ func (e *emitter) cached(b *bytes.Buffer, k renderKey, render func(*bytes.Buffer
 		render(&nb)
 		text = nb.String()
 		if len(e.rendered) < maxCached {
+			k.key = strings.Clone(k.key) // may be a substring of a whole document
 			e.rendered[k] = text
 		}
 	}
@@ -228,7 +229,9 @@ func (e *emitter) scalar(v *yaml.Node, inFlow bool) string {
 	q, ok := e.quoted[s]
 	if !ok {
 		q = quote(s)
-		e.quoted[s] = q
+		// A copy: a value read by the blockReader is a substring of its
+		// whole document, which the key would keep alive.
+		e.quoted[strings.Clone(s)] = q
 	}
 	if inFlow && !strings.HasPrefix(q, `"`) && !strings.HasPrefix(q, "'") && strings.ContainsAny(q, ",[]{}") {
 		return "'" + strings.ReplaceAll(s, "'", "''") + "'"

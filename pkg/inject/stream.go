@@ -417,6 +417,9 @@ func (p *processor) resource(obj *yaml.Node, prefix string) (Patch, error) {
 		}
 		return nil, err
 	}
+	// The namespace a skip names may be a substring of the whole document
+	// (see blockReader), which the report must not keep alive.
+	r.Detail = strings.Clone(r.Detail)
 	p.entries = append(p.entries, Entry{w.String(), r})
 	return r.Patch.Under(prefix + tpl), nil
 }
