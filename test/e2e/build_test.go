@@ -39,7 +39,7 @@ func (e *Env) Image(t *testing.T, ref, pkg string, mkimageFlags ...string) {
 // builds and imports the mesh's images, "import.sh" imports image tarballs.
 func (e *Env) Script(t *testing.T, name string, args ...string) {
 	t.Helper()
-	cmd := command(t, filepath.Join(e.RepoRoot, "hack", "cluster", name), args...)
+	cmd := e.command(t, filepath.Join(e.RepoRoot, "hack", "cluster", name), args...)
 	cmd.Dir = e.RepoRoot
 	cmd.Env = append(cmd.Env, "LDFLAGS="+e.LDFlags)
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -49,9 +49,9 @@ func (e *Env) Script(t *testing.T, name string, args ...string) {
 
 // command is a command that ends with the test, with the cluster's
 // kubeconfig in its environment.
-func command(t *testing.T, name string, args ...string) *exec.Cmd {
+func (e *Env) command(t *testing.T, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(t.Context(), name, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.Kubeconfig)
 	return cmd
 }
 

@@ -124,7 +124,7 @@ func booksJWT(t *testing.T, e *Env) {
 	// A directory of the journey's: a step's own is named after the step,
 	// spaces and commas included.
 	dir := filepath.Join(e.journey.TempDir(), "jwt")
-	script := command(t, filepath.Join(e.RepoRoot, "examples", "books", "jwt.sh"), dir)
+	script := e.command(t, filepath.Join(e.RepoRoot, "examples", "books", "jwt.sh"), dir)
 	script.Dir = e.RepoRoot
 	if b, err := script.CombinedOutput(); err != nil {
 		t.Fatalf("examples/books/jwt.sh %s: %v\n%s", dir, err, b)
@@ -215,7 +215,7 @@ func booksJWT(t *testing.T, e *Env) {
 func (e *Env) examplesImage(t *testing.T) {
 	t.Helper()
 	tar := filepath.Join(e.journey.TempDir(), exampleTar)
-	cmd := command(t, filepath.Join(e.RepoRoot, "hack", "images", "examples.sh"), tar)
+	cmd := e.command(t, filepath.Join(e.RepoRoot, "hack", "images", "examples.sh"), tar)
 	cmd.Dir = e.RepoRoot
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("hack/images/examples.sh %s: %v\n%s", tar, err, b)
