@@ -1,7 +1,7 @@
 package propagation
 
 import (
-	"container/list"
+	"strings"
 	"sync"
 	"time"
 )
@@ -31,17 +31,28 @@ type Store struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
-	mu    sync.Mutex
-	items map[TraceID]*list.Element
-	lru   list.List // of *entry, most recently recorded at the front
+	mu sync.Mutex
+	// The entries live in one slice, linked by index into a list from the
+	// most to the least recently recorded, and are found through a map
+	// whose keys and values hold no pointers. At thousands of requests a
+	// second the store holds its cap of entries; stored this way they cost
+	// no allocation each and little work for the garbage collector.
+	index map[TraceID]int32
+	slots []entry
+	head  int32 // most recently recorded; -1 when empty
+	tail  int32 // least recently recorded
+	free  int32 // first free slot, linked through next; -1 when none
 }
 
 type entry struct {
 	trace         TraceID
 	authorization string
 	conflict      bool
-	expires       time.Time
+	expires       int64 // Unix nanoseconds
+	prev, next    int32
 }
+
+const none = -1
 
 func (s *Store) now() time.Time {
 	if s.Now != nil {
@@ -56,54 +67,67 @@ func (s *Store) Record(trace TraceID, authorization string) {
 	if !trace.IsValid() {
 		return
 	}
-	now := s.now()
+	now := s.now().UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.items == nil {
-		s.items = map[TraceID]*list.Element{}
+	if s.index == nil {
+		s.index = map[TraceID]int32{}
+		s.head, s.tail, s.free = none, none, none
 	}
 	ttl := s.TTL
 	if ttl == 0 {
 		ttl = DefaultTTL
 	}
-	if el, ok := s.items[trace]; ok {
-		e := el.Value.(*entry)
-		if now.Before(e.expires) {
+	if i, ok := s.index[trace]; ok {
+		e := &s.slots[i]
+		if now < e.expires {
 			if e.authorization != authorization {
 				e.conflict = true
 			}
-			e.expires = now.Add(ttl)
-			s.lru.MoveToFront(el)
+			e.expires = now + int64(ttl)
+			s.unlink(i)
+			s.pushFront(i)
 			return
 		}
-		s.remove(el)
+		s.remove(i)
 	}
-	// Requests without a header are remembered too: that is what lets a
-	// later request of the same trace with a header count as a conflict.
-	s.items[trace] = s.lru.PushFront(&entry{trace: trace, authorization: authorization, expires: now.Add(ttl)})
 	max := s.MaxEntries
 	if max == 0 {
 		max = DefaultMaxEntries
 	}
-	for s.lru.Len() > max {
-		s.remove(s.lru.Back())
+	for len(s.index) >= max {
+		s.remove(s.tail)
 	}
+	// The value may be a slice of a whole request head (the lean HTTP
+	// path parses in place); keeping it must not keep the head.
+	if s.head != none && s.slots[s.head].authorization == authorization {
+		// Consecutive requests mostly carry the same token: share it.
+		authorization = s.slots[s.head].authorization
+	} else {
+		authorization = strings.Clone(authorization)
+	}
+	// Requests without a header are remembered too: that is what lets a
+	// later request of the same trace with a header count as a conflict.
+	i := s.alloc()
+	s.slots[i] = entry{trace: trace, authorization: authorization, expires: now + int64(ttl)}
+	s.index[trace] = i
+	s.pushFront(i)
 }
 
 // Lookup returns the Authorization header to add to an outbound request of
 // trace, if there is one: recorded, not expired, not empty and not
 // conflicting.
 func (s *Store) Lookup(trace TraceID) (string, bool) {
-	now := s.now()
+	now := s.now().UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	el, ok := s.items[trace]
+	i, ok := s.index[trace]
 	if !ok {
 		return "", false
 	}
-	e := el.Value.(*entry)
-	if !now.Before(e.expires) {
-		s.remove(el)
+	e := &s.slots[i]
+	if now >= e.expires {
+		s.remove(i)
 		return "", false
 	}
 	if e.conflict || e.authorization == "" {
@@ -116,10 +140,47 @@ func (s *Store) Lookup(trace TraceID) (string, bool) {
 func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.lru.Len()
+	return len(s.index)
 }
 
-func (s *Store) remove(el *list.Element) {
-	delete(s.items, el.Value.(*entry).trace)
-	s.lru.Remove(el)
+func (s *Store) alloc() int32 {
+	if s.free != none {
+		i := s.free
+		s.free = s.slots[i].next
+		return i
+	}
+	s.slots = append(s.slots, entry{})
+	return int32(len(s.slots) - 1)
+}
+
+func (s *Store) remove(i int32) {
+	delete(s.index, s.slots[i].trace)
+	s.unlink(i)
+	s.slots[i] = entry{next: s.free}
+	s.free = i
+}
+
+func (s *Store) unlink(i int32) {
+	e := &s.slots[i]
+	if e.prev != none {
+		s.slots[e.prev].next = e.next
+	} else {
+		s.head = e.next
+	}
+	if e.next != none {
+		s.slots[e.next].prev = e.prev
+	} else {
+		s.tail = e.prev
+	}
+}
+
+func (s *Store) pushFront(i int32) {
+	e := &s.slots[i]
+	e.prev, e.next = none, s.head
+	if s.head != none {
+		s.slots[s.head].prev = i
+	} else {
+		s.tail = i
+	}
+	s.head = i
 }

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 type clock struct{ t time.Time }
@@ -97,5 +98,61 @@ func TestStoreConcurrent(t *testing.T) {
 	wg.Wait()
 	if s.Len() > 100 {
 		t.Fatalf("len %d over the cap", s.Len())
+	}
+}
+
+// TestStoreOrder checks the recency order through re-records, evictions
+// and the reuse of freed slots.
+func TestStoreOrder(t *testing.T) {
+	c := &clock{t: time.Unix(1000, 0)}
+	s := &Store{TTL: time.Minute, MaxEntries: 3, Now: c.now}
+	ids := []TraceID{NewTraceID(), NewTraceID(), NewTraceID(), NewTraceID(), NewTraceID()}
+	s.Record(ids[0], "Bearer 0")
+	s.Record(ids[1], "Bearer 1")
+	s.Record(ids[2], "Bearer 2")
+	s.Record(ids[0], "Bearer 0") // 0 is now the most recent; 1 the least
+	s.Record(ids[3], "Bearer 3") // evicts 1
+	c.t = c.t.Add(30 * time.Second)
+	s.Record(ids[2], "Bearer 2") // 2 refreshed: expires last
+	c.t = c.t.Add(40 * time.Second)
+	// 0 and 3 have expired, 2 has not; a new entry reuses a freed slot.
+	s.Record(ids[4], "Bearer 4")
+	for i, want := range []bool{false, false, true, false, true} {
+		if got, ok := s.Lookup(ids[i]); ok != want || (ok && got != "Bearer "+string(rune('0'+i))) {
+			t.Errorf("lookup %d = %q, %v; want found %v", i, got, ok, want)
+		}
+	}
+	if s.Len() != 2 {
+		t.Fatalf("len %d; want 2", s.Len())
+	}
+}
+
+func TestStoreCopiesTheHeader(t *testing.T) {
+	head := []byte("Bearer token-in-a-large-request-head")
+	s := &Store{}
+	id := NewTraceID()
+	// As the lean path's header values are: slices of the head's bytes.
+	s.Record(id, unsafe.String(&head[0], 12))
+	head[7] = 'X' // the head's buffer reused does not change what was recorded
+	if got, _ := s.Lookup(id); got != "Bearer token" {
+		t.Fatalf("recorded %q", got)
+	}
+}
+
+func BenchmarkStoreAtCap(b *testing.B) {
+	s := &Store{}
+	ids := make([]TraceID, 4096)
+	for i := range ids {
+		ids[i] = NewTraceID()
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		id := ids[i%len(ids)]
+		id[0] = byte(i >> 12)
+		id[1] = byte(i >> 20)
+		s.Record(id, "")
+		s.Lookup(id)
+		i++
 	}
 }
