@@ -87,6 +87,16 @@ func profileProxies(b *testing.B, admins map[string]*http.Client, rate int, d ti
 		wg.Wait()
 		for name, client := range admins {
 			save(name, "allocs", client, "")
+			save(name, "goroutine", client, "?debug=1")
+		}
+		for name, client := range admins {
+			resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", proxyconfig.AdminPort))
+			if err != nil {
+				continue
+			}
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d-metrics.txt", name, rate)), data, 0o644)
 		}
 	}
 }
@@ -154,6 +164,57 @@ func (p proc) peakRSS() int {
 	return kb
 }
 
+// rss is the process's (and its children's) resident memory now, split
+// into anonymous (heap, stacks: what the process itself allocated) and
+// file-backed (its binary and libraries, shared with every other process
+// that maps them), in KiB.
+func (p proc) rss() (anon, file int) {
+	for _, pid := range p.pids() {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, _ := strings.Cut(line, ":")
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			switch k {
+			case "RssAnon", "RssShmem":
+				anon += n
+			case "RssFile":
+				file += n
+			}
+		}
+	}
+	return anon, file
+}
+
+// sampleRSS records the peak anonymous and file-backed RSS of each of
+// procs every 50 ms until the returned function is called, which returns
+// the largest peaks among them. VmHWM gives the peak of the total only.
+func sampleRSS(procs []proc) func() (anon, file int) {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var anon, file int
+	go func() {
+		defer close(done)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			for _, p := range procs {
+				a, f := p.rss()
+				anon, file = max(anon, a), max(file, f)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() (int, int) {
+		close(stop)
+		<-done
+		return anon, file
+	}
+}
+
 func startNginx(b *testing.B, ns string, listen int, upstream string) proc {
 	b.Helper()
 	dir := b.TempDir()
@@ -196,6 +257,8 @@ type benchRow struct {
 	res           loadResult
 	cpuPer1000    float64 // CPU seconds of the proxies per 1000 requests
 	rssKB         int     // peak RSS of the largest proxy (instance)
+	anonKB        int     // its peak anonymous RSS, sampled
+	fileKB        int     // its peak file-backed RSS, sampled
 	p50, p90, p99 time.Duration
 	a50, a90, a99 time.Duration // added over direct
 }
@@ -232,16 +295,19 @@ func BenchmarkProxy(b *testing.B) {
 		}
 		return ps
 	}
-	var profEnv []string
+	// MP_BENCH_PROXY_ENV adds environment variables (space-separated
+	// NAME=value) to the mesh proxies only, to compare runtime settings
+	// without touching the load generator's.
+	profEnv := strings.Fields(os.Getenv("MP_BENCH_PROXY_ENV"))
 	if benchProfileDir() != "" {
-		profEnv = []string{"MESH_PROXY_PPROF=true"}
+		profEnv = append(profEnv, "MESH_PROXY_PPROF=true")
 	}
 	proxies := meshProxies(profEnv, meshClient, meshServer)
 	admins := map[string]*http.Client{
 		"client-proxy": {Transport: &http.Transport{DialContext: dialer(b, meshClient)}},
 		"server-proxy": {Transport: &http.Transport{DialContext: dialer(b, meshServer)}},
 	}
-	proxies1 := meshProxies([]string{"GOMAXPROCS=1"}, mesh1Client, mesh1Server)
+	proxies1 := meshProxies(append([]string{"GOMAXPROCS=1"}, profEnv...), mesh1Client, mesh1Server)
 	for _, ns := range []string{meshServer, mesh1Server, plainServer} {
 		start(b, ns, []string{"MP_APP=benchserver"}, os.Args[0])
 	}
@@ -292,9 +358,12 @@ func BenchmarkProxy(b *testing.B) {
 			if p.name == "mesh-proxy x2" {
 				profiled = profileProxies(b, admins, rate, d)
 			}
+			sampled := sampleRSS(p.procs)
 			res := constantRate(ctx, p.client, p.url, rate, d, body, benchConns)
+			anon, file := sampled()
 			profiled()
-			row := benchRow{path: p.name, rate: rate, res: res, p50: res.percentile(50), p90: res.percentile(90), p99: res.percentile(99)}
+			row := benchRow{path: p.name, rate: rate, res: res, p50: res.percentile(50), p90: res.percentile(90), p99: res.percentile(99),
+				anonKB: anon, fileKB: file}
 			var cpu time.Duration
 			for i, pr := range p.procs {
 				cpu += pr.cpu() - cpu0[i]
@@ -318,14 +387,15 @@ func BenchmarkProxy(b *testing.B) {
 
 	var out strings.Builder
 	tw := tabwriter.NewWriter(&out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "path\trate/s\tsent\terrors\tp50\tp90\tp99\tadded p50\tadded p90\tadded p99\tpeak RSS/proxy\tCPU s/1000 req (both hops)\t\n")
+	fmt.Fprintf(tw, "path\trate/s\tsent\terrors\tp50\tp90\tp99\tadded p50\tadded p90\tadded p99\tpeak RSS/proxy\t(anon + file)\tCPU s/1000 req (both hops)\t\n")
 	for _, r := range rows {
-		rss, cpu := "-", "-"
+		rss, split, cpu := "-", "-", "-"
 		if r.path != "direct" {
 			rss, cpu = fmt.Sprintf("%.1f MB", float64(r.rssKB)/1024), fmt.Sprintf("%.3f", r.cpuPer1000)
+			split = fmt.Sprintf("%.1f + %.1f", float64(r.anonKB)/1024, float64(r.fileKB)/1024)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.path, r.rate, r.res.sent, r.res.errors,
-			us(r.p50), us(r.p90), us(r.p99), us(r.a50), us(r.a90), us(r.a99), rss, cpu)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.path, r.rate, r.res.sent, r.res.errors,
+			us(r.p50), us(r.p90), us(r.p99), us(r.a50), us(r.a90), us(r.a99), rss, split, cpu)
 	}
 	tw.Flush()
 	b.Logf("%s each, %d keep-alive connections, %d-byte bodies both ways, constant arrival rate (latency from the due time):\n%s",
