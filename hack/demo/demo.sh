@@ -120,10 +120,8 @@ step "Turn JWT validation on, and mesh the books example with meshctl inject"
 show examples/books/jwt.sh
 eval "$(examples/books/jwt.sh --print-env 2>/dev/null)"
 jwks=$(<"$JWT_JWKS_FILE")
-# The space before the JWKS keeps `meshctl config set` from reading the
-# document as a JSON object: auth.jwt.jwks is a string.
-show_as "meshctl config set auth.jwt.enable=true auth.jwt.issuer=$JWT_ISSUER auth.jwt.audiences=$JWT_AUDIENCE auth.jwt.jwks=\" \$(cat $JWT_JWKS_FILE)\"" \
-  meshctl config set auth.jwt.enable=true "auth.jwt.issuer=$JWT_ISSUER" "auth.jwt.audiences=$JWT_AUDIENCE" "auth.jwt.jwks= $jwks"
+show_as "meshctl config set auth.jwt.enable=true auth.jwt.issuer=$JWT_ISSUER auth.jwt.audiences=$JWT_AUDIENCE auth.jwt.jwks=\"\$(cat $JWT_JWKS_FILE)\"" \
+  meshctl config set auth.jwt.enable=true "auth.jwt.issuer=$JWT_ISSUER" "auth.jwt.audiences=$JWT_AUDIENCE" "auth.jwt.jwks=$jwks"
 show_as "meshctl inject --from-cluster -f examples/books/ | kubectl apply -f -" \
   inject_books
 wait_meshed "${books_apps[@]}"

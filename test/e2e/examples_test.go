@@ -137,11 +137,9 @@ func booksJWT(t *testing.T, e *Env) {
 		return strings.TrimSpace(string(b))
 	}
 	token, claims := read("token"), tokenClaims(t, read("token"))
-	// The space before the JWKS, as jwt.sh prints it: `meshctl config set`
-	// takes a value starting with { for a JSON object, and auth.jwt.jwks is
-	// a string holding the JWKS document.
+	// auth.jwt.jwks is a text field: config set stores the document as it is.
 	e.Run(t, m.meshctl, "config", "set", "auth.jwt.enable=true", "auth.jwt.issuer="+claims.Issuer,
-		"auth.jwt.audiences="+strings.Join(claims.Audience, ","), "auth.jwt.jwks= "+read("jwks.json"))
+		"auth.jwt.audiences="+strings.Join(claims.Audience, ","), "auth.jwt.jwks="+read("jwks.json"))
 	// Not enrolled: the sidecar comes from meshctl inject alone.
 	got, err := e.Clients.Kube.CoreV1().Namespaces().Get(testenv.Context(t), booksNamespace, metav1.GetOptions{})
 	if err == nil && got.Labels != nil && got.Labels[meshconfig.LabelMonitoredBy] != "" {
