@@ -2,7 +2,9 @@ package inject
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,7 +65,8 @@ func TestBlockReader(t *testing.T) {
 		{"indented sequence", "a:\n  - b\n  - c: d\n    e: f\n", true},
 		{"comments everywhere", "# head\n---\n# c\na: b # line\n  # deeper\n# shallower\nc:\n  # before\n  d: e\n\n# foot\n", true},
 		{"scalars", "a: 100m\nb: 1.5\nc: 2024-01-01\nd: 0x1F\ne: 012\nf: true\ng: ~\nh: -1\ni: .inf\nj: 1_000\nk: a b  c\nl: x:y\nm: 99999999999999999999\n", true},
-		{"tag-like keys", "1: a\ntrue: b\nnull: c\n-x: d\n", false},
+		{"tag-like keys", "1: a\ntrue: b\nnull: c\n0x1: d\n.5: e\n", true},
+		{"dash key", "-x: d\n", false},
 		{"spaces after dash", "a:\n-   b: c\n    d: e\n", true},
 		{"indented root", "  a: b\n  c: d\n", true},
 		{"no trailing newline", "a: b", true},
@@ -125,4 +128,73 @@ func FuzzBlockReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkBlockReader(t, data)
 	})
+}
+
+// TestBlockReaderRandom checks the blockReader against yaml.v3 on
+// documents made of lines of tricky fragments, which reach the corners of
+// indentation, keys and scalars faster than byte-level fuzzing does.
+func TestBlockReaderRandom(t *testing.T) {
+	// Fragments the reader reads, and (after the |) some it leaves to
+	// yaml.v3; four documents in five use only the first.
+	items := []string{"", "", "", "- ", "- ", "-  ", "|", "- - ", "-"}
+	keys := []string{"a", "a", "b", "c", "d", "e.f/g-h_i", "1", "01", "true", "null", ".5", "|", "-x", "'q'", "a b", "<<", "~"}
+	seps := []string{": ", ": ", ":", ":", ":  ", "|", "", ":#", " :"}
+	values := []string{"", "", "x", "x", "y z", "1", "-1", "0o7", "1e3", ".inf", "2024-01-01", "100m", "1_000", "~", "null",
+		"True", "no", "'a''b'", "'a'", `"c"`, `"e: f"`, `""`, "x # c", "--x", "a,b", "a  b", "x:y", "/p", "_u", "|",
+		"'a'b", `"d\\"`, "'g", "x#c", "x: y", "x:", "[a]", "{}", "&a b", "*a", "!t x", "|", ">-", "---", "-", "%x", "@x", "y\t", "é"}
+	comments := []string{"", "", "", " # c", "|", "  #", "#c"}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	clean := false
+	pick := func(s []string) string {
+		if clean {
+			s = s[:slices.Index(s, "|")]
+		}
+		for {
+			if f := s[rnd.IntN(len(s))]; f != "|" {
+				return f
+			}
+		}
+	}
+	var b strings.Builder
+	read := 0
+	for range 50000 {
+		b.Reset()
+		clean = rnd.IntN(5) > 0
+		if rnd.IntN(4) == 0 {
+			b.WriteString("---\n")
+		}
+		indent, step, first := 0, 0, true
+		for range 1 + rnd.IntN(10) {
+			// Indentation mostly moves the way nesting does: in after a
+			// key without a value, back out by levels, now and then oddly.
+			indent = max(0, indent+step+[]int{-4, -2, -2, 0, 0, 0, 0, 2, 1, -1}[rnd.IntN(10)]*rnd.IntN(2))
+			pad := strings.Repeat(" ", indent)
+			step = 0
+			switch rnd.IntN(12) {
+			case 0:
+				b.WriteString(pad + "# comment\n")
+			case 1:
+				b.WriteString("\n")
+			default:
+				item, key, sep, value := pick(items), pick(keys), pick(seps), pick(values)
+				if clean && value != "" {
+					sep = ": " // "a:x" is a scalar, "a:" a key
+				}
+				if clean && first {
+					item = "" // the reader leaves sequences at the root to yaml.v3
+				}
+				first = false
+				b.WriteString(pad + item + key + sep + value + pick(comments) + "\n")
+				if value == "" {
+					step = len(item) + 2
+				} else {
+					step = len(item)
+				}
+			}
+		}
+		read += checkBlockReader(t, []byte(b.String()))
+	}
+	if read < 5000 {
+		t.Errorf("only %d documents read: the generator misses the subset", read)
+	}
 }
