@@ -38,6 +38,11 @@ func TestNoKubernetesDependencies(t *testing.T) {
 		if strings.HasPrefix(d, "k8s.io/") || strings.HasPrefix(d, "sigs.k8s.io/") || strings.Contains(d, "/client-go") {
 			t.Errorf("mesh-proxy depends on %s", d)
 		}
+		// The upstream OTLP exporters link gRPC (about 3 MB of resident
+		// memory in every pod); telemetry's own OTLP/HTTP exporter does not.
+		if strings.HasPrefix(d, "google.golang.org/grpc") || strings.HasPrefix(d, "github.com/grpc-ecosystem/") {
+			t.Errorf("mesh-proxy depends on %s: export spans with pkg/proxy/telemetry's OTLP/HTTP exporter", d)
+		}
 		for _, f := range forbidden {
 			if d == f {
 				t.Errorf("mesh-proxy depends on %s, which imports Kubernetes; use pkg/proxyconfig/wire", d)

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
@@ -29,16 +29,12 @@ type Tracer struct {
 // NewTracer exports spans over OTLP/HTTP to the collector in cfg, as
 // service (the pod's workload name). Shutdown flushes them.
 func NewTracer(ctx context.Context, cfg wire.Tracing, service string) (*Tracer, error) {
-	exp, err := otlptracehttp.New(ctx,
-		otlptracehttp.WithEndpoint(net.JoinHostPort(cfg.Address, strconv.Itoa(int(cfg.Port)))),
-		otlptracehttp.WithURLPath(cfg.Endpoint),
-		otlptracehttp.WithInsecure(),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("tracing exporter for %s:%d%s: %w", cfg.Address, cfg.Port, cfg.Endpoint, err)
+	if cfg.Address == "" {
+		return nil, fmt.Errorf("tracing exporter for :%d%s: no collector address", cfg.Port, cfg.Endpoint)
 	}
+	u := url.URL{Scheme: "http", Host: net.JoinHostPort(cfg.Address, strconv.Itoa(int(cfg.Port))), Path: cfg.Endpoint}
 	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp),
+		sdktrace.WithBatcher(newOTLPHTTP(u.String())),
 		// The caller's sampling decision (in the traceparent flags) wins.
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
 		sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName(service))),
