@@ -82,7 +82,7 @@ func start(t *testing.T, bin, name string, env ...string) *process {
 	t.Helper()
 	p := &process{name: name, port: freePort(t), out: &lockedBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(filepath.Join(bin, name))
-	p.cmd.Env = append([]string{"LISTEN_HOST=127.0.0.1", "PORT=" + p.port}, env...)
+	p.cmd.Env = append([]string{"LISTEN_HOST=127.0.0.1", "PORT=" + p.port, "DRAIN_DELAY=200ms"}, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

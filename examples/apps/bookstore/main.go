@@ -22,7 +22,11 @@ import (
 func main() { app.Main(run) }
 
 func run(ctx context.Context, getenv func(string) string, logger *log.Logger) error {
-	return app.ListenAndServe(ctx, app.Addr(getenv), app.Logged(newStore().handler(), logger), logger)
+	drain, err := app.Drain(getenv)
+	if err != nil {
+		return err
+	}
+	return app.ListenAndServe(ctx, app.Addr(getenv), app.Logged(newStore().handler(), logger), drain, logger)
 }
 
 // store holds the counters; requests arrive concurrently.

@@ -28,7 +28,11 @@ import (
 func main() { app.Main(run) }
 
 func run(ctx context.Context, getenv func(string) string, logger *log.Logger) error {
-	return app.ListenAndServe(ctx, app.Addr(getenv), app.Logged(newRatings(logger).handler(), logger), logger)
+	drain, err := app.Drain(getenv)
+	if err != nil {
+		return err
+	}
+	return app.ListenAndServe(ctx, app.Addr(getenv), app.Logged(newRatings(logger).handler(), logger), drain, logger)
 }
 
 // ratings serves the stars and counts who asked.

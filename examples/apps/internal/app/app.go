@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log"
 	"net"
 	"net/http"
@@ -23,6 +24,27 @@ const DefaultPort = "8080"
 // ShutdownTimeout bounds how long in-flight requests may take once SIGTERM
 // arrives; it is well below the pod's default 30 s grace period.
 const ShutdownTimeout = 10 * time.Second
+
+// DrainDelay is how long a server keeps answering after SIGTERM. The kubelet
+// signals the pod while the Service may still send it requests (endpoints
+// reach kube-proxy and the callers' pooled connections a moment later), and
+// the sidecar keeps accepting for its own drain delay (3 s): an app that
+// stopped at once would turn those requests into 502s. It is the in-process
+// form of the usual preStop sleep. DRAIN_DELAY overrides it.
+const DrainDelay = 5 * time.Second
+
+// Drain is the drain delay: $DRAIN_DELAY (a Go duration) or DrainDelay.
+func Drain(getenv func(string) string) (time.Duration, error) {
+	s := getenv("DRAIN_DELAY")
+	if s == "" {
+		return DrainDelay, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("DRAIN_DELAY=%q: want a duration such as 5s or 0s", s)
+	}
+	return d, nil
+}
 
 // Addr is the listen address: $LISTEN_HOST (default: every interface) and
 // $PORT (default 8080). Pods set neither; tests that run the programs as
@@ -106,10 +128,11 @@ func WriteError(w http.ResponseWriter, status int, msg string) {
 	WriteJSON(w, status, ErrorBody{Error: msg})
 }
 
-// Serve serves h on ln until ctx is cancelled, then stops accepting and
-// lets in-flight requests finish for up to ShutdownTimeout. It returns nil
-// after a clean shutdown.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+// Serve serves h on ln until ctx is cancelled, goes on answering for drain
+// with keep-alives off (so callers reconnect, through the Service, to a pod
+// that is not stopping), then stops accepting and lets in-flight requests
+// finish for up to ShutdownTimeout. It returns nil after a clean shutdown.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, drain time.Duration) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -117,6 +140,14 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	}
+	if drain > 0 {
+		srv.SetKeepAlivesEnabled(false)
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(drain):
+		}
 	}
 	// ctx is done; the shutdown needs a deadline of its own.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
@@ -130,14 +161,21 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	return nil
 }
 
-// ListenAndServe listens on addr and calls Serve, logging where it listens.
-func ListenAndServe(ctx context.Context, addr string, h http.Handler, logger *log.Logger) error {
+// ListenAndServe listens on addr and calls Serve, logging where it listens
+// and when it starts draining.
+func ListenAndServe(ctx context.Context, addr string, h http.Handler, drain time.Duration, logger *log.Logger) error {
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}
 	logger.Printf("listening on %s", ln.Addr())
-	err = Serve(ctx, ln, h)
+	if drain > 0 {
+		go func() {
+			<-ctx.Done()
+			logger.Printf("stopping: answering for %s more, without keep-alives", drain)
+		}()
+	}
+	err = Serve(ctx, ln, h, drain)
 	if err == nil {
 		logger.Printf("shut down")
 	}

@@ -78,7 +78,7 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- Serve(ctx, ln, h) }()
+	go func() { served <- Serve(ctx, ln, h, 0) }()
 
 	got := make(chan string, 1)
 	go func() {
@@ -115,10 +115,72 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	}
 }
 
+// TestServeDrains: after the context is cancelled, the server still answers
+// new requests for the drain delay, each with Connection: close, and only
+// then refuses connections.
+func TestServeDrains(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	const drain = 300 * time.Millisecond
+	go func() { served <- Serve(ctx, ln, h, drain) }()
+	url := "http://" + ln.Addr().String() + "/"
+	cancel()
+	stopped := time.Now()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET during the drain: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "ok" || !resp.Close {
+		t.Errorf("GET during the drain = %q, Connection: close %v; want ok and true", b, resp.Close)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve = %v, want nil after a clean shutdown", err)
+	}
+	if d := time.Since(stopped); d < drain {
+		t.Errorf("Serve returned %s after cancel, before the %s drain", d, drain)
+	}
+	if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		c.Close()
+		t.Error("the listener still accepts after the drain")
+	}
+}
+
 func TestListenAndServeFailsOnBadAddress(t *testing.T) {
 	var logs bytes.Buffer
-	err := ListenAndServe(context.Background(), "127.0.0.1:notaport", http.NotFoundHandler(), log.New(&logs, "", 0))
+	err := ListenAndServe(context.Background(), "127.0.0.1:notaport", http.NotFoundHandler(), 0, log.New(&logs, "", 0))
 	if err == nil || !strings.Contains(err.Error(), "notaport") {
 		t.Errorf("ListenAndServe = %v, want an error naming the address", err)
+	}
+}
+
+func TestDrain(t *testing.T) {
+	tests := []struct {
+		env     string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"", DrainDelay, false},
+		{"0s", 0, false},
+		{"250ms", 250 * time.Millisecond, false},
+		{"5", 0, true},
+		{"-1s", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := Drain(func(k string) string {
+			if k == "DRAIN_DELAY" {
+				return tt.env
+			}
+			return ""
+		})
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("Drain(DRAIN_DELAY=%q) = %s, %v; want %s, error %v", tt.env, got, err, tt.want, tt.wantErr)
+		}
 	}
 }

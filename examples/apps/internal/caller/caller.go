@@ -179,7 +179,8 @@ func (c *Caller) Run(ctx context.Context, addr string, interval time.Duration) e
 		defer close(done)
 		c.Loop(ctx, interval)
 	}()
-	err := app.ListenAndServe(ctx, addr, app.Logged(c.Handler(), c.Log), c.Log)
+	// No drain: nothing in the mesh calls a client, and its loop stops at once.
+	err := app.ListenAndServe(ctx, addr, app.Logged(c.Handler(), c.Log), 0, c.Log)
 	// A program that cannot serve its stats is not healthy: the loop stops
 	// with the server.
 	cancel()
