@@ -274,3 +274,79 @@ func FuzzParseJWKS(f *testing.F) {
 		}
 	})
 }
+
+func TestVerifiedTokensAreCachedUntilExp(t *testing.T) {
+	k := newTestKeys(t)
+	set, err := ParseJWKS(k.jwks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	v, err := New(Options{Issuer: issuer, Keys: StaticKeys(set), Leeway: time.Second, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := now.Add(10 * time.Second)
+	token := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa-1", claims(func(c jwt.MapClaims) { c["exp"] = exp.Unix() }))
+	for i := range 3 {
+		if err := v.CheckAuthorization(context.Background(), "Bearer "+token); err != nil {
+			t.Fatalf("check %d: %v", i, err)
+		}
+	}
+	if len(v.verified) != 1 {
+		t.Fatalf("%d tokens cached; want 1", len(v.verified))
+	}
+	// The cache never outlives the token.
+	now = exp.Add(2 * time.Second)
+	if err := v.CheckAuthorization(context.Background(), "Bearer "+token); err == nil {
+		t.Fatal("an expired token passed from the cache")
+	}
+	// A token differing in one byte of its signature is verified, not
+	// matched.
+	now = time.Now()
+	bad := token[:len(token)-2] + "AA"
+	if err := v.CheckAuthorization(context.Background(), "Bearer "+bad); err == nil {
+		t.Fatal("a tampered token passed")
+	}
+}
+
+func TestVerifiedCacheIsBounded(t *testing.T) {
+	k := newTestKeys(t)
+	v := newValidator(t, k)
+	for i := range MaxVerified + 10 {
+		token := sign(t, jwt.SigningMethodES256, k.ec, "ec-1", claims(func(c jwt.MapClaims) { c["n"] = i }))
+		if err := v.CheckAuthorization(context.Background(), "Bearer "+token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(v.verified); n > MaxVerified {
+		t.Fatalf("%d tokens cached; the bound is %d", n, MaxVerified)
+	}
+}
+
+// BenchmarkValidate is the cost of a token not in the cache.
+func BenchmarkValidate(b *testing.B) {
+	k := newTestKeys(b)
+	v := newValidator(b, k)
+	token := sign(b, jwt.SigningMethodRS256, k.rsa, "rsa-1", claims(nil))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Validate(context.Background(), token); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCheckAuthorization is the cost of a client's token after its
+// first request.
+func BenchmarkCheckAuthorization(b *testing.B) {
+	k := newTestKeys(b)
+	v := newValidator(b, k)
+	header := "Bearer " + sign(b, jwt.SigningMethodRS256, k.rsa, "rsa-1", claims(nil))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := v.CheckAuthorization(context.Background(), header); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

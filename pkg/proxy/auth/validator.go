@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -26,10 +27,26 @@ const DefaultLeeway = 30 * time.Second
 // Algorithms are the only signature algorithms accepted.
 var algorithms = []string{"RS256", "ES256"}
 
+// Bounds of the cache of verified tokens. A client sends the same token
+// with each of its requests until it expires; verifying its RS256
+// signature costs tens of microseconds every time, more than the rest of
+// the proxy's work on a request. A token that passed is therefore trusted
+// again, by its exact text, until its exp, but for no longer than
+// VerifiedTTL, so that a key withdrawn from the JWKS stops being honoured
+// soon after; at most MaxVerified tokens are held.
+const (
+	VerifiedTTL = 30 * time.Second
+	MaxVerified = 1024
+)
+
 // Validator checks the bearer token of inbound requests.
 type Validator struct {
 	parser *jwt.Parser
 	keys   *Keys
+	now    func() time.Time
+
+	mu       sync.Mutex
+	verified map[string]time.Time // token -> trusted until
 }
 
 // Options configure a Validator.
@@ -70,7 +87,10 @@ func New(o Options) (*Validator, error) {
 	if o.Now != nil {
 		opts = append(opts, jwt.WithTimeFunc(o.Now))
 	}
-	return &Validator{parser: jwt.NewParser(opts...), keys: o.Keys}, nil
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Validator{parser: jwt.NewParser(opts...), keys: o.Keys, now: o.Now, verified: map[string]time.Time{}}, nil
 }
 
 // ErrNoToken is a request without a bearer token.
@@ -156,8 +176,53 @@ func (v *Validator) CheckAuthorization(ctx context.Context, authorization string
 	if err != nil {
 		return err
 	}
-	_, err = v.Validate(ctx, token)
-	return err
+	now := v.now()
+	if v.trusted(token, now) {
+		return nil
+	}
+	claims, err := v.Validate(ctx, token)
+	if err != nil {
+		return err
+	}
+	until := now.Add(VerifiedTTL)
+	if claims.ExpiresAt != nil && claims.ExpiresAt.Before(until) {
+		until = claims.ExpiresAt.Time
+	}
+	v.trust(token, until, now)
+	return nil
+}
+
+func (v *Validator) trusted(token string, now time.Time) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	until, ok := v.verified[token]
+	if ok && !now.Before(until) {
+		delete(v.verified, token)
+		return false
+	}
+	return ok
+}
+
+func (v *Validator) trust(token string, until, now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.verified) >= MaxVerified {
+		for t, u := range v.verified {
+			if !now.Before(u) {
+				delete(v.verified, t)
+			}
+		}
+		// Still full: make room by dropping any (the map's order is
+		// random), rather than growing.
+		for t := range v.verified {
+			if len(v.verified) < MaxVerified {
+				break
+			}
+			delete(v.verified, t)
+		}
+	}
+	// The token may be a slice of a whole request head; keep only itself.
+	v.verified[strings.Clone(token)] = until
 }
 
 // Reject answers 401 with a WWW-Authenticate challenge (RFC 6750 §3). The
