@@ -20,6 +20,7 @@ const envProfiling = "MESH_PROXY_PPROF"
 // runProxy runs the sidecar until SIGTERM. The pod's identity comes from
 // the downward API; outside a pod (tests) it is optional.
 func runProxy(ctx context.Context, r wire.Run, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
+	tuneRuntime(lookupEnv)
 	pod, _ := wire.ReadPodEnv(lookupEnv)
 	delay := sidecar.Options{}.DrainDelay
 	if _, inPod := lookupEnv(wire.EnvPodName); inPod {

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+)
+
+// The cgroup v2 files that hold the container's CPU and memory limits.
+const (
+	cgroupCPUMax    = "/sys/fs/cgroup/cpu.max"
+	cgroupMemoryMax = "/sys/fs/cgroup/memory.max"
+)
+
+// unlimitedProcs is GOMAXPROCS for a proxy without a CPU limit, the
+// injector's default: Go would otherwise run as many Ps as the node has
+// cores (dozens), with their caches, GC workers and idle wake-ups, for a
+// sidecar that needs one or two. Istio's sidecars default to two workers
+// for the same reason. With a CPU limit, Go already matches it.
+const unlimitedProcs = 2
+
+// memoryLimitPercent of the container's memory limit is the Go runtime's
+// soft limit: near it the GC works harder instead of the kernel killing
+// the proxy. GOGC stays at its default: halving it saved about 2 MB at
+// 5000 rps and cost 30% more CPU.
+const memoryLimitPercent = 90
+
+// runtimeSettings decides GOMAXPROCS (0: leave it) and the soft memory
+// limit (0: none) from the environment and the contents of cpu.max and
+// memory.max ("" when unreadable). Settings in the environment win.
+func runtimeSettings(lookupEnv func(string) (string, bool), procs int, cpuMax, memoryMax string) (maxProcs int, memoryLimit int64) {
+	if _, set := lookupEnv("GOMAXPROCS"); !set && procs > unlimitedProcs {
+		// cpu.max is "<quota> <period>", or "max <period>" without a limit;
+		// no file (cgroup v1, not a container) counts as no limit.
+		if quota, _, _ := strings.Cut(strings.TrimSpace(cpuMax), " "); quota == "max" || quota == "" {
+			maxProcs = unlimitedProcs
+		}
+	}
+	if _, set := lookupEnv("GOMEMLIMIT"); !set {
+		if n, err := strconv.ParseInt(strings.TrimSpace(memoryMax), 10, 64); err == nil && n > 0 {
+			memoryLimit = n / 100 * memoryLimitPercent
+		}
+	}
+	return maxProcs, memoryLimit
+}
+
+// tuneRuntime applies runtimeSettings to this process.
+func tuneRuntime(lookupEnv func(string) (string, bool)) {
+	cpuMax, _ := os.ReadFile(cgroupCPUMax)
+	memoryMax, _ := os.ReadFile(cgroupMemoryMax)
+	procs, limit := runtimeSettings(lookupEnv, runtime.GOMAXPROCS(0), string(cpuMax), string(memoryMax))
+	if procs > 0 {
+		runtime.GOMAXPROCS(procs)
+	}
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
+}

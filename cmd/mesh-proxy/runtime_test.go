@@ -1,0 +1,38 @@
+package main
+
+import "testing"
+
+func TestRuntimeSettings(t *testing.T) {
+	env := func(kv ...string) func(string) (string, bool) {
+		return func(k string) (string, bool) {
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1], true
+				}
+			}
+			return "", false
+		}
+	}
+	for _, tc := range []struct {
+		name              string
+		env               func(string) (string, bool)
+		procs             int
+		cpuMax, memoryMax string
+		wantProcs         int
+		wantLimit         int64
+	}{
+		{"no limits on a big node", env(), 32, "max 100000\n", "max\n", 2, 0},
+		{"not in a cgroup v2", env(), 32, "", "", 2, 0},
+		{"small node", env(), 2, "max 100000\n", "max\n", 0, 0},
+		{"CPU limit: Go matches it already", env(), 4, "400000 100000\n", "max\n", 0, 0},
+		{"memory limit", env(), 2, "max 100000\n", "268435456\n", 0, 268435456 / 100 * 90},
+		{"environment wins", env("GOMAXPROCS", "8", "GOMEMLIMIT", "1GiB"), 32, "max 100000\n", "268435456\n", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			procs, limit := runtimeSettings(tc.env, tc.procs, tc.cpuMax, tc.memoryMax)
+			if procs != tc.wantProcs || limit != tc.wantLimit {
+				t.Fatalf("got GOMAXPROCS %d, limit %d; want %d, %d", procs, limit, tc.wantProcs, tc.wantLimit)
+			}
+		})
+	}
+}
