@@ -10,12 +10,13 @@ import (
 // tree yaml.v3 would build for it, at a fraction of yaml.v3's cost (which
 // was two thirds of a stream's time, profiled, most of it allocating tokens
 // and events). That YAML is: block mappings and sequences, one entry per
-// line, spaces for indentation, comments, and scalars on one line: plain,
-// single-quoted, or double-quoted without escapes (as values only).
+// line, spaces for indentation, comments, and values on one line: plain,
+// single-quoted or double-quoted (without escapes) scalars, empty flow
+// collections and flow sequences of such scalars.
 //
 // It never decides anything differently from yaml.v3, because it does not
 // decide at all: at the first byte outside that subset (a quoted key, a flow
-// collection, an anchor, a tag, a block scalar, a tab, a non-ASCII byte, an
+// mapping, an anchor, a tag, a block scalar, a tab, a non-ASCII byte, an
 // empty value, a scalar continued on the next line, an odd indentation...)
 // it gives up, and the caller parses the document with yaml.v3, which also
 // reports its errors. FuzzBlockReader checks that every document it reads,
@@ -223,6 +224,9 @@ func (r *blockReader) scalar(text string, c int) *yaml.Node {
 	if first == '\'' || first == '"' {
 		return r.quoted(text, c)
 	}
+	if first == '[' || first == '{' {
+		return r.flow(text, c)
+	}
 	if first == '-' {
 		if c+1 == len(text) || text[c+1] == ' ' {
 			return nil
@@ -256,12 +260,22 @@ func (r *blockReader) scalar(text string, c int) *yaml.Node {
 // same line: single-quoted, or double-quoted without escapes. Only spaces
 // or a comment may follow it.
 func (r *blockReader) quoted(text string, c int) *yaml.Node {
+	n, end := r.quotedScalar(text, c)
+	if n == nil || !endsLine(text, end) {
+		return nil
+	}
+	return n
+}
+
+// quotedScalar reads the quoted scalar that opens at column c, and returns
+// the column after it.
+func (r *blockReader) quotedScalar(text string, c int) (*yaml.Node, int) {
 	q := text[c]
 	end := c + 1
 	escaped := false // a single-quoted scalar has "''" for "'"
 	for ; end < len(text); end++ {
 		if text[end] == '\\' && q == '"' {
-			return nil
+			return nil, 0
 		}
 		if text[end] == q {
 			if q == '\'' && end+1 < len(text) && text[end+1] == '\'' {
@@ -273,14 +287,7 @@ func (r *blockReader) quoted(text string, c int) *yaml.Node {
 		}
 	}
 	if end == len(text) {
-		return nil // continued on the next line
-	}
-	rest := end + 1
-	for rest < len(text) && text[rest] == ' ' {
-		rest++
-	}
-	if rest < len(text) && (text[rest] != '#' || rest == end+1) {
-		return nil
+		return nil, 0 // continued on the next line
 	}
 	n := r.node()
 	n.Kind, n.Tag, n.Value, n.Line, n.Column = yaml.ScalarNode, tagStr, text[c+1:end], r.line, c+1
@@ -291,7 +298,88 @@ func (r *blockReader) quoted(text string, c int) *yaml.Node {
 			n.Value = strings.ReplaceAll(n.Value, "''", "'")
 		}
 	}
+	return n, end + 1
+}
+
+// endsLine reports whether only spaces, or spaces and a comment, follow
+// column c.
+func endsLine(text string, c int) bool {
+	i := c
+	for i < len(text) && text[i] == ' ' {
+		i++
+	}
+	return i == len(text) || (text[i] == '#' && i > c)
+}
+
+// flow reads a flow collection that opens at column c and closes on the
+// same line: an empty mapping or sequence ("{}", "[]"), or a sequence of
+// scalars (["run", '--x', y]). Only spaces or a comment may follow it.
+func (r *blockReader) flow(text string, c int) *yaml.Node {
+	n := r.node()
+	n.Line, n.Column, n.Style = r.line, c+1, yaml.FlowStyle
+	i := c + 1
+	if text[c] == '{' {
+		n.Kind, n.Tag = yaml.MappingNode, tagMap
+		if i == len(text) || text[i] != '}' {
+			return nil
+		}
+		if !endsLine(text, i+1) {
+			return nil
+		}
+		return n
+	}
+	n.Kind, n.Tag = yaml.SequenceNode, tagSeq
+	first := len(r.kids)
+	defer func() { r.kids = r.kids[:first] }()
+	i = skipSpaces(text, i)
+	for i < len(text) && text[i] != ']' {
+		var item *yaml.Node
+		if text[i] == '\'' || text[i] == '"' {
+			item, i = r.quotedScalar(text, i)
+		} else {
+			item, i = r.flowPlain(text, i)
+		}
+		if item == nil {
+			return nil
+		}
+		r.kids = append(r.kids, item)
+		i = skipSpaces(text, i)
+		if i < len(text) && text[i] == ',' {
+			// Another item must follow: "[a,]" is left to yaml.v3.
+			if i = skipSpaces(text, i+1); i == len(text) || text[i] == ']' {
+				return nil
+			}
+		} else if i == len(text) || text[i] != ']' {
+			return nil
+		}
+	}
+	if i == len(text) || !endsLine(text, i+1) {
+		return nil
+	}
+	if kids := r.kids[first:]; len(kids) > 0 {
+		n.Content = r.content(kids)
+	}
 	return n
+}
+
+// flowPlain reads a plain scalar in a flow sequence, of the characters
+// that cannot end it or make it a key, and returns the column after it.
+func (r *blockReader) flowPlain(text string, c int) (*yaml.Node, int) {
+	if c == len(text) || !(isScalarStart(text[c]) || (text[c] == '-' && c+1 < len(text) && isFlowChar(text[c+1]))) {
+		return nil, 0
+	}
+	end := c + 1
+	for end < len(text) && isFlowChar(text[end]) {
+		end++
+	}
+	return r.plain(text, c, end), end
+}
+
+func skipSpaces(text string, i int) int {
+	for i < len(text) && text[i] == ' ' {
+		i++
+	}
+	return i
 }
 
 // plain makes the scalar node of text[c:end].
@@ -361,12 +449,17 @@ func (r *blockReader) openNode(kind yaml.Kind, c int, compact bool) *yaml.Node {
 }
 
 // closeTop closes the innermost collection: its children become its
-// Content, a slice of their own capacity so that appending to one never
-// writes into another.
+// Content.
 func (r *blockReader) closeTop() {
 	o := r.open[len(r.open)-1]
 	r.open = r.open[:len(r.open)-1]
-	kids := r.kids[o.first:]
+	o.node.Content = r.content(r.kids[o.first:])
+	r.kids = r.kids[:o.first]
+}
+
+// content copies kids into a Content slice of their own capacity, so that
+// appending to one never writes into another.
+func (r *blockReader) content(kids []*yaml.Node) []*yaml.Node {
 	if len(r.ptrs)-r.usedPtrs < len(kids) {
 		// A new slab; the old one lives on as long as this tree does.
 		r.ptrs = make([]*yaml.Node, max(256, 2*len(r.ptrs), len(kids)))
@@ -375,8 +468,7 @@ func (r *blockReader) closeTop() {
 	c := r.ptrs[r.usedPtrs : r.usedPtrs+len(kids) : r.usedPtrs+len(kids)]
 	r.usedPtrs += len(kids)
 	copy(c, kids)
-	o.node.Content = c
-	r.kids = r.kids[:o.first]
+	return c
 }
 
 func (r *blockReader) node() *yaml.Node {
@@ -428,6 +520,12 @@ func isKeyChar(c byte) bool {
 // Every YAML indicator is left out.
 func isScalarStart(c byte) bool {
 	return isAlnum(c) || c == '_' || c == '.' || c == '/' || c == '~'
+}
+
+// isFlowChar: what a plain scalar in a flow sequence may go on with, a
+// safe subset of what YAML allows.
+func isFlowChar(c byte) bool {
+	return isAlnum(c) || c == '-' || c == '_' || c == '.' || c == '/' || c == '~' || c == '@' || c == '+' || c == '=' || c == '%'
 }
 
 // isScalarChar: what a plain scalar may go on with, a safe subset of what

@@ -60,7 +60,7 @@ func TestBlockReader(t *testing.T) {
 		read      bool // by the blockReader, not left to yaml.v3
 	}{
 		{"bench", string(benchStream(1)), true},
-		{"compact sequences", "a:\n- b: 1\n  c: [x]\nd:\n- e\n- f\ng: h\n", false},
+		{"compact sequences", "a:\n- b: 1\n  c: [x]\nd:\n- e\n- f\ng: h\n", true},
 		{"compact sequence then key", "a:\n- b: 1\n  c: 2\n- d\ne: f\n", true},
 		{"indented sequence", "a:\n  - b\n  - c: d\n    e: f\n", true},
 		{"comments everywhere", "# head\n---\n# c\na: b # line\n  # deeper\n# shallower\nc:\n  # before\n  d: e\n\n# foot\n", true},
@@ -79,7 +79,15 @@ func TestBlockReader(t *testing.T) {
 		{"after quote", "a: 'b'c\n", false},
 		{"comment right after quote", "a: 'b'#c\n", false},
 		{"key after quote", "- 'a': b\n", false},
-		{"flow", "a: {b: c}\n", false},
+		{"flow mapping", "a: {b: c}\n", false},
+		{"flow sequences", "a: []\nb: {}\nc: [ x ,'y''', \"z\",1, -1, ~ ] # c\nd:\n- []\n- [a]\n- {}\ne: [--x, 1e3, 100m]\n", true},
+		{"flow trailing comma", "a: [b,]\n", false},
+		{"flow continued", "a: [b,\n  c]\n", false},
+		{"flow nested", "a: [[b]]\n", false},
+		{"flow key", "a: [b: c]\n", false},
+		{"flow comment", "a: [b]#c\n", false},
+		{"flow after", "a: [b] c\n", false},
+		{"flow colon", "a: [b:c]\n", false},
 		{"anchor", "a: &x b\nc: *x\n", false},
 		{"block scalar", "a: |\n  b\n", false},
 		{"tab", "a:\tb\n", false},
@@ -125,6 +133,7 @@ func FuzzBlockReader(f *testing.F) {
 	f.Add(benchStream(2))
 	f.Add([]byte(strings.Repeat("a:\n- b: 1\n  c:\n  - d\n  e: -f\n# x\ng: 1e3\n", 2)))
 	f.Add([]byte("a: 'b''c' # d\ne:\n- \"f: g\"\n- 'h'\n"))
+	f.Add([]byte("a: [b, 'c', \"d\"]\ne: {}\nf:\n- []\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkBlockReader(t, data)
 	})
@@ -140,8 +149,9 @@ func TestBlockReaderRandom(t *testing.T) {
 	keys := []string{"a", "a", "b", "c", "d", "e.f/g-h_i", "1", "01", "true", "null", ".5", "|", "-x", "'q'", "a b", "<<", "~"}
 	seps := []string{": ", ": ", ":", ":", ":  ", "|", "", ":#", " :"}
 	values := []string{"", "", "x", "x", "y z", "1", "-1", "0o7", "1e3", ".inf", "2024-01-01", "100m", "1_000", "~", "null",
-		"True", "no", "'a''b'", "'a'", `"c"`, `"e: f"`, `""`, "x # c", "--x", "a,b", "a  b", "x:y", "/p", "_u", "|",
-		"'a'b", `"d\\"`, "'g", "x#c", "x: y", "x:", "[a]", "{}", "&a b", "*a", "!t x", "|", ">-", "---", "-", "%x", "@x", "y\t", "é"}
+		"True", "no", "'a''b'", "'a'", `"c"`, `"e: f"`, `""`, "x # c", "--x", "a,b", "a  b", "x:y", "/p", "_u",
+		"[]", "{}", "[a]", "[ a , 'b', \"c\" ]", "[1, -1, ~, 1e3]", "|",
+		"'a'b", `"d\\"`, "'g", "[a,]", "[a", "[[a]]", "[a: b]", "[a]b", "{a: b}", "x#c", "x: y", "x:", "[a]", "{}", "&a b", "*a", "!t x", "|", ">-", "---", "-", "%x", "@x", "y\t", "é"}
 	comments := []string{"", "", "", " # c", "|", "  #", "#c"}
 	rnd := rand.New(rand.NewPCG(1, 2))
 	clean := false
