@@ -19,8 +19,9 @@ import (
 // mapping, an anchor, a tag, a block scalar, a tab, a non-ASCII byte, an
 // empty value, a scalar continued on the next line, an odd indentation...)
 // it gives up, and the caller parses the document with yaml.v3, which also
-// reports its errors. FuzzBlockReader checks that every document it reads,
-// yaml.v3 reads into the same tree.
+// reports its errors. TestBlockReader, TestBlockReaderRandom and
+// FuzzBlockReader check that every document it reads, yaml.v3 reads into
+// the same tree.
 //
 // The trees carry no comments: nothing in this package reads them, since
 // printing copies comments from the source.
