@@ -199,6 +199,12 @@ type Workload struct {
 	// Template is the pod template; the engine does not modify it. Nil
 	// means the workload has none.
 	Template *corev1.PodTemplateSpec
+	// HasMetadata says that the template has a metadata field even if
+	// Template's ObjectMeta is zero ("metadata: {}"), which a decoded
+	// template cannot tell from none. Injection then records that it
+	// added labels and annotations, not metadata, so that uninjection
+	// leaves the field as it was rather than removing it.
+	HasMetadata bool
 }
 
 // String names the workload as the report does: "deployment/web".
@@ -295,13 +301,16 @@ func (in *Injector) Inject(w Workload) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	desired, marker, raw := in.apply(base, sidecar)
+	// A template whose marker says it had no metadata has it only because
+	// it was injected.
+	hadMetadata := w.HasMetadata && (old == nil || !slices.Contains(old.Created, CreatedMetadata))
+	desired, marker, raw := in.apply(base, sidecar, hadMetadata)
 	if old != nil && old.Version == marker.Version && old.Hash == marker.Hash && hasContainers(cur, old) {
 		// Compare markers, not containers: an API server fills defaults into
 		// a stored pod's containers, and those must not count as a change.
 		return &Result{Action: Unchanged, Detail: "already injected"}, nil
 	}
-	r := &Result{Action: Injected, Patch: diff(cur, desired, raw)}
+	r := &Result{Action: Injected, Patch: diff(cur, desired, raw, false)}
 	if old != nil {
 		r.Action = Updated
 		if old.Version != in.Version {
@@ -323,7 +332,9 @@ func (in *Injector) Uninject(w Workload) (*Result, error) {
 	if old == nil {
 		return skipped(SkipNotInjected, ""), nil
 	}
-	return &Result{Action: Uninjected, Patch: diff(w.Template, base, nil)}, nil
+	// Metadata that the injection did not create stays, emptied.
+	keep := !slices.Contains(old.Created, CreatedMetadata)
+	return &Result{Action: Uninjected, Patch: diff(w.Template, base, nil, keep)}, nil
 }
 
 // EnrolNamespace computes the patch that enrols a Namespace object in the
@@ -336,7 +347,7 @@ func (in *Injector) EnrolNamespace(ns *metav1.ObjectMeta) *Result {
 	desired := cur.DeepCopy()
 	desired.Labels = setKey(desired.Labels, meshconfig.LabelMonitoredBy, in.MeshName)
 	desired.Annotations = setKey(desired.Annotations, meshconfig.AnnotationSidecarInjection, meshconfig.InjectionEnabled)
-	p := diff(cur, desired, nil)
+	p := diff(cur, desired, nil, false)
 	if len(p) == 0 {
 		return &Result{Action: Unchanged, Detail: "already enrolled"}
 	}
@@ -416,13 +427,14 @@ func hasContainers(t *corev1.PodTemplateSpec, m *Marker) bool {
 
 // apply returns base with the sidecar added, the marker recording it, and
 // the JSON of the added containers. It copies only what it changes: the
-// result shares the rest with base and must not be modified.
-func (in *Injector) apply(base *corev1.PodTemplateSpec, s *sidecar) (*corev1.PodTemplateSpec, *Marker, map[string]json.RawMessage) {
+// result shares the rest with base and must not be modified. hasMetadata
+// says base has a metadata field, though its ObjectMeta may be zero.
+func (in *Injector) apply(base *corev1.PodTemplateSpec, s *sidecar, hasMetadata bool) (*corev1.PodTemplateSpec, *Marker, map[string]json.RawMessage) {
 	d := &corev1.PodTemplateSpec{ObjectMeta: base.ObjectMeta, Spec: base.Spec}
 	d.Labels = maps.Clone(base.Labels)
 	d.Annotations = maps.Clone(base.Annotations)
 	m := &Marker{Version: in.Version}
-	if isZeroMeta(&d.ObjectMeta) {
+	if isZeroMeta(&d.ObjectMeta) && !hasMetadata {
 		m.Created = append(m.Created, CreatedMetadata)
 	}
 	if d.Labels == nil {
@@ -496,7 +508,9 @@ func labelValue(v string) string {
 // diff is the patch from cur to desired. They differ only in the fields the
 // injector owns: labels, annotations, init containers and containers. raw
 // holds the JSON of containers by name, for values that need no marshalling.
-func diff(cur, desired *corev1.PodTemplateSpec, raw map[string]json.RawMessage) Patch {
+// keepMetadata empties metadata that desired has none of, rather than
+// removing it.
+func diff(cur, desired *corev1.PodTemplateSpec, raw map[string]json.RawMessage, keepMetadata bool) Patch {
 	var p Patch
 	curZero := isZeroMeta(&cur.ObjectMeta)
 	desZero := isZeroMeta(&desired.ObjectMeta)
@@ -510,7 +524,7 @@ func diff(cur, desired *corev1.PodTemplateSpec, raw map[string]json.RawMessage) 
 			meta["annotations"] = desired.Annotations
 		}
 		p = append(p, Operation{Op: OpAdd, Path: "/metadata", Value: meta})
-	case !curZero && desZero:
+	case !curZero && desZero && !keepMetadata:
 		p = append(p, Operation{Op: OpRemove, Path: "/metadata"})
 	default:
 		p = mapOps(p, "/metadata/labels", cur.Labels, desired.Labels)

@@ -156,3 +156,24 @@ func process(t *testing.T, s *Stream, data []byte) []byte {
 	}
 	return out
 }
+
+// TestEmptyTemplateMetadata: a template with "metadata: {}" has a metadata
+// field, though its decoded ObjectMeta is zero. Injection must record that
+// it added labels and annotations, not metadata, so that uninjection gives
+// the input back byte for byte (FuzzStream found this).
+func TestEmptyTemplateMetadata(t *testing.T) {
+	in := testInjector(t, testVersion)
+	for _, input := range []string{
+		"apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    metadata: {}\n    spec:\n      containers:\n      - name: a\n",
+		`{"apiVersion":"apps/v1","kind":"Deployment","spec":{"template":{"metadata":{},"spec":{"containers":[{}]}}}}`,
+	} {
+		out := process(t, &Stream{Injector: in}, []byte(input))
+		if !strings.Contains(string(out), `created\":[\"metadata.labels\",\"metadata.annotations\",\"spec.initContainers\"]`) &&
+			!strings.Contains(string(out), `"created":["metadata.labels","metadata.annotations","spec.initContainers"]`) {
+			t.Errorf("marker of %q:\n%s", input, out)
+		}
+		if back := process(t, &Stream{Injector: in, Mode: ModeUninject}, out); string(back) != input {
+			t.Errorf("uninject(inject(x)) != x:\n%s", golden.Diff([]byte(input), back))
+		}
+	}
+}

@@ -400,6 +400,9 @@ func (p *processor) resource(obj *yaml.Node, prefix string) (Patch, error) {
 		if err := p.decode(tn, w.Template); err != nil {
 			return nil, fmt.Errorf("%s: pod template: %w", w, err)
 		}
+		if m := resolve(lookup(tn, "metadata")); m != nil && m.Kind == yaml.MappingNode {
+			w.HasMetadata = true
+		}
 	}
 	var r *Result
 	var err error
