@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,6 +100,15 @@ func profileProxies(b *testing.B, admins map[string]*http.Client, rate int, d ti
 			os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d-metrics.txt", name, rate)), data, 0o644)
 		}
 	}
+}
+
+// benchRounds is how many turns the paths take within each rate;
+// MP_BENCH_ROUNDS overrides it.
+func benchRounds() int {
+	if n, err := strconv.Atoi(os.Getenv("MP_BENCH_ROUNDS")); err == nil && n > 0 {
+		return n
+	}
+	return 5
 }
 
 func runBenchServer() error {
@@ -344,33 +354,55 @@ func BenchmarkProxy(b *testing.B) {
 	}
 
 	d := benchDuration()
+	rounds := benchRounds()
 	var rows []benchRow
 	for _, rate := range []int{1000, 5000} {
-		var direct benchRow
+		ctx := context.Background()
 		for _, p := range paths {
-			ctx := context.Background()
 			constantRate(ctx, p.client, p.url, rate, time.Second, body, benchConns) // warm-up, discarded
-			cpu0 := make([]time.Duration, len(p.procs))
-			for i, pr := range p.procs {
-				cpu0[i] = pr.cpu()
+		}
+		// The paths take turns, rounds times, so that a burst of load
+		// from elsewhere on the machine falls on all of them rather than
+		// on whichever path was running: the added latencies compare
+		// like with like.
+		type measured struct {
+			res        loadResult
+			cpu        time.Duration
+			anon, file int
+		}
+		acc := make([]measured, len(paths))
+		profiled := profileProxies(b, admins, rate, d*time.Duration(len(paths)))
+		for range rounds {
+			for i, p := range paths {
+				cpu0 := make([]time.Duration, len(p.procs))
+				for j, pr := range p.procs {
+					cpu0[j] = pr.cpu()
+				}
+				sampled := sampleRSS(p.procs)
+				res := constantRate(ctx, p.client, p.url, rate, d/time.Duration(rounds), body, benchConns)
+				anon, file := sampled()
+				for j, pr := range p.procs {
+					acc[i].cpu += pr.cpu() - cpu0[j]
+				}
+				a := &acc[i]
+				a.res.sent += res.sent
+				a.res.errors += res.errors
+				a.res.latencies = append(a.res.latencies, res.latencies...)
+				a.anon, a.file = max(a.anon, anon), max(a.file, file)
 			}
-			profiled := func() {}
-			if p.name == "mesh-proxy x2" {
-				profiled = profileProxies(b, admins, rate, d)
-			}
-			sampled := sampleRSS(p.procs)
-			res := constantRate(ctx, p.client, p.url, rate, d, body, benchConns)
-			anon, file := sampled()
-			profiled()
+		}
+		profiled()
+		var direct benchRow
+		for i, p := range paths {
+			res := acc[i].res
+			slices.Sort(res.latencies)
 			row := benchRow{path: p.name, rate: rate, res: res, p50: res.percentile(50), p90: res.percentile(90), p99: res.percentile(99),
-				anonKB: anon, fileKB: file}
-			var cpu time.Duration
-			for i, pr := range p.procs {
-				cpu += pr.cpu() - cpu0[i]
+				anonKB: acc[i].anon, fileKB: acc[i].file}
+			for _, pr := range p.procs {
 				row.rssKB = max(row.rssKB, pr.peakRSS())
 			}
 			if res.sent > 0 {
-				row.cpuPer1000 = cpu.Seconds() / (float64(res.sent) / 1000)
+				row.cpuPer1000 = acc[i].cpu.Seconds() / (float64(res.sent) / 1000)
 			}
 			if p.name == "direct" {
 				direct = row
@@ -398,8 +430,8 @@ func BenchmarkProxy(b *testing.B) {
 			us(r.p50), us(r.p90), us(r.p99), us(r.a50), us(r.a90), us(r.a99), rss, split, cpu)
 	}
 	tw.Flush()
-	b.Logf("%s each, %d keep-alive connections, %d-byte bodies both ways, constant arrival rate (latency from the due time):\n%s",
-		d, benchConns, benchBodyBytes, out.String())
+	b.Logf("%s each in %d turns, %d keep-alive connections, %d-byte bodies both ways, constant arrival rate (latency from the due time):\n%s",
+		d, rounds, benchConns, benchBodyBytes, out.String())
 	for _, r := range rows {
 		if r.res.errors > 0 {
 			b.Errorf("%s at %d/s: %d of %d requests failed", r.path, r.rate, r.res.errors, r.res.sent)

@@ -74,8 +74,6 @@ func (h *Header) Len() int {
 	return n
 }
 
-func (h *Header) reset() { h.fields = h.fields[:0] }
-
 // write writes the fields and the blank line that ends the head.
 func (h *Header) write(w *bufio.Writer) {
 	for _, f := range h.fields {
