@@ -11,26 +11,10 @@
 package main
 
 import (
-	"context"
-	"log"
-
 	"github.com/meshctl/meshctl/examples/apps/internal/app"
 	"github.com/meshctl/meshctl/examples/apps/internal/caller"
 )
 
-// What bookbuyer does, and the word its log lines start with.
-const (
-	path = "/api/buy"
-	verb = "bought"
-)
-
-func main() { app.Main(run) }
-
-func run(ctx context.Context, getenv func(string) string, logger *log.Logger) error {
-	c, interval, err := caller.FromEnv(getenv, path, verb, logger)
-	if err != nil {
-		return err
-	}
-	logger.Printf("buying from %s every %s", c.URL, interval)
-	return c.Run(ctx, app.Addr(getenv), interval)
+func main() {
+	app.Main(caller.Program{Path: "/api/buy", Verb: "bought", Doing: "buying"}.Run)
 }

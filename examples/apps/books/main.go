@@ -37,9 +37,5 @@ func run(ctx context.Context, getenv func(string) string, logger *log.Logger) er
 		return fmt.Errorf("STARS_URL %q: want an http:// or https:// URL such as %s", starsURL, DefaultStarsURL)
 	}
 	logger.Printf("rating books with %s", starsURL)
-	drain, err := app.Drain(getenv)
-	if err != nil {
-		return err
-	}
-	return app.ListenAndServe(ctx, app.Addr(getenv), app.Logged(newCatalogue(starsURL, nil).handler(), logger), drain, logger)
+	return app.Server(ctx, getenv, newCatalogue(starsURL, nil).handler(), logger)
 }

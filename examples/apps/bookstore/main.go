@@ -22,11 +22,7 @@ import (
 func main() { app.Main(run) }
 
 func run(ctx context.Context, getenv func(string) string, logger *log.Logger) error {
-	drain, err := app.Drain(getenv)
-	if err != nil {
-		return err
-	}
-	return app.ListenAndServe(ctx, app.Addr(getenv), app.Logged(newStore().handler(), logger), drain, logger)
+	return app.Server(ctx, getenv, newStore().handler(), logger)
 }
 
 // store holds the counters; requests arrive concurrently.

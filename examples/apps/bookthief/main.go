@@ -13,26 +13,10 @@
 package main
 
 import (
-	"context"
-	"log"
-
 	"github.com/meshctl/meshctl/examples/apps/internal/app"
 	"github.com/meshctl/meshctl/examples/apps/internal/caller"
 )
 
-// What bookthief does, and the word its log lines start with.
-const (
-	path = "/api/steal"
-	verb = "stolen"
-)
-
-func main() { app.Main(run) }
-
-func run(ctx context.Context, getenv func(string) string, logger *log.Logger) error {
-	c, interval, err := caller.FromEnv(getenv, path, verb, logger)
-	if err != nil {
-		return err
-	}
-	logger.Printf("stealing from %s every %s", c.URL, interval)
-	return c.Run(ctx, app.Addr(getenv), interval)
+func main() {
+	app.Main(caller.Program{Path: "/api/steal", Verb: "stolen", Doing: "stealing"}.Run)
 }

@@ -28,11 +28,7 @@ import (
 func main() { app.Main(run) }
 
 func run(ctx context.Context, getenv func(string) string, logger *log.Logger) error {
-	drain, err := app.Drain(getenv)
-	if err != nil {
-		return err
-	}
-	return app.ListenAndServe(ctx, app.Addr(getenv), app.Logged(newRatings(logger).handler(), logger), drain, logger)
+	return app.Server(ctx, getenv, newRatings(logger).handler(), logger)
 }
 
 // ratings serves the stars and counts who asked.

@@ -182,6 +182,16 @@ func ListenAndServe(ctx context.Context, addr string, h http.Handler, drain time
 	return err
 }
 
+// Server is the whole of a server example: h, logged, on Addr(getenv),
+// draining for Drain(getenv), until ctx is done.
+func Server(ctx context.Context, getenv func(string) string, h http.Handler, logger *log.Logger) error {
+	drain, err := Drain(getenv)
+	if err != nil {
+		return err
+	}
+	return ListenAndServe(ctx, Addr(getenv), Logged(h, logger), drain, logger)
+}
+
 // NewLogger returns the logger every example writes its lines with: stdout,
 // where kubectl logs finds them, with UTC timestamps.
 func NewLogger() *log.Logger {

@@ -59,6 +59,28 @@ type Stats struct {
 	Last string `json:"last"`
 }
 
+// Program is one client program of the example: bookbuyer or bookthief.
+// They differ only in what they call and the words they log.
+type Program struct {
+	// Path is what it calls on bookstore, such as /api/buy.
+	Path string
+	// Verb starts each result line, such as "bought".
+	Verb string
+	// Doing names the activity in the start-up line, such as "buying".
+	Doing string
+}
+
+// Run is the whole program: settings from getenv, then the loop and the
+// stats server until ctx is done.
+func (p Program) Run(ctx context.Context, getenv func(string) string, logger *log.Logger) error {
+	c, interval, err := FromEnv(getenv, p.Path, p.Verb, logger)
+	if err != nil {
+		return err
+	}
+	logger.Printf("%s from %s every %s", p.Doing, c.URL, interval)
+	return c.Run(ctx, app.Addr(getenv), interval)
+}
+
 // New returns a Caller of base+path.
 func New(base, path, verb string, logger *log.Logger) *Caller {
 	return &Caller{

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
@@ -159,5 +160,46 @@ func TestCallCutShortByShutdown(t *testing.T) {
 	c.Call(ctx)
 	if st := c.Stats(); st != (Stats{}) || logs.Len() != 0 {
 		t.Errorf("stats %+v, log %q; want nothing recorded", st, logs.String())
+	}
+}
+
+// TestProgram: bookbuyer and bookthief are Programs that differ in the path
+// they call and the word they log; bad settings stop them before any call.
+func TestProgram(t *testing.T) {
+	for _, p := range []Program{
+		{Path: "/api/buy", Verb: "bought", Doing: "buying"},
+		{Path: "/api/steal", Verb: "stolen", Doing: "stealing"},
+	} {
+		var got string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got = r.Method + " " + r.URL.Path
+			_, _ = w.Write([]byte(`{"n":1}`))
+		}))
+		var logs syncBuffer
+		ctx, cancel := context.WithCancel(context.Background())
+		settings := env(map[string]string{"BOOKSTORE_URL": srv.URL, "INTERVAL": "1h", "LISTEN_HOST": "127.0.0.1", "PORT": "0"})
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx, settings, log.New(&logs, "", 0)) }()
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(logs.String(), p.Verb+": 200") && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%s: Run = %v", p.Path, err)
+		}
+		srv.Close()
+		if want := "GET " + p.Path; got != want {
+			t.Errorf("%s: request %q, want %q", p.Path, got, want)
+		}
+		if l := logs.String(); !strings.Contains(l, p.Doing+" from "+srv.URL+p.Path) || !strings.Contains(l, p.Verb+": 200 {\"n\":1}") {
+			t.Errorf("%s: log %q", p.Path, l)
+		}
+		for _, tc := range []struct{ k, v string }{{"BOOKSTORE_URL", "ftp://bookstore"}, {"INTERVAL", "-1s"}} {
+			err := p.Run(context.Background(), env(map[string]string{tc.k: tc.v}), log.New(io.Discard, "", 0))
+			if err == nil || !strings.Contains(err.Error(), tc.k) {
+				t.Errorf("%s with %s=%s: Run = %v, want an error naming %s", p.Path, tc.k, tc.v, err, tc.k)
+			}
+		}
 	}
 }
