@@ -310,7 +310,7 @@ func (in *Injector) Inject(w Workload) (*Result, error) {
 		// a stored pod's containers, and those must not count as a change.
 		return &Result{Action: Unchanged, Detail: "already injected"}, nil
 	}
-	r := &Result{Action: Injected, Patch: diff(cur, desired, raw, false)}
+	r := &Result{Action: Injected, Patch: diff(cur, desired, raw, hadMetadata)}
 	if old != nil {
 		r.Action = Updated
 		if old.Version != in.Version {
@@ -508,14 +508,16 @@ func labelValue(v string) string {
 // diff is the patch from cur to desired. They differ only in the fields the
 // injector owns: labels, annotations, init containers and containers. raw
 // holds the JSON of containers by name, for values that need no marshalling.
-// keepMetadata empties metadata that desired has none of, rather than
-// removing it.
+// keepMetadata says cur's metadata field exists even if its ObjectMeta is
+// zero: labels and annotations are added into it and removed from it,
+// rather than the field being added or removed whole, which would drop
+// what else it holds ("creationTimestamp: null", say).
 func diff(cur, desired *corev1.PodTemplateSpec, raw map[string]json.RawMessage, keepMetadata bool) Patch {
 	var p Patch
 	curZero := isZeroMeta(&cur.ObjectMeta)
 	desZero := isZeroMeta(&desired.ObjectMeta)
 	switch {
-	case curZero && !desZero:
+	case curZero && !desZero && !keepMetadata:
 		meta := map[string]any{}
 		if desired.Labels != nil {
 			meta["labels"] = desired.Labels
@@ -526,6 +528,11 @@ func diff(cur, desired *corev1.PodTemplateSpec, raw map[string]json.RawMessage, 
 		p = append(p, Operation{Op: OpAdd, Path: "/metadata", Value: meta})
 	case !curZero && desZero && !keepMetadata:
 		p = append(p, Operation{Op: OpRemove, Path: "/metadata"})
+	case curZero:
+		// Into a metadata field that holds nothing the engine decodes, in
+		// the order adding the field whole gives them (sorted).
+		p = mapOps(p, "/metadata/annotations", cur.Annotations, desired.Annotations)
+		p = mapOps(p, "/metadata/labels", cur.Labels, desired.Labels)
 	default:
 		p = mapOps(p, "/metadata/labels", cur.Labels, desired.Labels)
 		p = mapOps(p, "/metadata/annotations", cur.Annotations, desired.Annotations)
