@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
@@ -347,22 +348,34 @@ func TestMemoizedSidecars(t *testing.T) {
 	job := pod("job", map[string]string{proxyconfig.AnnotationProxyLogLevel: "debug"})
 	job.Spec.RestartPolicy = corev1.RestartPolicyNever
 	pods = append(pods, job)
-	shared := testInjector(t, testVersion)
-	for range 2 {
-		for _, p := range pods {
-			got, err := shared.InjectPod(p, "shop")
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := testInjector(t, testVersion).InjectPod(p, "shop")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("%s: memoized %+v, fresh %+v", p.Name, got, want)
-			}
+	want := map[string]*Result{}
+	for _, p := range pods {
+		r, err := testInjector(t, testVersion).InjectPod(p, "shop")
+		if err != nil {
+			t.Fatal(err)
 		}
+		want[p.Name] = r
 	}
+	// Concurrently, as the webhook calls it (go test -race).
+	shared := testInjector(t, testVersion)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 2 {
+				for _, p := range pods {
+					got, err := shared.InjectPod(p, "shop")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if !reflect.DeepEqual(got, want[p.Name]) {
+						t.Errorf("%s: memoized %+v, fresh %+v", p.Name, got, want[p.Name])
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 	// The value of the first annotation spells the pair of "ports" above.
 	bad := pod("bad", map[string]string{proxyconfig.AnnotationSkipInboundPorts: "8081" + proxyconfig.AnnotationSkipOutboundPorts + "=4:9090"})
 	for range 2 {
