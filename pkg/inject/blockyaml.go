@@ -218,8 +218,8 @@ func (r *blockReader) entry(text string, c int) bool {
 	return true
 }
 
-// scalar reads a plain scalar that runs from column c to the end of the
-// line or to a comment.
+// scalar reads the value that runs from column c to the end of the line or
+// to a comment: a quoted scalar, a flow collection or a plain scalar.
 func (r *blockReader) scalar(text string, c int) *yaml.Node {
 	first := text[c]
 	if first == '\'' || first == '"' {
