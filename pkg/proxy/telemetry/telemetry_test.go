@@ -202,3 +202,40 @@ func TestAccessLogMatchesSlog(t *testing.T) {
 		}
 	}
 }
+
+// blockingWriter holds every Write until released.
+type blockingWriter struct {
+	syncBuf
+	release chan struct{}
+}
+
+func (w *blockingWriter) Write(p []byte) (int, error) {
+	<-w.release
+	return w.syncBuf.Write(p)
+}
+
+func TestLogBufferDoesNotWaitForTheOutput(t *testing.T) {
+	out := &blockingWriter{release: make(chan struct{})}
+	b := NewLogBuffer(out, time.Hour)
+	line := bytes.Repeat([]byte("x"), 1023)
+	line = append(line, '\n')
+	// Enough to wake the flusher, which then blocks in the output.
+	for range flushSize/len(line) + 1 {
+		b.Write(line)
+	}
+	done := make(chan struct{})
+	go func() {
+		b.Write([]byte("while the output is stuck\n"))
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Write waited for a stuck output with far less than maxBuffered buffered")
+	}
+	close(out.release)
+	b.Close()
+	if got := out.String(); !strings.HasSuffix(got, "while the output is stuck\n") || len(got) != (flushSize/len(line)+1)*len(line)+26 {
+		t.Fatalf("output of %d bytes ending %q", len(got), got[max(0, len(got)-30):])
+	}
+}
