@@ -224,7 +224,8 @@ func (d *document) entryStart(off int) int {
 	return ls
 }
 
-// dash finds the "-" that introduces a sequence item.
+// dash finds the "-" that introduces a sequence item. Comments may come
+// between them: on the dash's line ("- # note") and on lines of their own.
 func (d *document) dash(item *yaml.Node) int {
 	off := d.offset(item)
 	for i := off - 1; i >= 0; i-- {
@@ -233,6 +234,17 @@ func (d *document) dash(item *yaml.Node) int {
 			continue
 		case '-':
 			return i
+		}
+		ls := d.lineStart(i)
+		t := bytes.TrimLeft(d.src[ls:i+1], " \t")
+		if t[0] == '#' {
+			i = ls // a comment line: go on before it
+			continue
+		}
+		if t[0] == '-' && len(t) > 1 && (t[1] == ' ' || t[1] == '\t') {
+			if rest := bytes.TrimLeft(t[1:], " \t"); rest[0] == '#' {
+				return i + 1 - len(t)
+			}
 		}
 		break
 	}

@@ -183,3 +183,28 @@ func TestTemplateMetadataKept(t *testing.T) {
 		}
 	}
 }
+
+// TestCommentAfterDash: a container whose item starts with a comment on the
+// dash's line ("- # note") or on lines of its own. The sidecar must go
+// at the dash's column, not at the item's first key (FuzzStream found
+// output that did not parse), and the round trip must hold.
+func TestCommentAfterDash(t *testing.T) {
+	in := testInjector(t, testVersion)
+	for _, items := range []string{
+		"      - # the app\n        name: app\n",
+		"      -\n        # the app\n        name: app\n",
+		"      - # the app\n        # really\n        name: app\n",
+	} {
+		input := "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    metadata:\n      labels: {a: b}\n    spec:\n      containers:\n" + items
+		out := process(t, &Stream{Injector: in}, []byte(input))
+		if !strings.Contains(string(out), "\n"+items+"      - name: mesh-proxy\n") {
+			t.Errorf("sidecar not after the app, at its dash's column:\n%s", out)
+		}
+		if again := process(t, &Stream{Injector: in}, out); string(again) != string(out) {
+			t.Errorf("injecting twice differs:\n%s", golden.Diff(out, again))
+		}
+		if back := process(t, &Stream{Injector: in, Mode: ModeUninject}, out); string(back) != input {
+			t.Errorf("uninject(inject(x)) != x:\n%s", golden.Diff([]byte(input), back))
+		}
+	}
+}
