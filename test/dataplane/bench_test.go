@@ -233,7 +233,8 @@ pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
 events { worker_connections 1024; }
 http {
-	access_log %[1]s/access.log;
+	# To stdout, a pipe, like mesh-proxy's access log (see start).
+	access_log /dev/stdout;
 	client_body_temp_path %[1]s;
 	proxy_temp_path %[1]s;
 	upstream next { server %[2]s; keepalive 64; }

@@ -116,8 +116,24 @@ func start(t testing.TB, ns string, env []string, argv ...string) *exec.Cmd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
+	// The output goes through a pipe to a cat of its own, as a container's
+	// goes through a pipe to its runtime's shim, rather than straight into
+	// the file: on this machine's busy disk, a process writing a regular
+	// file is held up in the kernel, which a pod writing its stdout is not.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain := exec.Command("cat")
+	drain.Stdin, drain.Stdout = pr, log
+	if err := drain.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -129,6 +145,15 @@ func start(t testing.TB, ns string, env []string, argv ...string) *exec.Cmd {
 		case <-time.After(10 * time.Second):
 			cmd.Process.Kill()
 			<-done
+		}
+		// cat ends with the last writer; a straggler must not hold the test.
+		drained := make(chan struct{})
+		go func() { drain.Wait(); close(drained) }()
+		select {
+		case <-drained:
+		case <-time.After(2 * time.Second):
+			drain.Process.Kill()
+			<-drained
 		}
 		log.Close()
 		if t.Failed() {
