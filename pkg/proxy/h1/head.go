@@ -418,6 +418,11 @@ func ReadResponse(br *bufio.Reader, method string, r *Response) error {
 	if http10 {
 		r.Close = true
 	}
+	if r.Length == Chunked && lengths > 0 {
+		// Both framings: chunked wins (RFC 9112 §6.3), and the length
+		// must not reach a client that might believe it instead.
+		r.Header.Del("Content-Length")
+	}
 	if method == "HEAD" || r.Status == 204 || r.Status == 304 || r.Status < 200 {
 		r.Length = 0
 	}

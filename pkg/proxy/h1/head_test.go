@@ -124,6 +124,8 @@ func TestReadResponseAndRelay(t *testing.T) {
 		{"http/1.0", "GET", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", 200, 2, true, "ok", 2},
 		{"head", "HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", 200, 0, false, "", 0},
 		{"no content", "GET", "HTTP/1.1 204 No Content\r\n\r\n", 204, 0, false, "", 0},
+		{"length and chunked", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 200, Chunked, false,
+			"2\r\nok\r\n0\r\n\r\n", 2},
 		{"upstream closes", "GET", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx", 200, 1, true, "x", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,6 +139,9 @@ func TestReadResponseAndRelay(t *testing.T) {
 			}
 			if r.Header.Get("Keep-Alive") != "" || r.Header.Get("Connection") != "" {
 				t.Error("hop-by-hop fields kept")
+			}
+			if r.Length == Chunked && r.Header.Get("Content-Length") != "" {
+				t.Error("Content-Length kept beside chunked")
 			}
 			var out bytes.Buffer
 			w := bufio.NewWriter(&out)
@@ -196,6 +201,35 @@ func FuzzPeekRequest(f *testing.F) {
 		if r.Method != want.Method || r.Target != want.RequestURI || r.Host != want.Host || r.ContentLength != max(want.ContentLength, 0) {
 			t.Fatalf("%q: lean %s %s %s %d; net/http %s %s %s %d", in, r.Method, r.Target, r.Host, r.ContentLength,
 				want.Method, want.RequestURI, want.Host, want.ContentLength)
+		}
+	})
+}
+
+// FuzzReadResponse checks that whatever an app answers, the lean path
+// either refuses it or reads the status and framing net/http reads.
+func FuzzReadResponse(f *testing.F) {
+	f.Add("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	f.Add("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
+	f.Add("HTTP/1.0 204 No Content\r\nConnection: keep-alive\r\n\r\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		var r Response
+		if err := ReadResponse(reader(in), "GET", &r); err != nil {
+			return
+		}
+		want, err := http.ReadResponse(reader(in), nil)
+		if err != nil {
+			t.Fatalf("lean path read %q, net/http refuses it: %v", in, err)
+		}
+		if r.Status != want.StatusCode {
+			t.Fatalf("%q: status %d, net/http %d", in, r.Status, want.StatusCode)
+		}
+		switch {
+		case r.Length == Chunked:
+			if len(want.TransferEncoding) == 0 || want.TransferEncoding[0] != "chunked" {
+				t.Fatalf("%q: chunked, net/http %v", in, want.TransferEncoding)
+			}
+		case r.Length >= 0 && want.ContentLength >= 0 && r.Length != want.ContentLength && r.Status >= 200:
+			t.Fatalf("%q: length %d, net/http %d", in, r.Length, want.ContentLength)
 		}
 	})
 }
