@@ -169,7 +169,7 @@ func injected(pod *corev1.Pod) bool {
 }
 
 func hasProxy(pod *corev1.Pod) bool {
-	return containerNamed(pod.Spec.Containers, proxyconfig.ProxyContainerName) != nil
+	return proxyconfig.ProxyContainerOf(&pod.Spec) != nil
 }
 
 // nameList joins names, cut after maxListed.
@@ -220,7 +220,7 @@ func checkProxyImage(ctx context.Context, env *Env) error {
 	var errs []error
 	dp.each(func(ns *corev1.Namespace, pod *corev1.Pod) {
 		for _, c := range []*corev1.Container{
-			containerNamed(pod.Spec.Containers, proxyconfig.ProxyContainerName),
+			proxyconfig.ProxyContainerOf(&pod.Spec),
 			containerNamed(pod.Spec.InitContainers, proxyconfig.InitContainerName),
 		} {
 			if c == nil {
@@ -252,17 +252,16 @@ func checkProxyReady(ctx context.Context, env *Env) error {
 		if !hasProxy(pod) {
 			return
 		}
-		i := slices.IndexFunc(pod.Status.ContainerStatuses, func(cs corev1.ContainerStatus) bool { return cs.Name == proxyconfig.ProxyContainerName })
-		if i < 0 {
+		cs := proxyconfig.ProxyStatusOf(pod)
+		if cs == nil {
 			bad = append(bad, fmt.Sprintf("%s/%s (not started; phase %s)", pod.Namespace, pod.Name, orNone(string(pod.Status.Phase))))
 			return
 		}
-		cs := pod.Status.ContainerStatuses[i]
 		if cs.Ready {
 			return
 		}
 		why := "not ready"
-		if p := kube.ContainerProblem(cs); p != "" {
+		if p := kube.ContainerProblem(*cs); p != "" {
 			why = p
 		}
 		bad = append(bad, fmt.Sprintf("%s/%s (%s)", pod.Namespace, pod.Name, why))

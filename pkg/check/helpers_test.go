@@ -327,6 +327,7 @@ type podSpec struct {
 	notReady   string // a waiting reason for the proxy container
 	owner      string // a ReplicaSet name; empty means a bare pod
 	dropProxy  bool   // marked injected but without the proxy container
+	native     bool   // the proxy as a native sidecar (a Job's pod)
 	statusless bool   // no status written
 	phase      corev1.PodPhase
 }
@@ -357,7 +358,11 @@ func (m *mesh) createPod(t testing.TB, ns string, p podSpec) {
 		pod.Annotations = map[string]string{inject.AnnotationInjected: marker.String()}
 		pod.Labels[inject.LabelProxyVersion] = version.Version()
 		pod.Spec.InitContainers = []corev1.Container{pc.InitContainer()}
-		if !p.dropProxy {
+		switch {
+		case p.dropProxy:
+		case p.native:
+			pod.Spec.InitContainers = append(pod.Spec.InitContainers, pc.NativeSidecarContainer())
+		default:
 			pod.Spec.Containers = append(pod.Spec.Containers, pc.ProxyContainer())
 		}
 	}
@@ -372,13 +377,21 @@ func (m *mesh) createPod(t testing.TB, ns string, p podSpec) {
 	if p.phase != "" {
 		created.Status.Phase = p.phase
 	}
-	for _, c := range created.Spec.Containers {
+	status := func(c corev1.Container) corev1.ContainerStatus {
 		cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}
 		if c.Name == proxyconfig.ProxyContainerName && p.notReady != "" {
 			cs.Ready = false
 			cs.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: p.notReady, Message: "back-off pulling image"}}
 		}
-		created.Status.ContainerStatuses = append(created.Status.ContainerStatuses, cs)
+		return cs
+	}
+	for _, c := range created.Spec.Containers {
+		created.Status.ContainerStatuses = append(created.Status.ContainerStatuses, status(c))
+	}
+	for _, c := range created.Spec.InitContainers {
+		if c.RestartPolicy != nil { // a native sidecar runs; the other init containers have finished
+			created.Status.InitContainerStatuses = append(created.Status.InitContainerStatuses, status(c))
+		}
 	}
 	if _, err := env.Clients.Kube.CoreV1().Pods(ns).UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("writing the status of pod %s/%s: %v", ns, p.name, err)

@@ -202,6 +202,7 @@ func TestDataPlaneChecks(t *testing.T) {
 	m.install(t)
 	ns := m.enrol(t)
 	m.createPod(t, ns, podSpec{name: "good", injected: true, owner: "bookstore-5f7c9"})
+	m.createPod(t, ns, podSpec{name: "good-job", injected: true, native: true})
 	for _, hint := range []string{"data-plane-sidecar", "data-plane-proxy-image", "data-plane-proxy-ready", "data-plane-not-injected"} {
 		m.expectOK(t, Checks(), hint)
 	}
@@ -209,6 +210,7 @@ func TestDataPlaneChecks(t *testing.T) {
 	m.createPod(t, ns, podSpec{name: "no-proxy", injected: true, dropProxy: true})
 	m.createPod(t, ns, podSpec{name: "old-image", injected: true, image: "ghcr.io/meshctl/mesh-proxy:v0.0.9"})
 	m.createPod(t, ns, podSpec{name: "pulling", injected: true, notReady: "ImagePullBackOff"})
+	m.createPod(t, ns, podSpec{name: "pulling-job", injected: true, native: true, notReady: "ImagePullBackOff"})
 	m.createPod(t, ns, podSpec{name: "bookbuyer-5f7c9-abcde", owner: "bookbuyer-5f7c9"})
 	m.createPod(t, ns, podSpec{name: "bare"})
 
@@ -218,7 +220,8 @@ func TestDataPlaneChecks(t *testing.T) {
 		"2 proxy container(s) do not run ghcr.io/meshctl/mesh-proxy:", ns+"/old-image (mesh-proxy: ghcr.io/meshctl/mesh-proxy:v0.0.9)",
 		ns+"/old-image (mesh-proxy-init: ghcr.io/meshctl/mesh-proxy:v0.0.9)")
 	m.expectProblem(t, Checks(), "data-plane-proxy-ready", StatusFail,
-		"1 proxy container(s) are not ready: "+ns+"/pulling (container mesh-proxy is waiting: ImagePullBackOff: back-off pulling image)")
+		"2 proxy container(s) are not ready: "+ns+"/pulling (container mesh-proxy is waiting: ImagePullBackOff: back-off pulling image)",
+		ns+"/pulling-job (container mesh-proxy is waiting")
 	m.expectProblem(t, Checks(), "data-plane-not-injected", StatusWarn,
 		"namespace "+ns+": pod/bare, deployment/bookbuyer, pod/no-proxy",
 		"meshctl namespace add "+ns+" --restart   # or: kubectl rollout restart -n "+ns+" deployment/bookbuyer")

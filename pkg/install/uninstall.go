@@ -174,11 +174,8 @@ func (d *Deps) meshedPods(ctx context.Context, namespaces []string) []string {
 			continue
 		}
 		for _, p := range pods.Items {
-			for _, c := range p.Spec.Containers {
-				if c.Name == proxyconfig.ProxyContainerName {
-					out = append(out, fmt.Sprintf("pod %s/%s still runs the %s sidecar; restart its workload to remove it", ns, p.Name, c.Name))
-					break
-				}
+			if proxyconfig.ProxyContainerOf(&p.Spec) != nil {
+				out = append(out, fmt.Sprintf("pod %s/%s still runs the %s sidecar; restart its workload to remove it", ns, p.Name, proxyconfig.ProxyContainerName))
 			}
 		}
 	}

@@ -53,9 +53,7 @@ type PodCount struct {
 
 // HasSidecar reports whether pod runs the mesh proxy container.
 func HasSidecar(pod *corev1.Pod) bool {
-	return slices.ContainsFunc(pod.Spec.Containers, func(c corev1.Container) bool {
-		return c.Name == proxyconfig.ProxyContainerName
-	})
+	return proxyconfig.ProxyContainerOf(&pod.Spec) != nil
 }
 
 // live reports whether pod counts: it is not finished and not being deleted.
