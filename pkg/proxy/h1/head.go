@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
 )
 
@@ -272,7 +274,7 @@ func PeekRequest(br *bufio.Reader, r *Request) error {
 		r.Header.fields = append(r.Header.fields, f)
 		return true
 	})
-	if !ok || first || hosts != 1 || lengths > 1 {
+	if !ok || first || hosts != 1 || lengths > 1 || !httpguts.ValidHostHeader(r.Host) {
 		return ErrHandoff
 	}
 	return nil

@@ -38,6 +38,7 @@ func TestPeekRequest(t *testing.T) {
 		{"hop-by-hop named", "GET / HTTP/1.1\r\nHost: books\r\nConnection: X-Secret\r\n\r\n", true},
 		{"folded field", "GET / HTTP/1.1\r\nHost: books\r\nX: a\r\n b\r\n\r\n", true},
 		{"bare LF", "GET / HTTP/1.1\nHost: books\n\n", true},
+		{"malformed host", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", true},
 		{"space before colon", "GET / HTTP/1.1\r\nHost : books\r\n\r\n", true},
 		{"control byte", "GET / HTTP/1.1\r\nHost: books\r\nX: a\x00b\r\n\r\n", true},
 		{"head larger than the buffer", "GET / HTTP/1.1\r\nHost: books\r\nX: " + strings.Repeat("a", 5000) + "\r\n\r\n", true},
