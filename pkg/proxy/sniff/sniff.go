@@ -113,6 +113,11 @@ func (c *Conn) Detect(deadline time.Time) (Protocol, error) {
 		return TCP, err
 	}
 	defer c.SetReadDeadline(time.Time{})
+	return c.detect()
+}
+
+// detect is Detect under whatever read deadline c has.
+func (c *Conn) detect() (Protocol, error) {
 	for n := 1; ; {
 		b, err := c.r.Peek(n)
 		if p, done := Detect(b); done || len(b) >= MaxPeek {
@@ -152,6 +157,11 @@ var expired = time.Unix(1, 0)
 // as HTTP goes upstream through the proxy's own pool.
 func (c *Conn) SpeaksFirst(up *net.TCPConn) (Protocol, *Conn, error) {
 	upc := NewConn(up)
+	// No deadline from here on but the goroutine's: clearing it after
+	// the goroutine started could undo an early wake-up.
+	if err := c.SetReadDeadline(time.Time{}); err != nil {
+		return TCP, upc, err
+	}
 	serverSpoke := make(chan bool, 1)
 	go func() {
 		_, err := upc.r.Peek(1)
@@ -161,9 +171,9 @@ func (c *Conn) SpeaksFirst(up *net.TCPConn) (Protocol, *Conn, error) {
 		}
 		serverSpoke <- err == nil
 	}()
-	p, err := c.Detect(time.Time{})
-	// Detect cleared the client's deadline, but the goroutine may set it
-	// again until it has returned: stop it, then clear both for good.
+	p, err := c.detect()
+	// The goroutine may set the client's deadline until it has returned:
+	// stop it, then clear both for good.
 	up.SetReadDeadline(expired)
 	spoke := <-serverSpoke
 	c.SetReadDeadline(time.Time{})

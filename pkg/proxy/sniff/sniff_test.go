@@ -181,3 +181,27 @@ func TestSpeaksFirst(t *testing.T) {
 		})
 	}
 }
+
+// TestSpeaksFirstServerAlreadySpoke is a greeting that is there before
+// SpeaksFirst starts waiting: it must not be missed.
+func TestSpeaksFirstServerAlreadySpoke(t *testing.T) {
+	for range 50 {
+		_, down := pair(t)
+		up, server := pair(t)
+		_, sc, _ := Peek(down, time.Millisecond)
+		server.Write([]byte("220 ready\r\n"))
+		done := make(chan Protocol, 1)
+		go func() {
+			p, _, _ := sc.SpeaksFirst(up)
+			done <- p
+		}()
+		select {
+		case p := <-done:
+			if p != TCP {
+				t.Fatalf("SpeaksFirst = %v after a greeting; want tcp", p)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("SpeaksFirst missed a greeting sent before it started")
+		}
+	}
+}
