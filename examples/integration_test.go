@@ -119,13 +119,20 @@ func TestInjectedManifestsPassTheAPIServer(t *testing.T) {
 			t.Fatalf("%s: %v", d, err)
 		}
 		for _, o := range splitDocs(t, d.String(), out) {
-			containers, _, _ := unstructured.NestedSlice(o.obj.Object, "spec", "template", "spec", "containers")
-			var names []string
-			for _, c := range containers {
-				names = append(names, c.(map[string]any)["name"].(string))
+			names := func(field string) []string {
+				containers, _, _ := unstructured.NestedSlice(o.obj.Object, "spec", "template", "spec", field)
+				var names []string
+				for _, c := range containers {
+					names = append(names, c.(map[string]any)["name"].(string))
+				}
+				return names
 			}
-			if !slices.Equal(names, []string{d.obj.GetName(), proxyconfig.ProxyContainerName}) {
-				t.Errorf("%s injected: containers %v", d, names)
+			// The proxy is a native sidecar, right after the rules.
+			if got := names("containers"); !slices.Equal(got, []string{d.obj.GetName()}) {
+				t.Errorf("%s injected: containers %v", d, got)
+			}
+			if got := names("initContainers"); !slices.Equal(got, []string{proxyconfig.InitContainerName, proxyconfig.ProxyContainerName}) {
+				t.Errorf("%s injected: init containers %v", d, got)
 			}
 			objs = append(objs, o.obj)
 		}
@@ -261,10 +268,10 @@ func TestJWTScriptTurnsValidationOn(t *testing.T) {
 		if o.GetKind() != "Deployment" {
 			continue
 		}
-		containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+		containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "initContainers")
 		for _, c := range containers {
 			c := c.(map[string]any)
-			if c["name"] != proxyconfig.ProxyContainerName {
+			if c["name"] != proxyconfig.ProxyContainerName || c["restartPolicy"] != "Always" {
 				continue
 			}
 			proxies++

@@ -196,8 +196,12 @@ func TestReviewPatchEqualsInject(t *testing.T) {
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Spec.Containers) != 2 || got.Spec.Containers[1].Image != in.Sidecar.Image {
-		t.Errorf("containers %+v", got.Spec.Containers)
+	// The proxy is a native sidecar right after the rules' init container;
+	// the app's containers are left as they were.
+	if len(got.Spec.Containers) != 1 || len(got.Spec.InitContainers) != 2 ||
+		got.Spec.InitContainers[0].Name != proxyconfig.InitContainerName ||
+		got.Spec.InitContainers[1].Image != in.Sidecar.Image || proxyconfig.ProxyContainerOf(&got.Spec) != &got.Spec.InitContainers[1] {
+		t.Errorf("init containers %+v, containers %+v", got.Spec.InitContainers, got.Spec.Containers)
 	}
 }
 

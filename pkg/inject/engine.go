@@ -68,12 +68,10 @@ type sidecar struct {
 }
 
 // sidecarKey identifies a sidecar definition: the mesh-wide one refined by
-// the values of a workload's per-workload annotations, and the form of the
-// proxy container.
+// the values of a workload's per-workload annotations.
 type sidecarKey struct {
 	mesh        *proxyconfig.Config
 	annotations string // "key=length:value" for each that is set
-	native      bool
 }
 
 // workloadAnnotations is the part of a sidecarKey that annotations set; ""
@@ -93,8 +91,8 @@ func workloadAnnotations(annotations map[string]string) string {
 // mesh-wide definition refined by them, rendered once per distinct set.
 // Bad annotation values are errors naming the workload; they are not
 // memoized, so every workload that has them fails alike.
-func (in *Injector) sidecarFor(w Workload, annotations map[string]string, native bool) (*sidecar, error) {
-	k := sidecarKey{mesh: in.Sidecar, annotations: workloadAnnotations(annotations), native: native}
+func (in *Injector) sidecarFor(w Workload, annotations map[string]string) (*sidecar, error) {
+	k := sidecarKey{mesh: in.Sidecar, annotations: workloadAnnotations(annotations)}
 	if s, ok := in.sidecars.Load(k); ok {
 		return s.(*sidecar), nil
 	}
@@ -102,10 +100,7 @@ func (in *Injector) sidecarFor(w Workload, annotations map[string]string, native
 	if err != nil {
 		return nil, err
 	}
-	s := &sidecar{init: c.InitContainer(), proxy: c.ProxyContainer()}
-	if native {
-		s.proxy = c.NativeSidecarContainer()
-	}
+	s := &sidecar{init: c.InitContainer(), proxy: c.NativeSidecarContainer()}
 	b, err := json.Marshal([]corev1.Container{s.init, s.proxy})
 	if err != nil {
 		panic(err) // containers always marshal
@@ -297,7 +292,7 @@ func (in *Injector) Inject(w Workload) (*Result, error) {
 			return skipped(SkipNameConflict, c.Name), nil
 		}
 	}
-	sidecar, err := in.sidecarFor(w, cur.Annotations, runsToCompletion(&base.Spec))
+	sidecar, err := in.sidecarFor(w, cur.Annotations)
 	if err != nil {
 		return nil, err
 	}
@@ -454,24 +449,15 @@ func (in *Injector) apply(base *corev1.PodTemplateSpec, s *sidecar, hasMetadata 
 		d.Annotations[AnnotationDefaultContainer] = d.Spec.Containers[0].Name
 		m.Annotations = []string{AnnotationDefaultContainer}
 	}
-	initC, proxyC := s.init, s.proxy
-	if runsToCompletion(&d.Spec) {
-		d.Spec.InitContainers = append(slices.Clip(d.Spec.InitContainers), initC, proxyC)
-		m.InitContainers = []string{initC.Name, proxyC.Name}
-	} else {
-		d.Spec.InitContainers = append(slices.Clip(d.Spec.InitContainers), initC)
-		d.Spec.Containers = append(slices.Clip(d.Spec.Containers), proxyC)
-		m.InitContainers = []string{initC.Name}
-		m.Containers = []string{proxyC.Name}
-	}
+	// Every pod gets the proxy as a native sidecar right after the rules'
+	// init container: the kubelet starts the app's containers once the
+	// proxy is ready, and stops the proxy after they have exited (see
+	// proxyconfig.NativeSidecarContainer). The app's own init containers
+	// run before both, as they did before the pod was injected.
+	d.Spec.InitContainers = append(slices.Clip(d.Spec.InitContainers), s.init, s.proxy)
+	m.InitContainers = []string{s.init.Name, s.proxy.Name}
 	d.Annotations[AnnotationInjected] = in.marker(s, m, d.Annotations[AnnotationDefaultContainer])
 	return d, m, s.raw
-}
-
-// runsToCompletion reports whether a pod is meant to run to completion:
-// it gets the proxy as a native sidecar, or its Job would never complete.
-func runsToCompletion(spec *corev1.PodSpec) bool {
-	return spec.RestartPolicy == corev1.RestartPolicyNever || spec.RestartPolicy == corev1.RestartPolicyOnFailure
 }
 
 // isZeroMeta reports whether m is the zero ObjectMeta, as
@@ -580,7 +566,10 @@ func mapOps(p Patch, path string, cur, desired map[string]string) Patch {
 
 // listOps matches containers by name: names that are gone are removed
 // (from the end, so earlier indexes stay valid), changed ones are replaced
-// where they are, and new ones are appended.
+// where they are, and new ones are inserted right after the container that
+// precedes them in desired (appended when that is the last one), so that
+// the proxy lands right after the rules' init container even where an init
+// container was added after them since an older injection.
 func listOps(p Patch, path string, cur, desired []corev1.Container, raw map[string]json.RawMessage) Patch {
 	value := func(c corev1.Container) any {
 		if r, ok := raw[c.Name]; ok {
@@ -612,11 +601,21 @@ func listOps(p Patch, path string, cur, desired []corev1.Container, raw map[stri
 			names = slices.Delete(names, i, i+1)
 		}
 	}
-	for _, d := range desired {
+	for k, d := range desired {
 		i := slices.Index(names, d.Name)
 		if i < 0 {
-			p = append(p, Operation{Op: OpAdd, Path: path + "/-", Value: value(d)})
-			names = append(names, d.Name)
+			at := len(names)
+			if k > 0 {
+				if j := slices.Index(names, desired[k-1].Name); j >= 0 {
+					at = j + 1
+				}
+			}
+			if at == len(names) {
+				p = append(p, Operation{Op: OpAdd, Path: path + "/-", Value: value(d)})
+			} else {
+				p = append(p, Operation{Op: OpAdd, Path: fmt.Sprintf("%s/%d", path, at), Value: value(d)})
+			}
+			names = slices.Insert(names, at, d.Name)
 			continue
 		}
 		if d.Name != proxyconfig.InitContainerName && d.Name != proxyconfig.ProxyContainerName {

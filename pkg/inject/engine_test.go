@@ -62,10 +62,11 @@ func TestInjectPodPatch(t *testing.T) {
 	if err := json.Unmarshal(applyJSONPatch(t, pod, r.Patch), &got); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(got.Spec.InitContainers); n != 1 || got.Spec.InitContainers[0].Name != proxyconfig.InitContainerName {
+	if n := len(got.Spec.InitContainers); n != 2 || got.Spec.InitContainers[0].Name != proxyconfig.InitContainerName ||
+		got.Spec.InitContainers[1].Name != proxyconfig.ProxyContainerName {
 		t.Errorf("init containers %v", got.Spec.InitContainers)
 	}
-	if n := len(got.Spec.Containers); n != 2 || got.Spec.Containers[1].Name != proxyconfig.ProxyContainerName {
+	if n := len(got.Spec.Containers); n != 1 || got.Spec.Containers[0].Name != "web" {
 		t.Errorf("containers %v", got.Spec.Containers)
 	}
 	if got.Annotations[AnnotationDefaultContainer] != "web" || got.Labels[LabelProxyVersion] != testVersion || got.Labels["app"] != "web" {
@@ -75,7 +76,8 @@ func TestInjectPodPatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Version != testVersion || !reflect.DeepEqual(m.Containers, []string{proxyconfig.ProxyContainerName}) {
+	if m.Version != testVersion || m.Containers != nil ||
+		!reflect.DeepEqual(m.InitContainers, []string{proxyconfig.InitContainerName, proxyconfig.ProxyContainerName}) {
 		t.Errorf("marker %+v", m)
 	}
 	for _, op := range r.Patch {
@@ -92,7 +94,7 @@ func TestInjectPodPatch(t *testing.T) {
 	// The API server fills defaults into the stored containers; that is not
 	// a change of the sidecar.
 	defaulted := got.DeepCopy()
-	defaulted.Spec.Containers[1].TerminationMessagePath = "/dev/termination-log"
+	defaulted.Spec.InitContainers[1].TerminationMessagePath = "/dev/termination-log"
 	if r, _ := in.InjectPod(defaulted, "shop"); r.Action != Unchanged {
 		t.Errorf("defaulted pod: %s", r.Action)
 	}
@@ -264,13 +266,16 @@ func TestLabelValue(t *testing.T) {
 	}
 }
 
-// TestRunToCompletionPodsGetANativeSidecar: a regular proxy container would
-// keep a Job's pod running forever.
-func TestRunToCompletionPodsGetANativeSidecar(t *testing.T) {
+// TestEveryPodGetsANativeSidecar: whatever the pod's restartPolicy, the
+// proxy is a native sidecar right after the rules' init container, with a
+// startup probe, so that the kubelet starts the app only once the proxy is
+// ready (and a Job's pod still completes); uninject takes both back out.
+func TestEveryPodGetsANativeSidecar(t *testing.T) {
 	in := testInjector(t, testVersion)
-	for _, policy := range []corev1.RestartPolicy{corev1.RestartPolicyNever, corev1.RestartPolicyOnFailure, corev1.RestartPolicyAlways} {
+	for _, policy := range []corev1.RestartPolicy{"", corev1.RestartPolicyAlways, corev1.RestartPolicyNever, corev1.RestartPolicyOnFailure} {
 		pod := appPod()
 		pod.Spec.RestartPolicy = policy
+		pod.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: "migrate"}}
 		r, err := in.InjectPod(pod, "")
 		if err != nil {
 			t.Fatal(err)
@@ -279,25 +284,21 @@ func TestRunToCompletionPodsGetANativeSidecar(t *testing.T) {
 		if err := json.Unmarshal(applyJSONPatch(t, pod, r.Patch), &got); err != nil {
 			t.Fatal(err)
 		}
-		native := policy != corev1.RestartPolicyAlways
-		var names []string
-		for _, c := range got.Spec.InitContainers {
-			names = append(names, c.Name)
+		if names, want := containerNames(got.Spec.InitContainers), []string{"migrate", proxyconfig.InitContainerName, proxyconfig.ProxyContainerName}; !reflect.DeepEqual(names, want) {
+			t.Errorf("%q: init containers %v, want %v", policy, names, want)
 		}
-		wantInit := []string{proxyconfig.InitContainerName}
-		if native {
-			wantInit = append(wantInit, proxyconfig.ProxyContainerName)
+		if names := containerNames(got.Spec.Containers); !reflect.DeepEqual(names, []string{"web"}) {
+			t.Errorf("%q: containers %v", policy, names)
 		}
-		if !reflect.DeepEqual(names, wantInit) {
-			t.Errorf("%s: init containers %v, want %v", policy, names, wantInit)
+		proxy := got.Spec.InitContainers[2]
+		if p := proxy.RestartPolicy; p == nil || *p != corev1.ContainerRestartPolicyAlways {
+			t.Errorf("%q: the proxy is not a native sidecar", policy)
 		}
-		if native {
-			if p := got.Spec.InitContainers[1].RestartPolicy; p == nil || *p != corev1.ContainerRestartPolicyAlways {
-				t.Errorf("%s: the proxy is not a native sidecar", policy)
-			}
-			if len(got.Spec.Containers) != 1 {
-				t.Errorf("%s: containers %v", policy, got.Spec.Containers)
-			}
+		if proxy.StartupProbe == nil || proxy.StartupProbe.HTTPGet == nil {
+			t.Errorf("%q: the proxy has no startup probe", policy)
+		}
+		if c := proxyconfig.ProxyContainerOf(&got.Spec); c == nil || c.Name != proxyconfig.ProxyContainerName {
+			t.Errorf("%q: ProxyContainerOf does not find the proxy", policy)
 		}
 		u, err := in.Uninject(Workload{Kind: "pod", Template: &corev1.PodTemplateSpec{ObjectMeta: got.ObjectMeta, Spec: got.Spec}})
 		if err != nil {
@@ -305,7 +306,101 @@ func TestRunToCompletionPodsGetANativeSidecar(t *testing.T) {
 		}
 		want, _ := json.Marshal(pod)
 		if back := applyJSONPatch(t, &got, u.Patch); string(back) != string(want) {
-			t.Errorf("%s: uninject:\n got %s\nwant %s", policy, back, want)
+			t.Errorf("%q: uninject:\n got %s\nwant %s", policy, back, want)
+		}
+	}
+}
+
+func containerNames(cs []corev1.Container) []string {
+	var names []string
+	for _, c := range cs {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+// legacyInjected is pod as an older meshctl injected it: the rules' init
+// container appended to the init containers, the proxy as a regular
+// container after the app's, and a marker listing it under Containers.
+func legacyInjected(t *testing.T, pod *corev1.Pod, version string) *corev1.Pod {
+	t.Helper()
+	c := testInjector(t, version).Sidecar
+	p := pod.DeepCopy()
+	p.Spec.InitContainers = append(p.Spec.InitContainers, c.InitContainer())
+	p.Spec.Containers = append(p.Spec.Containers, c.ProxyContainer())
+	m := &Marker{Version: version, Hash: "0123456789abcdef",
+		InitContainers: []string{proxyconfig.InitContainerName}, Containers: []string{proxyconfig.ProxyContainerName},
+		Annotations: []string{AnnotationDefaultContainer}, Labels: []string{LabelProxyVersion}}
+	if p.Spec.InitContainers[0].Name == proxyconfig.InitContainerName {
+		m.Created = append(m.Created, CreatedInitContainers)
+	}
+	if p.Annotations == nil {
+		m.Created = append([]string{CreatedAnnotations}, m.Created...)
+		p.Annotations = map[string]string{}
+	}
+	p.Labels[LabelProxyVersion] = version
+	p.Annotations[AnnotationDefaultContainer] = p.Spec.Containers[0].Name
+	p.Annotations[AnnotationInjected] = m.String()
+	return p
+}
+
+// TestUpgradeFromTheLegacyLayout: a pod injected by an older meshctl, with
+// the proxy among its containers, gets this version's native sidecar, the
+// same as a fresh injection, even with an init container added after the
+// rules' since; and uninjecting the old layout gives the pod back.
+func TestUpgradeFromTheLegacyLayout(t *testing.T) {
+	in := testInjector(t, testVersion)
+	for _, extraInit := range []bool{false, true} {
+		pod := appPod()
+		old := legacyInjected(t, pod, "v0.1.0")
+		if extraInit {
+			// Added to the injected pod template after the old injection:
+			// it stays, and the proxy still goes right after the rules.
+			old.Spec.InitContainers = append(old.Spec.InitContainers, corev1.Container{Name: "late", Image: "late"})
+			pod.Spec.InitContainers = []corev1.Container{{Name: "late", Image: "late"}}
+		}
+		up, err := in.InjectPod(old, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if up.Action != Upgraded || up.Detail != "from v0.1.0" {
+			t.Fatalf("got %s %q", up.Action, up.Detail)
+		}
+		var upgraded corev1.Pod
+		if err := json.Unmarshal(applyJSONPatch(t, old, up.Patch), &upgraded); err != nil {
+			t.Fatal(err)
+		}
+		wantInit := []string{proxyconfig.InitContainerName, proxyconfig.ProxyContainerName}
+		if extraInit {
+			wantInit = []string{proxyconfig.InitContainerName, proxyconfig.ProxyContainerName, "late"}
+		}
+		if names := containerNames(upgraded.Spec.InitContainers); !reflect.DeepEqual(names, wantInit) {
+			t.Errorf("extra init %v: init containers %v, want %v", extraInit, names, wantInit)
+		}
+		if names := containerNames(upgraded.Spec.Containers); !reflect.DeepEqual(names, []string{"web"}) {
+			t.Errorf("extra init %v: containers %v", extraInit, names)
+		}
+		if !extraInit {
+			fresh, _ := in.InjectPod(pod, "")
+			var want corev1.Pod
+			if err := json.Unmarshal(applyJSONPatch(t, pod, fresh.Patch), &want); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(upgraded, want) {
+				t.Errorf("upgrade differs from a fresh injection:\n got %+v\nwant %+v", upgraded, want)
+			}
+		}
+		if again, err := in.InjectPod(&upgraded, ""); err != nil || again.Action != Unchanged {
+			t.Errorf("extra init %v: injecting the upgrade again: %+v, %v", extraInit, again, err)
+		}
+
+		u, err := in.Uninject(Workload{Kind: "pod", Template: &corev1.PodTemplateSpec{ObjectMeta: old.ObjectMeta, Spec: old.Spec}})
+		if err != nil || u.Action != Uninjected {
+			t.Fatalf("uninject: %+v, %v", u, err)
+		}
+		back := applyJSONPatch(t, old, u.Patch)
+		if want, _ := json.Marshal(pod); string(back) != string(want) {
+			t.Errorf("extra init %v: uninject of the legacy layout:\n got %s\nwant %s", extraInit, back, want)
 		}
 	}
 }

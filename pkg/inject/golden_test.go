@@ -184,21 +184,22 @@ func TestTemplateMetadataKept(t *testing.T) {
 	}
 }
 
-// TestCommentAfterDash: a container whose item starts with a comment on the
-// dash's line ("- # note") or on lines of its own. The sidecar must go
-// at the dash's column, not at the item's first key (FuzzStream found
+// TestCommentAfterDash: an init container whose item starts with a comment
+// on the dash's line ("- # note") or on lines of its own. The sidecar must
+// go at the dash's column, not at the item's first key (FuzzStream found
 // output that did not parse), and the round trip must hold.
 func TestCommentAfterDash(t *testing.T) {
 	in := testInjector(t, testVersion)
 	for _, items := range []string{
-		"      - # the app\n        name: app\n",
-		"      -\n        # the app\n        name: app\n",
-		"      - # the app\n        # really\n        name: app\n",
+		"      - # the app's\n        name: migrate\n",
+		"      -\n        # the app's\n        name: migrate\n",
+		"      - # the app's\n        # really\n        name: migrate\n",
 	} {
-		input := "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    metadata:\n      labels: {a: b}\n    spec:\n      containers:\n" + items
+		input := "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    metadata:\n      labels: {a: b}\n    spec:\n" +
+			"      containers:\n      - name: app\n      initContainers:\n" + items
 		out := process(t, &Stream{Injector: in}, []byte(input))
-		if !strings.Contains(string(out), "\n"+items+"      - name: mesh-proxy\n") {
-			t.Errorf("sidecar not after the app, at its dash's column:\n%s", out)
+		if !strings.Contains(string(out), "\n"+items+"      - name: mesh-proxy-init\n") {
+			t.Errorf("sidecar not after the app's init container, at its dash's column:\n%s", out)
 		}
 		if again := process(t, &Stream{Injector: in}, out); string(again) != string(out) {
 			t.Errorf("injecting twice differs:\n%s", golden.Diff(out, again))

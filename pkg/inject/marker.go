@@ -17,7 +17,11 @@ type Marker struct {
 	// Hash identifies the injected content (containers and metadata); equal
 	// hashes mean an equal injection.
 	Hash string `json:"hash"`
-	// InitContainers and Containers name the containers added.
+	// InitContainers and Containers name the containers added. This version
+	// adds both of its containers as init containers (the proxy as a native
+	// sidecar); Containers is set by older versions, which added the proxy
+	// among the app's containers, and is still read so that their output is
+	// upgraded and uninjected alike.
 	InitContainers []string `json:"initContainers,omitempty"`
 	Containers     []string `json:"containers,omitempty"`
 	// Annotations and Labels are the keys added, apart from the marker.

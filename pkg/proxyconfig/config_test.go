@@ -189,7 +189,7 @@ func TestEnv(t *testing.T) {
 func TestContainers(t *testing.T) {
 	for name, c := range map[string]*Config{"default": mustNew(t), "full": fullConfig(t)} {
 		t.Run(name, func(t *testing.T) {
-			b, err := json.Marshal(map[string]any{"initContainer": c.InitContainer(), "proxyContainer": c.ProxyContainer()})
+			b, err := json.Marshal(map[string]any{"initContainer": c.InitContainer(), "proxyContainer": c.NativeSidecarContainer()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -204,9 +204,20 @@ func TestContainers(t *testing.T) {
 	if got := init.Capabilities.Add; !reflect.DeepEqual(got, []corev1.Capability{"NET_ADMIN", "NET_RAW"}) {
 		t.Errorf("init capabilities %v", got)
 	}
-	proxy := mustNew(t).ProxyContainer().SecurityContext
+	native := mustNew(t).NativeSidecarContainer()
+	proxy := native.SecurityContext
 	if *proxy.RunAsUser != ProxyUID || !*proxy.RunAsNonRoot || !*proxy.ReadOnlyRootFilesystem || *proxy.AllowPrivilegeEscalation {
 		t.Errorf("proxy security context %+v", proxy)
+	}
+	// The kubelet starts the app only once the startup probe has passed,
+	// which takes /ready on the admin port; a minute at most.
+	if native.RestartPolicy == nil || *native.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+		t.Errorf("proxy restartPolicy %v, want Always", native.RestartPolicy)
+	}
+	sp := native.StartupProbe
+	if sp == nil || sp.HTTPGet == nil || sp.HTTPGet.Path != wire.ReadyPath || sp.HTTPGet.Port.IntValue() != AdminPort ||
+		sp.PeriodSeconds != 1 || sp.FailureThreshold*sp.PeriodSeconds < 60 {
+		t.Errorf("proxy startup probe %+v", sp)
 	}
 }
 

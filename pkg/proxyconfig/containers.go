@@ -57,14 +57,12 @@ func (c *Config) InitContainer() corev1.Container {
 
 // ProxyContainer is the proxy that runs beside the app: as ProxyUID (whose
 // traffic the rules exempt), with no capabilities and a read-only root, and
-// probed on the admin port, which is never intercepted.
+// probed on the admin port, which is never intercepted. It is the proxy as a
+// regular container, as older meshctl versions injected it (after the app's
+// containers, which then started before the proxy listened); the injector
+// now adds NativeSidecarContainer, which is this container made a native
+// sidecar.
 func (c *Config) ProxyContainer() corev1.Container {
-	probe := func(path string) *corev1.Probe {
-		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-			Path: path,
-			Port: intstr.FromInt32(AdminPort),
-		}}}
-	}
 	return corev1.Container{
 		Name:    ProxyContainerName,
 		Image:   c.Image,
@@ -77,8 +75,8 @@ func (c *Config) ProxyContainer() corev1.Container {
 		}},
 		Env:            Env(),
 		Resources:      *c.Resources.DeepCopy(),
-		ReadinessProbe: probe(wire.ReadyPath),
-		LivenessProbe:  probe(wire.LivePath),
+		ReadinessProbe: adminProbe(wire.ReadyPath),
+		LivenessProbe:  adminProbe(wire.LivePath),
 		SecurityContext: &corev1.SecurityContext{
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 			RunAsUser:                ptr.To[int64](ProxyUID),
@@ -90,15 +88,43 @@ func (c *Config) ProxyContainer() corev1.Container {
 	}
 }
 
+// adminProbe probes path on the admin port, which is never intercepted.
+func adminProbe(path string) *corev1.Probe {
+	return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+		Path: path,
+		Port: intstr.FromInt32(AdminPort),
+	}}}
+}
+
+// The startup probe asks /ready every StartupProbePeriodSeconds, and gives
+// the proxy StartupProbeFailureThreshold of them (about a minute, an image
+// pull aside: the probe starts once the container has) before the kubelet
+// restarts it.
+const (
+	StartupProbePeriodSeconds    = 1
+	StartupProbeFailureThreshold = 60
+)
+
 // NativeSidecarContainer is ProxyContainer as a Kubernetes native sidecar:
-// an init container with restartPolicy Always. It starts after the
-// interception rules and before the app, like the init containers before
-// it, and runs beside the app; unlike a regular container, it does not keep
-// a pod running once the app's containers have finished, which would stop a
-// Job from ever completing. The injector uses it for pods whose
-// restartPolicy is Never or OnFailure (Jobs and CronJobs).
+// an init container with restartPolicy Always, which the injector adds to
+// every pod right after InitContainer. Native sidecars are on by default
+// since Kubernetes 1.29 (the SidecarContainers feature gate; beta then, GA
+// in 1.33), below the mesh's minimum of 1.30 (pkg/check
+// MinKubernetesVersion), so no supported cluster lacks them.
+//
+// The kubelet starts the init containers in order and moves past a native
+// sidecar only once its startup probe has succeeded: the app's containers
+// start with the proxy already listening on OutboundPort, so that the app's
+// first outbound call is not refused. On shutdown the kubelet stops the
+// app's containers first and the sidecars only after they have exited, so
+// the app's last calls still go through the proxy. And a native sidecar does
+// not keep a pod running once the app's containers have finished, which
+// would stop a Job from ever completing.
 func (c *Config) NativeSidecarContainer() corev1.Container {
 	ct := c.ProxyContainer()
 	ct.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
+	ct.StartupProbe = adminProbe(wire.ReadyPath)
+	ct.StartupProbe.PeriodSeconds = StartupProbePeriodSeconds
+	ct.StartupProbe.FailureThreshold = StartupProbeFailureThreshold
 	return ct
 }

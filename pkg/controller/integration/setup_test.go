@@ -268,13 +268,15 @@ func hasSidecar(p *corev1.Pod) bool {
 	return proxyContainer(p) != nil
 }
 
+// proxyContainer is the pod's proxy, which the webhook adds as a native
+// sidecar (an init container with restartPolicy Always); nil for a pod
+// without one, or with the proxy among its containers.
 func proxyContainer(p *corev1.Pod) *corev1.Container {
-	for i, c := range p.Spec.Containers {
-		if c.Name == proxyconfig.ProxyContainerName {
-			return &p.Spec.Containers[i]
-		}
+	c := proxyconfig.ProxyContainerOf(&p.Spec)
+	if c == nil || c.RestartPolicy == nil {
+		return nil
 	}
-	return nil
+	return c
 }
 
 func toJSON(t testing.TB, v any) string {
