@@ -19,20 +19,23 @@ const fetchTimeout = 30 * time.Second
 const injectLong = `Add the mesh's sidecar to the workloads of Kubernetes manifests, offline.
 
 Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets,
-ReplicationControllers, Jobs and CronJobs get an init container that
-installs the interception rules and the mesh-proxy container, plus the
-annotation meshctl.io/injected recording what was added and the label
-meshctl.io/proxy-version. Pods that run to completion (Jobs, CronJobs) get
-the proxy as a native sidecar (an init container with restartPolicy: Always),
-so that they can complete. Every other resource passes through byte for byte;
-the items of a List are walked. The injection is the one the mesh's admission
-webhook applies.
+ReplicationControllers, Jobs and CronJobs get two init containers after
+their own: mesh-proxy-init, which installs the interception rules, and
+mesh-proxy, the proxy, as a native sidecar (restartPolicy: Always, with a
+startup probe). The kubelet starts the app's containers only once the proxy
+is ready, stops the proxy only after they have exited, and lets Jobs
+complete. The app's containers are left as they are. The annotation
+meshctl.io/injected records what was added, and the label
+meshctl.io/proxy-version the version. Every other resource passes through
+byte for byte; the items of a List are walked. The injection is the one the
+mesh's admission webhook applies.
 
 Only what changes is rewritten: comments, key order, quoting and every
 untouched field come out as they went in. JSON in gives JSON out.
 
 Injecting again changes nothing; injecting manifests made by an older
-meshctl replaces their sidecar with this version's (the upgrade path).
+meshctl replaces their sidecar with this version's (the upgrade path), moving
+a mesh-proxy container of theirs to a native sidecar.
 
 Skipped, with a warning: workloads with hostNetwork, opted out with the
 pod-template annotation meshctl.io/sidecar-injection: disabled, in
