@@ -112,7 +112,9 @@ wait_meshed() {
       kubectl get events -n "$ns" --sort-by .lastTimestamp >&2 || true
       die "deployment $ns/$name did not become ready"
     fi
-    containers=$(kubectl get pods -n "$ns" -l "app=$name" --field-selector status.phase=Running -o 'jsonpath={.items[*].spec.containers[*].name}')
+    # The proxy is a native sidecar (an init container); older meshctl
+    # versions put it among the containers.
+    containers=$(kubectl get pods -n "$ns" -l "app=$name" --field-selector status.phase=Running -o 'jsonpath={.items[*].spec.initContainers[*].name} {.items[*].spec.containers[*].name}')
     [[ " $containers " == *" mesh-proxy "* ]] ||
       die "the pods of $ns/$name have no mesh-proxy sidecar (containers: $containers); were they created before the namespace was enrolled? \`meshctl namespace add $ns --restart\` restarts them"
   done

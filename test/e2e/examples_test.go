@@ -11,11 +11,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshctl/meshctl/internal/testenv"
@@ -41,7 +43,9 @@ var (
 // namespaces and `kubectl apply -f examples/bookstore/` deploys it. Every pod
 // comes up 2/2 with the webhook's sidecar and its rules installed by the init
 // container; bookbuyer's calls reach bookstore through both sidecars, whose
-// metrics count them, and bookstore's own counter grows.
+// metrics count them, and bookstore's own counter grows. A restarted
+// bookbuyer's first call succeeds: its proxy, a native sidecar, was ready
+// before the app started.
 func bookstoreEnrolled(t *testing.T, e *Env) {
 	m := &e.mesh
 	m.need(t, m.installed, "an installed mesh", "meshctl install")
@@ -109,6 +113,47 @@ func bookstoreEnrolled(t *testing.T, e *Env) {
 		}
 		return nil
 	})
+	m.bookbuyer = e.firstCallSucceeds(t, m.bookbuyer, "bought")
+}
+
+// firstCallSucceeds restarts the caller app's pod now that bookstore is
+// known to answer, and checks that the new pod's very first call got
+// through: the kubelet started the app only once its proxy was ready, so
+// nothing was refused on the proxy's port. verb starts the app's result
+// lines ("bought: 200 ..."). It returns the new pod.
+func (e *Env) firstCallSucceeds(t *testing.T, app meshApp, verb string) meshApp {
+	t.Helper()
+	ctx := testenv.Context(t)
+	if err := e.Clients.Kube.CoreV1().Pods(app.namespace).Delete(ctx, app.pod, metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("deleting pod %s/%s: %v", app.namespace, app.pod, err)
+	}
+	restarted := e.meshedApp(t, app.namespace, app.name)
+	var s callerStats
+	eventually(t, 30*time.Second, fmt.Sprintf("%s/%s's first call", restarted.namespace, restarted.pod), func(ctx context.Context) error {
+		if err := e.appStatsCtx(ctx, restarted, &s); err != nil {
+			return err
+		}
+		if s.OK+s.Failed == 0 {
+			return fmt.Errorf("%s's /api/stats: %+v, no call made yet", app.name, s)
+		}
+		return nil
+	})
+	if s.Failed != 0 {
+		t.Errorf("pod %s/%s: /api/stats %+v right after start, want failed == 0: the app called before its proxy listened", restarted.namespace, restarted.pod, s)
+	}
+	// The log says the same of the first call, whatever came after it.
+	logs, err := e.Clients.Kube.CoreV1().Pods(restarted.namespace).GetLogs(restarted.pod, &corev1.PodLogOptions{Container: app.name}).DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("pod %s/%s: logs of %s: %v", restarted.namespace, restarted.pod, app.name, err)
+	}
+	lines := strings.Split(string(logs), "\n")
+	first := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, " "+verb+": ") })
+	if first < 0 || !strings.Contains(lines[first], " "+verb+": 200 ") {
+		t.Errorf("pod %s/%s: the first call after start-up was not a 200; the log:\n%s", restarted.namespace, restarted.pod, logs)
+	} else {
+		t.Logf("%s's first call after start-up: %s", app.name, lines[first])
+	}
+	return restarted
 }
 
 // booksJWT: with JWT validation on in the MeshConfig (keys and tokens from

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -321,25 +322,49 @@ func (m *meshState) need(t *testing.T, ok bool, what, step string) {
 }
 
 // meshedApp waits for the one pod of the app (label app=NAME) in the
-// namespace to be 2/2 with the sidecar, checks that the init container
-// installed the interception rules (exited 0, and printed the rules that
-// redirect to the proxy's ports), and returns the app with its pod's and
-// service's addresses.
+// namespace to be 2/2 with the sidecar: the app's container ready, and the
+// proxy a native sidecar (an init container with restartPolicy Always right
+// after the rules' init container) that has started and is ready. It checks
+// that the init container installed the interception rules (exited 0, and
+// printed the rules that redirect to the proxy's ports), and returns the app
+// with its pod's and service's addresses.
 func (e *Env) meshedApp(t *testing.T, ns, name string) meshApp {
 	t.Helper()
 	pod := e.WaitPodsReady(t, ns, "app="+name, 1, 2*time.Minute)[0]
-	var names []string
+	var names, initNames []string
 	for _, c := range pod.Spec.Containers {
 		names = append(names, c.Name)
 	}
-	if len(names) != 2 || !containsName(pod.Spec.Containers, proxyconfig.ProxyContainerName) {
-		t.Fatalf("pod %s/%s has containers %v, want %s and %s", ns, pod.Name, names, name, proxyconfig.ProxyContainerName)
+	for _, c := range pod.Spec.InitContainers {
+		initNames = append(initNames, c.Name)
 	}
-	if len(pod.Status.ContainerStatuses) != 2 {
-		t.Fatalf("pod %s/%s: %d container statuses, want 2/2", ns, pod.Name, len(pod.Status.ContainerStatuses))
+	if len(names) != 1 || names[0] != name {
+		t.Fatalf("pod %s/%s has containers %v, want %s alone (the proxy is an init container)", ns, pod.Name, names, name)
 	}
-	if !containsName(pod.Spec.InitContainers, proxyconfig.InitContainerName) {
-		t.Fatalf("pod %s/%s has no init container %s", ns, pod.Name, proxyconfig.InitContainerName)
+	proxy := proxyconfig.ProxyContainerOf(&pod.Spec)
+	at := slices.Index(initNames, proxyconfig.InitContainerName)
+	if proxy == nil || proxy.RestartPolicy == nil || at < 0 || at+1 >= len(initNames) || initNames[at+1] != proxyconfig.ProxyContainerName {
+		t.Fatalf("pod %s/%s has init containers %v, want %s right after %s as a native sidecar (restartPolicy Always)",
+			ns, pod.Name, initNames, proxyconfig.ProxyContainerName, proxyconfig.InitContainerName)
+	}
+	if proxy.StartupProbe == nil {
+		t.Fatalf("pod %s/%s: the proxy has no startup probe, so the app may start before it listens", ns, pod.Name)
+	}
+	if len(pod.Status.ContainerStatuses) != 1 || !pod.Status.ContainerStatuses[0].Ready {
+		t.Fatalf("pod %s/%s: container statuses %+v, want %s ready", ns, pod.Name, pod.Status.ContainerStatuses, name)
+	}
+	ps := proxyconfig.ProxyStatusOf(&pod)
+	if ps == nil || ps.Started == nil || !*ps.Started || !ps.Ready || ps.State.Running == nil {
+		t.Fatalf("pod %s/%s: proxy status %+v, want started, ready and running", ns, pod.Name, ps)
+	}
+	// The kubelet starts the app only once the proxy's startup probe has
+	// passed (the times are in whole seconds).
+	if app := pod.Status.ContainerStatuses[0].State.Running; app == nil || app.StartedAt.Before(&ps.State.Running.StartedAt) {
+		t.Errorf("pod %s/%s: the app started at %v, before the proxy (%v)", ns, pod.Name, app, ps.State.Running.StartedAt)
+	}
+	// kubectl counts a native sidecar in READY, as the demo says.
+	if out := strings.Fields(e.Run(t, e.Kubectl, "get", "pod", "-n", ns, pod.Name, "--no-headers")); len(out) < 2 || out[1] != "2/2" {
+		t.Errorf("kubectl get pod %s/%s: %q, want READY 2/2", ns, pod.Name, out)
 	}
 	initDone := false
 	for _, cs := range pod.Status.InitContainerStatuses {
@@ -459,15 +484,6 @@ func (e *Env) meshConfigField(t *testing.T, jsonpath string) string {
 func serviceURL(app meshApp, path string, query url.Values) string {
 	u := url.URL{Scheme: "http", Host: app.serviceAddr().String(), Path: path, RawQuery: query.Encode()}
 	return u.String()
-}
-
-func containsName(cs []corev1.Container, name string) bool {
-	for _, c := range cs {
-		if c.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 func (e *Env) writeManifest(t *testing.T, name, text string) string {
