@@ -72,6 +72,9 @@ func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
 		}
 		bw.Reset(c)
 		*x = h1.Exchange{Request: x.Request, Dst: dst, In: br, Out: bw}
+		if s.closing.Load() {
+			x.Close = true // see StopKeepAlives
+		}
 		err = s.H1.ServeH1(x)
 		if err != nil && !errors.Is(err, h1.ErrHandoff) && !x.Started {
 			x.Close = true
@@ -82,7 +85,9 @@ func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
 		if errors.Is(err, h1.ErrHandoff) {
 			return true
 		}
-		if err != nil || x.Close {
+		// An exchange under way when StopKeepAlives closed the idle
+		// connections ends its connection here.
+		if err != nil || x.Close || s.closing.Load() {
 			return false
 		}
 		lc.state.Store(leanIdle)

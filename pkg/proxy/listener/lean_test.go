@@ -209,3 +209,41 @@ func TestLeanLargeResponseHead(t *testing.T) {
 		}
 	}
 }
+
+// TestStopKeepAlives: once a stopping pod calls StopKeepAlives, an idle
+// connection closes at once, and a new one is still answered, with
+// Connection: close, on the lean path and on net/http's alike.
+func TestStopKeepAlives(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer backend.Close()
+	addr, lean, s := startLean(t, strings.TrimPrefix(backend.URL, "http://"))
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	idleBR := bufio.NewReader(idle)
+	if resp, _ := roundTrip(t, idle, idleBR, "GET / HTTP/1.1\r\nHost: books\r\n\r\n"); resp.Close {
+		t.Fatal("Connection: close before StopKeepAlives")
+	}
+	s.StopKeepAlives()
+	idle.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := idleBR.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection after StopKeepAlives: %v; want EOF", err)
+	}
+	for _, req := range []string{
+		"GET / HTTP/1.1\r\nHost: books\r\n\r\n",                                              // lean
+		"GET / HTTP/1.1\r\nHost: books\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n", // handed to net/http
+	} {
+		before := lean.n.Load()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, body := roundTrip(t, c, bufio.NewReader(c), req)
+		c.Close()
+		if resp.StatusCode != 200 || body != "ok" || !resp.Close {
+			t.Errorf("%q after StopKeepAlives: %d %q, Connection: close %v; want 200 ok true (lean exchanges %d -> %d)", req, resp.StatusCode, body, resp.Close, before, lean.n.Load())
+		}
+	}
+}

@@ -65,6 +65,9 @@ type Server struct {
 	writers  sync.Pool
 	leanWG   sync.WaitGroup
 	draining atomic.Bool
+	// closing is set by StopKeepAlives: every exchange from then on is
+	// the connection's last.
+	closing atomic.Bool
 }
 
 type destKey struct{}
@@ -202,6 +205,19 @@ func (s *Server) track(c net.Conn, add bool) {
 	} else {
 		delete(s.open, c)
 	}
+}
+
+// StopKeepAlives makes clients reconnect while the server still answers:
+// idle HTTP connections close now, and every response from now on carries
+// Connection: close (HTTP/2 clients get a GOAWAY). A stopping pod calls it
+// as it turns not-ready, because callers' pooled connections would
+// otherwise keep reaching it after the Service has moved on, and fail once
+// its app is gone.
+func (s *Server) StopKeepAlives() {
+	s.init()
+	s.closing.Store(true)
+	s.httpServer.SetKeepAlivesEnabled(false)
+	s.closeIdleLean()
 }
 
 // Shutdown stops HTTP gracefully (in-flight requests finish, idle

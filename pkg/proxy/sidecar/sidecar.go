@@ -212,6 +212,7 @@ func Run(ctx context.Context, o Options) error {
 	// endpoint is taken out of rotation, then stop accepting and let
 	// in-flight work finish within DrainTimeout.
 	adm.SetReady(false)
+	inSrv.StopKeepAlives()
 	log.Info("mesh-proxy draining", "delay", o.DrainDelay.String(), "timeout", o.DrainTimeout.String())
 	time.Sleep(o.DrainDelay)
 	inLn.Close()
