@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"testing"
@@ -51,8 +52,9 @@ func TestImageScriptBuildsTheImage(t *testing.T) {
 	if err := json.Unmarshal(files[m.Config], &config); err != nil {
 		t.Fatalf("config %s: %v", m.Config, err)
 	}
-	if config.Config.User != "65532:65532" || config.OS != "linux" || config.Architecture != "amd64" {
-		t.Errorf("config %+v, want user 65532:65532 on linux/amd64", config)
+	// Built for this machine's architecture unless IMAGE_ARCH says otherwise.
+	if config.Config.User != "65532:65532" || config.OS != "linux" || config.Architecture != runtime.GOARCH {
+		t.Errorf("config %+v, want user 65532:65532 on linux/%s", config, runtime.GOARCH)
 	}
 
 	gz, err := gzip.NewReader(bytes.NewReader(files[m.Layers[0]]))

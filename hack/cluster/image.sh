@@ -29,7 +29,10 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-(cd "$REPO_ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags "${LDFLAGS:--s -w}" -o "$work/$name" "$pkg")
+# The image runs on a node of IMAGE_ARCH (default: this machine's), whatever
+# machine builds it; mkimage labels the image with the same architecture.
+arch=${IMAGE_ARCH:-$(go env GOARCH)}
+(cd "$REPO_ROOT" && CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -ldflags "${LDFLAGS:--s -w}" -o "$work/$name" "$pkg")
 mkimage=$IMAGES_BIN/mkimage
 if [[ ! -x $mkimage ]]; then # no cluster was ever built here (a kind user, say)
   mkimage=$work/mkimage
@@ -37,7 +40,7 @@ if [[ ! -x $mkimage ]]; then # no cluster was ever built here (a kind user, say)
 fi
 entry=(-entrypoint "/$name")
 for arg in "$@"; do [[ $arg == -entrypoint ]] && entry=(); done
-"$mkimage" -tag "$ref" -o "$work/image.tar" -file "$work/$name=/$name" "${entry[@]}" "$@"
+"$mkimage" -tag "$ref" -o "$work/image.tar" -arch "$arch" -file "$work/$name=/$name" "${entry[@]}" "$@"
 if [[ -n $out ]]; then
   mkdir -p "$(dirname "$out")"
   mv "$work/image.tar" "$out"

@@ -66,6 +66,12 @@ else
   fi
   context=$(kubectl config current-context) || die "KUBECONFIG=$KUBECONFIG has no current context"
   note "KUBECONFIG=$KUBECONFIG, context $context"
+  # The images are built for the nodes' architecture (an arm64 kind node on a
+  # Mac, say), not this machine's.
+  IMAGE_ARCH=$(kubectl get nodes -o 'jsonpath={.items[0].status.nodeInfo.architecture}') || die "the cluster's nodes could not be listed"
+  [[ $IMAGE_ARCH == amd64 || $IMAGE_ARCH == arm64 ]] || die "the cluster's nodes are $IMAGE_ARCH; the images are built for amd64 or arm64"
+  export IMAGE_ARCH
+  note "nodes: linux/$IMAGE_ARCH"
 fi
 
 step "Build the images"
@@ -85,7 +91,7 @@ elif [[ $context == kind-* ]] && command -v kind >/dev/null; then
     show kind load image-archive "$tar" --name "${context#kind-}"
   done
 else
-  note "the current context is not a kind cluster (or kind is not on PATH): the cluster must be able to pull $proxy_image, $controller_image and ghcr.io/meshctl/examples:v1 (see hack/images/examples.sh)"
+  note "the current context is not a kind cluster (or kind is not on PATH): the cluster must be able to pull $proxy_image, $controller_image and the examples image (hack/images/examples.sh names it)"
 fi
 
 # ---- 3. the journey ---------------------------------------------------------
@@ -118,7 +124,11 @@ step "Turn JWT validation on, and mesh the books example with meshctl inject"
 # The key is kept between runs (outside the repository), so the mesh's JWKS
 # stays valid; the tokens are fresh.
 show examples/books/jwt.sh
-eval "$(examples/books/jwt.sh --print-env 2>/dev/null)"
+# The same key again (jwt.sh reuses it), printed as shell assignments; read
+# whole and checked, so a failure names this step.
+jwt_env=$(examples/books/jwt.sh --print-env) || die "examples/books/jwt.sh --print-env failed"
+eval "$jwt_env"
+[[ -n ${JWT_JWKS_FILE:-} && -n ${JWT_TOKEN:-} ]] || die "examples/books/jwt.sh --print-env printed no JWT_JWKS_FILE or JWT_TOKEN"
 jwks=$(<"$JWT_JWKS_FILE")
 show_as "meshctl config set auth.jwt.enable=true auth.jwt.issuer=$JWT_ISSUER auth.jwt.audiences=$JWT_AUDIENCE auth.jwt.jwks=\"\$(cat $JWT_JWKS_FILE)\"" \
   meshctl config set auth.jwt.enable=true "auth.jwt.issuer=$JWT_ISSUER" "auth.jwt.audiences=$JWT_AUDIENCE" "auth.jwt.jwks=$jwks"
@@ -150,8 +160,9 @@ step "Each proxy's request metrics"
 for app in bookbuyer/bookbuyer bookstore/bookstore books/books books/stars; do
   ns=${app%/*} name=${app#*/}
   pod=$(kubectl get pods -n "$ns" -l "app=$name" --field-selector status.phase=Running -o 'jsonpath={.items[0].metadata.name}')
-  show_as "kubectl get --raw /api/v1/namespaces/$ns/pods/$pod:$admin_port/proxy/metrics | grep ^mesh_proxy_requests_total" \
-    proxy_metrics "$ns" "$pod"
+  port=$(admin_port "$ns" "$pod")
+  show_as "kubectl get --raw /api/v1/namespaces/$ns/pods/$pod:$port/proxy/metrics | grep ^mesh_proxy_requests_total" \
+    proxy_metrics "$ns" "$pod" "$port"
 done
 
 step "Permissive mode"

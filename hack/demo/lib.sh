@@ -11,9 +11,6 @@ else
 fi
 
 demo_name=${DEMO_NAME:-make demo}
-# The proxy's admin port (pkg/proxyconfig AdminPort), with /metrics; the
-# interception rules never touch it.
-admin_port=15000
 current_step="starting"
 main_pid=$BASHPID
 
@@ -97,7 +94,11 @@ expect_status() {
 
 # mesh_installed: whether the cluster has a control plane of this mesh.
 mesh_installed() {
-  meshctl version -o json 2>/dev/null | grep -q '"controlPlane"'
+  # Read whole before matching: grep -q would stop reading early, and under
+  # pipefail meshctl's SIGPIPE would then read as "not installed".
+  local out
+  out=$(meshctl version -o json 2>/dev/null) || return 1
+  [[ $out == *'"controlPlane"'* ]]
 }
 
 # wait_meshed NS/APP...: waits for each Deployment to roll out and checks
@@ -126,10 +127,21 @@ inject_books() {
   meshctl inject --from-cluster -f examples/books/ | kubectl apply -f -
 }
 
-# proxy_metrics NS POD: the proxy's request counters, through the API
-# server's pod proxy to the admin port.
+# admin_port NS POD: the port of the proxy's admin server (/metrics), read
+# from the injected pod itself (the proxy's port named mesh-admin), so that
+# the number is defined only in pkg/proxyconfig.
+admin_port() {
+  local port
+  port=$(kubectl get pod -n "$1" "$2" -o 'jsonpath={.spec.initContainers[?(@.name=="mesh-proxy")].ports[?(@.name=="mesh-admin")].containerPort}{.spec.containers[?(@.name=="mesh-proxy")].ports[?(@.name=="mesh-admin")].containerPort}') || die "pod $1/$2 could not be read"
+  [[ -n $port ]] || die "pod $1/$2 has no mesh-proxy port named mesh-admin"
+  printf '%s\n' "$port"
+}
+
+# proxy_metrics NS POD PORT: the proxy's request counters, through the API
+# server's pod proxy to its admin port. mesh_proxy_requests_total is the
+# proxy's request counter (docs/getting-started.md shows it).
 proxy_metrics() {
   local out
-  out=$(kubectl get --raw "/api/v1/namespaces/$1/pods/$2:$admin_port/proxy/metrics") || die "the metrics of $1/$2's proxy could not be read"
+  out=$(kubectl get --raw "/api/v1/namespaces/$1/pods/$2:$3/proxy/metrics") || die "the metrics of $1/$2's proxy could not be read"
   grep '^mesh_proxy_requests_total' <<<"$out" || die "$1/$2's proxy reports no mesh_proxy_requests_total"
 }

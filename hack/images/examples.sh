@@ -28,11 +28,13 @@ for app in "${APPS[@]}"; do
   pkgs+=("./examples/apps/$app")
   files+=(-file "$work/bin/$app=/$app")
 done
-# mkimage labels the image linux/amd64, so that is what is built.
-(cd "$repo" && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags "-s -w" -o "$work/bin/" "${pkgs[@]}")
+# For nodes of IMAGE_ARCH (default: this machine's); mkimage labels the image
+# with the same architecture, which containerd matches against the node's.
+arch=${IMAGE_ARCH:-$(go env GOARCH)}
+(cd "$repo" && CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -ldflags "-s -w" -o "$work/bin/" "${pkgs[@]}")
 
 # mkimage is its own Go module (hack/images); go build's cache makes this
 # quick after the first time.
 (cd "$repo/hack/images" && CGO_ENABLED=0 go build -trimpath -o "$work/mkimage" ./mkimage)
-"$work/mkimage" -tag "$IMAGE" -o "$out" "${files[@]}" -entrypoint /bookstore -user 65532:65532
+"$work/mkimage" -tag "$IMAGE" -o "$out" -arch "$arch" "${files[@]}" -entrypoint /bookstore -user 65532:65532
 echo "$IMAGE written to $out" >&2

@@ -31,6 +31,7 @@ type options struct {
 	entrypoint []string
 	user       string
 	env        []string
+	arch       string
 }
 
 func main() {
@@ -54,6 +55,7 @@ func main() {
 		return nil
 	})
 	flag.StringVar(&o.user, "user", "", "user the entrypoint runs as (UID[:GID])")
+	flag.StringVar(&o.arch, "arch", "amd64", "the binaries' architecture (GOARCH): amd64 or arm64")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "mkimage:", err)
@@ -64,6 +66,12 @@ func main() {
 func run(o options) error {
 	if o.tag == "" || o.out == "" || len(o.files) == 0 || len(o.entrypoint) == 0 {
 		return fmt.Errorf("-tag, -o, -file and -entrypoint are required")
+	}
+	if o.arch == "" {
+		o.arch = "amd64"
+	}
+	if o.arch != "amd64" && o.arch != "arm64" {
+		return fmt.Errorf("-arch %q: want amd64 or arm64, the GOARCH the binaries were built for", o.arch)
 	}
 	ref, err := name.NewTag(o.tag)
 	if err != nil {
@@ -88,8 +96,9 @@ func run(o options) error {
 		return err
 	}
 	cf = cf.DeepCopy()
-	// containerd imports only images for its own platform.
-	cf.OS, cf.Architecture = "linux", "amd64"
+	// containerd imports only images for its own platform, so the label
+	// must match the binaries (and the node).
+	cf.OS, cf.Architecture = "linux", o.arch
 	cf.Config = v1.Config{
 		Entrypoint: o.entrypoint,
 		Env:        append([]string{"PATH=/usr/local/bin:/usr/bin:/bin"}, o.env...),

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -96,5 +97,38 @@ func TestRunWritesImportableImage(t *testing.T) {
 func TestRunRejectsMissingFlags(t *testing.T) {
 	if err := run(options{tag: "x.test/a:1", out: filepath.Join(t.TempDir(), "o.tar")}); err == nil {
 		t.Error("run without -file and -entrypoint succeeded")
+	}
+}
+
+// TestRunArch: the image is labelled with the binaries' architecture, which
+// containerd matches against the node's; anything but amd64 and arm64 is
+// refused.
+func TestRunArch(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "app")
+	if err := os.WriteFile(bin, []byte("#!binary"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ arch, want string }{{"", "amd64"}, {"amd64", "amd64"}, {"arm64", "arm64"}, {"386", ""}} {
+		o := options{tag: "meshctl.test/app:1", out: filepath.Join(dir, "a.tar"), files: map[string]string{"/app": bin}, entrypoint: []string{"/app"}, arch: tc.arch}
+		err := run(o)
+		if tc.want == "" {
+			if err == nil || !strings.Contains(err.Error(), "-arch") {
+				t.Errorf("-arch %q: run = %v, want an error naming -arch", tc.arch, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("-arch %q: %v", tc.arch, err)
+		}
+		tag := name.MustParseReference("meshctl.test/app:1").(name.Tag)
+		img, err := tarball.ImageFromPath(o.out, &tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil || cf.Architecture != tc.want {
+			t.Errorf("-arch %q: architecture %v (%v), want %s", tc.arch, cf.Architecture, err, tc.want)
+		}
 	}
 }
