@@ -184,3 +184,23 @@ func TestDrain(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDrain: DRAIN_DELAY is user input; whatever it holds, Drain returns a
+// usable delay or an error naming the variable, never a negative delay.
+func FuzzDrain(f *testing.F) {
+	for _, s := range []string{"", "0s", "5s", "-1s", "1e9", "9999999h", "5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := Drain(func(string) string { return s })
+		if err != nil {
+			if !strings.Contains(err.Error(), "DRAIN_DELAY") {
+				t.Errorf("Drain(%q) error %q does not name DRAIN_DELAY", s, err)
+			}
+			return
+		}
+		if d < 0 {
+			t.Errorf("Drain(%q) = %s, negative", s, d)
+		}
+	})
+}

@@ -203,3 +203,26 @@ func TestProgram(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFromEnv: BOOKSTORE_URL and INTERVAL are user input; whatever they hold,
+// FromEnv returns a caller of an http(s) URL with a positive interval, or an
+// error naming the variable at fault.
+func FuzzFromEnv(f *testing.F) {
+	f.Add("", "")
+	f.Add("http://bookstore.bookstore:8080", "500ms")
+	f.Add("ftp://x", "1s")
+	f.Add("http://x", "-1s")
+	f.Add("http://[::1", "0")
+	f.Fuzz(func(t *testing.T, base, interval string) {
+		c, d, err := FromEnv(env(map[string]string{"BOOKSTORE_URL": base, "INTERVAL": interval}), "/api/buy", "bought", log.New(io.Discard, "", 0))
+		if err != nil {
+			if !strings.Contains(err.Error(), "BOOKSTORE_URL") && !strings.Contains(err.Error(), "INTERVAL") {
+				t.Errorf("FromEnv(%q, %q) error %q names neither variable", base, interval, err)
+			}
+			return
+		}
+		if d <= 0 || !(strings.HasPrefix(c.URL, "http://") || strings.HasPrefix(c.URL, "https://")) || !strings.HasSuffix(c.URL, "/api/buy") {
+			t.Errorf("FromEnv(%q, %q) = %q every %s", base, interval, c.URL, d)
+		}
+	})
+}
