@@ -14,9 +14,16 @@ import (
 // the request head (as the pipeline left it) and its body go upstream in
 // one write, the response head and body come back relayed as they are, by
 // their own framing. It commits the request. An error with x.Started false
-// has sent nothing downstream; the caller answers 502.
-func (f *Forwarder) ServeH1(x *h1.Exchange) error {
+// has sent nothing downstream; the caller answers 502. Any error sets
+// x.Close: the request's body may not have been read, and what is left of
+// it must not be taken for the connection's next request.
+func (f *Forwarder) ServeH1(x *h1.Exchange) (err error) {
 	x.Commit()
+	defer func() {
+		if err != nil {
+			x.Close = true
+		}
+	}()
 	ctx := context.Background()
 	addr := x.Dst.String()
 	pc, reused, err := f.pool.get(ctx, addr)

@@ -230,3 +230,35 @@ func TestTracingExportsOverOTLP(t *testing.T) {
 		t.Fatal("no spans exported over OTLP")
 	}
 }
+
+// TestBadGatewayClosesTheConnection: when the app is gone, the lean path
+// answers 502 and closes the connection without reading the request's
+// body, which would otherwise be parsed as the connection's next request
+// (smuggled past the proxy's checks).
+func TestBadGatewayClosesTheConnection(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().(*net.TCPAddr).AddrPort()
+	ln.Close()
+	p := startProxy(t, run(), dead)
+	for _, tc := range []struct{ name, req string }{
+		{"body", "POST / HTTP/1.1\r\nHost: books\r\nContent-Length: 34\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"no body", "GET / HTTP/1.1\r\nHost: books\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", p.addrs[":15003"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, tc.req)
+			all, err := io.ReadAll(c)
+			if err != nil {
+				t.Fatalf("connection not closed after the 502: %v (read %q)", err, all)
+			}
+			if n := strings.Count(string(all), "HTTP/1.1 "); n != 1 || !strings.HasPrefix(string(all), "HTTP/1.1 502 ") {
+				t.Fatalf("got %q; want one 502 and the connection closed", all)
+			}
+		})
+	}
+}

@@ -117,9 +117,11 @@ func (h *HTTP) ServeH1(x *h1.Exchange) error {
 	}
 	if err != nil && !x.Started {
 		h.log().Warn("upstream request failed", "method", x.Method, "authority", x.Host, "error", err)
-		if werr := x.WriteBadGateway(); werr != nil {
-			x.Close = true
-		}
+		// The request is committed but its body may be unread: only
+		// closing the connection keeps it from being parsed as the next
+		// request. A caller of an app that is gone reconnects, too.
+		x.Close = true
+		x.WriteBadGateway()
 		err = nil
 	}
 	peer := x.Host
