@@ -208,6 +208,25 @@ func parseField(line string) (field, bool) {
 	return field{name, value}, true
 }
 
+// parseLength parses a Content-Length value: decimal digits only, as
+// net/http requires. strconv would also take a sign ("+3", "-0"), which a
+// server or client behind the proxy may read differently.
+func parseLength(v string) (int64, bool) {
+	// 18 digits cannot overflow an int64.
+	if v == "" || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
 func isTokenChar(c byte) bool {
 	switch {
 	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
@@ -247,8 +266,8 @@ func PeekRequest(br *bufio.Reader, r *Request) error {
 			r.Host = f.value
 		case strings.EqualFold(f.name, "Content-Length"):
 			lengths++
-			n, err := strconv.ParseInt(f.value, 10, 64)
-			if err != nil || n < 0 || n > MaxBody || f.value[0] == '+' {
+			n, ok := parseLength(f.value)
+			if !ok || n > MaxBody {
 				return false
 			}
 			r.ContentLength = n
@@ -382,8 +401,8 @@ func ReadResponse(br *bufio.Reader, method string, r *Response) error {
 		}
 		switch {
 		case strings.EqualFold(f.name, "Content-Length"):
-			n, err := strconv.ParseInt(f.value, 10, 64)
-			if err != nil || n < 0 || (lengths > 0 && n != r.Length) {
+			n, ok := parseLength(f.value)
+			if !ok || (lengths > 0 && n != r.Length) {
 				lengthErr = errors.New("bad or conflicting Content-Length")
 			}
 			lengths++

@@ -33,6 +33,8 @@ func TestPeekRequest(t *testing.T) {
 		{"length and chunked", "POST / HTTP/1.1\r\nHost: books\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", true},
 		{"two lengths", "POST / HTTP/1.1\r\nHost: books\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", true},
 		{"signed length", "POST / HTTP/1.1\r\nHost: books\r\nContent-Length: +3\r\n\r\n", true},
+		{"minus zero length", "POST / HTTP/1.1\r\nHost: books\r\nContent-Length: -0\r\n\r\n", true},
+		{"length with a space inside", "POST / HTTP/1.1\r\nHost: books\r\nContent-Length: 1 2\r\n\r\n", true},
 		{"large body", "POST / HTTP/1.1\r\nHost: books\r\nContent-Length: 65537\r\n\r\n", true},
 		{"expect", "POST / HTTP/1.1\r\nHost: books\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n", true},
 		{"hop-by-hop named", "GET / HTTP/1.1\r\nHost: books\r\nConnection: X-Secret\r\n\r\n", true},
@@ -167,6 +169,8 @@ func TestReadResponseRefuses(t *testing.T) {
 		"HTTP/1.1 2000 OK\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\nx",
+		"HTTP/1.1 200 OK\r\nContent-Length: -0\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nX: " + strings.Repeat("a", 5000) + "\r\n\r\n",
 	} {
 		var r Response
@@ -189,6 +193,7 @@ func FuzzPeekRequest(f *testing.F) {
 	f.Add("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	f.Add("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc")
 	f.Add("GET / HTTP/1.1\r\nHost: a\r\nConnection: close, keep-alive\r\n\r\n")
+	f.Add("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -0\r\n\r\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		var r Request
 		err := PeekRequest(reader(in), &r)
