@@ -392,6 +392,9 @@ func ReadResponse(br *bufio.Reader, method string, r *Response) error {
 			if err != nil || len(code) != 3 || n < 100 {
 				return false
 			}
+			if !validReason(reason) {
+				return false
+			}
 			r.Status, r.Reason = n, reason
 			return true
 		}
@@ -515,9 +518,8 @@ func RelayChunked(dst *bufio.Writer, src *bufio.Reader) (int64, error) {
 		if err != nil {
 			return data, noEOF(err)
 		}
-		size, _, _ := strings.Cut(strings.TrimRight(string(line), "\r\n"), ";")
-		n, err := strconv.ParseInt(strings.TrimSpace(size), 16, 64)
-		if err != nil || n < 0 {
+		n, ok := chunkSize(line)
+		if !ok {
 			return data, errors.New("malformed chunk size")
 		}
 		dst.Write(line)
@@ -528,9 +530,15 @@ func RelayChunked(dst *bufio.Writer, src *bufio.Reader) (int64, error) {
 				if err != nil {
 					return data, noEOF(err)
 				}
+				if !crlfLine(line) {
+					return data, errors.New("malformed trailer")
+				}
 				dst.Write(line)
-				if len(line) <= 2 && strings.TrimRight(string(line), "\r\n") == "" {
+				if len(line) == 2 {
 					return data, dst.Flush()
+				}
+				if _, ok := parseField(string(line[:len(line)-2])); !ok || line[0] == ' ' || line[0] == '\t' {
+					return data, errors.New("malformed trailer")
 				}
 			}
 		}
@@ -546,6 +554,70 @@ func RelayChunked(dst *bufio.Writer, src *bufio.Reader) (int64, error) {
 		dst.Write(crlf)
 		src.Discard(2)
 	}
+}
+
+// validReason accepts a status line's reason phrase: text without
+// control characters (HTAB aside). A CR in it would reach the client as a
+// line end of the proxy's making.
+func validReason(r string) bool {
+	for i := 0; i < len(r); i++ {
+		if c := r[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// crlfLine says line ends in CRLF, holds no other CR or control
+// character (HTAB aside): a chunk line or trailer field a client could
+// split differently is refused rather than relayed.
+func crlfLine(line []byte) bool {
+	n := len(line)
+	if n < 2 || line[n-2] != '\r' || line[n-1] != '\n' {
+		return false
+	}
+	for _, c := range line[:n-2] {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// chunkSize parses a chunk-size line (CRLF included) the way net/http's
+// chunked reader does: hex digits, then optional whitespace or a ;
+// extension. Signs, leading spaces and bare LF line ends are refused.
+func chunkSize(line []byte) (int64, bool) {
+	if !crlfLine(line) {
+		return 0, false
+	}
+	p := line[:len(line)-2]
+	for len(p) > 0 && (p[len(p)-1] == ' ' || p[len(p)-1] == '\t') {
+		p = p[:len(p)-1]
+	}
+	if i := bytes.IndexByte(p, ';'); i >= 0 {
+		p = p[:i]
+	}
+	// 15 hex digits cannot overflow an int64.
+	if len(p) == 0 || len(p) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range p {
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		n = n<<4 | int64(d)
+	}
+	return n, true
 }
 
 func noEOF(err error) error {
