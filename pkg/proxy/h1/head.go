@@ -208,6 +208,18 @@ func parseField(line string) (field, bool) {
 	return field{name, value}, true
 }
 
+// connectionTokens calls each for the non-empty tokens of a Connection
+// field's value.
+func connectionTokens(v string, each func(token string)) {
+	for v != "" {
+		var t string
+		t, v, _ = strings.Cut(v, ",")
+		if t = strings.Trim(t, " \t"); t != "" {
+			each(t)
+		}
+	}
+}
+
 // parseLength parses a Content-Length value: decimal digits only, as
 // net/http requires. strconv would also take a sign ("+3", "-0"), which a
 // server or client behind the proxy may read differently.
@@ -272,17 +284,21 @@ func PeekRequest(br *bufio.Reader, r *Request) error {
 			}
 			r.ContentLength = n
 		case strings.EqualFold(f.name, "Connection"):
-			for _, t := range strings.Split(f.value, ",") {
-				switch t = strings.TrimSpace(t); {
+			named := false
+			connectionTokens(f.value, func(t string) {
+				switch {
 				case strings.EqualFold(t, "close"):
 					r.Close = true
-				case strings.EqualFold(t, "keep-alive"), t == "":
+				case strings.EqualFold(t, "keep-alive"):
 				default:
-					// It names hop-by-hop fields to remove.
-					return false
+					named = true
 				}
-			}
-			// Hop by hop: the upstream connection has its own.
+			})
+			// Hop by hop: the upstream connection has its own. Fields it
+			// names for removal are left to net/http.
+			return !named
+		case strings.EqualFold(f.name, "Proxy-Authorization"):
+			// Hop by hop: credentials for this proxy, which takes none.
 			return true
 		case strings.EqualFold(f.name, "Transfer-Encoding"), strings.EqualFold(f.name, "Upgrade"),
 			strings.EqualFold(f.name, "Expect"), strings.EqualFold(f.name, "TE"),
@@ -378,6 +394,7 @@ func ReadResponse(br *bufio.Reader, method string, r *Response) error {
 	*r = Response{Header: Header{fields: r.Header.fields[:0]}, Length: UntilClosed}
 	first, http10 := true, false
 	var lengthErr error
+	var named []string
 	lengths := 0
 	ok := lines(head, func(line string) bool {
 		if first {
@@ -418,16 +435,24 @@ func ReadResponse(br *bufio.Reader, method string, r *Response) error {
 			}
 			r.Length = Chunked
 		case strings.EqualFold(f.name, "Connection"):
-			for _, t := range strings.Split(f.value, ",") {
-				switch t = strings.TrimSpace(t); {
+			connectionTokens(f.value, func(t string) {
+				switch {
 				case strings.EqualFold(t, "close"):
 					r.Close = true
 				case strings.EqualFold(t, "keep-alive"):
 					http10 = false
+				default:
+					// Fields named here are hop by hop too; removed below,
+					// as they may come before or after.
+					named = append(named, t)
 				}
-			}
+			})
 			return true
-		case strings.EqualFold(f.name, "Keep-Alive"), strings.EqualFold(f.name, "Proxy-Connection"):
+		case strings.EqualFold(f.name, "Keep-Alive"), strings.EqualFold(f.name, "Proxy-Connection"),
+			strings.EqualFold(f.name, "Upgrade"), strings.EqualFold(f.name, "TE"),
+			strings.EqualFold(f.name, "Proxy-Authenticate"):
+			// Hop by hop (the set httputil.ReverseProxy removes). Upgrade
+			// with a 101 never gets here: the lean path sends no upgrades.
 			return true
 		}
 		r.Header.fields = append(r.Header.fields, f)
@@ -452,6 +477,18 @@ func ReadResponse(br *bufio.Reader, method string, r *Response) error {
 	}
 	if r.Length == UntilClosed {
 		r.Close = true
+	}
+	for _, name := range named {
+		// The framing is relayed as it is and must stay announced.
+		if !strings.EqualFold(name, "Content-Length") && !strings.EqualFold(name, "Transfer-Encoding") {
+			r.Header.Del(name)
+		}
+	}
+	if r.Length != Chunked {
+		// Trailer announces trailer fields, which only a chunked body
+		// relayed as it is carries (httputil.ReverseProxy likewise
+		// announces only the trailers it forwards).
+		r.Header.Del("Trailer")
 	}
 	return nil
 }
