@@ -93,30 +93,44 @@ func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := p.exchange(pc, req)
-	if err != nil && reused && !hasBody && req.Context().Err() == nil {
+	resp, unanswered, err := p.exchange(pc, req)
+	if err != nil && reused && unanswered && !hasBody && req.Context().Err() == nil &&
+		replayable(req.Method, req.Header["Idempotency-Key"] != nil || req.Header["X-Idempotency-Key"] != nil) {
 		// The server may have closed the connection just as it was
-		// reused; a request without a body can safely go again, once,
-		// on a fresh connection.
+		// reused; a request it cannot have answered, that can safely be
+		// done twice, goes again, once, on a fresh connection.
 		if pc, err = p.dialConn(req.Context(), addr); err != nil {
 			return nil, err
 		}
-		resp, err = p.exchange(pc, req)
+		resp, _, err = p.exchange(pc, req)
 	}
 	return resp, err
 }
 
-// exchange writes req on pc and reads the response head. Cancelling the
-// request's context unblocks both by expiring pc's deadline.
-func (p *h1Pool) exchange(pc *h1Conn, req *http.Request) (*http.Response, error) {
+// replayable says a request without a body may be sent again after its
+// connection failed, as net/http's Transport decides: its method is
+// idempotent, or the client marked it so with an idempotency key.
+func replayable(method string, idempotencyKey bool) bool {
+	switch method {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	return idempotencyKey
+}
+
+// exchange writes req on pc and reads the response head; unanswered says
+// no byte of a response arrived before an error. Cancelling the request's
+// context unblocks both by expiring pc's deadline.
+func (p *h1Pool) exchange(pc *h1Conn, req *http.Request) (resp *http.Response, unanswered bool, err error) {
 	stop := context.AfterFunc(req.Context(), func() { pc.SetDeadline(time.Unix(1, 0)) })
-	fail := func(err error) (*http.Response, error) {
+	unanswered = true
+	fail := func(err error) (*http.Response, bool, error) {
 		stop()
 		pc.Close()
 		if ctxErr := req.Context().Err(); ctxErr != nil {
-			return nil, ctxErr
+			return nil, unanswered, ctxErr
 		}
-		return nil, err
+		return nil, unanswered, err
 	}
 	// Request.Write flushes the headers on their own before a body it does
 	// not know to be in memory (a *bufio.Writer is detected by type);
@@ -127,6 +141,10 @@ func (p *h1Pool) exchange(pc *h1Conn, req *http.Request) (*http.Response, error)
 	if err := pc.bw.Flush(); err != nil {
 		return fail(err)
 	}
+	if _, err := pc.br.Peek(1); err != nil {
+		return fail(err)
+	}
+	unanswered = false
 	for {
 		resp, err := http.ReadResponse(pc.br, req)
 		if err != nil {
@@ -140,12 +158,12 @@ func (p *h1Pool) exchange(pc *h1Conn, req *http.Request) (*http.Response, error)
 		reusable := !resp.Close && !req.Close
 		if resp.Body == http.NoBody {
 			p.release(stop, pc, reusable, req.URL.Host)
-			return resp, nil
+			return resp, false, nil
 		}
 		resp.Body = &pooledBody{ReadCloser: resp.Body, release: func(reuse bool) {
 			p.release(stop, pc, reuse && reusable, req.URL.Host)
 		}}
-		return resp, nil
+		return resp, false, nil
 	}
 }
 

@@ -31,15 +31,17 @@ func (f *Forwarder) ServeH1(x *h1.Exchange) (err error) {
 		return err
 	}
 	start := time.Now()
-	resp, err := f.send(pc, x)
-	if err != nil && reused && x.ContentLength == 0 && !x.Started {
+	resp, unanswered, err := f.send(pc, x)
+	if err != nil && reused && unanswered && !x.Started && x.ContentLength == 0 &&
+		replayable(x.Method, x.Header.Has("Idempotency-Key") || x.Header.Has("X-Idempotency-Key")) {
 		// The server may have closed the idle connection as it was being
-		// reused; a request without a body can go again on a new one.
+		// reused; a request it cannot have answered, that can safely be
+		// done twice, goes again on a new one.
 		pc.Close()
 		if pc, err = f.pool.dialConn(ctx, addr); err != nil {
 			return err
 		}
-		resp, err = f.send(pc, x)
+		resp, _, err = f.send(pc, x)
 	}
 	if err != nil {
 		pc.Close()
@@ -78,19 +80,29 @@ func (f *Forwarder) ServeH1(x *h1.Exchange) (err error) {
 }
 
 // send writes the request and reads the response head; interim (1xx)
-// responses are passed on downstream as they come.
-func (f *Forwarder) send(pc *h1Conn, x *h1.Exchange) (*h1.Response, error) {
+// responses are passed on downstream as they come. unanswered says no
+// byte of a response arrived before the error.
+func (f *Forwarder) send(pc *h1Conn, x *h1.Exchange) (resp *h1.Response, unanswered bool, err error) {
 	x.Request.WriteHead(pc.bw)
 	if x.ContentLength > 0 {
 		if _, err := h1.Relay(pc.bw, x.In, x.ContentLength); err != nil {
 			// The client's body did not arrive: nobody to answer.
 			x.Started, x.Close = true, true
-			return nil, err
+			return nil, true, err
 		}
 	}
 	if err := pc.bw.Flush(); err != nil {
-		return nil, err
+		return nil, true, err
 	}
+	if _, err := pc.br.Peek(1); err != nil {
+		return nil, true, err
+	}
+	resp, err = f.readResponse(pc, x)
+	return resp, false, err
+}
+
+// readResponse reads the response head of send.
+func (f *Forwarder) readResponse(pc *h1Conn, x *h1.Exchange) (*h1.Response, error) {
 	resp := &pc.resp
 	for {
 		err := h1.ReadResponse(pc.br, x.Method, resp)

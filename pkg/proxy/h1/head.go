@@ -50,6 +50,16 @@ func (h *Header) Get(key string) string {
 	return ""
 }
 
+// Has says whether a field named key is present, even empty.
+func (h *Header) Has(key string) bool {
+	for i := range h.fields {
+		if strings.EqualFold(h.fields[i].name, key) {
+			return true
+		}
+	}
+	return false
+}
+
 // Set replaces the fields named key with one of value.
 func (h *Header) Set(key, value string) {
 	h.Del(key)
