@@ -30,6 +30,10 @@ func (f *Forwarder) ServeH1(x *h1.Exchange) (err error) {
 	if err != nil {
 		return err
 	}
+	if !x.Inflight.Set(pc) {
+		pc.Close()
+		return errAborted
+	}
 	start := time.Now()
 	resp, unanswered, err := f.send(pc, x)
 	if err != nil && reused && unanswered && !x.Started && x.ContentLength == 0 &&
@@ -41,9 +45,14 @@ func (f *Forwarder) ServeH1(x *h1.Exchange) (err error) {
 		if pc, err = f.pool.dialConn(ctx, addr); err != nil {
 			return err
 		}
+		if !x.Inflight.Set(pc) {
+			pc.Close()
+			return errAborted
+		}
 		resp, _, err = f.send(pc, x)
 	}
 	if err != nil {
+		x.Inflight.Clear()
 		pc.Close()
 		return err
 	}
@@ -71,13 +80,16 @@ func (f *Forwarder) ServeH1(x *h1.Exchange) (err error) {
 	if err == nil {
 		err = x.Out.Flush()
 	}
-	if err != nil || resp.Close {
+	if aborted := !x.Inflight.Clear(); err != nil || resp.Close || aborted {
 		pc.Close()
 	} else {
 		f.pool.put(pc, addr)
 	}
 	return err
 }
+
+// errAborted is an exchange the server aborted (Shutdown ran out of time).
+var errAborted = errors.New("exchange aborted: the proxy is shutting down")
 
 // send writes the request and reads the response head; interim (1xx)
 // responses are passed on downstream as they come. unanswered says no

@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -674,6 +675,58 @@ func noEOF(err error) error {
 	return err
 }
 
+// Inflight holds the upstream connection of a downstream connection's
+// exchange in flight, so that the server can abort it: Shutdown must not
+// wait without end for an app that never answers. Methods of a nil
+// *Inflight do nothing.
+type Inflight struct {
+	mu      sync.Mutex
+	c       io.Closer
+	aborted bool
+}
+
+// Set registers c as the exchange's upstream connection. It returns false
+// after Abort: the caller closes c and gives up.
+func (u *Inflight) Set(c io.Closer) bool {
+	if u == nil {
+		return true
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.aborted {
+		return false
+	}
+	u.c = c
+	return true
+}
+
+// Clear ends the exchange's use of its upstream connection. It returns
+// false if Abort closed it meanwhile.
+func (u *Inflight) Clear() bool {
+	if u == nil {
+		return true
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.c = nil
+	return !u.aborted
+}
+
+// Abort closes the registered upstream connection, and any set later, so
+// that the exchange fails at once.
+func (u *Inflight) Abort() {
+	if u == nil {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.aborted = true
+	if u.c != nil {
+		u.c.Close()
+		u.c = nil
+	}
+}
+
 // Exchange is one request of a downstream connection on the lean path and
 // what became of it. The connection's loop fills in the request side; the
 // handlers fill in the rest.
@@ -686,6 +739,9 @@ type Exchange struct {
 	In *bufio.Reader
 	// Out writes the response downstream.
 	Out *bufio.Writer
+	// Inflight, when not nil, is where the handler registers its
+	// upstream connection while it uses it.
+	Inflight *Inflight
 
 	// Trace is the trace context the request goes upstream with, when
 	// Traced.

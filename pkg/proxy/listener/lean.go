@@ -22,9 +22,25 @@ const (
 	leanClosed
 )
 
+// leanConn is a connection of the lean path as Shutdown and
+// StopKeepAlives see it.
 type leanConn struct {
-	c     *sniff.Conn
-	state atomic.Int32
+	c        leanCloser
+	state    atomic.Int32
+	upstream h1.Inflight
+}
+
+// leanCloser closes a lean connection together with its exchange's
+// upstream connection: Shutdown, out of time, must not go on waiting for
+// an app that does not answer.
+type leanCloser struct {
+	*sniff.Conn
+	upstream *h1.Inflight
+}
+
+func (c leanCloser) Close() error {
+	c.upstream.Abort()
+	return c.Conn.Close()
 }
 
 // serveLean serves an HTTP/1.1 connection on the lean path, one exchange
@@ -32,7 +48,8 @@ type leanConn struct {
 // needs the general path: then it returns true, with that request unread,
 // for the http.Server to carry on.
 func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
-	lc := &leanConn{c: c}
+	lc := &leanConn{}
+	lc.c = leanCloser{Conn: c, upstream: &lc.upstream}
 	s.mu.Lock()
 	s.lean[lc] = struct{}{}
 	s.mu.Unlock()
@@ -71,7 +88,7 @@ func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
 			bw = bufio.NewWriterSize(nil, 4096)
 		}
 		bw.Reset(c)
-		*x = h1.Exchange{Request: x.Request, Dst: dst, In: br, Out: bw}
+		*x = h1.Exchange{Request: x.Request, Dst: dst, In: br, Out: bw, Inflight: &lc.upstream}
 		if s.closing.Load() {
 			x.Close = true // see StopKeepAlives
 		}

@@ -247,3 +247,47 @@ func TestStopKeepAlives(t *testing.T) {
 		}
 	}
 }
+
+// TestLeanShutdownAbortsHungUpstream: an exchange whose app accepted the
+// request and never answers does not hold Shutdown past its context.
+func TestLeanShutdownAbortsHungUpstream(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			bufio.NewReader(c).ReadString('\n')
+			got <- c // held open, never answered
+		}
+	}()
+	addr, _, s := startLean(t, ln.Addr().String())
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /hang HTTP/1.1\r\nHost: books\r\n\r\n")
+	select {
+	case up := <-got:
+		defer up.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request never reached the app")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(ctx) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("Shutdown still waits for an app that never answers, 2.5 s after its context ended")
+	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("downstream connection after Shutdown: %v; want it closed", err)
+	}
+}
