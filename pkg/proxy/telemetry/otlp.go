@@ -3,9 +3,11 @@ package telemetry
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -43,28 +45,37 @@ func newOTLPHTTP(url string) *otlpHTTP {
 	return &otlpHTTP{url: url, client: &http.Client{Timeout: exportTimeout}}
 }
 
-// ExportSpans sends spans to the collector in one request.
+// ExportSpans sends spans to the collector in one request. Errors name
+// the collector's URL, for the log line that reports them.
 func (e *otlpHTTP) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
 	if len(spans) == 0 {
 		return nil
 	}
+	fail := func(err error) error {
+		return fmt.Errorf("exporting %d spans to collector %s: %w", len(spans), e.url, err)
+	}
 	body, err := marshalSpans(spans)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	req.Header.Set("Content-Type", "application/x-protobuf")
 	resp, err := e.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("exporting %d spans: %w", len(spans), err)
+		// A *url.Error would name the URL a second time.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fail(err)
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("exporting %d spans: collector answered %s", len(spans), resp.Status)
+		return fail(fmt.Errorf("collector answered %s", resp.Status))
 	}
 	return nil
 }

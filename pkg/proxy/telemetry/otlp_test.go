@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -96,13 +97,26 @@ func TestOTLPExportReportsCollectorErrors(t *testing.T) {
 		http.Error(w, "overloaded", http.StatusServiceUnavailable)
 	}))
 	defer collector.Close()
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
 	tp := sdktrace.NewTracerProvider()
 	defer tp.Shutdown(context.Background())
-	e := newOTLPHTTP(collector.URL)
 	_, s := tp.Tracer("t").Start(context.Background(), "x")
 	s.End()
 	ro := s.(sdktrace.ReadOnlySpan)
-	if err := e.ExportSpans(context.Background(), []sdktrace.ReadOnlySpan{ro}); err == nil {
-		t.Fatal("a 503 from the collector was not an error")
+	for _, tc := range []struct{ name, url, want string }{
+		{"503", collector.URL + "/v1/traces", "503"},
+		{"unreachable", gone.URL + "/v1/traces", "connect"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := newOTLPHTTP(tc.url).ExportSpans(context.Background(), []sdktrace.ReadOnlySpan{ro})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			// The log line must say which collector failed.
+			if !strings.Contains(err.Error(), tc.url) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q; want it to name %s and say %q", err, tc.url, tc.want)
+			}
+		})
 	}
 }
