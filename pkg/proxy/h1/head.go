@@ -104,8 +104,16 @@ func (h *Header) write(w *bufio.Writer) {
 // Request is the head of a request on the lean path. Its strings share one
 // copy of the head, made when it was parsed.
 type Request struct {
-	Method, Target, Host string
-	Header               Header
+	// Method is the request method, a token other than CONNECT or PRI.
+	Method string
+	// Target is the request target in origin form: a path and maybe a
+	// query, as sent.
+	Target string
+	// Host is the Host field's value (also kept in Header).
+	Host string
+	// Header is the fields that go upstream: hop-by-hop ones are left
+	// out.
+	Header Header
 	// ContentLength is the body's length; 0 when the request has none.
 	ContentLength int64
 	// Close is set when the client asked to close the connection after
@@ -370,9 +378,12 @@ func (r *Request) Commit(br *bufio.Reader) { br.Discard(r.headLen) }
 
 // Response is a response head read from upstream.
 type Response struct {
+	// Status is the three-digit status code.
 	Status int
 	// Reason is the status line's text after the code.
 	Reason string
+	// Header is the fields that go downstream: hop-by-hop ones are left
+	// out.
 	Header Header
 	// Length is the body's length: -1 for chunked, -2 for until the
 	// connection closes.

@@ -19,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	_ "github.com/meshctl/meshctl/internal/golden"
+	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
@@ -136,7 +137,7 @@ func TestInboundJWTAndMetrics(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{
-		`mesh_proxy_requests_total{direction="inbound",method="GET",peer="port/`,
+		telemetry.MetricRequestsTotal + `{direction="inbound",method="GET",peer="port/`,
 		`status_class="4xx"} 2`,
 		`status_class="2xx"} 1`,
 	} {

@@ -21,6 +21,11 @@ const MaxPeers = 100
 // OtherPeer is the peer label once MaxPeers is reached.
 const OtherPeer = "other"
 
+// MetricRequestsTotal is the name of the counter of HTTP requests, by
+// direction, method, status_class and peer: what dashboards and tests
+// read.
+const MetricRequestsTotal = "mesh_proxy_requests_total"
+
 // Metrics are the proxy's Prometheus metrics. Labels are bounded: direction
 // (inbound/outbound), method (known methods, else OTHER), status class
 // (2xx...), and peer (capped by MaxPeers). Raw paths are never labels.
@@ -49,7 +54,7 @@ type requestSeries struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mesh_proxy_requests_total",
+			Name: MetricRequestsTotal,
 			Help: "HTTP requests handled by the proxy.",
 		}, []string{"direction", "method", "status_class", "peer"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{

@@ -31,6 +31,14 @@ func TestStatusClassAndMethod(t *testing.T) {
 	}
 }
 
+func TestMetricNames(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	NewMetrics(reg).ObserveRequest("inbound", "GET", 200, "port/80", time.Millisecond)
+	if n, err := testutil.GatherAndCount(reg, MetricRequestsTotal); err != nil || n != 1 {
+		t.Fatalf("%s: %d series, %v; want 1", MetricRequestsTotal, n, err)
+	}
+}
+
 func TestPeersAreBounded(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
