@@ -3,6 +3,7 @@ package listener
 import (
 	"bufio"
 	"errors"
+	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -11,9 +12,16 @@ import (
 	"github.com/meshctl/meshctl/pkg/proxy/sniff"
 )
 
-// leanIdleTimeout closes keep-alive connections of the lean path that
-// carry no request for this long, as the http.Server does.
-const leanIdleTimeout = 5 * time.Minute
+// Timeouts of HTTP connections, on the lean path and net/http's alike.
+const (
+	// IdleTimeout closes keep-alive connections that carry no request for
+	// this long.
+	IdleTimeout = 5 * time.Minute
+	// ReadHeaderTimeout bounds the reading of a request head once its
+	// first byte arrived (on the lean path, of its small body too), so a
+	// client trickling a head cannot hold a connection for IdleTimeout.
+	ReadHeaderTimeout = 30 * time.Second
+)
 
 // States of a lean connection, for Shutdown.
 const (
@@ -67,12 +75,10 @@ func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
 		if s.draining.Load() {
 			return false
 		}
-		// Bounds the wait for the next request and the reading of its
-		// head and (small) body; the deadline is left in place for the
-		// body rather than cleared, one timer change per request instead
-		// of two.
-		c.SetReadDeadline(time.Now().Add(leanIdleTimeout))
-		err := h1.PeekRequest(br, &x.Request)
+		err := awaitRequest(c, br, IdleTimeout, ReadHeaderTimeout)
+		if err == nil {
+			err = h1.PeekRequest(br, &x.Request)
+		}
 		if !lc.state.CompareAndSwap(leanIdle, leanActive) {
 			// Shutdown closed the connection while it was idle.
 			return false
@@ -108,6 +114,38 @@ func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
 			return false
 		}
 		lc.state.Store(leanIdle)
+	}
+}
+
+// awaitRequest waits up to idle for the first byte of the next request
+// and leaves c's read deadline header or more, and at most header plus
+// half of it, after that byte's arrival, for the head and the (small)
+// body; the deadline is left in place for the body rather than cleared.
+// The deadline armed first serves for both: a request already buffered,
+// or arriving within header/2, costs one timer change; a silent
+// connection is re-armed every header until idle has passed.
+func awaitRequest(c interface{ SetReadDeadline(time.Time) error }, br *bufio.Reader, idle, header time.Duration) error {
+	start := time.Now()
+	armed := start
+	c.SetReadDeadline(start.Add(header + header/2))
+	if br.Buffered() > 0 {
+		return nil
+	}
+	for {
+		_, err := br.Peek(1)
+		now := time.Now()
+		if err == nil {
+			if now.Sub(armed) > header/2 {
+				c.SetReadDeadline(now.Add(header))
+			}
+			return nil
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() || now.Sub(start) >= idle {
+			return err
+		}
+		armed = now
+		c.SetReadDeadline(now.Add(min(header+header/2, idle-now.Sub(start))))
 	}
 }
 

@@ -291,3 +291,51 @@ func TestLeanShutdownAbortsHungUpstream(t *testing.T) {
 		t.Fatalf("downstream connection after Shutdown: %v; want it closed", err)
 	}
 }
+
+// TestAwaitRequestTimeouts: a connection may stay silent for the idle
+// timeout, but once a request's first byte arrived its head gets the
+// (shorter) head timeout, as net/http's ReadHeaderTimeout gives.
+func TestAwaitRequestTimeouts(t *testing.T) {
+	const idle, header = 600 * time.Millisecond, 100 * time.Millisecond
+	type write struct {
+		after time.Duration
+		data  string
+	}
+	for _, tc := range []struct {
+		name       string
+		writes     []write
+		ok         bool
+		minT, maxT time.Duration // when the head is read or the wait fails
+	}{
+		{"request at once", []write{{0, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"}}, true, 0, header},
+		{"request after a silence longer than the head timeout", []write{{300 * time.Millisecond, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"}}, true, 300 * time.Millisecond, idle},
+		{"head trickled within the head timeout, late", []write{{320 * time.Millisecond, "GET / HT"}, {80 * time.Millisecond, "TP/1.1\r\nHost: a\r\n\r\n"}}, true, 400 * time.Millisecond, idle},
+		{"silent", nil, false, idle, idle + header},
+		{"head stalls", []write{{20 * time.Millisecond, "GET / HTTP/1.1\r\nHo"}}, false, header, 3 * header},
+		{"head stalls after a silence", []write{{300 * time.Millisecond, "GET / HTTP/1.1\r\nHo"}}, false, 300*time.Millisecond + header, 300*time.Millisecond + 3*header},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			server, client := net.Pipe()
+			defer server.Close()
+			defer client.Close()
+			go func() {
+				for _, w := range tc.writes {
+					time.Sleep(w.after)
+					io.WriteString(client, w.data)
+				}
+			}()
+			br := bufio.NewReader(server)
+			start := time.Now()
+			err := awaitRequest(server, br, idle, header)
+			if err == nil {
+				var r h1.Request
+				err = h1.PeekRequest(br, &r)
+			}
+			d := time.Since(start)
+			if (err == nil) != tc.ok || d < tc.minT || d > tc.maxT {
+				t.Fatalf("after %v: %v; want ok %v within [%v, %v]", d, err, tc.ok, tc.minT, tc.maxT)
+			}
+		})
+	}
+}
