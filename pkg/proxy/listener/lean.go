@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/meshctl/meshctl/pkg/proxy/h1"
 	"github.com/meshctl/meshctl/pkg/proxy/sniff"
 )
@@ -36,6 +38,48 @@ type leanConn struct {
 	c        leanCloser
 	state    atomic.Int32
 	upstream h1.Inflight
+	// watch starts watchClient when an exchange takes longer than
+	// watchAfter; exchange counts exchanges, odd while one is under way.
+	watch    *time.Timer
+	exchange atomic.Uint64
+}
+
+// watchAfter is how long an exchange runs before the lean path starts
+// checking, once a second, whether its client is still there. Only a
+// slow app is worth a goroutine: net/http watches every request.
+const watchAfter = time.Second
+
+// watchClient aborts the exchange under way when its client has closed
+// the connection, so that an app that does not answer holds neither this
+// goroutine nor the upstream connection; it returns when the exchange
+// ends.
+func (lc *leanConn) watchClient() {
+	n := lc.exchange.Load()
+	for n%2 == 1 && lc.exchange.Load() == n {
+		if clientGone(lc.c.Conn) {
+			lc.upstream.Abort()
+			return
+		}
+		time.Sleep(watchAfter)
+	}
+}
+
+// clientGone peeks at a connection without blocking or consuming: an end
+// of stream or an error says the client went away. Bytes waiting (a
+// pipelined request) or nothing yet say it is still there.
+func clientGone(c *sniff.Conn) bool {
+	raw, err := c.TCPConn.SyscallConn()
+	if err != nil {
+		return true
+	}
+	gone := false
+	var buf [1]byte
+	raw.Read(func(fd uintptr) bool {
+		n, _, err := unix.Recvfrom(int(fd), buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		gone = n == 0 && err == nil || err != nil && !errors.Is(err, unix.EAGAIN)
+		return true
+	})
+	return gone
 }
 
 // leanCloser closes a lean connection together with its exchange's
@@ -62,6 +106,9 @@ func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
 	s.lean[lc] = struct{}{}
 	s.mu.Unlock()
 	defer func() {
+		if lc.watch != nil {
+			lc.watch.Stop()
+		}
 		s.mu.Lock()
 		delete(s.lean, lc)
 		s.mu.Unlock()
@@ -98,7 +145,15 @@ func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
 		if s.closing.Load() {
 			x.Close = true // see StopKeepAlives
 		}
+		lc.exchange.Add(1)
+		if lc.watch == nil {
+			lc.watch = time.AfterFunc(watchAfter, lc.watchClient)
+		} else {
+			lc.watch.Reset(watchAfter)
+		}
 		err = s.H1.ServeH1(x)
+		lc.watch.Stop()
+		lc.exchange.Add(1)
 		if err != nil && !errors.Is(err, h1.ErrHandoff) && !x.Started {
 			x.Close = true
 			x.WriteBadGateway()

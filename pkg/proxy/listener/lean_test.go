@@ -339,3 +339,43 @@ func TestAwaitRequestTimeouts(t *testing.T) {
 		})
 	}
 }
+
+// TestLeanClientGoneAbortsHungUpstream: when the client of an exchange
+// waiting on an app that does not answer goes away, the exchange ends and
+// its upstream connection closes, rather than both waiting for the app.
+func TestLeanClientGoneAbortsHungUpstream(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			got <- c
+		}
+	}()
+	addr, _, _ := startLean(t, ln.Addr().String())
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET /hang HTTP/1.1\r\nHost: books\r\n\r\n")
+	var up net.Conn
+	select {
+	case up = <-got:
+		defer up.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request never reached the app")
+	}
+	br := bufio.NewReader(up)
+	if _, err := http.ReadRequest(br); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	up.SetReadDeadline(time.Now().Add(watchAfter + 3*time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("upstream connection after the client left: %v; want EOF", err)
+	}
+}
