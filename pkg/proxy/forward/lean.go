@@ -41,6 +41,7 @@ func (f *Forwarder) ServeH1(x *h1.Exchange) (err error) {
 		// The server may have closed the idle connection as it was being
 		// reused; a request it cannot have answered, that can safely be
 		// done twice, goes again on a new one.
+		x.Inflight.Clear()
 		pc.Close()
 		if pc, err = f.pool.dialConn(ctx, addr); err != nil {
 			return err
@@ -88,8 +89,9 @@ func (f *Forwarder) ServeH1(x *h1.Exchange) (err error) {
 	return err
 }
 
-// errAborted is an exchange the server aborted (Shutdown ran out of time).
-var errAborted = errors.New("exchange aborted: the proxy is shutting down")
+// errAborted is an exchange the server aborted: Shutdown ran out of time,
+// or the client left.
+var errAborted = errors.New("exchange aborted: the proxy is stopping or the client left")
 
 // send writes the request and reads the response head; interim (1xx)
 // responses are passed on downstream as they come. unanswered says no
