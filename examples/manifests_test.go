@@ -19,12 +19,14 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
 	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
 // manifestDirs are the directories `kubectl apply -f` and `meshctl inject -f`
@@ -218,9 +220,14 @@ func TestWorkloads(t *testing.T) {
 		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Cpu().IsZero() || c.Resources.Limits.Memory().IsZero() {
 			t.Errorf("%s: want cpu and memory requests and limits", what)
 		}
+		// A plain httpGet probe by the port's name: with JWT on, the
+		// injector resolves the name and the proxy exempts exactly it.
 		p := c.ReadinessProbe
-		if p == nil || p.Exec == nil || !slices.Equal(p.Exec.Command, []string{"/fetch", "-status-only", "-fail", "-timeout", "2s", "http://127.0.0.1:8080/healthz"}) {
-			t.Errorf("%s: readiness probe %+v, want /fetch of /healthz on localhost", what, p)
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || p.HTTPGet.Port != intstr.FromString("http") ||
+			p.HTTPGet.Host != "" || (p.HTTPGet.Scheme != "" && p.HTTPGet.Scheme != corev1.URISchemeHTTP) {
+			t.Errorf("%s: readiness probe %+v, want httpGet of /healthz on port http", what, p)
+		} else if got := proxyconfig.HTTPProbesOf(&pod.Spec); !slices.Equal(got, []proxyconfig.Probe{{Port: 8080, Path: "/healthz"}}) {
+			t.Errorf("%s: the probes the proxy would exempt are %v, want 8080/healthz", what, got)
 		}
 	}
 	if len(deployments) != 5 {
@@ -342,7 +349,7 @@ func TestTrafficPolicyRefersToWhatExists(t *testing.T) {
 }
 
 // TestImageScript: the script builds the image the manifests run, with every
-// program they name, and the probes' /fetch.
+// program they name, and /fetch, which kubectl exec calls use.
 func TestImageScript(t *testing.T) {
 	b, err := os.ReadFile("../hack/images/examples.sh")
 	if err != nil {

@@ -77,7 +77,7 @@ func freePort(t *testing.T) string {
 }
 
 // start runs bin/name with env on a free loopback port and waits until it
-// is ready by the Deployments' own readiness probe command.
+// answers GET /healthz, what the Deployments' readiness probe asks.
 func start(t *testing.T, bin, name string, env ...string) *process {
 	t.Helper()
 	p := &process{name: name, port: freePort(t), out: &lockedBuffer{}, done: make(chan error, 1)}

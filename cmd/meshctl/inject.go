@@ -47,7 +47,8 @@ The proxy settings come from this meshctl's default MeshConfig, from a
 MeshConfig manifest (--mesh-config) or from the cluster's (--from-cluster),
 refined per workload by pod-template annotations under config.meshctl.io/
 (skip-inbound-ports, skip-outbound-ports, skip-outbound-cidrs,
-proxy-log-level).
+proxy-log-level) and, with JWT validation on, by the pod's own httpGet
+probes, which the proxy then lets through without a token.
 
 The result goes to stdout only when every input was read and injected; the
 report, one line per resource, goes to stderr.`

@@ -38,8 +38,9 @@ type Injector struct {
 	Version string
 
 	// sidecars memoizes what apply adds for each sidecar definition in use:
-	// the mesh-wide one, and one per set of per-workload annotations, which
-	// the workloads of a stream mostly share. markers memoizes marker
+	// the mesh-wide one, and one per set of per-workload annotations (and,
+	// with JWT on, of httpGet probes), which the workloads of a stream
+	// mostly share. markers memoizes marker
 	// annotations. The counts bound them: an Injector may serve a webhook
 	// for as long as it runs.
 	sidecars  sync.Map // sidecarKey -> *sidecar
@@ -68,10 +69,25 @@ type sidecar struct {
 }
 
 // sidecarKey identifies a sidecar definition: the mesh-wide one refined by
-// the values of a workload's per-workload annotations.
+// the values of a workload's per-workload annotations and, with JWT
+// validation on, by the pod's own httpGet probes, which the proxy lets
+// through without a token: two workloads that differ only in their probes
+// must not share a sidecar.
 type sidecarKey struct {
 	mesh        *proxyconfig.Config
 	annotations string // "key=length:value" for each that is set
+	probes      string // each exempt probe, "port/path" followed by a space
+}
+
+// exemptProbes is the part of a sidecarKey that probes set. Paths hold no
+// spaces (wire.CheckProbePath), so the text is unambiguous.
+func exemptProbes(probes []proxyconfig.Probe) string {
+	var k strings.Builder
+	for _, p := range probes {
+		k.WriteString(p.String())
+		k.WriteByte(' ')
+	}
+	return k.String()
 }
 
 // workloadAnnotations is the part of a sidecarKey that annotations set; ""
@@ -87,12 +103,18 @@ func workloadAnnotations(annotations map[string]string) string {
 	return k
 }
 
-// sidecarFor returns the sidecar of a workload with annotations: the
-// mesh-wide definition refined by them, rendered once per distinct set.
-// Bad annotation values are errors naming the workload; they are not
+// sidecarFor returns the sidecar of a workload with annotations and pod
+// spec: the mesh-wide definition refined by the annotations and, when JWT
+// validation is on, by the spec's httpGet probes (see
+// proxyconfig.HTTPProbesOf), rendered once per distinct set of both. Bad
+// annotation values are errors naming the workload; they are not
 // memoized, so every workload that has them fails alike.
-func (in *Injector) sidecarFor(w Workload, annotations map[string]string) (*sidecar, error) {
-	k := sidecarKey{mesh: in.Sidecar, annotations: workloadAnnotations(annotations)}
+func (in *Injector) sidecarFor(w Workload, annotations map[string]string, spec *corev1.PodSpec) (*sidecar, error) {
+	var probes []proxyconfig.Probe
+	if in.Sidecar.JWT != nil {
+		probes = proxyconfig.HTTPProbesOf(spec)
+	}
+	k := sidecarKey{mesh: in.Sidecar, annotations: workloadAnnotations(annotations), probes: exemptProbes(probes)}
 	if s, ok := in.sidecars.Load(k); ok {
 		return s.(*sidecar), nil
 	}
@@ -100,6 +122,7 @@ func (in *Injector) sidecarFor(w Workload, annotations map[string]string) (*side
 	if err != nil {
 		return nil, err
 	}
+	c = c.WithExemptProbes(probes)
 	s := &sidecar{init: c.InitContainer(), proxy: c.NativeSidecarContainer()}
 	b, err := json.Marshal([]corev1.Container{s.init, s.proxy})
 	if err != nil {
@@ -292,7 +315,9 @@ func (in *Injector) Inject(w Workload) (*Result, error) {
 			return skipped(SkipNameConflict, c.Name), nil
 		}
 	}
-	sidecar, err := in.sidecarFor(w, cur.Annotations)
+	// The probes are the app's own: base is the template without any
+	// sidecar of an earlier injection.
+	sidecar, err := in.sidecarFor(w, cur.Annotations, &base.Spec)
 	if err != nil {
 		return nil, err
 	}

@@ -48,7 +48,10 @@ type Config struct {
 	Metrics bool
 	// Tracing, when not nil, exports spans.
 	Tracing *Tracing
-	// JWT, when not nil, validates bearer tokens on inbound requests.
+	// JWT, when not nil, validates bearer tokens on inbound requests. Its
+	// ExemptProbes are per pod: New leaves them empty, and
+	// WithExemptProbes sets them from the pod's own httpGet probes
+	// (HTTPProbesOf).
 	JWT *JWT
 }
 
@@ -201,6 +204,7 @@ func (c *Config) clone() *Config {
 	if c.JWT != nil {
 		j := *c.JWT
 		j.Audiences = slices.Clone(c.JWT.Audiences)
+		j.ExemptProbes = slices.Clone(c.JWT.ExemptProbes)
 		w.JWT = &j
 	}
 	return &w

@@ -22,6 +22,7 @@ import (
 
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
 // The example apps (examples/): their namespaces are fixed names, created by
@@ -162,7 +163,8 @@ func (e *Env) firstCallSucceeds(t *testing.T, app meshApp, verb string) meshApp 
 // enrolled. A valid token gets the book with its stars, and the token reaches
 // stars although books never forwards it (the sidecars propagate it); a
 // missing, badly signed or expired token gets 401 from books' sidecar, and
-// books never sees the request.
+// books never sees the request. Both pods are Ready through their plain
+// httpGet readiness probes, which the proxies exempt (probesExempt).
 func booksJWT(t *testing.T, e *Env) {
 	m := &e.mesh
 	m.need(t, m.bookstore.pod != "", "the examples image and namespaces", "enrolled namespaces")
@@ -194,6 +196,8 @@ func booksJWT(t *testing.T, e *Env) {
 	e.Run(t, e.Kubectl, "apply", "-f", e.writeManifest(t, "books-injected", injected))
 	m.books = e.meshedApp(t, booksNamespace, "books")
 	m.stars = e.meshedApp(t, booksNamespace, "stars")
+	e.probesExempt(t, m.books)
+	e.probesExempt(t, m.stars)
 
 	var booksBefore struct{ Requests int64 }
 	e.appStats(t, m.books, &booksBefore)
@@ -251,6 +255,63 @@ func booksJWT(t *testing.T, e *Env) {
 		t.Errorf("books' /api/stats: requests went from %d to %d over the refused calls; books' sidecar let them through", booksMid.Requests, booksAfter.Requests)
 	}
 	m.token = token
+}
+
+// probesExempt: with JWT on, app's pod is Ready through a plain httpGet
+// readiness probe, which the kubelet sends without a token through the
+// inbound proxy: the injector told the proxy that probe
+// (--jwt-exempt-probe) and the proxy let it through. From outside the pod,
+// through the Service, an unauthenticated GET /healthz is the probe's
+// request and gets 200, while GET /api/books/1 still gets 401.
+func (e *Env) probesExempt(t *testing.T, app meshApp) {
+	t.Helper()
+	pod, err := e.Clients.Kube.CoreV1().Pods(app.namespace).Get(testenv.Context(t), app.pod, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("pod %s/%s: %v", app.namespace, app.pod, err)
+	}
+	c := pod.Spec.Containers[0]
+	if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || p.HTTPGet.Port.String() != "http" {
+		t.Fatalf("pod %s/%s: container %s has readiness probe %+v, want httpGet of /healthz on port http", app.namespace, app.pod, c.Name, p)
+	}
+	ready := false
+	for _, cond := range pod.Status.Conditions {
+		if cond.Type == corev1.PodReady {
+			ready = cond.Status == corev1.ConditionTrue
+		}
+	}
+	if !ready {
+		t.Fatalf("pod %s/%s is not Ready with JWT on: conditions %+v", app.namespace, app.pod, pod.Status.Conditions)
+	}
+	proxy := proxyconfig.ProxyContainerOf(&pod.Spec)
+	if want := "--jwt-exempt-probe=" + strconv.Itoa(examplePort) + "/healthz"; proxy == nil || !slices.Contains(proxy.Args, want) {
+		t.Fatalf("pod %s/%s: the proxy's arguments lack %s", app.namespace, app.pod, want)
+	}
+	for _, c := range []struct {
+		path string
+		want int
+	}{
+		{"/healthz", http.StatusOK},
+		{"/api/books/1", http.StatusUnauthorized},
+		{"/healthz/x", http.StatusUnauthorized},
+	} {
+		if app.name != "books" && c.path == "/api/books/1" {
+			continue
+		}
+		// Eventually: the pod has just become Ready, and the Service's
+		// endpoints may not have caught up yet (connection refused).
+		u := serviceURL(app, c.path, nil)
+		eventually(t, 30*time.Second, "GET "+u+" without a token", func(ctx context.Context) error {
+			status, header, body, err := request(ctx, u, "")
+			if err != nil {
+				return err
+			}
+			if status != c.want || (c.want == http.StatusUnauthorized && !strings.HasPrefix(header.Get("WWW-Authenticate"), "Bearer")) {
+				return fmt.Errorf("got %d, WWW-Authenticate %q, body %q; want %d", status, header.Get("WWW-Authenticate"), body, c.want)
+			}
+			t.Logf("GET %s without a token: %d", u, status)
+			return nil
+		})
+	}
 }
 
 // examplesImage builds the example apps' image (hack/images/examples.sh) and

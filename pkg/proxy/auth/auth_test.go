@@ -19,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	_ "github.com/meshctl/meshctl/internal/golden"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 const issuer = "https://issuer.example"
@@ -354,6 +355,42 @@ func BenchmarkCheckAuthorization(b *testing.B) {
 	for b.Loop() {
 		if err := v.CheckAuthorization(context.Background(), header); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestExempt(t *testing.T) {
+	k := newTestKeys(t)
+	set, err := ParseJWKS(k.jwks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	none := newValidator(t, k)
+	v, err := New(Options{Issuer: issuer, Keys: StaticKeys(set), ExemptProbes: []wire.Probe{{Port: 8080, Path: "/healthz"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method string
+		port   uint16
+		path   string
+		want   bool
+	}{
+		{"GET", 8080, "/healthz", true},
+		{"HEAD", 8080, "/healthz", true},
+		{"POST", 8080, "/healthz", false},
+		{"get", 8080, "/healthz", false},
+		{"GET", 8080, "/healthz/x", false},
+		{"GET", 8080, "/healthz/", false},
+		{"GET", 8081, "/healthz", false},
+		{"GET", 8080, "/other", false},
+		{"GET", 8080, "", false},
+	} {
+		if got := v.Exempt(tc.method, tc.port, tc.path); got != tc.want {
+			t.Errorf("Exempt(%s, %d, %q) = %v, want %v", tc.method, tc.port, tc.path, got, tc.want)
+		}
+		if none.Exempt(tc.method, tc.port, tc.path) {
+			t.Errorf("a validator without probes exempts %s %d %q", tc.method, tc.port, tc.path)
 		}
 	}
 }

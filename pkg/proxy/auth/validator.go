@@ -3,7 +3,8 @@
 // a URL, cached and refreshed), with exp and nbf checked with a small
 // leeway, and iss and aud required to match. Any other algorithm, "none"
 // included, is rejected. Rejections are 401 with WWW-Authenticate and never
-// echo the token.
+// echo the token. The app's own kubelet httpGet probes, exactly as the
+// injector listed them, pass without a token (Validator.Exempt).
 package auth
 
 import (
@@ -19,6 +20,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // DefaultLeeway absorbs clock skew between the issuer and the proxy.
@@ -44,6 +47,7 @@ type Validator struct {
 	parser *jwt.Parser
 	keys   *Keys
 	now    func() time.Time
+	exempt map[probeKey]struct{}
 
 	mu       sync.Mutex
 	verified map[string]time.Time // token -> trusted until
@@ -62,6 +66,9 @@ type Options struct {
 	Leeway time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// ExemptProbes are the app's kubelet httpGet probes, which pass
+	// without a token (see Exempt).
+	ExemptProbes []wire.Probe
 }
 
 // New builds a Validator.
@@ -90,7 +97,7 @@ func New(o Options) (*Validator, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Validator{parser: jwt.NewParser(opts...), keys: o.Keys, now: o.Now, verified: map[string]time.Time{}}, nil
+	return &Validator{parser: jwt.NewParser(opts...), keys: o.Keys, now: o.Now, exempt: probeSet(o.ExemptProbes), verified: map[string]time.Time{}}, nil
 }
 
 // ErrNoToken is a request without a bearer token.

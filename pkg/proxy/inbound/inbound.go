@@ -1,5 +1,6 @@
 // Package inbound owns what happens to a request on its way into the pod:
-// the bearer-token check, recording its Authorization for propagation, and
+// the bearer-token check (which the app's own kubelet probes skip, on the
+// lean HTTP/1.1 path and the general one alike), recording its Authorization for propagation, and
 // forwarding to the app on localhost.
 package inbound
 
@@ -9,8 +10,10 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/meshctl/meshctl/pkg/proxy/h1"
+	"github.com/meshctl/meshctl/pkg/proxy/listener"
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
 )
 
@@ -23,6 +26,10 @@ type Authenticator interface {
 	CheckAuthorization(ctx context.Context, authorization string) error
 	// Reject answers a request that did not pass.
 	Reject(w http.ResponseWriter, err error)
+	// Exempt reports whether a request with method, to the app's port,
+	// with the raw path (the request target without its query) passes
+	// without a check: one of the app's own kubelet probes.
+	Exempt(method string, port uint16, path string) bool
 }
 
 // Handler is the inbound HTTP pipeline after telemetry. Auth nil means no
@@ -38,7 +45,7 @@ type Handler struct {
 
 // ServeHTTP checks, records, forwards.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.Auth != nil {
+	if h.Auth != nil && !h.exempt(r) {
 		if err := h.Auth.Check(r); err != nil {
 			h.Auth.Reject(w, err)
 			return
@@ -57,7 +64,7 @@ func (h *Handler) ServeH1(x *h1.Exchange) error {
 	if h.ForwardH1 == nil {
 		return h1.ErrHandoff
 	}
-	if h.Auth != nil {
+	if h.Auth != nil && !h.Auth.Exempt(x.Method, x.Dst.Port(), x.Path()) {
 		if err := h.Auth.CheckAuthorization(context.Background(), x.Header.Get("Authorization")); err != nil {
 			return h1.ErrHandoff
 		}
@@ -66,6 +73,19 @@ func (h *Handler) ServeH1(x *h1.Exchange) error {
 		h.Store.Record(x.Trace.TraceID, x.Header.Get("Authorization"))
 	}
 	return h.ForwardH1.ServeH1(x)
+}
+
+// exempt is Authenticator.Exempt for a request of the general path: the
+// port it was sent to, as the listener recorded it, and its target as
+// received (RequestURI, not the parsed URL, whose path is decoded), cut
+// at the query. A request whose destination is unknown is never exempt.
+func (h *Handler) exempt(r *http.Request) bool {
+	dst, ok := listener.DestinationFrom(r.Context())
+	if !ok {
+		return false
+	}
+	path, _, _ := strings.Cut(r.RequestURI, "?")
+	return h.Auth.Exempt(r.Method, dst.Port(), path)
 }
 
 // Destination sends a redirected connection to the app: the original port

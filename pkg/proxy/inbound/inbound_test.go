@@ -40,6 +40,7 @@ func (denyAll) CheckAuthorization(context.Context, string) error {
 func (denyAll) Reject(w http.ResponseWriter, _ error) {
 	w.WriteHeader(http.StatusUnauthorized)
 }
+func (denyAll) Exempt(string, uint16, string) bool { return false }
 
 func TestHandler(t *testing.T) {
 	store := &propagation.Store{}

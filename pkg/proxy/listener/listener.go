@@ -79,6 +79,13 @@ func DestinationFrom(ctx context.Context) (netip.AddrPort, bool) {
 	return d, ok
 }
 
+// WithDestination returns ctx carrying dst as the destination of the
+// connection, for DestinationFrom: what the server does for each
+// connection, and what tests of handlers do for their requests.
+func WithDestination(ctx context.Context, dst netip.AddrPort) context.Context {
+	return context.WithValue(ctx, destKey{}, dst)
+}
+
 // destConn carries a connection's destination to the http.Server's
 // ConnContext.
 type destConn struct {
@@ -135,7 +142,7 @@ func (s *Server) init() {
 		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if dc, ok := c.(*destConn); ok {
-				return context.WithValue(ctx, destKey{}, dc.dst)
+				return WithDestination(ctx, dc.dst)
 			}
 			return ctx
 		},

@@ -118,7 +118,7 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 		go keys.Run(runCtx)
-		if validator, err = auth.New(auth.Options{Issuer: j.Issuer, Audiences: j.Audiences, Keys: keys}); err != nil {
+		if validator, err = auth.New(auth.Options{Issuer: j.Issuer, Audiences: j.Audiences, Keys: keys, ExemptProbes: j.ExemptProbes}); err != nil {
 			return err
 		}
 	}

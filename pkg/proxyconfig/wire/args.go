@@ -71,6 +71,10 @@ type JWT struct {
 	JWKSURL string
 	// JWKS is an inline JSON Web Key Set.
 	JWKS string
+	// ExemptProbes are the app's own kubelet httpGet probes, which carry no
+	// token: a GET or HEAD to exactly one of them passes without one.
+	// Sorted and distinct (SortProbes).
+	ExemptProbes []Probe
 }
 
 // Flag names shared by the writers and the readers below.
@@ -91,6 +95,7 @@ const (
 	flagJWTAudience       = "jwt-audience"
 	flagJWKSURL           = "jwks-url"
 	flagJWKS              = "jwks"
+	flagJWTExemptProbe    = "jwt-exempt-probe"
 )
 
 // Args renders i as `mesh-proxy init` arguments, each as --name=value so
@@ -139,6 +144,11 @@ func (r Run) Args() []string {
 		if j.JWKS != "" {
 			args = append(args, arg(flagJWKS, j.JWKS))
 		}
+		// One flag per probe rather than a comma list: a path may hold
+		// commas.
+		for _, p := range j.ExemptProbes {
+			args = append(args, arg(flagJWTExemptProbe, p.String()))
+		}
 	}
 	return args
 }
@@ -186,6 +196,7 @@ func ParseRunArgs(args []string) (Run, error) {
 	fs.Var(listValue{&jwt.Audiences}, flagJWTAudience, "")
 	fs.Var(stringValue{&jwt.JWKSURL}, flagJWKSURL, "")
 	fs.Var(stringValue{&jwt.JWKS}, flagJWKS, "")
+	fs.Var(probesValue{&jwt.ExemptProbes}, flagJWTExemptProbe, "")
 	if err := parse(fs, args[1:], flagLogLevel, flagInboundPort, flagOutboundPort, flagAdminPort); err != nil {
 		return Run{}, err
 	}
@@ -196,9 +207,15 @@ func ParseRunArgs(args []string) (Run, error) {
 		}
 		r.Tracing = &tracing
 	}
-	if set[flagJWTIssuer] || set[flagJWTAudience] || set[flagJWKSURL] || set[flagJWKS] {
+	if set[flagJWTIssuer] || set[flagJWTAudience] || set[flagJWKSURL] || set[flagJWKS] || set[flagJWTExemptProbe] {
 		if !set[flagJWTIssuer] {
 			return Run{}, fmt.Errorf("--%s is required with the other JWT flags", flagJWTIssuer)
+		}
+		for i := 1; i < len(jwt.ExemptProbes); i++ {
+			if CompareProbes(jwt.ExemptProbes[i-1], jwt.ExemptProbes[i]) >= 0 {
+				return Run{}, fmt.Errorf("--%s: %q after %q: the probes must be sorted by port, then path, and distinct",
+					flagJWTExemptProbe, jwt.ExemptProbes[i], jwt.ExemptProbes[i-1])
+			}
 		}
 		r.JWT = &jwt
 	}
@@ -220,7 +237,7 @@ func parse(fs *flag.FlagSet, args []string, required ...string) error {
 	seen := map[string]bool{}
 	for _, a := range args {
 		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if seen[name] && name != flagJWTAudience {
+		if seen[name] && name != flagJWTAudience && name != flagJWTExemptProbe {
 			return fmt.Errorf("flag --%s given twice", name)
 		}
 		seen[name] = true

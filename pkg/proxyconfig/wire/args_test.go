@@ -34,7 +34,8 @@ func fullRun() Run {
 	r.LogLevel = LogWarn
 	r.Metrics = true
 	r.Tracing = &Tracing{Address: "otel.tracing", Port: 4318, Endpoint: "/v1/traces"}
-	r.JWT = &JWT{Issuer: "https://issuer.example", Audiences: []string{"books", "stars,too"}, JWKSURL: "https://issuer.example/jwks", JWKS: `{"keys":[]}`}
+	r.JWT = &JWT{Issuer: "https://issuer.example", Audiences: []string{"books", "stars,too"}, JWKSURL: "https://issuer.example/jwks", JWKS: `{"keys":[]}`,
+		ExemptProbes: []Probe{{8080, "/healthz"}, {8080, "/ready,now"}, {9090, "/"}}}
 	return r
 }
 
@@ -72,7 +73,7 @@ func TestArgsFormat(t *testing.T) {
 		t.Errorf("init args\n got %s\nwant %s", got, want)
 	}
 	if got, want := strings.Join(fullRun().Args(), " "),
-		`run --log-level=warn --inbound-port=15003 --outbound-port=15001 --admin-port=15000 --metrics=true --tracing-address=otel.tracing --tracing-port=4318 --tracing-endpoint=/v1/traces --jwt-issuer=https://issuer.example --jwt-audience=books --jwt-audience=stars,too --jwks-url=https://issuer.example/jwks --jwks={"keys":[]}`; got != want {
+		`run --log-level=warn --inbound-port=15003 --outbound-port=15001 --admin-port=15000 --metrics=true --tracing-address=otel.tracing --tracing-port=4318 --tracing-endpoint=/v1/traces --jwt-issuer=https://issuer.example --jwt-audience=books --jwt-audience=stars,too --jwks-url=https://issuer.example/jwks --jwks={"keys":[]} --jwt-exempt-probe=8080/healthz --jwt-exempt-probe=8080/ready,now --jwt-exempt-probe=9090/`; got != want {
 		t.Errorf("run args\n got %s\nwant %s", got, want)
 	}
 }
@@ -109,6 +110,11 @@ func TestParseArgsErrors(t *testing.T) {
 		"audience without issuer": {append(minimalRun().Args(), "--jwt-audience=a"), "--jwt-issuer is required"},
 		"bad log level":           {[]string{"run", "--log-level=trace", "--inbound-port=1", "--outbound-port=2", "--admin-port=3"}, `unknown log level "trace"`},
 		"empty issuer":            {append(minimalRun().Args(), "--jwt-issuer="), "empty value"},
+		"probe without issuer":    {append(minimalRun().Args(), "--jwt-exempt-probe=8080/healthz"), "--jwt-issuer is required"},
+		"bad probe":               {append(fullRun().Args(), "--jwt-exempt-probe=8080"), "not a probe"},
+		"probe with a query":      {append(minimalRun().Args(), "--jwt-issuer=i", "--jwt-exempt-probe=8080/healthz?x=1"), "cannot hold"},
+		"unsorted probes":         {append(minimalRun().Args(), "--jwt-issuer=i", "--jwt-exempt-probe=9090/a", "--jwt-exempt-probe=8080/b"), "must be sorted"},
+		"duplicate probes":        {append(minimalRun().Args(), "--jwt-issuer=i", "--jwt-exempt-probe=8080/a", "--jwt-exempt-probe=8080/a"), "must be sorted"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := ParseRunArgs(tc.args)
