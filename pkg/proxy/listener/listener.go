@@ -137,8 +137,8 @@ func (s *Server) init() {
 	s.httpServer = &http.Server{
 		Handler:           s.HTTP,
 		Protocols:         &protocols,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       5 * time.Minute,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		IdleTimeout:       IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if dc, ok := c.(*destConn); ok {
