@@ -95,6 +95,19 @@ func (c leanCloser) Close() error {
 	return c.Conn.Close()
 }
 
+// startLean counts a connection in leanWG unless Shutdown has begun. The
+// check and the Add are one step under s.mu, where Shutdown sets
+// draining: an Add after Wait started would race it.
+func (s *Server) startLean() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Load() {
+		return false
+	}
+	s.leanWG.Add(1)
+	return true
+}
+
 // serveLean serves an HTTP/1.1 connection on the lean path, one exchange
 // at a time in this goroutine, until the client closes it or a request
 // needs the general path: then it returns true, with that request unread,

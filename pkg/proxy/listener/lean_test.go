@@ -379,3 +379,33 @@ func TestLeanClientGoneAbortsHungUpstream(t *testing.T) {
 		t.Fatalf("upstream connection after the client left: %v; want EOF", err)
 	}
 }
+
+// TestLeanShutdownRacesNewConnections: connections that reach the lean
+// path while Shutdown begins are either counted before it waits or turned
+// away (run with -race: an Add racing Wait is reported).
+func TestLeanShutdownRacesNewConnections(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer backend.Close()
+	for range 20 {
+		addr, _, s := startLean(t, strings.TrimPrefix(backend.URL, "http://"))
+		var conns []net.Conn
+		for range 20 {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+		for _, c := range conns {
+			go io.WriteString(c, "GET / HTTP/1.1\r\nHost: books\r\n\r\n")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := s.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+}

@@ -193,8 +193,7 @@ func (s *Server) handle(c *net.TCPConn) {
 		s.pipeTCP(sc, up, dst)
 		return
 	}
-	if proto == sniff.HTTP1 && s.H1 != nil && !s.draining.Load() {
-		s.leanWG.Add(1)
+	if proto == sniff.HTTP1 && s.H1 != nil && s.startLean() {
 		handoff := s.serveLean(sc, dst)
 		s.leanWG.Done()
 		if !handoff {
@@ -232,7 +231,11 @@ func (s *Server) StopKeepAlives() {
 // own until ctx is done, then closes them. The caller closes the listener.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
+	// Under s.mu, as startLean checks it: a connection is counted in
+	// leanWG before Wait below, or not at all.
+	s.mu.Lock()
 	s.draining.Store(true)
+	s.mu.Unlock()
 	s.conns.Close()
 	s.closeIdleLean()
 	err := s.httpServer.Shutdown(ctx)
