@@ -171,8 +171,16 @@ func (v *Validator) Validate(ctx context.Context, token string) (*jwt.Registered
 	return claims, nil
 }
 
+// ErrManyAuthorizations refuses a request with more than one Authorization
+// field: only one can be checked, and an app behind the proxy might read
+// another, unchecked one.
+var ErrManyAuthorizations = errors.New("more than one Authorization header")
+
 // Check validates the bearer token of r.
 func (v *Validator) Check(r *http.Request) error {
+	if len(r.Header.Values("Authorization")) > 1 {
+		return ErrManyAuthorizations
+	}
 	return v.CheckAuthorization(r.Context(), r.Header.Get("Authorization"))
 }
 

@@ -61,6 +61,17 @@ func (h *Header) Has(key string) bool {
 	return false
 }
 
+// Count is how many fields are named key.
+func (h *Header) Count(key string) int {
+	n := 0
+	for i := range h.fields {
+		if strings.EqualFold(h.fields[i].name, key) {
+			n++
+		}
+	}
+	return n
+}
+
 // Set replaces the fields named key with one of value.
 func (h *Header) Set(key, value string) {
 	h.Del(key)

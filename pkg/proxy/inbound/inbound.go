@@ -65,6 +65,10 @@ func (h *Handler) ServeH1(x *h1.Exchange) error {
 		return h1.ErrHandoff
 	}
 	if h.Auth != nil && !h.Auth.Exempt(x.Method, x.Dst.Port(), x.Path()) {
+		// More than one Authorization field: ServeHTTP refuses it too.
+		if x.Header.Count("Authorization") > 1 {
+			return h1.ErrHandoff
+		}
 		if err := h.Auth.CheckAuthorization(context.Background(), x.Header.Get("Authorization")); err != nil {
 			return h1.ErrHandoff
 		}
