@@ -208,9 +208,17 @@ func Run(ctx context.Context, o Options) error {
 	case serveErr = <-errs:
 	}
 
-	// Drain: fail readiness first, keep serving for DrainDelay so the
-	// endpoint is taken out of rotation, then stop accepting and let
-	// in-flight work finish within DrainTimeout.
+	// Drain. The proxy is a native sidecar, so the kubelet sends it
+	// SIGTERM only once the app container has exited: no request of the
+	// app's is left to finish, and new ones cannot be served. The drain is
+	// for callers' pooled connections to this pod, which keep coming until
+	// the endpoint is removed: turn not-ready, close idle inbound
+	// connections and answer what still arrives with Connection: close
+	// (StopKeepAlives), so callers reconnect to pods that are not
+	// stopping. A request for the departed app gets a 502, which closes
+	// its connection as well. After DrainDelay, stop accepting and give
+	// what is still under way (opaque TCP, exchanges being relayed) up to
+	// DrainTimeout.
 	adm.SetReady(false)
 	inSrv.StopKeepAlives()
 	log.Info("mesh-proxy draining", "delay", o.DrainDelay.String(), "timeout", o.DrainTimeout.String())
