@@ -31,6 +31,7 @@ import (
 
 	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/pkg/proxy/interception"
+	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
@@ -283,7 +284,7 @@ func TestDataplane(t *testing.T) {
 	booksIn := requests("inbound", "port/8080", "2xx")
 	booksOut := requests("outbound", starsIP+":9090", "2xx")
 	starsIn := requests("inbound", "port/9090", "2xx")
-	const reqs = "mesh_proxy_requests_total"
+	const reqs = telemetry.MetricRequestsTotal
 
 	t.Run("client reaches books through its proxy", func(t *testing.T) {
 		before := w.metric(t, booksIP, reqs, booksIn)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
@@ -418,7 +419,7 @@ func (e *Env) proxyRequests(t *testing.T, app meshApp, direction string) float64
 		if status != http.StatusOK {
 			return fmt.Errorf("GET %s: status %d: %s", u, status, body)
 		}
-		sum, err = sumCounter(body, "mesh_proxy_requests_total", `direction="`+direction+`"`)
+		sum, err = sumCounter(body, telemetry.MetricRequestsTotal, `direction="`+direction+`"`)
 		return err
 	})
 	return sum
