@@ -2,23 +2,14 @@ package inbound
 
 import (
 	"bufio"
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/meshctl/meshctl/pkg/proxy/auth"
-	"github.com/meshctl/meshctl/pkg/proxy/listener"
 )
 
 // TestOneAuthorizationOnly: a request with a valid token in its first
@@ -26,20 +17,7 @@ import (
 // as only the first is checked and the app might read the second; a request
 // with the valid token alone passes.
 func TestOneAuthorizationOnly(t *testing.T) {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b64 := func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-	set, err := auth.ParseJWKS([]byte(fmt.Sprintf(`{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","kid":"k","x":%q,"y":%q}]}`,
-		b64(k.X.FillBytes(make([]byte, 32))), b64(k.Y.FillBytes(make([]byte, 32))))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := auth.New(auth.Options{Issuer: "https://issuer.example", Keys: auth.StaticKeys(set)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, k := testValidator(t)
 	tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.RegisteredClaims{Issuer: "https://issuer.example", ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))})
 	tok.Header["kid"] = "k"
 	token, err := tok.SignedString(k)
@@ -53,24 +31,7 @@ func TestOneAuthorizationOnly(t *testing.T) {
 		reached.Add(1)
 		w.WriteHeader(http.StatusOK)
 	})}
-	s := &listener.Server{
-		Direction: "inbound",
-		Destination: func(*net.TCPConn) (netip.AddrPort, error) {
-			return netip.MustParseAddrPort("127.0.0.1:8080"), nil
-		},
-		HTTP: h, H1: h,
-	}
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	t.Cleanup(func() {
-		ln.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
+	addr := serveInbound(t, h, 8080)
 	for _, tc := range []struct {
 		headers    string
 		wantStatus int
@@ -81,7 +42,7 @@ func TestOneAuthorizationOnly(t *testing.T) {
 		{"Authorization: Bearer " + token + "\r\nAuthorization: Bearer " + token + "\r\n", 401, 0},
 	} {
 		before, reachedBefore := lean.n.Load(), reached.Load()
-		c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}

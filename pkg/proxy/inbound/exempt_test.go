@@ -23,8 +23,9 @@ import (
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
-// exemptValidator is a real validator (requests here carry no token) that which exempts the probe GET /healthz on 8080.
-func exemptValidator(t *testing.T) *auth.Validator {
+// testValidator is a real ES256 validator of issuer https://issuer.example,
+// exempting probes, with the key that signs its tokens.
+func testValidator(t *testing.T, probes ...wire.Probe) (*auth.Validator, *ecdsa.PrivateKey) {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -37,12 +38,44 @@ func exemptValidator(t *testing.T) *auth.Validator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := auth.New(auth.Options{Issuer: "https://issuer.example", Keys: auth.StaticKeys(set),
-		ExemptProbes: []wire.Probe{{Port: 8080, Path: "/healthz"}, {Port: 8080, Path: "/a%20b"}}})
+	v, err := auth.New(auth.Options{Issuer: "https://issuer.example", Keys: auth.StaticKeys(set), ExemptProbes: probes})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return v, k
+}
+
+// exemptValidator is a real validator (requests here carry no token) that
+// exempts the probes GET /healthz and /a%20b on 8080.
+func exemptValidator(t *testing.T) *auth.Validator {
+	t.Helper()
+	v, _ := testValidator(t, wire.Probe{Port: 8080, Path: "/healthz"}, wire.Probe{Port: 8080, Path: "/a%20b"})
 	return v
+}
+
+// serveInbound runs h behind a real inbound listener whose connections all
+// went to port, and returns its address.
+func serveInbound(t *testing.T, h *Handler, port uint16) string {
+	t.Helper()
+	s := &listener.Server{
+		Direction: "inbound",
+		Destination: func(*net.TCPConn) (netip.AddrPort, error) {
+			return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), nil
+		},
+		HTTP: h, H1: h,
+	}
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() {
+		ln.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return ln.Addr().String()
 }
 
 // The probe cases: only a GET or HEAD to exactly the probe's port and raw
@@ -136,25 +169,7 @@ func TestExemptProbesThroughTheListener(t *testing.T) {
 		h := &Handler{Auth: v, ForwardH1: lean, Forward: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.WriteHeader(http.StatusOK)
 		})}
-		s := &listener.Server{
-			Direction: "inbound",
-			Destination: func(*net.TCPConn) (netip.AddrPort, error) {
-				return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), nil
-			},
-			HTTP: h, H1: h,
-		}
-		ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		go s.Serve(ln)
-		t.Cleanup(func() {
-			ln.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			s.Shutdown(ctx)
-		})
-		return ln.Addr().String(), lean
+		return serveInbound(t, h, port), lean
 	}
 	addrs := map[uint16]string{}
 	leans := map[uint16]*handoffRecorder{}
