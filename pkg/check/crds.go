@@ -17,8 +17,30 @@ import (
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
-// clusterCRD reads the cluster's copy of one of the chart's CRDs.
+// crdRead is the cluster's copy of one CRD, or why it could not be read.
+type crdRead struct {
+	crd *unstructured.Unstructured
+	err error
+}
+
+// clusterCRD is the cluster's copy of one of the chart's CRDs. The checks
+// that look at CRDs share one read of each per attempt.
 func clusterCRD(ctx context.Context, env *Env, name string) (*unstructured.Unstructured, error) {
+	all, _ := env.cache.crds.get(func() (map[string]crdRead, error) {
+		reads := make(map[string]crdRead, len(env.Chart.CRDs))
+		for _, c := range env.Chart.CRDs {
+			crd, err := readCRD(ctx, env, c.GetName())
+			reads[c.GetName()] = crdRead{crd, err}
+		}
+		return reads, nil
+	})
+	if r, ok := all[name]; ok {
+		return r.crd, r.err
+	}
+	return readCRD(ctx, env, name)
+}
+
+func readCRD(ctx context.Context, env *Env, name string) (*unstructured.Unstructured, error) {
 	crd, err := env.Clients.Dynamic.Resource(crdGVR()).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("customresourcedefinition %q is missing: run `meshctl install` or `meshctl upgrade`", name)

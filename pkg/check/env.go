@@ -139,6 +139,7 @@ type attemptCache struct {
 	serverVersion memo[string]
 	meshConfig    memo[*meshconfig.MeshConfig]
 	dataPlane     memo[*dataPlane]
+	crds          memo[map[string]crdRead]
 }
 
 // memo computes a value once, for every goroutine that asks.
