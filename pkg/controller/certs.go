@@ -272,16 +272,22 @@ func (c *Certs) parseServing(data map[string][]byte, cas []*x509.Certificate, no
 	return &Bundle{Certificate: cert, Leaf: leaf, CABundle: data[SecretCAKey]}, nil
 }
 
-func serial() (*big.Int, error) {
-	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-}
-
-func (c *Certs) newCA(now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+// newKey returns a fresh P-256 key and a random 127-bit serial number for
+// the certificate it will sign or be named in.
+func newKey() (*ecdsa.PrivateKey, *big.Int, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
 	}
-	sn, err := serial()
+	sn, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, nil, err
+	}
+	return key, sn, nil
+}
+
+func (c *Certs) newCA(now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	key, sn, err := newKey()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -308,11 +314,7 @@ func (c *Certs) newCA(now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, erro
 }
 
 func (c *Certs) newServing(ca *x509.Certificate, caKey *ecdsa.PrivateKey, now time.Time) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	sn, err := serial()
+	key, sn, err := newKey()
 	if err != nil {
 		return nil, nil, err
 	}
