@@ -22,6 +22,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/meshctl/meshctl/pkg/proxy/interception"
@@ -29,6 +31,17 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == wire.RunCommand {
+		if godebug, again := godebugForRun(os.Getenv("GODEBUG")); again {
+			// The same process image again, with the runtime setting that
+			// only start-up reads (see sysmonGODEBUG); exec keeps the pid,
+			// so the container runtime sees no difference. Should it fail,
+			// the proxy runs anyway, only less efficiently.
+			env := append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GODEBUG=") }), "GODEBUG="+godebug)
+			err := syscall.Exec("/proc/self/exe", os.Args, env)
+			fmt.Fprintf(os.Stderr, "mesh-proxy: warning: could not restart with GODEBUG=%s: %v\n", godebug, err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
 	stop()

@@ -36,3 +36,23 @@ func TestRuntimeSettings(t *testing.T) {
 		})
 	}
 }
+
+func TestGodebugForRun(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		again    bool
+	}{
+		{"", sysmonGODEBUG, true},
+		{"  ", sysmonGODEBUG, true},
+		{"http2debug=1", "http2debug=1," + sysmonGODEBUG, true},
+		{sysmonGODEBUG, sysmonGODEBUG, false},
+		{"schedtrace=0", "schedtrace=0", false},
+		{"gctrace=1, schedtrace=1000", "gctrace=1, schedtrace=1000", false},
+		{"scheddetail=1", "scheddetail=1," + sysmonGODEBUG, true},
+	} {
+		got, again := godebugForRun(tc.in)
+		if got != tc.want || again != tc.again {
+			t.Errorf("godebugForRun(%q) = %q, %v; want %q, %v", tc.in, got, again, tc.want, tc.again)
+		}
+	}
+}

@@ -111,6 +111,21 @@ func benchRounds() int {
 	return 5
 }
 
+// benchRates are the request rates measured; MP_BENCH_RATES overrides
+// them (comma-separated).
+func benchRates() []int {
+	var rates []int
+	for _, f := range strings.Split(os.Getenv("MP_BENCH_RATES"), ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			rates = append(rates, n)
+		}
+	}
+	if len(rates) == 0 {
+		return []int{1000, 5000}
+	}
+	return rates
+}
+
 func runBenchServer() error {
 	reply := make([]byte, benchBodyBytes)
 	for i := range reply {
@@ -144,7 +159,13 @@ func (p proc) pids() []int {
 
 // cpu is user+system time of the process and its children so far.
 func (p proc) cpu() time.Duration {
-	var total time.Duration
+	user, sys := p.cpuSplit()
+	return user + sys
+}
+
+// cpuSplit is cpu as user and system time: the kernel's share includes
+// the TCP stack and netfilter work done on behalf of the process's writes.
+func (p proc) cpuSplit() (user, sys time.Duration) {
 	for _, pid := range p.pids() {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
@@ -154,9 +175,10 @@ func (p proc) cpu() time.Duration {
 		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
 		utime, _ := strconv.Atoi(f[11])
 		stime, _ := strconv.Atoi(f[12])
-		total += time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ is 100
+		user += time.Duration(utime) * 10 * time.Millisecond // USER_HZ is 100
+		sys += time.Duration(stime) * 10 * time.Millisecond
 	}
-	return total
+	return user, sys
 }
 
 // peakRSS is the sum of VmHWM over the process and its children.
@@ -262,11 +284,21 @@ http {
 	return proc{pid: cmd.Process.Pid}
 }
 
+// benchPath is one way from the load generator to the app, with the
+// proxies on it.
+type benchPath struct {
+	name   string
+	client *http.Client
+	url    string
+	procs  []proc
+}
+
 type benchRow struct {
 	path          string
 	rate          int
 	res           loadResult
 	cpuPer1000    float64 // CPU seconds of the proxies per 1000 requests
+	userPer1000   float64 // its user-space share
 	rssKB         int     // peak RSS of the largest proxy (instance)
 	anonKB        int     // its peak anonymous RSS, sampled
 	fileKB        int     // its peak file-backed RSS, sampled
@@ -332,16 +364,19 @@ func BenchmarkProxy(b *testing.B) {
 			DialContext: dialer(b, ns), MaxIdleConns: benchConns, MaxIdleConnsPerHost: benchConns, DisableCompression: true,
 		}}
 	}
-	paths := []struct {
-		name   string
-		client *http.Client
-		url    string
-		procs  []proc
-	}{
+	paths := []benchPath{
 		{"direct", client(plainClient), fmt.Sprintf("http://%s:%d/", benchPlainServer, benchAppPort), nil},
 		{"mesh-proxy x2", client(meshClient), fmt.Sprintf("http://%s:%d/", benchMeshServer, benchAppPort), proxies},
 		{"mesh-proxy x2 GOMAXPROCS=1", client(mesh1Client), fmt.Sprintf("http://%s:%d/", benchMesh1Server, benchAppPort), proxies1},
 		{"nginx x2", client(plainClient), fmt.Sprintf("http://127.0.0.1:%d/", nginxHop1Port), nginxes},
+	}
+	// MP_BENCH_PATHS keeps only the named paths (comma-separated), and
+	// direct, which the added latencies are measured against.
+	if only := os.Getenv("MP_BENCH_PATHS"); only != "" {
+		keep := strings.Split(only, ",")
+		paths = slices.DeleteFunc(paths, func(p benchPath) bool {
+			return p.name != "direct" && !slices.Contains(keep, p.name)
+		})
 	}
 	body := make([]byte, benchBodyBytes)
 	for _, p := range paths {
@@ -357,7 +392,7 @@ func BenchmarkProxy(b *testing.B) {
 	d := benchDuration()
 	rounds := benchRounds()
 	var rows []benchRow
-	for _, rate := range []int{1000, 5000} {
+	for _, rate := range benchRates() {
 		ctx := context.Background()
 		for _, p := range paths {
 			constantRate(ctx, p.client, p.url, rate, time.Second, body, benchConns) // warm-up, discarded
@@ -368,22 +403,25 @@ func BenchmarkProxy(b *testing.B) {
 		// like with like.
 		type measured struct {
 			res        loadResult
-			cpu        time.Duration
+			cpu, user  time.Duration
 			anon, file int
 		}
 		acc := make([]measured, len(paths))
 		profiled := profileProxies(b, admins, rate, d*time.Duration(len(paths)))
 		for range rounds {
 			for i, p := range paths {
-				cpu0 := make([]time.Duration, len(p.procs))
+				user0 := make([]time.Duration, len(p.procs))
+				sys0 := make([]time.Duration, len(p.procs))
 				for j, pr := range p.procs {
-					cpu0[j] = pr.cpu()
+					user0[j], sys0[j] = pr.cpuSplit()
 				}
 				sampled := sampleRSS(p.procs)
 				res := constantRate(ctx, p.client, p.url, rate, d/time.Duration(rounds), body, benchConns)
 				anon, file := sampled()
 				for j, pr := range p.procs {
-					acc[i].cpu += pr.cpu() - cpu0[j]
+					user, sys := pr.cpuSplit()
+					acc[i].user += user - user0[j]
+					acc[i].cpu += user - user0[j] + sys - sys0[j]
 				}
 				a := &acc[i]
 				a.res.sent += res.sent
@@ -404,6 +442,7 @@ func BenchmarkProxy(b *testing.B) {
 			}
 			if res.sent > 0 {
 				row.cpuPer1000 = acc[i].cpu.Seconds() / (float64(res.sent) / 1000)
+				row.userPer1000 = acc[i].user.Seconds() / (float64(res.sent) / 1000)
 			}
 			if p.name == "direct" {
 				direct = row
@@ -424,7 +463,7 @@ func BenchmarkProxy(b *testing.B) {
 	for _, r := range rows {
 		rss, split, cpu := "-", "-", "-"
 		if r.path != "direct" {
-			rss, cpu = fmt.Sprintf("%.1f MB", float64(r.rssKB)/1024), fmt.Sprintf("%.3f", r.cpuPer1000)
+			rss, cpu = fmt.Sprintf("%.1f MB", float64(r.rssKB)/1024), fmt.Sprintf("%.3f (user %.3f)", r.cpuPer1000, r.userPer1000)
 			split = fmt.Sprintf("%.1f + %.1f", float64(r.anonKB)/1024, float64(r.fileKB)/1024)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.path, r.rate, r.res.sent, r.res.errors,
