@@ -20,18 +20,19 @@ func TestRuntimeSettings(t *testing.T) {
 		cpuMax, memoryMax string
 		wantProcs         int
 		wantLimit         int64
+		wantGC            int
 	}{
-		{"no limits on a big node", env(), 32, "max 100000\n", "max\n", 2, 0},
-		{"not in a cgroup v2", env(), 32, "", "", 2, 0},
-		{"small node", env(), 2, "max 100000\n", "max\n", 0, 0},
-		{"CPU limit: Go matches it already", env(), 4, "400000 100000\n", "max\n", 0, 0},
-		{"memory limit", env(), 2, "max 100000\n", "268435456\n", 0, 268435456 / 100 * 90},
-		{"environment wins", env("GOMAXPROCS", "8", "GOMEMLIMIT", "1GiB"), 32, "max 100000\n", "268435456\n", 0, 0},
+		{"no limits on a big node", env(), 32, "max 100000\n", "max\n", 2, 0, gcPercent},
+		{"not in a cgroup v2", env(), 32, "", "", 2, 0, gcPercent},
+		{"small node", env(), 2, "max 100000\n", "max\n", 0, 0, gcPercent},
+		{"CPU limit: Go matches it already", env(), 4, "400000 100000\n", "max\n", 0, 0, gcPercent},
+		{"memory limit", env(), 2, "max 100000\n", "268435456\n", 0, 268435456 / 100 * 90, gcPercent},
+		{"environment wins", env("GOMAXPROCS", "8", "GOMEMLIMIT", "1GiB", "GOGC", "100"), 32, "max 100000\n", "268435456\n", 0, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			procs, limit := runtimeSettings(tc.env, tc.procs, tc.cpuMax, tc.memoryMax)
-			if procs != tc.wantProcs || limit != tc.wantLimit {
-				t.Fatalf("got GOMAXPROCS %d, limit %d; want %d, %d", procs, limit, tc.wantProcs, tc.wantLimit)
+			procs, limit, gc := runtimeSettings(tc.env, tc.procs, tc.cpuMax, tc.memoryMax)
+			if procs != tc.wantProcs || limit != tc.wantLimit || gc != tc.wantGC {
+				t.Fatalf("got GOMAXPROCS %d, limit %d, GOGC %d; want %d, %d, %d", procs, limit, gc, tc.wantProcs, tc.wantLimit, tc.wantGC)
 			}
 		})
 	}

@@ -89,6 +89,7 @@ func profileProxies(b *testing.B, admins map[string]*http.Client, rate int, d ti
 		for name, client := range admins {
 			save(name, "allocs", client, "")
 			save(name, "goroutine", client, "?debug=1")
+			save(name, "heap", client, "?debug=1") // with the runtime's MemStats
 		}
 		for name, client := range admins {
 			resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", proxyconfig.AdminPort))

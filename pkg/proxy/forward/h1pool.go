@@ -42,6 +42,12 @@ type h1Pool struct {
 	idle map[string][]*h1Conn
 	stop chan struct{}
 	once sync.Once
+
+	// readers and writers hold the buffers of idle connections: a pool
+	// keeps up to maxIdle connections per destination, and few of them
+	// are in an exchange at any moment, so buffers are lent for the
+	// exchange rather than kept by each connection (8 KiB each).
+	readers, writers sync.Pool
 }
 
 // sweep closes the idle connections of every destination periodically,
@@ -73,6 +79,7 @@ func (p *h1Pool) sweep(every time.Duration) {
 
 type h1Conn struct {
 	net.Conn
+	// br and bw are nil while the connection is idle in the pool.
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
@@ -202,8 +209,20 @@ func (p *h1Pool) release(stop func() bool, pc *h1Conn, reuse bool, addr string) 
 	p.put(pc, addr)
 }
 
-// put makes pc, which has finished an exchange, available to the next.
+// put makes pc, which has finished an exchange, available to the next,
+// and takes back its buffers.
 func (p *h1Pool) put(pc *h1Conn, addr string) {
+	if pc.br.Buffered() > 0 {
+		// The server sent something unasked: the connection is not in
+		// step with its requests any more.
+		pc.Close()
+		return
+	}
+	pc.br.Reset(nil)
+	pc.bw.Reset(nil)
+	p.readers.Put(pc.br)
+	p.writers.Put(pc.bw)
+	pc.br, pc.bw = nil, nil
 	pc.idleSince = time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -244,8 +263,23 @@ func (p *h1Pool) get(ctx context.Context, addr string) (*h1Conn, bool, error) {
 			continue
 		}
 		pc.SetDeadline(time.Time{})
+		p.lend(pc)
 		return pc, true, nil
 	}
+}
+
+// lend gives pc buffers for an exchange.
+func (p *h1Pool) lend(pc *h1Conn) {
+	pc.br, _ = p.readers.Get().(*bufio.Reader)
+	if pc.br == nil {
+		pc.br = bufio.NewReaderSize(nil, 4096)
+	}
+	pc.br.Reset(pc.Conn)
+	pc.bw, _ = p.writers.Get().(*bufio.Writer)
+	if pc.bw == nil {
+		pc.bw = bufio.NewWriterSize(nil, 4096)
+	}
+	pc.bw.Reset(pc.Conn)
 }
 
 func (p *h1Pool) dialConn(ctx context.Context, addr string) (*h1Conn, error) {
@@ -253,15 +287,15 @@ func (p *h1Pool) dialConn(ctx context.Context, addr string) (*h1Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &h1Conn{Conn: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096)}, nil
+	pc := &h1Conn{Conn: c}
+	p.lend(pc)
+	return pc, nil
 }
 
 // alive peeks at an idle connection without blocking: a server that closed
-// it (EOF) or sent something unasked makes it unusable.
+// it (EOF) or sent something unasked makes it unusable. (An idle connection
+// has no buffer: put closed those with unread bytes.)
 func alive(pc *h1Conn) bool {
-	if pc.br.Buffered() > 0 {
-		return false
-	}
 	tc, ok := pc.Conn.(*net.TCPConn)
 	if !ok {
 		return true

@@ -52,7 +52,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if tc, ok := propagation.TraceFrom(r.Context()); ok && h.Store != nil {
-		h.Store.Record(tc.TraceID, r.Header.Get("Authorization"))
+		// The entry stays while the app serves the request, then for
+		// the store's TTL.
+		h.Store.Begin(tc.TraceID, r.Header.Get("Authorization"))
+		defer h.Store.End(tc.TraceID)
 	}
 	h.Forward.ServeHTTP(w, r)
 }
@@ -74,7 +77,8 @@ func (h *Handler) ServeH1(x *h1.Exchange) error {
 		}
 	}
 	if x.Traced && h.Store != nil {
-		h.Store.Record(x.Trace.TraceID, x.Header.Get("Authorization"))
+		h.Store.Begin(x.Trace.TraceID, x.Header.Get("Authorization"))
+		defer h.Store.End(x.Trace.TraceID)
 	}
 	return h.ForwardH1.ServeH1(x)
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"testing"
+	"time"
 
 	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
@@ -59,5 +60,32 @@ func TestHandler(t *testing.T) {
 	(&Handler{Store: store, Forward: next}).ServeHTTP(httptest.NewRecorder(), req)
 	if got, ok := store.Lookup(tc.TraceID); forwarded != 1 || !ok || got != "Bearer a.b.c" {
 		t.Fatalf("accepted request: forwarded %d, recorded %q %v", forwarded, got, ok)
+	}
+}
+
+// TestHandlerHoldsTheEntryWhileServing: the trace's entry is held while the
+// app serves the request, and only its TTL runs after the answer.
+func TestHandlerHoldsTheEntryWhileServing(t *testing.T) {
+	now := time.Unix(1000, 0)
+	store := &propagation.Store{TTL: time.Second, Now: func() time.Time { return now }}
+	tc := propagation.TraceContext{TraceID: propagation.NewTraceID(), SpanID: propagation.NewSpanID()}
+	var during bool
+	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		now = now.Add(time.Hour) // a long request
+		_, during = store.Lookup(tc.TraceID)
+	})
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Authorization", "Bearer a.b.c")
+	req = req.WithContext(propagation.WithTrace(req.Context(), tc))
+	(&Handler{Store: store, Forward: next}).ServeHTTP(httptest.NewRecorder(), req)
+	if !during {
+		t.Fatal("the entry expired while the app was serving its request")
+	}
+	if _, ok := store.Lookup(tc.TraceID); !ok {
+		t.Fatal("the entry did not outlive the request")
+	}
+	now = now.Add(time.Second)
+	if _, ok := store.Lookup(tc.TraceID); ok || store.Len() != 0 {
+		t.Fatal("the entry outlived its TTL after the answer: End was not called")
 	}
 }

@@ -1,6 +1,8 @@
 package propagation
 
 import (
+	"math/rand/v2"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -154,5 +156,158 @@ func BenchmarkStoreAtCap(b *testing.B) {
 		s.Record(id, "")
 		s.Lookup(id)
 		i++
+	}
+}
+
+// TestStoreMatchesAModel runs random Begins, Ends, Records, lookups and
+// expiries against a plain map that does the same by brute force; it is
+// what holds the store's open-addressing index (growth, and the backward
+// shift on removal), its list of ended entries and its cap to account.
+func TestStoreMatchesAModel(t *testing.T) {
+	type modelEntry struct {
+		auth     string
+		conflict bool
+		active   int
+		expires  time.Time
+		order    int
+	}
+	c := &clock{t: time.Unix(1000, 0)}
+	const max = 300
+	s := &Store{TTL: 10 * time.Second, MaxEntries: max, Now: c.now}
+	model := map[TraceID]*modelEntry{}
+	order := 0
+	evict := func() {
+		for {
+			var oldest *TraceID
+			n := 0
+			for k, m := range model {
+				if m.active == 0 {
+					n++
+					if oldest == nil || m.order < model[*oldest].order {
+						oldest = &k
+					}
+				}
+			}
+			if n <= max {
+				return
+			}
+			delete(model, *oldest)
+		}
+	}
+	ended := func(m *modelEntry) {
+		order++
+		m.expires, m.order = c.t.Add(s.TTL), order
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	ids := make([]TraceID, 1000)
+	for i := range ids {
+		ids[i] = NewTraceID()
+	}
+	auths := []string{"", "Bearer a", "Bearer b"}
+	for step := range 300000 {
+		id := ids[rng.IntN(len(ids))]
+		// Time passes slowly enough for the cap, not only the TTL, to
+		// decide what is kept.
+		switch op := rng.IntN(100); {
+		case op < 40: // Record or Begin
+			auth := auths[rng.IntN(len(auths))]
+			begin := op < 20
+			if begin {
+				s.Begin(id, auth)
+			} else {
+				s.Record(id, auth)
+			}
+			if m, ok := model[id]; ok && (m.active > 0 || c.t.Before(m.expires)) {
+				m.conflict = m.conflict || m.auth != auth
+				if begin {
+					m.active++
+				} else if m.active == 0 {
+					ended(m)
+				}
+				break
+			}
+			m := &modelEntry{auth: auth}
+			model[id] = m
+			if begin {
+				m.active = 1
+			} else {
+				ended(m)
+				evict()
+			}
+		case op < 60: // End
+			s.End(id)
+			if m, ok := model[id]; ok && m.active > 0 {
+				if m.active--; m.active == 0 {
+					ended(m)
+					evict()
+				}
+			}
+		case op < 99:
+			got, ok := s.Lookup(id)
+			m, held := model[id]
+			want, wantOK := "", false
+			if held && (m.active > 0 || c.t.Before(m.expires)) {
+				if !m.conflict && m.auth != "" {
+					want, wantOK = m.auth, true
+				}
+			} else if held {
+				delete(model, id)
+			}
+			if got != want || ok != wantOK {
+				t.Fatalf("step %d: Lookup = %q, %v; want %q, %v", step, got, ok, want, wantOK)
+			}
+		default:
+			c.t = c.t.Add(time.Duration(rng.IntN(800)) * time.Millisecond)
+		}
+		if s.Len() != len(model) {
+			t.Fatalf("step %d: Len %d, model holds %d", step, s.Len(), len(model))
+		}
+	}
+}
+
+// TestStoreKeepsRequestsInFlight: however many requests end meanwhile, and
+// however long it takes, a request in flight keeps its trace's header.
+func TestStoreKeepsRequestsInFlight(t *testing.T) {
+	c := &clock{t: time.Unix(1000, 0)}
+	s := &Store{TTL: time.Second, MaxEntries: 10, Now: c.now}
+	long := NewTraceID()
+	s.Begin(long, "Bearer long")
+	for range 1000 {
+		id := NewTraceID()
+		s.Begin(id, "Bearer short")
+		s.End(id)
+	}
+	c.t = c.t.Add(time.Hour)
+	if got, ok := s.Lookup(long); !ok || got != "Bearer long" {
+		t.Fatalf("in flight: lookup = %q, %v", got, ok)
+	}
+	s.End(long)
+	if _, ok := s.Lookup(long); !ok {
+		t.Fatal("the entry did not outlive its request")
+	}
+	c.t = c.t.Add(time.Second)
+	if _, ok := s.Lookup(long); ok {
+		t.Fatal("the entry outlived its TTL after End")
+	}
+	if s.Len() > 10 {
+		t.Fatalf("len %d over the cap", s.Len())
+	}
+}
+
+// BenchmarkStoreMemory reports the heap a store at its default cap holds
+// per entry, which is most of a busy inbound proxy's live heap.
+func BenchmarkStoreMemory(b *testing.B) {
+	var before, after runtime.MemStats
+	for b.Loop() {
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s := &Store{}
+		for range DefaultMaxEntries {
+			s.Record(NewTraceID(), "")
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/DefaultMaxEntries, "heap-B/entry")
+		runtime.KeepAlive(s)
 	}
 }
