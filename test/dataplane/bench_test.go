@@ -158,14 +158,9 @@ func (p proc) pids() []int {
 	return pids
 }
 
-// cpu is user+system time of the process and its children so far.
-func (p proc) cpu() time.Duration {
-	user, sys := p.cpuSplit()
-	return user + sys
-}
-
-// cpuSplit is cpu as user and system time: the kernel's share includes
-// the TCP stack and netfilter work done on behalf of the process's writes.
+// cpuSplit is the user and system time of the process and its children so
+// far; the kernel's share includes the TCP stack and netfilter work done
+// on behalf of the process's writes.
 func (p proc) cpuSplit() (user, sys time.Duration) {
 	for _, pid := range p.pids() {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
