@@ -22,11 +22,12 @@ func TestRuntimeSettings(t *testing.T) {
 		wantLimit         int64
 		wantGC            int
 	}{
-		{"no limits on a big node", env(), 32, "max 100000\n", "max\n", 2, 0, gcPercent},
-		{"not in a cgroup v2", env(), 32, "", "", 2, 0, gcPercent},
-		{"small node", env(), 2, "max 100000\n", "max\n", 0, 0, gcPercent},
+		{"no limits on a big node", env(), 32, "max 100000\n", "max\n", 1, 0, gcPercent},
+		{"not in a cgroup v2", env(), 32, "", "", 1, 0, gcPercent},
+		{"small node", env(), 2, "max 100000\n", "max\n", 1, 0, gcPercent},
+		{"one core", env(), 1, "max 100000\n", "max\n", 0, 0, gcPercent},
 		{"CPU limit: Go matches it already", env(), 4, "400000 100000\n", "max\n", 0, 0, gcPercent},
-		{"memory limit", env(), 2, "max 100000\n", "268435456\n", 0, 268435456 / 100 * 90, gcPercent},
+		{"memory limit", env(), 2, "max 100000\n", "268435456\n", 1, 268435456 / 100 * 90, gcPercent},
 		{"environment wins", env("GOMAXPROCS", "8", "GOMEMLIMIT", "1GiB", "GOGC", "100"), 32, "max 100000\n", "268435456\n", 0, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

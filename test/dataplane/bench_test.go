@@ -321,8 +321,9 @@ func BenchmarkProxy(b *testing.B) {
 
 	ic := proxyconfig.Interception{InboundPort: proxyconfig.InboundPort, OutboundPort: proxyconfig.OutboundPort, AdminPort: proxyconfig.AdminPort, ProxyUID: proxyconfig.ProxyUID}
 	run := proxyconfig.Run{LogLevel: proxyconfig.LogInfo, InboundPort: proxyconfig.InboundPort, OutboundPort: proxyconfig.OutboundPort, AdminPort: proxyconfig.AdminPort, Metrics: true}
-	// The same mesh twice: with the proxy's default GOMAXPROCS (all
-	// cores) and with GOMAXPROCS=1, as a CPU limit of one core would set.
+	// The same mesh twice: with the proxy's default GOMAXPROCS (one,
+	// without a CPU limit) and with GOMAXPROCS=2, as a CPU limit of two
+	// cores would set.
 	mesh1Client := tp.pod(b, "bmc1", benchMesh1Client)
 	mesh1Server := tp.pod(b, "bms1", benchMesh1Server)
 	meshProxies := func(env []string, nss ...string) []proc {
@@ -346,7 +347,7 @@ func BenchmarkProxy(b *testing.B) {
 		"client-proxy": {Transport: &http.Transport{DialContext: dialer(b, meshClient)}},
 		"server-proxy": {Transport: &http.Transport{DialContext: dialer(b, meshServer)}},
 	}
-	proxies1 := meshProxies(append([]string{"GOMAXPROCS=1"}, profEnv...), mesh1Client, mesh1Server)
+	proxies2 := meshProxies(append([]string{"GOMAXPROCS=2"}, profEnv...), mesh1Client, mesh1Server)
 	for _, ns := range []string{meshServer, mesh1Server, plainServer} {
 		start(b, ns, []string{"MP_APP=benchserver"}, os.Args[0])
 	}
@@ -363,7 +364,7 @@ func BenchmarkProxy(b *testing.B) {
 	paths := []benchPath{
 		{"direct", client(plainClient), fmt.Sprintf("http://%s:%d/", benchPlainServer, benchAppPort), nil},
 		{"mesh-proxy x2", client(meshClient), fmt.Sprintf("http://%s:%d/", benchMeshServer, benchAppPort), proxies},
-		{"mesh-proxy x2 GOMAXPROCS=1", client(mesh1Client), fmt.Sprintf("http://%s:%d/", benchMesh1Server, benchAppPort), proxies1},
+		{"mesh-proxy x2 GOMAXPROCS=2", client(mesh1Client), fmt.Sprintf("http://%s:%d/", benchMesh1Server, benchAppPort), proxies2},
 		{"nginx x2", client(plainClient), fmt.Sprintf("http://127.0.0.1:%d/", nginxHop1Port), nginxes},
 	}
 	// MP_BENCH_PATHS keeps only the named paths (comma-separated), and
