@@ -130,12 +130,14 @@ func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
 		}
 	}()
 	x := &h1.Exchange{}
-	br := c.Reader()
 	for {
 		if s.draining.Load() {
 			return false
 		}
-		err := awaitRequest(c, br, IdleTimeout, ReadHeaderTimeout)
+		// Between requests the connection holds no read buffer.
+		c.ReleaseBuffer(&s.readers)
+		err := awaitRequest(c, IdleTimeout, ReadHeaderTimeout)
+		br := c.Reader()
 		if err == nil {
 			err = h1.PeekRequest(br, &x.Request)
 		}
@@ -185,6 +187,15 @@ func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
 	}
 }
 
+// readWaiter is a connection as awaitRequest waits on it (sniff.Conn).
+type readWaiter interface {
+	SetReadDeadline(time.Time) error
+	// Buffered is how many bytes are read already; WaitReadable waits,
+	// under the read deadline, for more to arrive (or an end or error).
+	Buffered() int
+	WaitReadable() error
+}
+
 // awaitRequest waits up to idle for the first byte of the next request
 // and leaves c's read deadline header or more, and at most header plus
 // half of it, after that byte's arrival, for the head and the (small)
@@ -192,15 +203,15 @@ func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
 // The deadline armed first serves for both: a request already buffered,
 // or arriving within header/2, costs one timer change; a silent
 // connection is re-armed every header until idle has passed.
-func awaitRequest(c interface{ SetReadDeadline(time.Time) error }, br *bufio.Reader, idle, header time.Duration) error {
+func awaitRequest(c readWaiter, idle, header time.Duration) error {
 	start := time.Now()
 	armed := start
 	c.SetReadDeadline(start.Add(header + header/2))
-	if br.Buffered() > 0 {
+	if c.Buffered() > 0 {
 		return nil
 	}
 	for {
-		_, err := br.Peek(1)
+		err := c.WaitReadable()
 		now := time.Now()
 		if err == nil {
 			if now.Sub(armed) > header/2 {

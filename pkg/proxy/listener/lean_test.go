@@ -339,7 +339,7 @@ func TestAwaitRequestTimeouts(t *testing.T) {
 			}()
 			br := bufio.NewReader(server)
 			start := time.Now()
-			err := awaitRequest(server, br, idle, header)
+			err := awaitRequest(pipeWaiter{server, br}, idle, header)
 			if err == nil {
 				var r h1.Request
 				err = h1.PeekRequest(br, &r)
@@ -350,6 +350,19 @@ func TestAwaitRequestTimeouts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pipeWaiter is readWaiter for a net.Pipe, which has no socket to peek at:
+// it waits by filling br.
+type pipeWaiter struct {
+	net.Conn
+	br *bufio.Reader
+}
+
+func (p pipeWaiter) Buffered() int { return p.br.Buffered() }
+func (p pipeWaiter) WaitReadable() error {
+	_, err := p.br.Peek(1)
+	return err
 }
 
 // TestLeanClientGoneAbortsHungUpstream: when the client of an exchange

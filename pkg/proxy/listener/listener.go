@@ -62,7 +62,10 @@ type Server struct {
 	lean       map[*leanConn]struct{}
 	// writers recycles the lean path's response buffers between
 	// requests, so an idle keep-alive connection holds none.
-	writers  sync.Pool
+	writers sync.Pool
+	// readers holds the read buffers of lean connections between
+	// requests (sniff.Conn.ReleaseBuffer).
+	readers  sync.Pool
 	leanWG   sync.WaitGroup
 	draining atomic.Bool
 	// closing is set by StopKeepAlives: every exchange from then on is

@@ -11,7 +11,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Protocol is what a connection speaks, as far as the proxy cares.
@@ -71,16 +75,22 @@ func Detect(b []byte) (p Protocol, done bool) {
 // reads return them first. It keeps CloseWrite, so half-close still works.
 type Conn struct {
 	*net.TCPConn
-	r *bufio.Reader
+	// r is nil while ReleaseBuffer has lent it to pool.
+	r    *bufio.Reader
+	pool *sync.Pool
+	// raw and peek serve WaitReadable, made once per connection so that
+	// waiting allocates nothing.
+	raw  syscall.RawConn
+	peek func(fd uintptr) bool
 }
 
 // Read reads the peeked bytes first, then the connection.
-func (c *Conn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (c *Conn) Read(p []byte) (int, error) { return c.Reader().Read(p) }
 
 // WriteTo shadows the embedded TCPConn's WriteTo, which io.Copy would
 // otherwise use and lose the peeked bytes; bufio writes them first and then
 // hands over to the connection's own WriteTo (splice on Linux).
-func (c *Conn) WriteTo(w io.Writer) (int64, error) { return c.r.WriteTo(w) }
+func (c *Conn) WriteTo(w io.Writer) (int64, error) { return c.Reader().WriteTo(w) }
 
 // NewConn wraps c so that its first bytes can be peeked at.
 func NewConn(c *net.TCPConn) *Conn {
@@ -89,11 +99,66 @@ func NewConn(c *net.TCPConn) *Conn {
 
 // Reader is the connection's read buffer, peeked bytes first; reads
 // through it and through c are interchangeable.
-func (c *Conn) Reader() *bufio.Reader { return c.r }
+func (c *Conn) Reader() *bufio.Reader {
+	if c.r == nil {
+		c.r, _ = c.pool.Get().(*bufio.Reader)
+		if c.r == nil {
+			c.r = bufio.NewReaderSize(nil, 4096)
+		}
+		c.r.Reset(c.TCPConn)
+	}
+	return c.r
+}
 
 // Buffered is how many peeked bytes reads will return before reading the
 // connection again.
-func (c *Conn) Buffered() int { return c.r.Buffered() }
+func (c *Conn) Buffered() int {
+	if c.r == nil {
+		return 0
+	}
+	return c.r.Buffered()
+}
+
+// ReleaseBuffer lends c's read buffer to pool while c waits for its next
+// bytes, if it holds none, and reports whether it did; the next read takes
+// one from pool again. A proxy keeps many keep-alive connections, few of
+// them in an exchange at any moment: 4 KiB of buffer each adds up.
+func (c *Conn) ReleaseBuffer(pool *sync.Pool) bool {
+	if c.r == nil || c.r.Buffered() > 0 {
+		return false
+	}
+	c.r.Reset(nil)
+	pool.Put(c.r)
+	c.r, c.pool = nil, pool
+	return true
+}
+
+// WaitReadable waits, under c's read deadline, until a read would not
+// block: bytes are buffered or have arrived, or the peer closed the
+// connection or it failed. It reads nothing and needs no buffer.
+func (c *Conn) WaitReadable() error {
+	if c.Buffered() > 0 {
+		return nil
+	}
+	if c.raw == nil {
+		raw, err := c.TCPConn.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var b [1]byte
+		c.raw = raw
+		c.peek = func(fd uintptr) bool {
+			for {
+				_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+				if err != unix.EINTR {
+					// Anything but "nothing yet" is for the read to see.
+					return err != unix.EAGAIN
+				}
+			}
+		}
+	}
+	return c.raw.Read(c.peek)
+}
 
 // Peek reads from c until Detect decides, the client stops sending, or
 // timeout passes; a client that sends nothing first (a server-speaks-first
@@ -119,15 +184,15 @@ func (c *Conn) Detect(deadline time.Time) (Protocol, error) {
 // detect is Detect under whatever read deadline c has.
 func (c *Conn) detect() (Protocol, error) {
 	for n := 1; ; {
-		b, err := c.r.Peek(n)
+		b, err := c.Reader().Peek(n)
 		if p, done := Detect(b); done || len(b) >= MaxPeek {
 			return p, nil
 		}
 		// Look at everything already received before waiting for more:
 		// a short request may never send another byte.
 		n = len(b) + 1
-		if c.r.Buffered() > len(b) {
-			n = c.r.Buffered()
+		if c.Buffered() > len(b) {
+			n = c.Buffered()
 		}
 		n = min(n, MaxPeek)
 		if err != nil {

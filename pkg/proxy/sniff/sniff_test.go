@@ -1,8 +1,10 @@
 package sniff
 
 import (
+	"errors"
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -203,5 +205,54 @@ func TestSpeaksFirstServerAlreadySpoke(t *testing.T) {
 		case <-time.After(2 * time.Second):
 			t.Fatal("SpeaksFirst missed a greeting sent before it started")
 		}
+	}
+}
+
+// TestReleaseBufferAndWaitReadable: a connection lends its buffer out
+// only when it holds nothing, waits without one (under its deadline, and
+// through an end of stream), and reads on with a buffer from the pool.
+func TestReleaseBufferAndWaitReadable(t *testing.T) {
+	client, server := pair(t)
+	c := NewConn(server)
+	var pool sync.Pool
+
+	client.Write([]byte("GET / HTTP/1.1\r\n"))
+	if err := c.WaitReadable(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Reader().Peek(4); err != nil {
+		t.Fatal(err)
+	}
+	if c.ReleaseBuffer(&pool) {
+		t.Fatal("released a buffer holding unread bytes")
+	}
+	c.Reader().Discard(c.Buffered())
+	if !c.ReleaseBuffer(&pool) || c.Buffered() != 0 {
+		t.Fatal("an empty buffer was not released")
+	}
+
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	var ne net.Error
+	if err := c.WaitReadable(); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("silent connection: %v, want a timeout", err)
+	}
+	c.SetReadDeadline(time.Time{})
+
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		client.Write([]byte("next"))
+		client.CloseWrite()
+	}()
+	if err := c.WaitReadable(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "next" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	// At the end of stream, waiting returns at once for the read to see it.
+	c.ReleaseBuffer(&pool)
+	if err := c.WaitReadable(); err != nil {
+		t.Fatalf("at EOF: %v", err)
 	}
 }

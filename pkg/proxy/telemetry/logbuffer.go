@@ -15,7 +15,7 @@ const DefaultLogFlushInterval = time.Second
 // maxBuffered (the output is not keeping up) a writer waits for the write
 // itself, so memory stays bounded.
 const (
-	flushSize   = 64 << 10
+	flushSize   = 16 << 10
 	maxBuffered = 1 << 20
 )
 
