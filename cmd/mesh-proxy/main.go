@@ -42,8 +42,12 @@ func main() {
 			fmt.Fprintf(os.Stderr, "mesh-proxy: warning: could not restart with GODEBUG=%s: %v\n", godebug, err)
 		}
 	}
+	stderr := os.Stderr
+	if len(os.Args) > 1 && os.Args[1] == wire.RunCommand {
+		stderr = pollable(2, stderr)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
+	code := run(ctx, os.Args[1:], os.Stdout, stderr, os.LookupEnv)
 	stop()
 	os.Exit(code)
 }

@@ -6,6 +6,9 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The cgroup v2 files that hold the container's CPU and memory limits.
@@ -111,4 +114,36 @@ func godebugForRun(godebug string) (string, bool) {
 		return sysmonGODEBUG, true
 	}
 	return godebug + "," + sysmonGODEBUG, true
+}
+
+// pollable returns the proxy's log output, descriptor fd (stderr, whose
+// *os.File is f), switched to non-blocking mode and onto Go's network
+// poller when it is a pipe or a socket, as a container's stderr is: a
+// write to a full pipe then parks the logging goroutine instead of holding
+// the thread, and with it, at GOMAXPROCS=1, every request until the
+// runtime notices (up to 20 ms). A terminal or a file is left as it is:
+// other processes share a terminal's mode, and files are never pollable.
+// So is a descriptor f already has on the poller.
+func pollable(fd int, f *os.File) *os.File {
+	if f.SetWriteDeadline(time.Time{}) == nil {
+		return f
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return f
+	}
+	if mode := st.Mode & unix.S_IFMT; mode != unix.S_IFIFO && mode != unix.S_IFSOCK {
+		return f
+	}
+	if unix.SetNonblock(fd, true) != nil {
+		return f
+	}
+	// NewFile sees O_NONBLOCK and registers the descriptor with the
+	// poller.
+	p := os.NewFile(uintptr(fd), f.Name())
+	if p.SetWriteDeadline(time.Time{}) != nil {
+		unix.SetNonblock(fd, false)
+		return f
+	}
+	return p
 }

@@ -1,6 +1,13 @@
 package main
 
-import "testing"
+import (
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 func TestRuntimeSettings(t *testing.T) {
 	env := func(kv ...string) func(string) (string, bool) {
@@ -56,5 +63,45 @@ func TestGodebugForRun(t *testing.T) {
 		if got != tc.want || again != tc.again {
 			t.Errorf("godebugForRun(%q) = %q, %v; want %q, %v", tc.in, got, again, tc.want, tc.again)
 		}
+	}
+}
+
+// TestPollable: a pipe comes back on the poller, and a write to it when
+// full waits for the reader rather than failing with EAGAIN; a regular
+// file is left as it is.
+func TestPollable(t *testing.T) {
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	r, w := os.NewFile(uintptr(fds[0]), "r"), os.NewFile(uintptr(fds[1]), "w")
+	defer r.Close()
+	p := pollable(fds[1], w)
+	defer p.Close()
+	// Only a file on the poller takes deadlines.
+	if err := p.SetWriteDeadline(time.Time{}); err != nil {
+		t.Fatalf("the pipe is not on the poller: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		// More than a pipe holds: the write must wait for the reader.
+		_, err := p.Write(make([]byte, 1<<20))
+		done <- err
+	}()
+	go io.Copy(io.Discard, r)
+	if err := <-done; err != nil {
+		t.Fatalf("write to a full pipe: %v", err)
+	}
+
+	f, err := os.CreateTemp(t.TempDir(), "log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if pollable(int(f.Fd()), f) != f {
+		t.Fatal("a regular file was replaced")
+	}
+	if fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK != 0 {
+		t.Fatalf("a regular file's flags changed: %#x, %v", fl, err)
 	}
 }
