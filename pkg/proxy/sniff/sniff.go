@@ -79,9 +79,11 @@ type Conn struct {
 	r    *bufio.Reader
 	pool *sync.Pool
 	// raw and peek serve WaitReadable, made once per connection so that
-	// waiting allocates nothing.
-	raw  syscall.RawConn
-	peek func(fd uintptr) bool
+	// waiting allocates nothing; peeked says peek has looked once in this
+	// wait.
+	raw    syscall.RawConn
+	peek   func(fd uintptr) bool
+	peeked bool
 }
 
 // Read reads the peeked bytes first, then the connection.
@@ -148,6 +150,16 @@ func (c *Conn) WaitReadable() error {
 		var b [1]byte
 		c.raw = raw
 		c.peek = func(fd uintptr) bool {
+			if c.peeked {
+				// Called again after the poller said the socket became
+				// readable: no need to look. (Were the wake-up spurious,
+				// the read that follows waits as reads do, holding a
+				// buffer meanwhile.)
+				return true
+			}
+			c.peeked = true
+			// Look once before waiting: bytes that arrived before this
+			// wait began have raised no new readiness event.
 			for {
 				_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 				if err != unix.EINTR {
@@ -157,6 +169,7 @@ func (c *Conn) WaitReadable() error {
 			}
 		}
 	}
+	c.peeked = false
 	return c.raw.Read(c.peek)
 }
 

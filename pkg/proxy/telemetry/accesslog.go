@@ -29,7 +29,7 @@ func (a *AccessLog) write(direction string, status int, r record, traced bool, t
 	bp := a.bufs.Get().(*[]byte)
 	b := (*bp)[:0]
 	b = append(b, `{"time":"`...)
-	b = time.Now().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = appendTimestamp(b, time.Now())
 	b = append(b, `","level":"INFO","msg":"request","direction":`...)
 	b = appendJSONString(b, direction)
 	b = append(b, `,"method":`...)
@@ -62,6 +62,52 @@ func (a *AccessLog) write(direction string, status int, r record, traced bool, t
 	a.w.Write(b)
 	*bp = b
 	a.bufs.Put(bp)
+}
+
+// appendTimestamp appends t as time.AppendFormat with layout
+// "2006-01-02T15:04:05.000Z07:00" does (slog's JSON time, to the
+// millisecond), without interpreting the layout for every line.
+func appendTimestamp(b []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	hour, min, sec := t.Clock()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	}
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, min, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1e6, 3)
+	_, offset := t.Zone()
+	if offset == 0 {
+		return append(b, 'Z')
+	}
+	sign := byte('+')
+	if offset < 0 {
+		sign, offset = '-', -offset
+	}
+	b = append(b, sign)
+	b = appendDigits(b, offset/3600, 2)
+	b = append(b, ':')
+	return appendDigits(b, offset/60%60, 2)
+}
+
+// appendDigits appends n, at most width digits, zero-padded to width.
+func appendDigits(b []byte, n, width int) []byte {
+	var d [4]byte
+	for i := width - 1; i >= 0; i-- {
+		d[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(b, d[:width]...)
 }
 
 // appendJSONString appends s as a JSON string: quotes, backslashes and

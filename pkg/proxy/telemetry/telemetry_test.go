@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -245,5 +246,25 @@ func TestLogBufferDoesNotWaitForTheOutput(t *testing.T) {
 	b.Close()
 	if got := out.String(); !strings.HasSuffix(got, "while the output is stuck\n") || len(got) != (flushSize/len(line)+1)*len(line)+26 {
 		t.Fatalf("output of %d bytes ending %q", len(got), got[max(0, len(got)-30):])
+	}
+}
+
+// TestAppendTimestamp holds appendTimestamp to time.AppendFormat's output
+// across zones (whole, half-hour and negative offsets) and instants.
+func TestAppendTimestamp(t *testing.T) {
+	const layout = "2006-01-02T15:04:05.000Z07:00"
+	zones := []*time.Location{time.UTC, time.FixedZone("plus", 5*3600+30*60), time.FixedZone("minus", -(9*3600 + 45*60)), time.FixedZone("tiny", 59)}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 20000 {
+		inst := time.Unix(rng.Int64N(1<<36)-1<<34, rng.Int64N(1e9))
+		if i == 0 {
+			inst = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+		}
+		for _, z := range zones {
+			tt := inst.In(z)
+			if got, want := string(appendTimestamp(nil, tt)), tt.Format(layout); got != want {
+				t.Fatalf("%v: got %s, want %s", tt, got, want)
+			}
+		}
 	}
 }
