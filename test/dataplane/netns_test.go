@@ -160,7 +160,9 @@ func start(t testing.TB, ns string, env []string, argv ...string) *exec.Cmd {
 			out, _ := os.ReadFile(log.Name())
 			t.Logf("output of %.80s:\n%s", strings.Join(argv, " "), out)
 		}
-		os.Remove(log.Name())
+		if os.Getenv("MP_KEEP_LOGS") == "" {
+			os.Remove(log.Name())
+		}
 	})
 	return cmd
 }

@@ -11,8 +11,6 @@ import (
 	"net/url"
 	"sync/atomic"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
@@ -20,8 +18,9 @@ import (
 // Server is the admin handler. Ready starts false: the proxy marks itself
 // ready once its listeners are up, and not ready again when it drains.
 type Server struct {
-	// Gatherer serves /metrics; nil turns /metrics off (404).
-	Gatherer prometheus.Gatherer
+	// Metrics serves /metrics (telemetry.Metrics.Handler); nil turns
+	// /metrics off (404).
+	Metrics http.Handler
 	// Config is shown by /config after Redact.
 	Config wire.Run
 	// Profiling serves Go's profiles under /debug/pprof/. It is off unless
@@ -48,8 +47,8 @@ func (s *Server) Handler() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	if s.Gatherer != nil {
-		mux.Handle("GET "+wire.MetricsPath, promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
+	if s.Metrics != nil {
+		mux.Handle("GET "+wire.MetricsPath, s.Metrics)
 	}
 	mux.HandleFunc("GET "+wire.ConfigPath, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 
 	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
@@ -22,7 +21,8 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 }
 
 func TestEndpoints(t *testing.T) {
-	s := &Server{Gatherer: prometheus.NewRegistry(), Config: wire.Run{
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "metrics here") })
+	s := &Server{Metrics: metrics, Config: wire.Run{
 		LogLevel: wire.LogInfo,
 		JWT:      &wire.JWT{Issuer: "https://issuer", JWKS: `{"keys":[{"d":"private!"}]}`, JWKSURL: "https://user:pw@keys.example/jwks?api_key=s3cret"},
 	}}
@@ -37,8 +37,8 @@ func TestEndpoints(t *testing.T) {
 	if code, _ := get(t, h, "/live"); code != http.StatusOK {
 		t.Fatalf("/live: %d", code)
 	}
-	if code, _ := get(t, h, "/metrics"); code != http.StatusOK {
-		t.Fatalf("/metrics: %d", code)
+	if code, body := get(t, h, "/metrics"); code != http.StatusOK || body != "metrics here" {
+		t.Fatalf("/metrics: %d %q", code, body)
 	}
 	code, body := get(t, h, "/config")
 	if code != http.StatusOK || !strings.Contains(body, `"Issuer": "https://issuer"`) {

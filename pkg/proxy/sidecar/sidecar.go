@@ -17,8 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/meshctl/meshctl/pkg/proxy/admin"
 	"github.com/meshctl/meshctl/pkg/proxy/auth"
@@ -92,13 +90,11 @@ func Run(ctx context.Context, o Options) error {
 	defer logBuf.Close()
 	accessLog := telemetry.NewAccessLog(logBuf)
 
-	reg := prometheus.NewRegistry()
 	var metrics *telemetry.Metrics
-	var gatherer prometheus.Gatherer
+	var metricsHandler http.Handler
 	if r.Metrics {
-		metrics = telemetry.NewMetrics(reg)
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		gatherer = reg
+		metrics = telemetry.NewMetrics()
+		metricsHandler = metrics.Handler()
 	}
 
 	var tracer *telemetry.Tracer
@@ -173,7 +169,7 @@ func Run(ctx context.Context, o Options) error {
 		Observer: observer(metrics),
 		Log:      log,
 	}
-	adm := &admin.Server{Gatherer: gatherer, Config: r, Profiling: o.Profiling}
+	adm := &admin.Server{Metrics: metricsHandler, Config: r, Profiling: o.Profiling}
 	admSrv := &http.Server{Handler: adm.Handler(), ReadHeaderTimeout: 10 * time.Second}
 
 	inLn, err := o.Listen("tcp", ":"+strconv.Itoa(int(r.InboundPort)))

@@ -8,9 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // MaxPeers bounds the peer label: the first MaxPeers distinct peers keep
@@ -21,70 +20,74 @@ const MaxPeers = 100
 // OtherPeer is the peer label once MaxPeers is reached.
 const OtherPeer = "other"
 
-// MetricRequestsTotal is the name of the counter of HTTP requests, by
-// direction, method, status_class and peer: what dashboards and tests
-// read.
-const MetricRequestsTotal = "mesh_proxy_requests_total"
+// Names of the proxy's own metrics. MetricRequestsTotal is what dashboards
+// and tests read.
+const (
+	MetricRequestsTotal   = "mesh_proxy_requests_total"
+	MetricRequestDuration = "mesh_proxy_request_duration_seconds"
+	MetricTCPOpened       = "mesh_proxy_tcp_connections_total"
+	MetricTCPActive       = "mesh_proxy_tcp_connections_active"
+	MetricTCPBytes        = "mesh_proxy_tcp_bytes_total"
+)
+
+// durationBuckets are the upper bounds of the request duration histogram,
+// from 100µs: the proxy's own share is sub-millisecond. Read only.
+var durationBuckets = [...]time.Duration{
+	100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
+	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
+	time.Second, 2500 * time.Millisecond, 5 * time.Second, 10 * time.Second,
+}
 
 // Metrics are the proxy's Prometheus metrics. Labels are bounded: direction
 // (inbound/outbound), method (known methods, else OTHER), status class
 // (2xx...), and peer (capped by MaxPeers). Raw paths are never labels.
+//
+// They are kept here rather than in the Prometheus client library: the
+// proxy needs two counters, a gauge and a histogram, and the library, with
+// the protobuf runtime it links, made up 3 MB of every sidecar's resident
+// memory. WriteTo writes the text exposition format Prometheus scrapes.
 type Metrics struct {
-	requests  *prometheus.CounterVec
-	duration  *prometheus.HistogramVec
-	tcpOpened *prometheus.CounterVec
-	tcpActive *prometheus.GaugeVec
-	tcpBytes  *prometheus.CounterVec
+	start time.Time
 
-	mu    sync.Mutex
-	peers map[string]struct{}
-	// series caches the counter and histogram of each label tuple, so a
-	// request costs a map lookup rather than hashing label values twice.
-	series sync.Map // requestKey -> requestSeries
+	mu       sync.Mutex
+	peers    map[string]struct{}
+	requests map[requestKey]*requestSeries
+	tcp      map[tcpKey]*tcpSeries
 }
 
 type requestKey struct{ direction, method, class, peer string }
 
+// requestSeries is one label tuple's counter and histogram; the counts
+// per bucket are not cumulative until they are written.
 type requestSeries struct {
-	count    prometheus.Counter
-	duration prometheus.Observer
+	count   atomic.Uint64
+	sum     atomic.Int64 // nanoseconds
+	buckets [len(durationBuckets)]atomic.Uint64
 }
 
-// NewMetrics registers the metrics with reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricRequestsTotal,
-			Help: "HTTP requests handled by the proxy.",
-		}, []string{"direction", "method", "status_class", "peer"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "mesh_proxy_request_duration_seconds",
-			Help: "Time from receiving an HTTP request to the end of its response.",
-			// From 100µs: the proxy's own share is sub-millisecond.
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"direction", "method", "status_class", "peer"}),
-		tcpOpened: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mesh_proxy_tcp_connections_total",
-			Help: "Opaque TCP connections proxied.",
-		}, []string{"direction", "peer"}),
-		tcpActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "mesh_proxy_tcp_connections_active",
-			Help: "Opaque TCP connections open now.",
-		}, []string{"direction", "peer"}),
-		tcpBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mesh_proxy_tcp_bytes_total",
-			Help: "Bytes of opaque TCP connections, by flow: sent upstream or received from upstream.",
-		}, []string{"direction", "peer", "flow"}),
-		peers: map[string]struct{}{},
+type tcpKey struct{ direction, peer string }
+
+type tcpSeries struct {
+	opened         atomic.Uint64
+	active         atomic.Int64
+	sent, received atomic.Uint64
+}
+
+// NewMetrics returns empty metrics, started now (process_start_time_seconds).
+func NewMetrics() *Metrics {
+	return &Metrics{
+		start:    time.Now(),
+		peers:    map[string]struct{}{},
+		requests: map[requestKey]*requestSeries{},
+		tcp:      map[tcpKey]*tcpSeries{},
 	}
-	reg.MustRegister(m.requests, m.duration, m.tcpOpened, m.tcpActive, m.tcpBytes)
-	return m
 }
 
-// peer returns p if it is (or can become) one of the MaxPeers named peers.
-func (m *Metrics) peer(p string) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+// peerLocked returns p if it is (or can become) one of the MaxPeers named
+// peers; m.mu is held.
+func (m *Metrics) peerLocked(p string) string {
 	if _, ok := m.peers[p]; ok {
 		return p
 	}
@@ -97,48 +100,80 @@ func (m *Metrics) peer(p string) string {
 
 // ObserveRequest records one HTTP request.
 func (m *Metrics) ObserveRequest(direction, method string, status int, peer string, d time.Duration) {
-	k := requestKey{direction, Method(method), StatusClass(status), m.peer(peer)}
-	s, ok := m.series.Load(k)
-	if !ok {
-		s, _ = m.series.LoadOrStore(k, requestSeries{
-			count:    m.requests.WithLabelValues(k.direction, k.method, k.class, k.peer),
-			duration: m.duration.WithLabelValues(k.direction, k.method, k.class, k.peer),
-		})
+	k := requestKey{direction, Method(method), StatusClass(status), peer}
+	m.mu.Lock()
+	k.peer = m.peerLocked(peer)
+	s := m.requests[k]
+	if s == nil {
+		// The label values may be slices of a request head: keep copies.
+		k.peer = clone(k.peer)
+		s = &requestSeries{}
+		m.requests[k] = s
 	}
-	rs := s.(requestSeries)
-	rs.count.Inc()
-	rs.duration.Observe(d.Seconds())
+	m.mu.Unlock()
+	s.count.Add(1)
+	s.sum.Add(int64(d))
+	for i, le := range durationBuckets {
+		if d <= le {
+			s.buckets[i].Add(1)
+			break
+		}
+	}
+}
+
+// tcpSeriesOf returns the series of direction and peer, made if new.
+func (m *Metrics) tcpSeriesOf(direction, peer string) *tcpSeries {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := tcpKey{direction, m.peerLocked(peer)}
+	s := m.tcp[k]
+	if s == nil {
+		k.peer = clone(k.peer)
+		s = &tcpSeries{}
+		m.tcp[k] = s
+	}
+	return s
 }
 
 // TCPOpened records a new opaque TCP connection.
 func (m *Metrics) TCPOpened(direction, peer string) {
-	peer = m.peer(peer)
-	m.tcpOpened.WithLabelValues(direction, peer).Inc()
-	m.tcpActive.WithLabelValues(direction, peer).Inc()
+	s := m.tcpSeriesOf(direction, peer)
+	s.opened.Add(1)
+	s.active.Add(1)
 }
 
 // TCPClosed records the end of an opaque TCP connection and its bytes.
 func (m *Metrics) TCPClosed(direction, peer string, sent, received int64) {
-	peer = m.peer(peer)
-	m.tcpActive.WithLabelValues(direction, peer).Dec()
-	m.tcpBytes.WithLabelValues(direction, peer, "sent").Add(float64(sent))
-	m.tcpBytes.WithLabelValues(direction, peer, "received").Add(float64(received))
+	s := m.tcpSeriesOf(direction, peer)
+	s.active.Add(-1)
+	s.sent.Add(uint64(max(sent, 0)))
+	s.received.Add(uint64(max(received, 0)))
 }
 
-// Method bounds the method label to the standard methods.
+// clone copies s into memory of its own.
+func clone(s string) string { return string(append([]byte(nil), s...)) }
+
+// Method bounds the method label to the standard methods. It returns
+// constants, never m itself, which may be a slice of a request head.
 func Method(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
-		return m
+	for _, known := range [...]string{http.MethodGet, http.MethodPost, http.MethodHead, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace} {
+		if m == known {
+			return known
+		}
 	}
 	return "OTHER"
 }
 
 // StatusClass is "2xx" for 200-299 and so on; "0xx" for no status.
 func StatusClass(code int) string {
+	const classes = "0xx1xx2xx3xx4xx5xx"
 	if code < 100 || code > 599 {
-		return "0xx"
+		return classes[:3]
 	}
-	return strconv.Itoa(code/100) + "xx"
+	i := code / 100 * 3
+	return classes[i : i+3]
 }
+
+// formatFloat writes v as Prometheus's text format does.
+func formatFloat(b []byte, v float64) []byte { return strconv.AppendFloat(b, v, 'g', -1, 64) }

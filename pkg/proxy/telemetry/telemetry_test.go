@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -14,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
-	_ "github.com/meshctl/meshctl/internal/golden"
+	"github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
 )
 
@@ -32,25 +33,173 @@ func TestStatusClassAndMethod(t *testing.T) {
 	}
 }
 
-func TestMetricNames(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	NewMetrics(reg).ObserveRequest("inbound", "GET", 200, "port/80", time.Millisecond)
-	if n, err := testutil.GatherAndCount(reg, MetricRequestsTotal); err != nil || n != 1 {
-		t.Fatalf("%s: %d series, %v; want 1", MetricRequestsTotal, n, err)
+// scrape parses m's exposition with Prometheus's own text parser, which
+// also holds the output to the format.
+func scrape(t *testing.T, m *Metrics) map[string]*dto.MetricFamily {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := m.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var p expfmt.TextParser
+	fams, err := p.TextToMetricFamilies(&buf)
+	if err != nil {
+		t.Fatalf("exposition does not parse: %v\n%s", err, buf.String())
+	}
+	return fams
+}
+
+// series returns the metrics of family name whose labels include want.
+func series(fams map[string]*dto.MetricFamily, name string, want map[string]string) []*dto.Metric {
+	var out []*dto.Metric
+	f := fams[name]
+	if f == nil {
+		return nil
+	}
+next:
+	for _, m := range f.Metric {
+		got := map[string]string{}
+		for _, l := range m.Label {
+			got[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if got[k] != v {
+				continue next
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func requestCount(t *testing.T, m *Metrics, labels map[string]string) float64 {
+	t.Helper()
+	s := series(scrape(t, m), MetricRequestsTotal, labels)
+	if len(s) != 1 {
+		t.Fatalf("%s%v: %d series, want 1", MetricRequestsTotal, labels, len(s))
+	}
+	return s[0].GetCounter().GetValue()
+}
+
+func TestMetricsExposition(t *testing.T) {
+	m := NewMetrics()
+	m.ObserveRequest("inbound", "GET", 200, "port/80", 300*time.Microsecond)
+	m.ObserveRequest("inbound", "GET", 204, "port/80", 20*time.Second)
+	m.ObserveRequest("outbound", "BREW", 503, `we"ird\peer`+"\n", time.Millisecond)
+	m.TCPOpened("outbound", "10.0.0.1:5432")
+	m.TCPOpened("outbound", "10.0.0.1:5432")
+	m.TCPClosed("outbound", "10.0.0.1:5432", 100, 2000)
+	fams := scrape(t, m)
+
+	if got := requestCount(t, m, map[string]string{"direction": "inbound", "method": "GET", "status_class": "2xx", "peer": "port/80"}); got != 2 {
+		t.Errorf("inbound GET 2xx = %v, want 2", got)
+	}
+	if got := requestCount(t, m, map[string]string{"method": "OTHER", "status_class": "5xx", "peer": `we"ird\peer` + "\n"}); got != 1 {
+		t.Errorf("escaped peer = %v, want 1", got)
+	}
+	h := series(fams, MetricRequestDuration, map[string]string{"direction": "inbound"})
+	if len(h) != 1 {
+		t.Fatalf("%s: %d inbound series", MetricRequestDuration, len(h))
+	}
+	hist := h[0].GetHistogram()
+	if hist.GetSampleCount() != 2 || math.Abs(hist.GetSampleSum()-20.0003) > 1e-9 {
+		t.Errorf("histogram count %d sum %v; want 2, 20.0003", hist.GetSampleCount(), hist.GetSampleSum())
+	}
+	// 300µs falls in le=0.0005 and above; 20s only in +Inf.
+	for _, bk := range hist.Bucket {
+		want := uint64(1)
+		switch {
+		case bk.GetUpperBound() < 0.0005:
+			want = 0
+		case math.IsInf(bk.GetUpperBound(), 1):
+			want = 2
+		}
+		if bk.GetCumulativeCount() != want {
+			t.Errorf("bucket le=%v: %d, want %d", bk.GetUpperBound(), bk.GetCumulativeCount(), want)
+		}
+	}
+	tcp := func(name string, labels map[string]string) float64 {
+		s := series(fams, name, labels)
+		if len(s) != 1 {
+			t.Fatalf("%s%v: %d series", name, labels, len(s))
+		}
+		if g := s[0].GetGauge(); g != nil {
+			return g.GetValue()
+		}
+		return s[0].GetCounter().GetValue()
+	}
+	peer := map[string]string{"direction": "outbound", "peer": "10.0.0.1:5432"}
+	if got := tcp(MetricTCPOpened, peer); got != 2 {
+		t.Errorf("%s = %v, want 2", MetricTCPOpened, got)
+	}
+	if got := tcp(MetricTCPActive, peer); got != 1 {
+		t.Errorf("%s = %v, want 1", MetricTCPActive, got)
+	}
+	if got := tcp(MetricTCPBytes, map[string]string{"peer": "10.0.0.1:5432", "flow": "received"}); got != 2000 {
+		t.Errorf("received = %v, want 2000", got)
+	}
+	for _, name := range []string{"process_cpu_seconds_total", "process_resident_memory_bytes", "process_start_time_seconds", "go_goroutines", "go_memstats_heap_alloc_bytes", "go_gc_cycles_total", "go_info"} {
+		if fams[name] == nil {
+			t.Errorf("no %s", name)
+		}
+	}
+	if v := fams["process_resident_memory_bytes"].Metric[0].GetGauge().GetValue(); v < 1<<20 {
+		t.Errorf("process_resident_memory_bytes = %v", v)
 	}
 }
 
+// TestMetricsExpositionGolden pins the exposition's layout (ordering,
+// label order with le last, escaping) for series whose values are fixed.
+func TestMetricsExpositionGolden(t *testing.T) {
+	m := NewMetrics()
+	for i, d := range []time.Duration{50 * time.Microsecond, 2 * time.Millisecond, 2 * time.Millisecond} {
+		m.ObserveRequest([]string{"outbound", "inbound"}[i%2], "POST", 201, "port/8080", d)
+	}
+	m.TCPOpened("inbound", "port/5432")
+	var buf bytes.Buffer
+	m.appendRequests(&buf)
+	m.appendTCP(&buf)
+	golden.Assert(t, "testdata/metrics.golden", buf.Bytes())
+}
+
 func TestPeersAreBounded(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	m := NewMetrics(reg)
+	m := NewMetrics()
 	for i := range MaxPeers + 50 {
 		m.ObserveRequest("outbound", "GET", 200, fmt.Sprintf("peer-%d", i), time.Millisecond)
 	}
-	if n := testutil.CollectAndCount(m.requests); n != MaxPeers+1 {
+	if n := len(series(scrape(t, m), MetricRequestsTotal, nil)); n != MaxPeers+1 {
 		t.Fatalf("%d series, want %d (named peers plus %q)", n, MaxPeers+1, OtherPeer)
 	}
-	if got := testutil.ToFloat64(m.requests.WithLabelValues("outbound", "GET", "2xx", OtherPeer)); got != 50 {
+	if got := requestCount(t, m, map[string]string{"peer": OtherPeer}); got != 50 {
 		t.Fatalf("other = %v, want 50", got)
+	}
+}
+
+// TestMetricsConcurrent: observations racing scrapes (run with -race).
+func TestMetricsConcurrent(t *testing.T) {
+	m := NewMetrics()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 1000 {
+				m.ObserveRequest("inbound", "GET", 200, fmt.Sprintf("p%d", (g+i)%3), time.Duration(i)*time.Microsecond)
+				m.TCPOpened("outbound", "x")
+				m.TCPClosed("outbound", "x", 1, 1)
+			}
+		}()
+	}
+	for range 20 {
+		scrape(t, m)
+	}
+	wg.Wait()
+	var total float64
+	for _, s := range series(scrape(t, m), MetricRequestsTotal, nil) {
+		total += s.GetCounter().GetValue()
+	}
+	if total != 4000 {
+		t.Fatalf("counted %v requests, want 4000", total)
 	}
 }
 
@@ -75,8 +224,7 @@ func serve(t *testing.T, h *HTTP, req *http.Request) (seen http.Header, logLine 
 }
 
 func TestInboundStartsTraceAndLogs(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	h := &HTTP{Direction: "inbound", Inbound: true, Metrics: NewMetrics(reg), Peer: func(*http.Request) string { return "port/8080" }}
+	h := &HTTP{Direction: "inbound", Inbound: true, Metrics: NewMetrics(), Peer: func(*http.Request) string { return "port/8080" }}
 	req := httptest.NewRequest("POST", "http://books:8080/books/1?token=secret", strings.NewReader("12345"))
 	req.Header.Set("Authorization", "Bearer x.y.z")
 	seen, line := serve(t, h, req)
@@ -107,7 +255,7 @@ func TestInboundStartsTraceAndLogs(t *testing.T) {
 	if strings.Contains(fmt.Sprint(line), "secret") || strings.Contains(fmt.Sprint(line), "x.y.z") {
 		t.Errorf("access log leaks the query or the token: %v", line)
 	}
-	if got := testutil.ToFloat64(h.Metrics.requests.WithLabelValues("inbound", "POST", "4xx", "port/8080")); got != 1 {
+	if got := requestCount(t, h.Metrics, map[string]string{"direction": "inbound", "method": "POST", "status_class": "4xx", "peer": "port/8080"}); got != 1 {
 		t.Errorf("request counter = %v", got)
 	}
 }

@@ -1,0 +1,242 @@
+package telemetry
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ContentType is the media type of WriteTo's output, Prometheus's text
+// exposition format.
+const ContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// WriteTo writes every series in Prometheus's text exposition format,
+// sorted so that scrapes compare line by line: the proxy's metrics, then
+// the process's (CPU, memory, start time) and the Go runtime's
+// (goroutines, heap, GC cycles) under the names Prometheus's own
+// collectors use.
+func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
+	var b bytes.Buffer
+	m.appendRequests(&b)
+	m.appendTCP(&b)
+	m.appendProcess(&b)
+	return b.WriteTo(w)
+}
+
+// Handler serves WriteTo on GET.
+func (m *Metrics) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", ContentType)
+		m.WriteTo(w)
+	})
+}
+
+func (m *Metrics) appendRequests(b *bytes.Buffer) {
+	m.mu.Lock()
+	keys := make([]requestKey, 0, len(m.requests))
+	for k := range m.requests {
+		keys = append(keys, k)
+	}
+	series := make([]*requestSeries, len(keys))
+	slices.SortFunc(keys, func(a, b requestKey) int {
+		return cmpStrings(a.direction, b.direction, a.method, b.method, a.peer, b.peer, a.class, b.class)
+	})
+	for i, k := range keys {
+		series[i] = m.requests[k]
+	}
+	m.mu.Unlock()
+
+	header(b, MetricRequestsTotal, "counter", "HTTP requests handled by the proxy.")
+	for i, k := range keys {
+		labels := requestLabels(k)
+		sample(b, MetricRequestsTotal, labels, "", "", float64(series[i].count.Load()))
+	}
+	header(b, MetricRequestDuration, "histogram", "Time from receiving an HTTP request to the end of its response.")
+	for i, k := range keys {
+		s, labels := series[i], requestLabels(k)
+		// The buckets are read before the count, which an observation
+		// meanwhile may have raised; le="+Inf" (the count) is then still
+		// at least the largest bucket, as a histogram's must be.
+		var cumulative uint64
+		counts := make([]uint64, len(durationBuckets))
+		for j := range durationBuckets {
+			cumulative += s.buckets[j].Load()
+			counts[j] = cumulative
+		}
+		count := max(s.count.Load(), cumulative)
+		for j, le := range durationBuckets {
+			sample(b, MetricRequestDuration+"_bucket", labels, "le", string(formatFloat(nil, le.Seconds())), float64(counts[j]))
+		}
+		sample(b, MetricRequestDuration+"_bucket", labels, "le", "+Inf", float64(count))
+		sample(b, MetricRequestDuration+"_sum", labels, "", "", time.Duration(s.sum.Load()).Seconds())
+		sample(b, MetricRequestDuration+"_count", labels, "", "", float64(count))
+	}
+}
+
+func requestLabels(k requestKey) []string {
+	return []string{"direction", k.direction, "method", k.method, "peer", k.peer, "status_class", k.class}
+}
+
+func (m *Metrics) appendTCP(b *bytes.Buffer) {
+	m.mu.Lock()
+	keys := make([]tcpKey, 0, len(m.tcp))
+	for k := range m.tcp {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b tcpKey) int { return cmpStrings(a.direction, b.direction, a.peer, b.peer) })
+	series := make([]*tcpSeries, len(keys))
+	for i, k := range keys {
+		series[i] = m.tcp[k]
+	}
+	m.mu.Unlock()
+
+	header(b, MetricTCPOpened, "counter", "Opaque TCP connections proxied.")
+	for i, k := range keys {
+		sample(b, MetricTCPOpened, []string{"direction", k.direction, "peer", k.peer}, "", "", float64(series[i].opened.Load()))
+	}
+	header(b, MetricTCPActive, "gauge", "Opaque TCP connections open now.")
+	for i, k := range keys {
+		sample(b, MetricTCPActive, []string{"direction", k.direction, "peer", k.peer}, "", "", float64(series[i].active.Load()))
+	}
+	header(b, MetricTCPBytes, "counter", "Bytes of opaque TCP connections, by flow: sent upstream or received from upstream.")
+	for i, k := range keys {
+		sample(b, MetricTCPBytes, []string{"direction", k.direction, "flow", "received", "peer", k.peer}, "", "", float64(series[i].received.Load()))
+		sample(b, MetricTCPBytes, []string{"direction", k.direction, "flow", "sent", "peer", k.peer}, "", "", float64(series[i].sent.Load()))
+	}
+}
+
+// appendProcess writes the few process and runtime metrics worth a
+// dashboard, read when scraped.
+func (m *Metrics) appendProcess(b *bytes.Buffer) {
+	samples := []metrics.Sample{
+		{Name: "/sched/goroutines:goroutines"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/gc/cycles/total:gc-cycles"},
+	}
+	metrics.Read(samples)
+	value := func(s metrics.Sample) float64 {
+		switch s.Value.Kind() {
+		case metrics.KindUint64:
+			return float64(s.Value.Uint64())
+		case metrics.KindFloat64:
+			return s.Value.Float64()
+		}
+		return 0
+	}
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+
+	header(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.")
+	sample(b, "process_cpu_seconds_total", nil, "", "", cpu)
+	if rss, ok := residentBytes(); ok {
+		header(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
+		sample(b, "process_resident_memory_bytes", nil, "", "", float64(rss))
+	}
+	header(b, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.")
+	sample(b, "process_start_time_seconds", nil, "", "", float64(m.start.UnixNano())/1e9)
+	header(b, "go_goroutines", "gauge", "Number of goroutines that currently exist.")
+	sample(b, "go_goroutines", nil, "", "", value(samples[0]))
+	header(b, "go_memstats_heap_alloc_bytes", "gauge", "Number of heap bytes allocated and currently in use.")
+	sample(b, "go_memstats_heap_alloc_bytes", nil, "", "", value(samples[1]))
+	header(b, "go_memstats_sys_bytes", "gauge", "Number of bytes obtained from system.")
+	sample(b, "go_memstats_sys_bytes", nil, "", "", value(samples[2]))
+	header(b, "go_gc_cycles_total", "counter", "Completed GC cycles.")
+	sample(b, "go_gc_cycles_total", nil, "", "", value(samples[3]))
+	header(b, "go_info", "gauge", "Information about the Go environment.")
+	sample(b, "go_info", []string{"version", runtime.Version()}, "", "", 1)
+}
+
+// residentBytes is the process's resident set, from /proc/self/statm.
+func residentBytes() (int64, bool) {
+	data, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 2 {
+		return 0, false
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return pages * int64(os.Getpagesize()), true
+}
+
+func header(b *bytes.Buffer, name, typ, help string) {
+	b.WriteString("# HELP ")
+	b.WriteString(name)
+	b.WriteByte(' ')
+	b.WriteString(help)
+	b.WriteString("\n# TYPE ")
+	b.WriteString(name)
+	b.WriteByte(' ')
+	b.WriteString(typ)
+	b.WriteByte('\n')
+}
+
+// sample writes one line: labels are name, value pairs in name order, and
+// extraName (le), when set, comes last, as Prometheus's client puts it.
+func sample(b *bytes.Buffer, name string, labels []string, extraName, extraValue string, v float64) {
+	b.WriteString(name)
+	if len(labels) > 0 || extraName != "" {
+		b.WriteByte('{')
+		for i := 0; i+1 < len(labels); i += 2 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			label(b, labels[i], labels[i+1])
+		}
+		if extraName != "" {
+			if len(labels) > 0 {
+				b.WriteByte(',')
+			}
+			label(b, extraName, extraValue)
+		}
+		b.WriteByte('}')
+	}
+	b.WriteByte(' ')
+	var num [32]byte
+	b.Write(formatFloat(num[:0], v))
+	b.WriteByte('\n')
+}
+
+// label writes name="value" with the value escaped as the text format
+// requires: backslash, double quote and line feed.
+func label(b *bytes.Buffer, name, value string) {
+	b.WriteString(name)
+	b.WriteString(`="`)
+	for i := 0; i < len(value); i++ {
+		switch c := value[i]; c {
+		case '\\':
+			b.WriteString(`\\`)
+		case '"':
+			b.WriteString(`\"`)
+		case '\n':
+			b.WriteString(`\n`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+}
+
+// cmpStrings compares pairs (a1, b1, a2, b2, ...) in order.
+func cmpStrings(pairs ...string) int {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if c := strings.Compare(pairs[i], pairs[i+1]); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
