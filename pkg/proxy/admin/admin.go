@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"sync/atomic"
 
-
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-
 	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )

@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/meshctl/meshctl/pkg/proxy/admin"
 	"github.com/meshctl/meshctl/pkg/proxy/auth"
 	"github.com/meshctl/meshctl/pkg/proxy/forward"
