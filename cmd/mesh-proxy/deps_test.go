@@ -13,22 +13,7 @@ import (
 // tripling its idle memory. What the proxy needs from the injector belongs
 // in pkg/proxyconfig/wire.
 func TestNoKubernetesDependencies(t *testing.T) {
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go tool is needed to list mesh-proxy's dependencies: %v", err)
-	}
-	out, err := exec.Command(gobin, "list", "-deps", ".").Output()
-	if err != nil {
-		var stderr []byte
-		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("go list -deps: %v\n%s", err, stderr)
-	}
-	deps := strings.Fields(string(out))
-	if len(deps) < 10 || deps[len(deps)-1] != "github.com/meshctl/meshctl/cmd/mesh-proxy" {
-		t.Fatalf("go list -deps did not list mesh-proxy's dependencies:\n%s", out)
-	}
+	deps := proxyDeps(t)
 	forbidden := []string{
 		"github.com/meshctl/meshctl/pkg/proxyconfig",
 		"github.com/meshctl/meshctl/pkg/meshconfig",
@@ -49,4 +34,40 @@ func TestNoKubernetesDependencies(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestProxyLinksNoGeneratedProtobuf keeps the protobuf runtime out of the
+// sidecar: generated message types register themselves in protoregistry,
+// and that package init (reflection, descriptors) costs about 2 MB of
+// resident memory at start, tracing on or off. telemetry writes OTLP with
+// protowire alone, which links none of it.
+func TestProxyLinksNoGeneratedProtobuf(t *testing.T) {
+	for _, d := range proxyDeps(t) {
+		if strings.HasPrefix(d, "go.opentelemetry.io/proto/otlp") ||
+			d == "google.golang.org/protobuf/proto" || d == "google.golang.org/protobuf/reflect/protoregistry" {
+			t.Errorf("mesh-proxy depends on %s: encode with google.golang.org/protobuf/encoding/protowire, as pkg/proxy/telemetry's OTLP exporter does", d)
+		}
+	}
+}
+
+// proxyDeps lists the packages mesh-proxy links, itself last.
+func proxyDeps(t *testing.T) []string {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go tool is needed to list mesh-proxy's dependencies: %v", err)
+	}
+	out, err := exec.Command(gobin, "list", "-deps", ".").Output()
+	if err != nil {
+		var stderr []byte
+		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("go list -deps: %v\n%s", err, stderr)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 10 || deps[len(deps)-1] != "github.com/meshctl/meshctl/cmd/mesh-proxy" {
+		t.Fatalf("go list -deps did not list mesh-proxy's dependencies:\n%s", out)
+	}
+	return deps
 }
