@@ -40,12 +40,17 @@ func TestNoKubernetesDependencies(t *testing.T) {
 // sidecar: generated message types register themselves in protoregistry,
 // and that package init (reflection, descriptors) costs about 2 MB of
 // resident memory at start, tracing on or off. telemetry writes OTLP with
-// protowire alone, which links none of it.
+// protowire alone, which links none of it. The Prometheus client links
+// the runtime too (and 1 MB more of its own): telemetry writes the metrics'
+// text format itself.
 func TestProxyLinksNoGeneratedProtobuf(t *testing.T) {
 	for _, d := range proxyDeps(t) {
 		if strings.HasPrefix(d, "go.opentelemetry.io/proto/otlp") ||
 			d == "google.golang.org/protobuf/proto" || d == "google.golang.org/protobuf/reflect/protoregistry" {
 			t.Errorf("mesh-proxy depends on %s: encode with google.golang.org/protobuf/encoding/protowire, as pkg/proxy/telemetry's OTLP exporter does", d)
+		}
+		if strings.HasPrefix(d, "github.com/prometheus/") {
+			t.Errorf("mesh-proxy depends on %s: pkg/proxy/telemetry writes the metrics' exposition itself", d)
 		}
 	}
 }
