@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/meshctl/meshctl/pkg/proxy/h1"
+	"github.com/meshctl/meshctl/pkg/proxy/sniff"
 )
 
 // maxInlineBody is the largest request body h1Pool writes before reading
@@ -305,10 +306,9 @@ func alive(pc *h1Conn) bool {
 		return false
 	}
 	ok = false
-	var buf [1]byte
 	raw.Read(func(fd uintptr) bool {
 		// Nothing to read yet (EAGAIN) is the only healthy answer.
-		_, _, err := unix.Recvfrom(int(fd), buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		_, err := sniff.PeekSocket(fd)
 		ok = errors.Is(err, unix.EAGAIN)
 		return true
 	})

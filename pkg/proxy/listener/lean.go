@@ -73,9 +73,8 @@ func clientGone(c *sniff.Conn) bool {
 		return true
 	}
 	gone := false
-	var buf [1]byte
 	raw.Read(func(fd uintptr) bool {
-		n, _, err := unix.Recvfrom(int(fd), buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		n, err := sniff.PeekSocket(fd)
 		gone = n == 0 && err == nil || err != nil && !errors.Is(err, unix.EAGAIN)
 		return true
 	})

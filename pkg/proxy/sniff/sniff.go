@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -147,7 +148,6 @@ func (c *Conn) WaitReadable() error {
 		if err != nil {
 			return err
 		}
-		var b [1]byte
 		c.raw = raw
 		c.peek = func(fd uintptr) bool {
 			if c.peeked {
@@ -159,14 +159,10 @@ func (c *Conn) WaitReadable() error {
 			}
 			c.peeked = true
 			// Look once before waiting: bytes that arrived before this
-			// wait began have raised no new readiness event.
-			for {
-				_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-				if err != unix.EINTR {
-					// Anything but "nothing yet" is for the read to see.
-					return err != unix.EAGAIN
-				}
-			}
+			// wait began have raised no new readiness event. Anything
+			// but "nothing yet" is for the read to see.
+			_, err := PeekSocket(fd)
+			return err != unix.EAGAIN
 		}
 	}
 	c.peeked = false
@@ -219,6 +215,24 @@ func (c *Conn) detect() (Protocol, error) {
 			}
 			return TCP, err
 		}
+	}
+}
+
+// PeekSocket looks at socket fd without consuming or blocking: n is 1 when
+// a byte is waiting and 0 at the end of the stream; err is EAGAIN when
+// nothing has arrived yet. Unlike unix.Recvfrom it asks for no sender
+// address, so it allocates nothing, which matters once per request.
+func PeekSocket(fd uintptr) (n int, err error) {
+	var b [1]byte
+	for {
+		r, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		switch errno {
+		case 0:
+			return int(r), nil
+		case unix.EINTR:
+			continue
+		}
+		return 0, errno
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	_ "github.com/meshctl/meshctl/internal/golden"
 )
 
@@ -254,5 +256,39 @@ func TestReleaseBufferAndWaitReadable(t *testing.T) {
 	c.ReleaseBuffer(&pool)
 	if err := c.WaitReadable(); err != nil {
 		t.Fatalf("at EOF: %v", err)
+	}
+}
+
+// TestPeekSocket: nothing yet, a byte (not consumed), the end of stream;
+// and no allocation, as it runs once per request.
+func TestPeekSocket(t *testing.T) {
+	client, server := pair(t)
+	raw, err := server.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peek := func() (n int, err error) {
+		raw.Control(func(fd uintptr) { n, err = PeekSocket(fd) })
+		return n, err
+	}
+	if n, err := peek(); n != 0 || err != unix.EAGAIN {
+		t.Fatalf("nothing sent: %d, %v; want EAGAIN", n, err)
+	}
+	client.Write([]byte("x"))
+	time.Sleep(20 * time.Millisecond)
+	for range 2 { // peeking does not consume
+		if n, err := peek(); n != 1 || err != nil {
+			t.Fatalf("a byte sent: %d, %v", n, err)
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() { peek() }); allocs != 0 {
+		t.Errorf("PeekSocket allocates %v times", allocs)
+	}
+	var b [1]byte
+	server.Read(b[:])
+	client.CloseWrite()
+	time.Sleep(20 * time.Millisecond)
+	if n, err := peek(); n != 0 || err != nil {
+		t.Fatalf("end of stream: %d, %v; want 0, nil", n, err)
 	}
 }
