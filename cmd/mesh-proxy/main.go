@@ -31,6 +31,7 @@ import (
 )
 
 func main() {
+	stderr := os.Stderr
 	if len(os.Args) > 1 && os.Args[1] == wire.RunCommand {
 		if godebug, again := godebugForRun(os.Getenv("GODEBUG")); again {
 			// The same process image again, with the runtime setting that
@@ -41,9 +42,6 @@ func main() {
 			err := syscall.Exec("/proc/self/exe", os.Args, env)
 			fmt.Fprintf(os.Stderr, "mesh-proxy: warning: could not restart with GODEBUG=%s: %v\n", godebug, err)
 		}
-	}
-	stderr := os.Stderr
-	if len(os.Args) > 1 && os.Args[1] == wire.RunCommand {
 		stderr = pollable(2, stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
