@@ -94,6 +94,8 @@ func (m *Metrics) peerLocked(p string) string {
 	if len(m.peers) >= MaxPeers {
 		return OtherPeer
 	}
+	// p may be a slice of a request head: the set keeps a copy.
+	p = clone(p)
 	m.peers[p] = struct{}{}
 	return p
 }
@@ -105,7 +107,8 @@ func (m *Metrics) ObserveRequest(direction, method string, status int, peer stri
 	k.peer = m.peerLocked(peer)
 	s := m.requests[k]
 	if s == nil {
-		// The label values may be slices of a request head: keep copies.
+		// The caller's peer may be a slice of a request head: the new
+		// series keeps a copy.
 		k.peer = clone(k.peer)
 		s = &requestSeries{}
 		m.requests[k] = s
