@@ -43,6 +43,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "mesh-proxy: warning: could not restart with GODEBUG=%s: %v\n", godebug, err)
 		}
 		stderr = pollable(2, stderr)
+		routeLibraryLogs(stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, stderr, os.LookupEnv)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"log"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -8,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/stdr"
+	"go.opentelemetry.io/otel"
 	"golang.org/x/sys/unix"
 )
 
@@ -94,10 +98,12 @@ func tuneRuntime(lookupEnv func(string) (string, bool)) {
 // schedtrace is the runtime's only switch for this: with it set, sysmon
 // backs off to one wake-up every 10 ms instead of sleeping deeply, which
 // costs an idle proxy about 100 cheap wake-ups a second. The interval is
-// the largest the runtime takes (24.8 days), so the trace line it exists
-// for is printed at most once per 24.8 days of the node's uptime. A
-// GODEBUG that names schedtrace already (schedtrace=0 to opt out) is
-// left as it is.
+// the largest the runtime takes (24.8 days). The runtime counts it from
+// the node's boot, so on a node up longer than that the proxy prints one
+// plain-text "SCHED ..." line on stderr when it starts, and one more every
+// 24.8 days; log pipelines that expect JSON see it as text. A GODEBUG
+// that names schedtrace already (schedtrace=0 to opt out) is left as it
+// is.
 const sysmonGODEBUG = "schedtrace=2147483647"
 
 // godebugForRun returns the GODEBUG `mesh-proxy run` runs with, given the
@@ -116,6 +122,18 @@ func godebugForRun(godebug string) (string, bool) {
 	return godebug + "," + sysmonGODEBUG, true
 }
 
+// routeLibraryLogs sends what libraries log on their own (the log
+// package: net/http servers without an ErrorLog; OpenTelemetry's errors and
+// warnings, which otherwise write to os.Stderr itself) to w, the proxy's
+// log output. When pollable has made stderr non-blocking, a write straight
+// to os.Stderr, which is not on the poller, would fail with EAGAIN on a
+// full pipe and its text would be lost.
+func routeLibraryLogs(w io.Writer) {
+	log.SetOutput(w)
+	otel.SetLogger(stdr.New(log.Default()))
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Print("opentelemetry: ", err) }))
+}
+
 // pollable returns the proxy's log output, descriptor fd (stderr, whose
 // *os.File is f), switched to non-blocking mode and onto Go's network
 // poller when it is a pipe or a socket, as a container's stderr is: a
@@ -124,6 +142,14 @@ func godebugForRun(godebug string) (string, bool) {
 // runtime notices (up to 20 ms). A terminal or a file is left as it is:
 // other processes share a terminal's mode, and files are never pollable.
 // So is a descriptor f already has on the poller.
+//
+// O_NONBLOCK belongs to the pipe's open file description, not to the
+// descriptor, so every writer to fd 2 sees it: routeLibraryLogs moves the
+// libraries' logs onto the returned file. Only the Go runtime's own fatal
+// error output still writes to fd 2 directly, and it is cut short if the
+// pipe is full at that moment. (Reopening /proc/self/fd/2 would give a
+// description of its own, but a container's stderr pipe belongs to the
+// runtime's user, which the proxy's UID may not open.)
 func pollable(fd int, f *os.File) *os.File {
 	if f.SetWriteDeadline(time.Time{}) == nil {
 		return f

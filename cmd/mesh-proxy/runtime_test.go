@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"io"
+	"log"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	"golang.org/x/sys/unix"
 )
 
@@ -103,5 +108,19 @@ func TestPollable(t *testing.T) {
 	}
 	if fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK != 0 {
 		t.Fatalf("a regular file's flags changed: %#x, %v", fl, err)
+	}
+}
+
+// TestRouteLibraryLogs: the log package and OpenTelemetry's error handler
+// both write to the proxy's log output, not to os.Stderr.
+func TestRouteLibraryLogs(t *testing.T) {
+	var buf bytes.Buffer
+	prevOut, prevHandler := log.Writer(), otel.GetErrorHandler()
+	t.Cleanup(func() { log.SetOutput(prevOut); otel.SetErrorHandler(prevHandler) })
+	routeLibraryLogs(&buf)
+	log.Print("from net/http")
+	otel.Handle(errors.New("export failed"))
+	if got := buf.String(); !strings.Contains(got, "from net/http") || !strings.Contains(got, "opentelemetry: export failed") {
+		t.Fatalf("library logs went elsewhere; got %q", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -133,13 +134,7 @@ func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
 		if s.draining.Load() {
 			return false
 		}
-		// Between requests the connection holds no read buffer.
-		c.ReleaseBuffer(&s.readers)
-		err := awaitRequest(c, IdleTimeout, ReadHeaderTimeout)
-		br := c.Reader()
-		if err == nil {
-			err = h1.PeekRequest(br, &x.Request)
-		}
+		err := s.nextRequest(c, &x.Request, IdleTimeout, ReadHeaderTimeout)
 		if !lc.state.CompareAndSwap(leanIdle, leanActive) {
 			// Shutdown closed the connection while it was idle.
 			return false
@@ -155,7 +150,7 @@ func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
 			bw = bufio.NewWriterSize(nil, 4096)
 		}
 		bw.Reset(c)
-		*x = h1.Exchange{Request: x.Request, Dst: dst, In: br, Out: bw, Inflight: &lc.upstream}
+		*x = h1.Exchange{Request: x.Request, Dst: dst, In: c.Reader(), Out: bw, Inflight: &lc.upstream}
 		if s.closing.Load() {
 			x.Close = true // see StopKeepAlives
 		}
@@ -183,6 +178,35 @@ func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
 			return false
 		}
 		lc.state.Store(leanIdle)
+	}
+}
+
+// leanReader is a connection as nextRequest reads it (sniff.Conn).
+type leanReader interface {
+	readWaiter
+	Reader() *bufio.Reader
+	ReleaseBuffer(pool *sync.Pool) bool
+}
+
+// nextRequest waits, up to idle, for the next request on c and peeks at
+// its head, which gets header (see awaitRequest). The connection holds no read buffer while it waits.
+// A wake-up with nothing to read (WaitReadable trusts the poller's word)
+// makes the head's read time out with nothing buffered; that goes back to
+// waiting, so that it costs the connection its idle timeout, not its
+// life.
+func (s *Server) nextRequest(c leanReader, r *h1.Request, idle, header time.Duration) error {
+	start := time.Now()
+	for {
+		c.ReleaseBuffer(&s.readers)
+		if err := awaitRequest(c, idle-time.Since(start), header); err != nil {
+			return err
+		}
+		err := h1.PeekRequest(c.Reader(), r)
+		var ne net.Error
+		if err == nil || c.Buffered() > 0 || !errors.As(err, &ne) || !ne.Timeout() ||
+			time.Since(start) >= idle || s.draining.Load() {
+			return err
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -363,6 +364,46 @@ func (p pipeWaiter) Buffered() int { return p.br.Buffered() }
 func (p pipeWaiter) WaitReadable() error {
 	_, err := p.br.Peek(1)
 	return err
+}
+
+// spuriousWaiter is a pipeWaiter whose first WaitReadable returns at once
+// with nothing to read, as a wake-up the poller reported wrongly would.
+type spuriousWaiter struct {
+	pipeWaiter
+	woken *bool
+}
+
+func (p spuriousWaiter) WaitReadable() error {
+	if !*p.woken {
+		*p.woken = true
+		return nil
+	}
+	return p.pipeWaiter.WaitReadable()
+}
+func (p spuriousWaiter) Reader() *bufio.Reader         { return p.br }
+func (p spuriousWaiter) ReleaseBuffer(*sync.Pool) bool { return false }
+
+// TestNextRequestSurvivesSpuriousWakeUp: a wake-up with nothing to read
+// must not close a keep-alive connection after the head's timeout; it
+// waits on, within the idle timeout, for the request that comes later.
+func TestNextRequestSurvivesSpuriousWakeUp(t *testing.T) {
+	const idle, header = time.Second, 100 * time.Millisecond
+	server, client := net.Pipe()
+	defer server.Close()
+	defer client.Close()
+	go func() {
+		time.Sleep(400 * time.Millisecond) // past the head timeout (150 ms)
+		io.WriteString(client, "GET /later HTTP/1.1\r\nHost: a\r\n\r\n")
+	}()
+	woken := false
+	c := spuriousWaiter{pipeWaiter{server, bufio.NewReader(server)}, &woken}
+	var r h1.Request
+	if err := (&Server{}).nextRequest(c, &r, idle, header); err != nil || r.Path() != "/later" {
+		t.Fatalf("after a spurious wake-up: %v, path %q; want the later request", err, r.Path())
+	}
+	if !woken {
+		t.Fatal("the spurious wake-up was not exercised")
+	}
 }
 
 // TestLeanClientGoneAbortsHungUpstream: when the client of an exchange

@@ -29,7 +29,10 @@ const (
 // A trace ID is chosen by whoever sends the request, so one caller could
 // reuse another's trace ID to borrow its token. To make that useless, a
 // trace seen with two different Authorization values (or with one and
-// without) is marked conflicting, and nothing is propagated for it again.
+// without) is marked conflicting, and nothing is propagated for it while
+// its entry is kept: always while a request of the trace is in flight,
+// and for up to TTL after, unless MaxEntries newer ended traces push it
+// out first.
 type Store struct {
 	// TTL and MaxEntries bound the store; zero means the defaults.
 	TTL        time.Duration
@@ -227,6 +230,10 @@ func (s *Store) alloc() int32 {
 func (s *Store) remove(i int32) {
 	s.deindex(i)
 	s.unlink(i)
+	if s.n == 0 {
+		// Not even the last token outlives every entry.
+		s.last = ""
+	}
 	s.slots[i] = entry{next: s.free}
 	s.free = i
 }

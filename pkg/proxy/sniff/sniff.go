@@ -153,8 +153,9 @@ func (c *Conn) WaitReadable() error {
 			if c.peeked {
 				// Called again after the poller said the socket became
 				// readable: no need to look. (Were the wake-up spurious,
-				// the read that follows waits as reads do, holding a
-				// buffer meanwhile.)
+				// the read that follows would wait as reads do, under the
+				// head's deadline; the lean path then waits on within its
+				// idle timeout, see listener's nextRequest.)
 				return true
 			}
 			c.peeked = true

@@ -90,14 +90,17 @@ func appendTimestamp(b []byte, t time.Time) []byte {
 	if offset == 0 {
 		return append(b, 'Z')
 	}
+	// In whole minutes, the sign taken after truncating, as Format does:
+	// an offset of -30 s is "+00:00".
+	minutes := offset / 60
 	sign := byte('+')
-	if offset < 0 {
-		sign, offset = '-', -offset
+	if minutes < 0 {
+		sign, minutes = '-', -minutes
 	}
 	b = append(b, sign)
-	b = appendDigits(b, offset/3600, 2)
+	b = appendDigits(b, minutes/60, 2)
 	b = append(b, ':')
-	return appendDigits(b, offset/60%60, 2)
+	return appendDigits(b, minutes%60, 2)
 }
 
 // appendDigits appends n, at most width digits, zero-padded to width.

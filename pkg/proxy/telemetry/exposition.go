@@ -20,7 +20,8 @@ const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 
 // WriteTo writes every series in Prometheus's text exposition format,
 // sorted so that scrapes compare line by line: the proxy's metrics, then
-// the process's (CPU, memory, start time) and the Go runtime's
+// the process's (CPU, memory, file descriptors, start time) and the Go
+// runtime's
 // (goroutines, heap, GC cycles) under the names Prometheus's own
 // collectors use.
 func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
@@ -141,6 +142,15 @@ func (m *Metrics) appendProcess(b *bytes.Buffer) {
 	if rss, ok := residentBytes(); ok {
 		header(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
 		sample(b, "process_resident_memory_bytes", nil, "", "", float64(rss))
+	}
+	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
+		header(b, "process_open_fds", "gauge", "Number of open file descriptors.")
+		sample(b, "process_open_fds", nil, "", "", float64(len(fds)))
+	}
+	var nofile syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &nofile) == nil {
+		header(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.")
+		sample(b, "process_max_fds", nil, "", "", float64(nofile.Cur))
 	}
 	header(b, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.")
 	sample(b, "process_start_time_seconds", nil, "", "", float64(m.start.UnixNano())/1e9)

@@ -138,7 +138,7 @@ func TestMetricsExposition(t *testing.T) {
 	if got := tcp(MetricTCPBytes, map[string]string{"peer": "10.0.0.1:5432", "flow": "received"}); got != 2000 {
 		t.Errorf("received = %v, want 2000", got)
 	}
-	for _, name := range []string{"process_cpu_seconds_total", "process_resident_memory_bytes", "process_start_time_seconds", "go_goroutines", "go_memstats_heap_alloc_bytes", "go_gc_cycles_total", "go_info"} {
+	for _, name := range []string{"process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "process_max_fds", "process_start_time_seconds", "go_goroutines", "go_memstats_heap_alloc_bytes", "go_gc_cycles_total", "go_info"} {
 		if fams[name] == nil {
 			t.Errorf("no %s", name)
 		}
@@ -401,7 +401,7 @@ func TestLogBufferDoesNotWaitForTheOutput(t *testing.T) {
 // across zones (whole, half-hour and negative offsets) and instants.
 func TestAppendTimestamp(t *testing.T) {
 	const layout = "2006-01-02T15:04:05.000Z07:00"
-	zones := []*time.Location{time.UTC, time.FixedZone("plus", 5*3600+30*60), time.FixedZone("minus", -(9*3600 + 45*60)), time.FixedZone("tiny", 59)}
+	zones := []*time.Location{time.UTC, time.FixedZone("plus", 5*3600+30*60), time.FixedZone("minus", -(9*3600 + 45*60)), time.FixedZone("tiny", 59), time.FixedZone("tiny-west", -30), time.FixedZone("lmt", -(52*60 + 58))}
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := range 20000 {
 		inst := time.Unix(rng.Int64N(1<<36)-1<<34, rng.Int64N(1e9))
