@@ -22,8 +22,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"slices"
-	"strings"
 	"syscall"
 
 	"github.com/meshctl/meshctl/pkg/proxy/interception"
@@ -33,13 +31,11 @@ import (
 func main() {
 	stderr := os.Stderr
 	if len(os.Args) > 1 && os.Args[1] == wire.RunCommand {
+		takeBackStderr()
 		if godebug, again := godebugForRun(os.Getenv("GODEBUG")); again {
-			// The same process image again, with the runtime setting that
-			// only start-up reads (see sysmonGODEBUG); exec keeps the pid,
-			// so the container runtime sees no difference. Should it fail,
-			// the proxy runs anyway, only less efficiently.
-			env := append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GODEBUG=") }), "GODEBUG="+godebug)
-			err := syscall.Exec("/proc/self/exe", os.Args, env)
+			// Should the restart fail, the proxy runs anyway, only less
+			// efficiently.
+			err := restartWithGODEBUG(godebug)
 			fmt.Fprintf(os.Stderr, "mesh-proxy: warning: could not restart with GODEBUG=%s: %v\n", godebug, err)
 		}
 		stderr = pollable(2, stderr)

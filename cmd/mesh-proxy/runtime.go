@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"log"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/stdr"
@@ -99,11 +102,10 @@ func tuneRuntime(lookupEnv func(string) (string, bool)) {
 // backs off to one wake-up every 10 ms instead of sleeping deeply, which
 // costs an idle proxy about 100 cheap wake-ups a second. The interval is
 // the largest the runtime takes (24.8 days). The runtime counts it from
-// the node's boot, so on a node up longer than that the proxy prints one
-// plain-text "SCHED ..." line on stderr when it starts, and one more every
-// 24.8 days; log pipelines that expect JSON see it as text. A GODEBUG
-// that names schedtrace already (schedtrace=0 to opt out) is left as it
-// is.
+// the node's boot, so on a node up longer than that it prints a plain-text
+// "SCHED ..." line on stderr as the proxy starts (restartWithGODEBUG drops
+// that one), and one more every 24.8 days. A GODEBUG that names schedtrace
+// already (schedtrace=0 to opt out) is left as it is.
 const sysmonGODEBUG = "schedtrace=2147483647"
 
 // godebugForRun returns the GODEBUG `mesh-proxy run` runs with, given the
@@ -120,6 +122,125 @@ func godebugForRun(godebug string) (string, bool) {
 		return sysmonGODEBUG, true
 	}
 	return godebug + "," + sysmonGODEBUG, true
+}
+
+// envHiddenStderr names, in a restarted proxy's environment, the
+// descriptors of its real stderr and of the pipe that stands in for it
+// until main takes it back ("<stderr>,<pipe>").
+const envHiddenStderr = "MESH_PROXY_STDERR_FDS"
+
+// schedTraceAfter is the monotonic clock's reading from which the runtime,
+// with sysmonGODEBUG, prints a scheduler trace line as the process starts.
+const schedTraceAfter = 2147483647 * time.Millisecond
+
+// restartWithGODEBUG executes the same process image again (exec keeps the
+// pid, so the container runtime sees no difference) with GODEBUG set to
+// godebug, which the runtime reads only at start-up. It returns only if
+// that fails.
+//
+// The restarted process begins with stderr on a pipe, and main takes the
+// real one back (takeBackStderr) before it writes anything: with
+// sysmonGODEBUG the runtime prints a plain-text scheduler trace line at
+// start on nodes up for more than 24.8 days, which does not belong in the
+// proxy's JSON log.
+func restartWithGODEBUG(godebug string) error {
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "GODEBUG=") || strings.HasPrefix(kv, envHiddenStderr+"=")
+	})
+	env = append(env, "GODEBUG="+godebug)
+	saved, r := hideStderr()
+	if saved >= 0 {
+		env = append(env, envHiddenStderr+"="+strconv.Itoa(saved)+","+strconv.Itoa(r))
+	}
+	err := syscall.Exec("/proc/self/exe", os.Args, env)
+	if saved >= 0 {
+		unix.Dup3(saved, 2, 0)
+		unix.Close(saved)
+		unix.Close(r)
+	}
+	return err
+}
+
+// hideStderr moves stderr to a new descriptor and puts the write end of a
+// new pipe on fd 2; it returns the saved stderr and the pipe's read end,
+// both kept across exec, or -1s if it could not.
+func hideStderr() (saved, r int) {
+	var p [2]int
+	if unix.Pipe2(p[:], 0) != nil {
+		return -1, -1
+	}
+	defer unix.Close(p[1])
+	saved, err := unix.Dup(2)
+	if err != nil {
+		unix.Close(p[0])
+		return -1, -1
+	}
+	if unix.Dup3(p[1], 2, 0) != nil {
+		unix.Close(saved)
+		unix.Close(p[0])
+		return -1, -1
+	}
+	return saved, p[0]
+}
+
+// takeBackStderr puts the real stderr back on fd 2 in a proxy that
+// restartWithGODEBUG started. On a node whose monotonic clock is past
+// schedTraceAfter it first waits (up to a second) for the runtime's trace
+// line on the pipe and drops it; anything else the pipe holds is passed on.
+func takeBackStderr() {
+	v, ok := os.LookupEnv(envHiddenStderr)
+	if !ok {
+		return
+	}
+	os.Unsetenv(envHiddenStderr)
+	a, b, _ := strings.Cut(v, ",")
+	saved, err1 := strconv.Atoi(a)
+	r, err2 := strconv.Atoi(b)
+	if err1 != nil || err2 != nil || saved <= 2 || r <= 2 {
+		return
+	}
+	defer unix.Close(r)
+	var held []byte
+	var now unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &now) == nil && time.Duration(now.Nano()) >= schedTraceAfter {
+		held = awaitLine(r, time.Second)
+	}
+	if unix.Dup3(saved, 2, 0) != nil {
+		return
+	}
+	unix.Close(saved)
+	if line, rest, _ := bytes.Cut(held, []byte("\n")); !bytes.HasPrefix(line, []byte("SCHED ")) {
+		os.Stderr.Write(held)
+	} else if len(rest) > 0 {
+		os.Stderr.Write(rest)
+	}
+}
+
+// awaitLine reads fd until a line feed or timeout passes.
+func awaitLine(fd int, timeout time.Duration) []byte {
+	var held []byte
+	buf := make([]byte, 4096)
+	deadline := time.Now().Add(timeout)
+	for !bytes.Contains(held, []byte("\n")) {
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			break
+		}
+		n, err = unix.Read(fd, buf)
+		if n <= 0 || err != nil {
+			break
+		}
+		held = append(held, buf[:n]...)
+	}
+	return held
 }
 
 // routeLibraryLogs sends what libraries log on their own (the log
