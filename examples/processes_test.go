@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meshctl/meshctl/internal/syncbuf"
 )
 
 // The example programs run here as the processes they are in the image:
@@ -44,25 +46,8 @@ type process struct {
 	name string
 	port string
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *syncbuf.Buffer
 	done chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func freePort(t *testing.T) string {
@@ -80,7 +65,7 @@ func freePort(t *testing.T) string {
 // answers GET /healthz, what the Deployments' readiness probe asks.
 func start(t *testing.T, bin, name string, env ...string) *process {
 	t.Helper()
-	p := &process{name: name, port: freePort(t), out: &lockedBuffer{}, done: make(chan error, 1)}
+	p := &process{name: name, port: freePort(t), out: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(filepath.Join(bin, name))
 	p.cmd.Env = append([]string{"LISTEN_HOST=127.0.0.1", "PORT=" + p.port, "DRAIN_DELAY=200ms"}, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

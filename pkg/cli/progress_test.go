@@ -1,40 +1,21 @@
 package cli
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/meshctl/meshctl/internal/golden"
+	"github.com/meshctl/meshctl/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer the spinner goroutine and the test can share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 var start = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func TestProgressPlainLines(t *testing.T) {
 	clk := clocktesting.NewFakeClock(start)
-	var out syncBuffer
+	var out syncbuf.Buffer
 	p := NewProgress(&out, false, clk)
 	p.Update("mesh-controller", "0/1 replicas available")
 	p.Update("mesh-controller", "0/1 replicas available") // unchanged: no line
@@ -54,7 +35,7 @@ func TestProgressPlainLines(t *testing.T) {
 
 func TestProgressSpinner(t *testing.T) {
 	clk := clocktesting.NewFakeClock(start)
-	var out syncBuffer
+	var out syncbuf.Buffer
 	p := NewProgress(&out, true, clk)
 	p.Update("mesh-controller", "0/1 replicas available")
 	p.Update("webhook", "waiting")

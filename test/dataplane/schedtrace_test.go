@@ -1,35 +1,16 @@
 package dataplane
 
 import (
-	"bytes"
 	"encoding/json"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/meshctl/meshctl/internal/syncbuf"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
-
-// lockedBuffer is a bytes.Buffer a process writes while the test reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestProxyLogIsJSONOnLongRunningNodes: mesh-proxy runs with
 // GODEBUG=schedtrace (see cmd/mesh-proxy's sysmonGODEBUG), which makes the
@@ -47,7 +28,7 @@ func TestProxyLogIsJSONOnLongRunningNodes(t *testing.T) {
 	run := proxyconfig.Run{LogLevel: proxyconfig.LogInfo, InboundPort: proxyconfig.InboundPort, OutboundPort: proxyconfig.OutboundPort, AdminPort: proxyconfig.AdminPort, Metrics: true}
 	// 2200000 s is 25.5 days of uptime.
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, "unshare", "--time", "--monotonic", "2200000", bin}, run.Args()...)...)
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/meshctl/meshctl/internal/golden"
+	"github.com/meshctl/meshctl/internal/syncbuf"
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
 )
 
@@ -292,7 +293,7 @@ func TestOutboundWithoutTracingLeavesContext(t *testing.T) {
 }
 
 func TestLogBuffer(t *testing.T) {
-	var out syncBuf
+	var out syncbuf.Buffer
 	b := NewLogBuffer(&out, 20*time.Millisecond)
 	b.Write([]byte("one\n"))
 	if out.String() != "" {
@@ -310,23 +311,6 @@ func TestLogBuffer(t *testing.T) {
 	if out.String() != "one\ntwo\n" {
 		t.Fatalf("Close did not flush: %q", out.String())
 	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestAccessLogMatchesSlog keeps the hand-built line in slog's JSON shape,
@@ -362,13 +346,13 @@ func TestAccessLogMatchesSlog(t *testing.T) {
 
 // blockingWriter holds every Write until released.
 type blockingWriter struct {
-	syncBuf
+	syncbuf.Buffer
 	release chan struct{}
 }
 
 func (w *blockingWriter) Write(p []byte) (int, error) {
 	<-w.release
-	return w.syncBuf.Write(p)
+	return w.Buffer.Write(p)
 }
 
 func TestLogBufferDoesNotWaitForTheOutput(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	_ "github.com/meshctl/meshctl/internal/golden"
+	"github.com/meshctl/meshctl/internal/syncbuf"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -120,7 +121,7 @@ func TestRun(t *testing.T) {
 		_, _ = w.Write([]byte(`{"stolen":1}`))
 	}))
 	defer srv.Close()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	c := New(srv.URL, "/api/steal", "stolen", log.New(&logs, "", 0))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -175,7 +176,7 @@ func TestProgram(t *testing.T) {
 			got = r.Method + " " + r.URL.Path
 			_, _ = w.Write([]byte(`{"n":1}`))
 		}))
-		var logs syncBuffer
+		var logs syncbuf.Buffer
 		ctx, cancel := context.WithCancel(context.Background())
 		settings := env(map[string]string{"BOOKSTORE_URL": srv.URL, "INTERVAL": "1h", "LISTEN_HOST": "127.0.0.1", "PORT": "0"})
 		done := make(chan error, 1)
