@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"bytes"
+	"cmp"
 	"io"
 	"net/http"
 	"os"
@@ -48,7 +49,8 @@ func (m *Metrics) appendRequests(b *bytes.Buffer) {
 	}
 	series := make([]*requestSeries, len(keys))
 	slices.SortFunc(keys, func(a, b requestKey) int {
-		return cmpStrings(a.direction, b.direction, a.method, b.method, a.peer, b.peer, a.class, b.class)
+		return cmp.Or(strings.Compare(a.direction, b.direction), strings.Compare(a.method, b.method),
+			strings.Compare(a.peer, b.peer), strings.Compare(a.class, b.class))
 	})
 	for i, k := range keys {
 		series[i] = m.requests[k]
@@ -92,7 +94,9 @@ func (m *Metrics) appendTCP(b *bytes.Buffer) {
 	for k := range m.tcp {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b tcpKey) int { return cmpStrings(a.direction, b.direction, a.peer, b.peer) })
+	slices.SortFunc(keys, func(a, b tcpKey) int {
+		return cmp.Or(strings.Compare(a.direction, b.direction), strings.Compare(a.peer, b.peer))
+	})
 	series := make([]*tcpSeries, len(keys))
 	for i, k := range keys {
 		series[i] = m.tcp[k]
@@ -241,12 +245,5 @@ func label(b *bytes.Buffer, name, value string) {
 	b.WriteByte('"')
 }
 
-// cmpStrings compares pairs (a1, b1, a2, b2, ...) in order.
-func cmpStrings(pairs ...string) int {
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if c := strings.Compare(pairs[i], pairs[i+1]); c != 0 {
-			return c
-		}
-	}
-	return 0
-}
+// formatFloat appends v as Prometheus's text format writes numbers.
+func formatFloat(b []byte, v float64) []byte { return strconv.AppendFloat(b, v, 'g', -1, 64) }

@@ -6,7 +6,7 @@ package telemetry
 
 import (
 	"net/http"
-	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,7 +95,7 @@ func (m *Metrics) peerLocked(p string) string {
 		return OtherPeer
 	}
 	// p may be a slice of a request head: the set keeps a copy.
-	p = clone(p)
+	p = strings.Clone(p)
 	m.peers[p] = struct{}{}
 	return p
 }
@@ -109,7 +109,7 @@ func (m *Metrics) ObserveRequest(direction, method string, status int, peer stri
 	if s == nil {
 		// The caller's peer may be a slice of a request head: the new
 		// series keeps a copy.
-		k.peer = clone(k.peer)
+		k.peer = strings.Clone(k.peer)
 		s = &requestSeries{}
 		m.requests[k] = s
 	}
@@ -131,7 +131,7 @@ func (m *Metrics) tcpSeriesOf(direction, peer string) *tcpSeries {
 	k := tcpKey{direction, m.peerLocked(peer)}
 	s := m.tcp[k]
 	if s == nil {
-		k.peer = clone(k.peer)
+		k.peer = strings.Clone(k.peer)
 		s = &tcpSeries{}
 		m.tcp[k] = s
 	}
@@ -152,9 +152,6 @@ func (m *Metrics) TCPClosed(direction, peer string, sent, received int64) {
 	s.sent.Add(uint64(max(sent, 0)))
 	s.received.Add(uint64(max(received, 0)))
 }
-
-// clone copies s into memory of its own.
-func clone(s string) string { return string(append([]byte(nil), s...)) }
 
 // Method bounds the method label to the standard methods. It returns
 // constants, never m itself, which may be a slice of a request head.
@@ -177,6 +174,3 @@ func StatusClass(code int) string {
 	i := code / 100 * 3
 	return classes[i : i+3]
 }
-
-// formatFloat writes v as Prometheus's text format does.
-func formatFloat(b []byte, v float64) []byte { return strconv.AppendFloat(b, v, 'g', -1, 64) }
