@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"log"
@@ -199,48 +200,27 @@ func takeBackStderr() {
 	if err1 != nil || err2 != nil || saved <= 2 || r <= 2 {
 		return
 	}
-	defer unix.Close(r)
-	var held []byte
+	// Non-blocking before NewFile, so that the pipe goes on the poller and
+	// takes a read deadline.
+	unix.SetNonblock(r, true)
+	pipe := os.NewFile(uintptr(r), "stderr until restart")
+	defer pipe.Close()
+	var line, rest []byte
 	var now unix.Timespec
 	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &now) == nil && time.Duration(now.Nano()) >= schedTraceAfter {
-		held = awaitLine(r, time.Second)
+		pipe.SetReadDeadline(time.Now().Add(time.Second))
+		br := bufio.NewReader(pipe)
+		line, _ = br.ReadBytes('\n')
+		rest, _ = br.Peek(br.Buffered())
 	}
 	if unix.Dup3(saved, 2, 0) != nil {
 		return
 	}
 	unix.Close(saved)
-	if line, rest, _ := bytes.Cut(held, []byte("\n")); !bytes.HasPrefix(line, []byte("SCHED ")) {
-		os.Stderr.Write(held)
-	} else if len(rest) > 0 {
-		os.Stderr.Write(rest)
+	if !bytes.HasPrefix(line, []byte("SCHED ")) {
+		os.Stderr.Write(line)
 	}
-}
-
-// awaitLine reads fd until a line feed or timeout passes.
-func awaitLine(fd int, timeout time.Duration) []byte {
-	var held []byte
-	buf := make([]byte, 4096)
-	deadline := time.Now().Add(timeout)
-	for !bytes.Contains(held, []byte("\n")) {
-		left := time.Until(deadline)
-		if left <= 0 {
-			break
-		}
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || n == 0 {
-			break
-		}
-		n, err = unix.Read(fd, buf)
-		if n <= 0 || err != nil {
-			break
-		}
-		held = append(held, buf[:n]...)
-	}
-	return held
+	os.Stderr.Write(rest)
 }
 
 // routeLibraryLogs sends what libraries log on their own (the log
