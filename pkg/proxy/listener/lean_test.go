@@ -50,18 +50,7 @@ func startLean(t *testing.T, dst string) (addr string, lean *countingH1, s *Serv
 		H1:           lean,
 		SniffTimeout: 50 * time.Millisecond,
 	}
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	t.Cleanup(func() {
-		ln.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
-	return ln.Addr().String(), lean, s
+	return serve(t, s), lean, s
 }
 
 func roundTrip(t *testing.T, c net.Conn, br *bufio.Reader, req string) (*http.Response, string) {

@@ -31,6 +31,13 @@ func start(t *testing.T, dst string, obs TCPObserver) string {
 		SniffTimeout: 50 * time.Millisecond,
 		Observer:     obs,
 	}
+	return serve(t, s)
+}
+
+// serve runs s on a loopback port until the test ends and returns its
+// address.
+func serve(t *testing.T, s *Server) string {
+	t.Helper()
 	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
