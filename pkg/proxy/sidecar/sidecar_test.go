@@ -148,12 +148,7 @@ func TestInboundJWTAndMetrics(t *testing.T) {
 		{"valid after rejected ones", "Bearer " + good, http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", p.addrs[":15003"])
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(5 * time.Second))
+			c := dialInbound(t, p)
 			req := "GET /books HTTP/1.1\r\nHost: books\r\nx-probe: 1\r\n"
 			if tc.auth != "" {
 				req += "Authorization: " + tc.auth + "\r\n"
@@ -304,12 +299,7 @@ func TestBadGatewayClosesTheConnection(t *testing.T) {
 		{"no body", "GET / HTTP/1.1\r\nHost: books\r\n\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", p.addrs[":15003"])
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(5 * time.Second))
+			c := dialInbound(t, p)
 			io.WriteString(c, tc.req)
 			all, err := io.ReadAll(c)
 			if err != nil {
@@ -320,4 +310,17 @@ func TestBadGatewayClosesTheConnection(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dialInbound connects to p's inbound port, for at most 5 s of exchange;
+// the connection closes with the test.
+func dialInbound(t *testing.T, p *proxy) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", p.addrs[":15003"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	return c
 }
