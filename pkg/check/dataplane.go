@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
@@ -163,8 +162,8 @@ func containerNamed(cs []corev1.Container, name string) *corev1.Container {
 // injected reports whether the injector marked pod as having received the
 // sidecar.
 func injected(pod *corev1.Pod) bool {
-	_, marked := pod.Annotations[inject.AnnotationInjected]
-	_, labelled := pod.Labels[inject.LabelProxyVersion]
+	_, marked := pod.Annotations[meshconfig.AnnotationInjected]
+	_, labelled := pod.Labels[meshconfig.LabelProxyVersion]
 	return marked || labelled
 }
 

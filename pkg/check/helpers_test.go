@@ -355,8 +355,8 @@ func (m *mesh) createPod(t testing.TB, ns string, p podSpec) {
 			pc.Image = p.image
 		}
 		marker := &inject.Marker{Version: version.Version(), Hash: "h", InitContainers: []string{proxyconfig.InitContainerName}, Containers: []string{proxyconfig.ProxyContainerName}}
-		pod.Annotations = map[string]string{inject.AnnotationInjected: marker.String()}
-		pod.Labels[inject.LabelProxyVersion] = version.Version()
+		pod.Annotations = map[string]string{meshconfig.AnnotationInjected: marker.String()}
+		pod.Labels[meshconfig.LabelProxyVersion] = version.Version()
 		pod.Spec.InitContainers = []corev1.Container{pc.InitContainer()}
 		switch {
 		case p.dropProxy:

@@ -252,5 +252,5 @@ func ListenAddr(port int) string { return ":" + strconv.Itoa(port) }
 
 // ownerLabels are the labels of objects the controller creates.
 func ownerLabels(mesh string) map[string]string {
-	return map[string]string{meshconfig.LabelPartOf: meshconfig.PartOfValue, meshconfig.LabelMeshName: mesh, meshconfig.LabelComponent: "controller"}
+	return map[string]string{meshconfig.LabelPartOf: meshconfig.PartOfValue, meshconfig.LabelMeshName: mesh, meshconfig.LabelComponent: meshconfig.ComponentController}
 }

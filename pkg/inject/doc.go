@@ -4,7 +4,7 @@
 // The engine (Injector) is independent of YAML: a pod template and the
 // sidecar definition of pkg/proxyconfig go in, an RFC 6902 JSON patch and a
 // Result (what was done, or a typed SkipReason) come out. The webhook returns
-// that patch as-is. The marker annotation AnnotationInjected records exactly
+// that patch as-is. The marker annotation meshconfig.AnnotationInjected records exactly
 // what a patch added, which makes injection idempotent, lets a newer meshctl
 // replace an older sidecar (the upgrade path) and lets Uninject remove
 // exactly that and nothing else.
@@ -22,12 +22,6 @@ import "github.com/meshctl/meshctl/pkg/meshconfig"
 
 // Metadata the injector writes into a pod template.
 const (
-	// AnnotationInjected is the marker: a JSON Marker recording what the
-	// injection added.
-	AnnotationInjected = "meshctl.io/injected"
-	// LabelProxyVersion carries the version of the injected sidecar, so
-	// that pods running an old proxy can be selected.
-	LabelProxyVersion = "meshctl.io/proxy-version"
 	// AnnotationDefaultContainer is kubectl's: it names the container that
 	// `kubectl logs` and `kubectl exec` pick. The injector sets it to the
 	// app's first container, unless the workload already sets it.
@@ -39,11 +33,6 @@ const (
 // one pod break its traffic.
 func OtherMeshContainers() []string {
 	return []string{"istio-proxy", "istio-init", "linkerd-proxy", "linkerd-init", "envoy"}
-}
-
-// SystemNamespaces are never injected: their pods run the cluster itself.
-func SystemNamespaces() []string {
-	return []string{"kube-system", "kube-public", "kube-node-lease"}
 }
 
 // optedOut reports whether annotations opt a workload out of injection.

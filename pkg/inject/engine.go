@@ -33,7 +33,7 @@ type Injector struct {
 	MeshName string
 	// MeshNamespace is the control-plane namespace, never injected.
 	MeshNamespace string
-	// Version is recorded in LabelProxyVersion and the marker; New sets it
+	// Version is recorded in meshconfig.LabelProxyVersion and the marker; New sets it
 	// to this build's version. A marker with another version is upgraded.
 	Version string
 
@@ -386,7 +386,7 @@ func (in *Injector) skipNamespace(ns string) *Result {
 	switch {
 	case ns == "":
 		return nil
-	case slices.Contains(SystemNamespaces(), ns):
+	case slices.Contains(meshconfig.SystemNamespaces(), ns):
 		return skipped(SkipSystemNamespace, ns)
 	case ns == in.MeshNamespace:
 		return skipped(SkipControlPlaneNamespace, ns)
@@ -397,13 +397,13 @@ func (in *Injector) skipNamespace(ns string) *Result {
 // baseOf returns w's template as it was before any injection (a copy), and
 // the marker when there is one.
 func baseOf(w Workload) (*corev1.PodTemplateSpec, *Marker, error) {
-	raw, ok := w.Template.Annotations[AnnotationInjected]
+	raw, ok := w.Template.Annotations[meshconfig.AnnotationInjected]
 	if !ok {
 		return w.Template, nil, nil
 	}
 	m, err := ParseMarker(raw)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: annotation %s: %w", w, AnnotationInjected, err)
+		return nil, nil, fmt.Errorf("%s: annotation %s: %w", w, meshconfig.AnnotationInjected, err)
 	}
 	b := w.Template.DeepCopy()
 	b.Spec.InitContainers = withoutNames(b.Spec.InitContainers, m.InitContainers)
@@ -411,7 +411,7 @@ func baseOf(w Workload) (*corev1.PodTemplateSpec, *Marker, error) {
 	for _, k := range m.Labels {
 		delete(b.Labels, k)
 	}
-	for _, k := range append(slices.Clone(m.Annotations), AnnotationInjected) {
+	for _, k := range append(slices.Clone(m.Annotations), meshconfig.AnnotationInjected) {
 		delete(b.Annotations, k)
 	}
 	if slices.Contains(m.Created, CreatedInitContainers) && len(b.Spec.InitContainers) == 0 {
@@ -468,8 +468,8 @@ func (in *Injector) apply(base *corev1.PodTemplateSpec, s *sidecar, hasMetadata 
 	if d.Spec.InitContainers == nil {
 		m.Created = append(m.Created, CreatedInitContainers)
 	}
-	d.Labels[LabelProxyVersion] = labelValue(in.Version)
-	m.Labels = []string{LabelProxyVersion}
+	d.Labels[meshconfig.LabelProxyVersion] = labelValue(in.Version)
+	m.Labels = []string{meshconfig.LabelProxyVersion}
 	if _, ok := d.Annotations[AnnotationDefaultContainer]; !ok && len(d.Spec.Containers) > 0 && d.Spec.Containers[0].Name != "" {
 		d.Annotations[AnnotationDefaultContainer] = d.Spec.Containers[0].Name
 		m.Annotations = []string{AnnotationDefaultContainer}
@@ -481,7 +481,7 @@ func (in *Injector) apply(base *corev1.PodTemplateSpec, s *sidecar, hasMetadata 
 	// run before both, as they did before the pod was injected.
 	d.Spec.InitContainers = append(slices.Clip(d.Spec.InitContainers), s.init, s.proxy)
 	m.InitContainers = []string{s.init.Name, s.proxy.Name}
-	d.Annotations[AnnotationInjected] = in.marker(s, m, d.Annotations[AnnotationDefaultContainer])
+	d.Annotations[meshconfig.AnnotationInjected] = in.marker(s, m, d.Annotations[AnnotationDefaultContainer])
 	return d, m, s.raw
 }
 

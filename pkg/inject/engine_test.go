@@ -70,10 +70,10 @@ func TestInjectPodPatch(t *testing.T) {
 	if n := len(got.Spec.Containers); n != 1 || got.Spec.Containers[0].Name != "web" {
 		t.Errorf("containers %v", got.Spec.Containers)
 	}
-	if got.Annotations[AnnotationDefaultContainer] != "web" || got.Labels[LabelProxyVersion] != testVersion || got.Labels["app"] != "web" {
+	if got.Annotations[AnnotationDefaultContainer] != "web" || got.Labels[meshconfig.LabelProxyVersion] != testVersion || got.Labels["app"] != "web" {
 		t.Errorf("metadata %v %v", got.Annotations, got.Labels)
 	}
-	m, err := ParseMarker(got.Annotations[AnnotationInjected])
+	m, err := ParseMarker(got.Annotations[meshconfig.AnnotationInjected])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,9 +211,9 @@ func TestBadMarkerAndAnnotations(t *testing.T) {
 		ann  map[string]string
 		want string
 	}{
-		{map[string]string{AnnotationInjected: "yes"}, `deployment/web: annotation meshctl.io/injected: not a marker written by meshctl`},
-		{map[string]string{AnnotationInjected: `{"version":"v1"}`}, "version and hash are required"},
-		{map[string]string{AnnotationInjected: `{"version":"v1","hash":"x","created":["spec"]}`}, `unknown created field "spec"`},
+		{map[string]string{meshconfig.AnnotationInjected: "yes"}, `deployment/web: annotation meshctl.io/injected: not a marker written by meshctl`},
+		{map[string]string{meshconfig.AnnotationInjected: `{"version":"v1"}`}, "version and hash are required"},
+		{map[string]string{meshconfig.AnnotationInjected: `{"version":"v1","hash":"x","created":["spec"]}`}, `unknown created field "spec"`},
 		{map[string]string{proxyconfig.AnnotationProxyLogLevel: "loud"}, `deployment/web: annotation config.meshctl.io/proxy-log-level: "loud"`},
 		{map[string]string{proxyconfig.AnnotationSkipOutboundCIDRs: "10.0.0.0/99"}, `"10.0.0.0/99" is not a CIDR`},
 	} {
@@ -331,7 +331,7 @@ func legacyInjected(t *testing.T, pod *corev1.Pod, version string) *corev1.Pod {
 	p.Spec.Containers = append(p.Spec.Containers, c.ProxyContainer())
 	m := &Marker{Version: version, Hash: "0123456789abcdef",
 		InitContainers: []string{proxyconfig.InitContainerName}, Containers: []string{proxyconfig.ProxyContainerName},
-		Annotations: []string{AnnotationDefaultContainer}, Labels: []string{LabelProxyVersion}}
+		Annotations: []string{AnnotationDefaultContainer}, Labels: []string{meshconfig.LabelProxyVersion}}
 	if p.Spec.InitContainers[0].Name == proxyconfig.InitContainerName {
 		m.Created = append(m.Created, CreatedInitContainers)
 	}
@@ -339,9 +339,9 @@ func legacyInjected(t *testing.T, pod *corev1.Pod, version string) *corev1.Pod {
 		m.Created = append([]string{CreatedAnnotations}, m.Created...)
 		p.Annotations = map[string]string{}
 	}
-	p.Labels[LabelProxyVersion] = version
+	p.Labels[meshconfig.LabelProxyVersion] = version
 	p.Annotations[AnnotationDefaultContainer] = p.Spec.Containers[0].Name
-	p.Annotations[AnnotationInjected] = m.String()
+	p.Annotations[meshconfig.AnnotationInjected] = m.String()
 	return p
 }
 

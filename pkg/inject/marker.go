@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// Marker is the value of AnnotationInjected: what one injection added to a
+// Marker is the value of meshconfig.AnnotationInjected: what one injection added to a
 // pod template. Uninject removes exactly this; a later injection compares
 // Version and Hash to decide whether the sidecar is current.
 type Marker struct {

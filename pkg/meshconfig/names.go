@@ -45,6 +45,30 @@ const (
 	InjectionDisabled          = "disabled"
 )
 
+// SystemNamespaces are the namespaces of Kubernetes itself. The mesh never
+// enrols them and never injects their pods, because those pods run the
+// cluster (and the webhook that would inject them). The chart's webhook
+// selector excludes the same list; the chart's tests hold it to this one.
+func SystemNamespaces() []string {
+	return []string{"kube-system", "kube-public", "kube-node-lease"}
+}
+
+// Metadata the injector writes into a pod template, read back by uninject,
+// the webhook, `meshctl check` and `meshctl namespace`.
+const (
+	// AnnotationInjected is the marker: a JSON record of what the injection
+	// added, which makes injection idempotent and uninject exact.
+	AnnotationInjected = "meshctl.io/injected"
+	// LabelProxyVersion carries the version of the injected sidecar, so that
+	// pods running an old proxy can be selected.
+	LabelProxyVersion = "meshctl.io/proxy-version"
+)
+
+// AnnotationRestartedAt is kubectl's pod-template annotation that `kubectl
+// rollout restart` sets; `meshctl namespace add --restart` sets the same one,
+// so a restart by either tool looks alike in the rollout history.
+const AnnotationRestartedAt = "kubectl.kubernetes.io/restartedAt"
+
 // Ownership labels carried by every object the chart renders, so that
 // uninstall and check can find them all.
 const (
@@ -58,6 +82,10 @@ const (
 	// plane's version from it.
 	LabelVersion = "app.kubernetes.io/version"
 )
+
+// ComponentController is the value of LabelComponent on the control plane's
+// objects (Deployment, pods, Service); selectors find the controller by it.
+const ComponentController = "controller"
 
 // ControllerName is the name of the control-plane Deployment, its Service and
 // its ServiceAccount.

@@ -22,10 +22,6 @@ import (
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
 
-// ReservedNamespaces are the namespaces of Kubernetes itself, which never
-// join a mesh.
-func ReservedNamespaces() []string { return []string{"kube-system", "kube-public", "kube-node-lease"} }
-
 // AddOptions enrols namespaces in a mesh: `meshctl namespace add`.
 type AddOptions struct {
 	genericiooptions.IOStreams
@@ -119,7 +115,7 @@ func (o *AddOptions) check(ctx context.Context, names []string) ([]*corev1.Names
 	var out []*corev1.Namespace
 	for _, name := range names {
 		switch {
-		case slices.Contains(ReservedNamespaces(), name):
+		case slices.Contains(meshconfig.SystemNamespaces(), name):
 			errs = append(errs, fmt.Errorf("namespace %q: belongs to Kubernetes itself and cannot join a mesh", name))
 			continue
 		case name == o.MeshNamespace:

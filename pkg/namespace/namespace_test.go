@@ -325,8 +325,8 @@ func TestAddRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := d.Spec.Template.Annotations[AnnotationRestartedAt]; got != want {
-			t.Errorf("deployment %s: %s = %q, want %q", name, AnnotationRestartedAt, got, want)
+		if got := d.Spec.Template.Annotations[meshconfig.AnnotationRestartedAt]; got != want {
+			t.Errorf("deployment %s: %s = %q, want %q", name, meshconfig.AnnotationRestartedAt, got, want)
 		}
 	}
 }

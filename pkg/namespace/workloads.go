@@ -18,10 +18,6 @@ import (
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
-// AnnotationRestartedAt is the pod-template annotation `kubectl rollout
-// restart` sets; changing the template makes the controller replace its pods.
-const AnnotationRestartedAt = "kubectl.kubernetes.io/restartedAt"
-
 // Workload is a controller of pods, or a pod without one.
 type Workload struct {
 	// Kind is Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, Pod, ...
@@ -159,10 +155,10 @@ func replicaSetOwners(ctx context.Context, kc kubernetes.Interface, ns string) (
 }
 
 // RestartWorkload rolls w in namespace ns the way `kubectl rollout restart`
-// does: it stamps the pod template with AnnotationRestartedAt, so the
+// does: it stamps the pod template with meshconfig.AnnotationRestartedAt, so the
 // controller replaces every pod (which the webhook then injects, or not).
 func RestartWorkload(ctx context.Context, kc kubernetes.Interface, ns string, w Workload, now time.Time) error {
-	patch := fmt.Appendf(nil, `{"spec":{"template":{"metadata":{"annotations":{%q:%q}}}}}`, AnnotationRestartedAt, now.UTC().Format(time.RFC3339))
+	patch := fmt.Appendf(nil, `{"spec":{"template":{"metadata":{"annotations":{%q:%q}}}}}`, meshconfig.AnnotationRestartedAt, now.UTC().Format(time.RFC3339))
 	opts := metav1.PatchOptions{FieldManager: FieldManager}
 	var err error
 	var resource string

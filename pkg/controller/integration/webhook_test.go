@@ -56,7 +56,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !hasSidecar(webhooked) || len(webhooked.Spec.InitContainers) != 2 || webhooked.Annotations[inject.AnnotationInjected] == "" {
+	if !hasSidecar(webhooked) || len(webhooked.Spec.InitContainers) != 2 || webhooked.Annotations[meshconfig.AnnotationInjected] == "" {
 		t.Fatalf("stored pod not injected:\n%s", toJSON(t, webhooked))
 	}
 
