@@ -7,7 +7,7 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/kube"
-	"github.com/meshctl/meshctl/pkg/version"
+	"github.com/meshctl/meshctl/pkg/version/report"
 )
 
 const versionExample = `  # The CLI, the Kubernetes server and the installed control plane
@@ -20,7 +20,7 @@ const versionExample = `  # The CLI, the Kubernetes server and the installed con
   meshctl version -o json`
 
 func newVersionCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &version.Options{IOStreams: streams}
+	o := &report.Options{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the versions of meshctl, Kubernetes and the control plane",

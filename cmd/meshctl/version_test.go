@@ -13,6 +13,7 @@ import (
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/version"
+	"github.com/meshctl/meshctl/pkg/version/report"
 )
 
 func TestVersionClientNeedsNoCluster(t *testing.T) {
@@ -43,12 +44,12 @@ func TestVersionAgainstAPIServer(t *testing.T) {
 	}
 	ns := env.Namespace(t, nil)
 
-	decode := func(r result) version.Report {
+	decode := func(r result) report.Report {
 		t.Helper()
 		if r.code != 0 {
 			t.Fatalf("exit code %d: %s", r.code, r.stderr)
 		}
-		var rep version.Report
+		var rep report.Report
 		dec := json.NewDecoder(strings.NewReader(r.stdout))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&rep); err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 	"github.com/meshctl/meshctl/pkg/version"
+	"github.com/meshctl/meshctl/pkg/version/report"
 )
 
 var env *testenv.Env
@@ -191,11 +192,11 @@ func TestInstallCreatesEveryObjectAndWaits(t *testing.T) {
 		t.Errorf("release secrets = %v, want one", got)
 	}
 	// `meshctl version` reports the control plane from this label.
-	report := &version.Options{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), MeshNamespace: ns, Output: cli.FormatJSON}
+	vr := &report.Options{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), MeshNamespace: ns, Output: cli.FormatJSON}
 	var out strings.Builder
-	report.Out = &out
-	report.Client = func() (kubernetes.Interface, error) { return env.Clients.Kube, nil }
-	if err := report.Run(testenv.Context(t)); err != nil || !strings.Contains(out.String(), `"version": "`+version.Version()+`"`) || !strings.Contains(out.String(), `"controlPlane"`) {
+	vr.Out = &out
+	vr.Client = func() (kubernetes.Interface, error) { return env.Clients.Kube, nil }
+	if err := vr.Run(testenv.Context(t)); err != nil || !strings.Contains(out.String(), `"version": "`+version.Version()+`"`) || !strings.Contains(out.String(), `"controlPlane"`) {
 		t.Errorf("meshctl version does not see the control plane: %v\n%s", err, out.String())
 	}
 	labelled, err := env.Clients.Kube.CoreV1().Secrets(ns).List(testenv.Context(t), metav1.ListOptions{LabelSelector: "owner=helm," + meshconfig.LabelPartOf + "=" + meshconfig.PartOfValue + "," + meshconfig.LabelMeshName + "=" + d.MeshName})

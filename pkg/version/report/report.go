@@ -1,4 +1,9 @@
-package version
+// Package report owns what `meshctl version` prints: this binary's build
+// (from the leaf package version), the Kubernetes server's version and the
+// version the chart stamped on the installed control plane. It lives apart
+// from package version so that the sidecar and the controller can link their
+// own build identity without client-go.
+package report
 
 import (
 	"context"
@@ -12,13 +17,14 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/version"
 )
 
 // Report is what `meshctl version` prints. Its JSON form is part of the CLI's
 // contract: fields are only ever added.
 type Report struct {
 	// Client is the meshctl binary.
-	Client Info `json:"client"`
+	Client version.Info `json:"client"`
 	// Server is the Kubernetes API server; absent with --client.
 	Server *ServerInfo `json:"server,omitempty"`
 	// ControlPlane is the installed mesh; absent with --client or when no
@@ -58,7 +64,7 @@ type Options struct {
 
 // Run collects the report and prints it.
 func (o *Options) Run(ctx context.Context) error {
-	r := Report{Client: Get()}
+	r := Report{Client: version.Get()}
 	if !o.ClientOnly {
 		kc, err := o.Client()
 		if err != nil {
