@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -114,12 +113,9 @@ func (o *AddOptions) check(ctx context.Context, names []string) ([]*corev1.Names
 	var errs []error
 	var out []*corev1.Namespace
 	for _, name := range names {
-		switch {
-		case slices.Contains(meshconfig.SystemNamespaces(), name):
-			errs = append(errs, fmt.Errorf("namespace %q: belongs to Kubernetes itself and cannot join a mesh", name))
-			continue
-		case name == o.MeshNamespace:
-			errs = append(errs, fmt.Errorf("namespace %q: is the control-plane namespace of mesh %q and cannot join it", name, o.Mesh))
+		// The name alone may already be refused; then the namespace is not read.
+		if err := meshconfig.CheckEnrolment(name, nil, o.Mesh, o.MeshNamespace, o.Force); err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		ns, err := getNamespace(ctx, o.Kube, name)
@@ -131,8 +127,8 @@ func (o *AddOptions) check(ctx context.Context, names []string) ([]*corev1.Names
 			errs = append(errs, fmt.Errorf("namespace %q: is being deleted", name))
 			continue
 		}
-		if owner := ns.Labels[meshconfig.LabelMonitoredBy]; owner != "" && owner != o.Mesh && !o.Force {
-			errs = append(errs, fmt.Errorf("namespace %q: is enrolled in mesh %q: pass --force to move it to mesh %q", name, owner, o.Mesh))
+		if err := meshconfig.CheckEnrolment(name, ns.Labels, o.Mesh, o.MeshNamespace, o.Force); err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		out = append(out, ns)

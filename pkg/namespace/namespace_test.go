@@ -266,7 +266,7 @@ func TestAddRefusals(t *testing.T) {
 		`namespace "kube-system": belongs to Kubernetes itself`,
 		`namespace "kube-public": belongs to Kubernetes itself`,
 		`namespace "kube-node-lease": belongs to Kubernetes itself`,
-		`namespace "`+meshNS+`": is the control-plane namespace of mesh "blue"`,
+		`namespace "`+meshNS+`": is the control-plane namespace and cannot join a mesh`,
 		`namespace "`+other+`": is enrolled in mesh "green": pass --force`,
 		`namespace "`+terminating+`": is being deleted`,
 	)
