@@ -28,7 +28,8 @@ the environment, which beats the config file, which beats the default.
 Exit codes: 0 success, 1 failure, 2 usage error.`
 
 // newRootCmd builds the whole command tree. Nothing here touches a cluster:
-// clients are built lazily by the commands that need one.
+// every command gets one Factory, which builds clients when a command first
+// asks for them.
 // The settings s are filled in by flag parsing and resolveSettings before any
 // command runs.
 func newRootCmd(s *cli.Settings, streams genericiooptions.IOStreams, lookupEnv func(string) (string, bool)) *cobra.Command {
@@ -62,13 +63,14 @@ func newRootCmd(s *cli.Settings, streams genericiooptions.IOStreams, lookupEnv f
 	pf.BoolVar(&s.NoColor, "no-color", false, "no colour, symbols or spinners (also set by NO_COLOR)")
 	pf.StringVar(&configFile, "config", "", "config file (default $XDG_CONFIG_HOME/meshctl/config.yaml)")
 
+	f := cli.NewFactory(s, streams.ErrOut)
 	root.AddCommand(
-		newVersionCmd(s, streams),
+		newVersionCmd(f, streams),
 		newCompletionCmd(streams),
-		newInstallCmd(s, streams), newUpgradeCmd(s, streams), newUninstallCmd(s, streams),
-		newInjectCmd(s, streams), newUninjectCmd(s, streams),
-		newCheckCmd(s, streams),
-		newNamespaceCmd(s, streams), newPermissiveCmd(s, streams), newConfigCmd(s, streams),
+		newInstallCmd(f, streams), newUpgradeCmd(f, streams), newUninstallCmd(f, streams),
+		newInjectCmd(f, streams), newUninjectCmd(f, streams),
+		newCheckCmd(f, streams),
+		newNamespaceCmd(f, streams), newPermissiveCmd(f, streams), newConfigCmd(f, streams),
 	)
 	return root
 }

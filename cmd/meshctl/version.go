@@ -3,10 +3,8 @@ package main
 import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshctl/meshctl/pkg/cli"
-	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/version/report"
 )
 
@@ -19,7 +17,7 @@ const versionExample = `  # The CLI, the Kubernetes server and the installed con
   # For scripts
   meshctl version -o json`
 
-func newVersionCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
+func newVersionCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &report.Options{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "version",
@@ -28,16 +26,8 @@ func newVersionCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.C
 the mesh control plane in --mesh-namespace, when one is installed.`,
 		Example: versionExample,
 		Args:    exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.MeshNamespace = s.MeshNamespace
-			o.Client = func() (kubernetes.Interface, error) {
-				c, err := kube.NewClients(s.Kube)
-				if err != nil {
-					return nil, err
-				}
-				return c.Kube, nil
-			}
-			return o.Run(cmd.Context())
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cli.Run(cmd.Context(), o, f, args)
 		},
 	}
 	cmd.Flags().BoolVar(&o.ClientOnly, "client", false, "print the meshctl version only; needs no cluster")

@@ -62,6 +62,22 @@ type Options struct {
 	Client func() (kubernetes.Interface, error)
 }
 
+// Complete takes the control-plane namespace and the client from f.
+func (o *Options) Complete(f cli.Factory, _ []string) error {
+	o.MeshNamespace = f.Settings().MeshNamespace
+	o.Client = func() (kubernetes.Interface, error) {
+		c, err := f.Clients()
+		if err != nil {
+			return nil, err
+		}
+		return c.Kube, nil
+	}
+	return nil
+}
+
+// Validate has nothing to check: the flags' own types do it.
+func (o *Options) Validate() error { return nil }
+
 // Run collects the report and prints it.
 func (o *Options) Run(ctx context.Context) error {
 	r := Report{Client: version.Get()}
