@@ -17,8 +17,9 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshctl/meshctl/internal/testenv"
+	"github.com/meshctl/meshctl/pkg/configure"
 	"github.com/meshctl/meshctl/pkg/inject"
-	"github.com/meshctl/meshctl/pkg/liveconfig"
+	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/meshconfig/meshconfigtest"
 	"github.com/meshctl/meshctl/pkg/proxy/auth"
@@ -211,9 +212,9 @@ func TestJWTScriptTurnsValidationOn(t *testing.T) {
 		t.Fatalf("args %q", args)
 	}
 	var out, errOut bytes.Buffer
-	set := &liveconfig.SetOptions{
+	set := &configure.SetOptions{
 		IOStreams: genericiooptions.IOStreams{Out: &out, ErrOut: &errOut},
-		Dynamic:   env.Clients.Dynamic, Mesh: "mesh", MeshNamespace: meshNS,
+		Clients:   kube.Static(env.Clients), Mesh: "mesh", MeshNamespace: meshNS,
 		Assignments: args[2:],
 	}
 	if err := set.Validate(); err != nil {

@@ -53,3 +53,12 @@ func usageArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
 		return nil
 	}
 }
+
+// runOptions is the RunE of every command that does something: the one
+// pattern, Complete → Validate → Run (cli.Run), with the positional
+// arguments the command's Args already checked.
+func runOptions(f cli.Factory, o cli.Options) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		return cli.Run(cmd.Context(), o, f, args)
+	}
+}

@@ -3,11 +3,9 @@ package main
 import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/rest"
 
 	"github.com/meshctl/meshctl/pkg/check"
 	"github.com/meshctl/meshctl/pkg/cli"
-	"github.com/meshctl/meshctl/pkg/kube"
 )
 
 const checkLong = `Check that the cluster can take the mesh (--pre), or that the installed mesh
@@ -42,7 +40,7 @@ const checkExample = `  # Before install: can this cluster, and this user, take 
   # For scripts: exactly one JSON document
   meshctl check -o json | jq '.categories[].checks[] | select(.result != "success")'`
 
-func newCheckCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
+func newCheckCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &check.Options{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:     "check",
@@ -50,32 +48,14 @@ func newCheckCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Com
 		Long:    checkLong,
 		Example: checkExample,
 		Args:    exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.MeshName, o.MeshNamespace = s.MeshName, s.MeshNamespace
-			// -n/--namespace is the kubeconfig flag of the root; only a value
-			// the user chose scopes the data plane, never the context's
-			// default namespace.
-			if f := cmd.Flags().Lookup("namespace"); f != nil && f.Changed && s.Kube.Namespace != nil {
-				o.Namespace = *s.Kube.Namespace
-			}
-			o.Decorated = s.Decorated(streams.Out)
-			o.DecoratedProgress = s.Decorated(streams.ErrOut)
-			o.Clients = func() (*kube.Clients, error) {
-				s.Kube.WrapConfigFn = func(c *rest.Config) *rest.Config {
-					c.QPS, c.Burst = check.ClientQPS, check.ClientBurst
-					return c
-				}
-				return kube.NewClients(s.Kube)
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    runOptions(f, o),
 	}
-	f := cmd.Flags()
-	f.BoolVar(&o.Pre, "pre", false, "check whether the cluster and your permissions allow an install")
-	f.BoolVar(&o.Proxy, "proxy", false, "run only the data-plane checks (and those they need)")
-	f.DurationVar(&o.Wait, "wait", 0, "retry failing checks for up to this long (for example 5m), showing progress")
-	f.BoolVar(&o.FailOnWarning, "fail-on-warning", false, "exit 1 on warnings too")
-	f.DurationVar(&o.CertExpiryWarning, "cert-expiry-warning", check.DefaultCertExpiryWarning, "warn when the webhook certificate expires within this long (0 means the default)")
+	fl := cmd.Flags()
+	fl.BoolVar(&o.Pre, "pre", false, "check whether the cluster and your permissions allow an install")
+	fl.BoolVar(&o.Proxy, "proxy", false, "run only the data-plane checks (and those they need)")
+	fl.DurationVar(&o.Wait, "wait", 0, "retry failing checks for up to this long (for example 5m), showing progress")
+	fl.BoolVar(&o.FailOnWarning, "fail-on-warning", false, "exit 1 on warnings too")
+	fl.DurationVar(&o.CertExpiryWarning, "cert-expiry-warning", check.DefaultCertExpiryWarning, "warn when the webhook certificate expires within this long (0 means the default)")
 	addOutputFlag(cmd, &o.Output, check.Formats()...)
 	return cmd
 }

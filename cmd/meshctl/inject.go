@@ -78,7 +78,7 @@ const uninjectExample = `  # Take the sidecar out of a meshed manifest
   # ... or of what runs in a namespace
   kubectl get deploy -n bookstore -o yaml | meshctl uninject | kubectl apply -f -`
 
-func newInjectCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
+func newInjectCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &inject.Options{IOStreams: streams, Mode: inject.ModeInject}
 	cmd := &cobra.Command{
 		Use:     "inject [-f FILE|DIR|URL|-]...",
@@ -87,19 +87,20 @@ func newInjectCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Co
 		Example: injectExample,
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runInject(cmd, s, o)
+			s := f.Settings()
+			return runInject(cmd, &s, o)
 		},
 	}
 	addInjectInputFlags(cmd, o)
-	f := cmd.Flags()
-	f.BoolVar(&o.Strict, "strict", false, "fail (exit 1, nothing on stdout) when any workload is skipped")
-	f.BoolVar(&o.EnrolNamespaces, "enrol-namespaces", false, "also enrol the stream's Namespace documents in the mesh")
-	f.StringVar(&o.MeshConfigFile, "mesh-config", "", "read the proxy settings from this MeshConfig manifest")
-	f.BoolVar(&o.FromCluster, "from-cluster", false, "read the proxy settings from the cluster's MeshConfig")
+	fl := cmd.Flags()
+	fl.BoolVar(&o.Strict, "strict", false, "fail (exit 1, nothing on stdout) when any workload is skipped")
+	fl.BoolVar(&o.EnrolNamespaces, "enrol-namespaces", false, "also enrol the stream's Namespace documents in the mesh")
+	fl.StringVar(&o.MeshConfigFile, "mesh-config", "", "read the proxy settings from this MeshConfig manifest")
+	fl.BoolVar(&o.FromCluster, "from-cluster", false, "read the proxy settings from the cluster's MeshConfig")
 	return cmd
 }
 
-func newUninjectCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
+func newUninjectCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &inject.Options{IOStreams: streams, Mode: inject.ModeUninject}
 	cmd := &cobra.Command{
 		Use:     "uninject [-f FILE|DIR|URL|-]...",
@@ -108,7 +109,8 @@ func newUninjectCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.
 		Example: uninjectExample,
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runInject(cmd, s, o)
+			s := f.Settings()
+			return runInject(cmd, &s, o)
 		},
 	}
 	addInjectInputFlags(cmd, o)
@@ -117,10 +119,10 @@ func newUninjectCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.
 
 // addInjectInputFlags binds the input and report flags both commands share.
 func addInjectInputFlags(cmd *cobra.Command, o *inject.Options) {
-	f := cmd.Flags()
-	f.StringArrayVarP(&o.Filenames, "filename", "f", nil, "a file, a directory (.yaml, .yml, .json files), an https:// URL or - for stdin; repeatable (default: stdin)")
-	f.BoolVarP(&o.Recursive, "recursive", "R", false, "descend into subdirectories of directory inputs")
-	f.BoolVarP(&o.Quiet, "quiet", "q", false, "no report on stderr")
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&o.Filenames, "filename", "f", nil, "a file, a directory (.yaml, .yml, .json files), an https:// URL or - for stdin; repeatable (default: stdin)")
+	fl.BoolVarP(&o.Recursive, "recursive", "R", false, "descend into subdirectories of directory inputs")
+	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "no report on stderr")
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
 }
 

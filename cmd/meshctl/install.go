@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -62,50 +60,46 @@ const uninstallExample = `  # Uninstall the default mesh, keeping the CRDs
   # Remove everything, CRDs and policies included, without a question
   meshctl uninstall --purge --yes`
 
-func newInstallCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &install.InstallOptions{}
+func newInstallCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &install.InstallOptions{ReleaseOptions: install.ReleaseOptions{IOStreams: streams}}
 	cmd := &cobra.Command{
 		Use:     "install",
 		Short:   "Install the mesh control plane",
 		Long:    installLong,
 		Example: installExample,
+		Args:    exactArgs(0),
+		RunE:    runOptions(f, o),
 	}
-	bindRelease(cmd, s, streams, &o.ReleaseOptions, o.Run,
+	addReleaseFlags(cmd, &o.ReleaseOptions,
 		"render the manifests locally (client, no cluster needed) or validate them against the cluster (server); changes nothing")
 	return cmd
 }
 
-func newUpgradeCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &install.UpgradeOptions{}
+func newUpgradeCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &install.UpgradeOptions{ReleaseOptions: install.ReleaseOptions{IOStreams: streams}}
 	cmd := &cobra.Command{
 		Use:     "upgrade",
 		Short:   "Upgrade the mesh to this meshctl's version or change its values",
 		Long:    upgradeLong,
 		Example: upgradeExample,
+		Args:    exactArgs(0),
+		RunE:    runOptions(f, o),
 	}
-	bindRelease(cmd, s, streams, &o.ReleaseOptions, o.Run,
+	addReleaseFlags(cmd, &o.ReleaseOptions,
 		"show what would change (client) and validate it against the cluster (server); changes nothing")
 	return cmd
 }
 
-// bindRelease wires what install and upgrade share: their flags, bound
-// straight into the options, and a RunE that completes the options from the
-// resolved settings and runs them.
-func bindRelease(cmd *cobra.Command, s *cli.Settings, streams genericiooptions.IOStreams, o *install.ReleaseOptions, run func(context.Context) error, dryRunUsage string) {
-	o.IOStreams = streams
-	cmd.Args = exactArgs(0)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		o.Decorated = s.Decorated(streams.ErrOut)
-		o.NewDeps = depsFunc(s, streams)
-		return run(cmd.Context())
-	}
+// addReleaseFlags binds the flags install and upgrade share straight into
+// their options.
+func addReleaseFlags(cmd *cobra.Command, o *install.ReleaseOptions, dryRunUsage string) {
 	addValuesFlags(cmd, &o.Values)
 	addDryRunFlag(cmd, &o.DryRun, dryRunUsage)
 	addWaitFlags(cmd, &o.Wait, &o.Timeout, &o.Atomic)
 	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatYAML, cli.FormatJSON)
 }
 
-func newUninstallCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
+func newUninstallCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &install.UninstallOptions{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:     "uninstall",
@@ -113,28 +107,24 @@ func newUninstallCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra
 		Long:    uninstallLong,
 		Example: uninstallExample,
 		Args:    exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.Interactive = cli.IsTerminal(streams.In) && cli.IsTerminal(streams.ErrOut)
-			o.NewDeps = depsFunc(s, streams)
-			return o.Run(cmd.Context())
-		},
+		RunE:    runOptions(f, o),
 	}
-	f := cmd.Flags()
-	f.BoolVar(&o.Purge, "purge", false, "also delete the CRDs and every TrafficTarget, HTTPRouteGroup and MeshConfig in the cluster")
-	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
-	f.BoolVar(&o.KeepNamespaces, "keep-namespaces", false, "leave the enrolment label and annotation on the mesh's namespaces")
-	f.DurationVar(&o.Timeout, "timeout", install.DefaultTimeout, "how long the uninstall may take")
+	fl := cmd.Flags()
+	fl.BoolVar(&o.Purge, "purge", false, "also delete the CRDs and every TrafficTarget, HTTPRouteGroup and MeshConfig in the cluster")
+	fl.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	fl.BoolVar(&o.KeepNamespaces, "keep-namespaces", false, "leave the enrolment label and annotation on the mesh's namespaces")
+	fl.DurationVar(&o.Timeout, "timeout", install.DefaultTimeout, "how long the uninstall may take")
 	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatYAML, cli.FormatJSON)
 	return cmd
 }
 
 // addValuesFlags binds the Helm-style value flags.
 func addValuesFlags(cmd *cobra.Command, v *install.ValueOptions) {
-	f := cmd.Flags()
-	f.StringArrayVarP(&v.ValueFiles, "values", "f", nil, "values file (repeatable; later files win)")
-	f.StringArrayVar(&v.Values, "set", nil, "set a value: key=value, a.b=c, list={a,b} (repeatable)")
-	f.StringArrayVar(&v.StringValues, "set-string", nil, "set a value that stays a string: key=value (repeatable)")
-	f.StringArrayVar(&v.JSONValues, "set-json", nil, "set a value from JSON: key=JSON (repeatable)")
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&v.ValueFiles, "values", "f", nil, "values file (repeatable; later files win)")
+	fl.StringArrayVar(&v.Values, "set", nil, "set a value: key=value, a.b=c, list={a,b} (repeatable)")
+	fl.StringArrayVar(&v.StringValues, "set-string", nil, "set a value that stays a string: key=value (repeatable)")
+	fl.StringArrayVar(&v.JSONValues, "set-json", nil, "set a value from JSON: key=JSON (repeatable)")
 }
 
 // addDryRunFlag binds --dry-run[=client|server]; a bare --dry-run is client.
@@ -146,28 +136,8 @@ func addDryRunFlag(cmd *cobra.Command, target *install.DryRun, usage string) {
 
 // addWaitFlags binds --wait, --timeout and --atomic.
 func addWaitFlags(cmd *cobra.Command, wait *bool, timeout *time.Duration, atomic *bool) {
-	f := cmd.Flags()
-	f.BoolVar(wait, "wait", true, "wait until the control plane is ready")
-	f.DurationVar(timeout, "timeout", install.DefaultTimeout, "how long to wait for the control plane")
-	f.BoolVar(atomic, "atomic", true, "roll back if the operation or the wait fails")
-}
-
-// depsFunc builds the install dependencies from the resolved settings when
-// the command runs; offline operations get no cluster.
-func depsFunc(s *cli.Settings, streams genericiooptions.IOStreams) func(offline bool) (*install.Deps, error) {
-	return func(offline bool) (*install.Deps, error) {
-		c := install.DepsConfig{MeshName: s.MeshName, Namespace: s.MeshNamespace, Log: logger(s, streams)}
-		if !offline {
-			c.Getter = s.Kube
-		}
-		return install.NewDeps(c)
-	}
-}
-
-// logger writes debug logs (Helm's included) to stderr with -vv.
-func logger(s *cli.Settings, streams genericiooptions.IOStreams) *slog.Logger {
-	if s.Verbosity < 2 {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(streams.ErrOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	fl := cmd.Flags()
+	fl.BoolVar(wait, "wait", true, "wait until the control plane is ready")
+	fl.DurationVar(timeout, "timeout", install.DefaultTimeout, "how long to wait for the control plane")
+	fl.BoolVar(atomic, "atomic", true, "roll back if the operation or the wait fails")
 }

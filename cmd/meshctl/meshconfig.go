@@ -7,12 +7,11 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshctl/meshctl/pkg/cli"
-	"github.com/meshctl/meshctl/pkg/kube"
-	"github.com/meshctl/meshctl/pkg/liveconfig"
+	"github.com/meshctl/meshctl/pkg/configure"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
 
-func newConfigCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
+func newConfigCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	return newGroupCmd("config", "Read and change the mesh's live configuration (its MeshConfig)",
 		`Read and change the mesh's live configuration: the spec of its MeshConfig
 (config.meshctl.io/v1alpha1, named mesh-config, in --mesh-namespace).
@@ -21,13 +20,13 @@ FIELD is a dotted path below spec, such as traffic.enableEgress or
 sidecar.logLevel. The fields are:
 
   `+strings.Join(meshconfig.Fields(), "\n  "),
-		newConfigGetCmd(s, streams),
-		newConfigSetCmd(s, streams),
+		newConfigGetCmd(f, streams),
+		newConfigSetCmd(f, streams),
 	)
 }
 
-func newConfigGetCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &liveconfig.GetOptions{IOStreams: streams}
+func newConfigGetCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &configure.GetOptions{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "get [FIELD]",
 		Short: "Print the live configuration, or one field of it",
@@ -39,28 +38,14 @@ field's value alone.`,
   meshctl config get traffic -o json`,
 		Args:              rangeArgs(0, 1),
 		ValidArgsFunction: completeFields,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Mesh, o.MeshNamespace, o.Field = s.MeshName, s.MeshNamespace, ""
-			if len(args) == 1 {
-				o.Field = args[0]
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			c, err := kube.NewClients(s.Kube)
-			if err != nil {
-				return err
-			}
-			o.Dynamic = c.Dynamic
-			return o.Run(cmd.Context())
-		},
+		RunE:              runOptions(f, o),
 	}
 	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatJSON, cli.FormatYAML)
 	return cmd
 }
 
-func newConfigSetCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &liveconfig.SetOptions{IOStreams: streams}
+func newConfigSetCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &configure.SetOptions{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "set FIELD=VALUE...",
 		Short: "Change fields of the live configuration",
@@ -81,18 +66,7 @@ on stderr.`,
   meshctl config set auth.jwt.jwks="$(cat jwks.json)"`,
 		Args:              minArgs(1),
 		ValidArgsFunction: completeFields,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Mesh, o.MeshNamespace, o.Assignments = s.MeshName, s.MeshNamespace, args
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			c, err := kube.NewClients(s.Kube)
-			if err != nil {
-				return err
-			}
-			o.Dynamic = c.Dynamic
-			return o.Run(cmd.Context())
-		},
+		RunE:              runOptions(f, o),
 	}
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "server-side dry run: the API server validates the change and stores nothing")
 	return cmd

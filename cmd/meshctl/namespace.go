@@ -5,11 +5,10 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshctl/meshctl/pkg/cli"
-	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/namespace"
 )
 
-func newNamespaceCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
+func newNamespaceCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := newGroupCmd("namespace", "Enrol namespaces in the mesh, unenrol them, list them",
 		`Enrol namespaces in the mesh, unenrol them and list them.
 
@@ -18,15 +17,15 @@ meshctl.io/monitored-by=<mesh>; the annotation meshctl.io/sidecar-injection
 (enabled or disabled) says whether the mesh's webhook injects the sidecar
 into its new pods. Pods that already run keep what they have until they are
 restarted.`,
-		newNamespaceAddCmd(s, streams),
-		newNamespaceRemoveCmd(s, streams),
-		newNamespaceListCmd(s, streams),
+		newNamespaceAddCmd(f, streams),
+		newNamespaceRemoveCmd(f, streams),
+		newNamespaceListCmd(f, streams),
 	)
 	cmd.Aliases = []string{"ns"}
 	return cmd
 }
 
-func newNamespaceAddCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
+func newNamespaceAddCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &namespace.AddOptions{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "add NAMESPACE...",
@@ -52,27 +51,16 @@ pods lack the sidecar are named on stderr; --restart rolls them as
   # Enrol without injecting (for example before the apps are ready for it)
   meshctl namespace add bookstore --disable-sidecar-injection`,
 		Args: minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Namespaces, o.Mesh, o.MeshNamespace = args, s.MeshName, s.MeshNamespace
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			c, err := kube.NewClients(s.Kube)
-			if err != nil {
-				return err
-			}
-			o.Kube, o.Dynamic = c.Kube, c.Dynamic
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(f, o),
 	}
-	f := cmd.Flags()
-	f.BoolVar(&o.Force, "force", false, "move namespaces enrolled in another mesh into this one")
-	f.BoolVar(&o.DisableSidecarInjection, "disable-sidecar-injection", false, "enrol with sidecar injection disabled")
-	f.BoolVar(&o.Restart, "restart", false, "restart the workloads whose pods lack the sidecar (like kubectl rollout restart)")
+	fl := cmd.Flags()
+	fl.BoolVar(&o.Force, "force", false, "move namespaces enrolled in another mesh into this one")
+	fl.BoolVar(&o.DisableSidecarInjection, "disable-sidecar-injection", false, "enrol with sidecar injection disabled")
+	fl.BoolVar(&o.Restart, "restart", false, "restart the workloads whose pods lack the sidecar (like kubectl rollout restart)")
 	return cmd
 }
 
-func newNamespaceRemoveCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
+func newNamespaceRemoveCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &namespace.RemoveOptions{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "remove NAMESPACE...",
@@ -90,26 +78,15 @@ run it are named on stderr, and --restart rolls them.`,
   meshctl namespace remove bookstore --restart`,
 		Aliases: []string{"rm"},
 		Args:    minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Namespaces, o.Mesh = args, s.MeshName
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			c, err := kube.NewClients(s.Kube)
-			if err != nil {
-				return err
-			}
-			o.Kube = c.Kube
-			return o.Run(cmd.Context())
-		},
+		RunE:    runOptions(f, o),
 	}
-	f := cmd.Flags()
-	f.BoolVar(&o.Force, "force", false, "unenrol namespaces that belong to another mesh")
-	f.BoolVar(&o.Restart, "restart", false, "restart the workloads whose pods still run the sidecar (like kubectl rollout restart)")
+	fl := cmd.Flags()
+	fl.BoolVar(&o.Force, "force", false, "unenrol namespaces that belong to another mesh")
+	fl.BoolVar(&o.Restart, "restart", false, "restart the workloads whose pods still run the sidecar (like kubectl rollout restart)")
 	return cmd
 }
 
-func newNamespaceListCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
+func newNamespaceListCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &namespace.ListOptions{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -120,15 +97,7 @@ and how many of their live pods run the sidecar (INJECTED PODS, n/m).`,
   meshctl namespace list --all-meshes -o json`,
 		Aliases: []string{"ls"},
 		Args:    exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.Mesh = s.MeshName
-			c, err := kube.NewClients(s.Kube)
-			if err != nil {
-				return err
-			}
-			o.Kube = c.Kube
-			return o.Run(cmd.Context())
-		},
+		RunE:    runOptions(f, o),
 	}
 	cmd.Flags().BoolVar(&o.AllMeshes, "all-meshes", false, "list the namespaces of every mesh")
 	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatJSON, cli.FormatYAML)

@@ -5,11 +5,10 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshctl/meshctl/pkg/cli"
-	"github.com/meshctl/meshctl/pkg/kube"
-	"github.com/meshctl/meshctl/pkg/liveconfig"
+	"github.com/meshctl/meshctl/pkg/configure"
 )
 
-func newPermissiveCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
+func newPermissiveCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	return newGroupCmd("permissive", "Show or switch permissive traffic policy mode",
 		`Show or switch the mesh's permissive traffic policy mode, the MeshConfig field
 spec.traffic.enablePermissiveTrafficPolicyMode.
@@ -21,14 +20,14 @@ field, so a concurrent change of any other field is never lost.
 
 Not enforced yet: this release stores the mode, but its sidecar does not yet
 apply TrafficTargets, so traffic flows either way.`,
-		newPermissiveSwitchCmd(s, streams, liveconfig.PermissiveEnable),
-		newPermissiveSwitchCmd(s, streams, liveconfig.PermissiveDisable),
-		newPermissiveStatusCmd(s, streams),
+		newPermissiveSwitchCmd(f, streams, configure.PermissiveEnable),
+		newPermissiveSwitchCmd(f, streams, configure.PermissiveDisable),
+		newPermissiveStatusCmd(f, streams),
 	)
 }
 
-func newPermissiveSwitchCmd(s *cli.Settings, streams genericiooptions.IOStreams, action liveconfig.PermissiveAction) *cobra.Command {
-	o := &liveconfig.PermissiveOptions{IOStreams: streams, Action: action}
+func newPermissiveSwitchCmd(f cli.Factory, streams genericiooptions.IOStreams, action configure.PermissiveAction) *cobra.Command {
+	o := &configure.PermissiveOptions{IOStreams: streams, Action: action}
 	cmd := &cobra.Command{
 		Use:   "enable",
 		Short: "Let every meshed service reach every other",
@@ -37,17 +36,9 @@ other, whatever the TrafficTargets say. The state before and after is printed
 on stderr.`,
 		Example: `  meshctl permissive enable`,
 		Args:    exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.Mesh, o.MeshNamespace = s.MeshName, s.MeshNamespace
-			c, err := kube.NewClients(s.Kube)
-			if err != nil {
-				return err
-			}
-			o.Kube, o.Dynamic = c.Kube, c.Dynamic
-			return o.Run(cmd.Context())
-		},
+		RunE:    runOptions(f, o),
 	}
-	if action == liveconfig.PermissiveDisable {
+	if action == configure.PermissiveDisable {
 		cmd.Use = "disable"
 		cmd.Short = "Enforce TrafficTargets: only allowed traffic reaches meshed services"
 		cmd.Long = `Disable permissive traffic policy mode: a meshed service then accepts only the
@@ -70,8 +61,8 @@ Not enforced yet: this release's sidecar does not yet apply TrafficTargets.`
 	return cmd
 }
 
-func newPermissiveStatusCmd(s *cli.Settings, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &liveconfig.PermissiveOptions{IOStreams: streams, Action: liveconfig.PermissiveStatus}
+func newPermissiveStatusCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &configure.PermissiveOptions{IOStreams: streams, Action: configure.PermissiveStatus}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Print enabled or disabled",
@@ -79,15 +70,7 @@ func newPermissiveStatusCmd(s *cli.Settings, streams genericiooptions.IOStreams)
 		Example: `  meshctl permissive status
   meshctl permissive status -o json`,
 		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.Mesh, o.MeshNamespace = s.MeshName, s.MeshNamespace
-			c, err := kube.NewClients(s.Kube)
-			if err != nil {
-				return err
-			}
-			o.Kube, o.Dynamic = c.Kube, c.Dynamic
-			return o.Run(cmd.Context())
-		},
+		RunE: runOptions(f, o),
 	}
 	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatJSON, cli.FormatYAML)
 	return cmd

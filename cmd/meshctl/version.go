@@ -26,9 +26,7 @@ func newVersionCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Com
 the mesh control plane in --mesh-namespace, when one is installed.`,
 		Example: versionExample,
 		Args:    exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return cli.Run(cmd.Context(), o, f, args)
-		},
+		RunE:    runOptions(f, o),
 	}
 	cmd.Flags().BoolVar(&o.ClientOnly, "client", false, "print the meshctl version only; needs no cluster")
 	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatJSON, cli.FormatYAML)

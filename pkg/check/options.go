@@ -62,6 +62,25 @@ type Options struct {
 	MinKubernetesVersion string
 }
 
+// Complete takes the mesh, the decoration and the clients from f. The
+// clients get a rate limit of their own (ClientQPS), so the settings other
+// commands share keep the user's.
+func (o *Options) Complete(f cli.Factory, _ []string) error {
+	s := f.Settings()
+	o.MeshName, o.MeshNamespace = s.MeshName, s.MeshNamespace
+	// -n/--namespace is the root's kubeconfig flag. Only a value the user
+	// chose (by flag, environment or config file) scopes the data plane,
+	// never the kubeconfig context's default namespace, which the flag
+	// does not hold.
+	if s.Kube != nil && s.Kube.Namespace != nil {
+		o.Namespace = *s.Kube.Namespace
+	}
+	o.Decorated = f.Decorated(o.Out)
+	o.DecoratedProgress = f.Decorated(o.ErrOut)
+	o.Clients = func() (*kube.Clients, error) { return f.ClientsWithRate(ClientQPS, ClientBurst) }
+	return nil
+}
+
 // Validate rejects flag combinations that mean nothing, as usage errors.
 func (o *Options) Validate() error {
 	switch {
@@ -95,9 +114,6 @@ var ErrChecksFailed = errors.New("checks failed")
 // Run runs the checks and prints the report on Out, progress on ErrOut. A
 // failed run returns a *cli.SilentError: the report has said it all.
 func (o *Options) Run(ctx context.Context) error {
-	if err := o.Validate(); err != nil {
-		return err
-	}
 	// Without clients every check fails or is skipped; the report says so
 	// in the requested format, which is what CI reads.
 	clients, clientsErr := o.Clients()

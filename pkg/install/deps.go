@@ -12,6 +12,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/utils/clock"
 
+	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/kube"
 )
 
@@ -40,6 +41,24 @@ type Deps struct {
 	ReadFile func(string) ([]byte, error)
 }
 
+// DepsFrom returns a NewDeps for options that get their settings and
+// clients from f; offline operations get no cluster.
+func DepsFrom(f cli.Factory) func(offline bool) (*Deps, error) {
+	return func(offline bool) (*Deps, error) {
+		s := f.Settings()
+		c := DepsConfig{MeshName: s.MeshName, Namespace: s.MeshNamespace, Log: f.Logger()}
+		if !offline {
+			c.Getter = f.RESTClientGetter()
+			cs, err := f.Clients()
+			if err != nil {
+				return nil, err
+			}
+			c.Clients = cs
+		}
+		return NewDeps(c)
+	}
+}
+
 // DepsConfig are the inputs of NewDeps.
 type DepsConfig struct {
 	// MeshName is the mesh, and the Helm release name.
@@ -48,6 +67,8 @@ type DepsConfig struct {
 	Namespace string
 	// Getter may be nil for operations that need no cluster.
 	Getter genericclioptions.RESTClientGetter
+	// Clients are built from Getter when nil.
+	Clients *kube.Clients
 	// ChartFS holds the chart at its root; nil means the embedded chart.
 	ChartFS fs.FS
 	// Clock defaults to the real clock.
@@ -81,8 +102,10 @@ func NewDeps(c DepsConfig) (*Deps, error) {
 	if c.Getter == nil {
 		return d, nil
 	}
-	if d.Clients, err = kube.NewClients(c.Getter); err != nil {
-		return nil, err
+	if d.Clients = c.Clients; d.Clients == nil {
+		if d.Clients, err = kube.NewClients(c.Getter); err != nil {
+			return nil, err
+		}
 	}
 	d.Helm = new(action.Configuration)
 	helmLog := func(format string, v ...any) { d.Log.Debug(fmt.Sprintf(format, v...), "source", "helm") }

@@ -53,6 +53,21 @@ type ReleaseOptions struct {
 	NewDeps func(offline bool) (*Deps, error)
 }
 
+// Complete takes the mesh, the decoration and the dependencies from f.
+func (o *ReleaseOptions) Complete(f cli.Factory, _ []string) error {
+	o.Decorated = f.Decorated(o.ErrOut)
+	o.NewDeps = DepsFrom(f)
+	return nil
+}
+
+// Validate checks the flags that their types cannot.
+func (o *ReleaseOptions) Validate() error {
+	if o.Timeout <= 0 {
+		return cli.UsageErrorf("--timeout must be positive, such as 5m")
+	}
+	return nil
+}
+
 // InstallOptions are the inputs of `meshctl install`.
 type InstallOptions struct{ ReleaseOptions }
 

@@ -20,11 +20,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/cli"
+	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 	"github.com/meshctl/meshctl/pkg/version"
@@ -195,7 +195,7 @@ func TestInstallCreatesEveryObjectAndWaits(t *testing.T) {
 	vr := &report.Options{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), MeshNamespace: ns, Output: cli.FormatJSON}
 	var out strings.Builder
 	vr.Out = &out
-	vr.Client = func() (kubernetes.Interface, error) { return env.Clients.Kube, nil }
+	vr.Clients = kube.Static(env.Clients)
 	if err := vr.Run(testenv.Context(t)); err != nil || !strings.Contains(out.String(), `"version": "`+version.Version()+`"`) || !strings.Contains(out.String(), `"controlPlane"`) {
 		t.Errorf("meshctl version does not see the control plane: %v\n%s", err, out.String())
 	}
@@ -481,17 +481,20 @@ func TestUninstallKeepNamespaces(t *testing.T) {
 }
 
 func TestPurgeNeedsConfirmation(t *testing.T) {
-	o := &UninstallOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Purge: true}
+	o := &UninstallOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Purge: true, Timeout: DefaultTimeout}
 	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "pass --yes") {
 		t.Errorf("non-terminal purge without --yes: err = %v", err)
 	}
 	o.Interactive = true
+	if err := o.Validate(); err != nil {
+		t.Errorf("purge on a terminal: Validate = %v, want the question asked in Run", err)
+	}
 	o.In = strings.NewReader("n\n")
-	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "cancelled") {
+	if err := o.confirm(); err == nil || !strings.Contains(err.Error(), "cancelled") {
 		t.Errorf("answer no: err = %v", err)
 	}
 	o.In = strings.NewReader("yes\n")
-	if err := o.Validate(); err != nil {
+	if err := o.confirm(); err != nil {
 		t.Errorf("answer yes: %v", err)
 	}
 }

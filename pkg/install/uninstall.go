@@ -40,16 +40,36 @@ type UninstallOptions struct {
 	NewDeps func(offline bool) (*Deps, error)
 }
 
-// Validate checks what can be checked before anything is touched; it asks
-// for the purge confirmation.
+// Complete takes the dependencies from f, and whether a question can be
+// asked: only when both stdin and stderr are terminals.
+func (o *UninstallOptions) Complete(f cli.Factory, _ []string) error {
+	o.Interactive = cli.IsTerminal(o.In) && cli.IsTerminal(o.ErrOut)
+	o.NewDeps = DepsFrom(f)
+	return nil
+}
+
+// purgeWarning is what --purge destroys, said before it is confirmed.
+const purgeWarning = "--purge deletes the mesh CRDs and every TrafficTarget, HTTPRouteGroup and MeshConfig in the cluster"
+
+// Validate checks what can be checked before anything is touched: a purge
+// without --yes needs a terminal to confirm on, and never waits on a pipe.
 func (o *UninstallOptions) Validate() error {
+	if o.Timeout <= 0 {
+		return cli.UsageErrorf("--timeout must be positive, such as 5m")
+	}
+	if o.Purge && !o.Yes && !o.Interactive {
+		return cli.UsageErrorf("%s; pass --yes to confirm", purgeWarning)
+	}
+	return nil
+}
+
+// confirm asks for the purge confirmation on a terminal; anything but yes
+// cancels with nothing changed.
+func (o *UninstallOptions) confirm() error {
 	if !o.Purge || o.Yes {
 		return nil
 	}
-	if !o.Interactive {
-		return cli.UsageErrorf("--purge deletes the mesh CRDs and every TrafficTarget, HTTPRouteGroup and MeshConfig in the cluster; pass --yes to confirm")
-	}
-	fmt.Fprint(o.ErrOut, "--purge deletes the mesh CRDs and every TrafficTarget, HTTPRouteGroup and MeshConfig in the cluster. Continue? [y/N] ")
+	fmt.Fprint(o.ErrOut, purgeWarning+". Continue? [y/N] ")
 	answer, _ := bufio.NewReader(o.In).ReadString('\n')
 	switch strings.ToLower(strings.TrimSpace(answer)) {
 	case "y", "yes":
@@ -60,7 +80,7 @@ func (o *UninstallOptions) Validate() error {
 
 // Run uninstalls the mesh and prints the result.
 func (o *UninstallOptions) Run(ctx context.Context) error {
-	if err := o.Validate(); err != nil {
+	if err := o.confirm(); err != nil {
 		return err
 	}
 	d, err := o.NewDeps(false)

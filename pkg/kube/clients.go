@@ -80,3 +80,9 @@ func newClients(cfg *rest.Config, getter genericclioptions.RESTClientGetter) (*C
 	c.Mapper = deferredMapper(c.Discovery)
 	return c, nil
 }
+
+// Static returns a function that hands out c, for options whose Clients
+// field a test fills with clients it already has.
+func Static(c *Clients) func() (*Clients, error) {
+	return func() (*Clients, error) { return c, nil }
+}

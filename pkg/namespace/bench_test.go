@@ -6,6 +6,7 @@ import (
 
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/cli"
+	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
 
@@ -20,7 +21,7 @@ func BenchmarkList(b *testing.B) {
 			pod(b, ns, fmt.Sprintf("p%d", j), j%2 == 0, nil)
 		}
 	}
-	o := &ListOptions{IOStreams: (&streams{}).io(), Kube: env.Clients.Kube, Mesh: mesh, Output: cli.FormatTable}
+	o := &ListOptions{IOStreams: (&streams{}).io(), Clients: kube.Static(env.Clients), Mesh: mesh, Output: cli.FormatTable}
 	ctx := testenv.Context(b)
 	for b.Loop() {
 		l, err := o.list(ctx)

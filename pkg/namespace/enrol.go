@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshctl/meshctl/pkg/cli"
@@ -25,9 +24,9 @@ import (
 type AddOptions struct {
 	genericiooptions.IOStreams
 
-	// Kube and Dynamic reach the cluster; the command fills them lazily.
-	Kube    kubernetes.Interface
-	Dynamic dynamic.Interface
+	// Clients reaches the cluster. Complete sets it from the Factory; Run
+	// calls it, so arguments are validated before a kubeconfig is loaded.
+	Clients func() (*kube.Clients, error)
 	// Now stamps restarts; time.Now when nil.
 	Now func() time.Time
 
@@ -42,6 +41,14 @@ type AddOptions struct {
 	DisableSidecarInjection bool
 	// Restart rolls the workloads whose pods lack the sidecar.
 	Restart bool
+}
+
+// Complete takes the namespaces, the mesh and the clients.
+func (o *AddOptions) Complete(f cli.Factory, args []string) error {
+	s := f.Settings()
+	o.Namespaces, o.Mesh, o.MeshNamespace = args, s.MeshName, s.MeshNamespace
+	o.Clients = f.Clients
+	return nil
 }
 
 // Validate checks the arguments, before any request.
@@ -69,11 +76,15 @@ func validateNames(names []string) error {
 // it, then patches each; a refusal of any namespace means none is patched.
 // Once patching starts it goes on past failures and reports each.
 func (o *AddOptions) Run(ctx context.Context) error {
-	if _, err := meshconfig.GetMesh(ctx, o.Dynamic, o.Mesh, o.MeshNamespace); err != nil {
+	c, err := o.Clients()
+	if err != nil {
+		return err
+	}
+	if _, err := meshconfig.GetMesh(ctx, c.Dynamic, o.Mesh, o.MeshNamespace); err != nil {
 		return err
 	}
 	names := dedupe(o.Namespaces)
-	namespaces, err := o.check(ctx, names)
+	namespaces, err := o.check(ctx, c, names)
 	if err != nil {
 		return err
 	}
@@ -90,7 +101,7 @@ func (o *AddOptions) Run(ctx context.Context) error {
 			enrolled = append(enrolled, ns.Name)
 			continue
 		}
-		if err := patchEnrolment(ctx, o.Kube, ns.Name, &o.Mesh, &injection); err != nil {
+		if err := patchEnrolment(ctx, c.Kube, ns.Name, &o.Mesh, &injection); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -98,7 +109,7 @@ func (o *AddOptions) Run(ctx context.Context) error {
 		enrolled = append(enrolled, ns.Name)
 	}
 	if injection == meshconfig.InjectionEnabled {
-		errs = append(errs, o.handlePods(ctx, enrolled)...)
+		errs = append(errs, o.handlePods(ctx, c, enrolled)...)
 	} else {
 		for _, ns := range enrolled {
 			fmt.Fprintf(o.ErrOut, "namespace %q: sidecar injection is disabled; new pods will not get the sidecar\n", ns)
@@ -109,7 +120,7 @@ func (o *AddOptions) Run(ctx context.Context) error {
 
 // check reads every namespace and refuses those that may not join the mesh,
 // all at once.
-func (o *AddOptions) check(ctx context.Context, names []string) ([]*corev1.Namespace, error) {
+func (o *AddOptions) check(ctx context.Context, c *kube.Clients, names []string) ([]*corev1.Namespace, error) {
 	var errs []error
 	var out []*corev1.Namespace
 	for _, name := range names {
@@ -118,7 +129,7 @@ func (o *AddOptions) check(ctx context.Context, names []string) ([]*corev1.Names
 			errs = append(errs, err)
 			continue
 		}
-		ns, err := getNamespace(ctx, o.Kube, name)
+		ns, err := getNamespace(ctx, c.Kube, name)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -141,14 +152,14 @@ func (o *AddOptions) check(ctx context.Context, names []string) ([]*corev1.Names
 
 // handlePods reports, or with --restart rolls, the workloads of the enrolled
 // namespaces whose pods lack the sidecar.
-func (o *AddOptions) handlePods(ctx context.Context, namespaces []string) []error {
+func (o *AddOptions) handlePods(ctx context.Context, c *kube.Clients, namespaces []string) []error {
 	now := time.Now
 	if o.Now != nil {
 		now = o.Now
 	}
 	var errs []error
 	for _, ns := range namespaces {
-		ws, err := WorkloadsWithoutSidecar(ctx, o.Kube, ns)
+		ws, err := WorkloadsWithoutSidecar(ctx, c.Kube, ns)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -161,7 +172,7 @@ func (o *AddOptions) handlePods(ctx context.Context, namespaces []string) []erro
 			fmt.Fprintf(o.ErrOut, "  restart them to inject it: meshctl namespace add %s --restart%s (or kubectl rollout restart)\n", ns, meshFlags(o.Mesh, o.MeshNamespace))
 			continue
 		}
-		errs = append(errs, restartAll(ctx, o.Kube, o.IOStreams, ns, ws, now())...)
+		errs = append(errs, restartAll(ctx, c.Kube, o.IOStreams, ns, ws, now())...)
 	}
 	return errs
 }

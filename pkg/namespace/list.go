@@ -7,11 +7,11 @@ import (
 	"io"
 	"slices"
 
+	"github.com/meshctl/meshctl/pkg/kube"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
@@ -25,8 +25,9 @@ const listConcurrency = 8
 type ListOptions struct {
 	genericiooptions.IOStreams
 
-	// Kube reaches the cluster; the command fills it lazily.
-	Kube kubernetes.Interface
+	// Clients reaches the cluster. Complete sets it from the Factory; Run
+	// calls it, so arguments are validated before a kubeconfig is loaded.
+	Clients func() (*kube.Clients, error)
 
 	// Mesh is the mesh whose namespaces are listed, unless AllMeshes.
 	Mesh string
@@ -56,6 +57,16 @@ type List struct {
 
 // Run lists the namespaces (one request) and the pods of each (one request
 // per namespace), then writes the result to Out. Nothing is written when a
+// Complete takes the mesh and the client.
+func (o *ListOptions) Complete(f cli.Factory, _ []string) error {
+	o.Mesh = f.Settings().MeshName
+	o.Clients = f.Clients
+	return nil
+}
+
+// Validate has nothing to check: the flags' own types do it.
+func (o *ListOptions) Validate() error { return nil }
+
 // request fails.
 func (o *ListOptions) Run(ctx context.Context) error {
 	l, err := o.list(ctx)
@@ -74,6 +85,10 @@ func (o *ListOptions) Run(ctx context.Context) error {
 }
 
 func (o *ListOptions) list(ctx context.Context) (*List, error) {
+	c, err := o.Clients()
+	if err != nil {
+		return nil, err
+	}
 	op, value := selection.Equals, []string{o.Mesh}
 	if o.AllMeshes {
 		op, value = selection.Exists, nil
@@ -82,7 +97,7 @@ func (o *ListOptions) list(ctx context.Context) (*List, error) {
 	if err != nil {
 		return nil, err
 	}
-	nss, err := listNamespaces(ctx, o.Kube, labels.NewSelector().Add(*req).String())
+	nss, err := listNamespaces(ctx, c.Kube, labels.NewSelector().Add(*req).String())
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +109,7 @@ func (o *ListOptions) list(ctx context.Context) (*List, error) {
 	for i := range nss {
 		ns := &nss[i]
 		g.Go(func() error {
-			c, err := CountPods(gctx, o.Kube, ns.Name)
+			c, err := CountPods(gctx, c.Kube, ns.Name)
 			if err != nil {
 				return err
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/cli"
+	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/meshconfig/meshconfigtest"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
@@ -46,7 +47,7 @@ func mesh(t *testing.T, name string) string {
 }
 
 func addOpts(s *streams, meshName, meshNS string, names ...string) *AddOptions {
-	return &AddOptions{IOStreams: s.io(), Kube: env.Clients.Kube, Dynamic: env.Clients.Dynamic, Now: func() time.Time { return fixedNow },
+	return &AddOptions{IOStreams: s.io(), Clients: kube.Static(env.Clients), Now: func() time.Time { return fixedNow },
 		Mesh: meshName, MeshNamespace: meshNS, Namespaces: names}
 }
 
@@ -157,7 +158,7 @@ func TestAddListRemove(t *testing.T) {
 	}
 
 	var ls streams
-	lo := &ListOptions{IOStreams: ls.io(), Kube: env.Clients.Kube, Mesh: "blue", Output: cli.FormatJSON}
+	lo := &ListOptions{IOStreams: ls.io(), Clients: kube.Static(env.Clients), Mesh: "blue", Output: cli.FormatJSON}
 	if err := lo.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func TestAddListRemove(t *testing.T) {
 	}
 
 	var rs streams
-	ro := &RemoveOptions{IOStreams: rs.io(), Kube: env.Clients.Kube, Mesh: "blue", Namespaces: []string{a, b}}
+	ro := &RemoveOptions{IOStreams: rs.io(), Clients: kube.Static(env.Clients), Mesh: "blue", Namespaces: []string{a, b}}
 	if err := ro.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +268,7 @@ func TestAddRefusals(t *testing.T) {
 		`namespace "kube-public": belongs to Kubernetes itself`,
 		`namespace "kube-node-lease": belongs to Kubernetes itself`,
 		`namespace "`+meshNS+`": is the control-plane namespace and cannot join a mesh`,
-		`namespace "`+other+`": is enrolled in mesh "green": pass --force`,
+		`namespace "`+other+`": is enrolled in another mesh "green": pass --force`,
 		`namespace "`+terminating+`": is being deleted`,
 	)
 	if s.out.Len() != 0 {
@@ -285,7 +286,7 @@ func TestAddRefusals(t *testing.T) {
 	assertEnrolled(t, other, "blue", meshconfig.InjectionEnabled)
 
 	// Remove refuses another mesh's namespace too.
-	err = (&RemoveOptions{IOStreams: (&streams{}).io(), Kube: env.Clients.Kube, Mesh: "green", Namespaces: []string{other, missing}}).Run(ctx)
+	err = (&RemoveOptions{IOStreams: (&streams{}).io(), Clients: kube.Static(env.Clients), Mesh: "green", Namespaces: []string{other, missing}}).Run(ctx)
 	if err == nil {
 		t.Fatal("remove of another mesh's namespace: no error")
 	}
@@ -369,7 +370,7 @@ func TestAddForbidden(t *testing.T) {
 	}
 	var s streams
 	o := addOpts(&s, "blue", meshNS, a)
-	o.Kube = kc
+	o.Clients = kube.Static(&kube.Clients{Kube: kc, Dynamic: env.Clients.Dynamic})
 	err = o.Run(ctx)
 	if err == nil {
 		t.Fatal("no error")
@@ -396,7 +397,7 @@ func TestListGolden(t *testing.T) {
 
 func TestListEmpty(t *testing.T) {
 	var s streams
-	o := &ListOptions{IOStreams: s.io(), Kube: env.Clients.Kube, Mesh: testenv.UniqueName("nobody"), Output: cli.FormatTable}
+	o := &ListOptions{IOStreams: s.io(), Clients: kube.Static(env.Clients), Mesh: testenv.UniqueName("nobody"), Output: cli.FormatTable}
 	if err := o.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -421,7 +422,7 @@ func TestListAllMeshes(t *testing.T) {
 	b := env.Namespace(t, map[string]string{meshconfig.LabelMonitoredBy: green})
 	pod(t, b, "p", true, nil)
 
-	o := &ListOptions{Kube: env.Clients.Kube, Mesh: blue}
+	o := &ListOptions{Clients: kube.Static(env.Clients), Mesh: blue}
 	l, err := o.list(ctx)
 	if err != nil || len(l.Namespaces) != 1 || l.Namespaces[0].Namespace != a {
 		t.Errorf("list of mesh %s = %+v, %v; want %s alone", blue, l, err, a)

@@ -24,8 +24,9 @@ import (
 type RemoveOptions struct {
 	genericiooptions.IOStreams
 
-	// Kube reaches the cluster; the command fills it lazily.
-	Kube kubernetes.Interface
+	// Clients reaches the cluster. Complete sets it from the Factory; Run
+	// calls it, so arguments are validated before a kubeconfig is loaded.
+	Clients func() (*kube.Clients, error)
 	// Now stamps restarts; time.Now when nil.
 	Now func() time.Time
 
@@ -40,6 +41,13 @@ type RemoveOptions struct {
 }
 
 // Validate checks the arguments, before any request.
+// Complete takes the namespaces, the mesh and the client.
+func (o *RemoveOptions) Complete(f cli.Factory, args []string) error {
+	o.Namespaces, o.Mesh = args, f.Settings().MeshName
+	o.Clients = f.Clients
+	return nil
+}
+
 func (o *RemoveOptions) Validate() error {
 	if len(o.Namespaces) == 0 {
 		return cli.UsageErrorf("give at least one namespace")
@@ -50,10 +58,14 @@ func (o *RemoveOptions) Validate() error {
 // Run checks every namespace first, then removes the label and annotation
 // from each, and warns about pods that still run the sidecar.
 func (o *RemoveOptions) Run(ctx context.Context) error {
+	c, err := o.Clients()
+	if err != nil {
+		return err
+	}
 	var errs []error
 	var targets []*corev1.Namespace
 	for _, name := range dedupe(o.Namespaces) {
-		ns, err := getNamespace(ctx, o.Kube, name)
+		ns, err := getNamespace(ctx, c.Kube, name)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -75,13 +87,13 @@ func (o *RemoveOptions) Run(ctx context.Context) error {
 	for _, ns := range targets {
 		if !enrolled(ns) {
 			fmt.Fprintf(o.Out, "namespace/%s unchanged\n", ns.Name)
-		} else if err := patchEnrolment(ctx, o.Kube, ns.Name, nil, nil); err != nil {
+		} else if err := patchEnrolment(ctx, c.Kube, ns.Name, nil, nil); err != nil {
 			errs = append(errs, err)
 			continue
 		} else {
 			fmt.Fprintf(o.Out, "namespace/%s unenrolled\n", ns.Name)
 		}
-		ws, err := WorkloadsWithSidecar(ctx, o.Kube, ns.Name)
+		ws, err := WorkloadsWithSidecar(ctx, c.Kube, ns.Name)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -94,7 +106,7 @@ func (o *RemoveOptions) Run(ctx context.Context) error {
 			fmt.Fprintf(o.ErrOut, "  restart them to remove it: meshctl namespace remove %s --restart%s (or kubectl rollout restart)\n", ns.Name, meshFlags(o.Mesh, ""))
 			continue
 		}
-		errs = append(errs, restartAll(ctx, o.Kube, o.IOStreams, ns.Name, ws, now())...)
+		errs = append(errs, restartAll(ctx, c.Kube, o.IOStreams, ns.Name, ws, now())...)
 	}
 	return errors.Join(errs...)
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshctl/meshctl/pkg/cli"
+	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/version"
 )
@@ -57,21 +58,15 @@ type Options struct {
 	Output cli.Format
 	// MeshNamespace is where the control plane is looked for.
 	MeshNamespace string
-	// Client returns the cluster client; it is called only without ClientOnly,
-	// so --client works with no kubeconfig at all.
-	Client func() (kubernetes.Interface, error)
+	// Clients reaches the cluster; it is called only without ClientOnly, so
+	// --client works with no kubeconfig at all.
+	Clients func() (*kube.Clients, error)
 }
 
 // Complete takes the control-plane namespace and the client from f.
 func (o *Options) Complete(f cli.Factory, _ []string) error {
 	o.MeshNamespace = f.Settings().MeshNamespace
-	o.Client = func() (kubernetes.Interface, error) {
-		c, err := f.Clients()
-		if err != nil {
-			return nil, err
-		}
-		return c.Kube, nil
-	}
+	o.Clients = f.Clients
 	return nil
 }
 
@@ -82,11 +77,11 @@ func (o *Options) Validate() error { return nil }
 func (o *Options) Run(ctx context.Context) error {
 	r := Report{Client: version.Get()}
 	if !o.ClientOnly {
-		kc, err := o.Client()
+		c, err := o.Clients()
 		if err != nil {
 			return err
 		}
-		if err := r.collectServer(ctx, kc, o.MeshNamespace); err != nil {
+		if err := r.collectServer(ctx, c.Kube, o.MeshNamespace); err != nil {
 			return err
 		}
 	}

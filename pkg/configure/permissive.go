@@ -1,4 +1,4 @@
-package liveconfig
+package configure
 
 import (
 	"bufio"
@@ -7,9 +7,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/meshctl/meshctl/pkg/kube"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
@@ -29,9 +28,9 @@ const (
 type PermissiveOptions struct {
 	genericiooptions.IOStreams
 
-	// Kube and Dynamic reach the cluster; the command fills them lazily.
-	Kube    kubernetes.Interface
-	Dynamic dynamic.Interface
+	// Clients reaches the cluster. Complete sets it from the Factory; Run
+	// calls it, so arguments are validated before a kubeconfig is loaded.
+	Clients func() (*kube.Clients, error)
 
 	// Mesh and MeshNamespace name the mesh.
 	Mesh          string
@@ -82,9 +81,27 @@ func stateWord(on bool) string {
 	return "disabled"
 }
 
+// Complete takes the mesh and the clients.
+func (o *PermissiveOptions) Complete(f cli.Factory, _ []string) error {
+	s := f.Settings()
+	o.Mesh, o.MeshNamespace = s.MeshName, s.MeshNamespace
+	o.Clients = f.Clients
+	return nil
+}
+
+// Validate has nothing to check before the cluster is read. The
+// confirmation of disable is asked in Run, after the services it would cut
+// off are listed, and only when the mode really changes: without a terminal
+// it fails there, asking for --yes.
+func (o *PermissiveOptions) Validate() error { return nil }
+
 // Run performs o.Action.
 func (o *PermissiveOptions) Run(ctx context.Context) error {
-	mc, err := meshconfig.GetMesh(ctx, o.Dynamic, o.Mesh, o.MeshNamespace)
+	c, err := o.Clients()
+	if err != nil {
+		return err
+	}
+	mc, err := meshconfig.GetMesh(ctx, c.Dynamic, o.Mesh, o.MeshNamespace)
 	if err != nil {
 		return err
 	}
@@ -101,14 +118,14 @@ func (o *PermissiveOptions) Run(ctx context.Context) error {
 		return nil
 	}
 	if !want {
-		if err := o.confirmDisable(ctx); err != nil {
+		if err := o.confirmDisable(ctx, c); err != nil {
 			return err
 		}
 	}
 	if o.afterRead != nil {
 		o.afterRead()
 	}
-	u, err := patchMeshConfig(ctx, o.Dynamic, o.MeshNamespace, meshconfig.PermissivePatch(want), o.DryRun)
+	u, err := patchMeshConfig(ctx, c.Dynamic, o.MeshNamespace, meshconfig.PermissivePatch(want), o.DryRun)
 	if err != nil {
 		return err
 	}
@@ -122,8 +139,8 @@ func (o *PermissiveOptions) Run(ctx context.Context) error {
 }
 
 // confirmDisable shows what stops working and asks, unless --yes.
-func (o *PermissiveOptions) confirmDisable(ctx context.Context) error {
-	unreachable, err := UnreachableServices(ctx, o.Kube, o.Dynamic, o.Mesh)
+func (o *PermissiveOptions) confirmDisable(ctx context.Context, c *kube.Clients) error {
+	unreachable, err := UnreachableServices(ctx, c.Kube, c.Dynamic, o.Mesh)
 	switch {
 	case err != nil:
 		// The report is advice; an operator allowed to change the mode but

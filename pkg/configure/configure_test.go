@@ -1,4 +1,4 @@
-package liveconfig
+package configure
 
 import (
 	"bytes"
@@ -53,7 +53,7 @@ func live(t *testing.T, ns string) *meshconfig.MeshConfig {
 }
 
 func permissive(s *streams, ns string, action PermissiveAction) *PermissiveOptions {
-	return &PermissiveOptions{IOStreams: s.io(), Kube: env.Clients.Kube, Dynamic: env.Clients.Dynamic,
+	return &PermissiveOptions{IOStreams: s.io(), Clients: kube.Static(env.Clients),
 		Mesh: "mesh", MeshNamespace: ns, Action: action, Output: cli.FormatTable}
 }
 
@@ -269,7 +269,7 @@ func TestConfigGetGolden(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var s streams
-			o := &GetOptions{IOStreams: s.io(), Dynamic: env.Clients.Dynamic, Mesh: "mesh", MeshNamespace: ns, Field: tt.field, Output: tt.format}
+			o := &GetOptions{IOStreams: s.io(), Clients: kube.Static(env.Clients), Mesh: "mesh", MeshNamespace: ns, Field: tt.field, Output: tt.format}
 			if err := o.Validate(); err != nil {
 				t.Fatal(err)
 			}
@@ -289,7 +289,7 @@ func TestConfigGetGolden(t *testing.T) {
 func set(t *testing.T, ns string, dryRun bool, args ...string) (*streams, error) {
 	t.Helper()
 	var s streams
-	o := &SetOptions{IOStreams: s.io(), Dynamic: env.Clients.Dynamic, Mesh: "mesh", MeshNamespace: ns, Assignments: args, DryRun: dryRun}
+	o := &SetOptions{IOStreams: s.io(), Clients: kube.Static(env.Clients), Mesh: "mesh", MeshNamespace: ns, Assignments: args, DryRun: dryRun}
 	if err := o.Validate(); err != nil {
 		return &s, err
 	}
@@ -392,7 +392,7 @@ func TestConfigSetForbidden(t *testing.T) {
 		t.Fatal(err)
 	}
 	var s streams
-	o := &SetOptions{IOStreams: s.io(), Dynamic: dc, Mesh: "mesh", MeshNamespace: ns, Assignments: []string{"sidecar.logLevel=debug"}}
+	o := &SetOptions{IOStreams: s.io(), Clients: kube.Static(&kube.Clients{Dynamic: dc}), Mesh: "mesh", MeshNamespace: ns, Assignments: []string{"sidecar.logLevel=debug"}}
 	err = o.Run(testenv.Context(t))
 	var fe *kube.ForbiddenError
 	if !errors.As(err, &fe) {
@@ -460,7 +460,7 @@ func TestPermissiveLimitedUser(t *testing.T) {
 	}
 	var s streams
 	o := permissive(&s, ns, PermissiveDisable)
-	o.Kube, o.Dynamic, o.Yes = kc, dc, true
+	o.Clients, o.Yes = kube.Static(&kube.Clients{Kube: kc, Dynamic: dc}), true
 	err = o.Run(ctx)
 	if err == nil {
 		t.Fatal("a user who may not patch disabled permissive mode")
@@ -469,9 +469,10 @@ func TestPermissiveLimitedUser(t *testing.T) {
 	assertContains(t, "stderr", s.errOut.String(), "Warning: cannot tell which services", "you may not list namespaces")
 
 	cfg, _ = env.User(t, mcRule("get", "patch"))
-	if o.Dynamic, err = dynamic.NewForConfig(cfg); err != nil {
+	if dc, err = dynamic.NewForConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
+	o.Clients = kube.Static(&kube.Clients{Kube: kc, Dynamic: dc})
 	s = streams{}
 	o.IOStreams = s.io()
 	if err := o.Run(ctx); err != nil {

@@ -1,4 +1,4 @@
-package liveconfig
+package configure
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/meshctl/meshctl/pkg/cli"
+	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
 
@@ -23,8 +24,9 @@ import (
 type GetOptions struct {
 	genericiooptions.IOStreams
 
-	// Dynamic reaches the cluster; the command fills it lazily.
-	Dynamic dynamic.Interface
+	// Clients reaches the cluster. Complete sets it from the Factory; Run
+	// calls it, so arguments are validated before a kubeconfig is loaded.
+	Clients func() (*kube.Clients, error)
 
 	// Mesh and MeshNamespace name the mesh.
 	Mesh          string
@@ -36,6 +38,17 @@ type GetOptions struct {
 	Output cli.Format
 
 	path *meshconfig.Path
+}
+
+// Complete takes the mesh, FIELD and the client.
+func (o *GetOptions) Complete(f cli.Factory, args []string) error {
+	s := f.Settings()
+	o.Mesh, o.MeshNamespace, o.Field = s.MeshName, s.MeshNamespace, ""
+	if len(args) > 0 {
+		o.Field = args[0]
+	}
+	o.Clients = f.Clients
+	return nil
 }
 
 // Validate parses Field.
@@ -53,7 +66,11 @@ func (o *GetOptions) Validate() error {
 
 // Run reads the MeshConfig and writes the spec or the field.
 func (o *GetOptions) Run(ctx context.Context) error {
-	spec, err := liveSpec(ctx, o.Dynamic, o.Mesh, o.MeshNamespace)
+	c, err := o.Clients()
+	if err != nil {
+		return err
+	}
+	spec, err := liveSpec(ctx, c.Dynamic, o.Mesh, o.MeshNamespace)
 	if err != nil {
 		return err
 	}
@@ -175,8 +192,9 @@ func (v valueView) WriteYAML(out io.Writer) error { return cli.EncodeYAML(out, v
 type SetOptions struct {
 	genericiooptions.IOStreams
 
-	// Dynamic reaches the cluster; the command fills it lazily.
-	Dynamic dynamic.Interface
+	// Clients reaches the cluster. Complete sets it from the Factory; Run
+	// calls it, so arguments are validated before a kubeconfig is loaded.
+	Clients func() (*kube.Clients, error)
 
 	// Mesh and MeshNamespace name the mesh.
 	Mesh          string
@@ -189,6 +207,14 @@ type SetOptions struct {
 
 	parsed []meshconfig.Assignment
 	patch  []byte
+}
+
+// Complete takes the mesh, the FIELD=VALUE arguments and the client.
+func (o *SetOptions) Complete(f cli.Factory, args []string) error {
+	s := f.Settings()
+	o.Mesh, o.MeshNamespace, o.Assignments = s.MeshName, s.MeshNamespace, args
+	o.Clients = f.Clients
+	return nil
 }
 
 // Validate parses every assignment and builds the patch; any error, for any
@@ -220,16 +246,20 @@ func (o *SetOptions) Validate() error {
 
 // Run patches the MeshConfig and prints each field before and after.
 func (o *SetOptions) Run(ctx context.Context) error {
+	c, err := o.Clients()
+	if err != nil {
+		return err
+	}
 	if o.patch == nil {
 		if err := o.Validate(); err != nil {
 			return err
 		}
 	}
-	before, err := liveSpec(ctx, o.Dynamic, o.Mesh, o.MeshNamespace)
+	before, err := liveSpec(ctx, c.Dynamic, o.Mesh, o.MeshNamespace)
 	if err != nil {
 		return err
 	}
-	u, err := patchMeshConfig(ctx, o.Dynamic, o.MeshNamespace, o.patch, o.DryRun)
+	u, err := patchMeshConfig(ctx, c.Dynamic, o.MeshNamespace, o.patch, o.DryRun)
 	if err != nil {
 		return fmt.Errorf("setting %s: %w", o.fieldNames(), err)
 	}
