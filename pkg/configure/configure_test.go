@@ -23,6 +23,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/meshconfig/meshconfigtest"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 var env *testenv.Env
@@ -319,7 +320,7 @@ func TestConfigSet(t *testing.T) {
 	if _, err := set(t, ns, false, "sidecar.logLevel=null"); err != nil {
 		t.Fatal(err)
 	}
-	if l := live(t, ns).Spec.Sidecar.LogLevel; l != meshconfig.DefaultLogLevel {
+	if l := live(t, ns).Spec.Sidecar.LogLevel; l != string(wire.DefaultLogLevel) {
 		t.Errorf("logLevel after null = %q, want the default", l)
 	}
 
@@ -371,7 +372,7 @@ func TestConfigSetRejected(t *testing.T) {
 	if err != nil || s.out.String() != "meshconfig/mesh-config patched (server dry run)\n" {
 		t.Errorf("dry run: %q, %v", s.out.String(), err)
 	}
-	if live(t, ns).Spec.Sidecar.LogLevel != meshconfig.DefaultLogLevel {
+	if live(t, ns).Spec.Sidecar.LogLevel != string(wire.DefaultLogLevel) {
 		t.Error("dry run stored the change")
 	}
 

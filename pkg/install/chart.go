@@ -13,6 +13,7 @@ import (
 	"github.com/meshctl/meshctl/charts"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 	"github.com/meshctl/meshctl/pkg/version"
 )
 
@@ -72,7 +73,7 @@ func computedDefaults() map[string]any {
 		"meshConfig": map[string]any{
 			"sidecar": map[string]any{
 				"image":     proxyconfig.DefaultImage(),
-				"logLevel":  string(proxyconfig.DefaultLogLevel),
+				"logLevel":  string(wire.DefaultLogLevel),
 				"resources": resourcesValues(proxyconfig.DefaultResources()),
 			},
 		},

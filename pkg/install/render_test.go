@@ -10,10 +10,12 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/lint"
 	"helm.sh/helm/v3/pkg/lint/support"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 	"github.com/meshctl/meshctl/pkg/version"
 )
 
@@ -126,7 +128,7 @@ func TestRenderedMeshConfigIsDefaultSpec(t *testing.T) {
 		}
 		want := meshconfig.DefaultSpec()
 		want.Sidecar.Image = proxyconfig.DefaultImage()
-		want.Sidecar.LogLevel = string(proxyconfig.DefaultLogLevel)
+		want.Sidecar.LogLevel = string(wire.DefaultLogLevel)
 		want.Sidecar.Resources = proxyconfig.DefaultResources()
 		if !reflect.DeepEqual(normalizeSpec(t, mc.Spec), normalizeSpec(t, want)) {
 			t.Errorf("rendered MeshConfig spec\n%+v\nwant\n%+v", mc.Spec, want)
@@ -305,5 +307,46 @@ func BenchmarkLoadChart(b *testing.B) {
 		if _, err := LoadChart(fsys); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The webhook never matches the system namespaces nor the control plane's
+// own, whatever their labels say: the chart spells the list out (so that it
+// works under a plain `helm install`), and this holds it to
+// meshconfig.SystemNamespaces, the list inject and namespace add use.
+func TestWebhookExcludesSystemNamespaces(t *testing.T) {
+	d := loadChart(t)
+	d.Namespace = "blue-system"
+	objs, err := Manifest(render(t, d, ValueOptions{})).Objects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, o := range objs {
+		if o.GetKind() != "MutatingWebhookConfiguration" {
+			continue
+		}
+		hooks, _, _ := unstructured.NestedSlice(o.Object, "webhooks")
+		for _, h := range hooks {
+			exprs, _, _ := unstructured.NestedSlice(h.(map[string]any), "namespaceSelector", "matchExpressions")
+			for _, e := range exprs {
+				e := e.(map[string]any)
+				if e["key"] != "kubernetes.io/metadata.name" || e["operator"] != "NotIn" {
+					continue
+				}
+				found = true
+				var got []string
+				for _, v := range e["values"].([]any) {
+					got = append(got, v.(string))
+				}
+				want := append([]string{d.Namespace}, meshconfig.SystemNamespaces()...)
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("webhook %v excludes namespaces %v, want %v (meshconfig.SystemNamespaces and the control plane's)", h.(map[string]any)["name"], got, want)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no webhook with a kubernetes.io/metadata.name NotIn selector: the system namespaces are not excluded")
 	}
 }

@@ -6,8 +6,6 @@ import "github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 // +kubebuilder:default markers in types.go, so that the API server fills in
 // what a user leaves out; TestCRDDefaultsMatchDefaultSpec keeps them equal.
 const (
-	// DefaultLogLevel is the proxy's default, which mesh-proxy defines.
-	DefaultLogLevel        = string(wire.LogInfo)
 	DefaultTracingPort     = 4318
 	DefaultTracingEndpoint = "/v1/traces"
 )
@@ -28,7 +26,7 @@ func LogLevels() []string {
 // enrolled), metrics on, tracing and JWT validation off.
 func DefaultSpec() MeshConfigSpec {
 	return MeshConfigSpec{
-		Sidecar: SidecarSpec{LogLevel: DefaultLogLevel},
+		Sidecar: SidecarSpec{LogLevel: string(wire.DefaultLogLevel)},
 		Traffic: TrafficSpec{
 			EnablePermissiveTrafficPolicyMode: true,
 			EnableEgress:                      true,

@@ -57,12 +57,12 @@ type Config struct {
 
 // New builds the mesh-wide sidecar definition from a MeshConfig spec. An
 // empty image, log level or resources mean this build's defaults
-// (DefaultImage, DefaultLogLevel, DefaultResources). Values the CRD schema
+// (DefaultImage, wire.DefaultLogLevel, DefaultResources). Values the CRD schema
 // would reject are errors naming the field.
 func New(spec meshconfig.MeshConfigSpec) (*Config, error) {
 	c := &Config{
 		Image:     cmp.Or(spec.Sidecar.Image, DefaultImage()),
-		LogLevel:  DefaultLogLevel,
+		LogLevel:  wire.DefaultLogLevel,
 		Resources: *spec.Sidecar.Resources.DeepCopy(),
 		Metrics:   spec.Observability.Metrics.Enable,
 	}

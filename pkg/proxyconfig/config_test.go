@@ -19,7 +19,7 @@ func TestNewDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Image != DefaultImage() || c.LogLevel != DefaultLogLevel {
+	if c.Image != DefaultImage() || c.LogLevel != wire.DefaultLogLevel {
 		t.Errorf("image %q level %q, want the defaults", c.Image, c.LogLevel)
 	}
 	if !reflect.DeepEqual(c.Resources, DefaultResources()) {

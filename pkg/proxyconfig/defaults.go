@@ -3,13 +3,7 @@ package proxyconfig
 import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-
-	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
-
-// DefaultLogLevel is the proxy's log level when neither the MeshConfig nor
-// the workload sets one.
-const DefaultLogLevel = wire.LogInfo
 
 // DefaultResources are the proxy container's requests and limits when the
 // MeshConfig sets none. The chart's sidecar values are filled from here, so

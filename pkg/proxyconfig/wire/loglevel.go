@@ -16,6 +16,12 @@ const (
 	LogError LogLevel = "error"
 )
 
+// DefaultLogLevel is the proxy's log level when neither the MeshConfig nor
+// the workload sets one. It is the one definition: the MeshConfig's default
+// (and its CRD's), the chart's value and the injected argument all come
+// from it.
+const DefaultLogLevel = LogInfo
+
 // LogLevels lists the accepted log levels in increasing order of severity.
 func LogLevels() []LogLevel { return []LogLevel{LogDebug, LogInfo, LogWarn, LogError} }
 
