@@ -9,7 +9,8 @@ package h1
 
 import "errors"
 
-// MaxBody is the largest request body the lean path takes. The body is
+// MaxBody is the largest request body the lean path takes, downstream
+// (PeekRequest) and upstream (package forward's HTTP/1.1 pool). The body is
 // written upstream before the response is read; a larger one could be
 // answered while still being sent (full duplex), which net/http handles.
 const MaxBody = 64 << 10
