@@ -3,7 +3,7 @@
 //
 //   - `mesh-proxy init ...` runs in the init container and installs the
 //     pod's interception rules (see pkg/proxy/interception);
-//   - `mesh-proxy run ...` is the proxy itself (see pkg/proxy/sidecar).
+//   - `mesh-proxy run ...` is the proxy itself (see pkg/proxy).
 //
 // The arguments are written by pkg/proxyconfig and read back with the
 // parsers of pkg/proxyconfig/wire, which links no Kubernetes code,

@@ -1,4 +1,4 @@
-package sidecar
+package proxy
 
 import (
 	"bufio"
@@ -24,7 +24,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
-// proxy runs the sidecar on loopback ports. There is no interception here
+// proxy is Run on loopback ports. There is no interception here
 // (the netns tests in test/dataplane have it), so every connection's
 // "original destination" is the app.
 type proxy struct {

@@ -1,8 +1,8 @@
-// Package sidecar assembles the proxy that `mesh-proxy run` starts: the
+// Package proxy assembles the proxy that `mesh-proxy run` starts: the
 // inbound and outbound listeners with their pipelines, the admin port,
 // telemetry and JWT validation, from a wire.Run; and it drains
 // gracefully when its context ends (SIGTERM).
-package sidecar
+package proxy
 
 import (
 	"context"
