@@ -20,8 +20,10 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	_ "github.com/meshctl/meshctl/internal/golden"
+	"github.com/meshctl/meshctl/internal/syncbuf"
 	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
+	"github.com/meshctl/meshctl/pkg/version"
 )
 
 // proxy is Run on loopback ports. There is no interception here
@@ -29,6 +31,7 @@ import (
 // "original destination" is the app.
 type proxy struct {
 	addrs map[string]string // by configured port: inbound/outbound/admin
+	log   *syncbuf.Buffer
 	stop  func()
 	done  chan error
 }
@@ -43,7 +46,7 @@ func startProxyB(b *testing.B, _ *testing.T, app netip.AddrPort) *proxy {
 
 func startProxyRun(t testing.TB, r wire.Run, app netip.AddrPort) *proxy {
 	t.Helper()
-	p := &proxy{addrs: map[string]string{}, done: make(chan error, 1)}
+	p := &proxy{addrs: map[string]string{}, log: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	var mu sync.Mutex
 	ready := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -51,7 +54,7 @@ func startProxyRun(t testing.TB, r wire.Run, app netip.AddrPort) *proxy {
 	go func() {
 		p.done <- Run(ctx, Options{
 			Run: r,
-			Log: io.Discard,
+			Log: p.log,
 			Listen: func(network, addr string) (*net.TCPListener, error) {
 				ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 				if err == nil {
@@ -125,6 +128,28 @@ func rawApp(t *testing.T) (netip.AddrPort, chan string) {
 // TestInboundJWTAndMetrics: each case on a connection of its own, so
 // that every one meets the lean path's check first (a rejected token hands
 // its connection over to net/http for good).
+// TestStartUpLogNamesTheVersion: the line that says the proxy serves is
+// the one a reader of a pod's log finds first, so it names the build.
+func TestStartUpLogNamesTheVersion(t *testing.T) {
+	p := startProxy(t, run(), netip.MustParseAddrPort("127.0.0.1:1"))
+	for l := range strings.Lines(p.log.String()) {
+		var line struct {
+			Msg     string `json:"msg"`
+			Version string `json:"version"`
+		}
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if line.Msg == "mesh-proxy serving" {
+			if line.Version != version.Version() {
+				t.Fatalf("start-up log line %q: version %q, want %q", l, line.Version, version.Version())
+			}
+			return
+		}
+	}
+	t.Fatalf("no start-up log line in:\n%s", p.log.String())
+}
+
 func TestInboundJWTAndMetrics(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	pt, _ := key.PublicKey.Bytes()
