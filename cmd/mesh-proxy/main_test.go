@@ -27,9 +27,9 @@ func TestRunArguments(t *testing.T) {
 		{"run with an unknown flag", []string{"run", "--bogus"}, 2, "mesh-proxy run: flag provided but not defined: -bogus"},
 		{"help after a bad value", []string{"init", "--inbound-port=0", "--help"}, 2, "mesh-proxy init:"},
 		{"init without ports", []string{"init"}, 2, "mesh-proxy init: flag --inbound-port is required"},
-		{"init with a bad port", []string{"init", "--inbound-port=0", "--outbound-port=15001", "--admin-port=15000", "--proxy-uid=1500"}, 2, "mesh-proxy init:"},
+		{"init with a bad port", wire.Interception{OutboundPort: wire.OutboundPort, AdminPort: wire.AdminPort, ProxyUID: wire.ProxyUID}.Args(), 2, "mesh-proxy init: invalid value \"0\" for flag -inbound-port"},
 		{"run without ports", []string{"run"}, 2, "mesh-proxy run: flag --log-level is required"},
-		{"run with half the tracing flags", []string{"run", "--log-level=info", "--inbound-port=15003", "--outbound-port=15001", "--admin-port=15000", "--tracing-address=otel"}, 2, "go together"},
+		{"run with half the tracing flags", append(wire.Run{LogLevel: wire.LogInfo, InboundPort: wire.InboundPort, OutboundPort: wire.OutboundPort, AdminPort: wire.AdminPort}.Args(), "--tracing-address=otel"), 2, "go together"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,9 @@ type proxy struct {
 	stop  func()
 	done  chan error
 }
+
+// addr is where the test proxy's listener for a configured port listens.
+func (p *proxy) addr(port int) string { return p.addrs[":"+strconv.Itoa(port)] }
 
 func startProxy(t *testing.T, r wire.Run, app netip.AddrPort) *proxy {
 	return startProxyRun(t, r, app)
@@ -79,7 +83,7 @@ func startProxyRun(t testing.TB, r wire.Run, app netip.AddrPort) *proxy {
 }
 
 func run() wire.Run {
-	return wire.Run{LogLevel: wire.LogInfo, InboundPort: 15003, OutboundPort: 15001, AdminPort: 15000, Metrics: true}
+	return wire.Run{LogLevel: wire.LogInfo, InboundPort: wire.InboundPort, OutboundPort: wire.OutboundPort, AdminPort: wire.AdminPort, Metrics: true}
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
@@ -208,7 +212,7 @@ func TestInboundJWTAndMetrics(t *testing.T) {
 		t.Errorf("the app got a request with a rejected token:\n%s", head)
 	default:
 	}
-	resp, err := http.Get("http://" + p.addrs[":15000"] + "/metrics")
+	resp, err := http.Get("http://" + p.addr(wire.AdminPort) + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +246,7 @@ func TestDrainFinishesInFlight(t *testing.T) {
 	}
 	got := make(chan result)
 	go func() {
-		resp, err := http.Get("http://" + p.addrs[":15003"] + "/slow")
+		resp, err := http.Get("http://" + p.addr(wire.InboundPort) + "/slow")
 		if err != nil {
 			got <- result{err: err}
 			return
@@ -254,7 +258,7 @@ func TestDrainFinishesInFlight(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	p.stop() // SIGTERM
 	time.Sleep(100 * time.Millisecond)
-	if _, err := net.DialTimeout("tcp", p.addrs[":15003"], time.Second); err == nil {
+	if _, err := net.DialTimeout("tcp", p.addr(wire.InboundPort), time.Second); err == nil {
 		t.Error("the inbound listener still accepts while draining")
 	}
 	close(release)
@@ -288,7 +292,7 @@ func TestTracingExportsOverOTLP(t *testing.T) {
 	r := run()
 	r.Tracing = &wire.Tracing{Address: "127.0.0.1", Port: int32(cln.Addr().(*net.TCPAddr).Port), Endpoint: "/v1/traces"}
 	p := startProxy(t, r, aln.Addr().(*net.TCPAddr).AddrPort())
-	req, _ := http.NewRequest("GET", "http://"+p.addrs[":15003"]+"/", nil)
+	req, _ := http.NewRequest("GET", "http://"+p.addr(wire.InboundPort)+"/", nil)
 	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	req.Header.Set("Traceparent", parent)
 	resp, err := http.DefaultClient.Do(req)
@@ -341,7 +345,7 @@ func TestBadGatewayClosesTheConnection(t *testing.T) {
 // the connection closes with the test.
 func dialInbound(t *testing.T, p *proxy) net.Conn {
 	t.Helper()
-	c, err := net.Dial("tcp", p.addrs[":15003"])
+	c, err := net.Dial("tcp", p.addr(wire.InboundPort))
 	if err != nil {
 		t.Fatal(err)
 	}
