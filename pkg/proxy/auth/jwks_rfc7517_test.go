@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -203,8 +204,10 @@ func assertRFCECKey(t *testing.T, k Key) {
 	if !ok {
 		t.Fatalf("key %q is a %T, want *ecdsa.PublicKey", k.ID, k.Public)
 	}
-	if k.ID != "1" || k.Alg != "ES256" || pub.Curve != elliptic.P256() || pub.X.Cmp(rfcInt(t, rfcECX)) != 0 || pub.Y.Cmp(rfcInt(t, rfcECY)) != 0 {
-		t.Fatalf("EC key %q (%s): %v (%x, %x); want \"1\", ES256, P-256 and the RFC's x and y", k.ID, k.Alg, pub.Curve.Params().Name, pub.X, pub.Y)
+	point, err := pub.Bytes() // 0x04 || x || y
+	want := append(append([]byte{4}, rfcInt(t, rfcECX).FillBytes(make([]byte, 32))...), rfcInt(t, rfcECY).FillBytes(make([]byte, 32))...)
+	if k.ID != "1" || k.Alg != "ES256" || pub.Curve != elliptic.P256() || err != nil || !bytes.Equal(point, want) {
+		t.Fatalf("EC key %q (%s) on %s: point %x (%v); want \"1\", ES256, P-256 and the RFC's x and y", k.ID, k.Alg, pub.Curve.Params().Name, point, err)
 	}
 }
 
