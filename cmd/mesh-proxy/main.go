@@ -3,7 +3,10 @@
 //
 //   - `mesh-proxy init ...` runs in the init container and installs the
 //     pod's interception rules (see pkg/proxy/interception);
-//   - `mesh-proxy run ...` is the proxy itself (see pkg/proxy/sidecar).
+//   - `mesh-proxy run ...` is the proxy itself (see pkg/proxy).
+//
+// `mesh-proxy --version` prints the build, and --help (or -h) the usage of
+// mesh-proxy or of a subcommand.
 //
 // The arguments are written by pkg/proxyconfig and read back with the
 // parsers of pkg/proxyconfig/wire, which links no Kubernetes code,
@@ -18,6 +21,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -47,31 +52,51 @@ func main() {
 	os.Exit(code)
 }
 
-// run is main without the process; it returns the exit code: 0 success,
-// 1 failure, 2 bad arguments.
+// run is main without the process; it returns the exit code: 0 success
+// (help and version included), 1 failure, 2 bad arguments.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
 	if len(args) == 0 {
-		fmt.Fprintf(stderr, "usage: mesh-proxy %s|%s [flags]\n", wire.InitCommand, wire.RunCommand)
+		fmt.Fprintf(stderr, "usage: mesh-proxy %s|%s [flags]; mesh-proxy --help for more\n", wire.InitCommand, wire.RunCommand)
 		return 2
 	}
-	switch args[0] {
-	case wire.InitCommand:
+	switch {
+	case isHelp(args[0]):
+		writeUsage(stdout)
+		return 0
+	case isVersion(args[0]):
+		writeVersion(stdout)
+		return 0
+	case args[0] == wire.InitCommand:
 		i, err := wire.ParseInitArgs(args)
-		if err != nil {
-			fmt.Fprintf(stderr, "Error: mesh-proxy init: %v\n", err)
-			return 2
+		if code, done := parsed(err, wire.InitCommand, writeInitUsage, stdout, stderr); done {
+			return code
 		}
 		return report(stderr, runInit(i, stdout))
-	case wire.RunCommand:
+	case args[0] == wire.RunCommand:
 		r, err := wire.ParseRunArgs(args)
-		if err != nil {
-			fmt.Fprintf(stderr, "Error: mesh-proxy run: %v\n", err)
-			return 2
+		if code, done := parsed(err, wire.RunCommand, writeRunUsage, stdout, stderr); done {
+			return code
 		}
 		return report(stderr, runProxy(ctx, r, stderr, lookupEnv))
 	default:
-		fmt.Fprintf(stderr, "Error: unknown subcommand %q: use %s or %s\n", args[0], wire.InitCommand, wire.RunCommand)
+		fmt.Fprintf(stderr, "Error: unknown subcommand %q: use %s or %s (mesh-proxy --help)\n", args[0], wire.InitCommand, wire.RunCommand)
 		return 2
+	}
+}
+
+// parsed handles a subcommand's parse error: a help flag prints the
+// subcommand's usage (wire's parser reports it as flag.ErrHelp), anything
+// else is a bad argument. done is false when there was no error.
+func parsed(err error, command string, usage func(io.Writer), stdout, stderr io.Writer) (code int, done bool) {
+	switch {
+	case err == nil:
+		return 0, false
+	case errors.Is(err, flag.ErrHelp):
+		usage(stdout)
+		return 0, true
+	default:
+		fmt.Fprintf(stderr, "Error: mesh-proxy %s: %v\n", command, err)
+		return 2, true
 	}
 }
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 
-	"github.com/meshctl/meshctl/pkg/proxy/sidecar"
+	"github.com/meshctl/meshctl/pkg/proxy"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
@@ -22,10 +22,10 @@ const envProfiling = "MESH_PROXY_PPROF"
 func runProxy(ctx context.Context, r wire.Run, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
 	tuneRuntime(lookupEnv)
 	pod, _ := wire.ReadPodEnv(lookupEnv)
-	delay := sidecar.Options{}.DrainDelay
+	delay := proxy.Options{}.DrainDelay
 	if _, inPod := lookupEnv(wire.EnvPodName); inPod {
 		delay = drainDelay
 	}
 	profiling, _ := lookupEnv(envProfiling)
-	return sidecar.Run(ctx, sidecar.Options{Run: r, Pod: pod, Log: stderr, DrainDelay: delay, Profiling: profiling == "true"})
+	return proxy.Run(ctx, proxy.Options{Run: r, Pod: pod, Log: stderr, DrainDelay: delay, Profiling: profiling == "true"})
 }

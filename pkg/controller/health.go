@@ -11,7 +11,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/meshctl/meshctl/pkg/version"
 )
+
+// MetricBuildInfo is the controller's build, as a gauge of 1 labelled with
+// version, commit and go_version. It follows the prefix of the
+// controller's other metrics.
+const MetricBuildInfo = "meshctl_controller_build_info"
 
 // Metrics are the controller's Prometheus metrics. They live in a registry
 // of their own, not the global one, so tests and replicas of the struct never
@@ -40,7 +47,14 @@ func NewMetrics() *Metrics {
 	for _, r := range Results() {
 		m.admissions.WithLabelValues(string(r))
 	}
-	m.Registry.MustRegister(m.admissions, m.latency,
+	// An info metric: queries join it to any series to learn the build.
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: MetricBuildInfo,
+		Help: "A metric with a constant '1' value labeled by the version, commit and Go version mesh-controller was built from.",
+	}, []string{"version", "commit", "go_version"})
+	v := version.Get()
+	build.WithLabelValues(v.Version, v.Commit, v.GoVersion).Set(1)
+	m.Registry.MustRegister(m.admissions, m.latency, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -330,7 +330,7 @@ func BenchmarkProxy(b *testing.B) {
 		var ps []proc
 		for _, ns := range nss {
 			sh(b, "ip", append([]string{"netns", "exec", ns, proxyBin}, ic.Args()...)...)
-			argv := append([]string{"setpriv", "--reuid=1500", "--regid=1500", "--clear-groups", "--", proxyBin}, run.Args()...)
+			argv := append(append(asProxyUser(), "--", proxyBin), run.Args()...)
 			ps = append(ps, proc{pid: start(b, ns, env, argv...).Process.Pid})
 		}
 		return ps

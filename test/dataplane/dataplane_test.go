@@ -118,6 +118,13 @@ func newTokens(t *testing.T) tokens {
 
 // meshPod sets up a meshed pod: init (run twice, as a restarted init
 // container would), the app, and the proxy as UID 1500.
+// asProxyUser is the setpriv command (options to follow) that runs a
+// process as the proxy's user and group, as the proxy container's
+// securityContext does.
+func asProxyUser() []string {
+	return []string{"setpriv", fmt.Sprintf("--reuid=%d", proxyconfig.ProxyUID), fmt.Sprintf("--regid=%d", proxyconfig.ProxyGID), "--clear-groups"}
+}
+
 func meshPod(t *testing.T, proxyBin, ns, name, ip string, ic proxyconfig.Interception, jwks string, appEnv ...string) {
 	t.Helper()
 	initArgs := ic.Args()
@@ -139,7 +146,7 @@ func meshPod(t *testing.T, proxyBin, ns, name, ip string, ic proxyconfig.Interce
 		JWT: &proxyconfig.JWT{Issuer: issuer, Audiences: []string{audience}, JWKS: jwks},
 	}
 	env := []string{"POD_NAME=" + name, "POD_NAMESPACE=dataplane", "POD_IP=" + ip, "SERVICE_ACCOUNT=" + name}
-	argv := append([]string{"setpriv", fmt.Sprintf("--reuid=%d", proxyconfig.ProxyUID), fmt.Sprintf("--regid=%d", proxyconfig.ProxyGID), "--clear-groups", "--", proxyBin}, run.Args()...)
+	argv := append(append(asProxyUser(), "--", proxyBin), run.Args()...)
 	start(t, ns, env, argv...)
 }
 
@@ -244,7 +251,7 @@ func TestDataplane(t *testing.T) {
 	starsIC.SkipInboundPorts = []int32{starsSkipPort}
 
 	t.Run("init without NET_ADMIN fails loudly", func(t *testing.T) {
-		argv := append([]string{"netns", "exec", clientNS, "setpriv", "--reuid=1500", "--regid=1500", "--clear-groups", "--inh-caps=-all", "--", proxyBin}, base.Args()...)
+		argv := append(append(append([]string{"netns", "exec", clientNS}, asProxyUser()...), "--inh-caps=-all", "--", proxyBin), base.Args()...)
 		out, err := exec.Command("ip", argv...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "needs the NET_ADMIN capability") {
 			t.Fatalf("init as an unprivileged user: %v\n%s", err, out)
@@ -391,9 +398,10 @@ func TestDataplane(t *testing.T) {
 		// must go straight out: stars' proxy sees it once; books' proxy
 		// never sees its own connection come back.
 		before := w.metric(t, booksIP, reqs, booksOut)
-		out := sh(t, "ip", "netns", "exec", booksNS, "setpriv", "--reuid=1500", "--regid=1500", "--clear-groups", "--", os.Args[0], "-test.run=^TestFetchHelper$", "-fetch.url=http://"+starsIP+":9090/")
+		argv := append(append([]string{"netns", "exec", booksNS}, asProxyUser()...), "--", os.Args[0], "-test.run=^TestFetchHelper$", "-fetch.url=http://"+starsIP+":9090/")
+		out := sh(t, "ip", argv...)
 		if !strings.Contains(out, "fetch status 401") {
-			t.Fatalf("UID 1500 reaching stars directly should meet stars' JWT check (401), got: %s", out)
+			t.Fatalf("UID %d reaching stars directly should meet stars' JWT check (401), got: %s", proxyconfig.ProxyUID, out)
 		}
 		if got := w.metric(t, booksIP, reqs, booksOut); got != before {
 			t.Fatalf("books' outbound listener saw the proxy UID's own request (%v -> %v)", before, got)

@@ -26,6 +26,10 @@ type Key struct {
 // proxy accepts: RSA keys for RS256 and P-256 EC keys for ES256, meant for
 // signatures. Other keys (encryption keys, other curves, symmetric keys)
 // are skipped, not errors, so one JWKS can serve several kinds of clients.
+// Of a key only kty, kid, use, alg and the public members (n, e; crv, x, y)
+// are read: a private key yields its public part, its private members
+// never read, and certificate members (x5c, x5t, x5u) are neither read nor
+// checked. The tests hold this to RFC 7517's example keys.
 type KeySet struct {
 	Keys []Key
 }

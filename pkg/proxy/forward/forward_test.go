@@ -15,6 +15,7 @@ import (
 	"time"
 
 	_ "github.com/meshctl/meshctl/internal/golden"
+	"github.com/meshctl/meshctl/pkg/proxy/h1"
 )
 
 // setup runs backend behind a Forwarder served by a test frontend, and
@@ -150,7 +151,7 @@ func TestLargeAndStreamingBodiesUseFallback(t *testing.T) {
 		n, _ := io.Copy(io.Discard, r.Body)
 		fmt.Fprint(w, n)
 	}), 0)
-	if _, body := do(t, "POST", front, bytes.NewReader(make([]byte, maxInlineBody+1))); body != fmt.Sprint(maxInlineBody+1) {
+	if _, body := do(t, "POST", front, bytes.NewReader(make([]byte, h1.MaxBody+1))); body != fmt.Sprint(h1.MaxBody+1) {
 		t.Fatalf("large body: %q", body)
 	}
 	pr, pw := io.Pipe()

@@ -16,12 +16,6 @@ import (
 	"github.com/meshctl/meshctl/pkg/proxy/sniff"
 )
 
-// maxInlineBody is the largest request body h1Pool writes before reading
-// the response. Larger bodies, and bodies of unknown length, may be
-// answered while they are still being sent (full duplex), so they go to
-// net/http's Transport, which writes and reads concurrently.
-const maxInlineBody = 64 << 10
-
 // probeAfter is how long a connection may sit idle before it is checked
 // for a close by the server on reuse; busy connections are not probed.
 const probeAfter = time.Second
@@ -93,7 +87,11 @@ type h1Conn struct {
 
 func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	hasBody := req.Body != nil && req.Body != http.NoBody
-	if req.Header.Get("Upgrade") != "" || (hasBody && (req.ContentLength < 0 || req.ContentLength > maxInlineBody)) {
+	// h1Pool writes the body before it reads the response. Larger bodies,
+	// and bodies of unknown length, may be answered while they are still
+	// being sent (full duplex), so they go to net/http's Transport, which
+	// writes and reads concurrently.
+	if req.Header.Get("Upgrade") != "" || (hasBody && (req.ContentLength < 0 || req.ContentLength > h1.MaxBody)) {
 		return p.fallback.RoundTrip(req)
 	}
 	addr := req.URL.Host

@@ -3,6 +3,7 @@ package inbound
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -11,10 +12,11 @@ import (
 
 	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 func TestDestination(t *testing.T) {
-	dest := Destination(15003, 15001, 15000)
+	dest := Destination(wire.InboundPort, wire.OutboundPort, wire.AdminPort)
 	for _, tc := range []struct {
 		in, want string
 		err      bool
@@ -22,8 +24,9 @@ func TestDestination(t *testing.T) {
 		{"198.18.100.2:8080", "127.0.0.1:8080", false},
 		{"[::ffff:198.18.100.2]:8080", "127.0.0.1:8080", false},
 		{"[fd00::2]:8080", "[::1]:8080", false},
-		{"198.18.100.2:15003", "", true},
-		{"198.18.100.2:15001", "", true},
+		{fmt.Sprintf("198.18.100.2:%d", wire.InboundPort), "", true},
+		{fmt.Sprintf("198.18.100.2:%d", wire.OutboundPort), "", true},
+		{fmt.Sprintf("198.18.100.2:%d", wire.AdminPort), "", true},
 	} {
 		got, err := dest(netip.MustParseAddrPort(tc.in))
 		if (err != nil) != tc.err || (!tc.err && got.String() != tc.want) {

@@ -8,11 +8,12 @@ import (
 
 	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 func TestDestination(t *testing.T) {
-	local := netip.MustParseAddrPort("[::ffff:127.0.0.1]:15001")
-	if _, err := Destination(netip.MustParseAddrPort("127.0.0.1:15001"), local); err == nil {
+	local := netip.AddrPortFrom(netip.MustParseAddr("::ffff:127.0.0.1"), wire.OutboundPort)
+	if _, err := Destination(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), wire.OutboundPort), local); err == nil {
 		t.Error("a connection that was not redirected was accepted")
 	}
 	if got, err := Destination(netip.MustParseAddrPort("198.18.101.2:80"), local); err != nil || got.String() != "198.18.101.2:80" {

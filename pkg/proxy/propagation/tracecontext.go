@@ -125,7 +125,10 @@ func Inject(h Header, tc TraceContext) {
 }
 
 // ParseTraceparent parses a W3C traceparent (version 00, or a later
-// version's first four fields as the spec asks).
+// version's first four fields as the spec asks). Where leniency keeps a
+// trace whole it is lenient: hex digits may be upper case, and flags other
+// than sampled are ignored. tracestate is not read: Inject leaves it as it
+// came.
 func ParseTraceparent(s string) (TraceContext, bool) {
 	var tc TraceContext
 	if len(s) < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/meshctl/meshctl/pkg/version"
 )
 
 // ContentType is the media type of WriteTo's output, Prometheus's text
@@ -20,13 +22,13 @@ import (
 const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 
 // WriteTo writes every series in Prometheus's text exposition format,
-// sorted so that scrapes compare line by line: the proxy's metrics, then
-// the process's (CPU, memory, file descriptors, start time) and the Go
-// runtime's
-// (goroutines, heap, GC cycles) under the names Prometheus's own
-// collectors use.
+// sorted so that scrapes compare line by line: the build, the proxy's
+// metrics, then the process's (CPU, memory, file descriptors, start time)
+// and the Go runtime's (goroutines, heap, GC cycles) under the names
+// Prometheus's own collectors use.
 func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	var b bytes.Buffer
+	appendBuildInfo(&b, version.Get())
 	m.appendRequests(&b)
 	m.appendTCP(&b)
 	m.appendProcess(&b)
@@ -39,6 +41,13 @@ func (m *Metrics) Handler() http.Handler {
 		w.Header().Set("Content-Type", ContentType)
 		m.WriteTo(w)
 	})
+}
+
+// appendBuildInfo writes the build as an info metric; it takes the build
+// so that the golden test does not depend on the toolchain.
+func appendBuildInfo(b *bytes.Buffer, v version.Info) {
+	header(b, MetricBuildInfo, "gauge", "A metric with a constant '1' value labeled by the version, commit and Go version mesh-proxy was built from.")
+	sample(b, MetricBuildInfo, []string{"commit", v.Commit, "go_version", v.GoVersion, "version", v.Version}, "", "", 1)
 }
 
 func (m *Metrics) appendRequests(b *bytes.Buffer) {

@@ -28,6 +28,9 @@ const (
 	MetricTCPOpened       = "mesh_proxy_tcp_connections_total"
 	MetricTCPActive       = "mesh_proxy_tcp_connections_active"
 	MetricTCPBytes        = "mesh_proxy_tcp_bytes_total"
+	// MetricBuildInfo is 1, labelled with the build's version, commit and
+	// Go version, so a query can join any series to the build that made it.
+	MetricBuildInfo = "mesh_proxy_build_info"
 )
 
 // durationBuckets are the upper bounds of the request duration histogram,

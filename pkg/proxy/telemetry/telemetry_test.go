@@ -21,6 +21,7 @@ import (
 	"github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/internal/syncbuf"
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
+	"github.com/meshctl/meshctl/pkg/version"
 )
 
 func TestStatusClassAndMethod(t *testing.T) {
@@ -147,6 +148,10 @@ func TestMetricsExposition(t *testing.T) {
 	if v := fams["process_resident_memory_bytes"].Metric[0].GetGauge().GetValue(); v < 1<<20 {
 		t.Errorf("process_resident_memory_bytes = %v", v)
 	}
+	build := version.Get()
+	if s := series(fams, MetricBuildInfo, map[string]string{"version": build.Version, "commit": build.Commit, "go_version": build.GoVersion}); len(s) != 1 || len(fams[MetricBuildInfo].Metric) != 1 || s[0].GetGauge().GetValue() != 1 {
+		t.Errorf("%s: %v, want one series of 1 labelled %+v", MetricBuildInfo, fams[MetricBuildInfo], build)
+	}
 }
 
 // TestMetricsExpositionGolden pins the exposition's layout (ordering,
@@ -158,6 +163,7 @@ func TestMetricsExpositionGolden(t *testing.T) {
 	}
 	m.TCPOpened("inbound", "port/5432")
 	var buf bytes.Buffer
+	appendBuildInfo(&buf, version.Info{Version: "v1.2.3", Commit: "0123abc", GoVersion: "go1.26.0", Platform: "linux/amd64"})
 	m.appendRequests(&buf)
 	m.appendTCP(&buf)
 	golden.Assert(t, "testdata/metrics.golden", buf.Bytes())

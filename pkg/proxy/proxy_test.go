@@ -1,4 +1,4 @@
-package sidecar
+package proxy
 
 import (
 	"bufio"
@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,18 +21,24 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	_ "github.com/meshctl/meshctl/internal/golden"
+	"github.com/meshctl/meshctl/internal/syncbuf"
 	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
+	"github.com/meshctl/meshctl/pkg/version"
 )
 
-// proxy runs the sidecar on loopback ports. There is no interception here
+// proxy is Run on loopback ports. There is no interception here
 // (the netns tests in test/dataplane have it), so every connection's
 // "original destination" is the app.
 type proxy struct {
 	addrs map[string]string // by configured port: inbound/outbound/admin
+	log   *syncbuf.Buffer
 	stop  func()
 	done  chan error
 }
+
+// addr is where the test proxy's listener for a configured port listens.
+func (p *proxy) addr(port int) string { return p.addrs[":"+strconv.Itoa(port)] }
 
 func startProxy(t *testing.T, r wire.Run, app netip.AddrPort) *proxy {
 	return startProxyRun(t, r, app)
@@ -43,7 +50,7 @@ func startProxyB(b *testing.B, _ *testing.T, app netip.AddrPort) *proxy {
 
 func startProxyRun(t testing.TB, r wire.Run, app netip.AddrPort) *proxy {
 	t.Helper()
-	p := &proxy{addrs: map[string]string{}, done: make(chan error, 1)}
+	p := &proxy{addrs: map[string]string{}, log: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	var mu sync.Mutex
 	ready := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -51,7 +58,7 @@ func startProxyRun(t testing.TB, r wire.Run, app netip.AddrPort) *proxy {
 	go func() {
 		p.done <- Run(ctx, Options{
 			Run: r,
-			Log: io.Discard,
+			Log: p.log,
 			Listen: func(network, addr string) (*net.TCPListener, error) {
 				ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 				if err == nil {
@@ -76,7 +83,7 @@ func startProxyRun(t testing.TB, r wire.Run, app netip.AddrPort) *proxy {
 }
 
 func run() wire.Run {
-	return wire.Run{LogLevel: wire.LogInfo, InboundPort: 15003, OutboundPort: 15001, AdminPort: 15000, Metrics: true}
+	return wire.Run{LogLevel: wire.LogInfo, InboundPort: wire.InboundPort, OutboundPort: wire.OutboundPort, AdminPort: wire.AdminPort, Metrics: true}
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
@@ -125,6 +132,28 @@ func rawApp(t *testing.T) (netip.AddrPort, chan string) {
 // TestInboundJWTAndMetrics: each case on a connection of its own, so
 // that every one meets the lean path's check first (a rejected token hands
 // its connection over to net/http for good).
+// TestStartUpLogNamesTheVersion: the line that says the proxy serves is
+// the one a reader of a pod's log finds first, so it names the build.
+func TestStartUpLogNamesTheVersion(t *testing.T) {
+	p := startProxy(t, run(), netip.MustParseAddrPort("127.0.0.1:1"))
+	for l := range strings.Lines(p.log.String()) {
+		var line struct {
+			Msg     string `json:"msg"`
+			Version string `json:"version"`
+		}
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if line.Msg == "mesh-proxy serving" {
+			if line.Version != version.Version() {
+				t.Fatalf("start-up log line %q: version %q, want %q", l, line.Version, version.Version())
+			}
+			return
+		}
+	}
+	t.Fatalf("no start-up log line in:\n%s", p.log.String())
+}
+
 func TestInboundJWTAndMetrics(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	pt, _ := key.PublicKey.Bytes()
@@ -183,7 +212,7 @@ func TestInboundJWTAndMetrics(t *testing.T) {
 		t.Errorf("the app got a request with a rejected token:\n%s", head)
 	default:
 	}
-	resp, err := http.Get("http://" + p.addrs[":15000"] + "/metrics")
+	resp, err := http.Get("http://" + p.addr(wire.AdminPort) + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +246,7 @@ func TestDrainFinishesInFlight(t *testing.T) {
 	}
 	got := make(chan result)
 	go func() {
-		resp, err := http.Get("http://" + p.addrs[":15003"] + "/slow")
+		resp, err := http.Get("http://" + p.addr(wire.InboundPort) + "/slow")
 		if err != nil {
 			got <- result{err: err}
 			return
@@ -229,7 +258,7 @@ func TestDrainFinishesInFlight(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	p.stop() // SIGTERM
 	time.Sleep(100 * time.Millisecond)
-	if _, err := net.DialTimeout("tcp", p.addrs[":15003"], time.Second); err == nil {
+	if _, err := net.DialTimeout("tcp", p.addr(wire.InboundPort), time.Second); err == nil {
 		t.Error("the inbound listener still accepts while draining")
 	}
 	close(release)
@@ -263,7 +292,7 @@ func TestTracingExportsOverOTLP(t *testing.T) {
 	r := run()
 	r.Tracing = &wire.Tracing{Address: "127.0.0.1", Port: int32(cln.Addr().(*net.TCPAddr).Port), Endpoint: "/v1/traces"}
 	p := startProxy(t, r, aln.Addr().(*net.TCPAddr).AddrPort())
-	req, _ := http.NewRequest("GET", "http://"+p.addrs[":15003"]+"/", nil)
+	req, _ := http.NewRequest("GET", "http://"+p.addr(wire.InboundPort)+"/", nil)
 	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	req.Header.Set("Traceparent", parent)
 	resp, err := http.DefaultClient.Do(req)
@@ -316,7 +345,7 @@ func TestBadGatewayClosesTheConnection(t *testing.T) {
 // the connection closes with the test.
 func dialInbound(t *testing.T, p *proxy) net.Conn {
 	t.Helper()
-	c, err := net.Dial("tcp", p.addrs[":15003"])
+	c, err := net.Dial("tcp", p.addr(wire.InboundPort))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,8 @@
-// Package sidecar assembles the proxy that `mesh-proxy run` starts: the
+// Package proxy assembles the proxy that `mesh-proxy run` starts: the
 // inbound and outbound listeners with their pipelines, the admin port,
 // telemetry and JWT validation, from a wire.Run; and it drains
 // gracefully when its context ends (SIGTERM).
-package sidecar
+package proxy
 
 import (
 	"context"
@@ -28,6 +28,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
 	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
+	"github.com/meshctl/meshctl/pkg/version"
 )
 
 // Defaults of Options.
@@ -191,7 +192,7 @@ func Run(ctx context.Context, o Options) error {
 	go func() { errs <- outSrv.Serve(outLn) }()
 	go func() { errs <- ignoreClosed(admSrv.Serve(admLn)) }()
 	adm.SetReady(true)
-	log.Info("mesh-proxy serving", "inbound", inLn.Addr().String(), "outbound", outLn.Addr().String(),
+	log.Info("mesh-proxy serving", "version", version.Version(), "inbound", inLn.Addr().String(), "outbound", outLn.Addr().String(),
 		"admin", admLn.Addr().String(), "jwt", validator != nil, "tracing", tracer.Enabled(), "metrics", r.Metrics)
 	if o.Ready != nil {
 		o.Ready()

@@ -1,4 +1,4 @@
-package sidecar
+package proxy
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"testing"
+
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // BenchmarkInboundHTTP measures one proxy hop (inbound pipeline: trace
@@ -22,7 +24,7 @@ func BenchmarkInboundHTTP(b *testing.B) {
 	defer app.Close()
 	p := startProxyB(b, nil, ln.Addr().(*net.TCPAddr).AddrPort())
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-	url := "http://" + p.addrs[":15003"] + "/"
+	url := "http://" + p.addr(wire.InboundPort) + "/"
 	body := make([]byte, 1024)
 	b.ReportAllocs()
 	b.ResetTimer()
