@@ -7,9 +7,10 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/meshconfig/meshconfigtest"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // injectCases is where the inject golden inputs live.

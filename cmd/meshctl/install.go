@@ -8,10 +8,11 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/install"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
 
 const installLong = `Install the mesh control plane, its CRDs and its MeshConfig into
---mesh-namespace (default mesh-system), as the Helm release --mesh-name.
+--mesh-namespace (default ` + meshconfig.DefaultMeshNamespace + `), as the Helm release --mesh-name.
 
 The chart is embedded in meshctl, so a meshctl version always installs the
 control plane and sidecar images of the same version. Values are merged as
@@ -29,7 +30,7 @@ const installExample = `  # Install the default mesh
   # Validate against the cluster without changing it
   meshctl install --dry-run=server
 
-  # Enforce TrafficTargets from the start, with a values file
+  # Start with permissive mode off, with a values file
   meshctl install --set meshConfig.traffic.enablePermissiveTrafficPolicyMode=false -f mesh-values.yaml`
 
 const upgradeLong = `Upgrade the mesh to the chart embedded in this meshctl.

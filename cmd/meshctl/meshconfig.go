@@ -14,7 +14,7 @@ import (
 func newConfigCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	return newGroupCmd("config", "Read and change the mesh's live configuration (its MeshConfig)",
 		`Read and change the mesh's live configuration: the spec of its MeshConfig
-(config.meshctl.io/v1alpha1, named mesh-config, in --mesh-namespace).
+(`+meshconfig.GroupName+"/"+meshconfig.Version+`, named `+meshconfig.ObjectName+`, in --mesh-namespace).
 
 FIELD is a dotted path below spec, such as traffic.enableEgress or
 sidecar.logLevel. The fields are:

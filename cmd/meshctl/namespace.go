@@ -1,10 +1,13 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshctl/meshctl/pkg/cli"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/namespace"
 )
 
@@ -13,8 +16,8 @@ func newNamespaceCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.C
 		`Enrol namespaces in the mesh, unenrol them and list them.
 
 A namespace belongs to a mesh when it carries the label
-meshctl.io/monitored-by=<mesh>; the annotation meshctl.io/sidecar-injection
-(enabled or disabled) says whether the mesh's webhook injects the sidecar
+`+meshconfig.LabelMonitoredBy+`=<mesh>; the annotation `+meshconfig.AnnotationSidecarInjection+`
+(`+meshconfig.InjectionEnabled+` or `+meshconfig.InjectionDisabled+`) says whether the mesh's webhook injects the sidecar
 into its new pods. Pods that already run keep what they have until they are
 restarted.`,
 		newNamespaceAddCmd(f, streams),
@@ -30,13 +33,13 @@ func newNamespaceAddCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobr
 	cmd := &cobra.Command{
 		Use:   "add NAMESPACE...",
 		Short: "Enrol namespaces in the mesh",
-		Long: `Enrol namespaces in the mesh: label each with meshctl.io/monitored-by=<mesh>
-and annotate it with meshctl.io/sidecar-injection=enabled (or disabled).
+		Long: `Enrol namespaces in the mesh: label each with ` + meshconfig.LabelMonitoredBy + `=<mesh>
+and annotate it with ` + meshconfig.AnnotationSidecarInjection + `=` + meshconfig.InjectionEnabled + ` (or ` + meshconfig.InjectionDisabled + `).
 
 Every namespace is checked before any is changed. A namespace that does not
-exist, a namespace of Kubernetes itself (kube-system, kube-public,
-kube-node-lease), the control-plane namespace, and a namespace enrolled in
-another mesh (unless --force) are refused, and then nothing changes.
+exist, a namespace of Kubernetes itself (` + strings.Join(meshconfig.SystemNamespaces(), ", ") + `),
+the control-plane namespace, and a namespace enrolled in another mesh
+(unless --force) are refused, and then nothing changes.
 Enrolling a namespace again changes nothing.
 
 The webhook injects pods created from now on. The workloads whose running
@@ -65,8 +68,8 @@ func newNamespaceRemoveCmd(f cli.Factory, streams genericiooptions.IOStreams) *c
 	cmd := &cobra.Command{
 		Use:   "remove NAMESPACE...",
 		Short: "Unenrol namespaces from the mesh",
-		Long: `Unenrol namespaces from the mesh: remove the label meshctl.io/monitored-by and
-the annotation meshctl.io/sidecar-injection.
+		Long: `Unenrol namespaces from the mesh: remove the label ` + meshconfig.LabelMonitoredBy + ` and
+the annotation ` + meshconfig.AnnotationSidecarInjection + `.
 
 Every namespace is checked before any is changed: one that does not exist or
 that is enrolled in another mesh (unless --force) is refused, and then nothing

@@ -40,12 +40,12 @@ on stderr.`,
 	}
 	if action == configure.PermissiveDisable {
 		cmd.Use = "disable"
-		cmd.Short = "Enforce TrafficTargets: only allowed traffic reaches meshed services"
-		cmd.Long = `Disable permissive traffic policy mode: a meshed service then accepts only the
-traffic that some SMI TrafficTarget allows.
+		cmd.Short = "Turn permissive mode off (stored; not yet enforced by the sidecar)"
+		cmd.Long = `Disable permissive traffic policy mode, the mode in which a meshed service is
+to accept only the traffic that some SMI TrafficTarget allows.
 
 First it lists the enrolled services that no TrafficTarget allows anyone to
-reach, as those stop receiving meshed traffic. Then it asks for confirmation
+reach, as those will stop receiving meshed traffic once it is enforced. Then it asks for confirmation
 on a terminal; --yes answers for you, and without a terminal --yes is
 required. The state before and after is printed on stderr.
 

@@ -17,7 +17,7 @@ A typical session:
   meshctl install                           # install the control plane
   meshctl namespace add bookstore bookbuyer # enrol namespaces for injection
   meshctl inject -f app.yaml | kubectl apply -f -
-  meshctl permissive disable                # enforce TrafficTargets
+  meshctl permissive disable                # turn permissive mode off
   meshctl check                             # is everything healthy?
 
 Every flag can also be set with a MESHCTL_<FLAG> environment variable (for

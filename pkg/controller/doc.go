@@ -20,8 +20,10 @@
 //
 //   - Fail: while the controller is down or unreachable, the API server
 //     refuses every new pod of an enrolled namespace (Deployments stall,
-//     their ReplicaSets report FailedCreate). No pod ever runs unmeshed, so
-//     policy and mTLS are never silently bypassed; the cost is availability.
+//     their ReplicaSets report FailedCreate). No pod of an enrolled namespace
+//     ever runs without the sidecar (its JWT validation, metrics and
+//     tracing, and the policy and mTLS of the next releases); the cost is
+//     availability.
 //     The control-plane and system namespaces are excluded by the
 //     namespaceSelector, so the controller itself can always be restarted.
 //   - Ignore: pods of enrolled namespaces start without a sidecar while the
