@@ -106,6 +106,11 @@ func TestRenderLabelsEveryObject(t *testing.T) {
 		if l[meshconfig.LabelPartOf] != meshconfig.PartOfValue || l[meshconfig.LabelMeshName] != "blue" {
 			t.Errorf("%s/%s labels = %v, want %s=%s and %s=blue", o.GetKind(), o.GetName(), l, meshconfig.LabelPartOf, meshconfig.PartOfValue, meshconfig.LabelMeshName)
 		}
+		// The controller's objects carry the component label that the
+		// controller, check and the e2e tests select them by.
+		if o.GetName() == meshconfig.ControllerName && l[meshconfig.LabelComponent] != meshconfig.ComponentController {
+			t.Errorf("%s/%s: label %s = %q, want %q", o.GetKind(), o.GetName(), meshconfig.LabelComponent, l[meshconfig.LabelComponent], meshconfig.ComponentController)
+		}
 	}
 }
 
