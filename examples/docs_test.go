@@ -3,12 +3,16 @@ package examples
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
 
 // gettingStarted is the guide that walks through these examples.
@@ -75,5 +79,59 @@ func TestGuideDescribesTheProbes(t *testing.T) {
 		if !strings.HasPrefix(said, sentence) {
 			t.Errorf("%s says the example Deployments probe readiness with %q; their manifests have %s", gettingStarted, said, sentence)
 		}
+	}
+}
+
+// TestGuideJWKSIsText fails when the guide's `meshctl config set` line for
+// JWT, as the shell passes it, does not store the JWKS file's content as it
+// is: a character added around it (the space older guides needed) or a
+// parser that reads a text field's JSON as an object.
+func TestGuideJWKSIsText(t *testing.T) {
+	guide, err := os.ReadFile(gettingStarted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command, with its continuation lines, inside its code block.
+	m := regexp.MustCompile(`(?m)^meshctl config set auth\.jwt\.enable=(?:.*\\\n)*.*$`).Find(guide)
+	if m == nil {
+		t.Fatalf("%s has no `meshctl config set auth.jwt.enable=...` line", gettingStarted)
+	}
+	home := t.TempDir()
+	const jwks = `{"keys":[{"kty":"EC","crv":"P-256","x":"x","y":"y"}]}`
+	dir := filepath.Join(home, ".cache/meshctl/examples/books-jwt")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "jwks.json"), []byte(jwks+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "-c", `meshctl() { printf '%s\0' "$@"; }; `+string(m))
+	cmd.Env = append(os.Environ(), "HOME="+home)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("bash -c %q: %v", m, err)
+	}
+	args := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+	if len(args) < 3 || args[0] != "config" || args[1] != "set" {
+		t.Fatalf("the guide's line passes %q", args)
+	}
+	found := false
+	for _, arg := range args[2:] {
+		a, err := meshconfig.ParseAssignment(arg)
+		if err != nil {
+			t.Errorf("the guide's %q: %v", arg, err)
+			continue
+		}
+		if a.Path.String() != "auth.jwt.jwks" {
+			continue
+		}
+		found = true
+		// $(cat) drops the file's trailing newline.
+		if a.Value != jwks {
+			t.Errorf("the guide's line sets auth.jwt.jwks to %#v, want the file's content %q as text", a.Value, jwks)
+		}
+	}
+	if !found {
+		t.Errorf("the guide's line %q does not set auth.jwt.jwks", args)
 	}
 }
