@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/meshctl/meshctl/pkg/check"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
 
@@ -133,5 +134,28 @@ func TestGuideJWKSIsText(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("the guide's line %q does not set auth.jwt.jwks", args)
+	}
+}
+
+// TestGuideNamesTheVersions fails when the guide's requirements name
+// another Go version than go.mod's `go` line, or another Kubernetes minimum
+// than the one `meshctl check --pre` enforces: a bump of either must
+// update the guide.
+func TestGuideNamesTheVersions(t *testing.T) {
+	mod, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(mod)
+	if m == nil {
+		t.Fatal("go.mod has no go line")
+	}
+	guide := readGuide(t)
+	if want := "**Go " + string(m[1]) + " or later**"; !strings.Contains(guide, want) {
+		t.Errorf("%s does not say %q, as go.mod's go line %q wants", gettingStarted, want, m[0])
+	}
+	minor := strings.Join(strings.Split(strings.TrimPrefix(check.MinKubernetesVersion, "v"), ".")[:2], ".")
+	if want := "**Kubernetes " + minor + " or later.**"; !strings.Contains(guide, want) {
+		t.Errorf("%s does not say %q, as check.MinKubernetesVersion (%s) wants", gettingStarted, want, check.MinKubernetesVersion)
 	}
 }
