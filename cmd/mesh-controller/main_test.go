@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -11,6 +13,7 @@ import (
 
 	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/pkg/check"
+	"github.com/meshctl/meshctl/pkg/controller"
 	"github.com/meshctl/meshctl/pkg/version"
 )
 
@@ -81,5 +84,41 @@ func TestVersionAndHelp(t *testing.T) {
 				t.Errorf("%q: stdout %q lacks %q", args, stdout.String(), want)
 			}
 		}
+	}
+}
+
+// TestMetricsDocumented fails when docs/configuration.md does not name one
+// of the controller's own metrics (the meshctl_controller_* families its
+// registry serves on /metrics) or the port it serves them on.
+func TestMetricsDocumented(t *testing.T) {
+	b, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	families, err := controller.NewMetrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range families {
+		if name := f.GetName(); strings.HasPrefix(name, "meshctl_controller_") {
+			n++
+			if !strings.Contains(page, "`"+name+"`") {
+				t.Errorf("docs/configuration.md does not document the controller metric `%s`", name)
+			}
+		}
+	}
+	if n < 3 {
+		t.Errorf("found %d meshctl_controller_* metrics; the registry looks wrong", n)
+	}
+	var stdout, stderr bytes.Buffer
+	run(context.Background(), []string{"--help"}, &stdout, &stderr)
+	port := regexp.MustCompile(`-health-port int\n.*\(default (\d+)\)`).FindStringSubmatch(stdout.String())
+	if port == nil {
+		t.Fatalf("--help names no default of --health-port:\n%s", stdout.String())
+	}
+	if want := "### The controller: `:" + port[1] + "/metrics`"; !strings.Contains(page, want) {
+		t.Errorf("docs/configuration.md does not say %q", want)
 	}
 }
