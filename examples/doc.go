@@ -1,6 +1,8 @@
 // Package examples holds the example apps and manifests of meshctl, and the
 // tests that keep them working: the manifests parse and validate against the
-// API server, and the SMI policies against the chart's CRDs. The apps are the
+// API server, the SMI policies against the chart's CRDs, and what
+// docs/getting-started.md says about them (the probes, the `meshctl config
+// set` line for JWT) against the manifests and the parser. The apps are the
 // programs under examples/apps; hack/images/examples.sh builds them into the
 // image Image.
 package examples

@@ -29,13 +29,15 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
 // run is main without the process: 0 success, 1 failure, 2 bad arguments.
-func run(ctx context.Context, args []string, stderr io.Writer) int {
+// What was asked for (--version, --help) goes to stdout; errors and the
+// logs go to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o := &controller.Options{}
 	var webhookPort, healthPort int
 	var logLevel, kubeconfig string
@@ -52,10 +54,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&logLevel, "log-level", "info", "one of debug, info, warn, error")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "a kubeconfig file; empty means the in-cluster configuration")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
+	// The flag package calls Usage both for -h and after a bad flag's
+	// error; the help is written below, to stdout, only when asked for.
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			writeUsage(stdout, fs)
 			return 0
 		}
+		fmt.Fprintln(stderr, "Run 'mesh-controller --help' for usage.")
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -63,7 +70,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	if showVersion {
-		fmt.Fprintln(stderr, version.Version())
+		writeVersion(stdout)
 		return 0
 	}
 	var level slog.Level
@@ -89,6 +96,32 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// writeVersion prints the build on one line, as mesh-proxy --version does
+// and bug reports want it.
+func writeVersion(w io.Writer) {
+	v := version.Get()
+	fmt.Fprintf(w, "mesh-controller %s (commit %s, %s, %s)\n", v.Version, v.Commit, v.GoVersion, v.Platform)
+}
+
+// writeUsage prints the help: what the command is, then its flags.
+func writeUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, `mesh-controller is meshctl's control plane: the admission webhook that
+injects the sidecar into new pods of enrolled namespaces. The chart's
+Deployment passes every flag; it is not meant to be run by hand.
+
+Usage:
+  mesh-controller --webhook-configuration=NAME --tls-secret=NAME [flags]
+  mesh-controller --version    print the version and exit
+  mesh-controller --help       print this help
+
+Flags:
+`)
+	out := fs.Output()
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(out)
 }
 
 func clients(o *controller.Options, kubeconfig string) error {
