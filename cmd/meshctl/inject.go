@@ -9,7 +9,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/meshctl/meshctl/pkg/cli"
-	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/inject/manifest"
 	"github.com/meshctl/meshctl/pkg/kube"
 )
 
@@ -79,7 +79,7 @@ const uninjectExample = `  # Take the sidecar out of a meshed manifest
   kubectl get deploy -n bookstore -o yaml | meshctl uninject | kubectl apply -f -`
 
 func newInjectCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &inject.Options{IOStreams: streams, Mode: inject.ModeInject}
+	o := &manifest.Options{IOStreams: streams, Mode: manifest.ModeInject}
 	cmd := &cobra.Command{
 		Use:     "inject [-f FILE|DIR|URL|-]...",
 		Short:   "Add the mesh's sidecar to Kubernetes manifests",
@@ -101,7 +101,7 @@ func newInjectCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Comm
 }
 
 func newUninjectCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &inject.Options{IOStreams: streams, Mode: inject.ModeUninject}
+	o := &manifest.Options{IOStreams: streams, Mode: manifest.ModeUninject}
 	cmd := &cobra.Command{
 		Use:     "uninject [-f FILE|DIR|URL|-]...",
 		Short:   "Remove the mesh's sidecar from Kubernetes manifests",
@@ -118,7 +118,7 @@ func newUninjectCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Co
 }
 
 // addInjectInputFlags binds the input and report flags both commands share.
-func addInjectInputFlags(cmd *cobra.Command, o *inject.Options) {
+func addInjectInputFlags(cmd *cobra.Command, o *manifest.Options) {
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&o.Filenames, "filename", "f", nil, "a file, a directory (.yaml, .yml, .json files), an https:// URL or - for stdin; repeatable (default: stdin)")
 	fl.BoolVarP(&o.Recursive, "recursive", "R", false, "descend into subdirectories of directory inputs")
@@ -126,7 +126,7 @@ func addInjectInputFlags(cmd *cobra.Command, o *inject.Options) {
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
 }
 
-func runInject(cmd *cobra.Command, s *cli.Settings, o *inject.Options) error {
+func runInject(cmd *cobra.Command, s *cli.Settings, o *manifest.Options) error {
 	o.MeshName, o.MeshNamespace = s.MeshName, s.MeshNamespace
 	o.HTTPClient = &http.Client{Timeout: fetchTimeout}
 	o.Dynamic = func() (dynamic.Interface, error) {

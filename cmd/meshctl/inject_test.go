@@ -13,7 +13,7 @@ import (
 )
 
 // injectCases is where the inject golden inputs live.
-const injectCases = "../../pkg/inject/testdata/inject/"
+const injectCases = "../../pkg/inject/manifest/testdata/inject/"
 
 func readCase(t *testing.T, name string) string {
 	t.Helper()

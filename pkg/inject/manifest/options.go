@@ -1,4 +1,4 @@
-package inject
+package manifest
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/meshctl/meshctl/pkg/cli"
+	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
 
@@ -159,7 +160,7 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 	}
 	for _, e := range report {
-		if e.Result.Action == Skipped && e.Result.Skip.Warning() {
+		if e.Result.Action == inject.Skipped && e.Result.Skip.Warning() {
 			warnings++
 		}
 	}
@@ -171,7 +172,7 @@ func (o *Options) Run(ctx context.Context) error {
 }
 
 // injector builds the engine from the proxy settings' source.
-func (o *Options) injector(ctx context.Context) (*Injector, error) {
+func (o *Options) injector(ctx context.Context) (*inject.Injector, error) {
 	spec := meshconfig.DefaultSpec()
 	switch {
 	case o.MeshConfigFile != "":
@@ -198,7 +199,7 @@ func (o *Options) injector(ctx context.Context) (*Injector, error) {
 		}
 		spec = mc.Spec
 	}
-	return New(spec, o.MeshName, o.MeshNamespace)
+	return inject.New(spec, o.MeshName, o.MeshNamespace)
 }
 
 func (o *Options) fs() FileSystem {

@@ -1,4 +1,4 @@
-package inject
+package manifest
 
 import (
 	"os"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/meshctl/meshctl/internal/golden"
+	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
@@ -16,11 +17,11 @@ import (
 const testVersion = "v0.2.0"
 
 // testInjector is the injector of a default mesh at version v.
-func testInjector(t testing.TB, v string) *Injector {
+func testInjector(t testing.TB, v string) *inject.Injector {
 	t.Helper()
 	spec := meshconfig.DefaultSpec()
 	spec.Sidecar.Image = proxyconfig.ImageRepository + ":" + v
-	in, err := New(spec, meshconfig.DefaultMeshName, meshconfig.DefaultMeshNamespace)
+	in, err := inject.New(spec, meshconfig.DefaultMeshName, meshconfig.DefaultMeshNamespace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func goldenCases(t testing.TB) []goldenCase {
 	return cases
 }
 
-func (c goldenCase) stream(in *Injector) *Stream {
+func (c goldenCase) stream(in *inject.Injector) *Stream {
 	return &Stream{Injector: in, Mode: c.mode, EnrolNamespaces: strings.HasPrefix(c.name, "enrol-")}
 }
 
@@ -131,7 +132,7 @@ func TestProperties(t *testing.T) {
 				t.Errorf("injecting twice differs:\n%s", golden.Diff(out, again))
 			}
 			for _, e := range entries {
-				if a := e.Result.Action; a != Unchanged && a != Skipped {
+				if a := e.Result.Action; a != inject.Unchanged && a != inject.Skipped {
 					t.Errorf("second injection: %s", e)
 				}
 			}

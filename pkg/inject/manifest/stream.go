@@ -1,4 +1,4 @@
-package inject
+package manifest
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	sigsjson "sigs.k8s.io/json"
 
+	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
@@ -32,7 +33,7 @@ const (
 // applied to the node tree; everything else passes through byte for byte.
 type Stream struct {
 	// Injector computes the patches.
-	Injector *Injector
+	Injector *inject.Injector
 	// Mode says whether to inject or uninject.
 	Mode Mode
 	// EnrolNamespaces enrols Namespace documents in the mesh (inject only).
@@ -52,7 +53,7 @@ type Entry struct {
 	// Resource names it as kind/name, kind in lower case.
 	Resource string
 	// Result is what was done.
-	Result *Result
+	Result *inject.Result
 }
 
 // String formats the entry as the report prints it, such as
@@ -60,7 +61,7 @@ type Entry struct {
 func (e Entry) String() string {
 	r := e.Result
 	switch {
-	case r.Action == Skipped:
+	case r.Action == inject.Skipped:
 		s := e.Resource + " skipped: " + r.Skip.Message()
 		if r.Detail != "" {
 			s += " (" + r.Detail + ")"
@@ -305,7 +306,7 @@ func (p *processor) document(out *bytes.Buffer, d *document) error {
 	if root.Kind != yaml.MappingNode {
 		return errors.New("not a Kubernetes object: expected a mapping with apiVersion and kind")
 	}
-	var patch Patch
+	var patch inject.Patch
 	kind, apiVersion := scalarString(lookup(root, "kind")), scalarString(lookup(root, "apiVersion"))
 	if kind == "" || apiVersion == "" {
 		return errors.New("not a Kubernetes object: apiVersion and kind are required")
@@ -371,11 +372,11 @@ func templatePath(apiVersion, kind string) (string, bool) {
 }
 
 // resource injects one object; prefix is its pointer in the document.
-func (p *processor) resource(obj *yaml.Node, prefix string) (Patch, error) {
+func (p *processor) resource(obj *yaml.Node, prefix string) (inject.Patch, error) {
 	kind, apiVersion := scalarString(lookup(obj, "kind")), scalarString(lookup(obj, "apiVersion"))
 	meta := lookup(obj, "metadata")
 	name, ns := scalarString(lookup(meta, "name")), scalarString(lookup(meta, "namespace"))
-	w := Workload{Kind: strings.ToLower(kind), Name: name, Namespace: ns}
+	w := inject.Workload{Kind: strings.ToLower(kind), Name: name, Namespace: ns}
 	in := p.s.Injector
 	tpl, ok := templatePath(apiVersion, kind)
 	if !ok {
@@ -388,11 +389,11 @@ func (p *processor) resource(obj *yaml.Node, prefix string) (Patch, error) {
 			p.entries = append(p.entries, Entry{w.String(), r})
 			return r.Patch.Under(prefix), nil
 		}
-		p.entries = append(p.entries, Entry{w.String(), skipped(SkipNotWorkload, "")})
+		p.entries = append(p.entries, Entry{w.String(), &inject.Result{Action: inject.Skipped, Skip: inject.SkipNotWorkload}})
 		return nil, nil
 	}
 	tn := obj
-	for _, tok := range SplitPointer(tpl) {
+	for _, tok := range inject.SplitPointer(tpl) {
 		tn = lookup(tn, tok)
 	}
 	if !isNull(tn) {
@@ -404,7 +405,7 @@ func (p *processor) resource(obj *yaml.Node, prefix string) (Patch, error) {
 			w.HasMetadata = true
 		}
 	}
-	var r *Result
+	var r *inject.Result
 	var err error
 	if p.s.Mode == ModeUninject {
 		r, err = in.Uninject(w)
