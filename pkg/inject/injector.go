@@ -39,7 +39,7 @@ type Injector struct {
 	// mostly share. markers memoizes marker
 	// annotations. The counts bound them: an Injector may serve a webhook
 	// for as long as it runs.
-	sidecars  sync.Map // sidecarKey -> *sidecar
+	sidecars  sync.Map // sidecarKey -> *renderedSidecar
 	nSidecars atomic.Int64
 	markers   sync.Map // markerKey -> markerText
 	nMarkers  atomic.Int64
@@ -54,17 +54,21 @@ func New(spec meshconfig.MeshConfigSpec, meshName, meshNamespace string) (*Injec
 	return &Injector{Sidecar: c, MeshName: meshName, MeshNamespace: meshNamespace, Version: version.Version()}, nil
 }
 
-// Workload is one pod template to inject, and what names it.
-type Workload struct {
-	// Kind is the lower-case kind, such as "deployment", for the report.
+// Target is what the engine injects: one pod template, and the kind, name
+// and namespace of the object that owns it (a Deployment, a Job, a Pod...)
+// for skip decisions and the report. It is not namespace.Workload, which is
+// a live controller of pods in a cluster.
+type Target struct {
+	// Kind is the owner's lower-case kind, such as "deployment", for the
+	// report.
 	Kind string
-	// Name is the workload's name.
+	// Name is the owner's name.
 	Name string
-	// Namespace is where the workload runs; empty when unknown (a manifest
+	// Namespace is where the owner runs; empty when unknown (a manifest
 	// without metadata.namespace), in which case no namespace is skipped.
 	Namespace string
 	// Template is the pod template; the engine does not modify it. Nil
-	// means the workload has none.
+	// means the owner has none.
 	Template *corev1.PodTemplateSpec
 	// HasMetadata says that the template has a metadata field even if
 	// Template's ObjectMeta is zero ("metadata: {}"), which a decoded
@@ -74,8 +78,8 @@ type Workload struct {
 	HasMetadata bool
 }
 
-// String names the workload as the report does: "deployment/web".
-func (w Workload) String() string {
+// String names the target's owner as the report does: "deployment/web".
+func (w Target) String() string {
 	name := w.Name
 	if name == "" {
 		name = "(unnamed)"
@@ -123,7 +127,7 @@ func (in *Injector) InjectPod(pod *corev1.Pod, namespace string) (*Result, error
 	if name == "" {
 		name = pod.GenerateName
 	}
-	return in.Inject(Workload{Kind: "pod", Name: name, Namespace: namespace,
+	return in.Inject(Target{Kind: "pod", Name: name, Namespace: namespace,
 		Template: &corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec}})
 }
 
@@ -132,7 +136,7 @@ func (in *Injector) InjectPod(pod *corev1.Pod, namespace string) (*Result, error
 // injection exactly is Unchanged (an empty patch); one injected by another
 // version or with another configuration has the old sidecar replaced. Bad
 // per-workload annotations or a corrupt marker are errors naming w.
-func (in *Injector) Inject(w Workload) (*Result, error) {
+func (in *Injector) Inject(w Target) (*Result, error) {
 	if w.Template == nil {
 		return skipped(SkipNoPodTemplate, ""), nil
 	}
@@ -166,14 +170,14 @@ func (in *Injector) Inject(w Workload) (*Result, error) {
 	}
 	// The probes are the app's own: base is the template without any
 	// sidecar of an earlier injection.
-	sidecar, err := in.sidecarFor(w, cur.Annotations, &base.Spec)
+	rendered, err := in.sidecarFor(w, cur.Annotations, &base.Spec)
 	if err != nil {
 		return nil, err
 	}
 	// A template whose marker says it had no metadata has it only because
 	// it was injected.
 	hadMetadata := w.HasMetadata && (old == nil || !slices.Contains(old.Created, CreatedMetadata))
-	desired, marker, raw := in.apply(base, sidecar, hadMetadata)
+	desired, marker, raw := in.apply(base, rendered, hadMetadata)
 	if old != nil && old.Version == marker.Version && old.Hash == marker.Hash && hasContainers(cur, old) {
 		// Compare markers, not containers: an API server fills defaults into
 		// a stored pod's containers, and those must not count as a change.
@@ -190,7 +194,7 @@ func (in *Injector) Inject(w Workload) (*Result, error) {
 }
 
 // Uninject computes the patch that removes what w's marker says was added.
-func (in *Injector) Uninject(w Workload) (*Result, error) {
+func (in *Injector) Uninject(w Target) (*Result, error) {
 	if w.Template == nil {
 		return skipped(SkipNoPodTemplate, ""), nil
 	}
@@ -245,7 +249,7 @@ func (in *Injector) skipNamespace(ns string) *Result {
 
 // baseOf returns w's template as it was before any injection (a copy), and
 // the marker when there is one.
-func baseOf(w Workload) (*corev1.PodTemplateSpec, *Marker, error) {
+func baseOf(w Target) (*corev1.PodTemplateSpec, *Marker, error) {
 	raw, ok := w.Template.Annotations[meshconfig.AnnotationInjected]
 	if !ok {
 		return w.Template, nil, nil
@@ -298,7 +302,7 @@ func hasContainers(t *corev1.PodTemplateSpec, m *Marker) bool {
 // the JSON of the added containers. It copies only what it changes: the
 // result shares the rest with base and must not be modified. hasMetadata
 // says base has a metadata field, though its ObjectMeta may be zero.
-func (in *Injector) apply(base *corev1.PodTemplateSpec, s *sidecar, hasMetadata bool) (*corev1.PodTemplateSpec, *Marker, map[string]json.RawMessage) {
+func (in *Injector) apply(base *corev1.PodTemplateSpec, s *renderedSidecar, hasMetadata bool) (*corev1.PodTemplateSpec, *Marker, map[string]json.RawMessage) {
 	d := &corev1.PodTemplateSpec{ObjectMeta: base.ObjectMeta, Spec: base.Spec}
 	d.Labels = maps.Clone(base.Labels)
 	d.Annotations = maps.Clone(base.Annotations)

@@ -100,7 +100,7 @@ func TestInjectPodPatch(t *testing.T) {
 		t.Errorf("defaulted pod: %s", r.Action)
 	}
 
-	u, err := in.Uninject(Workload{Kind: "pod", Name: "web-1", Template: &corev1.PodTemplateSpec{ObjectMeta: got.ObjectMeta, Spec: got.Spec}})
+	u, err := in.Uninject(Target{Kind: "pod", Name: "web-1", Template: &corev1.PodTemplateSpec{ObjectMeta: got.ObjectMeta, Spec: got.Spec}})
 	if err != nil || u.Action != Uninjected {
 		t.Fatalf("uninject: %+v, %v", u, err)
 	}
@@ -159,26 +159,26 @@ func TestSkipReasons(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		w      Workload
+		w      Target
 		want   SkipReason
 		detail string
 	}{
-		{"no template", Workload{Kind: "replicationcontroller", Name: "x"}, SkipNoPodTemplate, ""},
-		{"no containers", Workload{Kind: "job", Template: tpl(func(t *corev1.PodTemplateSpec) { t.Spec.Containers = nil })}, SkipNoContainers, ""},
-		{"opt out", Workload{Kind: "deployment", Template: tpl(func(t *corev1.PodTemplateSpec) {
+		{"no template", Target{Kind: "replicationcontroller", Name: "x"}, SkipNoPodTemplate, ""},
+		{"no containers", Target{Kind: "job", Template: tpl(func(t *corev1.PodTemplateSpec) { t.Spec.Containers = nil })}, SkipNoContainers, ""},
+		{"opt out", Target{Kind: "deployment", Template: tpl(func(t *corev1.PodTemplateSpec) {
 			t.Annotations = map[string]string{meshconfig.AnnotationSidecarInjection: meshconfig.InjectionDisabled}
 		})}, SkipOptedOut, "meshctl.io/sidecar-injection: disabled"},
-		{"host network", Workload{Kind: "daemonset", Template: tpl(func(t *corev1.PodTemplateSpec) { t.Spec.HostNetwork = true })}, SkipHostNetwork, ""},
-		{"kube-system", Workload{Kind: "pod", Namespace: "kube-system", Template: tpl(func(*corev1.PodTemplateSpec) {})}, SkipSystemNamespace, "kube-system"},
-		{"kube-node-lease", Workload{Kind: "pod", Namespace: "kube-node-lease", Template: tpl(func(*corev1.PodTemplateSpec) {})}, SkipSystemNamespace, "kube-node-lease"},
-		{"control plane", Workload{Kind: "pod", Namespace: meshconfig.DefaultMeshNamespace, Template: tpl(func(*corev1.PodTemplateSpec) {})}, SkipControlPlaneNamespace, "mesh-system"},
-		{"istio", Workload{Kind: "pod", Template: tpl(func(t *corev1.PodTemplateSpec) {
+		{"host network", Target{Kind: "daemonset", Template: tpl(func(t *corev1.PodTemplateSpec) { t.Spec.HostNetwork = true })}, SkipHostNetwork, ""},
+		{"kube-system", Target{Kind: "pod", Namespace: "kube-system", Template: tpl(func(*corev1.PodTemplateSpec) {})}, SkipSystemNamespace, "kube-system"},
+		{"kube-node-lease", Target{Kind: "pod", Namespace: "kube-node-lease", Template: tpl(func(*corev1.PodTemplateSpec) {})}, SkipSystemNamespace, "kube-node-lease"},
+		{"control plane", Target{Kind: "pod", Namespace: meshconfig.DefaultMeshNamespace, Template: tpl(func(*corev1.PodTemplateSpec) {})}, SkipControlPlaneNamespace, "mesh-system"},
+		{"istio", Target{Kind: "pod", Template: tpl(func(t *corev1.PodTemplateSpec) {
 			t.Spec.Containers = append(t.Spec.Containers, corev1.Container{Name: "istio-proxy"})
 		})}, SkipOtherMesh, "istio-proxy"},
-		{"linkerd init", Workload{Kind: "pod", Template: tpl(func(t *corev1.PodTemplateSpec) {
+		{"linkerd init", Target{Kind: "pod", Template: tpl(func(t *corev1.PodTemplateSpec) {
 			t.Spec.InitContainers = []corev1.Container{{Name: "linkerd-init"}}
 		})}, SkipOtherMesh, "linkerd-init"},
-		{"name conflict", Workload{Kind: "pod", Template: tpl(func(t *corev1.PodTemplateSpec) {
+		{"name conflict", Target{Kind: "pod", Template: tpl(func(t *corev1.PodTemplateSpec) {
 			t.Spec.InitContainers = []corev1.Container{{Name: proxyconfig.InitContainerName}}
 		})}, SkipNameConflict, proxyconfig.InitContainerName},
 	} {
@@ -192,7 +192,7 @@ func TestSkipReasons(t *testing.T) {
 			}
 		})
 	}
-	r, err := in.Uninject(Workload{Kind: "pod", Template: tpl(func(*corev1.PodTemplateSpec) {})})
+	r, err := in.Uninject(Target{Kind: "pod", Template: tpl(func(*corev1.PodTemplateSpec) {})})
 	if err != nil || r.Skip != SkipNotInjected {
 		t.Errorf("uninject of a plain pod: %+v %v", r, err)
 	}
@@ -219,7 +219,7 @@ func TestBadMarkerAndAnnotations(t *testing.T) {
 	} {
 		p := appPod()
 		p.Annotations = tc.ann
-		_, err := in.Inject(Workload{Kind: "deployment", Name: "web", Template: &corev1.PodTemplateSpec{ObjectMeta: p.ObjectMeta, Spec: p.Spec}})
+		_, err := in.Inject(Target{Kind: "deployment", Name: "web", Template: &corev1.PodTemplateSpec{ObjectMeta: p.ObjectMeta, Spec: p.Spec}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: got %v, want %q", tc.ann, err, tc.want)
 		}
@@ -301,7 +301,7 @@ func TestEveryPodGetsANativeSidecar(t *testing.T) {
 		if c := proxyconfig.ProxyContainerOf(&got.Spec); c == nil || c.Name != proxyconfig.ProxyContainerName {
 			t.Errorf("%q: ProxyContainerOf does not find the proxy", policy)
 		}
-		u, err := in.Uninject(Workload{Kind: "pod", Template: &corev1.PodTemplateSpec{ObjectMeta: got.ObjectMeta, Spec: got.Spec}})
+		u, err := in.Uninject(Target{Kind: "pod", Template: &corev1.PodTemplateSpec{ObjectMeta: got.ObjectMeta, Spec: got.Spec}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -395,7 +395,7 @@ func TestUpgradeFromTheLegacyLayout(t *testing.T) {
 			t.Errorf("extra init %v: injecting the upgrade again: %+v, %v", extraInit, again, err)
 		}
 
-		u, err := in.Uninject(Workload{Kind: "pod", Template: &corev1.PodTemplateSpec{ObjectMeta: old.ObjectMeta, Spec: old.Spec}})
+		u, err := in.Uninject(Target{Kind: "pod", Template: &corev1.PodTemplateSpec{ObjectMeta: old.ObjectMeta, Spec: old.Spec}})
 		if err != nil || u.Action != Uninjected {
 			t.Fatalf("uninject: %+v, %v", u, err)
 		}

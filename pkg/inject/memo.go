@@ -19,8 +19,9 @@ const (
 	maxMarkers  = 4096
 )
 
-// sidecar is what apply adds for one sidecar definition.
-type sidecar struct {
+// renderedSidecar is a sidecar definition rendered once: the containers
+// apply adds and their JSON, memoized by the Injector per sidecarKey.
+type renderedSidecar struct {
 	init, proxy corev1.Container
 	// json is the containers' JSON, hashed into the marker; raw holds each
 	// container's, which patches carry as their value as it is.
@@ -72,21 +73,21 @@ func workloadAnnotations(annotations map[string]string) string {
 // proxyconfig.HTTPProbesOf), rendered once per distinct set of both. Bad
 // annotation values are errors naming the workload; they are not
 // memoized, so every workload that has them fails alike.
-func (in *Injector) sidecarFor(w Workload, annotations map[string]string, spec *corev1.PodSpec) (*sidecar, error) {
+func (in *Injector) sidecarFor(w Target, annotations map[string]string, spec *corev1.PodSpec) (*renderedSidecar, error) {
 	var probes []proxyconfig.Probe
 	if in.Sidecar.JWT != nil {
 		probes = proxyconfig.HTTPProbesOf(spec)
 	}
 	k := sidecarKey{mesh: in.Sidecar, annotations: workloadAnnotations(annotations), probes: exemptProbes(probes)}
 	if s, ok := in.sidecars.Load(k); ok {
-		return s.(*sidecar), nil
+		return s.(*renderedSidecar), nil
 	}
 	c, err := in.Sidecar.ForWorkload(w.String(), annotations)
 	if err != nil {
 		return nil, err
 	}
 	c = c.WithExemptProbes(probes)
-	s := &sidecar{init: c.InitContainer(), proxy: c.NativeSidecarContainer()}
+	s := &renderedSidecar{init: c.InitContainer(), proxy: c.NativeSidecarContainer()}
 	b, err := json.Marshal([]corev1.Container{s.init, s.proxy})
 	if err != nil {
 		panic(err) // containers always marshal
@@ -101,7 +102,7 @@ func (in *Injector) sidecarFor(w Workload, annotations map[string]string, spec *
 	if in.nSidecars.Add(1) <= maxSidecars {
 		s.memoized = true
 		if prev, loaded := in.sidecars.LoadOrStore(k, s); loaded {
-			return prev.(*sidecar), nil
+			return prev.(*renderedSidecar), nil
 		}
 	}
 	return s, nil
@@ -109,7 +110,7 @@ func (in *Injector) sidecarFor(w Workload, annotations map[string]string, spec *
 
 // markerKey is what a marker depends on.
 type markerKey struct {
-	sidecar                   *sidecar
+	sidecar                   *renderedSidecar
 	version, defaultContainer string
 	addedDefault              bool  // the default-container annotation is added
 	created                   uint8 // createdBit of each entry of Created
@@ -138,7 +139,7 @@ type markerText struct{ hash, text string }
 // was created, which most workloads of a stream share: hashing the
 // containers' JSON and marshalling the marker are done once per
 // combination.
-func (in *Injector) marker(s *sidecar, m *Marker, defaultContainer string) string {
+func (in *Injector) marker(s *renderedSidecar, m *Marker, defaultContainer string) string {
 	k := markerKey{sidecar: s, version: m.Version, defaultContainer: defaultContainer, addedDefault: len(m.Annotations) > 0}
 	for _, c := range m.Created {
 		k.created |= createdBit(c)

@@ -376,7 +376,7 @@ func (p *processor) resource(obj *yaml.Node, prefix string) (inject.Patch, error
 	kind, apiVersion := scalarString(lookup(obj, "kind")), scalarString(lookup(obj, "apiVersion"))
 	meta := lookup(obj, "metadata")
 	name, ns := scalarString(lookup(meta, "name")), scalarString(lookup(meta, "namespace"))
-	w := inject.Workload{Kind: strings.ToLower(kind), Name: name, Namespace: ns}
+	w := inject.Target{Kind: strings.ToLower(kind), Name: name, Namespace: ns}
 	in := p.s.Injector
 	tpl, ok := templatePath(apiVersion, kind)
 	if !ok {
