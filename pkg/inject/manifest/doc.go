@@ -15,6 +15,10 @@
 // keeps it that way.
 //
 // Documents in the plain block YAML most manifests are written in are read
-// into that tree by a reader of its own (blockReader), several times faster
-// than yaml.v3, which reads every other document and reports errors.
+// into that tree by a reader of its own (blockReader); yaml.v3 reads every
+// other document and reports errors. The blockReader earns its lines: with
+// it, a whole `meshctl inject` of 1,000 Deployments took about a third less
+// wall time (median 0.25 s against 0.37 s on 2 shared cores) and 4 MB less
+// memory than with yaml.v3 alone, and the stream itself runs 2.5 times as
+// fast (BenchmarkStream measures both readers).
 package manifest
