@@ -211,10 +211,18 @@ func (in *Injector) Uninject(w Target) (*Result, error) {
 }
 
 // EnrolNamespace computes the patch that enrols a Namespace object in the
-// mesh: the monitored-by label and the sidecar-injection annotation.
-func (in *Injector) EnrolNamespace(ns *metav1.ObjectMeta) *Result {
-	if r := in.skipNamespace(ns.Name); r != nil {
-		return r
+// mesh: the monitored-by label and the sidecar-injection annotation. Whether
+// it may join is meshconfig.CheckEnrolment's to say, as it is for `meshctl
+// namespace add`: Kubernetes' own namespaces and the control plane's are
+// skipped; one enrolled in another mesh is an error naming it, unless force,
+// which moves it into this one.
+func (in *Injector) EnrolNamespace(ns *metav1.ObjectMeta, force bool) (*Result, error) {
+	err := meshconfig.CheckEnrolment(ns.Name, ns.Labels, in.MeshName, in.MeshNamespace, force)
+	if r := refusedNamespace(ns.Name, err); r != nil {
+		return r, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	cur := &corev1.PodTemplateSpec{ObjectMeta: *ns}
 	desired := cur.DeepCopy()
@@ -222,9 +230,13 @@ func (in *Injector) EnrolNamespace(ns *metav1.ObjectMeta) *Result {
 	desired.Annotations = setKey(desired.Annotations, meshconfig.AnnotationSidecarInjection, meshconfig.InjectionEnabled)
 	p := diff(cur, desired, nil, false)
 	if len(p) == 0 {
-		return &Result{Action: Unchanged, Detail: "already enrolled"}
+		return &Result{Action: Unchanged, Detail: "already enrolled"}, nil
 	}
-	return &Result{Action: Enrolled, Patch: p}
+	r := &Result{Action: Enrolled, Patch: p}
+	if owner := ns.Labels[meshconfig.LabelMonitoredBy]; owner != "" && owner != in.MeshName {
+		r.Detail = "moved from mesh " + owner
+	}
+	return r, nil
 }
 
 func setKey(m map[string]string, k, v string) map[string]string {
@@ -235,13 +247,24 @@ func setKey(m map[string]string, k, v string) map[string]string {
 	return m
 }
 
+// skipNamespace is the skip of a workload in namespace ns, nil when it may
+// be injected. The namespaces are those no mesh may enrol: the webhook never
+// sees their pods, so injecting them offline would differ from it.
 func (in *Injector) skipNamespace(ns string) *Result {
-	switch {
-	case ns == "":
+	if ns == "" {
 		return nil
-	case slices.Contains(meshconfig.SystemNamespaces(), ns):
+	}
+	return refusedNamespace(ns, meshconfig.CheckEnrolment(ns, nil, in.MeshName, in.MeshNamespace, false))
+}
+
+// refusedNamespace turns CheckEnrolment's refusal of a namespace that can
+// never join a mesh into a skip; nil for any other error (the caller's to
+// return) and for none.
+func refusedNamespace(ns string, err error) *Result {
+	switch {
+	case errors.Is(err, meshconfig.ErrSystemNamespace):
 		return skipped(SkipSystemNamespace, ns)
-	case ns == in.MeshNamespace:
+	case errors.Is(err, meshconfig.ErrControlPlaneNamespace):
 		return skipped(SkipControlPlaneNamespace, ns)
 	}
 	return nil

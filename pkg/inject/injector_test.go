@@ -2,6 +2,7 @@ package inject
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"sync"
@@ -226,18 +227,47 @@ func TestBadMarkerAndAnnotations(t *testing.T) {
 	}
 }
 
+// TestEnrolNamespace: the Namespace documents of a stream may join the mesh
+// on the terms of meshconfig.CheckEnrolment, as with `meshctl namespace add`.
 func TestEnrolNamespace(t *testing.T) {
 	in := testInjector(t, testVersion)
-	r := in.EnrolNamespace(&metav1.ObjectMeta{Name: "shop"})
-	want := Patch{
+	enrolled := Patch{
 		{Op: OpAdd, Path: "/metadata/labels", Value: map[string]string{meshconfig.LabelMonitoredBy: "mesh"}},
 		{Op: OpAdd, Path: "/metadata/annotations", Value: map[string]string{meshconfig.AnnotationSidecarInjection: meshconfig.InjectionEnabled}},
 	}
-	if r.Action != Enrolled || !reflect.DeepEqual(r.Patch, want) {
-		t.Errorf("got %+v", r)
+	other := map[string]string{meshconfig.LabelMonitoredBy: "other"}
+	moved := Patch{
+		{Op: OpReplace, Path: "/metadata/labels/" + PointerToken(meshconfig.LabelMonitoredBy), Value: "mesh"},
+		{Op: OpAdd, Path: "/metadata/annotations", Value: map[string]string{meshconfig.AnnotationSidecarInjection: meshconfig.InjectionEnabled}},
 	}
-	if r := in.EnrolNamespace(&metav1.ObjectMeta{Name: "mesh-system"}); r.Skip != SkipControlPlaneNamespace {
-		t.Errorf("control-plane namespace: %+v", r)
+	for _, tc := range []struct {
+		name   string
+		ns     metav1.ObjectMeta
+		force  bool
+		want   Result
+		refuse error
+	}{
+		{"new", metav1.ObjectMeta{Name: "shop"}, false, Result{Action: Enrolled, Patch: enrolled}, nil},
+		{"already", metav1.ObjectMeta{Name: "shop", Labels: map[string]string{meshconfig.LabelMonitoredBy: "mesh"},
+			Annotations: map[string]string{meshconfig.AnnotationSidecarInjection: meshconfig.InjectionEnabled}}, false,
+			Result{Action: Unchanged, Detail: "already enrolled"}, nil},
+		{"control plane", metav1.ObjectMeta{Name: "mesh-system"}, true, Result{Action: Skipped, Skip: SkipControlPlaneNamespace, Detail: "mesh-system"}, nil},
+		{"system", metav1.ObjectMeta{Name: "kube-public"}, true, Result{Action: Skipped, Skip: SkipSystemNamespace, Detail: "kube-public"}, nil},
+		{"other mesh", metav1.ObjectMeta{Name: "shop", Labels: other}, false, Result{}, meshconfig.ErrOtherMesh},
+		{"other mesh, force", metav1.ObjectMeta{Name: "shop", Labels: other}, true, Result{Action: Enrolled, Detail: "moved from mesh other", Patch: moved}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := in.EnrolNamespace(&tc.ns, tc.force)
+			if tc.refuse != nil {
+				if !errors.Is(err, tc.refuse) || r != nil || !strings.Contains(err.Error(), `namespace "shop"`) || !strings.Contains(err.Error(), "--force") {
+					t.Errorf("got %+v, %v; want an error naming the namespace and --force, wrapping %v", r, err, tc.refuse)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(*r, tc.want) {
+				t.Errorf("got %+v, %v; want %+v", r, err, tc.want)
+			}
+		})
 	}
 }
 

@@ -61,7 +61,7 @@ func TestInjectedOutputIsAccepted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := &manifest.Stream{Injector: in, EnrolNamespaces: strings.HasPrefix(name, "enrol-")}
+		s := &manifest.Stream{Injector: in, EnrolNamespaces: strings.HasPrefix(name, "enrol-"), Force: strings.HasSuffix(strings.TrimSuffix(name, ext), "-force")}
 		if strings.HasPrefix(name, "uninject-") {
 			s.Mode = manifest.ModeUninject
 		}

@@ -41,7 +41,7 @@ func FuzzStream(f *testing.F) {
 }
 
 func fuzzOne(t *testing.T, in *inject.Injector, data []byte) {
-	s := &Stream{Injector: in, EnrolNamespaces: true}
+	s := &Stream{Injector: in, EnrolNamespaces: true, Force: true}
 	out, _, err := s.Process("fuzz", data)
 	if err != nil {
 		return

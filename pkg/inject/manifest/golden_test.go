@@ -30,11 +30,14 @@ func testInjector(t testing.TB, v string) *inject.Injector {
 }
 
 // goldenCase is one input under testdata/inject. Its name says how it runs:
-// uninject-* uninjects, enrol-* enrols namespaces, everything else injects.
+// uninject-* uninjects, enrol-* and error-enrol-* enrol namespaces (and
+// *-force moves those of another mesh), everything else injects; error-*
+// must fail.
 type goldenCase struct {
-	name string // file name without extension
-	path string
-	mode Mode
+	name         string // file name without extension
+	path         string
+	mode         Mode
+	enrol, force bool
 	// lossy cases cannot round-trip byte for byte: injecting through an
 	// alias expands it (the alias's target must not change), and uninject
 	// cannot know to fold it back.
@@ -55,7 +58,9 @@ func goldenCases(t testing.TB) []goldenCase {
 		}
 		name := strings.TrimSuffix(filepath.Base(p), ext)
 		// Enrolment is not undone by uninject, so it does not round-trip.
-		c := goldenCase{name: name, path: p, lossy: name == "anchors" || strings.HasPrefix(name, "enrol-")}
+		c := goldenCase{name: name, path: p, lossy: name == "anchors" || strings.HasPrefix(name, "enrol-"),
+			enrol: strings.HasPrefix(name, "enrol-") || strings.HasPrefix(name, "error-enrol-"),
+			force: strings.HasSuffix(name, "-force")}
 		if strings.HasPrefix(name, "uninject-") {
 			c.mode = ModeUninject
 		}
@@ -68,7 +73,7 @@ func goldenCases(t testing.TB) []goldenCase {
 }
 
 func (c goldenCase) stream(in *inject.Injector) *Stream {
-	return &Stream{Injector: in, Mode: c.mode, EnrolNamespaces: strings.HasPrefix(c.name, "enrol-")}
+	return &Stream{Injector: in, Mode: c.mode, EnrolNamespaces: c.enrol, Force: c.force}
 }
 
 func reportText(entries []Entry, err error) string {

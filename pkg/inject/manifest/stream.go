@@ -38,6 +38,10 @@ type Stream struct {
 	Mode Mode
 	// EnrolNamespaces enrols Namespace documents in the mesh (inject only).
 	EnrolNamespaces bool
+	// Force, with EnrolNamespaces, moves Namespace documents enrolled in
+	// another mesh into this one; without it they fail the stream, as
+	// `meshctl namespace add` refuses them without --force.
+	Force bool
 	// SeparateJSON puts a "---" line between the values of a JSON stream,
 	// for output that joins it with other inputs into one YAML stream
 	// (kubectl reads a stream as JSON only when the whole of it is).
@@ -396,7 +400,10 @@ func (p *processor) resource(obj *yaml.Node, prefix string) (inject.Patch, error
 			if err := p.decode(meta, &om); err != nil {
 				return nil, fmt.Errorf("%s: metadata: %w", w, err)
 			}
-			r := in.EnrolNamespace(&om)
+			r, err := in.EnrolNamespace(&om, p.s.Force)
+			if err != nil {
+				return nil, err // names the namespace and --force
+			}
 			p.entries = append(p.entries, Entry{w.String(), r})
 			return r.Patch.Under(prefix), nil
 		}
