@@ -12,9 +12,10 @@
 // This package is the engine alone, in three parts: the decisions
 // (injector.go: what to do with a pod template, or why to skip it), the
 // memo of rendered sidecars and markers (memo.go), and the RFC 6902 diff
-// from the current template to the desired one (diff.go). It reads no YAML:
-// mesh-controller links it, and only it. Reading and reprinting manifests
-// for `meshctl inject` and `meshctl uninject` is pkg/inject/manifest's job.
+// from the current template to the desired one (diff.go). It reads no YAML,
+// so mesh-controller links it without a manifest reader. Reading and
+// reprinting manifests for `meshctl inject` and `meshctl uninject` is
+// pkg/inject/manifest's job.
 package inject
 
 import "github.com/meshctl/meshctl/pkg/meshconfig"
