@@ -19,6 +19,7 @@ import (
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/configure"
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/inject/manifest"
 	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/meshconfig/meshconfigtest"
@@ -115,7 +116,7 @@ func TestInjectedManifestsPassTheAPIServer(t *testing.T) {
 		if d.obj.GetAPIVersion() != "apps/v1" {
 			continue
 		}
-		out, _, err := (&inject.Stream{Injector: in}).Process(d.String(), d.raw)
+		out, _, err := (&manifest.Stream{Injector: in}).Process(d.String(), d.raw)
 		if err != nil {
 			t.Fatalf("%s: %v", d, err)
 		}
@@ -259,7 +260,7 @@ func TestJWTScriptTurnsValidationOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	injected, _, err := (&inject.Stream{Injector: in}).Process("books/books.yaml", input)
+	injected, _, err := (&manifest.Stream{Injector: in}).Process("books/books.yaml", input)
 	if err != nil {
 		t.Fatalf("inject books.yaml: %v", err)
 	}

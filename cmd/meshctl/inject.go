@@ -1,20 +1,12 @@
 package main
 
 import (
-	"net/http"
-	"time"
-
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/dynamic"
 
 	"github.com/meshctl/meshctl/pkg/cli"
-	"github.com/meshctl/meshctl/pkg/inject"
-	"github.com/meshctl/meshctl/pkg/kube"
+	"github.com/meshctl/meshctl/pkg/inject/manifest"
 )
-
-// fetchTimeout bounds fetching one https:// input.
-const fetchTimeout = 30 * time.Second
 
 const injectLong = `Add the mesh's sidecar to the workloads of Kubernetes manifests, offline.
 
@@ -50,6 +42,12 @@ refined per workload by pod-template annotations under config.meshctl.io/
 proxy-log-level) and, with JWT validation on, by the pod's own httpGet
 probes, which the proxy then lets through without a token.
 
+With --enrol-namespaces, the stream's Namespace documents get the mesh's
+label and annotation, on the terms of meshctl namespace add: kube-system,
+kube-public, kube-node-lease and the control-plane namespace are skipped,
+and a Namespace enrolled in another mesh fails the run (exit 1, nothing on
+stdout) unless --force, which moves it into this mesh.
+
 The result goes to stdout only when every input was read and injected; the
 report, one line per resource, goes to stderr.`
 
@@ -63,7 +61,10 @@ const injectExample = `  # Mesh an app as you apply it
   kubectl get deploy -n bookstore -o yaml | meshctl inject --strict
 
   # Enrol the Namespace documents of the stream too
-  meshctl inject -f namespaces.yaml -f apps/ --enrol-namespaces`
+  meshctl inject -f namespaces.yaml -f apps/ --enrol-namespaces
+
+  # ... moving those enrolled in another mesh into this one
+  meshctl inject -f namespaces.yaml --enrol-namespaces --force`
 
 const uninjectLong = `Remove the mesh's sidecar from the workloads of Kubernetes manifests, offline.
 
@@ -79,65 +80,44 @@ const uninjectExample = `  # Take the sidecar out of a meshed manifest
   kubectl get deploy -n bookstore -o yaml | meshctl uninject | kubectl apply -f -`
 
 func newInjectCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &inject.Options{IOStreams: streams, Mode: inject.ModeInject}
+	o := &manifest.Options{IOStreams: streams, Mode: manifest.ModeInject}
 	cmd := &cobra.Command{
 		Use:     "inject [-f FILE|DIR|URL|-]...",
 		Short:   "Add the mesh's sidecar to Kubernetes manifests",
 		Long:    injectLong,
 		Example: injectExample,
 		Args:    exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s := f.Settings()
-			return runInject(cmd, &s, o)
-		},
+		RunE:    runOptions(f, o),
 	}
 	addInjectInputFlags(cmd, o)
 	fl := cmd.Flags()
 	fl.BoolVar(&o.Strict, "strict", false, "fail (exit 1, nothing on stdout) when any workload is skipped")
 	fl.BoolVar(&o.EnrolNamespaces, "enrol-namespaces", false, "also enrol the stream's Namespace documents in the mesh")
+	fl.BoolVar(&o.Force, "force", false, "with --enrol-namespaces, move Namespace documents enrolled in another mesh into this one")
 	fl.StringVar(&o.MeshConfigFile, "mesh-config", "", "read the proxy settings from this MeshConfig manifest")
 	fl.BoolVar(&o.FromCluster, "from-cluster", false, "read the proxy settings from the cluster's MeshConfig")
 	return cmd
 }
 
 func newUninjectCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &inject.Options{IOStreams: streams, Mode: inject.ModeUninject}
+	o := &manifest.Options{IOStreams: streams, Mode: manifest.ModeUninject}
 	cmd := &cobra.Command{
 		Use:     "uninject [-f FILE|DIR|URL|-]...",
 		Short:   "Remove the mesh's sidecar from Kubernetes manifests",
 		Long:    uninjectLong,
 		Example: uninjectExample,
 		Args:    exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s := f.Settings()
-			return runInject(cmd, &s, o)
-		},
+		RunE:    runOptions(f, o),
 	}
 	addInjectInputFlags(cmd, o)
 	return cmd
 }
 
 // addInjectInputFlags binds the input and report flags both commands share.
-func addInjectInputFlags(cmd *cobra.Command, o *inject.Options) {
+func addInjectInputFlags(cmd *cobra.Command, o *manifest.Options) {
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&o.Filenames, "filename", "f", nil, "a file, a directory (.yaml, .yml, .json files), an https:// URL or - for stdin; repeatable (default: stdin)")
 	fl.BoolVarP(&o.Recursive, "recursive", "R", false, "descend into subdirectories of directory inputs")
 	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "no report on stderr")
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
-}
-
-func runInject(cmd *cobra.Command, s *cli.Settings, o *inject.Options) error {
-	o.MeshName, o.MeshNamespace = s.MeshName, s.MeshNamespace
-	o.HTTPClient = &http.Client{Timeout: fetchTimeout}
-	o.Dynamic = func() (dynamic.Interface, error) {
-		c, err := kube.NewClients(s.Kube)
-		if err != nil {
-			return nil, err
-		}
-		return c.Dynamic, nil
-	}
-	if err := o.Validate(); err != nil {
-		return err
-	}
-	return o.Run(cmd.Context())
 }

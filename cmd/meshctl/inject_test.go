@@ -14,7 +14,7 @@ import (
 )
 
 // injectCases is where the inject golden inputs live.
-const injectCases = "../../pkg/inject/testdata/inject/"
+const injectCases = "../../pkg/inject/manifest/testdata/inject/"
 
 func readCase(t *testing.T, name string) string {
 	t.Helper()
@@ -42,6 +42,9 @@ func TestInjectCommand(t *testing.T) {
 		{"skips", "", []string{"inject", "-f", injectCases + "skip-hostnetwork.yaml", "-f", injectCases + "not-workloads.yaml"}},
 		{"strict", "", []string{"inject", "--strict", "-f", injectCases + "skip-hostnetwork.yaml"}},
 		{"enrol", "", []string{"inject", "--enrol-namespaces", "-f", injectCases + "enrol-namespaces.yaml"}},
+		{"enrol-other-mesh", "", []string{"inject", "--enrol-namespaces", "-f", injectCases + "error-enrol-other-mesh.yaml"}},
+		{"enrol-other-mesh-force", "", []string{"inject", "--enrol-namespaces", "--force", "-f", injectCases + "enrol-other-mesh-force.yaml"}},
+		{"usage-force", "", []string{"inject", "--force", "-f", injectCases + "pod.yaml"}},
 		{"mesh-config", readCase(t, "pod.yaml"), []string{"inject", "--mesh-config", "testdata/inject/meshconfig-debug.yaml"}},
 		{"error-malformed", "", []string{"inject", "-f", injectCases + "pod.yaml", "-f", injectCases + "error-malformed.yaml"}},
 		{"error-annotation", "", []string{"inject", "-f", injectCases + "error-bad-annotation.yaml"}},

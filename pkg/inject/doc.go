@@ -9,13 +9,13 @@
 // replace an older sidecar (the upgrade path) and lets Uninject remove
 // exactly that and nothing else.
 //
-// On top of the engine, the stream layer (Stream, Options) walks
-// multi-document YAML or JSON, finds the pod templates of workloads, and
-// applies the patches to the document's node tree, reprinting only what
-// changed: comments, key order, quoting and every untouched byte survive.
-// Documents in the plain block YAML most manifests are written in are read
-// into that tree by a reader of its own (blockReader), several times faster
-// than yaml.v3, which reads every other document and reports errors.
+// This package is the engine alone, in three parts: the decisions
+// (injector.go: what to do with a pod template, or why to skip it), the
+// memo of rendered sidecars and markers (memo.go), and the RFC 6902 diff
+// from the current template to the desired one (diff.go). It reads no YAML,
+// so mesh-controller links it without a manifest reader. Reading and
+// reprinting manifests for `meshctl inject` and `meshctl uninject` is
+// pkg/inject/manifest's job.
 package inject
 
 import "github.com/meshctl/meshctl/pkg/meshconfig"

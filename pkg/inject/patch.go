@@ -42,11 +42,11 @@ var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 func PointerToken(s string) string { return pointerEscaper.Replace(s) }
 
 // SplitPointer splits a JSON pointer into unescaped tokens; "" is the root.
-func SplitPointer(p string) []string { return appendPointer(nil, p) }
+func SplitPointer(p string) []string { return AppendPointer(nil, p) }
 
-// appendPointer appends p's tokens to dst, which a caller splitting many
+// AppendPointer appends p's tokens to dst, which a caller splitting many
 // pointers reuses.
-func appendPointer(dst []string, p string) []string {
+func AppendPointer(dst []string, p string) []string {
 	if p == "" {
 		return dst
 	}

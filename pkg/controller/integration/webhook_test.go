@@ -19,7 +19,7 @@ import (
 
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/controller"
-	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/inject/manifest"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
@@ -31,7 +31,7 @@ import (
 func TestEnrolledPodEqualsMeshctlInject(t *testing.T) {
 	m := startMesh(t, false)
 	ctx := testenv.Context(t)
-	manifest := `apiVersion: v1
+	podManifest := `apiVersion: v1
 kind: Pod
 metadata:
   name: web
@@ -48,7 +48,7 @@ spec:
           containerPort: 8080
 `
 	pod := &corev1.Pod{}
-	if err := yaml.UnmarshalStrict([]byte(manifest), pod); err != nil {
+	if err := yaml.UnmarshalStrict([]byte(podManifest), pod); err != nil {
 		t.Fatal(err)
 	}
 	ns := m.enrolledNamespace(t)
@@ -61,11 +61,11 @@ spec:
 	}
 
 	var out, report bytes.Buffer
-	o := &inject.Options{
+	o := &manifest.Options{
 		FromCluster: true, MeshName: m.Name, MeshNamespace: m.Namespace,
 		Dynamic: func() (dynamic.Interface, error) { return env.Clients.Dynamic, nil },
 	}
-	o.In, o.Out, o.ErrOut = strings.NewReader(manifest), &out, &report
+	o.In, o.Out, o.ErrOut = strings.NewReader(podManifest), &out, &report
 	if err := o.Run(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/inject/manifest"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
@@ -44,7 +45,7 @@ func TestInjectedOutputIsAccepted(t *testing.T) {
 	ns := env.Namespace(t, nil)
 	ctx := testenv.Context(t)
 	created := 0
-	paths, err := filepath.Glob("../testdata/inject/*.*")
+	paths, err := filepath.Glob("../manifest/testdata/inject/*.*")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,9 +61,9 @@ func TestInjectedOutputIsAccepted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := &inject.Stream{Injector: in, EnrolNamespaces: strings.HasPrefix(name, "enrol-")}
+		s := &manifest.Stream{Injector: in, EnrolNamespaces: strings.HasPrefix(name, "enrol-"), Force: strings.HasSuffix(strings.TrimSuffix(name, ext), "-force")}
 		if strings.HasPrefix(name, "uninject-") {
-			s.Mode = inject.ModeUninject
+			s.Mode = manifest.ModeUninject
 		}
 		out, _, err := s.Process(name, input)
 		if err != nil {

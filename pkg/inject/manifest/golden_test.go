@@ -1,4 +1,4 @@
-package inject
+package manifest
 
 import (
 	"os"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/meshctl/meshctl/internal/golden"
+	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
@@ -16,11 +17,11 @@ import (
 const testVersion = "v0.2.0"
 
 // testInjector is the injector of a default mesh at version v.
-func testInjector(t testing.TB, v string) *Injector {
+func testInjector(t testing.TB, v string) *inject.Injector {
 	t.Helper()
 	spec := meshconfig.DefaultSpec()
 	spec.Sidecar.Image = proxyconfig.ImageRepository + ":" + v
-	in, err := New(spec, meshconfig.DefaultMeshName, meshconfig.DefaultMeshNamespace)
+	in, err := inject.New(spec, meshconfig.DefaultMeshName, meshconfig.DefaultMeshNamespace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,11 +30,14 @@ func testInjector(t testing.TB, v string) *Injector {
 }
 
 // goldenCase is one input under testdata/inject. Its name says how it runs:
-// uninject-* uninjects, enrol-* enrols namespaces, everything else injects.
+// uninject-* uninjects, enrol-* and error-enrol-* enrol namespaces (and
+// *-force moves those of another mesh), everything else injects; error-*
+// must fail.
 type goldenCase struct {
-	name string // file name without extension
-	path string
-	mode Mode
+	name         string // file name without extension
+	path         string
+	mode         Mode
+	enrol, force bool
 	// lossy cases cannot round-trip byte for byte: injecting through an
 	// alias expands it (the alias's target must not change), and uninject
 	// cannot know to fold it back.
@@ -54,7 +58,9 @@ func goldenCases(t testing.TB) []goldenCase {
 		}
 		name := strings.TrimSuffix(filepath.Base(p), ext)
 		// Enrolment is not undone by uninject, so it does not round-trip.
-		c := goldenCase{name: name, path: p, lossy: name == "anchors" || strings.HasPrefix(name, "enrol-")}
+		c := goldenCase{name: name, path: p, lossy: name == "anchors" || strings.HasPrefix(name, "enrol-"),
+			enrol: strings.HasPrefix(name, "enrol-") || strings.HasPrefix(name, "error-enrol-"),
+			force: strings.HasSuffix(name, "-force")}
 		if strings.HasPrefix(name, "uninject-") {
 			c.mode = ModeUninject
 		}
@@ -66,8 +72,8 @@ func goldenCases(t testing.TB) []goldenCase {
 	return cases
 }
 
-func (c goldenCase) stream(in *Injector) *Stream {
-	return &Stream{Injector: in, Mode: c.mode, EnrolNamespaces: strings.HasPrefix(c.name, "enrol-")}
+func (c goldenCase) stream(in *inject.Injector) *Stream {
+	return &Stream{Injector: in, Mode: c.mode, EnrolNamespaces: c.enrol, Force: c.force}
 }
 
 func reportText(entries []Entry, err error) string {
@@ -131,7 +137,7 @@ func TestProperties(t *testing.T) {
 				t.Errorf("injecting twice differs:\n%s", golden.Diff(out, again))
 			}
 			for _, e := range entries {
-				if a := e.Result.Action; a != Unchanged && a != Skipped {
+				if a := e.Result.Action; a != inject.Unchanged && a != inject.Skipped {
 					t.Errorf("second injection: %s", e)
 				}
 			}

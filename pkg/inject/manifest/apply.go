@@ -1,4 +1,4 @@
-package inject
+package manifest
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/meshctl/meshctl/pkg/inject"
 )
 
 // Applying JSON patch operations to a document's node tree. The tree is
@@ -14,7 +16,7 @@ import (
 // copies every other byte of the source.
 
 // applyPatch applies p to d's tree.
-func (d *document) applyPatch(p Patch) error {
+func (d *document) applyPatch(p inject.Patch) error {
 	for _, op := range p {
 		if err := d.applyOp(op); err != nil {
 			return fmt.Errorf("applying %s %s: %w", op.Op, op.Path, err)
@@ -23,20 +25,20 @@ func (d *document) applyPatch(p Patch) error {
 	return nil
 }
 
-func (d *document) applyOp(op Operation) error {
-	d.tokens = appendPointer(d.tokens[:0], op.Path)
+func (d *document) applyOp(op inject.Operation) error {
+	d.tokens = inject.AppendPointer(d.tokens[:0], op.Path)
 	tokens := d.tokens
 	if len(tokens) == 0 {
 		return fmt.Errorf("cannot %s the whole document", op.Op)
 	}
 	var value *yaml.Node
-	if op.Op != OpRemove {
+	if op.Op != inject.OpRemove {
 		var err error
 		if value, err = d.cache.node(op.Value); err != nil {
 			return err
 		}
 	}
-	path, err := d.walk(tokens[:len(tokens)-1], op.Op == OpAdd)
+	path, err := d.walk(tokens[:len(tokens)-1], op.Op == inject.OpAdd)
 	if err != nil {
 		return err
 	}
@@ -51,12 +53,12 @@ func (d *document) applyOp(op Operation) error {
 	case yaml.MappingNode:
 		i := keyIndex(parent, last)
 		switch {
-		case op.Op == OpAdd && i < 0:
+		case op.Op == inject.OpAdd && i < 0:
 			key := &yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: last}
 			parent.Content = append(parent.Content, key, value)
 		case i < 0:
 			return fmt.Errorf("no member %q", last)
-		case op.Op == OpRemove:
+		case op.Op == inject.OpRemove:
 			d.unshareSubtree(parent.Content[i+1])
 			parent.Content = slices.Delete(parent.Content, i, i+2)
 		default:
@@ -64,18 +66,18 @@ func (d *document) applyOp(op Operation) error {
 			parent.Content[i+1] = value
 		}
 	case yaml.SequenceNode:
-		if op.Op == OpAdd && last == "-" {
+		if op.Op == inject.OpAdd && last == "-" {
 			parent.Content = append(parent.Content, value)
 			break
 		}
 		i, err := strconv.Atoi(last)
-		if err != nil || i < 0 || i > len(parent.Content) || (i == len(parent.Content) && op.Op != OpAdd) {
+		if err != nil || i < 0 || i > len(parent.Content) || (i == len(parent.Content) && op.Op != inject.OpAdd) {
 			return fmt.Errorf("no element %q", last)
 		}
 		switch op.Op {
-		case OpAdd:
+		case inject.OpAdd:
 			parent.Content = slices.Insert(parent.Content, i, value)
-		case OpRemove:
+		case inject.OpRemove:
 			d.unshareSubtree(parent.Content[i])
 			parent.Content = slices.Delete(parent.Content, i, i+1)
 		default:

@@ -1,13 +1,16 @@
-package inject
+package manifest
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/meshctl/meshctl/pkg/cli"
+	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
 
@@ -66,5 +69,59 @@ func TestOptionsJoinsInputs(t *testing.T) {
 	}
 	if n := strings.Count(out.String(), "\n---\n"); n != 3 {
 		t.Errorf("%d separators, want 3:\n%s", n, out.String())
+	}
+}
+
+// testFactory is a cli.Factory whose settings name a mesh and whose cluster
+// cannot be reached; it counts the calls for clients.
+type testFactory struct {
+	cli.Factory // the methods Options must not call: nil, so they panic
+	clients     int
+}
+
+func (f *testFactory) Settings() cli.Settings {
+	return cli.Settings{MeshName: "blue", MeshNamespace: "blue-system"}
+}
+
+func (f *testFactory) Clients() (*kube.Clients, error) {
+	f.clients++
+	return nil, errors.New("no cluster configured")
+}
+
+// TestOptionsComplete: Complete takes the mesh from the settings and an
+// HTTP client with a timeout, and asks the Factory for clients only when
+// --from-cluster needs them, so offline runs need no kubeconfig.
+func TestOptionsComplete(t *testing.T) {
+	f := &testFactory{}
+	o := &Options{EnrolNamespaces: true}
+	var out, errOut bytes.Buffer
+	o.In, o.Out, o.ErrOut = strings.NewReader("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"), &out, &errOut
+	if err := cli.Run(t.Context(), o, f, nil); err != nil {
+		t.Fatal(err)
+	}
+	if o.MeshName != "blue" || o.MeshNamespace != "blue-system" || o.HTTPClient == nil || o.HTTPClient.Timeout != FetchTimeout {
+		t.Errorf("completed options: %+v", o)
+	}
+	if f.clients != 0 || !strings.Contains(out.String(), "meshctl.io/monitored-by: blue") {
+		t.Errorf("offline run: %d calls for clients, output:\n%s", f.clients, out.String())
+	}
+
+	o = &Options{FromCluster: true}
+	o.In, o.Out, o.ErrOut = strings.NewReader(""), &out, &errOut
+	err := cli.Run(t.Context(), o, f, nil)
+	if f.clients != 1 || err == nil || !strings.Contains(err.Error(), "--from-cluster: no cluster configured") {
+		t.Errorf("--from-cluster: %d calls for clients, error %v", f.clients, err)
+	}
+}
+
+// TestOptionsForceNeedsEnrolment: --force says what to do with Namespace
+// documents of another mesh, which only --enrol-namespaces reads.
+func TestOptionsForceNeedsEnrolment(t *testing.T) {
+	for _, o := range []*Options{{Force: true}, {Force: true, EnrolNamespaces: true, Mode: ModeUninject}} {
+		o.In = strings.NewReader("")
+		var ue *cli.UsageError
+		if err := o.Validate(); !errors.As(err, &ue) {
+			t.Errorf("%+v: got %v, want a usage error", o, err)
+		}
 	}
 }

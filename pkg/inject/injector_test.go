@@ -2,15 +2,14 @@ package inject
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
@@ -100,7 +99,7 @@ func TestInjectPodPatch(t *testing.T) {
 		t.Errorf("defaulted pod: %s", r.Action)
 	}
 
-	u, err := in.Uninject(Workload{Kind: "pod", Name: "web-1", Template: &corev1.PodTemplateSpec{ObjectMeta: got.ObjectMeta, Spec: got.Spec}})
+	u, err := in.Uninject(Target{Kind: "pod", Name: "web-1", Template: &corev1.PodTemplateSpec{ObjectMeta: got.ObjectMeta, Spec: got.Spec}})
 	if err != nil || u.Action != Uninjected {
 		t.Fatalf("uninject: %+v, %v", u, err)
 	}
@@ -159,26 +158,26 @@ func TestSkipReasons(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		w      Workload
+		w      Target
 		want   SkipReason
 		detail string
 	}{
-		{"no template", Workload{Kind: "replicationcontroller", Name: "x"}, SkipNoPodTemplate, ""},
-		{"no containers", Workload{Kind: "job", Template: tpl(func(t *corev1.PodTemplateSpec) { t.Spec.Containers = nil })}, SkipNoContainers, ""},
-		{"opt out", Workload{Kind: "deployment", Template: tpl(func(t *corev1.PodTemplateSpec) {
+		{"no template", Target{Kind: "replicationcontroller", Name: "x"}, SkipNoPodTemplate, ""},
+		{"no containers", Target{Kind: "job", Template: tpl(func(t *corev1.PodTemplateSpec) { t.Spec.Containers = nil })}, SkipNoContainers, ""},
+		{"opt out", Target{Kind: "deployment", Template: tpl(func(t *corev1.PodTemplateSpec) {
 			t.Annotations = map[string]string{meshconfig.AnnotationSidecarInjection: meshconfig.InjectionDisabled}
 		})}, SkipOptedOut, "meshctl.io/sidecar-injection: disabled"},
-		{"host network", Workload{Kind: "daemonset", Template: tpl(func(t *corev1.PodTemplateSpec) { t.Spec.HostNetwork = true })}, SkipHostNetwork, ""},
-		{"kube-system", Workload{Kind: "pod", Namespace: "kube-system", Template: tpl(func(*corev1.PodTemplateSpec) {})}, SkipSystemNamespace, "kube-system"},
-		{"kube-node-lease", Workload{Kind: "pod", Namespace: "kube-node-lease", Template: tpl(func(*corev1.PodTemplateSpec) {})}, SkipSystemNamespace, "kube-node-lease"},
-		{"control plane", Workload{Kind: "pod", Namespace: meshconfig.DefaultMeshNamespace, Template: tpl(func(*corev1.PodTemplateSpec) {})}, SkipControlPlaneNamespace, "mesh-system"},
-		{"istio", Workload{Kind: "pod", Template: tpl(func(t *corev1.PodTemplateSpec) {
+		{"host network", Target{Kind: "daemonset", Template: tpl(func(t *corev1.PodTemplateSpec) { t.Spec.HostNetwork = true })}, SkipHostNetwork, ""},
+		{"kube-system", Target{Kind: "pod", Namespace: "kube-system", Template: tpl(func(*corev1.PodTemplateSpec) {})}, SkipSystemNamespace, "kube-system"},
+		{"kube-node-lease", Target{Kind: "pod", Namespace: "kube-node-lease", Template: tpl(func(*corev1.PodTemplateSpec) {})}, SkipSystemNamespace, "kube-node-lease"},
+		{"control plane", Target{Kind: "pod", Namespace: meshconfig.DefaultMeshNamespace, Template: tpl(func(*corev1.PodTemplateSpec) {})}, SkipControlPlaneNamespace, "mesh-system"},
+		{"istio", Target{Kind: "pod", Template: tpl(func(t *corev1.PodTemplateSpec) {
 			t.Spec.Containers = append(t.Spec.Containers, corev1.Container{Name: "istio-proxy"})
 		})}, SkipOtherMesh, "istio-proxy"},
-		{"linkerd init", Workload{Kind: "pod", Template: tpl(func(t *corev1.PodTemplateSpec) {
+		{"linkerd init", Target{Kind: "pod", Template: tpl(func(t *corev1.PodTemplateSpec) {
 			t.Spec.InitContainers = []corev1.Container{{Name: "linkerd-init"}}
 		})}, SkipOtherMesh, "linkerd-init"},
-		{"name conflict", Workload{Kind: "pod", Template: tpl(func(t *corev1.PodTemplateSpec) {
+		{"name conflict", Target{Kind: "pod", Template: tpl(func(t *corev1.PodTemplateSpec) {
 			t.Spec.InitContainers = []corev1.Container{{Name: proxyconfig.InitContainerName}}
 		})}, SkipNameConflict, proxyconfig.InitContainerName},
 	} {
@@ -192,7 +191,7 @@ func TestSkipReasons(t *testing.T) {
 			}
 		})
 	}
-	r, err := in.Uninject(Workload{Kind: "pod", Template: tpl(func(*corev1.PodTemplateSpec) {})})
+	r, err := in.Uninject(Target{Kind: "pod", Template: tpl(func(*corev1.PodTemplateSpec) {})})
 	if err != nil || r.Skip != SkipNotInjected {
 		t.Errorf("uninject of a plain pod: %+v %v", r, err)
 	}
@@ -219,43 +218,54 @@ func TestBadMarkerAndAnnotations(t *testing.T) {
 	} {
 		p := appPod()
 		p.Annotations = tc.ann
-		_, err := in.Inject(Workload{Kind: "deployment", Name: "web", Template: &corev1.PodTemplateSpec{ObjectMeta: p.ObjectMeta, Spec: p.Spec}})
+		_, err := in.Inject(Target{Kind: "deployment", Name: "web", Template: &corev1.PodTemplateSpec{ObjectMeta: p.ObjectMeta, Spec: p.Spec}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: got %v, want %q", tc.ann, err, tc.want)
 		}
 	}
 }
 
+// TestEnrolNamespace: the Namespace documents of a stream may join the mesh
+// on the terms of meshconfig.CheckEnrolment, as with `meshctl namespace add`.
 func TestEnrolNamespace(t *testing.T) {
 	in := testInjector(t, testVersion)
-	r := in.EnrolNamespace(&metav1.ObjectMeta{Name: "shop"})
-	want := Patch{
+	enrolled := Patch{
 		{Op: OpAdd, Path: "/metadata/labels", Value: map[string]string{meshconfig.LabelMonitoredBy: "mesh"}},
 		{Op: OpAdd, Path: "/metadata/annotations", Value: map[string]string{meshconfig.AnnotationSidecarInjection: meshconfig.InjectionEnabled}},
 	}
-	if r.Action != Enrolled || !reflect.DeepEqual(r.Patch, want) {
-		t.Errorf("got %+v", r)
+	other := map[string]string{meshconfig.LabelMonitoredBy: "other"}
+	moved := Patch{
+		{Op: OpReplace, Path: "/metadata/labels/" + PointerToken(meshconfig.LabelMonitoredBy), Value: "mesh"},
+		{Op: OpAdd, Path: "/metadata/annotations", Value: map[string]string{meshconfig.AnnotationSidecarInjection: meshconfig.InjectionEnabled}},
 	}
-	if r := in.EnrolNamespace(&metav1.ObjectMeta{Name: "mesh-system"}); r.Skip != SkipControlPlaneNamespace {
-		t.Errorf("control-plane namespace: %+v", r)
-	}
-}
-
-func TestPointer(t *testing.T) {
-	if got := PointerToken("a/b~c"); got != "a~1b~0c" {
-		t.Errorf("PointerToken: %s", got)
-	}
-	for p, want := range map[string][]string{
-		"/metadata/annotations/a~1b~0c": {"metadata", "annotations", "a/b~c"},
-		"":                              nil,
-		"/":                             {""},
-		"//a/":                          {"", "a", ""},
-		"a/b":                           {"a", "b"},
-		"/~01":                          {"~1"},
+	for _, tc := range []struct {
+		name   string
+		ns     metav1.ObjectMeta
+		force  bool
+		want   Result
+		refuse error
+	}{
+		{"new", metav1.ObjectMeta{Name: "shop"}, false, Result{Action: Enrolled, Patch: enrolled}, nil},
+		{"already", metav1.ObjectMeta{Name: "shop", Labels: map[string]string{meshconfig.LabelMonitoredBy: "mesh"},
+			Annotations: map[string]string{meshconfig.AnnotationSidecarInjection: meshconfig.InjectionEnabled}}, false,
+			Result{Action: Unchanged, Detail: "already enrolled"}, nil},
+		{"control plane", metav1.ObjectMeta{Name: "mesh-system"}, true, Result{Action: Skipped, Skip: SkipControlPlaneNamespace, Detail: "mesh-system"}, nil},
+		{"system", metav1.ObjectMeta{Name: "kube-public"}, true, Result{Action: Skipped, Skip: SkipSystemNamespace, Detail: "kube-public"}, nil},
+		{"other mesh", metav1.ObjectMeta{Name: "shop", Labels: other}, false, Result{}, meshconfig.ErrOtherMesh},
+		{"other mesh, force", metav1.ObjectMeta{Name: "shop", Labels: other}, true, Result{Action: Enrolled, Detail: "moved from mesh other", Patch: moved}, nil},
 	} {
-		if got := SplitPointer(p); !reflect.DeepEqual(got, want) {
-			t.Errorf("SplitPointer(%q) = %q, want %q", p, got, want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := in.EnrolNamespace(&tc.ns, tc.force)
+			if tc.refuse != nil {
+				if !errors.Is(err, tc.refuse) || r != nil || !strings.Contains(err.Error(), `namespace "shop"`) || !strings.Contains(err.Error(), "--force") {
+					t.Errorf("got %+v, %v; want an error naming the namespace and --force, wrapping %v", r, err, tc.refuse)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(*r, tc.want) {
+				t.Errorf("got %+v, %v; want %+v", r, err, tc.want)
+			}
+		})
 	}
 }
 
@@ -301,7 +311,7 @@ func TestEveryPodGetsANativeSidecar(t *testing.T) {
 		if c := proxyconfig.ProxyContainerOf(&got.Spec); c == nil || c.Name != proxyconfig.ProxyContainerName {
 			t.Errorf("%q: ProxyContainerOf does not find the proxy", policy)
 		}
-		u, err := in.Uninject(Workload{Kind: "pod", Template: &corev1.PodTemplateSpec{ObjectMeta: got.ObjectMeta, Spec: got.Spec}})
+		u, err := in.Uninject(Target{Kind: "pod", Template: &corev1.PodTemplateSpec{ObjectMeta: got.ObjectMeta, Spec: got.Spec}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -395,7 +405,7 @@ func TestUpgradeFromTheLegacyLayout(t *testing.T) {
 			t.Errorf("extra init %v: injecting the upgrade again: %+v, %v", extraInit, again, err)
 		}
 
-		u, err := in.Uninject(Workload{Kind: "pod", Template: &corev1.PodTemplateSpec{ObjectMeta: old.ObjectMeta, Spec: old.Spec}})
+		u, err := in.Uninject(Target{Kind: "pod", Template: &corev1.PodTemplateSpec{ObjectMeta: old.ObjectMeta, Spec: old.Spec}})
 		if err != nil || u.Action != Uninjected {
 			t.Fatalf("uninject: %+v, %v", u, err)
 		}
@@ -421,139 +431,5 @@ func TestIsZeroMeta(t *testing.T) {
 		if got, want := isZeroMeta(&m), reflect.DeepEqual(m, metav1.ObjectMeta{}); got != want {
 			t.Errorf("isZeroMeta(%+v) = %v, want %v", m, got, want)
 		}
-	}
-}
-
-// TestMemoizedSidecars checks that what an Injector memoizes changes no
-// result: each pod, injected after all the others by one Injector, gets
-// the patch a fresh Injector gives it, and bad annotations fail every time,
-// however close they come to a good set already memoized.
-func TestMemoizedSidecars(t *testing.T) {
-	pod := func(name string, annotations map[string]string) *corev1.Pod {
-		p := appPod()
-		p.Name, p.Annotations = name, annotations
-		return p
-	}
-	pods := []*corev1.Pod{
-		pod("plain", nil),
-		pod("ports", map[string]string{proxyconfig.AnnotationSkipInboundPorts: "8081", proxyconfig.AnnotationSkipOutboundPorts: "9090"}),
-		pod("level", map[string]string{proxyconfig.AnnotationProxyLogLevel: "debug"}),
-		pod("both", map[string]string{proxyconfig.AnnotationSkipInboundPorts: "8081", proxyconfig.AnnotationProxyLogLevel: "debug"}),
-		pod("empty", map[string]string{}),
-	}
-	job := pod("job", map[string]string{proxyconfig.AnnotationProxyLogLevel: "debug"})
-	job.Spec.RestartPolicy = corev1.RestartPolicyNever
-	pods = append(pods, job)
-	want := map[string]*Result{}
-	for _, p := range pods {
-		r, err := testInjector(t, testVersion).InjectPod(p, "shop")
-		if err != nil {
-			t.Fatal(err)
-		}
-		want[p.Name] = r
-	}
-	// Concurrently, as the webhook calls it (go test -race).
-	shared := testInjector(t, testVersion)
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for range 2 {
-				for _, p := range pods {
-					got, err := shared.InjectPod(p, "shop")
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					if !reflect.DeepEqual(got, want[p.Name]) {
-						t.Errorf("%s: memoized %+v, fresh %+v", p.Name, got, want[p.Name])
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
-	// The value of the first annotation spells the pair of "ports" above.
-	bad := pod("bad", map[string]string{proxyconfig.AnnotationSkipInboundPorts: "8081" + proxyconfig.AnnotationSkipOutboundPorts + "=4:9090"})
-	for range 2 {
-		if _, err := shared.InjectPod(bad, "shop"); err == nil || !strings.Contains(err.Error(), "pod/bad") {
-			t.Errorf("bad annotation: %v", err)
-		}
-	}
-}
-
-// TestJWTExemptProbes: with JWT on, the proxy of each pod is told that
-// pod's own httpGet probes, so two pods that differ only in their probes get
-// different sidecars even from one memoizing Injector; without JWT, probes
-// change nothing.
-func TestJWTExemptProbes(t *testing.T) {
-	probed := func(name, path string) *corev1.Pod {
-		p := appPod()
-		p.Name = name
-		p.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}
-		p.Spec.Containers[0].ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-			Path: path, Port: intstr.FromString("http"),
-		}}}
-		return p
-	}
-	proxyArgs := func(t *testing.T, in *Injector, pod *corev1.Pod) []string {
-		t.Helper()
-		r, err := in.InjectPod(pod, "shop")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got corev1.Pod
-		if err := json.Unmarshal(applyJSONPatch(t, pod, r.Patch), &got); err != nil {
-			t.Fatal(err)
-		}
-		return proxyconfig.ProxyContainerOf(&got.Spec).Args
-	}
-	exempt := func(args []string) []string {
-		var out []string
-		for _, a := range args {
-			if strings.HasPrefix(a, "--jwt-exempt-probe=") {
-				out = append(out, a)
-			}
-		}
-		return out
-	}
-
-	plain := testInjector(t, testVersion)
-	if got := exempt(proxyArgs(t, plain, probed("a", "/healthz"))); got != nil {
-		t.Errorf("without JWT, the proxy got %q", got)
-	}
-
-	spec := meshconfig.DefaultSpec()
-	spec.Auth.JWT = meshconfig.JWTSpec{Enable: true, Issuer: "https://issuer.example", JWKS: `{"keys":[]}`}
-	in, err := New(spec, meshconfig.DefaultMeshName, meshconfig.DefaultMeshNamespace)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 2 { // the second round is served from the memo
-		for _, tc := range []struct {
-			pod  *corev1.Pod
-			want []string
-		}{
-			{probed("a", "/healthz"), []string{"--jwt-exempt-probe=8080/healthz"}},
-			{probed("b", "/ready"), []string{"--jwt-exempt-probe=8080/ready"}},
-			{appPod(), nil},
-		} {
-			if got := exempt(proxyArgs(t, in, tc.pod)); !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("%s: exempt probes %q, want %q", tc.pod.Name, got, tc.want)
-			}
-		}
-	}
-	// Re-injecting an injected pod reads the probes of the app, not the
-	// proxy's own (on the admin port).
-	pod := probed("a", "/healthz")
-	r, err := in.InjectPod(pod, "shop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var injected corev1.Pod
-	if err := json.Unmarshal(applyJSONPatch(t, pod, r.Patch), &injected); err != nil {
-		t.Fatal(err)
-	}
-	if again, err := in.InjectPod(&injected, "shop"); err != nil || again.Action != Unchanged {
-		t.Errorf("re-injection: %+v, %v; want unchanged", again, err)
 	}
 }

@@ -1,4 +1,4 @@
-package inject
+package manifest
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	sigsjson "sigs.k8s.io/json"
 
+	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
@@ -32,11 +33,15 @@ const (
 // applied to the node tree; everything else passes through byte for byte.
 type Stream struct {
 	// Injector computes the patches.
-	Injector *Injector
+	Injector *inject.Injector
 	// Mode says whether to inject or uninject.
 	Mode Mode
 	// EnrolNamespaces enrols Namespace documents in the mesh (inject only).
 	EnrolNamespaces bool
+	// Force, with EnrolNamespaces, moves Namespace documents enrolled in
+	// another mesh into this one; without it they fail the stream, as
+	// `meshctl namespace add` refuses them without --force.
+	Force bool
 	// SeparateJSON puts a "---" line between the values of a JSON stream,
 	// for output that joins it with other inputs into one YAML stream
 	// (kubectl reads a stream as JSON only when the whole of it is).
@@ -52,7 +57,7 @@ type Entry struct {
 	// Resource names it as kind/name, kind in lower case.
 	Resource string
 	// Result is what was done.
-	Result *Result
+	Result *inject.Result
 }
 
 // String formats the entry as the report prints it, such as
@@ -60,7 +65,7 @@ type Entry struct {
 func (e Entry) String() string {
 	r := e.Result
 	switch {
-	case r.Action == Skipped:
+	case r.Action == inject.Skipped:
 		s := e.Resource + " skipped: " + r.Skip.Message()
 		if r.Detail != "" {
 			s += " (" + r.Detail + ")"
@@ -80,9 +85,7 @@ func (e Entry) String() string {
 // nothing.
 func (s *Stream) Process(name string, data []byte) ([]byte, []Entry, error) {
 	if s.emit == nil {
-		s.cache = newValueCache()
-		s.emit = newEmitter(s.cache)
-		s.blocks = newBlockReader()
+		s.start(true)
 	}
 	p := &processor{s: s, name: name}
 	var out []byte
@@ -104,6 +107,17 @@ func (s *Stream) Process(name string, data []byte) ([]byte, []Entry, error) {
 		return nil, nil, err
 	}
 	return out, p.entries, nil
+}
+
+// start makes the printer's caches and, with blocks, the blockReader.
+// Without it every document is read by yaml.v3: only BenchmarkStream starts
+// a Stream so, to measure what the blockReader saves.
+func (s *Stream) start(blocks bool) {
+	s.cache = newValueCache()
+	s.emit = newEmitter(s.cache)
+	if blocks {
+		s.blocks = newBlockReader()
+	}
 }
 
 type processor struct {
@@ -282,8 +296,10 @@ func (p *processor) yamlStream(data []byte) ([]byte, error) {
 // blockReader reads much faster than yaml.v3; yaml.v3 reads the rest, and
 // reports errors.
 func (p *processor) parse(chunk []byte) (*yaml.Node, error) {
-	if root := p.s.blocks.read(chunk); root != nil {
-		return root, nil
+	if p.s.blocks != nil {
+		if root := p.s.blocks.read(chunk); root != nil {
+			return root, nil
+		}
 	}
 	var n yaml.Node
 	if err := yaml.Unmarshal(chunk, &n); err != nil {
@@ -305,7 +321,7 @@ func (p *processor) document(out *bytes.Buffer, d *document) error {
 	if root.Kind != yaml.MappingNode {
 		return errors.New("not a Kubernetes object: expected a mapping with apiVersion and kind")
 	}
-	var patch Patch
+	var patch inject.Patch
 	kind, apiVersion := scalarString(lookup(root, "kind")), scalarString(lookup(root, "apiVersion"))
 	if kind == "" || apiVersion == "" {
 		return errors.New("not a Kubernetes object: apiVersion and kind are required")
@@ -371,11 +387,11 @@ func templatePath(apiVersion, kind string) (string, bool) {
 }
 
 // resource injects one object; prefix is its pointer in the document.
-func (p *processor) resource(obj *yaml.Node, prefix string) (Patch, error) {
+func (p *processor) resource(obj *yaml.Node, prefix string) (inject.Patch, error) {
 	kind, apiVersion := scalarString(lookup(obj, "kind")), scalarString(lookup(obj, "apiVersion"))
 	meta := lookup(obj, "metadata")
 	name, ns := scalarString(lookup(meta, "name")), scalarString(lookup(meta, "namespace"))
-	w := Workload{Kind: strings.ToLower(kind), Name: name, Namespace: ns}
+	w := inject.Target{Kind: strings.ToLower(kind), Name: name, Namespace: ns}
 	in := p.s.Injector
 	tpl, ok := templatePath(apiVersion, kind)
 	if !ok {
@@ -384,15 +400,18 @@ func (p *processor) resource(obj *yaml.Node, prefix string) (Patch, error) {
 			if err := p.decode(meta, &om); err != nil {
 				return nil, fmt.Errorf("%s: metadata: %w", w, err)
 			}
-			r := in.EnrolNamespace(&om)
+			r, err := in.EnrolNamespace(&om, p.s.Force)
+			if err != nil {
+				return nil, err // names the namespace and --force
+			}
 			p.entries = append(p.entries, Entry{w.String(), r})
 			return r.Patch.Under(prefix), nil
 		}
-		p.entries = append(p.entries, Entry{w.String(), skipped(SkipNotWorkload, "")})
+		p.entries = append(p.entries, Entry{w.String(), &inject.Result{Action: inject.Skipped, Skip: inject.SkipNotWorkload}})
 		return nil, nil
 	}
 	tn := obj
-	for _, tok := range SplitPointer(tpl) {
+	for _, tok := range inject.SplitPointer(tpl) {
 		tn = lookup(tn, tok)
 	}
 	if !isNull(tn) {
@@ -404,7 +423,7 @@ func (p *processor) resource(obj *yaml.Node, prefix string) (Patch, error) {
 			w.HasMetadata = true
 		}
 	}
-	var r *Result
+	var r *inject.Result
 	var err error
 	if p.s.Mode == ModeUninject {
 		r, err = in.Uninject(w)

@@ -1,4 +1,4 @@
-package inject
+package manifest
 
 import (
 	"bytes"
@@ -11,17 +11,23 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/meshctl/meshctl/pkg/cli"
+	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
 
 // MaxInputSize bounds one input (a file, a URL, stdin): the whole stream is
 // held in memory so that output is all or nothing.
 const MaxInputSize = 64 << 20
+
+// FetchTimeout bounds fetching one https:// input with the client Complete
+// makes, so that a stalled server fails the command rather than hanging it.
+const FetchTimeout = 30 * time.Second
 
 // Options are the options of `meshctl inject` and `meshctl uninject`.
 type Options struct {
@@ -40,18 +46,24 @@ type Options struct {
 	Strict bool
 	// EnrolNamespaces enrols Namespace documents in the mesh.
 	EnrolNamespaces bool
+	// Force, with EnrolNamespaces, moves Namespace documents enrolled in
+	// another mesh into this one; without it they fail the run.
+	Force bool
 	// MeshConfigFile reads the proxy settings from a MeshConfig manifest.
 	MeshConfigFile string
 	// FromCluster reads the proxy settings from the live MeshConfig.
 	FromCluster bool
 	// MeshName and MeshNamespace name the mesh and its control-plane
-	// namespace (from the global settings).
+	// namespace; Complete takes them from the global settings.
 	MeshName      string
 	MeshNamespace string
 
-	// Dynamic returns the client --from-cluster reads with; only called then.
+	// Dynamic returns the client --from-cluster reads with; only called
+	// then, so that offline runs never load a kubeconfig. Complete sets it
+	// from the Factory.
 	Dynamic func() (dynamic.Interface, error)
 	// HTTPClient fetches https:// inputs; it should carry a timeout.
+	// Complete sets one with FetchTimeout unless a test has set its own.
 	HTTPClient *http.Client
 	// FS reads files and directories; nil is the operating system's.
 	FS FileSystem
@@ -94,13 +106,34 @@ func readLimited(r io.Reader) ([]byte, error) {
 	return b, nil
 }
 
+// Complete takes the mesh's names from the settings, and the clients from
+// f: the dynamic one is built only if --from-cluster asks for it.
+func (o *Options) Complete(f cli.Factory, _ []string) error {
+	s := f.Settings()
+	o.MeshName, o.MeshNamespace = s.MeshName, s.MeshNamespace
+	o.Dynamic = func() (dynamic.Interface, error) {
+		c, err := f.Clients()
+		if err != nil {
+			return nil, err
+		}
+		return c.Dynamic, nil
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: FetchTimeout}
+	}
+	return nil
+}
+
 // Validate checks the flags together; mistakes are usage errors.
 func (o *Options) Validate() error {
 	if o.MeshConfigFile != "" && o.FromCluster {
 		return cli.UsageErrorf("--mesh-config and --from-cluster both say where the proxy settings come from: pass one")
 	}
-	if o.Mode == ModeUninject && (o.MeshConfigFile != "" || o.FromCluster || o.EnrolNamespaces) {
+	if o.Mode == ModeUninject && (o.MeshConfigFile != "" || o.FromCluster || o.EnrolNamespaces || o.Force) {
 		return cli.UsageErrorf("uninject removes what the marker names and needs no proxy settings or enrolment")
+	}
+	if o.Force && !o.EnrolNamespaces {
+		return cli.UsageErrorf("--force moves Namespace documents of another mesh and needs --enrol-namespaces")
 	}
 	for _, f := range o.Filenames {
 		switch {
@@ -133,7 +166,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s := &Stream{Injector: in, Mode: o.Mode, EnrolNamespaces: o.EnrolNamespaces, SeparateJSON: len(inputs) > 1}
+	s := &Stream{Injector: in, Mode: o.Mode, EnrolNamespaces: o.EnrolNamespaces, Force: o.Force, SeparateJSON: len(inputs) > 1}
 	var out bytes.Buffer
 	var report []Entry
 	for i, inp := range inputs {
@@ -159,7 +192,7 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 	}
 	for _, e := range report {
-		if e.Result.Action == Skipped && e.Result.Skip.Warning() {
+		if e.Result.Action == inject.Skipped && e.Result.Skip.Warning() {
 			warnings++
 		}
 	}
@@ -171,7 +204,7 @@ func (o *Options) Run(ctx context.Context) error {
 }
 
 // injector builds the engine from the proxy settings' source.
-func (o *Options) injector(ctx context.Context) (*Injector, error) {
+func (o *Options) injector(ctx context.Context) (*inject.Injector, error) {
 	spec := meshconfig.DefaultSpec()
 	switch {
 	case o.MeshConfigFile != "":
@@ -198,7 +231,7 @@ func (o *Options) injector(ctx context.Context) (*Injector, error) {
 		}
 		spec = mc.Spec
 	}
-	return New(spec, o.MeshName, o.MeshNamespace)
+	return inject.New(spec, o.MeshName, o.MeshNamespace)
 }
 
 func (o *Options) fs() FileSystem {

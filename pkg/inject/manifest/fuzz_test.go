@@ -1,4 +1,4 @@
-package inject
+package manifest
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/meshctl/meshctl/pkg/inject"
 )
 
 // FuzzStream feeds arbitrary streams to the parser and the injector: it
@@ -38,8 +40,8 @@ func FuzzStream(f *testing.F) {
 	})
 }
 
-func fuzzOne(t *testing.T, in *Injector, data []byte) {
-	s := &Stream{Injector: in, EnrolNamespaces: true}
+func fuzzOne(t *testing.T, in *inject.Injector, data []byte) {
+	s := &Stream{Injector: in, EnrolNamespaces: true, Force: true}
 	out, _, err := s.Process("fuzz", data)
 	if err != nil {
 		return

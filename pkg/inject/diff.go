@@ -1,0 +1,156 @@
+package inject
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
+)
+
+// diff is the patch from cur to desired. They differ only in the fields the
+// injector owns: labels, annotations, init containers and containers. raw
+// holds the JSON of containers by name, for values that need no marshalling.
+// keepMetadata says cur's metadata field exists even if its ObjectMeta is
+// zero: labels and annotations are added into it and removed from it,
+// rather than the field being added or removed whole, which would drop
+// what else it holds ("creationTimestamp: null", say).
+func diff(cur, desired *corev1.PodTemplateSpec, raw map[string]json.RawMessage, keepMetadata bool) Patch {
+	var p Patch
+	curZero := isZeroMeta(&cur.ObjectMeta)
+	desZero := isZeroMeta(&desired.ObjectMeta)
+	switch {
+	case curZero && !desZero && !keepMetadata:
+		meta := map[string]any{}
+		if desired.Labels != nil {
+			meta["labels"] = desired.Labels
+		}
+		if desired.Annotations != nil {
+			meta["annotations"] = desired.Annotations
+		}
+		p = append(p, Operation{Op: OpAdd, Path: "/metadata", Value: meta})
+	case !curZero && desZero && !keepMetadata:
+		p = append(p, Operation{Op: OpRemove, Path: "/metadata"})
+	case curZero:
+		// Into a metadata field that holds nothing the engine decodes, in
+		// the order adding the field whole gives them (sorted).
+		p = mapOps(p, "/metadata/annotations", cur.Annotations, desired.Annotations)
+		p = mapOps(p, "/metadata/labels", cur.Labels, desired.Labels)
+	default:
+		p = mapOps(p, "/metadata/labels", cur.Labels, desired.Labels)
+		p = mapOps(p, "/metadata/annotations", cur.Annotations, desired.Annotations)
+	}
+	p = listOps(p, "/spec/initContainers", cur.Spec.InitContainers, desired.Spec.InitContainers, raw)
+	p = listOps(p, "/spec/containers", cur.Spec.Containers, desired.Spec.Containers, raw)
+	return p
+}
+
+func mapOps(p Patch, path string, cur, desired map[string]string) Patch {
+	switch {
+	case cur == nil && desired == nil:
+		return p
+	case cur == nil:
+		return append(p, Operation{Op: OpAdd, Path: path, Value: desired})
+	case desired == nil:
+		return append(p, Operation{Op: OpRemove, Path: path})
+	}
+	var gone []string
+	for k := range cur {
+		if _, ok := desired[k]; !ok {
+			gone = append(gone, k)
+		}
+	}
+	sort.Strings(gone)
+	for _, k := range gone {
+		p = append(p, Operation{Op: OpRemove, Path: path + "/" + PointerToken(k)})
+	}
+	keys := make([]string, 0, len(desired))
+	for k := range desired {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v, had := cur[k]
+		switch {
+		case !had:
+			p = append(p, Operation{Op: OpAdd, Path: path + "/" + PointerToken(k), Value: desired[k]})
+		case v != desired[k]:
+			p = append(p, Operation{Op: OpReplace, Path: path + "/" + PointerToken(k), Value: desired[k]})
+		}
+	}
+	return p
+}
+
+// listOps matches containers by name: names that are gone are removed
+// (from the end, so earlier indexes stay valid), changed ones are replaced
+// where they are, and new ones are inserted right after the container that
+// precedes them in desired (appended when that is the last one), so that
+// the proxy lands right after the rules' init container even where an init
+// container was added after them since an older injection.
+func listOps(p Patch, path string, cur, desired []corev1.Container, raw map[string]json.RawMessage) Patch {
+	value := func(c corev1.Container) any {
+		if r, ok := raw[c.Name]; ok {
+			return r
+		}
+		return c
+	}
+	switch {
+	case cur == nil && desired == nil:
+		return p
+	case cur == nil && !slices.ContainsFunc(desired, func(c corev1.Container) bool { _, ok := raw[c.Name]; return !ok }):
+		items := make([]any, len(desired))
+		for i, c := range desired {
+			items[i] = value(c)
+		}
+		return append(p, Operation{Op: OpAdd, Path: path, Value: items})
+	case cur == nil:
+		return append(p, Operation{Op: OpAdd, Path: path, Value: desired})
+	case desired == nil:
+		return append(p, Operation{Op: OpRemove, Path: path})
+	}
+	names := make([]string, 0, len(cur))
+	for _, c := range cur {
+		names = append(names, c.Name)
+	}
+	for i := len(cur) - 1; i >= 0; i-- {
+		if !slices.ContainsFunc(desired, func(c corev1.Container) bool { return c.Name == cur[i].Name }) {
+			p = append(p, Operation{Op: OpRemove, Path: fmt.Sprintf("%s/%d", path, i)})
+			names = slices.Delete(names, i, i+1)
+		}
+	}
+	for k, d := range desired {
+		i := slices.Index(names, d.Name)
+		if i < 0 {
+			at := len(names)
+			if k > 0 {
+				if j := slices.Index(names, desired[k-1].Name); j >= 0 {
+					at = j + 1
+				}
+			}
+			if at == len(names) {
+				p = append(p, Operation{Op: OpAdd, Path: path + "/-", Value: value(d)})
+			} else {
+				p = append(p, Operation{Op: OpAdd, Path: fmt.Sprintf("%s/%d", path, at), Value: value(d)})
+			}
+			names = slices.Insert(names, at, d.Name)
+			continue
+		}
+		if d.Name != proxyconfig.InitContainerName && d.Name != proxyconfig.ProxyContainerName {
+			continue // the app's containers: desired holds them as they are
+		}
+		c := cur[slices.IndexFunc(cur, func(c corev1.Container) bool { return c.Name == d.Name })]
+		if !sameJSON(c, d) {
+			p = append(p, Operation{Op: OpReplace, Path: fmt.Sprintf("%s/%d", path, i), Value: value(d)})
+		}
+	}
+	return p
+}
+
+func sameJSON(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(x) == string(y)
+}

@@ -1,0 +1,170 @@
+package inject
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
+)
+
+// Bounds of what an Injector memoizes (a few MiB at most); past them,
+// sidecars and markers are rendered for every workload.
+const (
+	maxSidecars = 256
+	maxMarkers  = 4096
+)
+
+// renderedSidecar is a sidecar definition rendered once: the containers
+// apply adds and their JSON, memoized by the Injector per sidecarKey.
+type renderedSidecar struct {
+	init, proxy corev1.Container
+	// json is the containers' JSON, hashed into the marker; raw holds each
+	// container's, which patches carry as their value as it is.
+	json []byte
+	raw  map[string]json.RawMessage
+	// memoized is set when the Injector keeps this sidecar, and so its
+	// markers.
+	memoized bool
+}
+
+// sidecarKey identifies a sidecar definition: the mesh-wide one refined by
+// the values of a workload's per-workload annotations and, with JWT
+// validation on, by the pod's own httpGet probes, which the proxy lets
+// through without a token: two workloads that differ only in their probes
+// must not share a sidecar.
+type sidecarKey struct {
+	mesh        *proxyconfig.Config
+	annotations string // "key=length:value" for each that is set
+	probes      string // each exempt probe, "port/path" followed by a space
+}
+
+// exemptProbes is the part of a sidecarKey that probes set. Paths hold no
+// spaces (wire.CheckProbePath), so the text is unambiguous.
+func exemptProbes(probes []proxyconfig.Probe) string {
+	var k strings.Builder
+	for _, p := range probes {
+		k.WriteString(p.String())
+		k.WriteByte(' ')
+	}
+	return k.String()
+}
+
+// workloadAnnotations is the part of a sidecarKey that annotations set; ""
+// for a workload that sets none. Values are prefixed with their length, so
+// that no value can pass for several annotations.
+func workloadAnnotations(annotations map[string]string) string {
+	var k string
+	for _, a := range proxyconfig.Annotations() {
+		if v, ok := annotations[a]; ok {
+			k += a + "=" + strconv.Itoa(len(v)) + ":" + v
+		}
+	}
+	return k
+}
+
+// sidecarFor returns the sidecar of a workload with annotations and pod
+// spec: the mesh-wide definition refined by the annotations and, when JWT
+// validation is on, by the spec's httpGet probes (see
+// proxyconfig.HTTPProbesOf), rendered once per distinct set of both. Bad
+// annotation values are errors naming the workload; they are not
+// memoized, so every workload that has them fails alike.
+func (in *Injector) sidecarFor(w Target, annotations map[string]string, spec *corev1.PodSpec) (*renderedSidecar, error) {
+	var probes []proxyconfig.Probe
+	if in.Sidecar.JWT != nil {
+		probes = proxyconfig.HTTPProbesOf(spec)
+	}
+	k := sidecarKey{mesh: in.Sidecar, annotations: workloadAnnotations(annotations), probes: exemptProbes(probes)}
+	if s, ok := in.sidecars.Load(k); ok {
+		return s.(*renderedSidecar), nil
+	}
+	c, err := in.Sidecar.ForWorkload(w.String(), annotations)
+	if err != nil {
+		return nil, err
+	}
+	c = c.WithExemptProbes(probes)
+	s := &renderedSidecar{init: c.InitContainer(), proxy: c.NativeSidecarContainer()}
+	b, err := json.Marshal([]corev1.Container{s.init, s.proxy})
+	if err != nil {
+		panic(err) // containers always marshal
+	}
+	s.json = b
+	s.raw = map[string]json.RawMessage{}
+	for _, c := range []corev1.Container{s.init, s.proxy} {
+		if s.raw[c.Name], err = json.Marshal(c); err != nil {
+			panic(err)
+		}
+	}
+	if in.nSidecars.Add(1) <= maxSidecars {
+		s.memoized = true
+		if prev, loaded := in.sidecars.LoadOrStore(k, s); loaded {
+			return prev.(*renderedSidecar), nil
+		}
+	}
+	return s, nil
+}
+
+// markerKey is what a marker depends on.
+type markerKey struct {
+	sidecar                   *renderedSidecar
+	version, defaultContainer string
+	addedDefault              bool  // the default-container annotation is added
+	created                   uint8 // createdBit of each entry of Created
+}
+
+// createdBit stands for one of the fields a Marker may list in Created.
+// apply adds them in one order, so that the set of them says the list.
+func createdBit(field string) uint8 {
+	switch field {
+	case CreatedMetadata:
+		return 1
+	case CreatedLabels:
+		return 2
+	case CreatedAnnotations:
+		return 4
+	case CreatedInitContainers:
+		return 8
+	}
+	panic("inject: unknown created field " + field)
+}
+
+type markerText struct{ hash, text string }
+
+// marker fills in m's hash and returns m as the annotation's value. Both
+// depend only on the sidecar, the version, the default container and what
+// was created, which most workloads of a stream share: hashing the
+// containers' JSON and marshalling the marker are done once per
+// combination.
+func (in *Injector) marker(s *renderedSidecar, m *Marker, defaultContainer string) string {
+	k := markerKey{sidecar: s, version: m.Version, defaultContainer: defaultContainer, addedDefault: len(m.Annotations) > 0}
+	for _, c := range m.Created {
+		k.created |= createdBit(c)
+	}
+	if !s.memoized {
+		m.Hash = hash(m.Version, defaultContainer, s.json)
+		return m.String()
+	}
+	if t, ok := in.markers.Load(k); ok {
+		m.Hash = t.(markerText).hash
+		return t.(markerText).text
+	}
+	m.Hash = hash(m.Version, defaultContainer, s.json)
+	text := m.String()
+	if in.nMarkers.Add(1) <= maxMarkers {
+		in.markers.Store(k, markerText{m.Hash, text})
+	}
+	return text
+}
+
+func hash(version, defaultContainer string, containers []byte) string {
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(version), []byte(defaultContainer), containers} {
+		h.Write(part)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
