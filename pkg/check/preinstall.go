@@ -268,7 +268,7 @@ func checkNamespaceFree(ctx context.Context, env *Env) error {
 		problems = append(problems, fmt.Sprintf("Helm release %q has %d revision(s) in namespace %q", env.MeshName, len(secrets.Items), ns))
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("namespace %q already holds a mesh: %s; use `meshctl upgrade`, or choose another --mesh-namespace", ns, strings.Join(problems, "; "))
+		return fmt.Errorf("namespace %q already holds a mesh: %s; use `meshctl upgrade`, or install a second mesh with another --mesh-name and --mesh-namespace", ns, strings.Join(problems, "; "))
 	}
 	return nil
 }

@@ -204,7 +204,7 @@ func (d *Deps) refuseInstall(ctx context.Context) error {
 	case err != nil:
 		return fmt.Errorf("deployment %s/%s: %w", d.Namespace, meshconfig.ControllerName, err)
 	default:
-		return fmt.Errorf("namespace %q already holds a mesh control plane (deployment %s of mesh %q): one mesh per namespace; choose another --mesh-namespace", d.Namespace, meshconfig.ControllerName, dep.Labels[meshconfig.LabelMeshName])
+		return fmt.Errorf("namespace %q already holds a mesh control plane (deployment %s of mesh %q): one mesh per namespace; a second mesh needs another --mesh-name and --mesh-namespace", d.Namespace, meshconfig.ControllerName, dep.Labels[meshconfig.LabelMeshName])
 	}
 	sel := meshconfig.LabelMeshName + "=" + d.MeshName
 	hooks, err := d.Clients.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{LabelSelector: sel})

@@ -1,7 +1,7 @@
 // Package interception owns the pod's traffic interception rules: a pure
 // generator (Generate) that turns wire.Interception into an ordered
-// rule set, its nft-syntax rendering (for golden tests, `mesh-proxy init
-// --dry-run` and humans), and the installer that programs the rule set into
+// rule set, its nft-syntax rendering (for golden tests and for the log line
+// `mesh-proxy init` prints), and the installer that programs the rule set into
 // the kernel's nftables over netlink.
 //
 // nftables through netlink (github.com/google/nftables) was chosen over
