@@ -1,24 +1,31 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/inject/manifest"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
-const injectLong = `Add the mesh's sidecar to the workloads of Kubernetes manifests, offline.
+// injectLong is a function, not a constant, because it prints the public
+// names from their owners.
+func injectLong() string {
+	return `Add the mesh's sidecar to the workloads of Kubernetes manifests, offline.
 
 Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets,
 ReplicationControllers, Jobs and CronJobs get two init containers after
-their own: mesh-proxy-init, which installs the interception rules, and
-mesh-proxy, the proxy, as a native sidecar (restartPolicy: Always, with a
+their own: ` + proxyconfig.InitContainerName + `, which installs the interception rules, and
+` + proxyconfig.ProxyContainerName + `, the proxy, as a native sidecar (restartPolicy: Always, with a
 startup probe). The kubelet starts the app's containers only once the proxy
 is ready, stops the proxy only after they have exited, and lets Jobs
 complete. The app's containers are left as they are. The annotation
-meshctl.io/injected records what was added, and the label
-meshctl.io/proxy-version the version. Every other resource passes through
+` + meshconfig.AnnotationInjected + ` records what was added, and the label
+` + meshconfig.LabelProxyVersion + ` the version. Every other resource passes through
 byte for byte; the items of a List are walked. The injection is the one the
 mesh's admission webhook applies.
 
@@ -30,26 +37,30 @@ meshctl replaces their sidecar with this version's (the upgrade path), moving
 a mesh-proxy container of theirs to a native sidecar.
 
 Skipped, with a warning: workloads with hostNetwork, opted out with the
-pod-template annotation meshctl.io/sidecar-injection: disabled, in
-kube-system, kube-public, kube-node-lease or the control-plane namespace,
+pod-template annotation ` + meshconfig.AnnotationSidecarInjection + `: ` + meshconfig.InjectionDisabled + `, in
+` + strings.Join(meshconfig.SystemNamespaces(), ", ") + ` or the control-plane namespace,
 carrying another mesh's sidecar or a container named like the sidecar's, or
 without containers. --strict makes any skip a failure.
 
 The proxy settings come from this meshctl's default MeshConfig, from a
 MeshConfig manifest (--mesh-config) or from the cluster's (--from-cluster),
-refined per workload by pod-template annotations under config.meshctl.io/
-(skip-inbound-ports, skip-outbound-ports, skip-outbound-cidrs,
-proxy-log-level) and, with JWT validation on, by the pod's own httpGet
-probes, which the proxy then lets through without a token.
+refined per workload by these pod-template annotations:
+
+  ` + strings.Join(proxyconfig.Annotations(), "\n  ") + `
+
+and, with JWT validation on, by the pod's own httpGet probes, which the
+proxy then lets through without a token.
 
 With --enrol-namespaces, the stream's Namespace documents get the mesh's
-label and annotation, on the terms of meshctl namespace add: kube-system,
-kube-public, kube-node-lease and the control-plane namespace are skipped,
-and a Namespace enrolled in another mesh fails the run (exit 1, nothing on
-stdout) unless --force, which moves it into this mesh.
+label and annotation, on the terms of meshctl namespace add: the
+namespaces of Kubernetes itself (` + strings.Join(meshconfig.SystemNamespaces(), ", ") + `)
+and the control-plane namespace are skipped, and a Namespace enrolled in
+another mesh fails the run (exit 1, nothing on stdout) unless --force,
+which moves it into this mesh.
 
 The result goes to stdout only when every input was read and injected; the
 report, one line per resource, goes to stderr.`
+}
 
 const injectExample = `  # Mesh an app as you apply it
   meshctl inject -f app.yaml | kubectl apply -f -
@@ -66,12 +77,14 @@ const injectExample = `  # Mesh an app as you apply it
   # ... moving those enrolled in another mesh into this one
   meshctl inject -f namespaces.yaml --enrol-namespaces --force`
 
-const uninjectLong = `Remove the mesh's sidecar from the workloads of Kubernetes manifests, offline.
+func uninjectLong() string {
+	return `Remove the mesh's sidecar from the workloads of Kubernetes manifests, offline.
 
-Exactly what the marker annotation meshctl.io/injected says was added is
+Exactly what the marker annotation ` + meshconfig.AnnotationInjected + ` says was added is
 removed: the init and proxy containers, the annotations and labels, and the
 fields injection created. Manifests that were never injected come back byte
 for byte. Resources without the marker pass through unchanged.`
+}
 
 const uninjectExample = `  # Take the sidecar out of a meshed manifest
   meshctl uninject -f meshed.yaml > app.yaml
@@ -84,7 +97,7 @@ func newInjectCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Comm
 	cmd := &cobra.Command{
 		Use:     "inject [-f FILE|DIR|URL|-]...",
 		Short:   "Add the mesh's sidecar to Kubernetes manifests",
-		Long:    injectLong,
+		Long:    injectLong(),
 		Example: injectExample,
 		Args:    exactArgs(0),
 		RunE:    runOptions(f, o),
@@ -104,7 +117,7 @@ func newUninjectCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Co
 	cmd := &cobra.Command{
 		Use:     "uninject [-f FILE|DIR|URL|-]...",
 		Short:   "Remove the mesh's sidecar from Kubernetes manifests",
-		Long:    uninjectLong,
+		Long:    uninjectLong(),
 		Example: uninjectExample,
 		Args:    exactArgs(0),
 		RunE:    runOptions(f, o),

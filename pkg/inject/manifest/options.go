@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/dynamic"
 
 	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
 
@@ -58,10 +58,10 @@ type Options struct {
 	MeshName      string
 	MeshNamespace string
 
-	// Dynamic returns the client --from-cluster reads with; only called
-	// then, so that offline runs never load a kubeconfig. Complete sets it
-	// from the Factory.
-	Dynamic func() (dynamic.Interface, error)
+	// Clients reaches the cluster for --from-cluster; only called then, so
+	// that offline runs never load a kubeconfig. Complete sets it from the
+	// Factory.
+	Clients func() (*kube.Clients, error)
 	// HTTPClient fetches https:// inputs; it should carry a timeout.
 	// Complete sets one with FetchTimeout unless a test has set its own.
 	HTTPClient *http.Client
@@ -111,13 +111,7 @@ func readLimited(r io.Reader) ([]byte, error) {
 func (o *Options) Complete(f cli.Factory, _ []string) error {
 	s := f.Settings()
 	o.MeshName, o.MeshNamespace = s.MeshName, s.MeshNamespace
-	o.Dynamic = func() (dynamic.Interface, error) {
-		c, err := f.Clients()
-		if err != nil {
-			return nil, err
-		}
-		return c.Dynamic, nil
-	}
+	o.Clients = f.Clients
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: FetchTimeout}
 	}
@@ -218,14 +212,14 @@ func (o *Options) injector(ctx context.Context) (*inject.Injector, error) {
 		}
 		spec = mc.Spec
 	case o.FromCluster:
-		if o.Dynamic == nil {
+		if o.Clients == nil {
 			return nil, errors.New("--from-cluster: no cluster client")
 		}
-		dc, err := o.Dynamic()
+		c, err := o.Clients()
 		if err != nil {
 			return nil, fmt.Errorf("--from-cluster: %w", err)
 		}
-		mc, err := meshconfig.GetMesh(ctx, dc, o.MeshName, o.MeshNamespace)
+		mc, err := meshconfig.GetMesh(ctx, c.Dynamic, o.MeshName, o.MeshNamespace)
 		if err != nil {
 			return nil, fmt.Errorf("--from-cluster: %w", err)
 		}
