@@ -92,6 +92,13 @@ func checkLeaf(leaf *x509.Certificate, now time.Time) (ID, error) {
 	case !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) || !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth):
 		return ID{}, refuse(ReasonLeafKeyUsage, "%s lacks serverAuth or clientAuth", describeCert(leaf))
 	}
+	return leafID(leaf)
+}
+
+// leafID is the ID in a certificate's one URI SAN, read from the raw
+// extension (see parseSAN). Other kinds of SAN are left alone, as the
+// X509-SVID standard allows.
+func leafID(leaf *x509.Certificate) (ID, error) {
 	var uris []string
 	for _, ext := range leaf.Extensions {
 		if ext.Id.String() != oidSubjectAltName {

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"crypto/ecdsa"
 	"crypto/x509"
 	"net/url"
 	"testing"
@@ -10,13 +11,21 @@ import (
 // forged signs tmpl with p's issuer directly, bypassing Sign's rules: the
 // certificates a compromised or misconfigured CA might make, which Verify
 // must refuse on its own.
-func (p *testPKI) forged(t testing.TB, tmpl *x509.Certificate) [][]byte {
+func (p *testPKI) forged(t testing.TB, tmpl *x509.Certificate) ([][]byte, *ecdsa.PrivateKey) {
 	t.Helper()
 	if tmpl.NotBefore.IsZero() {
 		tmpl.NotBefore, tmpl.NotAfter = epoch().Add(-time.Hour), epoch().Add(time.Hour)
 	}
-	leaf := makeCert(t, tmpl, p.issuer.cert, p.issuer.key, mustKey(t).Public())
-	return append([][]byte{leaf.Raw}, p.issuer.chain...)
+	key := mustKey(t)
+	leaf := makeCert(t, tmpl, p.issuer.cert, p.issuer.key, key.Public())
+	return append([][]byte{leaf.Raw}, p.issuer.chain...), key
+}
+
+// forgedChain is forged without the key.
+func (p *testPKI) forgedChain(t testing.TB, tmpl *x509.Certificate) [][]byte {
+	t.Helper()
+	chain, _ := p.forged(t, tmpl)
+	return chain
 }
 
 // workloadTemplate is what Sign would issue for uris.
@@ -52,7 +61,7 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 	expiredIssuer := &testPKI{issuer: shortIssuer}
 	lateLeaf := workloadTemplate(id.url())
 	lateLeaf.NotBefore, lateLeaf.NotAfter = epoch(), epoch().Add(24*time.Hour)
-	expiredIssuerChain := expiredIssuer.forged(t, lateLeaf)
+	expiredIssuerChain := expiredIssuer.forgedChain(t, lateLeaf)
 
 	caLeaf := workloadTemplate(id.url())
 	caLeaf.IsCA = true
@@ -74,13 +83,13 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 		{"chain to an anchor not in the bundle", strangerChain, epoch(), ReasonUntrusted},
 		{"leaf without its issuer", good[:1], epoch(), ReasonUntrusted},
 		{"issuer expired, leaf not", expiredIssuerChain, late, ReasonUntrusted},
-		{"another trust domain", p.forged(t, workloadTemplate(mustID(t, "evil.example", "bookstore", "bookstore").url())), epoch(), ReasonTrustDomain},
-		{"leaf is a CA", p.forged(t, caLeaf), epoch(), ReasonLeafIsCA},
-		{"leaf with keyCertSign", p.forged(t, certSignLeaf), epoch(), ReasonLeafKeyUsage},
-		{"leaf without clientAuth", p.forged(t, serverOnly), epoch(), ReasonLeafKeyUsage},
-		{"no URI SAN", p.forged(t, workloadTemplate()), epoch(), ReasonLeafURICount},
-		{"two URI SANs", p.forged(t, workloadTemplate(id.url(), other.url())), epoch(), ReasonLeafURICount},
-		{"URI SAN not a workload ID", p.forged(t, workloadTemplate(&url.URL{Scheme: "spiffe", Host: "cluster.local", Path: "/admin"})), epoch(), ReasonLeafID},
+		{"another trust domain", p.forgedChain(t, workloadTemplate(mustID(t, "evil.example", "bookstore", "bookstore").url())), epoch(), ReasonTrustDomain},
+		{"leaf is a CA", p.forgedChain(t, caLeaf), epoch(), ReasonLeafIsCA},
+		{"leaf with keyCertSign", p.forgedChain(t, certSignLeaf), epoch(), ReasonLeafKeyUsage},
+		{"leaf without clientAuth", p.forgedChain(t, serverOnly), epoch(), ReasonLeafKeyUsage},
+		{"no URI SAN", p.forgedChain(t, workloadTemplate()), epoch(), ReasonLeafURICount},
+		{"two URI SANs", p.forgedChain(t, workloadTemplate(id.url(), other.url())), epoch(), ReasonLeafURICount},
+		{"URI SAN not a workload ID", p.forgedChain(t, workloadTemplate(&url.URL{Scheme: "spiffe", Host: "cluster.local", Path: "/admin"})), epoch(), ReasonLeafID},
 		{"no certificate", nil, epoch(), ReasonNoPeerCertificate},
 		{"not DER", [][]byte{[]byte("hello")}, epoch(), ReasonPeerMalformed},
 	} {
