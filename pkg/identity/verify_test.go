@@ -63,9 +63,10 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 	lateLeaf.NotBefore, lateLeaf.NotAfter = epoch(), epoch().Add(24*time.Hour)
 	expiredIssuerChain := expiredIssuer.forgedChain(t, lateLeaf)
 
+	// The CA bit alone, with a leaf's key usage: crypto/x509 accepts such a
+	// leaf, so only checkLeaf stands between it and a peer identity.
 	caLeaf := workloadTemplate(id.url())
 	caLeaf.IsCA = true
-	caLeaf.KeyUsage |= x509.KeyUsageCertSign
 	certSignLeaf := workloadTemplate(id.url())
 	certSignLeaf.KeyUsage |= x509.KeyUsageCertSign
 	serverOnly := workloadTemplate(id.url())
