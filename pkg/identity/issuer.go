@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 )
 
@@ -142,13 +143,22 @@ func isOneOf(c *x509.Certificate, certs []*x509.Certificate) bool {
 }
 
 // checkSigningCert holds a CA certificate to the X509-SVID standard's rules
-// for signing certificates: CA basic constraints and keyCertSign.
+// for signing certificates (CA basic constraints, keyCertSign), and to
+// ours: if it restricts extended key usages, it allows both serverAuth and
+// clientAuth. crypto/x509 takes the usages a chain is verified for as
+// any-of, so a CA limited to serverAuth would otherwise pass for leaves
+// used as clients too.
 func checkSigningCert(field string, cert *x509.Certificate) error {
 	if !cert.BasicConstraintsValid || !cert.IsCA {
 		return refuse(ReasonIssuerNotCA, "%s (%s) has no CA basic constraints: issue it as a CA (cert-manager: isCA: true)", field, describeCert(cert))
 	}
 	if cert.KeyUsage&x509.KeyUsageCertSign == 0 {
 		return refuse(ReasonIssuerNoKeyCertSign, "%s (%s): add the \"cert sign\" usage", field, describeCert(cert))
+	}
+	eku := cert.ExtKeyUsage
+	if len(eku) > 0 && !slices.Contains(eku, x509.ExtKeyUsageAny) &&
+		(!slices.Contains(eku, x509.ExtKeyUsageServerAuth) || !slices.Contains(eku, x509.ExtKeyUsageClientAuth)) {
+		return refuse(ReasonIssuerExtKeyUsage, "%s (%s): allow both \"server auth\" and \"client auth\", or drop its extended key usages", field, describeCert(cert))
 	}
 	return nil
 }

@@ -128,6 +128,8 @@ func TestLoadIssuerRefuses(t *testing.T) {
 	}
 	notCA := signed(&x509.Certificate{Subject: pkix.Name{CommonName: "leaf"}, KeyUsage: x509.KeyUsageDigitalSignature})
 	noCertSign := signed(&x509.Certificate{Subject: pkix.Name{CommonName: "crl only"}, IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCRLSign})
+	serverOnly := signed(&x509.Certificate{Subject: pkix.Name{CommonName: "server auth only"}, IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 
 	for _, c := range []struct {
 		name          string
@@ -141,6 +143,7 @@ func TestLoadIssuerRefuses(t *testing.T) {
 		{"key does not match cert", crt, otherKey, ca, epoch(), ReasonIssuerKeyMismatch, "tls.key", "matching pair"},
 		{"issuer is not a CA", notCA, issKeyPEM, ca, epoch(), ReasonIssuerNotCA, "tls.crt", "isCA"},
 		{"issuer lacks keyCertSign", noCertSign, issKeyPEM, ca, epoch(), ReasonIssuerNoKeyCertSign, "tls.crt", "cert sign"},
+		{"issuer limited to serverAuth", serverOnly, issKeyPEM, ca, epoch(), ReasonIssuerExtKeyUsage, "tls.crt", "client auth"},
 		{"issuer not signed by any anchor in ca.crt", crt, key, otherCA, epoch(), ReasonIssuerUntrusted, "ca.crt", "anchor that signed it"},
 		{"another mesh's issuer", otherCrt, otherKey, ca, epoch(), ReasonIssuerUntrusted, "ca.crt", "anchor that signed it"},
 		{"the anchor as issuer", p.anchor.CertificatePEM(), anchorKey, ca, epoch(), ReasonIssuerIsAnchor, "ca.crt", "intermediate"},

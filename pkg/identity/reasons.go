@@ -56,6 +56,10 @@ const (
 	// ReasonIssuerNoKeyCertSign: the issuer certificate's key usage lacks
 	// keyCertSign.
 	ReasonIssuerNoKeyCertSign
+	// ReasonIssuerExtKeyUsage: a signing certificate restricts extended
+	// key usages and leaves out serverAuth or clientAuth, which every mesh
+	// leaf needs.
+	ReasonIssuerExtKeyUsage
 	// ReasonIssuerExpired: the issuer certificate is past NotAfter or
 	// before NotBefore.
 	ReasonIssuerExpired
@@ -139,6 +143,8 @@ func (r Reason) Error() string {
 		return "issuer certificate is not a CA"
 	case ReasonIssuerNoKeyCertSign:
 		return "issuer certificate lacks the keyCertSign key usage"
+	case ReasonIssuerExtKeyUsage:
+		return "issuer certificate's extended key usage excludes serverAuth or clientAuth"
 	case ReasonIssuerExpired:
 		return "issuer certificate is not valid at this time"
 	case ReasonIssuerUntrusted:
@@ -187,6 +193,7 @@ type refusal struct {
 	cause  error
 }
 
+// Error is the reason's text, the particulars, and the cause if any.
 func (e *refusal) Error() string {
 	if e.cause != nil {
 		return e.reason.Error() + ": " + e.detail + ": " + e.cause.Error()
@@ -194,6 +201,7 @@ func (e *refusal) Error() string {
 	return e.reason.Error() + ": " + e.detail
 }
 
+// Unwrap gives errors.Is and errors.As the reason and the cause.
 func (e *refusal) Unwrap() []error {
 	if e.cause != nil {
 		return []error{e.reason, e.cause}
