@@ -1,0 +1,173 @@
+package identity
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/asn1"
+	"fmt"
+	"net/url"
+)
+
+// This file owns the certificate request, both ends of it: how a proxy
+// makes one (NewKey, NewCSR) and what the issuer accepts (checkCSR). The
+// request carries one thing the issuer uses, the public key; everything
+// else in it is checked so that a proxy asking for more than its identity
+// is refused loudly rather than quietly given less.
+
+// NewKey makes a workload's ECDSA P-256 private key. It lives in memory
+// only: the proxy never writes it to disk nor sends it anywhere.
+func NewKey() (*ecdsa.PrivateKey, error) {
+	// Since Go 1.26 the random source argument is ignored (a secure one is
+	// always used), hence no reader parameter here.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generating an ECDSA P-256 key: %w", err)
+	}
+	return key, nil
+}
+
+// NewCSR makes the DER certificate request a proxy sends for id: signed by
+// key, with id as its only SAN and nothing else asked for (no subject, no
+// extension but the subjectAltName), which is all Issuer.Sign accepts.
+func NewCSR(key *ecdsa.PrivateKey, id ID) ([]byte, error) {
+	if id.IsZero() {
+		return nil, refuse(ReasonInvalidID, "no identity to request a certificate for")
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{URIs: []*url.URL{id.url()}}, key)
+	if err != nil {
+		return nil, fmt.Errorf("certificate request for %s: %w", id, err)
+	}
+	return der, nil
+}
+
+// Object identifiers of the extensions a request may name, as strings so
+// that they are constants.
+const (
+	oidSubjectAltName   = "2.5.29.17"
+	oidBasicConstraints = "2.5.29.19"
+)
+
+// GeneralName tags (RFC 5280, 4.2.1.6), context-specific in the SAN.
+const (
+	sanOtherName = 0
+	sanEmail     = 1
+	sanDNS       = 2
+	sanURI       = 6
+	sanIP        = 7
+)
+
+// checkCSR parses and checks a request for want, and returns its public
+// key, the only thing the issued certificate takes from it. The request
+// must be signed by that key, the key must be ECDSA P-256, and it must ask
+// for exactly one name, the URI want, and no other extension.
+//
+// The SAN is read from the raw extension rather than from the parsed
+// x509.CertificateRequest: crypto/x509 turns URI SANs into url.URL values,
+// whose String() may differ from the bytes (an empty fragment is dropped,
+// for one), and a request must name want byte for byte.
+func checkCSR(der []byte, want ID) (*ecdsa.PublicKey, error) {
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, refuseErr(ReasonCSRMalformed, err, "for %s", want)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, refuseErr(ReasonCSRSignature, err, "for %s", want)
+	}
+	pub, ok := csr.PublicKey.(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P256() {
+		return nil, refuse(ReasonCSRKey, "for %s: got %s", want, describeKey(csr.PublicKey))
+	}
+	var san []byte
+	for _, ext := range csr.Extensions {
+		switch oid := ext.Id.String(); {
+		case oid == oidBasicConstraints:
+			return nil, refuse(ReasonCSRCA, "for %s", want)
+		case oid != oidSubjectAltName:
+			return nil, refuse(ReasonCSRExtension, "for %s: extension %s", want, ext.Id)
+		case san != nil:
+			return nil, refuse(ReasonCSRExtension, "for %s: two subjectAltName extensions", want)
+		}
+		san = ext.Value
+	}
+	uris, err := sanURIs(san)
+	if err != nil {
+		return nil, err
+	}
+	if len(uris) != 1 {
+		return nil, refuse(ReasonCSRURICount, "for %s: %d URI SANs", want, len(uris))
+	}
+	if uris[0] != want.String() {
+		return nil, refuse(ReasonCSRIdentity, "the request names %q, the caller is %s", uris[0], want)
+	}
+	return pub, nil
+}
+
+// sanURIs reads a request's subjectAltName extension value and returns
+// its URIs, refusing any other kind of name. A missing extension (nil) has
+// none.
+func sanURIs(value []byte) ([]string, error) {
+	names, err := parseSAN(value)
+	if err != nil {
+		return nil, refuseErr(ReasonCSRMalformed, err, "subjectAltName")
+	}
+	var uris []string
+	for _, name := range names {
+		switch name.Tag {
+		case sanURI:
+			uris = append(uris, string(name.Bytes))
+		case sanDNS:
+			return nil, refuse(ReasonCSRDNSSAN, "%q", name.Bytes)
+		case sanIP:
+			return nil, refuse(ReasonCSRIPSAN, "% x", name.Bytes)
+		case sanEmail:
+			return nil, refuse(ReasonCSREmailSAN, "%q", name.Bytes)
+		default:
+			return nil, refuse(ReasonCSROtherSAN, "GeneralName tag %d", name.Tag)
+		}
+	}
+	return uris, nil
+}
+
+// parseSAN splits a subjectAltName extension's value (RFC 5280, 4.2.1.6)
+// into its GeneralNames, raw: the tag says the kind, the bytes are the
+// name exactly as encoded. Requests and peer certificates both read their
+// URI SAN this way, so that an identity is compared as the bytes that were
+// signed, never as crypto/x509's url.URL reading of them (whose String()
+// may differ: an empty fragment is dropped, for one).
+func parseSAN(value []byte) ([]asn1.RawValue, error) {
+	if value == nil {
+		return nil, nil
+	}
+	var seq asn1.RawValue
+	rest, err := asn1.Unmarshal(value, &seq)
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) > 0 || seq.Class != asn1.ClassUniversal || seq.Tag != asn1.TagSequence || !seq.IsCompound {
+		return nil, fmt.Errorf("not a SEQUENCE of GeneralName")
+	}
+	var names []asn1.RawValue
+	for b := seq.Bytes; len(b) > 0; {
+		var name asn1.RawValue
+		if b, err = asn1.Unmarshal(b, &name); err != nil {
+			return nil, err
+		}
+		if name.Class != asn1.ClassContextSpecific {
+			return nil, fmt.Errorf("GeneralName of class %d", name.Class)
+		}
+		names = append(names, name)
+	}
+	return names, nil
+}
+
+// describeKey names a public key's algorithm and size for a refusal.
+func describeKey(pub any) string {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		return "ECDSA " + k.Curve.Params().Name
+	default:
+		return fmt.Sprintf("%T", pub)
+	}
+}
