@@ -1,10 +1,10 @@
 package main
 
 import (
-	"errors"
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/meshctl/meshctl/internal/godeps"
 )
 
 const module = "github.com/meshctl/meshctl/"
@@ -40,27 +40,12 @@ func TestLinksOnlyTheInjectionEngine(t *testing.T) {
 // it imports directly.
 func controllerImports(t *testing.T) map[string][]string {
 	t.Helper()
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go tool is needed to list mesh-controller's dependencies: %v", err)
-	}
-	out, err := exec.Command(gobin, "list", "-deps", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, ".").Output()
-	if err != nil {
-		var stderr []byte
-		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("go list -deps: %v\n%s", err, stderr)
-	}
 	imports := map[string][]string{}
-	for line := range strings.Lines(string(out)) {
-		f := strings.Fields(line)
-		if len(f) > 0 {
-			imports[f[0]] = f[1:]
-		}
+	for _, p := range godeps.List(t, ".") {
+		imports[p.Path] = p.Imports
 	}
 	if _, ok := imports[module+"cmd/mesh-controller"]; !ok || len(imports) < 10 {
-		t.Fatalf("go list -deps did not list mesh-controller's dependencies:\n%s", out)
+		t.Fatalf("go list -deps did not list mesh-controller's dependencies: %v", imports)
 	}
 	return imports
 }

@@ -1,10 +1,10 @@
 package main
 
 import (
-	"errors"
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/meshctl/meshctl/internal/godeps"
 )
 
 // TestNoKubernetesDependencies keeps the sidecar small: mesh-proxy runs in
@@ -63,21 +63,9 @@ func TestProxyLinksNoGeneratedProtobuf(t *testing.T) {
 // proxyDeps lists the packages mesh-proxy links, itself last.
 func proxyDeps(t *testing.T) []string {
 	t.Helper()
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go tool is needed to list mesh-proxy's dependencies: %v", err)
-	}
-	out, err := exec.Command(gobin, "list", "-deps", ".").Output()
-	if err != nil {
-		var stderr []byte
-		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("go list -deps: %v\n%s", err, stderr)
-	}
-	deps := strings.Fields(string(out))
+	deps := godeps.Paths(godeps.List(t, "."))
 	if len(deps) < 10 || deps[len(deps)-1] != "github.com/meshctl/meshctl/cmd/mesh-proxy" {
-		t.Fatalf("go list -deps did not list mesh-proxy's dependencies:\n%s", out)
+		t.Fatalf("go list -deps did not list mesh-proxy's dependencies: %v", deps)
 	}
 	return deps
 }

@@ -1,10 +1,10 @@
 package identity
 
 import (
-	"errors"
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/meshctl/meshctl/internal/godeps"
 )
 
 // TestLinksOnlyTheStandardLibrary keeps the package fit for mesh-proxy,
@@ -14,29 +14,13 @@ import (
 // Tests may import more (go-spiffe is the ID parser's reference); `go list
 // -deps` without -test lists only what a binary links.
 func TestLinksOnlyTheStandardLibrary(t *testing.T) {
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go tool is needed to list the package's dependencies: %v", err)
-	}
-	out, err := exec.Command(gobin, "list", "-deps", ".").Output()
-	if err != nil {
-		var stderr []byte
-		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("go list -deps: %v\n%s", err, stderr)
-	}
-	deps := strings.Fields(string(out))
+	deps := godeps.Paths(godeps.List(t, "."))
 	const self = "github.com/meshctl/meshctl/pkg/identity"
 	if len(deps) < 10 || deps[len(deps)-1] != self {
-		t.Fatalf("go list -deps did not list the package's dependencies:\n%s", out)
+		t.Fatalf("go list -deps did not list the package's dependencies: %v", deps)
 	}
 	for _, d := range deps[:len(deps)-1] {
-		first, _, _ := strings.Cut(d, "/")
-		// Standard library paths have no dot in their first element
-		// (vendor/golang.org/x/... included: it is the standard library's
-		// own copy).
-		if !strings.Contains(first, ".") || strings.HasPrefix(d, "golang.org/x/crypto/") {
+		if godeps.IsStandard(d) || strings.HasPrefix(d, "golang.org/x/crypto/") {
 			continue
 		}
 		t.Errorf("pkg/identity depends on %s: it must link only the standard library and golang.org/x/crypto, because mesh-proxy links it", d)

@@ -1,10 +1,9 @@
 package version
 
 import (
-	"os/exec"
-	"strings"
 	"testing"
 
+	"github.com/meshctl/meshctl/internal/godeps"
 	_ "github.com/meshctl/meshctl/internal/golden"
 )
 
@@ -27,13 +26,10 @@ func TestDerivedVersions(t *testing.T) {
 // mesh-controller stamp themselves with it, and the proxy must not link
 // client-go (or anything else) through it.
 func TestLeaf(t *testing.T) {
-	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, ".").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	for _, imp := range strings.Fields(string(out)) {
-		if strings.Contains(imp, ".") {
-			t.Errorf("package version imports %s; it must import the standard library only", imp)
+	deps := godeps.Paths(godeps.List(t, "."))
+	for _, d := range deps[:len(deps)-1] { // the last is the package itself
+		if !godeps.IsStandard(d) {
+			t.Errorf("package version links %s; it must link the standard library only", d)
 		}
 	}
 }
