@@ -27,6 +27,7 @@ import (
 	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // manifestDirs are the directories `kubectl apply -f` and `meshctl inject -f`
@@ -226,7 +227,7 @@ func TestWorkloads(t *testing.T) {
 		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || p.HTTPGet.Port != intstr.FromString("http") ||
 			p.HTTPGet.Host != "" || (p.HTTPGet.Scheme != "" && p.HTTPGet.Scheme != corev1.URISchemeHTTP) {
 			t.Errorf("%s: readiness probe %+v, want httpGet of /healthz on port http", what, p)
-		} else if got := proxyconfig.HTTPProbesOf(&pod.Spec); !slices.Equal(got, []proxyconfig.Probe{{Port: 8080, Path: "/healthz"}}) {
+		} else if got := proxyconfig.HTTPProbesOf(&pod.Spec); !slices.Equal(got, []wire.Probe{{Port: 8080, Path: "/healthz"}}) {
 			t.Errorf("%s: the probes the proxy would exempt are %v, want 8080/healthz", what, got)
 		}
 	}

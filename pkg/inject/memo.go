@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // Bounds of what an Injector memoizes (a few MiB at most); past them,
@@ -45,7 +46,7 @@ type sidecarKey struct {
 
 // exemptProbes is the part of a sidecarKey that probes set. Paths hold no
 // spaces (wire.CheckProbePath), so the text is unambiguous.
-func exemptProbes(probes []proxyconfig.Probe) string {
+func exemptProbes(probes []wire.Probe) string {
 	var k strings.Builder
 	for _, p := range probes {
 		k.WriteString(p.String())
@@ -74,7 +75,7 @@ func workloadAnnotations(annotations map[string]string) string {
 // annotation values are errors naming the workload; they are not
 // memoized, so every workload that has them fails alike.
 func (in *Injector) sidecarFor(w Target, annotations map[string]string, spec *corev1.PodSpec) (*renderedSidecar, error) {
-	var probes []proxyconfig.Probe
+	var probes []wire.Probe
 	if in.Sidecar.JWT != nil {
 		probes = proxyconfig.HTTPProbesOf(spec)
 	}

@@ -14,17 +14,6 @@ import (
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
-// LogLevel is wire.LogLevel, the proxy's log level.
-type LogLevel = wire.LogLevel
-
-// The log levels, in increasing order of severity (see wire).
-const (
-	LogDebug = wire.LogDebug
-	LogInfo  = wire.LogInfo
-	LogWarn  = wire.LogWarn
-	LogError = wire.LogError
-)
-
 // Config is the sidecar of one workload: everything the injector writes into
 // the pod and mesh-proxy reads back. Build it with New (mesh-wide) and
 // ForWorkload (plus a workload's annotations); the zero value is not useful.
@@ -32,7 +21,7 @@ type Config struct {
 	// Image is the one image of both the init and the proxy container.
 	Image string
 	// LogLevel is the proxy's log level.
-	LogLevel LogLevel
+	LogLevel wire.LogLevel
 	// Resources are the proxy container's requests and limits.
 	Resources corev1.ResourceRequirements
 	// SkipInboundPorts are ports whose inbound traffic is not intercepted;
@@ -47,12 +36,12 @@ type Config struct {
 	// Metrics turns the proxy's /metrics endpoint on.
 	Metrics bool
 	// Tracing, when not nil, exports spans.
-	Tracing *Tracing
+	Tracing *wire.Tracing
 	// JWT, when not nil, validates bearer tokens on inbound requests. Its
 	// ExemptProbes are per pod: New leaves them empty, and
 	// WithExemptProbes sets them from the pod's own httpGet probes
 	// (HTTPProbesOf).
-	JWT *JWT
+	JWT *wire.JWT
 }
 
 // New builds the mesh-wide sidecar definition from a MeshConfig spec. An
@@ -92,7 +81,7 @@ func New(spec meshconfig.MeshConfigSpec) (*Config, error) {
 	}
 	c.SkipOutboundCIDRs = wire.SortCIDRs(c.SkipOutboundCIDRs)
 	if t := spec.Observability.Tracing; t.Enable {
-		c.Tracing = &Tracing{
+		c.Tracing = &wire.Tracing{
 			Address:  t.Address,
 			Port:     cmp.Or(t.Port, meshconfig.DefaultTracingPort),
 			Endpoint: cmp.Or(t.Endpoint, meshconfig.DefaultTracingEndpoint),
@@ -105,7 +94,7 @@ func New(spec meshconfig.MeshConfigSpec) (*Config, error) {
 		}
 	}
 	if j := spec.Auth.JWT; j.Enable {
-		c.JWT = &JWT{Issuer: j.Issuer, Audiences: slices.Clone(j.Audiences), JWKSURL: j.JWKSURL, JWKS: j.JWKS}
+		c.JWT = &wire.JWT{Issuer: j.Issuer, Audiences: slices.Clone(j.Audiences), JWKSURL: j.JWKSURL, JWKS: j.JWKS}
 		if j.Issuer == "" {
 			return nil, errors.New("spec.auth.jwt.issuer: required when JWT validation is enabled")
 		}

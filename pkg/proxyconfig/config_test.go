@@ -74,7 +74,7 @@ func TestForWorkload(t *testing.T) {
 	if got, want := wire.FormatCIDRs(w.SkipOutboundCIDRs), "10.0.0.0/8,192.168.0.0/16,fd00::/8"; got != want {
 		t.Errorf("cidrs %v, want %v", got, want)
 	}
-	if w.LogLevel != LogDebug || mesh.LogLevel != LogInfo {
+	if w.LogLevel != wire.LogDebug || mesh.LogLevel != wire.LogInfo {
 		t.Errorf("log levels workload %q mesh %q", w.LogLevel, mesh.LogLevel)
 	}
 	if len(mesh.SkipInboundPorts) != 1 {
@@ -206,7 +206,7 @@ func TestContainers(t *testing.T) {
 	}
 	native := mustNew(t).NativeSidecarContainer()
 	proxy := native.SecurityContext
-	if *proxy.RunAsUser != ProxyUID || !*proxy.RunAsNonRoot || !*proxy.ReadOnlyRootFilesystem || *proxy.AllowPrivilegeEscalation {
+	if *proxy.RunAsUser != wire.ProxyUID || !*proxy.RunAsNonRoot || !*proxy.ReadOnlyRootFilesystem || *proxy.AllowPrivilegeEscalation {
 		t.Errorf("proxy security context %+v", proxy)
 	}
 	// The kubelet starts the app only once the startup probe has passed,
@@ -215,7 +215,7 @@ func TestContainers(t *testing.T) {
 		t.Errorf("proxy restartPolicy %v, want Always", native.RestartPolicy)
 	}
 	sp := native.StartupProbe
-	if sp == nil || sp.HTTPGet == nil || sp.HTTPGet.Path != wire.ReadyPath || sp.HTTPGet.Port.IntValue() != AdminPort ||
+	if sp == nil || sp.HTTPGet == nil || sp.HTTPGet.Path != wire.ReadyPath || sp.HTTPGet.Port.IntValue() != wire.AdminPort ||
 		sp.PeriodSeconds != 1 || sp.FailureThreshold*sp.PeriodSeconds < 60 {
 		t.Errorf("proxy startup probe %+v", sp)
 	}

@@ -6,29 +6,14 @@
 //
 // What mesh-proxy itself reads (ports, user, admin paths, log levels, the
 // argument and environment formats with their parsers) is defined in the
-// Kubernetes-free sub-package wire and re-exported here where the injector's
-// side needs it, so the writer and the reader of every setting are still one
-// piece of code while the sidecar binary links none of client-go.
+// Kubernetes-free sub-package wire, and everyone, the injector's side
+// included, spells it wire.X: one fact, one name. The writer and the reader
+// of every setting are one piece of code while the sidecar binary links none
+// of client-go.
 package proxyconfig
 
 import (
-	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 	"github.com/meshctl/meshctl/pkg/version"
-)
-
-// Ports of the proxy, defined in wire. The admin port is never intercepted.
-const (
-	OutboundPort = wire.OutboundPort
-	InboundPort  = wire.InboundPort
-	AdminPort    = wire.AdminPort
-)
-
-// The proxy's user and group, defined in wire; the interception rules exempt
-// its traffic so the proxy's own upstream connections are not looped back
-// to it.
-const (
-	ProxyUID = wire.ProxyUID
-	ProxyGID = wire.ProxyGID
 )
 
 // Container names of the sidecar.

@@ -70,7 +70,7 @@ func (c *Config) ProxyContainer() corev1.Container {
 		Args:    c.RunArgs(),
 		Ports: []corev1.ContainerPort{{
 			Name:          AdminPortName,
-			ContainerPort: AdminPort,
+			ContainerPort: wire.AdminPort,
 			Protocol:      corev1.ProtocolTCP,
 		}},
 		Env:            Env(),
@@ -79,8 +79,8 @@ func (c *Config) ProxyContainer() corev1.Container {
 		LivenessProbe:  adminProbe(wire.LivePath),
 		SecurityContext: &corev1.SecurityContext{
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			RunAsUser:                ptr.To[int64](ProxyUID),
-			RunAsGroup:               ptr.To[int64](ProxyGID),
+			RunAsUser:                ptr.To[int64](wire.ProxyUID),
+			RunAsGroup:               ptr.To[int64](wire.ProxyGID),
 			RunAsNonRoot:             ptr.To(true),
 			ReadOnlyRootFilesystem:   ptr.To(true),
 			AllowPrivilegeEscalation: ptr.To(false),
@@ -92,7 +92,7 @@ func (c *Config) ProxyContainer() corev1.Container {
 func adminProbe(path string) *corev1.Probe {
 	return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 		Path: path,
-		Port: intstr.FromInt32(AdminPort),
+		Port: intstr.FromInt32(wire.AdminPort),
 	}}}
 }
 

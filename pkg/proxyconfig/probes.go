@@ -10,10 +10,6 @@ import (
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
-// Probe is wire.Probe: one of the app's httpGet probes, which the inbound
-// proxy lets through without a token when JWT validation is on.
-type Probe = wire.Probe
-
 // HTTPProbesOf returns the httpGet probes (readiness, liveness and startup)
 // of spec's app containers, as the kubelet sends them: the resolved port
 // and the raw request path without its query. The app containers are the
@@ -31,8 +27,8 @@ type Probe = wire.Probe
 //     cannot resolve it either, and fails the probe;
 //   - a path from which the kubelet would not send an origin-form target
 //     (an absolute URL, or one without a leading "/").
-func HTTPProbesOf(spec *corev1.PodSpec) []Probe {
-	var probes []Probe
+func HTTPProbesOf(spec *corev1.PodSpec) []wire.Probe {
+	var probes []wire.Probe
 	add := func(c *corev1.Container) {
 		for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe} {
 			if p == nil || p.HTTPGet == nil {
@@ -62,19 +58,19 @@ func isMeshContainer(name string) bool {
 }
 
 // httpProbe is one httpGet probe of container c as the kubelet sends it.
-func httpProbe(c *corev1.Container, g *corev1.HTTPGetAction) (Probe, bool) {
+func httpProbe(c *corev1.Container, g *corev1.HTTPGetAction) (wire.Probe, bool) {
 	if (g.Scheme != "" && g.Scheme != corev1.URISchemeHTTP) || g.Host != "" {
-		return Probe{}, false
+		return wire.Probe{}, false
 	}
 	port, ok := probePort(c, g.Port)
 	if !ok {
-		return Probe{}, false
+		return wire.Probe{}, false
 	}
 	path, ok := probePath(g.Path)
 	if !ok {
-		return Probe{}, false
+		return wire.Probe{}, false
 	}
-	return Probe{Port: port, Path: path}, true
+	return wire.Probe{Port: port, Path: path}, true
 }
 
 // probePort resolves a probe's port as the kubelet does: a number as it
@@ -119,7 +115,7 @@ func probePath(path string) (string, bool) {
 // validation is on and there are any; otherwise c itself, so that a
 // workload without JWT or probes keeps the mesh-wide sidecar (and its
 // memoized rendering). c is not modified.
-func (c *Config) WithExemptProbes(probes []Probe) *Config {
+func (c *Config) WithExemptProbes(probes []wire.Probe) *Config {
 	if c.JWT == nil || len(probes) == 0 {
 		return c
 	}

@@ -9,6 +9,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 func httpGet(path string, port intstr.IntOrString) *corev1.Probe {
@@ -24,19 +25,19 @@ func TestHTTPProbesOf(t *testing.T) {
 	}
 	for name, tc := range map[string]struct {
 		spec corev1.PodSpec
-		want []Probe
+		want []wire.Probe
 	}{
 		"none": {spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}},
 		"named port, every kind, deduplicated and sorted": {spec: corev1.PodSpec{Containers: []corev1.Container{app(func(c *corev1.Container) {
 			c.ReadinessProbe = httpGet("/ready", named)
 			c.LivenessProbe = httpGet("/healthz", intstr.FromInt32(8080))
 			c.StartupProbe = httpGet("/healthz", named)
-		})}}, want: []Probe{{Port: 8080, Path: "/healthz"}, {Port: 8080, Path: "/ready"}}},
+		})}}, want: []wire.Probe{{Port: 8080, Path: "/healthz"}, {Port: 8080, Path: "/ready"}}},
 		"default path, query dropped, encoded as sent": {spec: corev1.PodSpec{Containers: []corev1.Container{app(func(c *corev1.Container) {
 			c.ReadinessProbe = httpGet("", named)
 			c.LivenessProbe = httpGet("/live?verbose=1", named)
 			c.StartupProbe = httpGet("/a b", named)
-		})}}, want: []Probe{{Port: 8080, Path: "/"}, {Port: 8080, Path: "/a%20b"}, {Port: 8080, Path: "/live"}}},
+		})}}, want: []wire.Probe{{Port: 8080, Path: "/"}, {Port: 8080, Path: "/a%20b"}, {Port: 8080, Path: "/live"}}},
 		"unresolvable name, HTTPS, host, exec, relative and absolute paths skipped": {spec: corev1.PodSpec{Containers: []corev1.Container{app(func(c *corev1.Container) {
 			c.ReadinessProbe = httpGet("/ready", intstr.FromString("metrics"))
 			c.LivenessProbe = httpGet("/live", named)
@@ -57,10 +58,10 @@ func TestHTTPProbesOf(t *testing.T) {
 			InitContainers: []corev1.Container{
 				{Name: "setup", ReadinessProbe: httpGet("/setup", intstr.FromInt32(1))},
 				{Name: "helper", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways), ReadinessProbe: httpGet("/helper", intstr.FromInt32(9000))},
-				{Name: ProxyContainerName, RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways), ReadinessProbe: httpGet("/ready", intstr.FromInt32(AdminPort))},
+				{Name: ProxyContainerName, RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways), ReadinessProbe: httpGet("/ready", intstr.FromInt32(wire.AdminPort))},
 			},
 			Containers: []corev1.Container{{Name: "app", LivenessProbe: httpGet("/live", intstr.FromInt32(8080))}},
-		}, want: []Probe{{Port: 8080, Path: "/live"}, {Port: 9000, Path: "/helper"}}},
+		}, want: []wire.Probe{{Port: 8080, Path: "/live"}, {Port: 9000, Path: "/helper"}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if got := HTTPProbesOf(&tc.spec); !reflect.DeepEqual(got, tc.want) {
@@ -71,7 +72,7 @@ func TestHTTPProbesOf(t *testing.T) {
 }
 
 func TestWithExemptProbes(t *testing.T) {
-	probes := []Probe{{Port: 8080, Path: "/ready"}, {Port: 8080, Path: "/healthz"}}
+	probes := []wire.Probe{{Port: 8080, Path: "/ready"}, {Port: 8080, Path: "/healthz"}}
 	plain, err := New(meshconfig.MeshConfigSpec{})
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // Benchmark topology (one bridge, four pods):
@@ -62,7 +62,7 @@ func profileProxies(b *testing.B, admins map[string]*http.Client, rate int, d ti
 		return func() {}
 	}
 	save := func(name, kind string, client *http.Client, query string) {
-		url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s%s", proxyconfig.AdminPort, kind, query)
+		url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s%s", wire.AdminPort, kind, query)
 		resp, err := client.Get(url)
 		if err != nil {
 			b.Errorf("profile %s of %s: %v", kind, name, err)
@@ -92,7 +92,7 @@ func profileProxies(b *testing.B, admins map[string]*http.Client, rate int, d ti
 			save(name, "heap", client, "?debug=1") // with the runtime's MemStats
 		}
 		for name, client := range admins {
-			resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", proxyconfig.AdminPort))
+			resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", wire.AdminPort))
 			if err != nil {
 				continue
 			}
@@ -319,8 +319,8 @@ func BenchmarkProxy(b *testing.B) {
 	plainClient := tp.pod(b, "bpc", benchPlainClient)
 	plainServer := tp.pod(b, "bps", benchPlainServer)
 
-	ic := proxyconfig.Interception{InboundPort: proxyconfig.InboundPort, OutboundPort: proxyconfig.OutboundPort, AdminPort: proxyconfig.AdminPort, ProxyUID: proxyconfig.ProxyUID}
-	run := proxyconfig.Run{LogLevel: proxyconfig.LogInfo, InboundPort: proxyconfig.InboundPort, OutboundPort: proxyconfig.OutboundPort, AdminPort: proxyconfig.AdminPort, Metrics: true}
+	ic := wire.Interception{InboundPort: wire.InboundPort, OutboundPort: wire.OutboundPort, AdminPort: wire.AdminPort, ProxyUID: wire.ProxyUID}
+	run := wire.Run{LogLevel: wire.LogInfo, InboundPort: wire.InboundPort, OutboundPort: wire.OutboundPort, AdminPort: wire.AdminPort, Metrics: true}
 	// The same mesh twice: with the proxy's default GOMAXPROCS (one,
 	// without a CPU limit) and with GOMAXPROCS=2, as a CPU limit of two
 	// cores would set.

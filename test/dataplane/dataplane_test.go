@@ -32,7 +32,7 @@ import (
 	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/pkg/proxy/interception"
 	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
-	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -122,10 +122,10 @@ func newTokens(t *testing.T) tokens {
 // process as the proxy's user and group, as the proxy container's
 // securityContext does.
 func asProxyUser() []string {
-	return []string{"setpriv", fmt.Sprintf("--reuid=%d", proxyconfig.ProxyUID), fmt.Sprintf("--regid=%d", proxyconfig.ProxyGID), "--clear-groups"}
+	return []string{"setpriv", fmt.Sprintf("--reuid=%d", wire.ProxyUID), fmt.Sprintf("--regid=%d", wire.ProxyGID), "--clear-groups"}
 }
 
-func meshPod(t *testing.T, proxyBin, ns, name, ip string, ic proxyconfig.Interception, jwks string, appEnv ...string) {
+func meshPod(t *testing.T, proxyBin, ns, name, ip string, ic wire.Interception, jwks string, appEnv ...string) {
 	t.Helper()
 	initArgs := ic.Args()
 	for range 2 {
@@ -140,10 +140,10 @@ func meshPod(t *testing.T, proxyBin, ns, name, ip string, ic proxyconfig.Interce
 		t.Fatalf("%s: installed rules differ from the generated ones:\n--- installed\n%s--- generated\n%s", name, got, rs.String())
 	}
 	start(t, ns, []string{"MP_APP=" + name, "STARS_IP=" + starsIP}, os.Args[0])
-	run := proxyconfig.Run{
-		LogLevel: proxyconfig.LogInfo, InboundPort: proxyconfig.InboundPort, OutboundPort: proxyconfig.OutboundPort,
-		AdminPort: proxyconfig.AdminPort, Metrics: true,
-		JWT: &proxyconfig.JWT{Issuer: issuer, Audiences: []string{audience}, JWKS: jwks},
+	run := wire.Run{
+		LogLevel: wire.LogInfo, InboundPort: wire.InboundPort, OutboundPort: wire.OutboundPort,
+		AdminPort: wire.AdminPort, Metrics: true,
+		JWT: &wire.JWT{Issuer: issuer, Audiences: []string{audience}, JWKS: jwks},
 	}
 	env := []string{"POD_NAME=" + name, "POD_NAMESPACE=dataplane", "POD_IP=" + ip, "SERVICE_ACCOUNT=" + name}
 	argv := append(append(asProxyUser(), "--", proxyBin), run.Args()...)
@@ -188,7 +188,7 @@ func (w *world) books(t *testing.T, path string) booksReply {
 // series does not exist yet).
 func (w *world) metric(t *testing.T, ip, name string, labels map[string]string) float64 {
 	t.Helper()
-	_, body := w.get(t, fmt.Sprintf("http://%s:%d/metrics", ip, proxyconfig.AdminPort), "")
+	_, body := w.get(t, fmt.Sprintf("http://%s:%d/metrics", ip, wire.AdminPort), "")
 	keys := make([]string, 0, len(labels))
 	for k := range labels {
 		keys = append(keys, k)
@@ -243,7 +243,7 @@ func TestDataplane(t *testing.T) {
 	booksNS := tp.pod(t, "books", booksIP)
 	starsNS := tp.pod(t, "stars", starsIP)
 
-	base := proxyconfig.Interception{InboundPort: proxyconfig.InboundPort, OutboundPort: proxyconfig.OutboundPort, AdminPort: proxyconfig.AdminPort, ProxyUID: proxyconfig.ProxyUID}
+	base := wire.Interception{InboundPort: wire.InboundPort, OutboundPort: wire.OutboundPort, AdminPort: wire.AdminPort, ProxyUID: wire.ProxyUID}
 	booksIC := base
 	booksIC.SkipInboundPorts = []int32{booksAdminPort}
 	booksIC.SkipOutboundPorts = []int32{starsSkipPort}
@@ -265,7 +265,7 @@ func TestDataplane(t *testing.T) {
 	w := &world{dial: dial, tok: tok, client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}}
 	for _, ip := range []string{booksIP, starsIP} {
 		waitFor(t, "the proxy in "+ip+" to be ready", func() bool {
-			resp, err := w.client.Get(fmt.Sprintf("http://%s:%d/ready", ip, proxyconfig.AdminPort))
+			resp, err := w.client.Get(fmt.Sprintf("http://%s:%d/ready", ip, wire.AdminPort))
 			if err != nil {
 				return false
 			}
@@ -401,7 +401,7 @@ func TestDataplane(t *testing.T) {
 		argv := append(append([]string{"netns", "exec", booksNS}, asProxyUser()...), "--", os.Args[0], "-test.run=^TestFetchHelper$", "-fetch.url=http://"+starsIP+":9090/")
 		out := sh(t, "ip", argv...)
 		if !strings.Contains(out, "fetch status 401") {
-			t.Fatalf("UID %d reaching stars directly should meet stars' JWT check (401), got: %s", proxyconfig.ProxyUID, out)
+			t.Fatalf("UID %d reaching stars directly should meet stars' JWT check (401), got: %s", wire.ProxyUID, out)
 		}
 		if got := w.metric(t, booksIP, reqs, booksOut); got != before {
 			t.Fatalf("books' outbound listener saw the proxy UID's own request (%v -> %v)", before, got)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/meshctl/meshctl/internal/syncbuf"
-	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // TestProxyLogIsJSONOnLongRunningNodes: mesh-proxy runs with
@@ -25,7 +25,7 @@ func TestProxyLogIsJSONOnLongRunningNodes(t *testing.T) {
 	}
 	bin := buildProxy(t)
 	ns := newTopology(t).pod(t, "st", "198.18.102.1")
-	run := proxyconfig.Run{LogLevel: proxyconfig.LogInfo, InboundPort: proxyconfig.InboundPort, OutboundPort: proxyconfig.OutboundPort, AdminPort: proxyconfig.AdminPort, Metrics: true}
+	run := wire.Run{LogLevel: wire.LogInfo, InboundPort: wire.InboundPort, OutboundPort: wire.OutboundPort, AdminPort: wire.AdminPort, Metrics: true}
 	// 2200000 s is 25.5 days of uptime.
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, "unshare", "--time", "--monotonic", "2200000", bin}, run.Args()...)...)
 	var out syncbuf.Buffer

@@ -27,6 +27,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // meshState is what the mesh steps hand to each other.
@@ -386,7 +387,7 @@ func (e *Env) meshedApp(t *testing.T, ns, name string) meshApp {
 	if err != nil {
 		t.Fatalf("pod %s/%s: logs of %s: %v", ns, pod.Name, proxyconfig.InitContainerName, err)
 	}
-	for _, port := range []uint16{proxyconfig.InboundPort, proxyconfig.OutboundPort} {
+	for _, port := range []uint16{wire.InboundPort, wire.OutboundPort} {
 		if want := fmt.Sprintf("redirect to :%d", port); !strings.Contains(string(logs), want) {
 			t.Errorf("pod %s/%s: init container %s installed no rule %q; its log:\n%s", ns, pod.Name, proxyconfig.InitContainerName, want, logs)
 		}
@@ -409,7 +410,7 @@ func (e *Env) meshedApp(t *testing.T, ns, name string) meshApp {
 // proxy's admin port on the pod's IP.
 func (e *Env) proxyRequests(t *testing.T, app meshApp, direction string) float64 {
 	t.Helper()
-	u := fmt.Sprintf("http://%s/metrics", netip.AddrPortFrom(app.podIP, proxyconfig.AdminPort))
+	u := fmt.Sprintf("http://%s/metrics", netip.AddrPortFrom(app.podIP, wire.AdminPort))
 	var sum float64
 	eventually(t, 30*time.Second, "GET "+u, func(ctx context.Context) error {
 		status, body, err := get(ctx, u)

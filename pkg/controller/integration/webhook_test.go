@@ -14,12 +14,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/controller"
 	"github.com/meshctl/meshctl/pkg/inject/manifest"
+	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
@@ -63,7 +63,7 @@ spec:
 	var out, report bytes.Buffer
 	o := &manifest.Options{
 		FromCluster: true, MeshName: m.Name, MeshNamespace: m.Namespace,
-		Dynamic: func() (dynamic.Interface, error) { return env.Clients.Dynamic, nil },
+		Clients: kube.Static(env.Clients),
 	}
 	o.In, o.Out, o.ErrOut = strings.NewReader(podManifest), &out, &report
 	if err := o.Run(ctx); err != nil {
