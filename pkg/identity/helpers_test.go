@@ -8,6 +8,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	_ "github.com/meshctl/meshctl/internal/golden"
 )
 
 // epoch is the tests' "now": every certificate is made and checked against

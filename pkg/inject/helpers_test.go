@@ -5,6 +5,8 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
+
+	_ "github.com/meshctl/meshctl/internal/golden"
 )
 
 // testVersion stands for this build in the tests' expectations, so that
