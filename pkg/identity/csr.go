@@ -157,9 +157,23 @@ func parseSAN(value []byte) ([]asn1.RawValue, error) {
 		if name.Class != asn1.ClassContextSpecific {
 			return nil, fmt.Errorf("GeneralName of class %d", name.Class)
 		}
+		// rfc822Name, dNSName, uniformResourceIdentifier and iPAddress
+		// are IA5String and OCTET STRING under IMPLICIT tags: always
+		// primitive in DER. crypto/x509 skips a constructed one (0xA6 for
+		// a URI), so neither its URIs nor its name-constraint checks see
+		// it; reading it here would make it a name only we believe in.
+		if name.IsCompound && isPrimitiveSAN(name.Tag) {
+			return nil, fmt.Errorf("GeneralName tag %d encoded as constructed", name.Tag)
+		}
 		names = append(names, name)
 	}
 	return names, nil
+}
+
+// isPrimitiveSAN reports whether a GeneralName tag is one DER always
+// encodes as primitive.
+func isPrimitiveSAN(tag int) bool {
+	return tag == sanEmail || tag == sanDNS || tag == sanURI || tag == sanIP
 }
 
 // describeKey names a public key's algorithm and size for a refusal.

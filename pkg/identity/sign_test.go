@@ -177,6 +177,10 @@ func TestSignRefusesAttacks(t *testing.T) {
 			r.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 17}, Value: mustMarshal(t, asn1.RawValue{Tag: asn1.TagSequence, IsCompound: true,
 				Bytes: mustMarshal(t, asn1.RawValue{Tag: 6, Class: asn1.ClassContextSpecific, Bytes: []byte(want.String() + "#")})})}}
 		})), ReasonCSRIdentity},
+		{"the caller's ID as a constructed [6], which crypto/x509 skips", csrFor(t, key, with(func(r *x509.CertificateRequest) {
+			r.URIs = nil
+			r.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 17}, Value: constructedURISAN(t, want.String())}}
+		})), ReasonCSRMalformed},
 		{"basicConstraints CA=true", csrFor(t, key, with(func(r *x509.CertificateRequest) {
 			r.ExtraExtensions = []pkix.Extension{extension(t, asn1.ObjectIdentifier{2, 5, 29, 19}, bc{IsCA: true, MaxPathLen: -1})}
 		})), ReasonCSRCA},
@@ -197,6 +201,14 @@ func TestSignRefusesAttacks(t *testing.T) {
 			wantReason(t, err, c.reason)
 		})
 	}
+}
+
+// constructedURISAN is a subjectAltName value holding uri as a
+// constructed [6] (0xA6), an encoding DER forbids and crypto/x509 skips.
+func constructedURISAN(t testing.TB, uri string) []byte {
+	t.Helper()
+	return mustMarshal(t, asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true,
+		Bytes: append([]byte{0xA6, byte(len(uri))}, uri...)})
 }
 
 func mustMarshal(t testing.TB, v any) []byte {

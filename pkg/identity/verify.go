@@ -98,6 +98,11 @@ func checkLeaf(leaf *x509.Certificate, now time.Time) (ID, error) {
 // leafID is the ID in a certificate's one URI SAN, read from the raw
 // extension (see parseSAN). Other kinds of SAN are left alone, as the
 // X509-SVID standard allows.
+//
+// crypto/x509 must have read the same one URI: its reading is what name
+// constraints were checked against while the chain was verified, so a name
+// our parser finds and crypto/x509 does not (or reads otherwise) would be
+// an identity no constraint ever saw.
 func leafID(leaf *x509.Certificate) (ID, error) {
 	var uris []string
 	for _, ext := range leaf.Extensions {
@@ -116,6 +121,9 @@ func leafID(leaf *x509.Certificate) (ID, error) {
 	}
 	if len(uris) != 1 {
 		return ID{}, refuse(ReasonLeafURICount, "%d URI SANs in %s", len(uris), describeCert(leaf))
+	}
+	if len(leaf.URIs) != 1 || leaf.URIs[0].String() != uris[0] {
+		return ID{}, refuse(ReasonLeafID, "URI SAN %q of %s is not what crypto/x509 reads (%v)", uris[0], describeCert(leaf), leaf.URIs)
 	}
 	id, err := ParseID(uris[0])
 	if err != nil {

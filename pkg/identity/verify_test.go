@@ -3,6 +3,9 @@ package identity
 import (
 	"crypto/ecdsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
 	"net/url"
 	"testing"
 	"time"
@@ -72,6 +75,10 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 	serverOnly := workloadTemplate(id.url())
 	serverOnly.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	other := mustID(t, "cluster.local", "kube-system", "admin")
+	// The URI as a constructed [6]: crypto/x509 skips it, so its URIs are
+	// empty and no URI name constraint of the chain ever sees the name.
+	constructed := workloadTemplate()
+	constructed.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 17}, Value: constructedURISAN(t, other.String())}}
 
 	for _, c := range []struct {
 		name   string
@@ -91,6 +98,7 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 		{"no URI SAN", p.forgedChain(t, workloadTemplate()), epoch(), ReasonLeafURICount},
 		{"two URI SANs", p.forgedChain(t, workloadTemplate(id.url(), other.url())), epoch(), ReasonLeafURICount},
 		{"URI SAN not a workload ID", p.forgedChain(t, workloadTemplate(&url.URL{Scheme: "spiffe", Host: "cluster.local", Path: "/admin"})), epoch(), ReasonLeafID},
+		{"URI SAN encoded as a constructed [6]", p.forgedChain(t, constructed), epoch(), ReasonPeerMalformed},
 		{"no certificate", nil, epoch(), ReasonNoPeerCertificate},
 		{"not DER", [][]byte{[]byte("hello")}, epoch(), ReasonPeerMalformed},
 	} {
@@ -157,4 +165,34 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestLeafIDAgreesWithX509: the URI leafID reads from the raw extension
+// must be the one URI crypto/x509 read, the name the chain's name
+// constraints were checked against; a certificate where the two differ
+// names no identity.
+func TestLeafIDAgreesWithX509(t *testing.T) {
+	id := mustID(t, "cluster.local", "bookstore", "bookstore")
+	other := mustID(t, "cluster.local", "kube-system", "admin")
+	san := mustMarshal(t, asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true,
+		Bytes: mustMarshal(t, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 6, Bytes: []byte(id.String())})})
+	cert := func(uris ...*url.URL) *x509.Certificate {
+		return &x509.Certificate{URIs: uris, Extensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 17}, Value: san}}}
+	}
+	if got, err := leafID(cert(id.url())); err != nil || got != id {
+		t.Fatalf("agreeing readings: %v, %v", got, err)
+	}
+	for name, c := range map[string]*x509.Certificate{
+		"crypto/x509 read no URI":   cert(),
+		"crypto/x509 read another":  cert(other.url()),
+		"crypto/x509 read two URIs": cert(id.url(), other.url()),
+	} {
+		got, err := leafID(c)
+		if !got.IsZero() {
+			t.Errorf("%s: identity %s returned", name, got)
+		}
+		if !errors.Is(err, ReasonLeafID) {
+			t.Errorf("%s: error %v, want %q", name, err, ReasonLeafID.Error())
+		}
+	}
 }
