@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"fmt"
 	"net/url"
@@ -79,14 +80,21 @@ func checkCSR(der []byte, want ID) (*ecdsa.PublicKey, error) {
 	if !ok || pub.Curve != elliptic.P256() {
 		return nil, refuse(ReasonCSRKey, "for %s: got %s", want, describeKey(csr.PublicKey))
 	}
+	exts, err := csrExtensions(csr.RawTBSCertificateRequest)
+	if err != nil {
+		return nil, refuseErr(ReasonCSRExtension, err, "for %s", want)
+	}
 	var san []byte
-	for _, ext := range csr.Extensions {
+	for _, ext := range exts {
 		switch oid := ext.Id.String(); {
 		case oid == oidBasicConstraints:
 			return nil, refuse(ReasonCSRCA, "for %s", want)
 		case oid != oidSubjectAltName:
 			return nil, refuse(ReasonCSRExtension, "for %s: extension %s", want, ext.Id)
 		case san != nil:
+			// crypto/x509 refuses a request with a duplicate extension
+			// before we get here, so this does not fire today; it stays
+			// because exts is our own parse and must not lean on that.
 			return nil, refuse(ReasonCSRExtension, "for %s: two subjectAltName extensions", want)
 		}
 		san = ext.Value
@@ -102,6 +110,67 @@ func checkCSR(der []byte, want ID) (*ecdsa.PublicKey, error) {
 		return nil, refuse(ReasonCSRIdentity, "the request names %q, the caller is %s", uris[0], want)
 	}
 	return pub, nil
+}
+
+// oidExtensionRequest is PKCS #9's extensionRequest attribute.
+var oidExtensionRequest = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 14}
+
+// csrExtensions reads the extensions a request asks for from its raw
+// CertificationRequestInfo (RFC 2986), rather than from crypto/x509's
+// parse, which reads only the first value of the extensionRequest
+// attribute and skips attributes it cannot parse: an extension hidden in a
+// second value, or in an attribute it skipped, would be asked for and not
+// seen. The request may hold no attribute, or exactly one extensionRequest
+// with exactly one value; anything else is refused.
+func csrExtensions(tbs []byte) ([]pkix.Extension, error) {
+	var info asn1.RawValue
+	if rest, err := asn1.Unmarshal(tbs, &info); err != nil || len(rest) > 0 || info.Tag != asn1.TagSequence || !info.IsCompound {
+		return nil, fmt.Errorf("certificationRequestInfo is not one SEQUENCE")
+	}
+	// version, subject, subjectPKInfo, then attributes [0] IMPLICIT SET.
+	var attrs asn1.RawValue
+	b := info.Bytes
+	for i := range 4 {
+		var v asn1.RawValue
+		var err error
+		if b, err = asn1.Unmarshal(b, &v); err != nil {
+			return nil, fmt.Errorf("certificationRequestInfo field %d: %w", i+1, err)
+		}
+		attrs = v
+	}
+	if len(b) > 0 || attrs.Class != asn1.ClassContextSpecific || attrs.Tag != 0 || !attrs.IsCompound {
+		return nil, fmt.Errorf("certificationRequestInfo does not end with its attributes")
+	}
+	var exts []pkix.Extension
+	seen := false
+	for b := attrs.Bytes; len(b) > 0; {
+		var attr struct {
+			Type   asn1.ObjectIdentifier
+			Values asn1.RawValue
+		}
+		var err error
+		if b, err = asn1.Unmarshal(b, &attr); err != nil {
+			return nil, fmt.Errorf("attribute: %w", err)
+		}
+		if !attr.Type.Equal(oidExtensionRequest) {
+			return nil, fmt.Errorf("attribute %s: only extensionRequest is accepted", attr.Type)
+		}
+		if seen {
+			return nil, fmt.Errorf("two extensionRequest attributes")
+		}
+		seen = true
+		if attr.Values.Class != asn1.ClassUniversal || attr.Values.Tag != asn1.TagSet || !attr.Values.IsCompound {
+			return nil, fmt.Errorf("extensionRequest values are not a SET")
+		}
+		rest, err := asn1.Unmarshal(attr.Values.Bytes, &exts)
+		if err != nil {
+			return nil, fmt.Errorf("extensionRequest: %w", err)
+		}
+		if len(rest) > 0 {
+			return nil, fmt.Errorf("extensionRequest with more than one value")
+		}
+	}
+	return exts, nil
 }
 
 // sanURIs reads a request's subjectAltName extension value and returns

@@ -141,6 +141,17 @@ func TestSignRefusesAttacks(t *testing.T) {
 			mustMarshal(t, asn1.RawValue{Tag: 0, Class: asn1.ClassContextSpecific, IsCompound: true, Bytes: mustMarshal(t, asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 3})})...)}
 	good := func() *x509.CertificateRequest { return &x509.CertificateRequest{URIs: []*url.URL{uriOf(want)}} }
 	with := func(f func(*x509.CertificateRequest)) *x509.CertificateRequest { r := good(); f(r); return r }
+	// Extensions written as extensionRequest attribute values by hand,
+	// for the requests crypto/x509 would not make.
+	sanExt := []pkix.AttributeTypeAndValue{{Type: asn1.ObjectIdentifier{2, 5, 29, 17}, Value: mustMarshal(t, asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true,
+		Bytes: mustMarshal(t, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 6, Bytes: []byte(want.String())})})}}
+	bcExt := []pkix.AttributeTypeAndValue{{Type: asn1.ObjectIdentifier{2, 5, 29, 19}, Value: mustMarshal(t, struct{ IsCA bool }{true})}}
+	extensionRequest := func(values ...[]pkix.AttributeTypeAndValue) pkix.AttributeTypeAndValueSET {
+		return pkix.AttributeTypeAndValueSET{Type: asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 14}, Value: values}
+	}
+	if _, err := p.issuer.Sign(csrWithAttributes(t, key, []pkix.AttributeTypeAndValueSET{extensionRequest(sanExt)}), want, 0, epoch()); err != nil {
+		t.Fatalf("control: one extensionRequest with the SAN alone: %v", err)
+	}
 	tampered := csrFor(t, key, good())
 	tampered[len(tampered)-1] ^= 0x01 // the last byte of the signature
 
@@ -181,6 +192,16 @@ func TestSignRefusesAttacks(t *testing.T) {
 			r.URIs = nil
 			r.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 17}, Value: constructedURISAN(t, want.String())}}
 		})), ReasonCSRMalformed},
+		{"basicConstraints CA=true hidden in a second extensionRequest value", csrWithAttributes(t, key, []pkix.AttributeTypeAndValueSET{
+			extensionRequest(sanExt, bcExt), // crypto/x509 reads only the first value
+		}), ReasonCSRExtension},
+		{"two extensionRequest attributes", csrWithAttributes(t, key, []pkix.AttributeTypeAndValueSET{
+			extensionRequest(sanExt), extensionRequest(bcExt),
+		}), ReasonCSRExtension},
+		{"another attribute (challengePassword)", csrWithAttributes(t, key, []pkix.AttributeTypeAndValueSET{
+			extensionRequest(sanExt),
+			{Type: asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 7}, Value: [][]pkix.AttributeTypeAndValue{{{Type: asn1.ObjectIdentifier{2, 5, 29, 19}, Value: bcExt[0].Value}}}},
+		}), ReasonCSRExtension},
 		{"basicConstraints CA=true", csrFor(t, key, with(func(r *x509.CertificateRequest) {
 			r.ExtraExtensions = []pkix.Extension{extension(t, asn1.ObjectIdentifier{2, 5, 29, 19}, bc{IsCA: true, MaxPathLen: -1})}
 		})), ReasonCSRCA},
@@ -201,6 +222,14 @@ func TestSignRefusesAttacks(t *testing.T) {
 			wantReason(t, err, c.reason)
 		})
 	}
+}
+
+// csrWithAttributes is a request whose attributes are written by hand,
+// the only way to make the hidden-extension requests crypto/x509 would not.
+func csrWithAttributes(t testing.TB, key crypto.Signer, attrs []pkix.AttributeTypeAndValueSET) []byte {
+	t.Helper()
+	//lint:ignore SA1019 Attributes is deprecated for making requests, which is the point: these are requests no one should make.
+	return csrFor(t, key, &x509.CertificateRequest{Attributes: attrs})
 }
 
 // constructedURISAN is a subjectAltName value holding uri as a
