@@ -21,6 +21,12 @@ const (
 	DefaultLeafLifetime   = 24 * time.Hour
 )
 
+// MaxLeafLifetime is the longest lifetime Issuer.Sign grants. Leaves are
+// never revoked, so a leaf's lifetime is how long a stolen proxy key stays
+// a mesh identity; a week covers a controller outage of days (proxies
+// renew well before expiry) while keeping that window short.
+const MaxLeafLifetime = 7 * 24 * time.Hour
+
 // Backdate is how far before "now" a new certificate's NotBefore is set, so
 // that a peer whose clock is a little behind the signer's still accepts it.
 const Backdate = time.Minute
@@ -95,7 +101,8 @@ func GenerateIssuer(anchor *Anchor, lifetime time.Duration, now time.Time) (*Iss
 	if err != nil {
 		return nil, fmt.Errorf("parsing the issuer just made: %w", err)
 	}
-	return &Issuer{cert: cert, key: key, chain: [][]byte{der}, anchors: []*x509.Certificate{anchor.cert}}, nil
+	notBefore, notAfter := validity([]*x509.Certificate{cert, anchor.cert})
+	return &Issuer{cert: cert, key: key, chain: [][]byte{der}, anchors: []*x509.Certificate{anchor.cert}, notBefore: notBefore, notAfter: notAfter}, nil
 }
 
 // newCATemplate is what the anchor and the issuer share: a fresh P-256 key,

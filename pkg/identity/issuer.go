@@ -24,6 +24,11 @@ type Issuer struct {
 	// intermediates up to (not including) an anchor, DER.
 	chain   [][]byte
 	anchors []*x509.Certificate
+	// notBefore and notAfter bound the verified chain, issuer to anchor:
+	// the latest NotBefore and the earliest NotAfter of its certificates.
+	// A leaf is only valid while all of them are, so Sign issues only
+	// inside them and never past notAfter.
+	notBefore, notAfter time.Time
 }
 
 // Secret keys of the kubernetes.io/tls shape LoadIssuer reads, as
@@ -41,8 +46,9 @@ const (
 // otherwise surface as proxies failing to get or to trust certificates,
 // and says which field to fix: the key matches the certificate, the
 // certificate is a CA with keyCertSign, valid now, chains to an anchor of
-// ca.crt, and is not itself an anchor (the root key must stay out of the
-// running controller).
+// ca.crt exactly as proxies will verify its leaves, and is not itself an
+// anchor nor a root (the root key must stay out of the running
+// controller).
 func LoadIssuer(tlsCrt, tlsKey, caCrt []byte, now time.Time) (*Issuer, error) {
 	certs, err := parseCertificatesPEM(fieldTLSCrt, tlsCrt)
 	if err != nil {
@@ -71,6 +77,25 @@ func LoadIssuer(tlsCrt, tlsKey, caCrt []byte, now time.Time) (*Issuer, error) {
 	if isOneOf(cert, anchors) {
 		return nil, refuse(ReasonIssuerIsAnchor, "%s (%s) is also in %s: sign an intermediate with the anchor and give the controller that intermediate's key, not the anchor's", fieldTLSCrt, name, fieldCACrt)
 	}
+	// The bytes are not enough: the anchor's key can come under another
+	// certificate (the root re-issued with its key, "an intermediate" the
+	// anchor signed for its own key, or one signed for it by an
+	// intermediate), and a certificate signed with its own key is a root,
+	// or the key of its signer, whatever ca.crt says.
+	if cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature) == nil {
+		return nil, refuse(ReasonIssuerIsAnchor, "%s (%s) is signed with its own key, as only a root is: keep that key out of the controller, and give it an intermediate with a key of its own", fieldTLSCrt, name)
+	}
+	pub, _ := key.Public().(interface{ Equal(crypto.PublicKey) bool }) // it is the certificate's key, checked above
+	for _, others := range []struct {
+		field string
+		certs []*x509.Certificate
+	}{{fieldCACrt, anchors}, {fieldTLSCrt + " (after the first certificate)", certs[1:]}} {
+		for _, c := range others.certs {
+			if pub.Equal(c.PublicKey) {
+				return nil, refuse(ReasonIssuerIsAnchor, "%s (%s) has the key of %s in %s: sign an intermediate with a key of its own and give the controller that intermediate's key, not the anchor's", fieldTLSCrt, name, describeCert(c), others.field)
+			}
+		}
+	}
 	roots := x509.NewCertPool()
 	for _, a := range anchors {
 		roots.AddCert(a)
@@ -98,38 +123,62 @@ func LoadIssuer(tlsCrt, tlsKey, caCrt []byte, now time.Time) (*Issuer, error) {
 		return nil, refuseErr(ReasonIssuerUntrusted, err, "%s (%s) does not chain to any anchor in %s: put the anchor that signed it in %s, and any intermediates after the issuer in %s", fieldTLSCrt, name, fieldCACrt, fieldCACrt, fieldTLSCrt)
 	}
 	is := &Issuer{cert: cert, key: key, chain: chain, anchors: anchors}
-	if err := is.probe(roots, inter, now); err != nil {
+	verified, err := is.probe(&Bundle{trustDomain: probeTrustDomain, anchors: anchors, pool: roots}, now)
+	if err != nil {
 		return nil, err
 	}
+	is.notBefore, is.notAfter = validity(verified)
 	return is, nil
 }
 
-// probe signs a throwaway leaf and verifies it to the anchors, which is the
-// one sure way to know the issuer's leaves will be trusted: a path length
-// constraint above the issuer, or a name or key-usage restriction, can let
-// the issuer itself verify and still invalidate everything it signs.
-func (is *Issuer) probe(roots, inter *x509.CertPool, now time.Time) error {
+// probeTrustDomain is the trust domain of LoadIssuer's throwaway leaf.
+const probeTrustDomain = "probe.invalid"
+
+// probe signs a throwaway leaf and verifies it to the anchors the way every
+// proxy verifies a peer (verifyChain: crypto/x509's chain building, then
+// the X509-SVID rules for the leaf and for every signing certificate),
+// which is the one sure way to know the issuer's leaves will be trusted: a
+// path length constraint above the issuer, or a name or key-usage
+// restriction, can let the issuer itself verify and still invalidate
+// everything it signs. It returns the signing certificates of the chain it
+// verified, issuer first and anchor last.
+func (is *Issuer) probe(bundle *Bundle, now time.Time) ([]*x509.Certificate, error) {
 	key, err := NewKey()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	tmpl := leafTemplate(&url.URL{Scheme: "spiffe", Host: "probe.invalid", Path: "/ns/probe/sa/probe"}, now, time.Minute, is.cert)
+	tmpl := leafTemplate(&url.URL{Scheme: "spiffe", Host: probeTrustDomain, Path: "/ns/probe/sa/probe"}, now, time.Minute, is.cert.NotBefore, is.cert.NotAfter)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, is.cert, key.Public(), is.key)
 	if err != nil {
-		return refuseErr(ReasonIssuerMalformed, err, "%s (%s) cannot sign with %s", fieldTLSCrt, describeCert(is.cert), fieldTLSKey)
+		return nil, refuseErr(ReasonIssuerMalformed, err, "%s (%s) cannot sign with %s", fieldTLSCrt, describeCert(is.cert), fieldTLSKey)
 	}
-	leaf, err := x509.ParseCertificate(der)
+	var certs []*x509.Certificate
+	for _, b := range append([][]byte{der}, is.chain...) {
+		c, err := x509.ParseCertificate(b)
+		if err != nil {
+			return nil, refuseErr(ReasonIssuerMalformed, err, "%s (%s) signs certificates that do not parse", fieldTLSCrt, describeCert(is.cert))
+		}
+		certs = append(certs, c)
+	}
+	_, verified, err := verifyChain(certs, bundle, now)
 	if err != nil {
-		return refuseErr(ReasonIssuerMalformed, err, "%s (%s) signs certificates that do not parse", fieldTLSCrt, describeCert(is.cert))
+		return nil, refuseErr(ReasonIssuerUntrusted, err, "a certificate signed by %s (%s) would not verify at the proxies against the anchors in %s: check the path length, key usage and extended key usage of every certificate of the chain", fieldTLSCrt, describeCert(is.cert), fieldCACrt)
 	}
-	inter = inter.Clone()
-	inter.AddCert(is.cert)
-	_, err = leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}})
-	if err != nil {
-		return refuseErr(ReasonIssuerUntrusted, err, "a certificate signed by %s (%s) does not verify to the anchors in %s: check the path length and usage constraints of the chain", fieldTLSCrt, describeCert(is.cert), fieldCACrt)
+	return verified[1:], nil
+}
+
+// validity is the time every one of certs is valid in: the latest
+// NotBefore and the earliest NotAfter.
+func validity(certs []*x509.Certificate) (notBefore, notAfter time.Time) {
+	for i, c := range certs {
+		if i == 0 || c.NotBefore.After(notBefore) {
+			notBefore = c.NotBefore
+		}
+		if i == 0 || c.NotAfter.Before(notAfter) {
+			notAfter = c.NotAfter
+		}
 	}
-	return nil
+	return notBefore, notAfter
 }
 
 // isOneOf reports whether c is byte for byte one of certs.
@@ -163,8 +212,16 @@ func checkSigningCert(field string, cert *x509.Certificate) error {
 	return nil
 }
 
-// Certificate is the issuer's certificate, for expiry warnings.
+// Certificate is the issuer's certificate. Its NotAfter is not when the
+// issuer stops being useful: see ChainNotAfter.
 func (is *Issuer) Certificate() *x509.Certificate { return is.cert }
+
+// ChainNotAfter is when the issuer stops issuing: the earliest NotAfter of
+// the chain it was verified through, the issuer, its intermediates and the
+// anchor. After it every leaf fails verification whichever certificate
+// expired, so it, not the issuer certificate's own NotAfter, is what
+// expiry warnings and renewal should use.
+func (is *Issuer) ChainNotAfter() time.Time { return is.notAfter }
 
 // SecretData is the issuer in the kubernetes.io/tls Secret shape LoadIssuer
 // reads: tls.crt (the issuer, then intermediates), tls.key (PKCS #8) and
@@ -187,9 +244,9 @@ func (is *Issuer) SecretData() (tlsCrt, tlsKey, caCrt []byte, err error) {
 // name exactly want and ask for nothing else (see checkCSR); its subject
 // is ignored and never copied.
 //
-// The certificate is valid from now-Backdate (not before the issuer) to
-// now+lifetime (zero means DefaultLeafLifetime), never past the issuer's
-// NotAfter; it is no CA, has digitalSignature, serverAuth and clientAuth
+// The certificate is valid from now-Backdate (not before any certificate
+// of the issuer's chain) to now+lifetime (zero means DefaultLeafLifetime,
+// at most MaxLeafLifetime), never past ChainNotAfter; it is no CA, has digitalSignature, serverAuth and clientAuth
 // (a proxy is both), want as its only SAN and a random 128-bit serial.
 // Sign returns the chain to send: the leaf, then the issuer and its
 // intermediates (the anchors travel in the bundle, not here), DER.
@@ -197,39 +254,46 @@ func (is *Issuer) Sign(csrDER []byte, want ID, lifetime time.Duration, now time.
 	if want.IsZero() {
 		return nil, refuse(ReasonInvalidID, "no identity to sign for")
 	}
-	if lifetime < 0 {
-		return nil, refuse(ReasonLifetime, "%s for %s", lifetime, want)
+	if lifetime < 0 || lifetime > MaxLeafLifetime {
+		return nil, refuse(ReasonLifetime, "%s for %s, the most is %s", lifetime, want, MaxLeafLifetime)
 	}
 	if lifetime == 0 {
 		lifetime = DefaultLeafLifetime
 	}
-	if now.Before(is.cert.NotBefore) || !now.Before(is.cert.NotAfter) {
-		return nil, refuse(ReasonIssuerExpired, "the issuer (%s) is valid until %s: renew it", describeCert(is.cert), is.cert.NotAfter.UTC().Format(time.RFC3339))
+	if now.Before(is.notBefore) || !now.Before(is.notAfter) {
+		return nil, refuse(ReasonIssuerExpired, "the issuer (%s) and its chain to the anchor are valid from %s to %s, not at %s: renew the certificate that bounds it",
+			describeCert(is.cert), is.notBefore.UTC().Format(time.RFC3339), is.notAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	pub, err := checkCSR(csrDER, want)
 	if err != nil {
 		return nil, err
 	}
-	tmpl := leafTemplate(want.url(), now, lifetime, is.cert)
+	tmpl := leafTemplate(want.url(), now, lifetime, is.notBefore, is.notAfter)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, is.cert, pub, is.key)
 	if err != nil {
 		return nil, fmt.Errorf("signing the certificate for %s: %w", want, err)
 	}
-	return append([][]byte{der}, is.chain...), nil
+	// The chain is the caller's to keep or change: copies, not the
+	// issuer's own slices.
+	chain := [][]byte{der}
+	for _, c := range is.chain {
+		chain = append(chain, bytes.Clone(c))
+	}
+	return chain, nil
 }
 
 // leafTemplate is every workload certificate: valid from now-Backdate
-// (not before the issuer) to now+lifetime (not past the issuer), no CA,
+// (not before floor) to now+lifetime (not past ceiling), no CA,
 // digitalSignature, serverAuth and clientAuth, uri its only SAN, a random
 // serial, no subject.
-func leafTemplate(uri *url.URL, now time.Time, lifetime time.Duration, issuer *x509.Certificate) *x509.Certificate {
+func leafTemplate(uri *url.URL, now time.Time, lifetime time.Duration, floor, ceiling time.Time) *x509.Certificate {
 	notBefore := now.Add(-Backdate)
-	if notBefore.Before(issuer.NotBefore) {
-		notBefore = issuer.NotBefore
+	if notBefore.Before(floor) {
+		notBefore = floor
 	}
 	notAfter := now.Add(lifetime)
-	if notAfter.After(issuer.NotAfter) {
-		notAfter = issuer.NotAfter
+	if notAfter.After(ceiling) {
+		notAfter = ceiling
 	}
 	return &x509.Certificate{
 		SerialNumber:          newSerial(),

@@ -41,7 +41,8 @@ const (
 	// ReasonCSRExtension: the request asks for an extension other than its
 	// one subjectAltName.
 	ReasonCSRExtension
-	// ReasonLifetime: the requested lifetime is negative.
+	// ReasonLifetime: the requested lifetime is negative, or above
+	// MaxLeafLifetime for a leaf.
 	ReasonLifetime
 
 	// Issuer material (LoadIssuer, GenerateIssuer, Sign).
@@ -134,7 +135,7 @@ func (r Reason) Error() string {
 	case ReasonCSRExtension:
 		return "certificate request asks for an extension other than its subjectAltName"
 	case ReasonLifetime:
-		return "lifetime is negative"
+		return "lifetime is negative or too long"
 	case ReasonIssuerMalformed:
 		return "issuer material does not parse"
 	case ReasonIssuerKeyMismatch:

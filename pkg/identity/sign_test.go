@@ -108,6 +108,86 @@ func TestSignCapsLifetimeAtIssuer(t *testing.T) {
 	wantReason(t, err, ReasonLifetime)
 }
 
+// TestSignLifetimeCeiling: no caller gets a leaf longer than
+// MaxLeafLifetime, however long the issuer lives.
+func TestSignLifetimeCeiling(t *testing.T) {
+	p := newPKI(t, "cluster.local")
+	want := mustID(t, "cluster.local", "a", "b")
+	csr, _ := NewCSR(mustKey(t), want)
+	chain, err := p.issuer.Sign(csr, want, MaxLeafLifetime, epoch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaf, _ := x509.ParseCertificate(chain[0]); !leaf.NotAfter.Equal(epoch().Add(MaxLeafLifetime)) {
+		t.Errorf("NotAfter %s, want %s", leaf.NotAfter, epoch().Add(MaxLeafLifetime))
+	}
+	for _, lifetime := range []time.Duration{MaxLeafLifetime + time.Nanosecond, 365 * 24 * time.Hour} {
+		chain, err := p.issuer.Sign(csr, want, lifetime, epoch())
+		if chain != nil {
+			t.Errorf("lifetime %s: signed", lifetime)
+		}
+		wantReason(t, err, ReasonLifetime)
+	}
+}
+
+// TestSignBeforeIssuerValid: before the issuer's NotBefore Sign refuses,
+// and just after it the leaf's backdated NotBefore is clamped to it, so no
+// leaf claims a time its issuer did not.
+func TestSignBeforeIssuerValid(t *testing.T) {
+	p := newPKI(t, "cluster.local")
+	want := mustID(t, "cluster.local", "a", "b")
+	csr, _ := NewCSR(mustKey(t), want)
+	start := p.issuer.cert.NotBefore
+	chain, err := p.issuer.Sign(csr, want, 0, start.Add(-time.Second))
+	if chain != nil {
+		t.Error("signed before the issuer's NotBefore")
+	}
+	wantReason(t, err, ReasonIssuerExpired)
+	chain, err = p.issuer.Sign(csr, want, 0, start.Add(Backdate/2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaf, _ := x509.ParseCertificate(chain[0]); !leaf.NotBefore.Equal(start) {
+		t.Errorf("leaf NotBefore %s, want the issuer's %s", leaf.NotBefore, start)
+	}
+}
+
+// TestSignChainIsACopy: the chain Sign returns is the caller's; writing
+// to it does not change the issuer, its certificate nor later chains.
+func TestSignChainIsACopy(t *testing.T) {
+	for name, load := range map[string]bool{"generated": false, "loaded": true} {
+		t.Run(name, func(t *testing.T) {
+			p := newPKI(t, "cluster.local")
+			if load {
+				crt, key, ca, err := p.issuer.SecretData()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p.issuer, err = LoadIssuer(crt, key, ca, epoch()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := mustID(t, "cluster.local", "a", "b")
+			orig := slices.Clone(p.issuer.cert.Raw)
+			csr, _ := NewCSR(mustKey(t), want)
+			chain, err := p.issuer.Sign(csr, want, 0, epoch())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range chain[1] {
+				chain[1][i] ^= 0xff
+			}
+			if !slices.Equal(p.issuer.cert.Raw, orig) || !slices.Equal(p.issuer.chain[0], orig) {
+				t.Fatal("writing to Sign's chain changed the issuer")
+			}
+			again, _ := p.issuer.Sign(csr, want, 0, epoch())
+			if _, err := Verify(again, p.bundle, epoch()); err != nil {
+				t.Errorf("the next chain: %v", err)
+			}
+		})
+	}
+}
+
 // extension builds a raw extension for ExtraExtensions.
 func extension(t testing.TB, oid asn1.ObjectIdentifier, value any) pkix.Extension {
 	t.Helper()

@@ -38,19 +38,27 @@ func Verify(chain [][]byte, bundle *Bundle, now time.Time) (ID, error) {
 // verifyCerts is Verify on parsed certificates, as crypto/tls hands them
 // to VerifyConnection.
 func verifyCerts(certs []*x509.Certificate, bundle *Bundle, now time.Time) (ID, error) {
+	id, _, err := verifyChain(certs, bundle, now)
+	return id, err
+}
+
+// verifyChain is verifyCerts that also returns the verified chain it
+// accepted, leaf first and anchor last. LoadIssuer's probe runs it too, so
+// that the controller accepts exactly the chains proxies accept.
+func verifyChain(certs []*x509.Certificate, bundle *Bundle, now time.Time) (ID, []*x509.Certificate, error) {
 	if bundle == nil {
-		return ID{}, refuse(ReasonNoBundle, "cannot verify a peer")
+		return ID{}, nil, refuse(ReasonNoBundle, "cannot verify a peer")
 	}
 	if len(certs) == 0 {
-		return ID{}, refuse(ReasonNoPeerCertificate, "a mesh peer must present its certificate")
+		return ID{}, nil, refuse(ReasonNoPeerCertificate, "a mesh peer must present its certificate")
 	}
 	leaf := certs[0]
 	id, err := checkLeaf(leaf, now)
 	if err != nil {
-		return ID{}, err
+		return ID{}, nil, err
 	}
 	if id.TrustDomain() != bundle.trustDomain {
-		return ID{}, refuse(ReasonTrustDomain, "peer %s, bundle %s", id, bundle.trustDomain)
+		return ID{}, nil, refuse(ReasonTrustDomain, "peer %s, bundle %s", id, bundle.trustDomain)
 	}
 	inter := x509.NewCertPool()
 	for _, c := range certs[1:] {
@@ -63,7 +71,7 @@ func verifyCerts(certs []*x509.Certificate, bundle *Bundle, now time.Time) (ID, 
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	})
 	if err != nil {
-		return ID{}, refuseErr(ReasonUntrusted, err, "peer %s", id)
+		return ID{}, nil, refuseErr(ReasonUntrusted, err, "peer %s", id)
 	}
 	// crypto/x509 does not look at key usage above the leaf; the
 	// X509-SVID standard requires keyCertSign of every signing
@@ -71,10 +79,10 @@ func verifyCerts(certs []*x509.Certificate, bundle *Bundle, now time.Time) (ID, 
 	var signErr error
 	for _, ch := range chains {
 		if signErr = checkSigners(ch[1:]); signErr == nil {
-			return id, nil
+			return id, ch, nil
 		}
 	}
-	return ID{}, refuseErr(ReasonUntrusted, signErr, "peer %s", id)
+	return ID{}, nil, refuseErr(ReasonUntrusted, signErr, "peer %s", id)
 }
 
 // checkLeaf holds a peer's certificate to the X509-SVID rules for leaves
