@@ -384,3 +384,18 @@ func BenchmarkSign(b *testing.B) {
 		}
 	}
 }
+
+// TestSignZeroIDRefused: a request whose URI SAN is empty matches the
+// zero ID's empty spelling; Sign must refuse the zero ID outright rather
+// than sign for it (or panic building its URI).
+func TestSignZeroIDRefused(t *testing.T) {
+	p := newPKI(t, "cluster.local")
+	empty := csrFor(t, mustKey(t), &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 17},
+		Value: mustMarshal(t, asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true,
+			Bytes: mustMarshal(t, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 6, Bytes: []byte{}})})}}})
+	chain, err := p.issuer.Sign(empty, ID{}, 0, epoch())
+	if chain != nil {
+		t.Error("signed for the zero ID")
+	}
+	wantReason(t, err, ReasonInvalidID)
+}

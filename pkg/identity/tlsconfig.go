@@ -164,6 +164,9 @@ func TLSCertificate(chain [][]byte, key *ecdsa.PrivateKey) (*tls.Certificate, er
 	if len(chain) == 0 {
 		return nil, errors.New("TLS certificate: empty chain")
 	}
+	if key == nil {
+		return nil, errors.New("TLS certificate: no key")
+	}
 	leaf, err := x509.ParseCertificate(chain[0])
 	if err != nil {
 		return nil, fmt.Errorf("TLS certificate: leaf: %w", err)

@@ -2,7 +2,9 @@ package identity
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -153,6 +155,22 @@ func TestMTLSRefusesAttacks(t *testing.T) {
 	// refusal is the server's.
 	intruder := newEnd(t, newPKI(t, "cluster.local"), buyer.id)
 	intruder.bundle.Store(p.bundle)
+	notYet := newEnd(t, p, store.id)
+	notYetLeaf := workloadTemplate(store.id.url())
+	notYetLeaf.NotBefore, notYetLeaf.NotAfter = epoch().Add(time.Hour), epoch().Add(24*time.Hour)
+	notYet.cert.Store(must(TLSCertificate(p.forged(t, notYetLeaf))))
+	// A server in another trust domain, signed by our own issuer so that
+	// only the trust-domain check stands in the way (the client's
+	// authorizer lets every identity through).
+	foreign := newEnd(t, p, store.id)
+	foreign.cert.Store(must(TLSCertificate(p.forged(t, workloadTemplate(mustID(t, "evil.example", "bookstore", "bookstore").url())))))
+	// Servers that are not mesh proxies: a valid mesh certificate, but
+	// TLS 1.2 only, or no ALPN.
+	plainServer := func(f func(*tls.Config)) *tls.Config {
+		c := &tls.Config{Certificates: []tls.Certificate{*store.cert.Load()}, NextProtos: []string{ALPN}, ClientAuth: tls.RequireAnyClientCert}
+		f(c)
+		return c
+	}
 	noCert, noBundle := newEnd(t, p, store.id), newEnd(t, p, buyer.id)
 	noCert.cert.Store(nil)
 	noBundle.bundle.Store(nil)
@@ -178,6 +196,14 @@ func TestMTLSRefusesAttacks(t *testing.T) {
 			server: ServerConfig(stranger.sources(), allowAll), client: ClientConfig(buyer.sources(), ExpectPeer(store.id)), reason: ReasonUntrusted},
 		{name: "server certificate expired",
 			server: ServerConfig(expired.sources(), allowAll), client: ClientConfig(buyer.sources(), ExpectPeer(store.id)), reason: ReasonLeafExpired},
+		{name: "server certificate not valid yet",
+			server: ServerConfig(notYet.sources(), allowAll), client: ClientConfig(buyer.sources(), ExpectPeer(store.id)), reason: ReasonLeafNotYetValid},
+		{name: "server in another trust domain",
+			server: ServerConfig(foreign.sources(), allowAll), client: ClientConfig(buyer.sources(), allowAll), reason: ReasonTrustDomain},
+		{name: "TLS 1.2 only server",
+			server: plainServer(func(c *tls.Config) { c.MaxVersion = tls.VersionTLS12 }), client: ClientConfig(buyer.sources(), ExpectPeer(store.id)), message: "protocol version"},
+		{name: "server negotiates no ALPN",
+			server: plainServer(func(c *tls.Config) { c.NextProtos = nil }), client: ClientConfig(buyer.sources(), ExpectPeer(store.id)), reason: ReasonALPN},
 		{name: "client from another mesh",
 			server: server, client: ClientConfig(intruder.sources(), ExpectPeer(store.id)), serverRefuses: true, reason: ReasonUntrusted},
 		{name: "server's authorizer refuses the client",
@@ -277,5 +303,42 @@ func BenchmarkHandshake(b *testing.B) {
 		}
 		sc.Close()
 		cc.Close()
+	}
+}
+
+// TestPeerIDNeedsACompleteHandshake: certificates in a state whose
+// handshake did not complete were never verified, and name no peer.
+func TestPeerIDNeedsACompleteHandshake(t *testing.T) {
+	p := newPKI(t, "cluster.local")
+	id := mustID(t, "cluster.local", "a", "b")
+	chain, key := p.leaf(t, id, epoch())
+	cert := must(TLSCertificate(chain, key))
+	if got, err := PeerID(tls.ConnectionState{HandshakeComplete: true, PeerCertificates: []*x509.Certificate{cert.Leaf}}); err != nil || got != id {
+		t.Fatalf("complete handshake: %v, %v", got, err)
+	}
+	got, err := PeerID(tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert.Leaf}})
+	if !got.IsZero() {
+		t.Errorf("identity %s from an incomplete handshake", got)
+	}
+	wantReason(t, err, ReasonNoPeerCertificate)
+}
+
+// TestTLSCertificateRefuses: a chain without a usable key is an error,
+// not a panic at the first handshake or here.
+func TestTLSCertificateRefuses(t *testing.T) {
+	p := newPKI(t, "cluster.local")
+	chain, _ := p.leaf(t, mustID(t, "cluster.local", "a", "b"), epoch())
+	for name, c := range map[string]struct {
+		chain [][]byte
+		key   *ecdsa.PrivateKey
+	}{
+		"no key":       {chain, nil},
+		"another key":  {chain, mustKey(t)},
+		"empty chain":  {nil, mustKey(t)},
+		"leaf not DER": {[][]byte{[]byte("x")}, mustKey(t)},
+	} {
+		if cert, err := TLSCertificate(c.chain, c.key); err == nil || cert != nil {
+			t.Errorf("%s: %v, %v", name, cert, err)
+		}
 	}
 }

@@ -74,6 +74,12 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 	certSignLeaf.KeyUsage |= x509.KeyUsageCertSign
 	serverOnly := workloadTemplate(id.url())
 	serverOnly.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	clientOnly := workloadTemplate(id.url())
+	clientOnly.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	noDigitalSignature := workloadTemplate(id.url())
+	noDigitalSignature.KeyUsage = x509.KeyUsageKeyEncipherment
+	crlSignLeaf := workloadTemplate(id.url())
+	crlSignLeaf.KeyUsage |= x509.KeyUsageCRLSign
 	other := mustID(t, "cluster.local", "kube-system", "admin")
 	// The URI as a constructed [6]: crypto/x509 skips it, so its URIs are
 	// empty and no URI name constraint of the chain ever sees the name.
@@ -95,6 +101,9 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 		{"leaf is a CA", p.forgedChain(t, caLeaf), epoch(), ReasonLeafIsCA},
 		{"leaf with keyCertSign", p.forgedChain(t, certSignLeaf), epoch(), ReasonLeafKeyUsage},
 		{"leaf without clientAuth", p.forgedChain(t, serverOnly), epoch(), ReasonLeafKeyUsage},
+		{"leaf without serverAuth", p.forgedChain(t, clientOnly), epoch(), ReasonLeafKeyUsage},
+		{"leaf without digitalSignature", p.forgedChain(t, noDigitalSignature), epoch(), ReasonLeafKeyUsage},
+		{"leaf with cRLSign", p.forgedChain(t, crlSignLeaf), epoch(), ReasonLeafKeyUsage},
 		{"no URI SAN", p.forgedChain(t, workloadTemplate()), epoch(), ReasonLeafURICount},
 		{"two URI SANs", p.forgedChain(t, workloadTemplate(id.url(), other.url())), epoch(), ReasonLeafURICount},
 		{"URI SAN not a workload ID", p.forgedChain(t, workloadTemplate(&url.URL{Scheme: "spiffe", Host: "cluster.local", Path: "/admin"})), epoch(), ReasonLeafID},
@@ -195,4 +204,57 @@ func TestLeafIDAgreesWithX509(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", name, err, ReasonLeafID.Error())
 		}
 	}
+}
+
+// TestVerifyHoldsSignersToX509SVID: crypto/x509 ignores key usage above
+// the leaf and takes extended key usages as any-of, so a chain through an
+// intermediate without keyUsage, or limited to serverAuth, verifies there;
+// only checkSigners refuses it.
+func TestVerifyHoldsSignersToX509SVID(t *testing.T) {
+	id := mustID(t, "cluster.local", "bookstore", "bookstore")
+	for _, c := range []struct {
+		name   string
+		inter  func(*x509.Certificate)
+		reason Reason
+	}{
+		{"intermediate limited to serverAuth", func(c *x509.Certificate) { c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth} }, ReasonIssuerExtKeyUsage},
+		{"intermediate without keyUsage", func(c *x509.Certificate) { c.KeyUsage = 0 }, ReasonIssuerNoKeyCertSign},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rootKey, interKey := mustKey(t), mustKey(t)
+			ca := func(cn string) *x509.Certificate {
+				return &x509.Certificate{Subject: pkix.Name{CommonName: cn}, IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+					NotBefore: epoch().Add(-time.Hour), NotAfter: epoch().Add(time.Hour)}
+			}
+			root := makeCert(t, ca("root"), nil, rootKey, rootKey.Public())
+			tmpl := ca("intermediate")
+			c.inter(tmpl)
+			inter := makeCert(t, tmpl, root, rootKey, interKey.Public())
+			leafTmpl := workloadTemplate(id.url())
+			leafTmpl.NotBefore, leafTmpl.NotAfter = epoch().Add(-time.Hour), epoch().Add(time.Hour)
+			leaf := makeCert(t, leafTmpl, inter, interKey, mustKey(t).Public())
+			bundle, err := NewBundle("cluster.local", encodeCertificatesPEM(root.Raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := leaf.Verify(x509.VerifyOptions{Roots: bundle.pool, Intermediates: poolOf(inter), CurrentTime: epoch(),
+				KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}); err != nil {
+				t.Fatalf("control: crypto/x509 refuses the chain itself: %v", err)
+			}
+			got, err := Verify([][]byte{leaf.Raw, inter.Raw}, bundle, epoch())
+			if !got.IsZero() {
+				t.Errorf("identity %s returned", got)
+			}
+			wantReason(t, err, ReasonUntrusted)
+			wantReason(t, err, c.reason)
+		})
+	}
+}
+
+func poolOf(certs ...*x509.Certificate) *x509.CertPool {
+	p := x509.NewCertPool()
+	for _, c := range certs {
+		p.AddCert(c)
+	}
+	return p
 }
