@@ -89,9 +89,12 @@ func ParseID(s string) (ID, error) {
 	if err != nil {
 		return ID{}, err
 	}
-	// NewID validated each part against a charset without '/', so the
-	// rebuilt string can only differ if the input had extra segments
-	// (say /ns/a/sa/b/sa/c, where Cut split at the first /sa/).
+	// This does not fire today: the cuts above split s exactly into
+	// "spiffe://" td "/ns/" ns "/sa/" sa, and NewID refused any part
+	// holding '/' (so /ns/a/sa/b/sa/c fails there, its sa being
+	// "b/sa/c"), hence NewID rebuilds s byte for byte. It stays as the one
+	// line that states the parser's contract, the only spelling accepted
+	// is NewID's, should the cutting above ever change.
 	if id.s != s {
 		return ID{}, refuse(ReasonInvalidID, "%q is not in canonical form", s)
 	}

@@ -282,6 +282,11 @@ func TestSignRefusesAttacks(t *testing.T) {
 			extensionRequest(sanExt),
 			{Type: asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 7}, Value: [][]pkix.AttributeTypeAndValue{{{Type: asn1.ObjectIdentifier{2, 5, 29, 19}, Value: bcExt[0].Value}}}},
 		}), ReasonCSRExtension},
+		{"two subjectAltName extensions", csrFor(t, key, with(func(r *x509.CertificateRequest) {
+			san := pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 17}, Value: mustMarshal(t, asn1.RawValue{Tag: asn1.TagSequence, IsCompound: true,
+				Bytes: mustMarshal(t, asn1.RawValue{Tag: 6, Class: asn1.ClassContextSpecific, Bytes: []byte(want.String())})})}
+			r.URIs, r.ExtraExtensions = nil, []pkix.Extension{san, san}
+		})), ReasonCSRMalformed}, // crypto/x509 refuses it before checkCSR's own check
 		{"basicConstraints CA=true", csrFor(t, key, with(func(r *x509.CertificateRequest) {
 			r.ExtraExtensions = []pkix.Extension{extension(t, asn1.ObjectIdentifier{2, 5, 29, 19}, bc{IsCA: true, MaxPathLen: -1})}
 		})), ReasonCSRCA},
