@@ -31,9 +31,11 @@
 // are always pod-bound, so the proxy loses nothing; requiring it refuses
 // the long-lived tokens of kubernetes.io/service-account-token Secrets and
 // tokens minted by TokenRequest without a pod, which do not die with a
-// pod. A pod-bound token stops authenticating as soon as its pod is deleted
-// (the API server checks that the pod still exists with that UID), so a
-// token copied out of a deleted pod is worth nothing here. The pod's name
+// pod. A pod-bound token stops authenticating once its pod is deleted or
+// replaced by another of the same name (the API server checks that the pod
+// exists with the token's UID; it reads pods through an informer, so this
+// takes effect within seconds, about ten in the integration test), so a
+// token copied out of a deleted pod is soon worth nothing here. The pod's name
 // and UID are only logged: the identity is the ServiceAccount.
 //
 // Refusals are a closed set of Reasons (errors.Is-able). A failed
