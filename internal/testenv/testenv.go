@@ -11,6 +11,8 @@ package testenv
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,6 +46,11 @@ type Env struct {
 	Clients *kube.Clients
 	// External is true when the tests run against MESHCTL_TEST_KUBECONFIG.
 	External bool
+	// UserToken is a bearer token the API server authenticates as
+	// TokenUser, a user that is no ServiceAccount (a static token, which the
+	// API server accepts for its own audiences only), for tests of code
+	// that must refuse such callers. Empty against MESHCTL_TEST_KUBECONFIG.
+	UserToken string
 
 	env *envtest.Environment
 	dir string
@@ -98,6 +105,10 @@ func Start() (*Env, error) {
 			BinaryAssetsDirectory: assets,
 			ErrorIfCRDPathMissing: true,
 		}
+		if err := e.addUserToken(); err != nil {
+			_ = e.Stop()
+			return nil, err
+		}
 		if e.Config, err = e.env.Start(); err != nil {
 			return nil, fmt.Errorf("starting etcd and kube-apiserver from %s: %w", assets, err)
 		}
@@ -118,6 +129,26 @@ func Start() (*Env, error) {
 		return nil, fmt.Errorf("API server is not answering: %w", err)
 	}
 	return e, nil
+}
+
+// TokenUser is the user Env.UserToken authenticates as.
+const TokenUser = "meshctl-token-user"
+
+// addUserToken makes a random UserToken and has the API server accept it
+// from a static token file.
+func (e *Env) addUserToken() error {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	token := hex.EncodeToString(b)
+	path := filepath.Join(e.dir, "tokens.csv")
+	if err := os.WriteFile(path, []byte(token+","+TokenUser+","+TokenUser+"\n"), 0o600); err != nil {
+		return err
+	}
+	e.env.ControlPlane.GetAPIServer().Configure().Set("token-auth-file", path)
+	e.UserToken = token
+	return nil
 }
 
 // Stop stops the processes the environment started and removes its files.

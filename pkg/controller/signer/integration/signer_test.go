@@ -347,3 +347,22 @@ func TestRequestForMoreThanItsIdentity(t *testing.T) {
 		wantStatus(t, what, chain, err, http.StatusForbidden)
 	}
 }
+
+// TestUserCredential: a valid credential of a user that is no
+// ServiceAccount is refused. (The API server accepts this static token for
+// its own audiences only, so it is refused before its username is read;
+// the username parser's refusals are held by the unit tests and the fuzz
+// target.)
+func TestUserCredential(t *testing.T) {
+	if env.UserToken == "" {
+		t.Fatalf("this test needs the local API server, which accepts a static user token: unset %s to run it", testenv.EnvKubeconfig)
+	}
+	f := setup(t)
+	// The token is a user's indeed: the API server authenticates it.
+	review, err := f.kube.AuthenticationV1().TokenReviews().Create(testenv.Context(t), &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: env.UserToken}}, metav1.CreateOptions{})
+	if err != nil || !review.Status.Authenticated || review.Status.User.Username != testenv.TokenUser {
+		t.Fatalf("the API server does not authenticate the user token as %s: %v %+v", testenv.TokenUser, err, review)
+	}
+	chain, err := f.request(t, env.UserToken, csr(t, f.ns, "app"))
+	wantStatus(t, "a user's token", chain, err, http.StatusUnauthorized)
+}
