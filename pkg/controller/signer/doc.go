@@ -58,4 +58,9 @@
 //
 // and the injected pod spec must project a ServiceAccount token with
 // audience issuance.Audience into the proxy container.
+//
+// Also not done: every request costs one TokenReview, with no cache and no
+// rate limit, so a flood of requests with garbage tokens reaches the API
+// server (bounded only by the controller's client QPS); and refusals are
+// logged but not yet counted in metrics.
 package signer
