@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/meshctl/meshctl/internal/godeps"
+	_ "github.com/meshctl/meshctl/internal/golden"
 )
 
 // TestLinksOnlyTheStandardLibrary keeps the package fit for mesh-proxy:

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/controller/signer"
 	"github.com/meshctl/meshctl/pkg/identity"
