@@ -1,6 +1,10 @@
 package identity
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/meshctl/meshctl/internal/refusal"
+)
 
 // Reason is why the package refused a request, a certificate or a peer: a
 // closed set of constants, so that callers (metrics labels, events, the
@@ -184,38 +188,10 @@ func (r Reason) Error() string {
 	return fmt.Sprintf("identity.Reason(%d)", int(r))
 }
 
-// refusal is a Reason with the particulars of one case. It unwraps to the
-// Reason (and to the underlying error, if any), so errors.Is matches the
-// closed set and the message still says which field, certificate or name
-// was at fault.
-type refusal struct {
-	reason Reason
-	detail string
-	cause  error
-}
+// refuse and refuseErr build a refusal.Error for r: the closed-set reason
+// callers match with errors.Is, and the particulars of this case.
+func refuse(r Reason, format string, args ...any) error { return refusal.New(r, format, args...) }
 
-// Error is the reason's text, the particulars, and the cause if any.
-func (e *refusal) Error() string {
-	if e.cause != nil {
-		return e.reason.Error() + ": " + e.detail + ": " + e.cause.Error()
-	}
-	return e.reason.Error() + ": " + e.detail
-}
-
-// Unwrap gives errors.Is and errors.As the reason and the cause.
-func (e *refusal) Unwrap() []error {
-	if e.cause != nil {
-		return []error{e.reason, e.cause}
-	}
-	return []error{e.reason}
-}
-
-// refuse builds a refusal; detail is formatted like fmt.Sprintf.
-func refuse(r Reason, format string, args ...any) error {
-	return &refusal{reason: r, detail: fmt.Sprintf(format, args...)}
-}
-
-// refuseErr builds a refusal caused by err, which it wraps.
 func refuseErr(r Reason, err error, format string, args ...any) error {
-	return &refusal{reason: r, detail: fmt.Sprintf(format, args...), cause: err}
+	return refusal.Wrap(r, err, format, args...)
 }

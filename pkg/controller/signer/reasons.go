@@ -1,6 +1,10 @@
 package signer
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/meshctl/meshctl/internal/refusal"
+)
 
 // Reason is why the signer refused a caller, or could not decide about it:
 // a closed set, so that the handler, logs and metrics switch on the reason
@@ -51,32 +55,10 @@ func (r Reason) Error() string {
 	return fmt.Sprintf("signer.Reason(%d)", int(r))
 }
 
-// refusal is a Reason with the particulars of one case, for the log. It
-// unwraps to the Reason and to the cause, if any.
-type refusal struct {
-	reason Reason
-	detail string
-	cause  error
-}
-
-func (e *refusal) Error() string {
-	if e.cause != nil {
-		return e.reason.Error() + ": " + e.detail + ": " + e.cause.Error()
-	}
-	return e.reason.Error() + ": " + e.detail
-}
-
-func (e *refusal) Unwrap() []error {
-	if e.cause != nil {
-		return []error{e.reason, e.cause}
-	}
-	return []error{e.reason}
-}
-
-func refuse(r Reason, format string, args ...any) error {
-	return &refusal{reason: r, detail: fmt.Sprintf(format, args...)}
-}
+// refuse and refuseErr build a refusal.Error for r: the closed-set reason
+// callers match with errors.Is, and the particulars of this case.
+func refuse(r Reason, format string, args ...any) error { return refusal.New(r, format, args...) }
 
 func refuseErr(r Reason, err error, format string, args ...any) error {
-	return &refusal{reason: r, detail: fmt.Sprintf(format, args...), cause: err}
+	return refusal.Wrap(r, err, format, args...)
 }
