@@ -212,19 +212,39 @@ func TestInboundJWTAndMetrics(t *testing.T) {
 		t.Errorf("the app got a request with a rejected token:\n%s", head)
 	default:
 	}
-	resp, err := http.Get("http://" + p.addr(wire.AdminPort) + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{
-		telemetry.MetricRequestsTotal + `{direction="inbound",method="GET",peer="port/`,
+	// A request is counted once its exchange is done on the proxy's side,
+	// which may come just after the client has read the response: wait for
+	// the counts rather than read them once.
+	waitForMetrics(t, "http://"+p.addr(wire.AdminPort)+"/metrics",
+		telemetry.MetricRequestsTotal+`{direction="inbound",method="GET",peer="port/`,
 		`status_class="4xx"} 2`,
 		`status_class="2xx"} 2`,
-	} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("/metrics lacks %s", want)
+	)
+}
+
+// waitForMetrics polls url for up to 5 s until its body holds every one of
+// wants, and fails naming those still missing.
+func waitForMetrics(t *testing.T, url string, wants ...string) {
+	t.Helper()
+	var missing []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		missing = missing[:0]
+		for _, want := range wants {
+			if !strings.Contains(string(body), want) {
+				missing = append(missing, want)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics lacks %s\n%s", strings.Join(missing, ", "), body)
 		}
 	}
 }

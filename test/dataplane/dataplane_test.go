@@ -208,6 +208,21 @@ func (w *world) metric(t *testing.T, ip, name string, labels map[string]string) 
 	return 0
 }
 
+// metricReaches polls one series until it equals want, for up to 5 s, and
+// returns its last value: a proxy counts a request once the exchange is
+// done on its side, which may come just after the client has its answer.
+func (w *world) metricReaches(t *testing.T, ip, name string, labels map[string]string, want float64) float64 {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := w.metric(t, ip, name, labels)
+		if got == want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func requests(direction, peer, class string) map[string]string {
 	return map[string]string{"direction": direction, "method": "GET", "peer": peer, "status_class": class}
 }
@@ -296,7 +311,7 @@ func TestDataplane(t *testing.T) {
 	t.Run("client reaches books through its proxy", func(t *testing.T) {
 		before := w.metric(t, booksIP, reqs, booksIn)
 		r := w.books(t, "/books")
-		if after := w.metric(t, booksIP, reqs, booksIn); after != before+1 {
+		if after := w.metricReaches(t, booksIP, reqs, booksIn, before+1); after != before+1 {
 			t.Fatalf("books' proxy counted %v inbound requests, want %v", after, before+1)
 		}
 		// The client sent no trace context: the proxy started a trace and
@@ -316,10 +331,10 @@ func TestDataplane(t *testing.T) {
 		if !strings.Contains(r.Stars[0].Traceparent, r.Traceparent[3:35]) {
 			t.Fatalf("stars is in trace %q, books in %q", r.Stars[0].Traceparent, r.Traceparent)
 		}
-		if got := w.metric(t, booksIP, reqs, booksOut); got != outBefore+1 {
+		if got := w.metricReaches(t, booksIP, reqs, booksOut, outBefore+1); got != outBefore+1 {
 			t.Errorf("books' proxy counted %v outbound requests, want %v", got, outBefore+1)
 		}
-		if got := w.metric(t, starsIP, reqs, starsIn); got != inBefore+1 {
+		if got := w.metricReaches(t, starsIP, reqs, starsIn, inBefore+1); got != inBefore+1 {
 			t.Errorf("stars' proxy counted %v inbound requests, want %v", got, inBefore+1)
 		}
 	})
@@ -357,10 +372,10 @@ func TestDataplane(t *testing.T) {
 		// Exactly 10 each: the proxy's own upstream connections (UID 1500)
 		// are not redirected into itself, or they would be counted twice
 		// or refused.
-		if got := w.metric(t, booksIP, reqs, booksOut); got != outBefore+10 {
+		if got := w.metricReaches(t, booksIP, reqs, booksOut, outBefore+10); got != outBefore+10 {
 			t.Errorf("books' proxy counted %v outbound requests, want %v", got, outBefore+10)
 		}
-		if got := w.metric(t, starsIP, reqs, starsIn); got != inBefore+10 {
+		if got := w.metricReaches(t, starsIP, reqs, starsIn, inBefore+10); got != inBefore+10 {
 			t.Errorf("stars' proxy counted %v inbound requests, want %v", got, inBefore+10)
 		}
 	})
