@@ -18,6 +18,7 @@ import (
 
 	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/pkg/identity"
+	"github.com/meshctl/meshctl/pkg/identity/identitytest"
 	"github.com/meshctl/meshctl/pkg/issuance"
 )
 
@@ -157,49 +158,6 @@ func FuzzParseServiceAccountUsername(f *testing.F) {
 	})
 }
 
-// ca is a test anchor and issuer.
-type ca struct {
-	anchor *identity.Anchor
-	issuer *identity.Issuer
-	bundle *identity.Bundle
-	now    time.Time
-}
-
-func newCA(t testing.TB) *ca {
-	t.Helper()
-	now := time.Now()
-	a, err := identity.GenerateAnchor(identity.DefaultTrustDomain, identity.DefaultAnchorLifetime, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	is, err := identity.GenerateIssuer(a, identity.DefaultIssuerLifetime, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := identity.NewBundle(identity.DefaultTrustDomain, a.CertificatePEM())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &ca{anchor: a, issuer: is, bundle: b, now: now}
-}
-
-func csrFor(t testing.TB, ns, sa string) []byte {
-	t.Helper()
-	id, err := identity.NewID(identity.DefaultTrustDomain, ns, sa)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := identity.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := identity.NewCSR(key, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return csr
-}
-
 // csrWithDNS asks for ns/sa's ID and a DNS name as well.
 func csrWithDNS(t testing.TB, ns, sa string) []byte {
 	t.Helper()
@@ -216,9 +174,9 @@ func csrWithDNS(t testing.TB, ns, sa string) []byte {
 }
 
 func TestHandler(t *testing.T) {
-	c := newCA(t)
-	var issuer *identity.Issuer = c.issuer
-	s := &Signer{Issuer: func() *identity.Issuer { return issuer }, Reviewer: reviewFunc(fakeAPI), Now: func() time.Time { return c.now }}
+	c := identitytest.NewCA(t, time.Now())
+	var issuer *identity.Issuer = c.Issuer
+	s := &Signer{Issuer: func() *identity.Issuer { return issuer }, Reviewer: reviewFunc(fakeAPI), Now: func() time.Time { return c.Now }}
 	srv := httptest.NewServer(&Handler{Signer: s})
 	defer srv.Close()
 	do := func(method, path string, header map[string]string, body []byte) (int, string) {
@@ -241,7 +199,7 @@ func TestHandler(t *testing.T) {
 		return resp.StatusCode, b.String()
 	}
 	auth := map[string]string{"Authorization": "Bearer ns/sa"}
-	csr := csrFor(t, "ns", "sa")
+	csr := identitytest.CSR(t, "ns", "sa")
 	for _, tc := range []struct {
 		name   string
 		method string
@@ -280,7 +238,7 @@ func TestHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := identity.Verify(chain, c.bundle, c.now)
+	id, err := identity.Verify(chain, c.Bundle, c.Now)
 	if err != nil || id.String() != "spiffe://cluster.local/ns/ns/sa/sa" {
 		t.Fatalf("issued %v, %v", id, err)
 	}
@@ -300,7 +258,7 @@ func TestHandler(t *testing.T) {
 	})
 	t.Run("no issuer", func(t *testing.T) {
 		issuer = nil
-		defer func() { issuer = c.issuer }()
+		defer func() { issuer = c.Issuer }()
 		if code, body := do(http.MethodPost, Path, auth, csr); code != http.StatusServiceUnavailable {
 			t.Fatalf("%d %q, want 503", code, body)
 		}
@@ -311,12 +269,12 @@ func TestHandler(t *testing.T) {
 // token's; a CSR that asks for the token's own identity is the only one
 // signed.
 func TestSignIdentityFromTokenOnly(t *testing.T) {
-	c := newCA(t)
-	s := &Signer{Issuer: func() *identity.Issuer { return c.issuer }, Reviewer: reviewFunc(fakeAPI), TrustDomain: "cluster.local", Lifetime: time.Hour}
-	if _, err := s.Sign(context.Background(), "attacker/sa", csrFor(t, "victim", "sa")); !errors.Is(err, identity.ReasonCSRIdentity) {
+	c := identitytest.NewCA(t, time.Now())
+	s := &Signer{Issuer: func() *identity.Issuer { return c.Issuer }, Reviewer: reviewFunc(fakeAPI), TrustDomain: "cluster.local", Lifetime: time.Hour}
+	if _, err := s.Sign(context.Background(), "attacker/sa", identitytest.CSR(t, "victim", "sa")); !errors.Is(err, identity.ReasonCSRIdentity) {
 		t.Fatalf("a CSR for the victim signed with the attacker's token: %v", err)
 	}
-	chain, err := s.Sign(context.Background(), "attacker/sa", csrFor(t, "attacker", "sa"))
+	chain, err := s.Sign(context.Background(), "attacker/sa", identitytest.CSR(t, "attacker", "sa"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +285,7 @@ func TestSignIdentityFromTokenOnly(t *testing.T) {
 	if got := leaf.NotAfter.Sub(leaf.NotBefore); got > time.Hour+identity.Backdate {
 		t.Errorf("lifetime %s, want the signer's hour", got)
 	}
-	if _, err := (&Signer{Issuer: s.Issuer}).Sign(context.Background(), "attacker/sa", csrFor(t, "attacker", "sa")); !errors.Is(err, ReasonReviewFailed) {
+	if _, err := (&Signer{Issuer: s.Issuer}).Sign(context.Background(), "attacker/sa", identitytest.CSR(t, "attacker", "sa")); !errors.Is(err, ReasonReviewFailed) {
 		t.Errorf("no reviewer: %v", err)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/controller/signer"
 	"github.com/meshctl/meshctl/pkg/identity"
+	"github.com/meshctl/meshctl/pkg/identity/identitytest"
 	"github.com/meshctl/meshctl/pkg/issuance"
 )
 
@@ -59,18 +60,8 @@ func setup(t *testing.T) *fixture {
 			t.Fatalf("creating ServiceAccount %s: %v", sa, err)
 		}
 	}
-	now := time.Now()
-	anchor, err := identity.GenerateAnchor(identity.DefaultTrustDomain, identity.DefaultAnchorLifetime, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer, err := identity.GenerateIssuer(anchor, identity.DefaultIssuerLifetime, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.bundle, err = identity.NewBundle(identity.DefaultTrustDomain, anchor.CertificatePEM()); err != nil {
-		t.Fatal(err)
-	}
+	ca := identitytest.NewCA(t, time.Now())
+	f.bundle = ca.Bundle
 	// The signer reviews tokens as a user allowed exactly the documented
 	// rule, as the controller's ServiceAccount will be.
 	cfg, _ := env.User(t, tokenReviewRule)
@@ -79,7 +70,7 @@ func setup(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	s := &signer.Signer{
-		Issuer:   func() *identity.Issuer { return issuer },
+		Issuer:   func() *identity.Issuer { return ca.Issuer },
 		Reviewer: reviewerClient.AuthenticationV1().TokenReviews(),
 	}
 	srv := httptest.NewServer(&signer.Handler{Signer: s, Log: testLogger(t)})
@@ -127,24 +118,6 @@ func (f *fixture) token(t *testing.T, sa string, pod *corev1.Pod, audiences ...s
 	return got.Status.Token
 }
 
-// csr is a request for the identity of ns/sa, with a fresh key.
-func csr(t *testing.T, ns, sa string) []byte {
-	t.Helper()
-	id, err := identity.NewID(identity.DefaultTrustDomain, ns, sa)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := identity.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := identity.NewCSR(key, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
-}
-
 // request asks the signer through the proxy's client.
 func (f *fixture) request(t *testing.T, token string, csrDER []byte) ([][]byte, error) {
 	t.Helper()
@@ -189,7 +162,7 @@ func TestHappyPath(t *testing.T) {
 	f := setup(t)
 	p := f.pod(t, "web", "app")
 	tok := f.token(t, "app", p, signer.Audience)
-	chain, err := f.request(t, tok, csr(t, f.ns, "app"))
+	chain, err := f.request(t, tok, identitytest.CSR(t, f.ns, "app"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,10 +195,10 @@ func TestAnotherServiceAccount(t *testing.T) {
 	attacker := f.pod(t, "attacker", "app")
 	tok := f.token(t, "app", attacker, signer.Audience)
 
-	chain, err := f.request(t, tok, csr(t, f.ns, "victim"))
+	chain, err := f.request(t, tok, identitytest.CSR(t, f.ns, "victim"))
 	wantStatus(t, "app's token, a CSR for victim", chain, err, http.StatusForbidden)
 
-	chain, err = f.request(t, tok, csr(t, f.ns, "app"))
+	chain, err = f.request(t, tok, identitytest.CSR(t, f.ns, "app"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +212,7 @@ func TestAnotherServiceAccount(t *testing.T) {
 func TestDefaultAudience(t *testing.T) {
 	f := setup(t)
 	p := f.pod(t, "web", "app")
-	chain, err := f.request(t, f.token(t, "app", p), csr(t, f.ns, "app"))
+	chain, err := f.request(t, f.token(t, "app", p), identitytest.CSR(t, f.ns, "app"))
 	wantStatus(t, "a token for the API server's audience", chain, err, http.StatusUnauthorized)
 }
 
@@ -258,7 +231,7 @@ func TestGarbageAndTamperedTokens(t *testing.T) {
 	}
 	tampered := tok[:i] + string(c) + tok[i+1:]
 	for what, token := range map[string]string{"garbage": "not-a-token", "tampered": tampered} {
-		chain, err := f.request(t, token, csr(t, f.ns, "app"))
+		chain, err := f.request(t, token, identitytest.CSR(t, f.ns, "app"))
 		wantStatus(t, what, chain, err, http.StatusUnauthorized)
 	}
 }
@@ -271,7 +244,7 @@ func TestDeletedPod(t *testing.T) {
 	f := setup(t)
 	p := f.pod(t, "web", "app")
 	tok := f.token(t, "app", p, signer.Audience)
-	if _, err := f.request(t, tok, csr(t, f.ns, "app")); err != nil {
+	if _, err := f.request(t, tok, identitytest.CSR(t, f.ns, "app")); err != nil {
 		t.Fatalf("before the pod is deleted: %v", err)
 	}
 	if err := f.kube.CoreV1().Pods(f.ns).Delete(testenv.Context(t), p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
@@ -294,7 +267,7 @@ func TestDeletedPod(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			chain, err := f.request(t, tok, csr(t, f.ns, "app"))
+			chain, err := f.request(t, tok, identitytest.CSR(t, f.ns, "app"))
 			var se *issuance.StatusError
 			if errors.As(err, &se) && se.Code == http.StatusUnauthorized {
 				return
@@ -314,7 +287,7 @@ func TestDeletedPod(t *testing.T) {
 // bound to nothing, is refused: it would outlive any pod.
 func TestNotPodBound(t *testing.T) {
 	f := setup(t)
-	chain, err := f.request(t, f.token(t, "app", nil, signer.Audience), csr(t, f.ns, "app"))
+	chain, err := f.request(t, f.token(t, "app", nil, signer.Audience), identitytest.CSR(t, f.ns, "app"))
 	wantStatus(t, "a token bound to no pod", chain, err, http.StatusUnauthorized)
 }
 
@@ -364,6 +337,6 @@ func TestUserCredential(t *testing.T) {
 	if err != nil || !review.Status.Authenticated || review.Status.User.Username != testenv.TokenUser {
 		t.Fatalf("the API server does not authenticate the user token as %s: %v %+v", testenv.TokenUser, err, review)
 	}
-	chain, err := f.request(t, env.UserToken, csr(t, f.ns, "app"))
+	chain, err := f.request(t, env.UserToken, identitytest.CSR(t, f.ns, "app"))
 	wantStatus(t, "a user's token", chain, err, http.StatusUnauthorized)
 }
