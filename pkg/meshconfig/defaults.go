@@ -1,6 +1,12 @@
 package meshconfig
 
-import "github.com/meshctl/meshctl/pkg/proxyconfig/wire"
+import (
+	"fmt"
+	"time"
+
+	"github.com/meshctl/meshctl/pkg/identity"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
+)
 
 // Defaults of the MeshConfig spec. The CRD schema carries the same values as
 // +kubebuilder:default markers in types.go, so that the API server fills in
@@ -8,7 +14,36 @@ import "github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 const (
 	DefaultTracingPort     = 4318
 	DefaultTracingEndpoint = "/v1/traces"
+	// DefaultTrustDomain is the trust domain of a mesh installed with the
+	// chart's defaults.
+	DefaultTrustDomain = identity.DefaultTrustDomain
+	// DefaultCertificateLifetime is a workload certificate's lifetime.
+	DefaultCertificateLifetime = "24h"
 )
+
+// Bounds of IdentitySpec.CertificateLifetime: a proxy renews at two thirds
+// of it, so a shorter one would keep the signer busy, and the signer never
+// issues a leaf for longer than identity.MaxLeafLifetime.
+const (
+	MinCertificateLifetime = 10 * time.Minute
+	MaxCertificateLifetime = identity.MaxLeafLifetime
+)
+
+// ParseCertificateLifetime reads IdentitySpec.CertificateLifetime; empty is
+// DefaultCertificateLifetime.
+func ParseCertificateLifetime(s string) (time.Duration, error) {
+	if s == "" {
+		s = DefaultCertificateLifetime
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("must be a duration such as 24h or 90m")
+	}
+	if d < MinCertificateLifetime || d > MaxCertificateLifetime {
+		return 0, fmt.Errorf("must be between %s and %s", MinCertificateLifetime, MaxCertificateLifetime)
+	}
+	return d, nil
+}
 
 // LogLevels are the values SidecarSpec.LogLevel accepts, in increasing order
 // of severity: the levels mesh-proxy parses.
@@ -35,6 +70,7 @@ func DefaultSpec() MeshConfigSpec {
 			Tracing: TracingSpec{Port: DefaultTracingPort, Endpoint: DefaultTracingEndpoint},
 			Metrics: MetricsSpec{Enable: true},
 		},
+		Identity: IdentitySpec{TrustDomain: DefaultTrustDomain, CertificateLifetime: DefaultCertificateLifetime},
 	}
 }
 

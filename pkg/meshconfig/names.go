@@ -14,6 +14,12 @@
 // +versionName=v1alpha1
 package meshconfig
 
+import (
+	"strconv"
+
+	"github.com/meshctl/meshctl/pkg/identity"
+)
+
 //go:generate ../../hack/gen-meshconfig.sh
 
 // API group and version of the MeshConfig resource.
@@ -94,3 +100,39 @@ const ControllerName = "mesh-controller"
 // ControllerImageRepository is where the mesh-controller image is published;
 // its tag is the meshctl version (see pkg/version).
 const ControllerImageRepository = "ghcr.io/meshctl/mesh-controller"
+
+// ProxyAPIPort is the controller's port for proxies, and ProxyAPIPortName
+// its name on the container and the Service: certificate signing
+// (pkg/issuance) and the channel (pkg/channel), over TLS with the
+// controller's own mesh certificate.
+const (
+	ProxyAPIPort     = 9444
+	ProxyAPIPortName = "proxy-api"
+)
+
+// ControllerAddress is where proxies reach the controller's ProxyAPIPort:
+// the Service's cluster DNS name.
+func ControllerAddress(meshNamespace string) string {
+	return ControllerName + "." + meshNamespace + ".svc:" + strconv.Itoa(ProxyAPIPort)
+}
+
+// ControllerID is the identity the controller presents on ProxyAPIPort:
+// its own ServiceAccount's, which proxies hold it to.
+func ControllerID(trustDomain, meshNamespace string) (identity.ID, error) {
+	return identity.NewID(trustDomain, meshNamespace, ControllerName)
+}
+
+// The mesh CA's objects in the control-plane namespace. The issuer Secret
+// has the kubernetes.io/tls shape cert-manager writes (tls.crt: the issuer
+// and any intermediates; tls.key; ca.crt: the anchor); it is the only one
+// the controller reads. The anchor Secret holds the trust anchor's key,
+// which only `meshctl install` and `meshctl identity rotate` use. The
+// trust bundle ConfigMap is the anchors proxies trust (several during a
+// rotation), under TrustBundleKey; the controller copies it into every
+// enrolled namespace under the same name, where pods mount it.
+const (
+	IssuerSecretName = "mesh-identity-issuer"
+	AnchorSecretName = "mesh-identity-trust-anchor"
+	TrustBundleName  = "mesh-trust-bundle"
+	TrustBundleKey   = "ca-bundle.crt"
+)

@@ -44,6 +44,33 @@ type MeshConfigSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Auth AuthSpec `json:"auth"`
+	// Identity configures workload identity: the trust domain of the
+	// SPIFFE IDs and the lifetime of workload certificates.
+	// +kubebuilder:default={}
+	// +optional
+	Identity IdentitySpec `json:"identity"`
+}
+
+// IdentitySpec configures workload identity. Every part of the mesh reads
+// the trust domain from here: the controller signs in it, the injector
+// tells each proxy, `meshctl check` compares certificates with it.
+type IdentitySpec struct {
+	// TrustDomain is the trust domain of every workload's SPIFFE ID,
+	// spiffe://<trustDomain>/ns/<namespace>/sa/<serviceaccount>. It cannot
+	// change after install: every certificate and proxy would disagree.
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^[a-z0-9._-]+$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="trustDomain cannot change after install; reinstall the mesh to change it"
+	// +kubebuilder:default=cluster.local
+	// +optional
+	TrustDomain string `json:"trustDomain,omitempty"`
+	// CertificateLifetime is how long a workload certificate is valid, as
+	// a Go duration ("24h"); proxies renew at about two thirds of it. At
+	// least 10m and at most 168h (7 days).
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(h|m|s))+$`
+	// +kubebuilder:default="24h"
+	// +optional
+	CertificateLifetime string `json:"certificateLifetime,omitempty"`
 }
 
 // SidecarSpec configures the sidecar proxy.

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshctl/meshctl/pkg/identity"
 )
 
 // Validate checks a MeshConfig the way the CRD schema does, so that a file
@@ -65,6 +67,24 @@ func ValidateSpec(spec *MeshConfigSpec, path *field.Path) field.ErrorList {
 		}
 		if jwt.Issuer == "" {
 			errs = append(errs, field.Required(jp.Child("issuer"), "issuer is required when JWT validation is enabled"))
+		}
+	}
+	errs = append(errs, validateIdentity(spec.Identity, path.Child("identity"))...)
+	return errs
+}
+
+// validateIdentity checks the trust domain as a SPIFFE ID's and the
+// lifetime against the bounds the signer enforces.
+func validateIdentity(id IdentitySpec, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if id.TrustDomain != "" {
+		if _, err := identity.NewID(id.TrustDomain, "ns", "sa"); err != nil {
+			errs = append(errs, field.Invalid(p.Child("trustDomain"), id.TrustDomain, "must be lowercase letters, digits, '.', '-' and '_', at most 255"))
+		}
+	}
+	if id.CertificateLifetime != "" {
+		if _, err := ParseCertificateLifetime(id.CertificateLifetime); err != nil {
+			errs = append(errs, field.Invalid(p.Child("certificateLifetime"), id.CertificateLifetime, err.Error()))
 		}
 	}
 	return errs

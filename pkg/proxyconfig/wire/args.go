@@ -5,10 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/meshctl/meshctl/pkg/identity"
 )
 
 // Interception is what `mesh-proxy init` needs to install the interception
@@ -49,6 +52,22 @@ type Run struct {
 	Tracing *Tracing
 	// JWT, when not nil, validates bearer tokens on inbound requests.
 	JWT *JWT
+	// Identity, when not nil, gives the proxy a workload certificate from
+	// the controller, the channel's facts, and mutual TLS to meshed peers.
+	// Without it (tests, and proxies injected before identity existed)
+	// the proxy speaks plain text as before.
+	Identity *Identity
+}
+
+// Identity is how the proxy gets its identity and the channel: where the
+// controller is and who it must prove to be. The trust domain is the
+// controller's: every identity in the mesh shares it. The token and the
+// trust bundle are read from TokenPath and TrustBundlePath.
+type Identity struct {
+	// ControllerAddress is the controller's proxy API, host:port.
+	ControllerAddress string
+	// ControllerID is the SPIFFE ID the controller must present there.
+	ControllerID identity.ID
 }
 
 // Tracing is where the proxy exports spans, over OTLP/HTTP.
@@ -96,6 +115,8 @@ const (
 	flagJWKSURL           = "jwks-url"
 	flagJWKS              = "jwks"
 	flagJWTExemptProbe    = "jwt-exempt-probe"
+	flagControllerAddress = "controller-address"
+	flagControllerID      = "controller-id"
 )
 
 // Args renders i as `mesh-proxy init` arguments, each as --name=value so
@@ -150,6 +171,9 @@ func (r Run) Args() []string {
 			args = append(args, arg(flagJWTExemptProbe, p.String()))
 		}
 	}
+	if id := r.Identity; id != nil {
+		args = append(args, arg(flagControllerAddress, id.ControllerAddress), arg(flagControllerID, id.ControllerID.String()))
+	}
 	return args
 }
 
@@ -197,6 +221,9 @@ func ParseRunArgs(args []string) (Run, error) {
 	fs.Var(stringValue{&jwt.JWKSURL}, flagJWKSURL, "")
 	fs.Var(stringValue{&jwt.JWKS}, flagJWKS, "")
 	fs.Var(probesValue{&jwt.ExemptProbes}, flagJWTExemptProbe, "")
+	var id Identity
+	fs.Var(hostPortValue{&id.ControllerAddress}, flagControllerAddress, "")
+	fs.Var(idValue{&id.ControllerID}, flagControllerID, "")
 	if err := parse(fs, args[1:], flagLogLevel, flagInboundPort, flagOutboundPort, flagAdminPort); err != nil {
 		return Run{}, err
 	}
@@ -218,6 +245,12 @@ func ParseRunArgs(args []string) (Run, error) {
 			}
 		}
 		r.JWT = &jwt
+	}
+	if set[flagControllerAddress] || set[flagControllerID] {
+		if !set[flagControllerAddress] || !set[flagControllerID] {
+			return Run{}, fmt.Errorf("--%s and --%s go together", flagControllerAddress, flagControllerID)
+		}
+		r.Identity = &id
 	}
 	return r, nil
 }
@@ -396,5 +429,44 @@ func (v listValue) Set(s string) error {
 		return errors.New("empty value")
 	}
 	*v.p = append(*v.p, s)
+	return nil
+}
+
+type hostPortValue struct{ p *string }
+
+func (v hostPortValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v hostPortValue) Set(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return fmt.Errorf("%q is not host:port", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: port must be between 1 and 65535", s)
+	}
+	*v.p = s
+	return nil
+}
+
+type idValue struct{ p *identity.ID }
+
+func (v idValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return v.p.String()
+}
+
+func (v idValue) Set(s string) error {
+	id, err := identity.ParseID(s)
+	if err != nil {
+		return err
+	}
+	*v.p = id
 	return nil
 }

@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"github.com/meshctl/meshctl/pkg/identity"
+
 	"net/netip"
 	"reflect"
 	"strings"
@@ -36,7 +38,16 @@ func fullRun() Run {
 	r.Tracing = &Tracing{Address: "otel.tracing", Port: 4318, Endpoint: "/v1/traces"}
 	r.JWT = &JWT{Issuer: "https://issuer.example", Audiences: []string{"books", "stars,too"}, JWKSURL: "https://issuer.example/jwks", JWKS: `{"keys":[]}`,
 		ExemptProbes: []Probe{{8080, "/healthz"}, {8080, "/ready,now"}, {9090, "/"}}}
+	r.Identity = &Identity{ControllerAddress: "mesh-controller.mesh-system.svc:9444", ControllerID: mustID("spiffe://cluster.local/ns/mesh-system/sa/mesh-controller")}
 	return r
+}
+
+func mustID(s string) identity.ID {
+	id, err := identity.ParseID(s)
+	if err != nil {
+		panic(err)
+	}
+	return id
 }
 
 func TestArgsRoundTrip(t *testing.T) {
@@ -73,7 +84,7 @@ func TestArgsFormat(t *testing.T) {
 		t.Errorf("init args\n got %s\nwant %s", got, want)
 	}
 	if got, want := strings.Join(fullRun().Args(), " "),
-		`run --log-level=warn --inbound-port=15003 --outbound-port=15001 --admin-port=15000 --metrics=true --tracing-address=otel.tracing --tracing-port=4318 --tracing-endpoint=/v1/traces --jwt-issuer=https://issuer.example --jwt-audience=books --jwt-audience=stars,too --jwks-url=https://issuer.example/jwks --jwks={"keys":[]} --jwt-exempt-probe=8080/healthz --jwt-exempt-probe=8080/ready,now --jwt-exempt-probe=9090/`; got != want {
+		`run --log-level=warn --inbound-port=15003 --outbound-port=15001 --admin-port=15000 --metrics=true --tracing-address=otel.tracing --tracing-port=4318 --tracing-endpoint=/v1/traces --jwt-issuer=https://issuer.example --jwt-audience=books --jwt-audience=stars,too --jwks-url=https://issuer.example/jwks --jwks={"keys":[]} --jwt-exempt-probe=8080/healthz --jwt-exempt-probe=8080/ready,now --jwt-exempt-probe=9090/ --controller-address=mesh-controller.mesh-system.svc:9444 --controller-id=spiffe://cluster.local/ns/mesh-system/sa/mesh-controller`; got != want {
 		t.Errorf("run args\n got %s\nwant %s", got, want)
 	}
 }
@@ -107,6 +118,10 @@ func TestParseArgsErrors(t *testing.T) {
 		want string
 	}{
 		"half the tracing flags":  {append(minimalRun().Args(), "--tracing-address=x"), "go together"},
+		"address without id":      {append(minimalRun().Args(), "--controller-address=c:9444"), "go together"},
+		"bad controller address":  {append(minimalRun().Args(), "--controller-address=c", "--controller-id=spiffe://td/ns/a/sa/b"), "not host:port"},
+		"bad controller port":     {append(minimalRun().Args(), "--controller-address=c:0", "--controller-id=spiffe://td/ns/a/sa/b"), "port must be"},
+		"bad controller id":       {append(minimalRun().Args(), "--controller-address=c:1", "--controller-id=spiffe://td/a/b"), "spiffe"},
 		"audience without issuer": {append(minimalRun().Args(), "--jwt-audience=a"), "--jwt-issuer is required"},
 		"bad log level":           {[]string{"run", "--log-level=trace", "--inbound-port=1", "--outbound-port=2", "--admin-port=3"}, `unknown log level "trace"`},
 		"empty issuer":            {append(minimalRun().Args(), "--jwt-issuer="), "empty value"},

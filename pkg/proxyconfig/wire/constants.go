@@ -28,3 +28,17 @@ const (
 	MetricsPath = "/metrics"
 	ConfigPath  = "/config"
 )
+
+// Where the injected pod spec mounts what the proxy needs for its identity:
+// one projected volume with the ServiceAccount token for the mesh's
+// audience (pkg/issuance.Audience), which the kubelet renews, and the
+// trust bundle copied from the mesh-trust-bundle ConfigMap, which the
+// kubelet keeps current, so an anchor rotation reaches running pods
+// without a restart.
+const (
+	IdentityDir     = "/var/run/secrets/meshctl.io/identity"
+	TokenFile       = "token"
+	TrustBundleFile = "ca-bundle.crt"
+	TokenPath       = IdentityDir + "/" + TokenFile
+	TrustBundlePath = IdentityDir + "/" + TrustBundleFile
+)
