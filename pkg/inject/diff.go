@@ -45,6 +45,7 @@ func diff(cur, desired *corev1.PodTemplateSpec, raw map[string]json.RawMessage, 
 	}
 	p = listOps(p, "/spec/initContainers", cur.Spec.InitContainers, desired.Spec.InitContainers, raw)
 	p = listOps(p, "/spec/containers", cur.Spec.Containers, desired.Spec.Containers, raw)
+	p = volumeOps(p, cur.Spec.Volumes, desired.Spec.Volumes, raw)
 	return p
 }
 
@@ -91,8 +92,22 @@ func mapOps(p Patch, path string, cur, desired map[string]string) Patch {
 // the proxy lands right after the rules' init container even where an init
 // container was added after them since an older injection.
 func listOps(p Patch, path string, cur, desired []corev1.Container, raw map[string]json.RawMessage) Patch {
-	value := func(c corev1.Container) any {
-		if r, ok := raw[c.Name]; ok {
+	return namedListOps(p, path, cur, desired, raw, func(c corev1.Container) string { return c.Name },
+		func(name string) bool { return name == proxyconfig.InitContainerName || name == proxyconfig.ProxyContainerName })
+}
+
+// volumeOps is listOps for the pod's volumes, of which the mesh owns one.
+func volumeOps(p Patch, cur, desired []corev1.Volume, raw map[string]json.RawMessage) Patch {
+	return namedListOps(p, "/spec/volumes", cur, desired, raw, func(v corev1.Volume) string { return v.Name },
+		func(name string) bool { return name == proxyconfig.IdentityVolumeName })
+}
+
+// namedListOps is the diff of a list of named items, of which the mesh
+// owns those for which ours is true: the others are the app's, which
+// desired holds as they are.
+func namedListOps[T any](p Patch, path string, cur, desired []T, raw map[string]json.RawMessage, name func(T) string, ours func(string) bool) Patch {
+	value := func(c T) any {
+		if r, ok := raw[name(c)]; ok {
 			return r
 		}
 		return c
@@ -100,7 +115,7 @@ func listOps(p Patch, path string, cur, desired []corev1.Container, raw map[stri
 	switch {
 	case cur == nil && desired == nil:
 		return p
-	case cur == nil && !slices.ContainsFunc(desired, func(c corev1.Container) bool { _, ok := raw[c.Name]; return !ok }):
+	case cur == nil && !slices.ContainsFunc(desired, func(c T) bool { _, ok := raw[name(c)]; return !ok }):
 		items := make([]any, len(desired))
 		for i, c := range desired {
 			items[i] = value(c)
@@ -113,20 +128,20 @@ func listOps(p Patch, path string, cur, desired []corev1.Container, raw map[stri
 	}
 	names := make([]string, 0, len(cur))
 	for _, c := range cur {
-		names = append(names, c.Name)
+		names = append(names, name(c))
 	}
 	for i := len(cur) - 1; i >= 0; i-- {
-		if !slices.ContainsFunc(desired, func(c corev1.Container) bool { return c.Name == cur[i].Name }) {
+		if !slices.ContainsFunc(desired, func(c T) bool { return name(c) == name(cur[i]) }) {
 			p = append(p, Operation{Op: OpRemove, Path: fmt.Sprintf("%s/%d", path, i)})
 			names = slices.Delete(names, i, i+1)
 		}
 	}
 	for k, d := range desired {
-		i := slices.Index(names, d.Name)
+		i := slices.Index(names, name(d))
 		if i < 0 {
 			at := len(names)
 			if k > 0 {
-				if j := slices.Index(names, desired[k-1].Name); j >= 0 {
+				if j := slices.Index(names, name(desired[k-1])); j >= 0 {
 					at = j + 1
 				}
 			}
@@ -135,13 +150,13 @@ func listOps(p Patch, path string, cur, desired []corev1.Container, raw map[stri
 			} else {
 				p = append(p, Operation{Op: OpAdd, Path: fmt.Sprintf("%s/%d", path, at), Value: value(d)})
 			}
-			names = slices.Insert(names, at, d.Name)
+			names = slices.Insert(names, at, name(d))
 			continue
 		}
-		if d.Name != proxyconfig.InitContainerName && d.Name != proxyconfig.ProxyContainerName {
-			continue // the app's containers: desired holds them as they are
+		if !ours(name(d)) {
+			continue // the app's: desired holds them as they are
 		}
-		c := cur[slices.IndexFunc(cur, func(c corev1.Container) bool { return c.Name == d.Name })]
+		c := cur[slices.IndexFunc(cur, func(c T) bool { return name(c) == name(d) })]
 		if !sameJSON(c, d) {
 			p = append(p, Operation{Op: OpReplace, Path: fmt.Sprintf("%s/%d", path, i), Value: value(d)})
 		}

@@ -51,6 +51,9 @@ func New(spec meshconfig.MeshConfigSpec, meshName, meshNamespace string) (*Injec
 	if err != nil {
 		return nil, fmt.Errorf("MeshConfig: %w", err)
 	}
+	if c, err = c.WithIdentity(meshNamespace, spec.Identity.TrustDomain); err != nil {
+		return nil, fmt.Errorf("MeshConfig: %w", err)
+	}
 	return &Injector{Sidecar: c, MeshName: meshName, MeshNamespace: meshNamespace, Version: version.Version()}, nil
 }
 
@@ -166,6 +169,11 @@ func (in *Injector) Inject(w Target) (*Result, error) {
 		}
 		if c.Name == proxyconfig.ProxyContainerName || c.Name == proxyconfig.InitContainerName {
 			return skipped(SkipNameConflict, c.Name), nil
+		}
+	}
+	for _, v := range base.Spec.Volumes {
+		if v.Name == proxyconfig.IdentityVolumeName {
+			return skipped(SkipNameConflict, "volume "+v.Name), nil
 		}
 	}
 	// The probes are the app's own: base is the template without any
@@ -284,6 +292,9 @@ func baseOf(w Target) (*corev1.PodTemplateSpec, *Marker, error) {
 	b := w.Template.DeepCopy()
 	b.Spec.InitContainers = withoutNames(b.Spec.InitContainers, m.InitContainers)
 	b.Spec.Containers = withoutNames(b.Spec.Containers, m.Containers)
+	if len(m.Volumes) > 0 {
+		b.Spec.Volumes = slices.DeleteFunc(b.Spec.Volumes, func(v corev1.Volume) bool { return slices.Contains(m.Volumes, v.Name) })
+	}
 	for _, k := range m.Labels {
 		delete(b.Labels, k)
 	}
@@ -292,6 +303,9 @@ func baseOf(w Target) (*corev1.PodTemplateSpec, *Marker, error) {
 	}
 	if slices.Contains(m.Created, CreatedInitContainers) && len(b.Spec.InitContainers) == 0 {
 		b.Spec.InitContainers = nil
+	}
+	if slices.Contains(m.Created, CreatedVolumes) && len(b.Spec.Volumes) == 0 {
+		b.Spec.Volumes = nil
 	}
 	if slices.Contains(m.Created, CreatedLabels) && len(b.Labels) == 0 {
 		b.Labels = nil
@@ -357,6 +371,13 @@ func (in *Injector) apply(base *corev1.PodTemplateSpec, s *renderedSidecar, hasM
 	// run before both, as they did before the pod was injected.
 	d.Spec.InitContainers = append(slices.Clip(d.Spec.InitContainers), s.init, s.proxy)
 	m.InitContainers = []string{s.init.Name, s.proxy.Name}
+	if s.volume != nil {
+		if d.Spec.Volumes == nil {
+			m.Created = append(m.Created, CreatedVolumes)
+		}
+		d.Spec.Volumes = append(slices.Clip(d.Spec.Volumes), *s.volume)
+		m.Volumes = []string{s.volume.Name}
+	}
 	d.Annotations[meshconfig.AnnotationInjected] = in.marker(s, m, d.Annotations[AnnotationDefaultContainer])
 	return d, m, s.raw
 }

@@ -180,6 +180,9 @@ func TestSkipReasons(t *testing.T) {
 		{"name conflict", Target{Kind: "pod", Template: tpl(func(t *corev1.PodTemplateSpec) {
 			t.Spec.InitContainers = []corev1.Container{{Name: proxyconfig.InitContainerName}}
 		})}, SkipNameConflict, proxyconfig.InitContainerName},
+		{"volume name conflict", Target{Kind: "pod", Template: tpl(func(t *corev1.PodTemplateSpec) {
+			t.Spec.Volumes = []corev1.Volume{{Name: proxyconfig.IdentityVolumeName}}
+		})}, SkipNameConflict, "volume " + proxyconfig.IdentityVolumeName},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := in.Inject(tc.w)

@@ -27,9 +27,12 @@ type Marker struct {
 	// Annotations and Labels are the keys added, apart from the marker.
 	Annotations []string `json:"annotations,omitempty"`
 	Labels      []string `json:"labels,omitempty"`
+	// Volumes are the pod volumes added (the proxy's identity volume).
+	Volumes []string `json:"volumes,omitempty"`
 	// Created lists the fields that did not exist before and were created
 	// whole, so that uninject removes them whole: any of CreatedMetadata,
-	// CreatedLabels, CreatedAnnotations and CreatedInitContainers.
+	// CreatedLabels, CreatedAnnotations, CreatedInitContainers and
+	// CreatedVolumes.
 	Created []string `json:"created,omitempty"`
 }
 
@@ -39,6 +42,7 @@ const (
 	CreatedLabels         = "metadata.labels"
 	CreatedAnnotations    = "metadata.annotations"
 	CreatedInitContainers = "spec.initContainers"
+	CreatedVolumes        = "spec.volumes"
 )
 
 // ParseMarker reads a marker annotation's value, strictly: the marker is
@@ -58,7 +62,7 @@ func ParseMarker(s string) (*Marker, error) {
 		return nil, errors.New("not a marker written by meshctl: version and hash are required")
 	}
 	for _, c := range m.Created {
-		if !slices.Contains([]string{CreatedMetadata, CreatedLabels, CreatedAnnotations, CreatedInitContainers}, c) {
+		if !slices.Contains([]string{CreatedMetadata, CreatedLabels, CreatedAnnotations, CreatedInitContainers, CreatedVolumes}, c) {
 			return nil, fmt.Errorf("not a marker written by meshctl: unknown created field %q", c)
 		}
 	}

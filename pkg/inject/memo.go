@@ -24,6 +24,9 @@ const (
 // apply adds and their JSON, memoized by the Injector per sidecarKey.
 type renderedSidecar struct {
 	init, proxy corev1.Container
+	// volume is the proxy's identity volume, nil for a sidecar without
+	// identity.
+	volume *corev1.Volume
 	// json is the containers' JSON, hashed into the marker; raw holds each
 	// container's, which patches carry as their value as it is.
 	json []byte
@@ -89,6 +92,10 @@ func (in *Injector) sidecarFor(w Target, annotations map[string]string, spec *co
 	}
 	c = c.WithExemptProbes(probes)
 	s := &renderedSidecar{init: c.InitContainer(), proxy: c.NativeSidecarContainer()}
+	if c.Identity != nil {
+		v := proxyconfig.IdentityVolume()
+		s.volume = &v
+	}
 	b, err := json.Marshal([]corev1.Container{s.init, s.proxy})
 	if err != nil {
 		panic(err) // containers always marshal
@@ -99,6 +106,13 @@ func (in *Injector) sidecarFor(w Target, annotations map[string]string, spec *co
 		if s.raw[c.Name], err = json.Marshal(c); err != nil {
 			panic(err)
 		}
+	}
+	if s.volume != nil {
+		// The volume is part of what the marker's hash covers.
+		if s.raw[s.volume.Name], err = json.Marshal(s.volume); err != nil {
+			panic(err)
+		}
+		s.json = append(s.json, s.raw[s.volume.Name]...)
 	}
 	if in.nSidecars.Add(1) <= maxSidecars {
 		s.memoized = true
@@ -129,6 +143,8 @@ func createdBit(field string) uint8 {
 		return 4
 	case CreatedInitContainers:
 		return 8
+	case CreatedVolumes:
+		return 16
 	}
 	panic("inject: unknown created field " + field)
 }

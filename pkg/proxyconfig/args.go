@@ -30,6 +30,7 @@ func (c *Config) Run() wire.Run {
 		Metrics:      w.Metrics,
 		Tracing:      w.Tracing,
 		JWT:          w.JWT,
+		Identity:     w.Identity,
 	}
 }
 

@@ -42,6 +42,9 @@ type Config struct {
 	// WithExemptProbes sets them from the pod's own httpGet probes
 	// (HTTPProbesOf).
 	JWT *wire.JWT
+	// Identity, when not nil, is how the proxy gets its certificate and
+	// the channel (WithIdentity); the pod then needs IdentityVolume.
+	Identity *wire.Identity
 }
 
 // New builds the mesh-wide sidecar definition from a MeshConfig spec. An
@@ -195,6 +198,10 @@ func (c *Config) clone() *Config {
 		j.Audiences = slices.Clone(c.JWT.Audiences)
 		j.ExemptProbes = slices.Clone(c.JWT.ExemptProbes)
 		w.JWT = &j
+	}
+	if c.Identity != nil {
+		id := *c.Identity
+		w.Identity = &id
 	}
 	return &w
 }

@@ -63,6 +63,10 @@ func (c *Config) InitContainer() corev1.Container {
 // now adds NativeSidecarContainer, which is this container made a native
 // sidecar.
 func (c *Config) ProxyContainer() corev1.Container {
+	var mounts []corev1.VolumeMount
+	if c.Identity != nil {
+		mounts = []corev1.VolumeMount{identityMount()}
+	}
 	return corev1.Container{
 		Name:    ProxyContainerName,
 		Image:   c.Image,
@@ -74,6 +78,7 @@ func (c *Config) ProxyContainer() corev1.Container {
 			Protocol:      corev1.ProtocolTCP,
 		}},
 		Env:            Env(),
+		VolumeMounts:   mounts,
 		Resources:      *c.Resources.DeepCopy(),
 		ReadinessProbe: adminProbe(wire.ReadyPath),
 		LivenessProbe:  adminProbe(wire.LivePath),

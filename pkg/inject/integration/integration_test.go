@@ -80,6 +80,18 @@ func TestInjectedOutputIsAccepted(t *testing.T) {
 				t.Errorf("%s: %s %s: %v", c.name, gvk, obj.GetName(), err)
 				continue
 			}
+			if gvk.Kind == "Pod" {
+				// The ServiceAccount admission plugin, which the test API
+				// server runs without (it has no controller to create the
+				// default ServiceAccount), names "default" in a pod that
+				// names none, before validation; the identity volume's
+				// projected token needs a ServiceAccount.
+				if sa, _, _ := unstructured.NestedString(obj.Object, "spec", "serviceAccountName"); sa == "" {
+					if err := unstructured.SetNestedField(obj.Object, "default", "spec", "serviceAccountName"); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
 			ri := env.Clients.Dynamic.Resource(m.Resource)
 			opts := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: metav1.FieldValidationStrict}
 			if m.Scope.Name() == meta.RESTScopeNameNamespace {

@@ -178,7 +178,7 @@ func TestTemplateMetadataKept(t *testing.T) {
 			"      containers:\n      - image: y\n        name: x\n      restartPolicy: Never\n",
 	} {
 		out := string(process(t, &Stream{Injector: in}, []byte(input)))
-		if !strings.Contains(strings.ReplaceAll(out, `\"`, `"`), `"created":["metadata.labels","metadata.annotations","spec.initContainers"]`) {
+		if !strings.Contains(strings.ReplaceAll(out, `\"`, `"`), `"created":["metadata.labels","metadata.annotations","spec.initContainers","spec.volumes"]`) {
 			t.Errorf("marker of %q:\n%s", input, out)
 		}
 		if strings.Contains(input, "creationTimestamp") && !strings.Contains(out, "creationTimestamp: null") {
