@@ -93,7 +93,9 @@ func mapOps(p Patch, path string, cur, desired map[string]string) Patch {
 // container was added after them since an older injection.
 func listOps(p Patch, path string, cur, desired []corev1.Container, raw map[string]json.RawMessage) Patch {
 	return namedListOps(p, path, cur, desired, raw, func(c corev1.Container) string { return c.Name },
-		func(name string) bool { return name == proxyconfig.InitContainerName || name == proxyconfig.ProxyContainerName })
+		func(name string) bool {
+			return name == proxyconfig.InitContainerName || name == proxyconfig.ProxyContainerName
+		})
 }
 
 // volumeOps is listOps for the pod's volumes, of which the mesh owns one.
