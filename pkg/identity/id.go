@@ -128,6 +128,24 @@ func (id ID) Short() string {
 // IsZero reports whether id is the zero ID, which names no workload.
 func (id ID) IsZero() bool { return id.s == "" }
 
+// MarshalText writes the ID as its string, so that JSON and YAML show
+// "spiffe://..." (the zero ID as "").
+func (id ID) MarshalText() ([]byte, error) { return []byte(id.s), nil }
+
+// UnmarshalText reads an ID with ParseID; "" is the zero ID.
+func (id *ID) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*id = ID{}
+		return nil
+	}
+	p, err := ParseID(string(b))
+	if err != nil {
+		return err
+	}
+	*id = p
+	return nil
+}
+
 // url is the ID as the URI SAN certificates carry.
 func (id ID) url() *url.URL {
 	return &url.URL{Scheme: "spiffe", Host: id.td, Path: id.s[len(spiffeScheme)+len(id.td):]}

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -185,4 +186,19 @@ func FuzzParseID(f *testing.F) {
 		ref, refErr := spiffeid.FromString(s)
 		checkAgainstReference(t, s, id, ref, refErr)
 	})
+}
+
+func TestIDText(t *testing.T) {
+	id := mustID(t, DefaultTrustDomain, "bookstore", "bookbuyer")
+	b, err := json.Marshal(struct{ A, Z ID }{A: id})
+	if err != nil || string(b) != `{"A":"spiffe://cluster.local/ns/bookstore/sa/bookbuyer","Z":""}` {
+		t.Fatalf("marshal: %s %v", b, err)
+	}
+	var back struct{ A, Z ID }
+	if err := json.Unmarshal(b, &back); err != nil || back.A != id || !back.Z.IsZero() {
+		t.Fatalf("unmarshal: %+v %v", back, err)
+	}
+	if err := json.Unmarshal([]byte(`{"A":"spiffe://cluster.local/ns/x"}`), &back); !errors.Is(err, ReasonInvalidID) {
+		t.Fatalf("a bad ID: %v, want %v", err, ReasonInvalidID)
+	}
 }

@@ -1,5 +1,6 @@
-// Package admin owns the proxy's admin port: /ready, /live, /metrics and
-// /config (the effective settings, secrets redacted). The admin port is
+// Package admin owns the proxy's admin port: /ready, /live, /metrics,
+// /config (the effective settings, secrets redacted) and /status (identity
+// and channel). The admin port is
 // never intercepted, so kubelet probes and Prometheus reach it directly.
 package admin
 
@@ -26,6 +27,10 @@ type Server struct {
 	// asked for: a CPU profile costs the proxy CPU while it runs, and the
 	// heap profile shows request data to whoever reaches the admin port.
 	Profiling bool
+	// Status, when not nil, is shown by /status as JSON: the proxy's
+	// identity and channel state. It holds no secret (certificates'
+	// serials, dates and fingerprints; never a key or a token).
+	Status func() any
 
 	ready atomic.Bool
 }
@@ -55,6 +60,14 @@ func (s *Server) Handler() http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(Redact(s.Config))
 	})
+	if s.Status != nil {
+		mux.HandleFunc("GET "+wire.StatusPath, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			enc.Encode(s.Status())
+		})
+	}
 	if s.Profiling {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)

@@ -68,3 +68,14 @@ func TestProfilingOnlyWhenAsked(t *testing.T) {
 		t.Fatalf("/debug/pprof/heap with profiling on: %d %.100s", code, body)
 	}
 }
+
+func TestStatus(t *testing.T) {
+	if code, _ := get(t, (&Server{}).Handler(), wire.StatusPath); code != http.StatusNotFound {
+		t.Errorf("/status without a source: %d, want 404", code)
+	}
+	s := &Server{Status: func() any { return map[string]string{"id": "spiffe://cluster.local/ns/a/sa/b"} }}
+	code, body := get(t, s.Handler(), wire.StatusPath)
+	if code != http.StatusOK || !strings.Contains(body, `"id": "spiffe://cluster.local/ns/a/sa/b"`) {
+		t.Errorf("/status: %d %s", code, body)
+	}
+}

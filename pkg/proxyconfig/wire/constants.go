@@ -27,6 +27,9 @@ const (
 	LivePath    = "/live"
 	MetricsPath = "/metrics"
 	ConfigPath  = "/config"
+	// StatusPath is the proxy's identity and channel state, as JSON, for
+	// `meshctl proxy status`.
+	StatusPath = "/status"
 )
 
 // Where the injected pod spec mounts what the proxy needs for its identity:
