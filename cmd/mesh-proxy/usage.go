@@ -65,7 +65,7 @@ Flags:
   --log-level=LEVEL           %s, %s, %s or %s
   --inbound-port=PORT         inbound listener (the injector writes %d)
   --outbound-port=PORT        outbound listener (%d)
-  --admin-port=PORT           %s, %s, %s and %s (%d)
+  --admin-port=PORT           %s, %s, %s, %s and %s (%d)
   --metrics                   serve %s
   --tracing-address=HOST      the OTLP/HTTP collector; the three tracing
   --tracing-port=PORT         flags go together
@@ -75,7 +75,11 @@ Flags:
   --jwks-url=URL              where the signing keys are fetched
   --jwks=JSON                 an inline JSON Web Key Set
   --jwt-exempt-probe=PORT/PATH  an app probe that needs no token; repeatable
+  --controller-address=HOST:PORT  the controller's proxy API: the proxy's
+                              certificate (with the token in %s) and the
+                              channel; with --controller-id
+  --controller-id=SPIFFE-ID   the identity the controller must present
 `, wire.RunCommand, wire.LogDebug, wire.LogInfo, wire.LogWarn, wire.LogError,
 		wire.InboundPort, wire.OutboundPort,
-		wire.ReadyPath, wire.LivePath, wire.MetricsPath, wire.ConfigPath, wire.AdminPort, wire.MetricsPath)
+		wire.ReadyPath, wire.LivePath, wire.MetricsPath, wire.ConfigPath, wire.StatusPath, wire.AdminPort, wire.MetricsPath, wire.IdentityDir)
 }
