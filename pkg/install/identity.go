@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -79,8 +80,12 @@ func (d *Deps) readIssuerFiles(o IdentityOptions, now time.Time) (*issuerFiles, 
 	if !o.fromFiles() {
 		return nil, nil
 	}
+	readFile := d.ReadFile
+	if readFile == nil {
+		readFile = os.ReadFile
+	}
 	read := func(flag, path string) ([]byte, error) {
-		b, err := d.ReadFile(path)
+		b, err := readFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", flag, path, err)
 		}
@@ -429,4 +434,21 @@ func (d *Deps) deleteCreated(ctx context.Context, created []createdObject) error
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// PreflightCA says whether an install with o could set up the mesh CA in
+// the cluster as it is now, changing nothing: the answer install itself
+// gives before its first change (`meshctl check --pre` asks it). Only
+// MeshName, Namespace and Clients of d are used. The trust domain is the
+// default, as no values are known before install.
+func (d *Deps) PreflightCA(ctx context.Context, o IdentityOptions, now time.Time) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	files, err := d.readIssuerFiles(o, now)
+	if err != nil {
+		return err
+	}
+	_, err = d.planCA(ctx, o, files, meshconfig.DefaultTrustDomain, now, false)
+	return err
 }
