@@ -177,6 +177,33 @@ func TestInstallGeneratesMeshCA(t *testing.T) {
 			t.Errorf("the Helm release holds %q", secret)
 		}
 	}
+	// Uninstall deletes what install generated.
+	if _, err := d.Uninstall(testenv.Context(t), &UninstallOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard()}); err != nil {
+		t.Fatal(err)
+	}
+	if ca := readCAObjects(t, d.Namespace); !ca.none() {
+		t.Errorf("uninstall left %+v", ca)
+	}
+}
+
+// The anchor is made in the trust domain of the values.
+func TestGeneratedCAInTrustDomain(t *testing.T) {
+	d := newTestDeps(t, testenv.UniqueName("mesh"), env.Namespace(t, nil))
+	user := map[string]any{"meshConfig": map[string]any{"identity": map[string]any{"trustDomain": "prod.example"}}}
+	p, err := d.planCA(testenv.Context(t), IdentityOptions{}, nil, trustDomain(overlay(d.Chart.Values, user)), time.Now(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := identity.NewBundle("prod.example", p.anchor.Data["tls.crt"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cn := b.Anchors()[0].Subject.CommonName; !strings.HasSuffix(cn, " prod.example") {
+		t.Errorf("anchor common name %q, want the trust domain prod.example", cn)
+	}
+	if ca := readCAObjects(t, d.Namespace); !ca.none() {
+		t.Errorf("planning created %+v", ca)
+	}
 }
 
 func keys[V any](m map[string]V) []string {
