@@ -218,6 +218,9 @@ func (d *Deps) planCA(ctx context.Context, o IdentityOptions, files *issuerFiles
 			"(tls.crt, tls.key, ca.crt) such as cert-manager writes: create a cert-manager Certificate with isCA: true and secretName %s in namespace %q, "+
 			"wait until it is Ready, and install again; or install without --identity-external-issuer to have meshctl generate the CA",
 			issuerRef, meshconfig.IssuerSecretName, d.Namespace)
+	case files != nil:
+		p.issuer = d.issuerSecret(files.tlsCrt, files.tlsKey, files.caCrt)
+		anchorsPEM = files.caCrt
 	case st.anchor != nil || st.bundle != nil:
 		var found []string
 		if st.anchor != nil {
@@ -226,11 +229,9 @@ func (d *Deps) planCA(ctx context.Context, o IdentityOptions, files *issuerFiles
 		if st.bundle != nil {
 			found = append(found, "configmap/"+meshconfig.TrustBundleName)
 		}
-		return nil, fmt.Errorf("namespace %q holds part of a mesh CA (%v) but no %s: meshctl never replaces a mesh CA; "+
-			"restore the issuer Secret, or delete %v to have meshctl generate a new one", d.Namespace, found, issuerRef, found)
-	case files != nil:
-		p.issuer = d.issuerSecret(files.tlsCrt, files.tlsKey, files.caCrt)
-		anchorsPEM = files.caCrt
+		return nil, fmt.Errorf("namespace %q holds part of a mesh CA (%s) but no %s: meshctl never replaces a mesh CA; "+
+			"restore the issuer Secret, or delete %s to have meshctl generate a new one",
+			d.Namespace, strings.Join(found, ", "), issuerRef, strings.Join(found, " and "))
 	default:
 		anchor, err := identity.GenerateAnchor(td, identity.DefaultAnchorLifetime, now)
 		if err != nil {

@@ -491,6 +491,37 @@ func TestIssuerFromFiles(t *testing.T) {
 			t.Errorf("namespace %s: %v, want not created", ns, err)
 		}
 	})
+	t.Run("existing bundle is kept if it trusts the files, refused if not", func(t *testing.T) {
+		_, _, anchors, err := is.SecretData()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, other, err := newIssuer(t, time.Now()).SecretData()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			bundle []byte
+			ok     bool
+		}{{append(append([]byte{}, other...), anchors...), true}, {other, false}} {
+			ns := env.Namespace(t, nil)
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: meshconfig.TrustBundleName}, Data: map[string]string{meshconfig.TrustBundleKey: string(tc.bundle)}}
+			before, err := env.Clients.Kube.CoreV1().ConfigMaps(ns).Create(testenv.Context(t), cm, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := newTestDeps(t, testenv.UniqueName("mesh"), ns)
+			t.Cleanup(func() { uninstallQuietly(t, d) })
+			_, err = d.Install(testenv.Context(t), o)
+			if tc.ok != (err == nil) || err != nil && !strings.Contains(err.Error(), "does not trust the issuer") {
+				t.Errorf("bundle trusts the files %v: err = %v", tc.ok, err)
+			}
+			ca := readCAObjects(t, ns)
+			if ca.bundle.ResourceVersion != before.ResourceVersion || (ca.issuer != nil) != tc.ok {
+				t.Errorf("bundle trusts the files %v: bundle rewritten %v, issuer created %v", tc.ok, ca.bundle.ResourceVersion != before.ResourceVersion, ca.issuer != nil)
+			}
+		}
+	})
 	t.Run("existing other issuer is not replaced", func(t *testing.T) {
 		ns := env.Namespace(t, nil)
 		before := createIssuerSecret(t, ns, newIssuer(t, time.Now()), nil)
