@@ -10,11 +10,13 @@ import (
 
 const checkLong = `Check that the cluster can take the mesh (--pre), or that the installed mesh
 is healthy: its CRDs, MeshConfig, control plane, sidecar-injector webhook and
-certificate, versions, and the sidecars of the pods in enrolled namespaces.
+certificate, the mesh CA (issuer, trust bundle and its copies in enrolled
+namespaces), versions, and the sidecars of the pods in enrolled namespaces.
 
 Independent checks run in parallel; results print in a stable order. Every
-problem comes with a link into docs/troubleshooting.md. A failure of a check
-that others need skips them. Warnings (a certificate close to expiry, a
+problem comes with a link into docs/troubleshooting.md (docs/security.md for
+the mesh CA). A failure of a check
+that others need skips them. Warnings (a certificate, issuer or trust anchor close to expiry, a
 version skew, pods started before their namespace was enrolled) do not fail
 the run unless --fail-on-warning is given.
 
@@ -27,6 +29,9 @@ output format.`
 
 const checkExample = `  # Before install: can this cluster, and this user, take the mesh?
   meshctl check --pre
+
+  # Before an install with the issuer cert-manager keeps
+  meshctl check --pre --identity-external-issuer
 
   # After install: is everything healthy?
   meshctl check
@@ -55,7 +60,8 @@ func newCheckCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Comma
 	fl.BoolVar(&o.Proxy, "proxy", false, "run only the data-plane checks (and those they need)")
 	fl.DurationVar(&o.Wait, "wait", 0, "retry failing checks for up to this long (for example 5m), showing progress")
 	fl.BoolVar(&o.FailOnWarning, "fail-on-warning", false, "exit 1 on warnings too")
-	fl.DurationVar(&o.CertExpiryWarning, "cert-expiry-warning", check.DefaultCertExpiryWarning, "warn when the webhook certificate expires within this long (0 means the default)")
+	fl.DurationVar(&o.CertExpiryWarning, "cert-expiry-warning", check.DefaultCertExpiryWarning, "warn when the webhook certificate, the mesh's issuer or a trust anchor expires within this long (0 means the default)")
+	fl.BoolVar(&o.ExternalIssuer, "identity-external-issuer", false, "with --pre: the install will use the existing issuer Secret (meshctl install --identity-external-issuer), so check that it is there and usable")
 	addOutputFlag(cmd, &o.Output, check.Formats()...)
 	return cmd
 }

@@ -19,7 +19,19 @@ control plane and sidecar images of the same version. Values are merged as
 chart defaults < --values files (left to right) < --set-json < --set <
 --set-string, and checked against the chart's schema before anything is
 changed. meshctl then waits for the control plane to become ready, and rolls
-the release back if it does not (--atomic).`
+the release back if it does not (--atomic).
+
+The mesh CA: unless the issuer Secret ` + meshconfig.IssuerSecretName + ` exists already,
+meshctl generates a trust anchor (10 years) and an issuer it signs (1 year) in
+the trust domain of meshConfig.identity.trustDomain, and stores the issuer in
+that Secret (the only one the controller reads), the anchor and its key in
+the Secret ` + meshconfig.AnchorSecretName + `, and the anchor in the ConfigMap
+` + meshconfig.TrustBundleName + ` (the bundle proxies trust). None of them is in the Helm
+release. With --identity-external-issuer meshctl generates nothing and uses
+the issuer Secret cert-manager (or you) wrote; with the --identity-*-file
+flags it stores your own PKI. An existing CA is never replaced, by install or
+upgrade; uninstall deletes what meshctl created and leaves a Secret you
+brought. See docs/security.md.`
 
 const installExample = `  # Install the default mesh
   meshctl install
@@ -31,13 +43,23 @@ const installExample = `  # Install the default mesh
   meshctl install --dry-run=server
 
   # Start with permissive mode off, with a values file
-  meshctl install --set meshConfig.traffic.enablePermissiveTrafficPolicyMode=false -f mesh-values.yaml`
+  meshctl install --set meshConfig.traffic.enablePermissiveTrafficPolicyMode=false -f mesh-values.yaml
+
+  # Use the issuer cert-manager keeps in the Secret mesh-identity-issuer
+  meshctl install --identity-external-issuer
+
+  # Use your own PKI
+  meshctl install --identity-trust-anchors-file ca.crt \
+    --identity-issuer-certificate-file issuer.crt --identity-issuer-key-file issuer.key`
 
 const upgradeLong = `Upgrade the mesh to the chart embedded in this meshctl.
 
 Values are merged as the new chart defaults < the values supplied at install
 and earlier upgrades < edits made to the live MeshConfig since (for example
-with meshctl permissive) < the value flags given now. CRDs are upgraded too.`
+with meshctl permissive) < the value flags given now. CRDs are upgraded too.
+
+The mesh CA is kept as it is: an upgrade never rotates it. A mesh installed
+before meshctl made one gets one, as meshctl install would make it.`
 
 const upgradeExample = `  # Upgrade to this meshctl's version, keeping earlier --set values
   meshctl upgrade
@@ -98,6 +120,20 @@ func addReleaseFlags(cmd *cobra.Command, o *install.ReleaseOptions, dryRunUsage 
 	addDryRunFlag(cmd, &o.DryRun, dryRunUsage)
 	addWaitFlags(cmd, &o.Wait, &o.Timeout, &o.Atomic)
 	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatYAML, cli.FormatJSON)
+	addIdentityFlags(cmd, &o.Identity)
+}
+
+// addIdentityFlags binds where the mesh CA comes from.
+func addIdentityFlags(cmd *cobra.Command, o *install.IdentityOptions) {
+	fl := cmd.Flags()
+	fl.BoolVar(&o.ExternalIssuer, "identity-external-issuer", false,
+		"use the issuer Secret "+meshconfig.IssuerSecretName+" that already exists in the control-plane namespace (kubernetes.io/tls: tls.crt, tls.key, ca.crt, as cert-manager writes it) instead of generating a CA; meshctl never touches it")
+	fl.StringVar(&o.TrustAnchorsFile, "identity-trust-anchors-file", "", "PEM file of the trust anchor certificate(s) of your own PKI (with the two files below)")
+	fl.StringVar(&o.IssuerCertificateFile, "identity-issuer-certificate-file", "", "PEM file of the issuer certificate, signed by a trust anchor, then any intermediates")
+	fl.StringVar(&o.IssuerKeyFile, "identity-issuer-key-file", "", "PEM file of the issuer's private key")
+	for _, f := range []string{"identity-trust-anchors-file", "identity-issuer-certificate-file", "identity-issuer-key-file"} {
+		_ = cmd.MarkFlagFilename(f, "pem", "crt", "key")
+	}
 }
 
 func newUninstallCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {

@@ -60,8 +60,11 @@ type Check struct {
 	// Description says what holds when the check passes, as a sentence
 	// fragment: "the control plane Deployment is available".
 	Description string
-	// Hint is the anchor of the check's section in docs/troubleshooting.md.
+	// Hint is the anchor of the check's section in Doc.
 	Hint string
+	// Doc is the document Hint is an anchor of, relative to the repository
+	// root; empty means TroubleshootingDoc.
+	Doc string
 	// Severity says what a failure means.
 	Severity Severity
 	// Timeout bounds one attempt; zero means DefaultTimeout.
@@ -80,7 +83,12 @@ type Check struct {
 }
 
 // HintURL returns the link printed with a failure of c.
-func (c *Check) HintURL() string { return HintURL(c.Hint) }
+func (c *Check) HintURL() string {
+	if c.Doc != "" {
+		return c.Doc + "#" + c.Hint
+	}
+	return HintURL(c.Hint)
+}
 
 // TroubleshootingDoc is the document every hint points into, relative to the
 // repository root.

@@ -18,12 +18,17 @@ import (
 
 func allChecks() []Check { return append(PreInstallChecks(), Checks()...) }
 
-// Every hint is an anchor of the troubleshooting document, and every anchor
-// there belongs to a check.
+// Every hint is an anchor of its document (the troubleshooting document,
+// or the security document for the mesh CA), and every anchor of the
+// troubleshooting document belongs to a check.
 func TestHintsHaveAnchors(t *testing.T) {
-	doc, err := os.ReadFile("../../" + TroubleshootingDoc)
-	if err != nil {
-		t.Fatal(err)
+	docs := map[string][]byte{}
+	for _, name := range []string{TroubleshootingDoc, SecurityDoc} {
+		b, err := os.ReadFile("../../" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[name] = b
 	}
 	hints := map[string]string{}
 	for _, c := range allChecks() {
@@ -35,14 +40,22 @@ func TestHintsHaveAnchors(t *testing.T) {
 			t.Errorf("hint %q is used by %q and %q", c.Hint, prev, c.Description)
 		}
 		hints[c.Hint] = c.Description
-		if !bytes.Contains(doc, []byte(`<a id="`+c.Hint+`"></a>`)) {
-			t.Errorf("check %q: %s has no anchor %q", c.Description, TroubleshootingDoc, c.Hint)
+		doc := TroubleshootingDoc
+		if c.Doc != "" {
+			doc = c.Doc
 		}
-		if c.HintURL() != "docs/troubleshooting.md#"+c.Hint {
+		if _, known := docs[doc]; !known {
+			t.Errorf("check %q: hint into an unknown document %s", c.Description, doc)
+			continue
+		}
+		if !bytes.Contains(docs[doc], []byte(`<a id="`+c.Hint+`"></a>`)) {
+			t.Errorf("check %q: %s has no anchor %q", c.Description, doc, c.Hint)
+		}
+		if c.HintURL() != doc+"#"+c.Hint {
 			t.Errorf("hint URL %q", c.HintURL())
 		}
 	}
-	for _, line := range strings.Split(string(doc), "\n") {
+	for _, line := range strings.Split(string(docs[TroubleshootingDoc]), "\n") {
 		if id, ok := strings.CutPrefix(line, `<a id="`); ok {
 			id, _, _ = strings.Cut(id, `"`)
 			if _, used := hints[id]; !used {

@@ -18,7 +18,8 @@ import (
 )
 
 // DefaultCertExpiryWarning is how close to its expiry the webhook's serving
-// certificate may come before check warns.
+// certificate, the mesh's issuer or a trust anchor may come before check
+// warns.
 const DefaultCertExpiryWarning = 30 * 24 * time.Hour
 
 // Env is everything the checks share, built once by Setup before any check
@@ -36,7 +37,8 @@ type Env struct {
 	Chart *Chart
 	// CLIVersion is the version of this meshctl.
 	CLIVersion string
-	// CertExpiryWarning is how close to expiry the webhook certificate may be.
+	// CertExpiryWarning is how close to expiry the webhook certificate, the
+	// issuer and the trust anchors may be.
 	CertExpiryWarning time.Duration
 	// DataPlaneNamespace limits the data-plane checks to one namespace; empty
 	// means every enrolled namespace.
@@ -46,6 +48,9 @@ type Env struct {
 	// MinKubernetesVersion is the oldest supported server; empty means
 	// the constant MinKubernetesVersion.
 	MinKubernetesVersion string
+	// ExternalIssuer says the install will use an issuer Secret that
+	// exists (--identity-external-issuer): the preflight requires it.
+	ExternalIssuer bool
 
 	// clientsErr is why there are no Clients.
 	clientsErr error
@@ -99,6 +104,8 @@ type Config struct {
 	Clock clock.PassiveClock
 	// MinKubernetesVersion defaults to the constant MinKubernetesVersion.
 	MinKubernetesVersion string
+	// ExternalIssuer is the install's --identity-external-issuer.
+	ExternalIssuer bool
 }
 
 // Setup builds the Env the checks share. It contacts no cluster: reaching the
@@ -127,6 +134,7 @@ func Setup(c Config) (*Env, error) {
 		DataPlaneNamespace:   c.DataPlaneNamespace,
 		Clock:                c.Clock,
 		MinKubernetesVersion: c.MinKubernetesVersion,
+		ExternalIssuer:       c.ExternalIssuer,
 	}
 	if env.Clock == nil {
 		env.Clock = clock.RealClock{}
@@ -140,6 +148,7 @@ type attemptCache struct {
 	meshConfig    memo[*meshconfig.MeshConfig]
 	dataPlane     memo[*dataPlane]
 	crds          memo[map[string]crdRead]
+	meshCA        memo[*meshCA]
 }
 
 // memo computes a value once, for every goroutine that asks.

@@ -23,6 +23,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/meshctl/meshctl/internal/testenv"
+	"github.com/meshctl/meshctl/pkg/identity"
+	"github.com/meshctl/meshctl/pkg/identity/identitytest"
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
@@ -40,6 +42,9 @@ func TestMain(m *testing.M) { testenv.Main(m, &env) }
 type mesh struct {
 	name, ns string
 	env      *Env
+	// bundle is the trust bundle install stored, which enrol copies into
+	// each new namespace as the controller does; nil before install.
+	bundle []byte
 }
 
 // newMesh sets up the checks for a mesh of the test's own, not installed.
@@ -160,6 +165,10 @@ func (m *mesh) install(t testing.TB) {
 		}
 	}
 	m.setControllerAvailable(t, true)
+	mca := identitytest.NewCA(t, time.Now())
+	m.setIssuer(t, mca.Issuer)
+	m.setBundle(t, m.ns, mca.Anchor.CertificatePEM())
+	m.bundle = mca.Anchor.CertificatePEM()
 	ca := newCA(t, "mesh CA", time.Now().Add(365*24*time.Hour))
 	m.setCertificate(t, ca, ca.issue(t, m.dnsName(), time.Now().Add(365*24*time.Hour)))
 	m.setEndpoint(t, true)
@@ -313,10 +322,56 @@ func newKey(t testing.TB) *ecdsa.PrivateKey {
 	return key
 }
 
-// enrol creates a namespace enrolled in m.
+// enrol creates a namespace enrolled in m, with the copy of the trust
+// bundle the controller keeps there once m is installed.
 func (m *mesh) enrol(t testing.TB) string {
 	t.Helper()
-	return env.Namespace(t, map[string]string{meshconfig.LabelMonitoredBy: m.name})
+	ns := env.Namespace(t, map[string]string{meshconfig.LabelMonitoredBy: m.name})
+	if m.bundle != nil {
+		m.setBundle(t, ns, m.bundle)
+	}
+	return ns
+}
+
+// setIssuer stores is in the issuer Secret, as meshctl install does.
+func (m *mesh) setIssuer(t testing.TB, is *identity.Issuer) {
+	t.Helper()
+	crt, key, ca, err := is.SecretData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.setIssuerData(t, map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key, corev1.ServiceAccountRootCAKey: ca})
+}
+
+func (m *mesh) setIssuerData(t testing.TB, data map[string][]byte) {
+	t.Helper()
+	ctx := testenv.Context(t)
+	api := env.Clients.Kube.CoreV1().Secrets(m.ns)
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: meshconfig.IssuerSecretName}, Type: corev1.SecretTypeTLS, Data: data}
+	if _, err := api.Update(ctx, sec, metav1.UpdateOptions{}); apierrors.IsNotFound(err) {
+		if _, err := api.Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	} else if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setBundle writes the trust bundle ConfigMap in ns: m's own in m.ns, a
+// copy elsewhere.
+func (m *mesh) setBundle(t testing.TB, ns string, pemData []byte) {
+	t.Helper()
+	ctx := testenv.Context(t)
+	api := env.Clients.Kube.CoreV1().ConfigMaps(ns)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: meshconfig.TrustBundleName, Labels: map[string]string{meshconfig.LabelPartOf: meshconfig.PartOfValue, meshconfig.LabelMeshName: m.name}},
+		Data: map[string]string{meshconfig.TrustBundleKey: string(pemData)}}
+	if _, err := api.Update(ctx, cm, metav1.UpdateOptions{}); apierrors.IsNotFound(err) {
+		if _, err := api.Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	} else if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // podSpec says how a test pod looks.
@@ -430,7 +485,7 @@ func (m *mesh) expectProblem(t testing.TB, list []Check, hint string, status Sta
 		t.Errorf("check %s: status %s, want %s (error: %v)", hint, r.Status, status, r.Err)
 		return
 	}
-	if r.Hint != "docs/troubleshooting.md#"+hint {
+	if r.Hint != "docs/troubleshooting.md#"+hint && r.Hint != SecurityDoc+"#"+hint {
 		t.Errorf("check %s: hint %q", hint, r.Hint)
 	}
 	for _, w := range want {

@@ -43,6 +43,9 @@ type Options struct {
 	CertExpiryWarning time.Duration
 	// Output is table, json, short or junit.
 	Output cli.Format
+	// ExternalIssuer, with Pre, checks for the install's
+	// --identity-external-issuer: the issuer Secret must exist and load.
+	ExternalIssuer bool
 
 	// MeshName and MeshNamespace name the mesh.
 	MeshName, MeshNamespace string
@@ -92,6 +95,8 @@ func (o *Options) Validate() error {
 		return cli.UsageErrorf("--pre and --proxy cannot be combined: before install there is no data plane")
 	case o.Pre && o.Namespace != "":
 		return cli.UsageErrorf("--pre and --namespace cannot be combined: --namespace scopes the data-plane checks")
+	case o.ExternalIssuer && !o.Pre:
+		return cli.UsageErrorf("--identity-external-issuer goes with --pre: after install the identity checks read the issuer wherever it came from")
 	}
 	return nil
 }
@@ -124,7 +129,7 @@ func (o *Options) Run(ctx context.Context) error {
 	env, err := Setup(Config{
 		Clients: clients, ClientsErr: clientsErr, MeshName: o.MeshName, Namespace: o.MeshNamespace, Render: o.Render,
 		CLIVersion: o.CLIVersion, CertExpiryWarning: o.CertExpiryWarning, DataPlaneNamespace: o.Namespace,
-		Clock: clk, MinKubernetesVersion: o.MinKubernetesVersion,
+		Clock: clk, MinKubernetesVersion: o.MinKubernetesVersion, ExternalIssuer: o.ExternalIssuer,
 	})
 	if err != nil {
 		return err

@@ -88,6 +88,9 @@ func Checks() []Check {
 			Needs:       needsAPI,
 			Run:         checkWebhookEndpoints,
 		},
+	)
+	checks = append(checks, identityChecks()...)
+	checks = append(checks,
 		Check{
 			Category:    CategoryVersions,
 			Description: "the control plane runs the version of this meshctl",

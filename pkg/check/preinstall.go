@@ -68,6 +68,15 @@ func PreInstallChecks() []Check {
 			Needs:       needsAPI,
 			Run:         checkPodSecurity,
 		},
+		Check{
+			Category:    CategoryPreInstall,
+			Description: "the mesh CA can be set up (or, with --identity-external-issuer, the issuer Secret is usable)",
+			Hint:        "identity-preflight",
+			Doc:         SecurityDoc,
+			Severity:    Error,
+			Needs:       needsAPI,
+			Run:         checkCAPossible,
+		},
 	)
 }
 
@@ -123,6 +132,12 @@ func (e *Env) installPermissions(ctx context.Context) ([]permission, error) {
 	}
 	for _, v := range releaseStorageVerbs() {
 		add(permission{Verb: v, Resource: "secrets", Namespace: e.Namespace})
+	}
+	// The mesh CA: its Secrets and the trust bundle's ConfigMap are read,
+	// created if missing, and deleted by uninstall or a failed install.
+	for _, v := range []string{"create", "get", "list", "delete"} {
+		add(permission{Verb: v, Resource: "secrets", Namespace: e.Namespace})
+		add(permission{Verb: v, Resource: "configmaps", Namespace: e.Namespace})
 	}
 	add(permission{Verb: "get", Resource: "namespaces"})
 	if _, err := e.Clients.Kube.CoreV1().Namespaces().Get(ctx, e.Namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {

@@ -49,6 +49,8 @@ type ReleaseOptions struct {
 	Atomic bool
 	// Decorated allows a spinner on ErrOut.
 	Decorated bool
+	// Identity says where the mesh CA comes from.
+	Identity IdentityOptions
 	// NewDeps builds the dependencies; offline means no cluster is needed.
 	NewDeps func(offline bool) (*Deps, error)
 }
@@ -65,7 +67,7 @@ func (o *ReleaseOptions) Validate() error {
 	if o.Timeout <= 0 {
 		return cli.UsageErrorf("--timeout must be positive, such as 5m")
 	}
-	return nil
+	return o.Identity.validate()
 }
 
 // InstallOptions are the inputs of `meshctl install`.
@@ -111,6 +113,11 @@ func (d *Deps) Install(ctx context.Context, o *InstallOptions) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
+	now := d.Clock.Now()
+	files, err := d.readIssuerFiles(o.Identity, now)
+	if err != nil {
+		return nil, err
+	}
 	res := &Result{Release: d.MeshName, Namespace: d.Namespace, DryRun: o.DryRun, Manifest: Manifest(manifest)}
 	if o.DryRun == DryRunClient {
 		// A client-side dry run is `helm template`: the manifest is the point.
@@ -120,10 +127,17 @@ func (d *Deps) Install(ctx context.Context, o *InstallOptions) (*Result, error) 
 	if err := d.refuseInstall(ctx); err != nil {
 		return nil, err
 	}
+	// The CA is planned (and generated) before any change, so that a
+	// refusal leaves the cluster as it was.
+	plan, err := d.planCA(ctx, o.Identity, files, trustDomain(overlay(d.Chart.Values, user)), now, false)
+	if err != nil {
+		return nil, err
+	}
 	if o.DryRun == DryRunServer {
 		if err := d.validateOnServer(ctx, res); err != nil {
 			return nil, err
 		}
+		plan.report(res)
 		return res, nil
 	}
 	if err := d.ensureNamespace(ctx, res); err != nil {
@@ -136,6 +150,13 @@ func (d *Deps) Install(ctx context.Context, o *InstallOptions) (*Result, error) 
 	for _, n := range crds {
 		res.add("customresourcedefinition", n, "applied")
 	}
+	// The CA goes in before the release, so that the controller finds its
+	// issuer when it starts.
+	created, err := d.applyCA(ctx, plan)
+	if err != nil {
+		return nil, err
+	}
+	plan.report(res)
 
 	in := action.NewInstall(d.Helm)
 	in.ReleaseName, in.Namespace = d.MeshName, d.Namespace
@@ -150,7 +171,7 @@ func (d *Deps) Install(ctx context.Context, o *InstallOptions) (*Result, error) 
 		err = d.waitRelease(ctx, rel, o.Timeout, o.Decorated, o.ErrOut)
 	}
 	if err != nil {
-		return nil, d.failInstall(ctx, d.explain(ctx, err, manifest), rel, o.Atomic)
+		return nil, d.failInstall(ctx, d.explain(ctx, err, manifest), rel, o.Atomic, plan, created)
 	}
 	res.Revision = rel.Version
 	res.Manifest = Manifest(rel.Manifest)
@@ -280,14 +301,18 @@ func (d *Deps) explain(ctx context.Context, err error, manifest string) error {
 }
 
 // failInstall rolls a failed install back, with atomic, and says what
-// happened to the release.
-func (d *Deps) failInstall(ctx context.Context, cause error, rel *release.Release, atomic bool) error {
+// happened to the release. The mesh CA objects this run created go with
+// it; those that were there before stay.
+func (d *Deps) failInstall(ctx context.Context, cause error, rel *release.Release, atomic bool, plan *caPlan, created []createdObject) error {
 	// The rollback must happen even when the failure is the user's Ctrl-C.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 	defer cancel()
 	if !atomic {
 		d.markFailed(rel, cause)
 		return fmt.Errorf("installing mesh %q: %w\nthe release is left as it is (--atomic=false); inspect it, then run `meshctl uninstall`", d.MeshName, cause)
+	}
+	if err := d.deleteCreated(ctx, created); err != nil {
+		return fmt.Errorf("installing mesh %q: %w\nremoving the mesh CA it created failed too: %v; run `meshctl uninstall` to clean up", d.MeshName, cause, err)
 	}
 	if _, err := d.Helm.Releases.History(d.MeshName); errors.Is(err, driver.ErrReleaseNotFound) {
 		return fmt.Errorf("installing mesh %q: %w\nnothing was left to roll back", d.MeshName, cause)
@@ -297,6 +322,6 @@ func (d *Deps) failInstall(ctx context.Context, cause error, rel *release.Releas
 	if _, err := un.Run(d.MeshName); err != nil {
 		return fmt.Errorf("installing mesh %q: %w\nrolling back failed too: %v; run `meshctl uninstall` to clean up", d.MeshName, cause, err)
 	}
-	d.deleteLeftovers(ctx)
+	d.deleteLeftovers(ctx, plan.keeps)
 	return fmt.Errorf("installing mesh %q: %w\nrolled back: release %q uninstalled and its objects deleted (the CRDs are kept)", d.MeshName, cause, d.MeshName)
 }

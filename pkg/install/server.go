@@ -124,7 +124,8 @@ func leftoverKinds() []schema.GroupVersionResource {
 // deleteLeftovers deletes whatever still carries this mesh's labels after
 // Helm is done: objects of a half-failed release, the controller's own TLS
 // Secret, anything a rollback could not reach. It returns what it deleted.
-func (d *Deps) deleteLeftovers(ctx context.Context) []Change {
+// Objects for which spare (when not nil) is true are left alone.
+func (d *Deps) deleteLeftovers(ctx context.Context, spare func(kind, name string) bool) []Change {
 	sel := meshconfig.LabelPartOf + "=" + meshconfig.PartOfValue + "," + meshconfig.LabelMeshName + "=" + d.MeshName
 	var out []Change
 	for _, gvr := range leftoverKinds() {
@@ -135,6 +136,9 @@ func (d *Deps) deleteLeftovers(ctx context.Context) []Change {
 			continue
 		}
 		for _, o := range list.Items {
+			if spare != nil && o.GetNamespace() == d.Namespace && spare(o.GetKind(), o.GetName()) {
+				continue
+			}
 			api := d.Clients.Dynamic.Resource(gvr)
 			var err error
 			if ns := o.GetNamespace(); ns != "" {

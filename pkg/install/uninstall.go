@@ -139,7 +139,7 @@ func (d *Deps) Uninstall(ctx context.Context, o *UninstallOptions) (*Result, err
 			res.add(obj.GetKind(), obj.GetName(), "deleted")
 		}
 	}
-	res.Changes = append(res.Changes, d.deleteLeftovers(ctx)...)
+	res.Changes = append(res.Changes, d.deleteLeftovers(ctx, nil)...)
 	var errs []error
 	if !o.KeepNamespaces {
 		if changed, err := namespace.Remove(ctx, d.Clients.Kube, d.MeshName, enrolled); err != nil {

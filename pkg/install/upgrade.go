@@ -77,11 +77,23 @@ func (d *Deps) Upgrade(ctx context.Context, o *UpgradeOptions) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
+	// An existing CA is kept as it is (an upgrade never rotates it); a
+	// mesh installed before it had one gets one.
+	now := d.Clock.Now()
+	files, err := d.readIssuerFiles(o.Identity, now)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := d.planCA(ctx, o.Identity, files, trustDomain(overlay(d.Chart.Values, user)), now, true)
+	if err != nil {
+		return nil, err
+	}
 	res := &Result{Release: d.MeshName, Namespace: d.Namespace, DryRun: o.DryRun, Manifest: Manifest(manifest)}
 	if o.DryRun != DryRunNone {
 		if err := res.diff(Manifest(current.Manifest)); err != nil {
 			return nil, err
 		}
+		plan.report(res)
 		if o.DryRun == DryRunServer {
 			check := &Result{DryRun: DryRunServer, Manifest: res.Manifest}
 			if err := d.validateOnServer(ctx, check); err != nil {
@@ -99,6 +111,10 @@ func (d *Deps) Upgrade(ctx context.Context, o *UpgradeOptions) (*Result, error) 
 	for _, n := range crds {
 		res.add("customresourcedefinition", n, "applied")
 	}
+	created, err := d.applyCA(ctx, plan)
+	if err != nil {
+		return nil, err
+	}
 	up := action.NewUpgrade(d.Helm)
 	up.Namespace = d.Namespace
 	// mergeValues already laid the previous values under the new ones.
@@ -112,22 +128,27 @@ func (d *Deps) Upgrade(ctx context.Context, o *UpgradeOptions) (*Result, error) 
 		err = d.waitRelease(ctx, rel, o.Timeout, o.Decorated, o.ErrOut)
 	}
 	if err != nil {
-		return nil, d.failUpgrade(d.explain(ctx, err, manifest), current, rel, o)
+		return nil, d.failUpgrade(ctx, d.explain(ctx, err, manifest), current, rel, o, created)
 	}
 	if err := res.diff(Manifest(current.Manifest)); err != nil {
 		return nil, err
 	}
+	plan.report(res)
 	res.Revision = rel.Version
 	res.add("release", d.MeshName, fmt.Sprintf("upgraded (revision %d)", rel.Version))
 	res.Notes = nextSteps(d.MeshName, d.Namespace, "upgraded")
 	return res, nil
 }
 
-// failUpgrade rolls back to the revision that was deployed, with atomic.
-func (d *Deps) failUpgrade(cause error, previous, rel *release.Release, o *UpgradeOptions) error {
+// failUpgrade rolls back to the revision that was deployed, with atomic,
+// and removes the mesh CA objects the upgrade created.
+func (d *Deps) failUpgrade(ctx context.Context, cause error, previous, rel *release.Release, o *UpgradeOptions, created []createdObject) error {
 	if !o.Atomic {
 		d.markFailed(rel, cause)
 		return fmt.Errorf("upgrading mesh %q: %w\nthe release is left as it is (--atomic=false); fix the cause and upgrade again", d.MeshName, cause)
+	}
+	if err := d.deleteCreated(ctx, created); err != nil {
+		cause = fmt.Errorf("%w\nremoving the mesh CA the upgrade created failed too: %w", cause, err)
 	}
 	rb := action.NewRollback(d.Helm)
 	rb.Version = previous.Version
