@@ -1,0 +1,128 @@
+// Package proxyadmin is how meshctl reads a meshed pod's proxy: its admin
+// port, reached through the API server with a port-forward, as `kubectl
+// port-forward` does. It needs only the pods/portforward permission, works
+// wherever kubectl does (no route from this machine to pod IPs, nor from
+// the API server to them), and the admin port is never intercepted, so
+// what answers is the proxy itself.
+package proxyadmin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/httpstream"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/portforward"
+	"k8s.io/client-go/transport/spdy"
+
+	"github.com/meshctl/meshctl/internal/syncbuf"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
+)
+
+// MaxResponseBytes bounds what Get reads from a proxy.
+const MaxResponseBytes = 4 << 20
+
+// Client reads proxies' admin ports.
+type Client struct {
+	// Config and Kube reach the API server.
+	Config *rest.Config
+	Kube   kubernetes.Interface
+	// Timeout bounds one Get, port-forward included; 30 s when zero.
+	Timeout time.Duration
+}
+
+// Get returns the body of GET path on the admin port of pod's proxy. An
+// answer other than 200 is an error naming the pod, the path and the
+// status.
+func (c *Client) Get(ctx context.Context, namespace, pod, path string) ([]byte, error) {
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	name := fmt.Sprintf("pod %q in namespace %q", pod, namespace)
+
+	dialer, err := c.dialer(namespace, pod)
+	if err != nil {
+		return nil, fmt.Errorf("%s: port-forward: %w", name, err)
+	}
+	stop, ready := make(chan struct{}), make(chan struct{})
+	var errOut syncbuf.Buffer
+	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:" + strconv.Itoa(wire.AdminPort)}, stop, ready, io.Discard, &errOut)
+	if err != nil {
+		return nil, fmt.Errorf("%s: port-forward: %w", name, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- fw.ForwardPorts() }()
+	defer func() { close(stop); <-done }()
+	select {
+	case <-ready:
+	case err := <-done:
+		done <- err // for the deferred receive
+		return nil, fmt.Errorf("%s: port-forward to the proxy's admin port %d: %w%s", name, wire.AdminPort, err, detail(&errOut))
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%s: port-forward to the proxy's admin port %d: %w", name, wire.AdminPort, ctx.Err())
+	}
+	ports, err := fw.GetPorts()
+	if err != nil || len(ports) != 1 {
+		return nil, fmt.Errorf("%s: port-forward: no local port (%v)", name, err)
+	}
+	url := "http://127.0.0.1:" + strconv.Itoa(int(ports[0].Local)) + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: GET %s on the proxy's admin port: %w%s", name, path, err, detail(&errOut))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: GET %s: %w", name, path, err)
+	}
+	if len(body) > MaxResponseBytes {
+		return nil, fmt.Errorf("%s: GET %s: the answer is over %d bytes", name, path, MaxResponseBytes)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: GET %s: %s: %s", name, path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+// dialer is kubectl's: port-forward over WebSockets, falling back to SPDY
+// for API servers older than 1.31 or proxies that refuse the upgrade.
+func (c *Client) dialer(namespace, pod string) (httpstream.Dialer, error) {
+	u := c.Kube.CoreV1().RESTClient().Post().Resource("pods").Namespace(namespace).Name(pod).SubResource("portforward").URL()
+	transport, upgrader, err := spdy.RoundTripperFor(c.Config)
+	if err != nil {
+		return nil, err
+	}
+	spdyDialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, u)
+	wsDialer, err := portforward.NewSPDYOverWebsocketDialer(u, c.Config)
+	if err != nil {
+		return nil, err
+	}
+	return portforward.NewFallbackDialer(wsDialer, spdyDialer, func(err error) bool {
+		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+	}), nil
+}
+
+// detail is what the port-forward wrote to its error stream, as a suffix.
+func detail(b *syncbuf.Buffer) string {
+	if s := strings.TrimSpace(b.String()); s != "" {
+		return " (" + s + ")"
+	}
+	return ""
+}
+
+// ErrNotMeshed says a pod runs no proxy.
+var ErrNotMeshed = errors.New("the pod runs no mesh-proxy")
