@@ -52,11 +52,12 @@ func Reason(err error) string {
 			return r.label
 		}
 	}
-	var alert tls.AlertError
 	var header tls.RecordHeaderError
+	var op *net.OpError
 	var ne net.Error
 	switch {
-	case errors.As(err, &alert):
+	case errors.As(err, &op) && op.Op == "remote error":
+		// crypto/tls reports an alert from the peer so.
 		return "remote_refused"
 	case errors.As(err, &header):
 		return "not_tls"
