@@ -370,31 +370,38 @@ func TestMutualTLSWithJWT(t *testing.T) {
 	}
 }
 
-// refuse runs a client with cfg against b's inbound port and requires the
-// handshake to fail: either the client's own Handshake or, as TLS 1.3
-// clients finish before the server has checked their certificate, the
-// first read after a request. It returns once b has closed the
-// connection, after which b dials nothing for it.
-func refuse(t *testing.T, b *proxy, cfg *tls.Config) {
-	t.Helper()
+// refuse runs a client with cfg against b's inbound port and returns an
+// error unless the server refuses the handshake: the client's own
+// Handshake fails on the server's alert or, as a TLS 1.3 client finishes
+// before the server has checked its certificate, the first read after a
+// request gets that alert. It returns once b has closed the connection,
+// after which b dials nothing for it.
+func refuse(b *proxy, cfg *tls.Config) error {
 	c, err := net.Dial("tcp", b.addr(wire.InboundPort))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	tc := tls.Client(c, cfg)
-	if err := tc.Handshake(); err == nil {
+	err = tc.Handshake()
+	if err == nil {
 		io.WriteString(tc, "GET / HTTP/1.1\r\nHost: books\r\n\r\n")
-		if got, err := io.ReadAll(tc); err == nil || len(got) > 0 {
-			t.Fatalf("the server answered %q (%v): the handshake was not refused", got, err)
+		var got []byte
+		got, err = io.ReadAll(tc)
+		if err == nil || len(got) > 0 {
+			return fmt.Errorf("the server answered %q (%v): the handshake was not refused", got, err)
 		}
+	}
+	if !strings.Contains(err.Error(), "remote error") {
+		return fmt.Errorf("the client failed with %v, not on the server's alert", err)
 	}
 	// Wait for the server's side to close: then the app's counts are
 	// final for this connection.
 	if _, err := io.Copy(io.Discard, c); err != nil && !isReset(err) {
-		t.Fatalf("waiting for the server to close: %v", err)
+		return fmt.Errorf("waiting for the server to close: %w", err)
 	}
+	return nil
 }
 
 func isReset(err error) bool { return strings.Contains(err.Error(), "connection reset") }
@@ -429,8 +436,11 @@ func TestMutualTLSRefusals(t *testing.T) {
 			"no_peer_certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			refuse(t, b, tc.cfg)
+			err := refuse(b, tc.cfg)
 			app.nothingReached(t)
+			if err != nil {
+				t.Fatal(err)
+			}
 			waitForMetrics(t, "http://"+b.addr(wire.AdminPort)+"/metrics",
 				telemetry.MetricHandshakes+`{direction="inbound",result="`+tc.reason+`"} 1`)
 		})
@@ -472,7 +482,12 @@ func TestMutualTLSOtherALPNIsTheAppsOwnTLS(t *testing.T) {
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	done := make(chan error, 1)
 	go func() { done <- tls.Client(c, client).Handshake() }()
-	first := <-app.first
+	var first []byte
+	select {
+	case first = <-app.first:
+	case err := <-done:
+		t.Fatalf("the handshake ended (%v) before the app got a byte", err)
+	}
 	if len(first) < 6 || first[0] != 22 || first[5] != 1 {
 		t.Fatalf("the app got %q; want the client's ClientHello as it was sent", first)
 	}
