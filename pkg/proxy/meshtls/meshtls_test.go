@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,6 +153,24 @@ func TestReason(t *testing.T) {
 	} {
 		if got := Reason(tc.err); got != tc.want {
 			t.Errorf("Reason(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestReasonsDocumented holds docs/configuration.md#metrics to Reason's
+// closed set of results.
+func TestReasonsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := []string{ResultOK, "remote_refused", "not_tls", "timeout", "closed", "version", "protocol"}
+	for _, r := range peerReasons {
+		results = append(results, r.label)
+	}
+	for _, r := range results {
+		if !strings.Contains(string(doc), "`"+r+"`") {
+			t.Errorf("docs/configuration.md does not document the handshake result `%s`", r)
 		}
 	}
 }
