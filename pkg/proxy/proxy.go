@@ -6,6 +6,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,12 +18,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/proxy/admin"
 	"github.com/meshctl/meshctl/pkg/proxy/auth"
 	"github.com/meshctl/meshctl/pkg/proxy/forward"
 	"github.com/meshctl/meshctl/pkg/proxy/h1"
 	"github.com/meshctl/meshctl/pkg/proxy/inbound"
 	"github.com/meshctl/meshctl/pkg/proxy/listener"
+	"github.com/meshctl/meshctl/pkg/proxy/meshtls"
 	"github.com/meshctl/meshctl/pkg/proxy/origdst"
 	"github.com/meshctl/meshctl/pkg/proxy/outbound"
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
@@ -62,6 +65,19 @@ type Options struct {
 	Ready func()
 	// Profiling serves Go's profiles on the admin port (admin.Server).
 	Profiling bool
+	// Identity, when set, turns on mutual TLS between proxies: the
+	// inbound listener terminates mesh TLS (plain-text connections are
+	// still accepted) and the outbound side dials meshed destinations
+	// through it. Nil leaves the data path in plain text.
+	Identity *Identity
+}
+
+// Identity is what mutual TLS between proxies needs from the rest of
+// mesh-proxy: its certificate and trust bundle, read at every handshake,
+// and where a destination goes and whom it must reach there.
+type Identity struct {
+	Sources  identity.Sources
+	Resolver meshtls.Resolver
 }
 
 // Run runs the proxy until ctx ends, then drains.
@@ -124,6 +140,26 @@ func Run(ctx context.Context, o Options) error {
 	toApp := inbound.Destination(ports...)
 	fwd := forward.New(forward.Forwarder{Destination: requestDestination, Log: log})
 	defer fwd.Close()
+	// The outbound side forwards through a pool of its own: to the app
+	// on localhost never goes through mesh TLS, upstream may.
+	outFwd := fwd
+	var handshake func(net.Conn) (*tls.Conn, identity.ID, error)
+	var meshDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	var peerOf func(netip.AddrPort) listener.Peer
+	if id := o.Identity; id != nil {
+		hs := handshakeObserver(metrics)
+		handshake = meshtls.NewServer(meshtls.Server{Sources: id.Sources, Observer: hs, Log: log}).Handshake
+		d := &meshtls.Dialer{Sources: id.Sources, Resolver: id.Resolver, Observer: hs, Log: log}
+		meshDial = d.DialContext
+		peerOf = func(dst netip.AddrPort) listener.Peer {
+			if id, ok := d.PeerOf(dst); ok {
+				return listener.NewPeer(id)
+			}
+			return listener.Peer{}
+		}
+		outFwd = forward.New(forward.Forwarder{Destination: requestDestination, Dial: meshDial, Log: log})
+		defer outFwd.Close()
+	}
 
 	var in inbound.Handler
 	in.Store, in.Forward, in.ForwardH1 = store, fwd, fwd
@@ -132,13 +168,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	inHTTP := &telemetry.HTTP{
 		Direction: "inbound", Inbound: true, Next: &in, H1: &in,
-		Peer:    func(r *http.Request) string { return localPort(r) },
+		Peer:    inboundPeer,
 		PeerH1:  cachedPortPeer(),
 		Metrics: metrics, Tracer: tracer, AccessLog: accessLog, Log: log,
 	}
-	out := &outbound.Handler{Store: store, Forward: fwd, ForwardH1: fwd}
+	out := &outbound.Handler{Store: store, Forward: outFwd, ForwardH1: outFwd}
 	outHTTP := &telemetry.HTTP{
-		Direction: "outbound", Next: out, H1: out,
+		Direction: "outbound", Next: out, H1: out, Peer: outboundPeer,
 		Metrics: metrics, Tracer: tracer, AccessLog: accessLog, Log: log,
 	}
 	inSrv := &listener.Server{
@@ -150,10 +186,11 @@ func Run(ctx context.Context, o Options) error {
 			}
 			return toApp(dst)
 		},
-		HTTP:     inHTTP,
-		H1:       inHTTP,
-		Observer: observer(metrics),
-		Log:      log,
+		HTTP:      inHTTP,
+		H1:        inHTTP,
+		Handshake: handshake,
+		Observer:  observer(metrics),
+		Log:       log,
 	}
 	outSrv := &listener.Server{
 		Direction: "outbound",
@@ -166,6 +203,8 @@ func Run(ctx context.Context, o Options) error {
 		},
 		HTTP:     outHTTP,
 		H1:       outHTTP,
+		Dial:     meshDial,
+		PeerOf:   peerOf,
 		Observer: observer(metrics),
 		Log:      log,
 	}
@@ -193,7 +232,7 @@ func Run(ctx context.Context, o Options) error {
 	go func() { errs <- ignoreClosed(admSrv.Serve(admLn)) }()
 	adm.SetReady(true)
 	log.Info("mesh-proxy serving", "version", version.Version(), "inbound", inLn.Addr().String(), "outbound", outLn.Addr().String(),
-		"admin", admLn.Addr().String(), "jwt", validator != nil, "tracing", tracer.Enabled(), "metrics", r.Metrics)
+		"admin", admLn.Addr().String(), "jwt", validator != nil, "tracing", tracer.Enabled(), "metrics", r.Metrics, "mtls", o.Identity != nil)
 	if o.Ready != nil {
 		o.Ready()
 	}
@@ -256,6 +295,24 @@ func requestDestination(r *http.Request) (netip.AddrPort, bool) {
 	return listener.DestinationFrom(r.Context())
 }
 
+// inboundPeer names the caller of an inbound request: the client proxy's
+// verified identity over mesh TLS, else the app port it is for.
+func inboundPeer(r *http.Request) (string, bool) {
+	if p, ok := listener.PeerFrom(r.Context()); ok && p.Name != "" {
+		return p.Name, p.TLS
+	}
+	return localPort(r), false
+}
+
+// outboundPeer names the destination of an outbound request: the
+// identity mesh TLS requires of it, else the authority the app asked for.
+func outboundPeer(r *http.Request) (string, bool) {
+	if p, ok := listener.PeerFrom(r.Context()); ok && p.Name != "" {
+		return p.Name, p.TLS
+	}
+	return r.Host, false
+}
+
 // localPort names the app port an inbound request is for: a bounded peer
 // label, where the caller's address would not be.
 func localPort(r *http.Request) string {
@@ -267,19 +324,29 @@ func localPort(r *http.Request) string {
 
 func portPeer(d netip.AddrPort) string { return "port/" + strconv.Itoa(int(d.Port())) }
 
-// cachedPortPeer is portPeer for the lean path, without building the
-// label on every request. A pod has a few app ports; the cache holds at
-// most one entry per port.
-func cachedPortPeer() func(x *h1.Exchange) string {
+// cachedPortPeer is inboundPeer for the lean path: the client proxy's
+// identity, else portPeer without building the label on every request.
+// A pod has a few app ports; the cache holds at most one entry per port.
+func cachedPortPeer() func(x *h1.Exchange) (string, bool) {
 	var labels sync.Map // uint16 -> string
-	return func(x *h1.Exchange) string {
+	return func(x *h1.Exchange) (string, bool) {
+		if x.PeerName != "" {
+			return x.PeerName, x.MTLS
+		}
 		if l, ok := labels.Load(x.Dst.Port()); ok {
-			return l.(string)
+			return l.(string), false
 		}
 		l := portPeer(x.Dst)
 		labels.Store(x.Dst.Port(), l)
-		return l
+		return l, false
 	}
+}
+
+func handshakeObserver(m *telemetry.Metrics) meshtls.Observer {
+	if m == nil {
+		return nil
+	}
+	return m
 }
 
 func observer(m *telemetry.Metrics) listener.TCPObserver {

@@ -50,6 +50,13 @@ func startProxyB(b *testing.B, _ *testing.T, app netip.AddrPort) *proxy {
 
 func startProxyRun(t testing.TB, r wire.Run, app netip.AddrPort) *proxy {
 	t.Helper()
+	return startProxyWith(t, r, app, nil)
+}
+
+// startProxyWith is startProxyRun with mutual TLS between proxies when id
+// is not nil.
+func startProxyWith(t testing.TB, r wire.Run, app netip.AddrPort, id *Identity) *proxy {
+	t.Helper()
 	p := &proxy{addrs: map[string]string{}, log: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	var mu sync.Mutex
 	ready := make(chan struct{})
@@ -71,6 +78,7 @@ func startProxyRun(t testing.TB, r wire.Run, app netip.AddrPort) *proxy {
 			OriginalDst:  func(*net.TCPConn) (netip.AddrPort, error) { return app, nil },
 			DrainTimeout: 5 * time.Second,
 			Ready:        func() { close(ready) },
+			Identity:     id,
 		})
 	}()
 	select {
@@ -217,8 +225,8 @@ func TestInboundJWTAndMetrics(t *testing.T) {
 	// the counts rather than read them once.
 	waitForMetrics(t, "http://"+p.addr(wire.AdminPort)+"/metrics",
 		telemetry.MetricRequestsTotal+`{direction="inbound",method="GET",peer="port/`,
-		`status_class="4xx"} 2`,
-		`status_class="2xx"} 2`,
+		`status_class="4xx",tls="false"} 2`,
+		`status_class="2xx",tls="false"} 2`,
 	)
 }
 

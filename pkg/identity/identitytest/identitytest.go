@@ -5,6 +5,7 @@
 package identitytest
 
 import (
+	"crypto/tls"
 	"testing"
 	"time"
 
@@ -55,4 +56,38 @@ func CSR(t testing.TB, ns, sa string) []byte {
 		t.Fatal(err)
 	}
 	return der
+}
+
+// Leaf issues the workload certificate of id, as a proxy holds it, signed
+// at now for lifetime (zero means the default). Tests of expiry sign at a
+// past or future now; id may be in another trust domain than the CA's, as
+// the issuer signs what it is given.
+func (ca *CA) Leaf(t testing.TB, id identity.ID, now time.Time, lifetime time.Duration) *tls.Certificate {
+	t.Helper()
+	key, err := identity.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := identity.NewCSR(key, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := ca.Issuer.Sign(csr, id, lifetime, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := identity.TLSCertificate(chain, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+// Sources are what a proxy holding cert and trusting ca's bundle reads at
+// each handshake.
+func (ca *CA) Sources(cert *tls.Certificate) identity.Sources {
+	return identity.Sources{
+		Certificate: func() *tls.Certificate { return cert },
+		Bundle:      func() *identity.Bundle { return ca.Bundle },
+	}
 }

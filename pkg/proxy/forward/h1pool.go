@@ -296,6 +296,12 @@ func (p *h1Pool) dialConn(ctx context.Context, addr string) (*h1Conn, error) {
 // has no buffer: put closed those with unread bytes.)
 func alive(pc *h1Conn) bool {
 	tc, ok := pc.Conn.(*net.TCPConn)
+	if nc, isTLS := pc.Conn.(interface{ NetConn() net.Conn }); isTLS {
+		// Mesh TLS: the socket under it says the same, as an idle
+		// connection between proxies carries no record (no session
+		// tickets); a close_notify waiting is a close.
+		tc, ok = nc.NetConn().(*net.TCPConn)
+	}
 	if !ok {
 		return true
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
 )
 
@@ -77,6 +78,14 @@ type Exchange struct {
 	// Inflight, when not nil, is where the handler registers its
 	// upstream connection while it uses it.
 	Inflight *Inflight
+	// Peer is who is at the other end as mesh TLS has it: the verified
+	// client (inbound) or the identity required of the server (outbound
+	// to a meshed destination); zero otherwise. PeerName is its Short
+	// form, made once per connection. MTLS says the exchange came (or
+	// goes) over mutual TLS between proxies.
+	Peer     identity.ID
+	PeerName string
+	MTLS     bool
 
 	// Trace is the trace context the request goes upstream with, when
 	// Traced.

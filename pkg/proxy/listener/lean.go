@@ -69,7 +69,13 @@ func (lc *leanConn) watchClient() {
 // of stream or an error says the client went away. Bytes waiting (a
 // pipelined request) or nothing yet say it is still there.
 func clientGone(c *sniff.Conn) bool {
-	raw, err := c.TCPConn.SyscallConn()
+	sock := c.Socket()
+	if sock == nil {
+		return false
+	}
+	// Over TLS too: bytes waiting are a record (data or close_notify),
+	// and the end of the socket's stream is the client gone.
+	raw, err := sock.SyscallConn()
 	if err != nil {
 		return true
 	}
@@ -112,7 +118,7 @@ func (s *Server) startLean() bool {
 // at a time in this goroutine, until the client closes it or a request
 // needs the general path: then it returns true, with that request unread,
 // for the http.Server to carry on.
-func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
+func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort, peer Peer) (handoff bool) {
 	lc := &leanConn{}
 	lc.c = leanCloser{Conn: c, upstream: &lc.upstream}
 	s.mu.Lock()
@@ -150,7 +156,8 @@ func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort) (handoff bool) {
 			bw = bufio.NewWriterSize(nil, 4096)
 		}
 		bw.Reset(c)
-		*x = h1.Exchange{Request: x.Request, Dst: dst, In: c.Reader(), Out: bw, Inflight: &lc.upstream}
+		*x = h1.Exchange{Request: x.Request, Dst: dst, In: c.Reader(), Out: bw, Inflight: &lc.upstream,
+			Peer: peer.ID, PeerName: peer.Name, MTLS: peer.TLS}
 		if s.closing.Load() {
 			x.Close = true // see StopKeepAlives
 		}

@@ -6,6 +6,7 @@ package listener
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/proxy/h1"
 	"github.com/meshctl/meshctl/pkg/proxy/sniff"
 )
@@ -25,11 +27,28 @@ import (
 const DefaultSniffTimeout = 100 * time.Millisecond
 
 // TCPObserver is told about each opaque TCP connection; telemetry
-// implements it.
+// implements it. peer is the Peer's Name, or the address the proxy
+// connects to when the peer has no identity; mtls is Peer.TLS.
 type TCPObserver interface {
-	TCPOpened(direction, peer string)
-	TCPClosed(direction, peer string, sent, received int64)
+	TCPOpened(direction, peer string, mtls bool)
+	TCPClosed(direction, peer string, mtls bool, sent, received int64)
 }
+
+// Peer is who is at the other end of a connection, as far as mesh TLS
+// says: inbound, the client proxy verified at the handshake; outbound,
+// the identity the mesh dialer requires of the destination (PeerOf).
+type Peer struct {
+	// ID is the identity, zero when there is none (plain text).
+	ID identity.ID
+	// Name is ID.Short(), made once per connection for labels and logs.
+	Name string
+	// TLS says the connection is (inbound) or goes (outbound) over
+	// mutual TLS between proxies.
+	TLS bool
+}
+
+// NewPeer is the Peer of a mutual TLS connection with id.
+func NewPeer(id identity.ID) Peer { return Peer{ID: id, Name: id.Short(), TLS: true} }
 
 // Server serves one listener. Zero values of optional fields work.
 type Server struct {
@@ -47,6 +66,17 @@ type Server struct {
 	// Dial connects to the destination of opaque TCP connections;
 	// net.Dialer.DialContext when nil.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Handshake, when set, terminates mesh TLS: a connection whose
+	// ClientHello offers identity.ALPN is handed to it, and the stream it
+	// returns goes through detection and the pipeline as any connection
+	// does, with the verified peer. An error closes the connection; the
+	// hook has logged and counted it. When nil, every TLS connection is
+	// opaque TCP.
+	Handshake func(c net.Conn) (*tls.Conn, identity.ID, error)
+	// PeerOf, when set, names the peer of a connection that was not
+	// terminated here, from its destination: the outbound side's mesh
+	// dialer's view of who is there. The zero Peer when nil.
+	PeerOf func(dst netip.AddrPort) Peer
 	// SniffTimeout is DefaultSniffTimeout when zero.
 	SniffTimeout time.Duration
 	// Observer, when not nil, counts opaque TCP connections and bytes.
@@ -89,11 +119,25 @@ func WithDestination(ctx context.Context, dst netip.AddrPort) context.Context {
 	return context.WithValue(ctx, destKey{}, dst)
 }
 
-// destConn carries a connection's destination to the http.Server's
-// ConnContext.
+type peerKey struct{}
+
+// PeerFrom returns the peer of the connection a request arrived on.
+func PeerFrom(ctx context.Context) (Peer, bool) {
+	p, ok := ctx.Value(peerKey{}).(Peer)
+	return p, ok
+}
+
+// WithPeer returns ctx carrying p as the connection's peer, for PeerFrom.
+func WithPeer(ctx context.Context, p Peer) context.Context {
+	return context.WithValue(ctx, peerKey{}, p)
+}
+
+// destConn carries a connection's destination and peer to the
+// http.Server's ConnContext.
 type destConn struct {
 	*sniff.Conn
-	dst netip.AddrPort
+	dst  netip.AddrPort
+	peer Peer
 }
 
 // Serve accepts connections on ln until ln is closed or Shutdown is called.
@@ -145,15 +189,15 @@ func (s *Server) init() {
 		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if dc, ok := c.(*destConn); ok {
-				return WithDestination(ctx, dc.dst)
+				return WithPeer(WithDestination(ctx, dc.dst), dc.peer)
 			}
 			return ctx
 		},
 	}
 }
 
-// handle is the pipeline of one connection: destination, detection, then
-// HTTP or opaque TCP.
+// handle is the pipeline of one connection: destination, detection, mesh
+// TLS when the client is a proxy, then HTTP or opaque TCP.
 func (s *Server) handle(c *net.TCPConn) {
 	dst, err := s.Destination(c)
 	if err != nil {
@@ -161,12 +205,40 @@ func (s *Server) handle(c *net.TCPConn) {
 		c.Close()
 		return
 	}
-	proto, sc, err := sniff.Peek(c, s.SniffTimeout)
+	peek := sniff.Peek
+	if s.Handshake != nil {
+		peek = sniff.PeekMesh
+	}
+	proto, sc, err := peek(c, s.SniffTimeout)
 	if err != nil {
 		// The client went away before saying anything.
 		c.Close()
 		return
 	}
+	var peer Peer
+	switch {
+	case proto == sniff.MeshTLS:
+		tc, id, err := s.Handshake(sc)
+		if err != nil {
+			c.Close()
+			return
+		}
+		peer = NewPeer(id)
+		// What the client proxy carries is detected as any connection
+		// is (it never is mesh TLS again).
+		if proto, sc, err = sniff.Peek(tc, s.SniffTimeout); err != nil {
+			tc.Close()
+			return
+		}
+	case s.PeerOf != nil:
+		peer = s.PeerOf(dst)
+	}
+	s.serve(c, sc, proto, dst, peer)
+}
+
+// serve is the pipeline after detection: sc is the stream (the socket c,
+// or TLS over it), proto what it was detected as.
+func (s *Server) serve(c *net.TCPConn, sc *sniff.Conn, proto sniff.Protocol, dst netip.AddrPort, peer Peer) {
 	var up *sniff.Conn
 	if proto == sniff.TCP && sc.Buffered() == 0 {
 		// A silent client: connect upstream and let whoever speaks first
@@ -176,15 +248,15 @@ func (s *Server) handle(c *net.TCPConn) {
 		upc, err := s.Dial(context.Background(), "tcp", dst.String())
 		if err != nil {
 			s.Log.Warn("upstream dial failed", "direction", s.Direction, "upstream", dst.String(), "error", err)
-			c.Close()
+			sc.Close()
 			return
 		}
 		s.track(c, true)
-		proto, up, err = sc.SpeaksFirst(upc.(*net.TCPConn))
+		proto, up, err = sc.SpeaksFirst(upc)
 		s.track(c, false)
 		if err != nil {
 			upc.Close()
-			c.Close()
+			sc.Close()
 			return
 		}
 	}
@@ -193,17 +265,17 @@ func (s *Server) handle(c *net.TCPConn) {
 		defer s.tcp.Done()
 		s.track(c, true)
 		defer s.track(c, false)
-		s.pipeTCP(sc, up, dst)
+		s.pipeTCP(sc, up, dst, peer)
 		return
 	}
 	if proto == sniff.HTTP1 && s.H1 != nil && s.startLean() {
-		handoff := s.serveLean(sc, dst)
+		handoff := s.serveLean(sc, dst, peer)
 		s.leanWG.Done()
 		if !handoff {
 			return
 		}
 	}
-	s.conns.push(&destConn{Conn: sc, dst: dst})
+	s.conns.push(&destConn{Conn: sc, dst: dst, peer: peer})
 }
 
 func (s *Server) track(c net.Conn, add bool) {

@@ -125,8 +125,8 @@ func TestH2CPriorKnowledge(t *testing.T) {
 
 type counts struct{ opened, sent, received atomic.Int64 }
 
-func (c *counts) TCPOpened(string, string) { c.opened.Add(1) }
-func (c *counts) TCPClosed(_, _ string, sent, received int64) {
+func (c *counts) TCPOpened(string, string, bool) { c.opened.Add(1) }
+func (c *counts) TCPClosed(_, _ string, _ bool, sent, received int64) {
 	c.sent.Store(sent)
 	c.received.Store(received)
 }

@@ -15,21 +15,26 @@ import (
 // with a half-close (CloseWrite) rather than a full close, so
 // request-then-wait protocols still get their answer.
 // up is the upstream connection when one was opened during detection,
-// else nil.
-func (s *Server) pipeTCP(down, up *sniff.Conn, dst netip.AddrPort) {
+// else nil. Either side may be TLS between proxies, whose CloseWrite
+// sends close_notify, the TLS stream's end.
+func (s *Server) pipeTCP(down, up *sniff.Conn, dst netip.AddrPort, p Peer) {
 	defer down.Close()
-	peer := dst.String()
+	addr := dst.String()
 	if up == nil {
-		upc, err := s.Dial(context.Background(), "tcp", peer)
+		upc, err := s.Dial(context.Background(), "tcp", addr)
 		if err != nil {
-			s.Log.Warn("upstream dial failed", "direction", s.Direction, "upstream", peer, "error", err)
+			s.Log.Warn("upstream dial failed", "direction", s.Direction, "upstream", addr, "error", err)
 			return
 		}
-		up = sniff.NewConn(upc.(*net.TCPConn))
+		up = sniff.NewConn(upc)
 	}
 	defer up.Close()
+	peer := p.Name
+	if peer == "" {
+		peer = addr
+	}
 	if s.Observer != nil {
-		s.Observer.TCPOpened(s.Direction, peer)
+		s.Observer.TCPOpened(s.Direction, peer, p.TLS)
 	}
 	var sent, received int64
 	var wg sync.WaitGroup
@@ -41,7 +46,7 @@ func (s *Server) pipeTCP(down, up *sniff.Conn, dst netip.AddrPort) {
 	sent = copyHalf(up, down)
 	wg.Wait()
 	if s.Observer != nil {
-		s.Observer.TCPClosed(s.Direction, peer, sent, received)
+		s.Observer.TCPClosed(s.Direction, peer, p.TLS, sent, received)
 	}
 }
 

@@ -1,7 +1,8 @@
 // Package sniff owns protocol detection: it peeks at the first bytes a
 // client sends and says whether the connection is HTTP/1.x, HTTP/2 with
-// prior knowledge (h2c), or anything else (opaque TCP). The peeked bytes are
-// kept, so the connection is handed on unchanged.
+// prior knowledge (h2c), mesh TLS (a TLS ClientHello offering the mesh's
+// ALPN, on the inbound side), or anything else (opaque TCP). The peeked
+// bytes are kept, so the connection is handed on unchanged.
 package sniff
 
 import (
@@ -27,6 +28,10 @@ const (
 	TCP Protocol = iota
 	HTTP1
 	HTTP2
+	// MeshTLS is a TLS ClientHello that offers identity.ALPN: another
+	// mesh proxy. Only DetectMesh (PeekMesh) says it; any other TLS is
+	// the app's own and stays TCP.
+	MeshTLS
 )
 
 func (p Protocol) String() string {
@@ -35,6 +40,8 @@ func (p Protocol) String() string {
 		return "http/1.1"
 	case HTTP2:
 		return "h2c"
+	case MeshTLS:
+		return "mesh-tls"
 	default:
 		return "tcp"
 	}
@@ -74,11 +81,20 @@ func Detect(b []byte) (p Protocol, done bool) {
 
 // Conn is a connection whose first bytes have been read for detection;
 // reads return them first. It keeps CloseWrite, so half-close still works.
+// The stream is usually the TCP socket itself; after mesh TLS it is the
+// *tls.Conn over it, and waiting for bytes goes through the TLS layer,
+// which may hold decrypted bytes the socket no longer shows.
 type Conn struct {
-	*net.TCPConn
+	net.Conn
+	// sock is the TCP socket under the stream, nil if there is none;
+	// plain says the stream is sock itself.
+	sock  *net.TCPConn
+	plain bool
 	// r is nil while ReleaseBuffer has lent it to pool.
 	r    *bufio.Reader
 	pool *sync.Pool
+	// mesh makes detection look for mesh TLS too (PeekMesh).
+	mesh bool
 	// raw and peek serve WaitReadable, made once per connection so that
 	// waiting allocates nothing; peeked says peek has looked once in this
 	// wait.
@@ -90,15 +106,70 @@ type Conn struct {
 // Read reads the peeked bytes first, then the connection.
 func (c *Conn) Read(p []byte) (int, error) { return c.Reader().Read(p) }
 
-// WriteTo shadows the embedded TCPConn's WriteTo, which io.Copy would
-// otherwise use and lose the peeked bytes; bufio writes them first and then
-// hands over to the connection's own WriteTo (splice on Linux).
+// WriteTo shadows the stream's WriteTo, which io.Copy would otherwise use
+// and lose the peeked bytes; bufio writes them first and then hands over
+// to the connection's own WriteTo (splice on Linux).
 func (c *Conn) WriteTo(w io.Writer) (int64, error) { return c.Reader().WriteTo(w) }
 
-// NewConn wraps c so that its first bytes can be peeked at.
-func NewConn(c *net.TCPConn) *Conn {
-	return &Conn{TCPConn: c, r: bufio.NewReaderSize(c, 4096)}
+// ReadFrom is the stream's ReadFrom when it has one: a TCP socket's
+// splices from another socket.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(writerOnly{c.Conn}, r)
 }
+
+// writerOnly hides a writer's ReadFrom from io.Copy, which would loop.
+type writerOnly struct{ io.Writer }
+
+// CloseWrite stops sending and keeps receiving: a FIN on a TCP socket,
+// a close_notify alert on TLS. A stream that cannot half-close closes.
+func (c *Conn) CloseWrite() error {
+	if hc, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return hc.CloseWrite()
+	}
+	return c.Conn.Close()
+}
+
+// CloseRead stops receiving on the socket, which ends reads of the stream
+// over it too.
+func (c *Conn) CloseRead() error {
+	if c.sock == nil {
+		return c.Conn.Close()
+	}
+	return c.sock.CloseRead()
+}
+
+// Socket is the TCP socket under the stream, nil when there is none.
+func (c *Conn) Socket() *net.TCPConn { return c.sock }
+
+// Plain says the stream is the TCP socket itself, not a layer over it
+// such as TLS: then the socket's readiness is the stream's.
+func (c *Conn) Plain() bool { return c.plain }
+
+// NewConn wraps c so that its first bytes can be peeked at. c is a
+// *net.TCPConn or a connection over one, such as a *tls.Conn.
+func NewConn(c net.Conn) *Conn {
+	sc := &Conn{Conn: c}
+	switch v := c.(type) {
+	case *net.TCPConn:
+		sc.sock, sc.plain = v, true
+	case interface{ NetConn() net.Conn }:
+		// A *tls.Conn over the Conn its ClientHello was peeked on.
+		switch inner := v.NetConn().(type) {
+		case *Conn:
+			sc.sock = inner.sock
+		case *net.TCPConn:
+			sc.sock = inner
+		}
+	}
+	sc.r = bufio.NewReaderSize(c, bufSize)
+	return sc
+}
+
+// bufSize is the read buffer of a Conn, which MaxTLSPeek fills at most.
+const bufSize = 4096
 
 // Reader is the connection's read buffer, peeked bytes first; reads
 // through it and through c are interchangeable.
@@ -106,9 +177,9 @@ func (c *Conn) Reader() *bufio.Reader {
 	if c.r == nil {
 		c.r, _ = c.pool.Get().(*bufio.Reader)
 		if c.r == nil {
-			c.r = bufio.NewReaderSize(nil, 4096)
+			c.r = bufio.NewReaderSize(nil, bufSize)
 		}
-		c.r.Reset(c.TCPConn)
+		c.r.Reset(c.Conn)
 	}
 	return c.r
 }
@@ -126,8 +197,9 @@ func (c *Conn) Buffered() int {
 // bytes, if it holds none, and reports whether it did; the next read takes
 // one from pool again. A proxy keeps many keep-alive connections, few of
 // them in an exchange at any moment: 4 KiB of buffer each adds up.
+// A stream over TLS keeps its buffer: WaitReadable reads into it.
 func (c *Conn) ReleaseBuffer(pool *sync.Pool) bool {
-	if c.r == nil || c.r.Buffered() > 0 {
+	if !c.plain || c.r == nil || c.r.Buffered() > 0 {
 		return false
 	}
 	c.r.Reset(nil)
@@ -138,13 +210,19 @@ func (c *Conn) ReleaseBuffer(pool *sync.Pool) bool {
 
 // WaitReadable waits, under c's read deadline, until a read would not
 // block: bytes are buffered or have arrived, or the peer closed the
-// connection or it failed. It reads nothing and needs no buffer.
+// connection or it failed. On a plain socket it reads nothing and needs
+// no buffer; over TLS it reads into the buffer, as only the TLS layer
+// knows whether a record holds data.
 func (c *Conn) WaitReadable() error {
 	if c.Buffered() > 0 {
 		return nil
 	}
+	if !c.plain {
+		_, err := c.Reader().Peek(1)
+		return err
+	}
 	if c.raw == nil {
-		raw, err := c.TCPConn.SyscallConn()
+		raw, err := c.sock.SyscallConn()
 		if err != nil {
 			return err
 		}
@@ -175,8 +253,18 @@ func (c *Conn) WaitReadable() error {
 // protocol, or a client that opened the connection ahead of use) gets TCP
 // with nothing buffered, and Detect or SpeaksFirst can settle it later.
 // The returned Conn must be used in place of c.
-func Peek(c *net.TCPConn, timeout time.Duration) (Protocol, *Conn, error) {
+func Peek(c net.Conn, timeout time.Duration) (Protocol, *Conn, error) {
 	sc := NewConn(c)
+	p, err := sc.Detect(time.Now().Add(timeout))
+	return p, sc, err
+}
+
+// PeekMesh is Peek with DetectMesh: a connection may also be mesh TLS.
+// Only the inbound side asks: an app's own ClientHello with the mesh's
+// ALPN, on its way out, is the app's business.
+func PeekMesh(c net.Conn, timeout time.Duration) (Protocol, *Conn, error) {
+	sc := NewConn(c)
+	sc.mesh = true
 	p, err := sc.Detect(time.Now().Add(timeout))
 	return p, sc, err
 }
@@ -191,11 +279,22 @@ func (c *Conn) Detect(deadline time.Time) (Protocol, error) {
 	return c.detect()
 }
 
+// classify is Detect or DetectMesh, with the most bytes it may need.
+func (c *Conn) classify(b []byte) (p Protocol, done bool, max int) {
+	if c.mesh {
+		p, done = DetectMesh(b)
+		return p, done, MaxTLSPeek
+	}
+	p, done = Detect(b)
+	return p, done, MaxPeek
+}
+
 // detect is Detect under whatever read deadline c has.
 func (c *Conn) detect() (Protocol, error) {
 	for n := 1; ; {
 		b, err := c.Reader().Peek(n)
-		if p, done := Detect(b); done || len(b) >= MaxPeek {
+		p, done, most := c.classify(b)
+		if done || len(b) >= most {
 			return p, nil
 		}
 		// Look at everything already received before waiting for more:
@@ -204,7 +303,7 @@ func (c *Conn) detect() (Protocol, error) {
 		if c.Buffered() > len(b) {
 			n = c.Buffered()
 		}
-		n = min(n, MaxPeek)
+		n = min(n, most)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				// Silent or slow clients fall back to opaque TCP; the
@@ -247,8 +346,10 @@ var expired = time.Unix(1, 0)
 // client speaks first (an HTTP client that opened a pooled connection
 // before it had a request for it), its bytes are detected as usual: when
 // that says HTTP, the returned upstream Conn is nil and up has been closed,
-// as HTTP goes upstream through the proxy's own pool.
-func (c *Conn) SpeaksFirst(up *net.TCPConn) (Protocol, *Conn, error) {
+// as HTTP goes upstream through the proxy's own pool. up may be mesh TLS
+// (a *tls.Conn whose handshake is done): its read deadline interrupts a
+// read without spoiling it.
+func (c *Conn) SpeaksFirst(up net.Conn) (Protocol, *Conn, error) {
 	upc := NewConn(up)
 	// No deadline from here on but the goroutine's: clearing it after
 	// the goroutine started could undo an early wake-up.

@@ -53,6 +53,8 @@ func (a *AccessLog) write(direction string, status int, r record, traced bool, t
 	b = strconv.AppendFloat(b, ms(r.upstream), 'f', -1, 64)
 	b = append(b, `,"peer":`...)
 	b = appendJSONString(b, r.peer)
+	b = append(b, `,"tls":`...)
+	b = strconv.AppendBool(b, r.mtls)
 	if traced {
 		b = append(b, `,"trace_id":"`...)
 		b = hex.AppendEncode(b, trace[:])

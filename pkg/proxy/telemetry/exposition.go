@@ -31,6 +31,7 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	appendBuildInfo(&b, version.Get())
 	m.appendRequests(&b)
 	m.appendTCP(&b)
+	m.appendHandshakes(&b)
 	m.appendProcess(&b)
 	return b.WriteTo(w)
 }
@@ -59,7 +60,7 @@ func (m *Metrics) appendRequests(b *bytes.Buffer) {
 	series := make([]*requestSeries, len(keys))
 	slices.SortFunc(keys, func(a, b requestKey) int {
 		return cmp.Or(strings.Compare(a.direction, b.direction), strings.Compare(a.method, b.method),
-			strings.Compare(a.peer, b.peer), strings.Compare(a.class, b.class))
+			strings.Compare(a.peer, b.peer), strings.Compare(a.class, b.class), compareBool(a.mtls, b.mtls))
 	})
 	for i, k := range keys {
 		series[i] = m.requests[k]
@@ -73,28 +74,67 @@ func (m *Metrics) appendRequests(b *bytes.Buffer) {
 	}
 	header(b, MetricRequestDuration, "histogram", "Time from receiving an HTTP request to the end of its response.")
 	for i, k := range keys {
-		s, labels := series[i], requestLabels(k)
-		// The buckets are read before the count, which an observation
-		// meanwhile may have raised; le="+Inf" (the count) is then still
-		// at least the largest bucket, as a histogram's must be.
-		var cumulative uint64
-		counts := make([]uint64, len(durationBuckets))
-		for j := range durationBuckets {
-			cumulative += s.buckets[j].Load()
-			counts[j] = cumulative
-		}
-		count := max(s.count.Load(), cumulative)
-		for j, le := range durationBuckets {
-			sample(b, MetricRequestDuration+"_bucket", labels, "le", string(formatFloat(nil, le.Seconds())), float64(counts[j]))
-		}
-		sample(b, MetricRequestDuration+"_bucket", labels, "le", "+Inf", float64(count))
-		sample(b, MetricRequestDuration+"_sum", labels, "", "", time.Duration(s.sum.Load()).Seconds())
-		sample(b, MetricRequestDuration+"_count", labels, "", "", float64(count))
+		histogram(b, MetricRequestDuration, requestLabels(k), series[i])
 	}
 }
 
+// histogram writes the samples of one histogram series.
+func histogram(b *bytes.Buffer, name string, labels []string, s *requestSeries) {
+	// The buckets are read before the count, which an observation
+	// meanwhile may have raised; le="+Inf" (the count) is then still
+	// at least the largest bucket, as a histogram's must be.
+	var cumulative uint64
+	counts := make([]uint64, len(durationBuckets))
+	for j := range durationBuckets {
+		cumulative += s.buckets[j].Load()
+		counts[j] = cumulative
+	}
+	count := max(s.count.Load(), cumulative)
+	for j, le := range durationBuckets {
+		sample(b, name+"_bucket", labels, "le", string(formatFloat(nil, le.Seconds())), float64(counts[j]))
+	}
+	sample(b, name+"_bucket", labels, "le", "+Inf", float64(count))
+	sample(b, name+"_sum", labels, "", "", time.Duration(s.sum.Load()).Seconds())
+	sample(b, name+"_count", labels, "", "", float64(count))
+}
+
 func requestLabels(k requestKey) []string {
-	return []string{"direction", k.direction, "method", k.method, "peer", k.peer, "status_class", k.class}
+	return []string{"direction", k.direction, "method", k.method, "peer", k.peer, "status_class", k.class, "tls", strconv.FormatBool(k.mtls)}
+}
+
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
+}
+
+func (m *Metrics) appendHandshakes(b *bytes.Buffer) {
+	m.mu.Lock()
+	keys := make([]handshakeKey, 0, len(m.tls))
+	for k := range m.tls {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b handshakeKey) int {
+		return cmp.Or(strings.Compare(a.direction, b.direction), strings.Compare(a.result, b.result))
+	})
+	series := make([]*requestSeries, len(keys))
+	for i, k := range keys {
+		series[i] = m.tls[k]
+	}
+	m.mu.Unlock()
+
+	header(b, MetricHandshakes, "counter", "Mutual TLS handshakes between proxies, by result: ok, or why it failed.")
+	for i, k := range keys {
+		sample(b, MetricHandshakes, []string{"direction", k.direction, "result", k.result}, "", "", float64(series[i].count.Load()))
+	}
+	header(b, MetricHandshakeDuration, "histogram", "Time a mutual TLS handshake between proxies took, including the TCP connect on the outbound side.")
+	for i, k := range keys {
+		histogram(b, MetricHandshakeDuration, []string{"direction", k.direction, "result", k.result}, series[i])
+	}
 }
 
 func (m *Metrics) appendTCP(b *bytes.Buffer) {
@@ -104,7 +144,7 @@ func (m *Metrics) appendTCP(b *bytes.Buffer) {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b tcpKey) int {
-		return cmp.Or(strings.Compare(a.direction, b.direction), strings.Compare(a.peer, b.peer))
+		return cmp.Or(strings.Compare(a.direction, b.direction), strings.Compare(a.peer, b.peer), compareBool(a.mtls, b.mtls))
 	})
 	series := make([]*tcpSeries, len(keys))
 	for i, k := range keys {
@@ -114,17 +154,22 @@ func (m *Metrics) appendTCP(b *bytes.Buffer) {
 
 	header(b, MetricTCPOpened, "counter", "Opaque TCP connections proxied.")
 	for i, k := range keys {
-		sample(b, MetricTCPOpened, []string{"direction", k.direction, "peer", k.peer}, "", "", float64(series[i].opened.Load()))
+		sample(b, MetricTCPOpened, tcpLabels(k), "", "", float64(series[i].opened.Load()))
 	}
 	header(b, MetricTCPActive, "gauge", "Opaque TCP connections open now.")
 	for i, k := range keys {
-		sample(b, MetricTCPActive, []string{"direction", k.direction, "peer", k.peer}, "", "", float64(series[i].active.Load()))
+		sample(b, MetricTCPActive, tcpLabels(k), "", "", float64(series[i].active.Load()))
 	}
 	header(b, MetricTCPBytes, "counter", "Bytes of opaque TCP connections, by flow: sent upstream or received from upstream.")
 	for i, k := range keys {
-		sample(b, MetricTCPBytes, []string{"direction", k.direction, "flow", "received", "peer", k.peer}, "", "", float64(series[i].received.Load()))
-		sample(b, MetricTCPBytes, []string{"direction", k.direction, "flow", "sent", "peer", k.peer}, "", "", float64(series[i].sent.Load()))
+		tls := strconv.FormatBool(k.mtls)
+		sample(b, MetricTCPBytes, []string{"direction", k.direction, "flow", "received", "peer", k.peer, "tls", tls}, "", "", float64(series[i].received.Load()))
+		sample(b, MetricTCPBytes, []string{"direction", k.direction, "flow", "sent", "peer", k.peer, "tls", tls}, "", "", float64(series[i].sent.Load()))
 	}
+}
+
+func tcpLabels(k tcpKey) []string {
+	return []string{"direction", k.direction, "peer", k.peer, "tls", strconv.FormatBool(k.mtls)}
 }
 
 // appendProcess writes the few process and runtime metrics worth a

@@ -28,17 +28,20 @@ type HTTP struct {
 	Inbound bool
 	// Next handles the request.
 	Next http.Handler
-	// Peer names the other side for the peer label.
-	Peer func(r *http.Request) string
+	// Peer names the other side for the peer label, and says whether the
+	// request came (or goes) over mutual TLS between proxies; the Host and
+	// false when nil.
+	Peer func(r *http.Request) (peer string, mtls bool)
 	// Metrics, Tracer and AccessLog are optional.
 	Metrics   *Metrics
 	Tracer    *Tracer
 	AccessLog *AccessLog
 
 	// H1 handles requests of the lean HTTP/1.1 path after ServeH1's
-	// tracing; nil hands them all to ServeHTTP. PeerH1 is Peer for them.
+	// tracing; nil hands them all to ServeHTTP. PeerH1 is Peer for them;
+	// when nil, the exchange's PeerName (else its Host) and MTLS.
 	H1     h1.Handler
-	PeerH1 func(x *h1.Exchange) string
+	PeerH1 func(x *h1.Exchange) (peer string, mtls bool)
 	// Log receives upstream failures of the lean path; slog's default
 	// logger when nil.
 	Log *slog.Logger
@@ -80,12 +83,12 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	peer := r.Host
+	peer, mtls := r.Host, false
 	if h.Peer != nil {
-		peer = h.Peer(r)
+		peer, mtls = h.Peer(r)
 	}
 	h.record(span, traced, status, record{
-		method: r.Method, authority: r.Host, path: r.URL.Path, protocol: r.Proto, peer: peer,
+		method: r.Method, authority: r.Host, path: r.URL.Path, protocol: r.Proto, peer: peer, mtls: mtls,
 		received: body.n.Load(), sent: rec.bytes, total: time.Since(start), upstream: time.Duration(timing.Upstream.Load()),
 	})
 }
@@ -124,12 +127,15 @@ func (h *HTTP) ServeH1(x *h1.Exchange) error {
 		x.WriteBadGateway()
 		err = nil
 	}
-	peer := x.Host
-	if h.PeerH1 != nil {
-		peer = h.PeerH1(x)
+	peer, mtls := x.PeerName, x.MTLS
+	switch {
+	case h.PeerH1 != nil:
+		peer, mtls = h.PeerH1(x)
+	case peer == "":
+		peer = x.Host
 	}
 	h.record(span, x.Traced, x.Status, record{
-		method: x.Method, authority: x.Host, path: x.Path(), protocol: "HTTP/1.1", peer: peer,
+		method: x.Method, authority: x.Host, path: x.Path(), protocol: "HTTP/1.1", peer: peer, mtls: mtls,
 		received: x.ContentLength, sent: x.BytesSent, total: time.Since(start), upstream: x.Upstream,
 	})
 	return err
@@ -155,6 +161,7 @@ func (h *HTTP) startSpan(method, host string, parent propagation.TraceContext, h
 // record is what the access log and metrics say about a request.
 type record struct {
 	method, authority, path, protocol, peer string
+	mtls                                    bool
 	received, sent                          int64
 	total, upstream                         time.Duration
 }
@@ -162,7 +169,7 @@ type record struct {
 func (h *HTTP) record(span Span, traced bool, status int, r record) {
 	span.End(status)
 	if h.Metrics != nil {
-		h.Metrics.ObserveRequest(h.Direction, r.method, status, r.peer, r.total)
+		h.Metrics.ObserveRequest(h.Direction, r.method, status, r.peer, r.mtls, r.total)
 	}
 	if h.AccessLog != nil {
 		h.AccessLog.write(h.Direction, status, r, traced, span.Context.TraceID)

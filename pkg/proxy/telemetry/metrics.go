@@ -28,6 +28,12 @@ const (
 	MetricTCPOpened       = "mesh_proxy_tcp_connections_total"
 	MetricTCPActive       = "mesh_proxy_tcp_connections_active"
 	MetricTCPBytes        = "mesh_proxy_tcp_bytes_total"
+	// MetricHandshakes counts mutual TLS handshakes between proxies by
+	// direction and result ("ok" or why it failed); next to
+	// MetricRequestsTotal{tls="true"} it tells how well connections
+	// between proxies are reused.
+	MetricHandshakes        = "mesh_proxy_tls_handshakes_total"
+	MetricHandshakeDuration = "mesh_proxy_tls_handshake_duration_seconds"
 	// MetricBuildInfo is 1, labelled with the build's version, commit and
 	// Go version, so a query can join any series to the build that made it.
 	MetricBuildInfo = "mesh_proxy_build_info"
@@ -45,7 +51,9 @@ var durationBuckets = [...]time.Duration{
 
 // Metrics are the proxy's Prometheus metrics. Labels are bounded: direction
 // (inbound/outbound), method (known methods, else OTHER), status class
-// (2xx...), and peer (capped by MaxPeers). Raw paths are never labels.
+// (2xx...), peer (capped by MaxPeers), tls (true/false: over mutual TLS
+// between proxies) and a handshake's result (a closed set, see
+// meshtls). Raw paths are never labels.
 //
 // They are kept here rather than in the Prometheus client library: the
 // proxy needs two counters, a gauge and a histogram, and the library, with
@@ -58,9 +66,15 @@ type Metrics struct {
 	peers    map[string]struct{}
 	requests map[requestKey]*requestSeries
 	tcp      map[tcpKey]*tcpSeries
+	tls      map[handshakeKey]*requestSeries
 }
 
-type requestKey struct{ direction, method, class, peer string }
+type requestKey struct {
+	direction, method, class, peer string
+	mtls                           bool
+}
+
+type handshakeKey struct{ direction, result string }
 
 // requestSeries is one label tuple's counter and histogram; the counts
 // per bucket are not cumulative until they are written.
@@ -70,7 +84,10 @@ type requestSeries struct {
 	buckets [len(durationBuckets)]atomic.Uint64
 }
 
-type tcpKey struct{ direction, peer string }
+type tcpKey struct {
+	direction, peer string
+	mtls            bool
+}
 
 type tcpSeries struct {
 	opened         atomic.Uint64
@@ -85,6 +102,7 @@ func NewMetrics() *Metrics {
 		peers:    map[string]struct{}{},
 		requests: map[requestKey]*requestSeries{},
 		tcp:      map[tcpKey]*tcpSeries{},
+		tls:      map[handshakeKey]*requestSeries{},
 	}
 }
 
@@ -103,9 +121,10 @@ func (m *Metrics) peerLocked(p string) string {
 	return p
 }
 
-// ObserveRequest records one HTTP request.
-func (m *Metrics) ObserveRequest(direction, method string, status int, peer string, d time.Duration) {
-	k := requestKey{direction, Method(method), StatusClass(status), peer}
+// ObserveRequest records one HTTP request; mtls says it came or went over
+// mutual TLS between proxies.
+func (m *Metrics) ObserveRequest(direction, method string, status int, peer string, mtls bool, d time.Duration) {
+	k := requestKey{direction, Method(method), StatusClass(status), peer, mtls}
 	m.mu.Lock()
 	k.peer = m.peerLocked(peer)
 	s := m.requests[k]
@@ -117,6 +136,10 @@ func (m *Metrics) ObserveRequest(direction, method string, status int, peer stri
 		m.requests[k] = s
 	}
 	m.mu.Unlock()
+	s.observe(d)
+}
+
+func (s *requestSeries) observe(d time.Duration) {
 	s.count.Add(1)
 	s.sum.Add(int64(d))
 	for i, le := range durationBuckets {
@@ -127,11 +150,26 @@ func (m *Metrics) ObserveRequest(direction, method string, status int, peer stri
 	}
 }
 
-// tcpSeriesOf returns the series of direction and peer, made if new.
-func (m *Metrics) tcpSeriesOf(direction, peer string) *tcpSeries {
+// Handshake records one mutual TLS handshake between proxies: direction
+// is inbound (this proxy served it) or outbound; result is "ok" or the
+// bounded reason it failed.
+func (m *Metrics) Handshake(direction, result string, d time.Duration) {
+	k := handshakeKey{direction, result}
+	m.mu.Lock()
+	s := m.tls[k]
+	if s == nil {
+		s = &requestSeries{}
+		m.tls[k] = s
+	}
+	m.mu.Unlock()
+	s.observe(d)
+}
+
+// tcpSeriesOf returns the series of direction, peer and mtls, made if new.
+func (m *Metrics) tcpSeriesOf(direction, peer string, mtls bool) *tcpSeries {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	k := tcpKey{direction, m.peerLocked(peer)}
+	k := tcpKey{direction, m.peerLocked(peer), mtls}
 	s := m.tcp[k]
 	if s == nil {
 		k.peer = strings.Clone(k.peer)
@@ -142,15 +180,15 @@ func (m *Metrics) tcpSeriesOf(direction, peer string) *tcpSeries {
 }
 
 // TCPOpened records a new opaque TCP connection.
-func (m *Metrics) TCPOpened(direction, peer string) {
-	s := m.tcpSeriesOf(direction, peer)
+func (m *Metrics) TCPOpened(direction, peer string, mtls bool) {
+	s := m.tcpSeriesOf(direction, peer, mtls)
 	s.opened.Add(1)
 	s.active.Add(1)
 }
 
 // TCPClosed records the end of an opaque TCP connection and its bytes.
-func (m *Metrics) TCPClosed(direction, peer string, sent, received int64) {
-	s := m.tcpSeriesOf(direction, peer)
+func (m *Metrics) TCPClosed(direction, peer string, mtls bool, sent, received int64) {
+	s := m.tcpSeriesOf(direction, peer, mtls)
 	s.active.Add(-1)
 	s.sent.Add(uint64(max(sent, 0)))
 	s.received.Add(uint64(max(received, 0)))

@@ -85,12 +85,12 @@ func requestCount(t *testing.T, m *Metrics, labels map[string]string) float64 {
 
 func TestMetricsExposition(t *testing.T) {
 	m := NewMetrics()
-	m.ObserveRequest("inbound", "GET", 200, "port/80", 300*time.Microsecond)
-	m.ObserveRequest("inbound", "GET", 204, "port/80", 20*time.Second)
-	m.ObserveRequest("outbound", "BREW", 503, `we"ird\peer`+"\n", time.Millisecond)
-	m.TCPOpened("outbound", "10.0.0.1:5432")
-	m.TCPOpened("outbound", "10.0.0.1:5432")
-	m.TCPClosed("outbound", "10.0.0.1:5432", 100, 2000)
+	m.ObserveRequest("inbound", "GET", 200, "port/80", false, 300*time.Microsecond)
+	m.ObserveRequest("inbound", "GET", 204, "port/80", false, 20*time.Second)
+	m.ObserveRequest("outbound", "BREW", 503, `we"ird\peer`+"\n", false, time.Millisecond)
+	m.TCPOpened("outbound", "10.0.0.1:5432", false)
+	m.TCPOpened("outbound", "10.0.0.1:5432", false)
+	m.TCPClosed("outbound", "10.0.0.1:5432", false, 100, 2000)
 	fams := scrape(t, m)
 
 	if got := requestCount(t, m, map[string]string{"direction": "inbound", "method": "GET", "status_class": "2xx", "peer": "port/80"}); got != 2 {
@@ -159,20 +159,25 @@ func TestMetricsExposition(t *testing.T) {
 func TestMetricsExpositionGolden(t *testing.T) {
 	m := NewMetrics()
 	for i, d := range []time.Duration{50 * time.Microsecond, 2 * time.Millisecond, 2 * time.Millisecond} {
-		m.ObserveRequest([]string{"outbound", "inbound"}[i%2], "POST", 201, "port/8080", d)
+		m.ObserveRequest([]string{"outbound", "inbound"}[i%2], "POST", 201, "port/8080", false, d)
 	}
-	m.TCPOpened("inbound", "port/5432")
+	m.ObserveRequest("inbound", "GET", 200, "bookbuyer/bookbuyer", true, 2*time.Millisecond)
+	m.TCPOpened("inbound", "port/5432", false)
+	m.TCPOpened("inbound", "bookbuyer/bookbuyer", true)
+	m.Handshake("inbound", "ok", 2*time.Millisecond)
+	m.Handshake("outbound", "peer_identity", 50*time.Microsecond)
 	var buf bytes.Buffer
 	appendBuildInfo(&buf, version.Info{Version: "v1.2.3", Commit: "0123abc", GoVersion: "go1.26.0", Platform: "linux/amd64"})
 	m.appendRequests(&buf)
 	m.appendTCP(&buf)
+	m.appendHandshakes(&buf)
 	golden.Assert(t, "testdata/metrics.golden", buf.Bytes())
 }
 
 func TestPeersAreBounded(t *testing.T) {
 	m := NewMetrics()
 	for i := range MaxPeers + 50 {
-		m.ObserveRequest("outbound", "GET", 200, fmt.Sprintf("peer-%d", i), time.Millisecond)
+		m.ObserveRequest("outbound", "GET", 200, fmt.Sprintf("peer-%d", i), false, time.Millisecond)
 	}
 	if n := len(series(scrape(t, m), MetricRequestsTotal, nil)); n != MaxPeers+1 {
 		t.Fatalf("%d series, want %d (named peers plus %q)", n, MaxPeers+1, OtherPeer)
@@ -191,9 +196,9 @@ func TestMetricsConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 1000 {
-				m.ObserveRequest("inbound", "GET", 200, fmt.Sprintf("p%d", (g+i)%3), time.Duration(i)*time.Microsecond)
-				m.TCPOpened("outbound", "x")
-				m.TCPClosed("outbound", "x", 1, 1)
+				m.ObserveRequest("inbound", "GET", 200, fmt.Sprintf("p%d", (g+i)%3), false, time.Duration(i)*time.Microsecond)
+				m.TCPOpened("outbound", "x", false)
+				m.TCPClosed("outbound", "x", false, 1, 1)
 			}
 		}()
 	}
@@ -231,7 +236,7 @@ func serve(t *testing.T, h *HTTP, req *http.Request) (seen http.Header, logLine 
 }
 
 func TestInboundStartsTraceAndLogs(t *testing.T) {
-	h := &HTTP{Direction: "inbound", Inbound: true, Metrics: NewMetrics(), Peer: func(*http.Request) string { return "port/8080" }}
+	h := &HTTP{Direction: "inbound", Inbound: true, Metrics: NewMetrics(), Peer: func(*http.Request) (string, bool) { return "port/8080", false }}
 	req := httptest.NewRequest("POST", "http://books:8080/books/1?token=secret", strings.NewReader("12345"))
 	req.Header.Set("Authorization", "Bearer x.y.z")
 	seen, line := serve(t, h, req)
@@ -323,14 +328,14 @@ func TestLogBuffer(t *testing.T) {
 // whatever the client put in the authority and path.
 func TestAccessLogMatchesSlog(t *testing.T) {
 	for _, s := range []string{"books:8080", `quo"te\back`, "ctl\x00\x1f\n\t\r", "bad\xffutf8", "ünïcode ✓", ""} {
-		r := record{method: "GET", authority: s, path: "/" + s, protocol: "HTTP/1.1", peer: "port/80",
+		r := record{method: "GET", authority: s, path: "/" + s, protocol: "HTTP/1.1", peer: "port/80", mtls: true,
 			received: 5, sent: 1 << 40, total: 1234567 * time.Nanosecond, upstream: 2 * time.Millisecond}
 		var ours, theirs bytes.Buffer
 		NewAccessLog(&ours).write("inbound", 200, r, true, propagation.TraceID{1, 2, 3})
 		slog.New(slog.NewJSONHandler(&theirs, nil)).Info("request",
 			"direction", "inbound", "method", r.method, "authority", r.authority, "path", r.path, "protocol", r.protocol,
 			"status", 200, "bytes_received", r.received, "bytes_sent", r.sent, "duration_ms", ms(r.total),
-			"upstream_duration_ms", ms(r.upstream), "peer", r.peer, "trace_id", propagation.TraceID{1, 2, 3}.String())
+			"upstream_duration_ms", ms(r.upstream), "peer", r.peer, "tls", true, "trace_id", propagation.TraceID{1, 2, 3}.String())
 		var a, b map[string]any
 		if err := json.Unmarshal(ours.Bytes(), &a); err != nil {
 			t.Fatalf("%q: not JSON: %v", ours.String(), err)
