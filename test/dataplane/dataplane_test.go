@@ -224,7 +224,7 @@ func (w *world) metricReaches(t *testing.T, ip, name string, labels map[string]s
 }
 
 func requests(direction, peer, class string) map[string]string {
-	return map[string]string{"direction": direction, "method": "GET", "peer": peer, "status_class": class}
+	return map[string]string{"direction": direction, "method": "GET", "peer": peer, "status_class": class, "tls": "false"}
 }
 
 func (w *world) appServed(t *testing.T) int {
@@ -382,7 +382,7 @@ func TestDataplane(t *testing.T) {
 
 	t.Run("raw TCP echo works through the proxies", func(t *testing.T) {
 		tcpConns := func(ip, direction, peer string) float64 {
-			return w.metric(t, ip, "mesh_proxy_tcp_connections_total", map[string]string{"direction": direction, "peer": peer})
+			return w.metric(t, ip, "mesh_proxy_tcp_connections_total", map[string]string{"direction": direction, "peer": peer, "tls": "false"})
 		}
 		inBefore := tcpConns(booksIP, "inbound", "127.0.0.1:7000")
 		c, err := dial(context.Background(), "tcp", net.JoinHostPort(booksIP, strconv.Itoa(echoPort)))
