@@ -38,8 +38,9 @@ type backend struct {
 	id   identity.ID // zero: plain text
 }
 
-// NewIndex builds the index of s. Services without a ready endpoint are
-// left out: their addresses are unknown to the mesh.
+// NewIndex builds the index of s. A Service's cluster IP leads to the
+// endpoints of its own IP family; one without a ready endpoint of its
+// family is left out: its address is unknown to the mesh.
 func NewIndex(s *Snapshot) *Index {
 	c := &s.Content
 	x := &Index{
@@ -54,15 +55,19 @@ func NewIndex(s *Snapshot) *Index {
 	}
 	for _, svc := range c.Services {
 		for _, sp := range svc.Ports {
-			if len(sp.Endpoints) == 0 {
-				continue
-			}
-			backends := make([]backend, len(sp.Endpoints))
-			for i, ep := range sp.Endpoints {
-				_, id, _ := x.resolvePod(ep)
-				backends[i] = backend{addr: ep, id: id}
-			}
 			for _, ip := range svc.IPs {
+				// A cluster IP leads to endpoints of its own family, as
+				// kube-proxy routes it.
+				var backends []backend
+				for _, ep := range sp.Endpoints {
+					if ep.Addr().Is4() == ip.Is4() {
+						_, id, _ := x.resolvePod(ep)
+						backends = append(backends, backend{addr: ep, id: id})
+					}
+				}
+				if len(backends) == 0 {
+					continue
+				}
 				e := &serviceEntry{backends: backends}
 				e.next.Store(rand.Uint32())
 				x.services[netip.AddrPortFrom(ip, sp.Port)] = e
