@@ -39,7 +39,7 @@ func build(st state) channel.Content {
 	}
 	return channel.Content{
 		Pods:     meshedPods(st.pods, enrolled, st.trustDomain),
-		Services: services(st.services, st.slices),
+		Services: services(st.services, st.slices, enrolled),
 	}
 }
 
@@ -159,9 +159,12 @@ func podIPs(p *corev1.Pod) []netip.Addr {
 	return ips
 }
 
-// services are the Services with cluster IPs and their TCP ports' ready
-// endpoints, sorted by name.
-func services(svcs []*corev1.Service, eps []*discoveryv1.EndpointSlice) []channel.Service {
+// services are the Services of the enrolled namespaces with cluster IPs,
+// and their TCP ports' ready endpoints, sorted by name. A Service selects
+// pods of its own namespace, so one outside the mesh leads to no meshed
+// pod: its address stays unknown and clients dial it as before, and the
+// snapshot does not grow with the cluster's other Services.
+func services(svcs []*corev1.Service, eps []*discoveryv1.EndpointSlice, enrolled map[string]bool) []channel.Service {
 	byService := map[string][]*discoveryv1.EndpointSlice{}
 	for _, s := range eps {
 		if name := s.Labels[discoveryv1.LabelServiceName]; name != "" {
@@ -171,6 +174,9 @@ func services(svcs []*corev1.Service, eps []*discoveryv1.EndpointSlice) []channe
 	}
 	out := make([]channel.Service, 0, len(svcs))
 	for _, svc := range svcs {
+		if !enrolled[svc.Namespace] {
+			continue
+		}
 		ips := clusterIPs(svc)
 		if len(ips) == 0 {
 			continue

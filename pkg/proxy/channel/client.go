@@ -75,6 +75,10 @@ type Options struct {
 	// Log receives a line per connection, snapshot and failure; nil
 	// discards.
 	Log *slog.Logger
+	// OnSnapshot, when set, is called with each new snapshot once it is
+	// held (not for one identical to the snapshot held), from the
+	// client's goroutine: it must not block.
+	OnSnapshot func(*channel.Snapshot)
 }
 
 // Client holds the channel to the controller. Its methods are safe for
@@ -340,6 +344,9 @@ func (c *Client) apply(m channel.Message, now time.Time) error {
 		}
 		c.state.Store(&held{snapshot: s, index: channel.NewIndex(s)})
 		c.log.Info("controller snapshot applied", "version", s.Version.String(), "pods", len(s.Content.Pods), "services", len(s.Content.Services), "bytes", s.Bytes)
+		if c.o.OnSnapshot != nil {
+			c.o.OnSnapshot(s)
+		}
 	}
 	c.mu.Lock()
 	c.status.Connected = true
