@@ -184,3 +184,26 @@ func BenchmarkDecodeSnapshot(b *testing.B) {
 		NewIndex(s)
 	}
 }
+
+// TestResolveServiceByFamily: a dual-stack Service's IPv4 cluster IP leads
+// to IPv4 endpoints and its IPv6 one to IPv6 endpoints, as kube-proxy
+// routes them.
+func TestResolveServiceByFamily(t *testing.T) {
+	c := Content{
+		Pods: []Pod{{IPs: []netip.Addr{netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("fd00::1")}, Identity: "spiffe://cluster.local/ns/a/sa/b"}},
+		Services: []Service{{Name: "a/s", IPs: []netip.Addr{netip.MustParseAddr("198.19.0.1"), netip.MustParseAddr("fd01::1")},
+			Ports: []ServicePort{{Port: 80, Endpoints: []netip.AddrPort{netip.MustParseAddrPort("198.18.0.1:8080"), netip.MustParseAddrPort("[fd00::1]:8080")}}}}},
+	}
+	s, err := NewSnapshot(Version{}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := NewIndex(s)
+	for dst, want := range map[string]string{"198.19.0.1:80": "198.18.0.1:8080", "[fd01::1]:80": "[fd00::1]:8080"} {
+		for range 3 {
+			if addr, id, ok := x.Resolve(netip.MustParseAddrPort(dst)); addr.String() != want || !ok || id.String() != "spiffe://cluster.local/ns/a/sa/b" {
+				t.Errorf("Resolve(%s) = %s %s %v, want %s", dst, addr, id, ok, want)
+			}
+		}
+	}
+}

@@ -28,8 +28,8 @@ const Path = channel.Path
 // Refusals carry a fixed text and nothing of the snapshot; the details go
 // to the log. The stream ends when the caller's certificate expires (the
 // proxy reconnects with its renewed one and is verified again), after
-// MaxStreamAge, when a write blocks for WriteTimeout, or when the request
-// ends.
+// MaxStreamAge, when a write blocks for WriteTimeout, when Run returns, or
+// when the request ends.
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -102,6 +102,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			log.Info("channel stream ended", "reason", "the proxy went away")
 			return
+		case <-s.stopped:
+			log.Info("channel stream ended", "reason", "the controller is stopping")
+			return
 		case <-end.C:
 			log.Info("channel stream ended", "reason", "certificate expiry or maximum age")
 			return
@@ -111,7 +114,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-quiet.C:
-			if !send("heartbeat", channel.HeartbeatLine(p.version)) {
+			if !send("heartbeat", p.heartbeat) {
 				return
 			}
 		}

@@ -73,12 +73,17 @@ type Server struct {
 	dirty   chan struct{}
 	current atomic.Pointer[published]
 	ready   chan struct{}
+	// stopped is closed when Run returns: streams end, so that the HTTP
+	// server's graceful shutdown is not held up by them and proxies move
+	// to another replica.
+	stopped chan struct{}
 }
 
 // published is a snapshot as it goes on the wire, shared by every stream.
 type published struct {
-	line    []byte
-	version channel.Version
+	line      []byte
+	heartbeat []byte
+	version   channel.Version
 	// superseded is closed when a newer snapshot is published.
 	superseded chan struct{}
 }
@@ -113,7 +118,7 @@ func New(o Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{o: o, log: log, dirty: make(chan struct{}, 1), ready: make(chan struct{})}
+	s := &Server{o: o, log: log, dirty: make(chan struct{}, 1), ready: make(chan struct{}), stopped: make(chan struct{})}
 	s.factory = informers.NewSharedInformerFactoryWithOptions(o.Kube, 0, informers.WithTransform(trim))
 	mark := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { s.markDirty() },
@@ -154,10 +159,11 @@ func (s *Server) Version() channel.Version {
 }
 
 // Run starts the informers, builds the first snapshot once they have
-// synced, then rebuilds on changes until ctx ends. A build that fails is
-// logged and counted and the previous snapshot kept; the next change
-// retries.
+// synced, then rebuilds on changes until ctx ends, when every stream
+// ends too. A build that fails is logged and counted and the previous
+// snapshot kept; the next change retries. Call it once.
 func (s *Server) Run(ctx context.Context) error {
+	defer close(s.stopped)
 	s.factory.Start(ctx.Done())
 	defer s.factory.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), s.synced...) {
@@ -241,7 +247,7 @@ func (s *Server) rebuild() {
 		s.log.Error("the channel snapshot cannot be sent; proxies keep the previous one", "pods", len(c.Pods), "services", len(c.Services), "error", err)
 		return
 	}
-	p := &published{line: line, version: v, superseded: make(chan struct{})}
+	p := &published{line: line, heartbeat: channel.HeartbeatLine(v), version: v, superseded: make(chan struct{})}
 	s.current.Store(p)
 	if old != nil {
 		close(old.superseded)

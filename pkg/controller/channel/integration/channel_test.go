@@ -62,6 +62,8 @@ type fixture struct {
 	server  *ctrlchannel.Server
 	addr    string
 	metrics *prometheus.Registry
+	// stop ends the server's Run.
+	stop func()
 }
 
 type fixtureOptions struct {
@@ -104,6 +106,7 @@ func start(t testing.TB, fo fixtureOptions) *fixture {
 	}
 	f.server = srv
 	ctx, cancel := context.WithCancel(context.Background())
+	f.stop = cancel
 	ran := make(chan error, 1)
 	go func() { ran <- srv.Run(ctx) }()
 
@@ -544,4 +547,79 @@ func firstContent(t testing.TB, f *fixture) []byte {
 		t.Fatal(err)
 	}
 	return m.Content
+}
+
+// TestHandlerAnswers: before its first snapshot the server answers a valid
+// caller 503 (the proxy retries); another method or path is refused.
+func TestHandlerAnswers(t *testing.T) {
+	ca := identitytest.NewCA(t, time.Now().Add(-time.Hour))
+	srv, err := ctrlchannel.New(ctrlchannel.Options{
+		Kube: env.Clients.Kube, MeshName: "mesh", TrustDomain: identity.DefaultTrustDomain,
+		Sources: identity.Sources{Bundle: func() *identity.Bundle { return ca.Bundle }},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not Run: no snapshot.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrlCert := issue(t, ca, "mesh-system", "mesh-controller", time.Now().Add(-time.Minute), time.Hour)
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0),
+		TLSConfig: identity.APIServerConfig(identity.Sources{Certificate: func() *tls.Certificate { return ctrlCert }, Bundle: func() *identity.Bundle { return ca.Bundle }})}
+	go func() { _ = hs.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = hs.Close() })
+	cert := issue(t, ca, "shop", "web", time.Now().Add(-time.Minute), time.Hour)
+	cfg := &tls.Config{MinVersion: tls.VersionTLS13, NextProtos: []string{identity.APIALPN}, InsecureSkipVerify: true,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	for _, tc := range []struct {
+		method, path string
+		code         int
+	}{
+		{http.MethodGet, channel.Path, http.StatusServiceUnavailable},
+		{http.MethodPost, channel.Path, http.StatusMethodNotAllowed},
+		{http.MethodGet, "/v1/other", http.StatusNotFound},
+	} {
+		req, _ := http.NewRequest(tc.method, "https://"+ln.Addr().String()+tc.path, nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != tc.code {
+			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, resp.StatusCode, tc.code)
+		}
+		if tc.code == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "" {
+			t.Error("503 without Retry-After")
+		}
+	}
+}
+
+// TestStreamsEndWhenTheServerStops: a replica that stops ends its streams
+// (its HTTP server's graceful shutdown would otherwise wait on them) and
+// its proxies go elsewhere.
+func TestStreamsEndWhenTheServerStops(t *testing.T) {
+	f := start(t, fixtureOptions{tweak: func(o *ctrlchannel.Options) { o.HeartbeatInterval = time.Hour }})
+	cert := issue(t, f.ca, f.ns, "web", time.Now().Add(-time.Minute), time.Hour)
+	cfg := &tls.Config{MinVersion: tls.VersionTLS13, NextProtos: []string{identity.APIALPN}, InsecureSkipVerify: true,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+f.addr+channel.Path, nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	d := channel.NewDecoder(resp.Body, 0)
+	if _, err := d.Next(); err != nil {
+		t.Fatal(err)
+	}
+	f.stop()
+	if _, err := d.Next(); err != io.EOF {
+		t.Fatalf("after the server stopped: %v; want the stream to end (io.EOF)", err)
+	}
 }
