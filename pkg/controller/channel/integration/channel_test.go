@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,6 +75,9 @@ type fixtureOptions struct {
 	// kube is the server's client; nil is a client as a user with
 	// rbacRules.
 	kube kubernetes.Interface
+	// sendBuffer, when set, is the socket send buffer of the server's
+	// connections.
+	sendBuffer int
 }
 
 func start(t testing.TB, fo fixtureOptions) *fixture {
@@ -115,6 +119,9 @@ func start(t testing.TB, fo fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	f.addr = ln.Addr().String()
+	if fo.sendBuffer > 0 {
+		ln = smallBufferListener{ln.(*net.TCPListener), fo.sendBuffer}
+	}
 	src := identity.Sources{Certificate: func() *tls.Certificate { return controllerCert }, Bundle: func() *identity.Bundle { return f.ca.Bundle }}
 	hs := &http.Server{Handler: srv.Handler(), TLSConfig: identity.APIServerConfig(src), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: log.New(io.Discard, "", 0)}
@@ -621,5 +628,71 @@ func TestStreamsEndWhenTheServerStops(t *testing.T) {
 	f.stop()
 	if _, err := d.Next(); err != io.EOF {
 		t.Fatalf("after the server stopped: %v; want the stream to end (io.EOF)", err)
+	}
+}
+
+// smallBufferListener accepts connections with a small send buffer, so a
+// peer that stops reading blocks the server's writes soon.
+type smallBufferListener struct {
+	*net.TCPListener
+	size int
+}
+
+func (l smallBufferListener) Accept() (net.Conn, error) {
+	c, err := l.AcceptTCP()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.SetWriteBuffer(l.size); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// TestProxyThatStopsReadingIsDropped: a proxy that holds its connection
+// open but no longer reads (hung, or gone behind a live connection) is
+// dropped once a write blocks for WriteTimeout, rather than holding a
+// goroutine and its buffers forever.
+func TestProxyThatStopsReadingIsDropped(t *testing.T) {
+	f := start(t, fixtureOptions{sendBuffer: 4096, tweak: func(o *ctrlchannel.Options) {
+		o.WriteTimeout, o.HeartbeatInterval = 200*time.Millisecond, time.Hour
+	}})
+	cert := issue(t, f.ca, f.ns, "web", time.Now().Add(-time.Minute), time.Hour)
+	cfg := &tls.Config{MinVersion: tls.VersionTLS13, NextProtos: []string{identity.APIALPN}, InsecureSkipVerify: true,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }}
+	dialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true, DialContext: dialer.DialContext}}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+f.addr+channel.Path, nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	eventually(t, "the stream to count as connected", func() bool { return metric(t, f.metrics, "meshctl_controller_channel_proxies") == 1 })
+	// The proxy reads no more. Snapshots of some 20 KB each follow,
+	// until the buffers are full and a write blocks.
+	var ips []string
+	for i := range 600 {
+		ips = append(ips, netip.AddrFrom4([4]byte{198, 18, 4 + byte(i/250), byte(i%250 + 1)}).String())
+	}
+	_, es := f.service(t, "big", ips...)
+	eventually(t, "the server to drop the proxy that stopped reading", func() bool {
+		es.Endpoints = es.Endpoints[1:]
+		var err error
+		if es, err = f.kube.DiscoveryV1().EndpointSlices(f.ns).Update(testenv.Context(t), es, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		return metric(t, f.metrics, "meshctl_controller_channel_proxies") == 0
+	})
+	if n := metric(t, f.metrics, "meshctl_controller_channel_sends_total"); n < 2 {
+		t.Errorf("%v sends counted", n)
 	}
 }
