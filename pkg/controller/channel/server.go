@@ -52,7 +52,10 @@ type Options struct {
 	// spec.identity.trustDomain, which cannot change).
 	TrustDomain string
 	// Sources verify callers: the trust bundle and the clock
-	// (identity.VerifyAPIPeer). Certificate is not used.
+	// (identity.VerifyAPIPeer), which also ends a stream when the
+	// caller's certificate expires and stamps each snapshot's generation
+	// time. Certificate is not used: the caller's http.Server presents
+	// the controller's own (identity.APIServerConfig).
 	Sources identity.Sources
 	// Debounce, MaxDelay, WriteTimeout and MaxStreamAge are their
 	// Default* when zero; HeartbeatInterval is
