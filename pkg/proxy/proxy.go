@@ -68,8 +68,13 @@ type Options struct {
 	// Identity, when set, turns on mutual TLS between proxies: the
 	// inbound listener terminates mesh TLS (plain-text connections are
 	// still accepted) and the outbound side dials meshed destinations
-	// through it. Nil leaves the data path in plain text.
+	// through it. When nil and Run.Identity is set, Run builds it: the
+	// proxy's credentials from the controller and the channel. Nil with
+	// neither leaves the data path in plain text.
 	Identity *Identity
+	// Files are where the proxy reads its token and trust bundle when Run
+	// builds its Identity; the injected paths when zero.
+	Files Files
 }
 
 // Identity is what mutual TLS between proxies needs from the rest of
@@ -78,6 +83,12 @@ type Options struct {
 type Identity struct {
 	Sources  identity.Sources
 	Resolver meshtls.Resolver
+	// Ready, when not nil, is closed once the proxy may take part in the
+	// mesh (a certificate, a bundle, the channel's first snapshot); until
+	// then /ready says not ready, so that the kubelet holds the app back.
+	Ready <-chan struct{}
+	// Status, when not nil, is served on /status.
+	Status func() any
 }
 
 // Run runs the proxy until ctx ends, then drains.
@@ -133,6 +144,14 @@ func Run(ctx context.Context, o Options) error {
 		if validator, err = auth.New(auth.Options{Issuer: j.Issuer, Audiences: j.Audiences, Keys: keys, ExemptProbes: j.ExemptProbes}); err != nil {
 			return err
 		}
+	}
+
+	if o.Identity == nil && r.Identity != nil {
+		id, err := startIdentity(runCtx, r.Identity, o.Pod, o.Files.withDefaults(), log)
+		if err != nil {
+			return err
+		}
+		o.Identity = id
 	}
 
 	store := &propagation.Store{}
@@ -209,6 +228,9 @@ func Run(ctx context.Context, o Options) error {
 		Log:      log,
 	}
 	adm := &admin.Server{Metrics: metricsHandler, Config: r, Profiling: o.Profiling}
+	if o.Identity != nil {
+		adm.Status = o.Identity.Status
+	}
 	admSrv := &http.Server{Handler: adm.Handler(), ReadHeaderTimeout: 10 * time.Second}
 
 	inLn, err := o.Listen("tcp", ":"+strconv.Itoa(int(r.InboundPort)))
@@ -230,11 +252,33 @@ func Run(ctx context.Context, o Options) error {
 	go func() { errs <- inSrv.Serve(inLn) }()
 	go func() { errs <- outSrv.Serve(outLn) }()
 	go func() { errs <- ignoreClosed(admSrv.Serve(admLn)) }()
-	adm.SetReady(true)
 	log.Info("mesh-proxy serving", "version", version.Version(), "inbound", inLn.Addr().String(), "outbound", outLn.Addr().String(),
 		"admin", admLn.Addr().String(), "jwt", validator != nil, "tracing", tracer.Enabled(), "metrics", r.Metrics, "mtls", o.Identity != nil)
-	if o.Ready != nil {
-		o.Ready()
+	// Ready once the mesh's facts are held; never again once draining.
+	var readyMu sync.Mutex
+	draining := false
+	becomeReady := func() {
+		readyMu.Lock()
+		defer readyMu.Unlock()
+		if draining {
+			return
+		}
+		adm.SetReady(true)
+		log.Info("mesh-proxy ready")
+		if o.Ready != nil {
+			o.Ready()
+		}
+	}
+	if o.Identity != nil && o.Identity.Ready != nil {
+		go func() {
+			select {
+			case <-o.Identity.Ready:
+				becomeReady()
+			case <-ctx.Done():
+			}
+		}()
+	} else {
+		becomeReady()
 	}
 
 	var serveErr error
@@ -254,7 +298,10 @@ func Run(ctx context.Context, o Options) error {
 	// its connection as well. After DrainDelay, stop accepting and give
 	// what is still under way (opaque TCP, exchanges being relayed) up to
 	// DrainTimeout.
+	readyMu.Lock()
+	draining = true
 	adm.SetReady(false)
+	readyMu.Unlock()
 	inSrv.StopKeepAlives()
 	log.Info("mesh-proxy draining", "delay", o.DrainDelay.String(), "timeout", o.DrainTimeout.String())
 	time.Sleep(o.DrainDelay)

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"sync/atomic"
 
+	proxychannel "github.com/meshctl/meshctl/pkg/proxy/channel"
+	"github.com/meshctl/meshctl/pkg/proxy/credentials"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
@@ -76,6 +78,13 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	return mux
+}
+
+// Status is what /status shows: the proxy's identity and its channel to
+// the controller. `meshctl proxy status` reads it.
+type Status struct {
+	Identity *credentials.Status  `json:"identity,omitempty"`
+	Channel  *proxychannel.Status `json:"channel,omitempty"`
 }
 
 // Redacted is a setting whose value is withheld.

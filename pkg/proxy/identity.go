@@ -1,0 +1,101 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/meshctl/meshctl/pkg/proxy/admin"
+	proxychannel "github.com/meshctl/meshctl/pkg/proxy/channel"
+	"github.com/meshctl/meshctl/pkg/proxy/credentials"
+	"github.com/meshctl/meshctl/pkg/proxy/meshtls"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
+)
+
+// startIdentity starts what a proxy injected with --controller-address
+// needs to take part in the mesh: its credentials (key, certificate from
+// the controller, trust bundle from the mounted file) and, once it holds a
+// certificate, the channel. It returns the Identity that Run wires into the
+// data path, whose Ready is closed once the proxy has a certificate, a
+// bundle and the channel's first snapshot.
+func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Files, log *slog.Logger) (*Identity, error) {
+	if pod.Namespace == "" || pod.ServiceAccount == "" {
+		return nil, errors.New("identity: the pod's namespace and service account are unknown (environment variables " +
+			wire.EnvPodNamespace + " and " + wire.EnvServiceAccount + ")")
+	}
+	creds, err := credentials.New(credentials.Options{
+		ControllerAddress: w.ControllerAddress, ControllerID: w.ControllerID,
+		Namespace: pod.Namespace, ServiceAccount: pod.ServiceAccount,
+		TokenPath: files.TokenPath, BundlePath: files.TrustBundlePath, ReadFile: files.ReadFile,
+		Log: log.With("component", "identity"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	ch, err := proxychannel.New(proxychannel.Options{
+		Address: w.ControllerAddress, ControllerID: w.ControllerID, Sources: creds.Sources(),
+		Log: log.With("component", "channel"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("channel: %w", err)
+	}
+	go creds.Run(ctx)
+	ready := make(chan struct{})
+	go func() {
+		// The channel authenticates the proxy by its certificate: before
+		// there is one, every attempt would be refused.
+		select {
+		case <-ctx.Done():
+			return
+		case <-creds.Ready():
+		}
+		go ch.Run(ctx)
+		select {
+		case <-ctx.Done():
+		case <-ch.Synced():
+			close(ready)
+		}
+	}()
+	return &Identity{
+		Sources:  creds.Sources(),
+		Resolver: indexResolver{ch},
+		Ready:    ready,
+		Status: func() any {
+			cs, chs := creds.Status(), ch.Status()
+			return admin.Status{Identity: &cs, Channel: &chs}
+		},
+	}, nil
+}
+
+// indexResolver resolves destinations with the channel's latest snapshot;
+// before the first, every destination is unknown (plain text, as without
+// the mesh), though the proxy is not ready then anyway.
+type indexResolver struct{ ch *proxychannel.Client }
+
+func (r indexResolver) Resolve(dst netip.AddrPort) (meshtls.Target, bool) {
+	addr, id, ok := r.ch.Index().Resolve(dst)
+	return meshtls.Target{Addr: addr, ID: id}, ok
+}
+
+// Files are where the proxy reads its token and trust bundle.
+type Files struct {
+	// TokenPath and TrustBundlePath are wire.TokenPath and
+	// wire.TrustBundlePath when empty.
+	TokenPath, TrustBundlePath string
+	// ReadFile reads them; os.ReadFile when nil.
+	ReadFile func(string) ([]byte, error)
+}
+
+func (f Files) withDefaults() Files {
+	if f.TokenPath == "" {
+		f.TokenPath = wire.TokenPath
+	}
+	if f.TrustBundlePath == "" {
+		f.TrustBundlePath = wire.TrustBundlePath
+	}
+	return f
+}
+
+var _ meshtls.Resolver = indexResolver{}
