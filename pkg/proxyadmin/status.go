@@ -1,0 +1,191 @@
+package proxyadmin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/meshctl/meshctl/pkg/cli"
+	"github.com/meshctl/meshctl/pkg/kube"
+	"github.com/meshctl/meshctl/pkg/proxy/admin"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
+)
+
+// StatusOptions are the inputs of `meshctl proxy status POD`.
+type StatusOptions struct {
+	genericiooptions.IOStreams
+	// Pod and Namespace name the pod.
+	Pod, Namespace string
+	// Output is table, json or yaml.
+	Output cli.Format
+	// Clients reaches the cluster.
+	Clients func() (*kube.Clients, error)
+	// Now is the clock expiries are shown against; time.Now when nil.
+	Now func() time.Time
+}
+
+// Complete takes the pod from args and the namespace and clients from f.
+func (o *StatusOptions) Complete(f cli.Factory, args []string) error {
+	if len(args) == 1 {
+		o.Pod = args[0]
+	}
+	ns, _, err := f.RESTClientGetter().ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return err
+	}
+	o.Namespace = ns
+	o.Clients = f.Clients
+	return nil
+}
+
+// Validate checks the pod's name.
+func (o *StatusOptions) Validate() error {
+	if o.Pod == "" {
+		return cli.UsageErrorf("a pod name is required")
+	}
+	return nil
+}
+
+// ProxyStatus is what `meshctl proxy status` prints: the pod and what its
+// proxy reports on /status. Its JSON form is part of the CLI's contract.
+type ProxyStatus struct {
+	Pod       string `json:"pod"`
+	Namespace string `json:"namespace"`
+	admin.Status
+	now time.Time
+}
+
+// Run reads the proxy's /status through a port-forward and prints it.
+func (o *StatusOptions) Run(ctx context.Context) error {
+	c, err := o.Clients()
+	if err != nil {
+		return err
+	}
+	pod, err := c.Kube.CoreV1().Pods(o.Namespace).Get(ctx, o.Pod, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("pod %q not found in namespace %q", o.Pod, o.Namespace)
+	}
+	if err != nil {
+		return fmt.Errorf("pod %q in namespace %q: %w", o.Pod, o.Namespace, err)
+	}
+	if err := meshed(pod); err != nil {
+		return err
+	}
+	body, err := (&Client{Config: c.Config, Kube: c.Kube}).Get(ctx, o.Namespace, o.Pod, wire.StatusPath)
+	if err != nil {
+		return err
+	}
+	s := ProxyStatus{Pod: o.Pod, Namespace: o.Namespace, now: time.Now()}
+	if o.Now != nil {
+		s.now = o.Now()
+	}
+	if err := json.Unmarshal(body, &s.Status); err != nil {
+		return fmt.Errorf("pod %q in namespace %q: the proxy's %s is not what this meshctl reads: %w", o.Pod, o.Namespace, wire.StatusPath, err)
+	}
+	return cli.Write(o.Out, o.Output, &s)
+}
+
+// meshed says why pod has no proxy to ask, or nil.
+func meshed(pod *corev1.Pod) error {
+	name := fmt.Sprintf("pod %q in namespace %q", pod.Name, pod.Namespace)
+	p := proxyconfig.ProxyContainerOf(&pod.Spec)
+	if p == nil {
+		return fmt.Errorf("%s: %w; enrol its namespace (meshctl namespace add) and restart it", name, ErrNotMeshed)
+	}
+	if pod.Status.Phase != corev1.PodRunning {
+		return fmt.Errorf("%s is %s, not Running: its proxy cannot be asked", name, pod.Status.Phase)
+	}
+	for _, a := range p.Args {
+		if strings.HasPrefix(a, "--controller-id=") {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: its proxy was injected without identity (by an older meshctl); restart it to get one", name)
+}
+
+// WriteJSON writes the status as one JSON document.
+func (s *ProxyStatus) WriteJSON(out io.Writer) error { return cli.EncodeJSON(out, s) }
+
+// WriteYAML writes the status as one YAML document.
+func (s *ProxyStatus) WriteYAML(out io.Writer) error { return cli.EncodeYAML(out, s) }
+
+// WriteTable writes the human form: one line per fact.
+func (s *ProxyStatus) WriteTable(out io.Writer) error {
+	var b strings.Builder
+	line := func(k, format string, args ...any) { fmt.Fprintf(&b, "%-14s "+format+"\n", append([]any{k + ":"}, args...)...) }
+	line("Pod", "%s/%s", s.Namespace, s.Pod)
+	if id := s.Identity; id != nil {
+		line("Identity", "%s", id.ID)
+		if c := id.Certificate; c != nil {
+			line("Certificate", "serial %s, valid until %s (%s)", c.Serial, c.NotAfter.Format(time.RFC3339), until(s.now, c.NotAfter))
+			if id.RenewAt != nil {
+				line("Renewal", "%s (%s)", id.RenewAt.Format(time.RFC3339), until(s.now, *id.RenewAt))
+			}
+			line("Issuer", "sha256:%s", short(c.Issuer))
+		} else {
+			line("Certificate", "none yet")
+		}
+		for i, a := range id.Anchors {
+			k := ""
+			if i == 0 {
+				k = "Trust anchors"
+			}
+			line(k, "sha256:%s %s, valid until %s", short(a.Fingerprint), a.Subject, a.NotAfter.Format(time.RFC3339))
+		}
+		if id.LastError != "" {
+			line("Last error", "%s", id.LastError)
+		}
+		if id.BundleError != "" {
+			line("Bundle error", "%s", id.BundleError)
+		}
+	}
+	if ch := s.Channel; ch != nil {
+		state := "disconnected"
+		if ch.Connected {
+			state = "connected"
+		}
+		line("Channel", "%s to %s, %d connection(s)", state, ch.Controller, ch.Connects)
+		if ch.Version.Hash != "" {
+			line("Snapshot", "%s, received %s", short(ch.Version.Hash), ch.Received.Format(time.RFC3339))
+		}
+		if ch.LastError != "" {
+			line("Channel error", "%s", ch.LastError)
+		}
+	}
+	_, err := io.WriteString(out, b.String())
+	return err
+}
+
+// short keeps the start of a fingerprint or hash, as git does.
+func short(s string) string {
+	if len(s) > 19 {
+		return s[:19]
+	}
+	return s
+}
+
+// until says how far t is from now, in whole minutes, hours or days.
+func until(now, t time.Time) string {
+	d := t.Sub(now)
+	suffix := "from now"
+	if d < 0 {
+		d, suffix = -d, "ago"
+	}
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd %s", int(d.Hours()/24), suffix)
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh %s", int(d.Hours()), suffix)
+	default:
+		return fmt.Sprintf("%dm %s", int(d.Minutes()), suffix)
+	}
+}
