@@ -279,6 +279,9 @@ func (a *Authority) Run(ctx context.Context) error {
 	if nsFactory != nil {
 		nsFactory.Start(ctx.Done())
 	}
+	// The workers stop once the queue is shut down; Run returns after them.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	defer a.queue.ShutDown()
 	if !cache.WaitForCacheSync(ctx.Done(), secrets.Informer().HasSynced, cms.Informer().HasSynced, nsInformer.Informer().HasSynced) {
 		return nil // ctx ended
@@ -289,8 +292,6 @@ func (a *Authority) Run(ctx context.Context) error {
 	a.namespaces = nsInformer.Lister()
 	a.mu.Unlock()
 
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	for range 2 {
 		wg.Go(func() {
 			for a.processNext(ctx) {
@@ -579,11 +580,14 @@ func (a *Authority) publish(st *State, sec *corev1.Secret, now time.Time) {
 		a.queue.AddAfter(stateKey, a.cert.renewAt.Sub(now))
 	}
 	if (old == nil || !bytes.Equal(old.BundlePEM, st.BundlePEM)) && st.BundlePEM != nil && a.namespaces != nil {
-		enrolled, err := a.namespaces.List(labels.SelectorFromSet(labels.Set{meshconfig.LabelMonitoredBy: a.MeshName}))
-		if err == nil {
-			for _, n := range enrolled {
-				a.queue.Add(nsPrefix + n.Name)
-			}
+		// Every enrolled namespace, and every namespace holding a copy.
+		enrolled, _ := a.namespaces.List(labels.SelectorFromSet(labels.Set{meshconfig.LabelMonitoredBy: a.MeshName}))
+		for _, n := range enrolled {
+			a.queue.Add(nsPrefix + n.Name)
+		}
+		copies, _ := a.configMaps.List(labels.SelectorFromSet(CopyLabels(a.MeshName)))
+		for _, c := range copies {
+			a.queue.Add(nsPrefix + c.Namespace)
 		}
 	}
 }

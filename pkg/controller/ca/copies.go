@@ -22,11 +22,12 @@ func CopyLabels(mesh string) map[string]string {
 	}
 }
 
-// syncCopy makes the bundle's copy in namespace ns what the State says,
-// when ns is enrolled in the mesh. A namespace that is not (or no longer)
-// enrolled keeps whatever copy it has: its pods may still run sidecars
-// that read it. A ConfigMap of that name that the mesh did not create is
-// left alone and reported.
+// syncCopy makes the bundle's copy in namespace ns what the State says:
+// it creates the copy in a namespace enrolled in the mesh, and keeps every
+// copy it made up to date, enrolled or not. A namespace that leaves the
+// mesh keeps its copy, still updated: its pods may still run sidecars that
+// read it, and they need a rotated anchor as much as any. A ConfigMap of
+// that name that the mesh did not create is left alone and reported.
 func (a *Authority) syncCopy(ctx context.Context, ns string) error {
 	st := a.state.Load()
 	if st == nil || st.BundlePEM == nil || ns == a.MeshNamespace {
@@ -42,14 +43,17 @@ func (a *Authority) syncCopy(ctx context.Context, ns string) error {
 	if err != nil {
 		return err
 	}
-	if n.Labels[meshconfig.LabelMonitoredBy] != a.MeshName || n.DeletionTimestamp != nil {
+	if n.DeletionTimestamp != nil {
 		return nil
 	}
+	enrolled := n.Labels[meshconfig.LabelMonitoredBy] == a.MeshName
 	want := string(st.BundlePEM)
 	ref := "configmap " + ns + "/" + meshconfig.TrustBundleName
 	api := a.Client.CoreV1().ConfigMaps(ns)
 	cur, err := cmLister.ConfigMaps(ns).Get(meshconfig.TrustBundleName)
 	switch {
+	case apierrors.IsNotFound(err) && !enrolled:
+		return nil
 	case apierrors.IsNotFound(err):
 		_, err = api.Create(ctx, &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{Name: meshconfig.TrustBundleName, Namespace: ns, Labels: CopyLabels(a.MeshName)},
@@ -63,7 +67,10 @@ func (a *Authority) syncCopy(ctx context.Context, ns string) error {
 	case err != nil:
 		return a.copyFailed(ref, "reading", err)
 	}
-	if cur.Labels[meshconfig.LabelPartOf] != meshconfig.PartOfValue || cur.Labels[meshconfig.LabelMeshName] != a.MeshName {
+	if !isCopy(cur, a.MeshName) {
+		if !enrolled {
+			return nil
+		}
 		a.mu.Lock()
 		reported := a.foreign[ns] == cur.ResourceVersion
 		a.foreign[ns] = cur.ResourceVersion
@@ -95,6 +102,12 @@ func (a *Authority) syncCopy(ctx context.Context, ns string) error {
 // copyFailed reports err and returns it, for a retry. A conflict or an
 // object already there is a race with another replica or an edit, not a
 // failure: it is retried without a word.
+// isCopy reports whether cm is a copy this mesh made.
+func isCopy(cm *corev1.ConfigMap, mesh string) bool {
+	return cm.Labels[meshconfig.LabelPartOf] == meshconfig.PartOfValue && cm.Labels[meshconfig.LabelMeshName] == mesh &&
+		cm.Labels[meshconfig.LabelComponent] == ComponentTrustBundle
+}
+
 func (a *Authority) copyFailed(ref, verb string, err error) error {
 	race := apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)
 	err = fmt.Errorf("%s: %s the trust bundle's copy: %w", ref, verb, err)

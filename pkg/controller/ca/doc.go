@@ -19,10 +19,10 @@
 //     mesh, as a ConfigMap of the same name and key, which pods mount
 //     through a projected volume. The kubelet refreshes mounted ConfigMaps
 //     in place, so an anchor rotation reaches running pods with no restart.
-//     Copies in namespaces that leave the mesh are kept: their pods may
-//     still run sidecars that read them. `meshctl uninstall` finds them by
-//     their labels (part-of meshctl, the mesh's name, component
-//     trust-bundle).
+//     Copies in namespaces that leave the mesh are kept, and still
+//     updated: their pods may still run sidecars that read them. `meshctl
+//     uninstall` finds them by their labels (CopyLabels: part-of meshctl,
+//     the mesh's name, component trust-bundle).
 //   - signing.go: the HTTP handler of pkg/controller/signer, fed with the
 //     current issuer, trust domain and lifetime.
 //   - expiry.go: when an issuer nearing expiry is warned about.
