@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -599,4 +600,28 @@ func TestChartRBACSigns(t *testing.T) {
 	}); !apierrors.IsForbidden(err) {
 		t.Errorf("the ServiceAccount lists another Secret by name: %v", err)
 	}
+}
+
+// TestIssuerExpiryWarning: an issuer within ca.WarnBefore of the end of
+// its chain is still used, and warned about: a log line and a Warning
+// Event on the Secret; its expiry is on /metrics for alerts.
+func TestIssuerExpiryWarning(t *testing.T) {
+	m := startMesh(t, false)
+	// Three hours long, two and a half gone: WarnBefore is an hour.
+	expiring, err := identity.GenerateIssuer(m.Anchor, 3*time.Hour, time.Now().Add(-150*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.putIssuer(t, expiring)
+	eventually(t, "an "+ca.EventIssuerExpiring+" Event on the Secret", func() bool { return hasEvent(m.events(t), ca.EventIssuerExpiring) })
+	want := ca.MetricIssuerExpiration + " " + strconv.FormatFloat(float64(expiring.ChainNotAfter().Unix()), 'g', -1, 64)
+	if _, metrics := m.get(t, "/metrics"); !contains(metrics, want) {
+		t.Errorf("/metrics lacks %q", want)
+	}
+	w := newWorkload(t, "app")
+	chain, err := m.sign(t, w.token(t, issuance.Audience), identitytest.CSR(t, w.ns, w.sa))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signedBy(t, chain, m.bundle(t), w, expiring)
 }
