@@ -75,9 +75,11 @@ type Options struct {
 
 	// Authority is the mesh CA. Run creates it when nil, and sets its
 	// Client, MeshName, MeshNamespace, Identity, Namespaces, Events,
-	// Metrics, Log and OnState when unset; a caller that needs its
-	// Sources or State before Run (for ProxyAPIHandlers) sets it to
-	// &ca.Authority{} and leaves the rest to Run.
+	// Metrics and Log when unset, and wraps its OnState to keep the
+	// readiness condition ReadyIssuer (a caller's OnState is still
+	// called, after). A caller that needs its Sources or State before Run
+	// (for ProxyAPIHandlers) sets it to &ca.Authority{} and leaves the
+	// rest to Run.
 	Authority *ca.Authority
 
 	// Ready tracks readiness; Run creates it when nil.
@@ -265,10 +267,13 @@ func (o *Options) authority(log *slog.Logger) *ca.Authority {
 	if a.Log == nil {
 		a.Log = log.With("component", "ca")
 	}
-	if a.OnState == nil {
-		a.OnState = func(st *ca.State) {
-			o.Ready.Set(ReadyIssuer, st.Err)
-			o.Ready.Warn(ReadyIssuer, st.Warning)
+	// Readiness follows the CA whatever else the caller watches it for.
+	user := a.OnState
+	a.OnState = func(st *ca.State) {
+		o.Ready.Set(ReadyIssuer, st.Err)
+		o.Ready.Warn(ReadyIssuer, st.Warning)
+		if user != nil {
+			user(st)
 		}
 	}
 	return a
