@@ -1,6 +1,7 @@
 // Command mesh-controller is meshctl's control plane: the admission webhook
-// that injects the sidecar into new pods of enrolled namespaces (see
-// pkg/controller). It is built as one static binary (CGO off, as `make
+// that injects the sidecar into new pods of enrolled namespaces, and the
+// mesh CA that signs proxies' certificates on the proxy API port (see
+// pkg/controller and pkg/controller/ca). It is built as one static binary (CGO off, as `make
 // build` does for every command) so that its image needs nothing else.
 // The chart's Deployment passes every flag.
 package main
@@ -39,18 +40,19 @@ func main() {
 // logs go to stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o := &controller.Options{}
-	var webhookPort, healthPort int
+	var webhookPort, healthPort, proxyAPIPort int
 	var logLevel, kubeconfig string
 	var showVersion bool
 	fs := flag.NewFlagSet("mesh-controller", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.MeshName, "mesh-name", meshconfig.DefaultMeshName, "the mesh whose enrolled namespaces get the sidecar")
-	fs.StringVar(&o.MeshNamespace, "mesh-namespace", meshconfig.DefaultMeshNamespace, "the control-plane namespace (MeshConfig, TLS Secret)")
+	fs.StringVar(&o.MeshNamespace, "mesh-namespace", meshconfig.DefaultMeshNamespace, "the control-plane namespace (MeshConfig, TLS Secret, issuer Secret, trust bundle)")
 	fs.StringVar(&o.WebhookConfiguration, "webhook-configuration", "", "the MutatingWebhookConfiguration whose caBundle to patch")
 	fs.StringVar(&o.WebhookService, "webhook-service", meshconfig.ControllerName, "the Service in front of the webhook, named in the serving certificate")
 	fs.StringVar(&o.TLSSecret, "tls-secret", "", "the Secret that holds the serving certificate and its CA")
 	fs.IntVar(&webhookPort, "webhook-port", 9443, "the HTTPS port of the admission webhook")
 	fs.IntVar(&healthPort, "health-port", 9090, "the HTTP port of /healthz, /readyz and /metrics")
+	fs.IntVar(&proxyAPIPort, "proxy-api-port", meshconfig.ProxyAPIPort, "the TLS port where proxies get their certificates (and the channel), with the controller's own mesh certificate")
 	fs.StringVar(&logLevel, "log-level", "info", "one of debug, info, warn, error")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "a kubeconfig file; empty means the in-cluster configuration")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
@@ -82,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Error: %v\n", err)
 		return 2
 	}
-	o.WebhookAddr, o.HealthAddr = controller.ListenAddr(webhookPort), controller.ListenAddr(healthPort)
+	o.WebhookAddr, o.HealthAddr, o.ProxyAPIAddr = controller.ListenAddr(webhookPort), controller.ListenAddr(healthPort), controller.ListenAddr(proxyAPIPort)
 	o.Log = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("version", version.Version())
 	// client-go's reflectors report list and watch failures (a missing CRD,
 	// a forbidden read) through klog; one log format for the whole process.
@@ -108,8 +110,11 @@ func writeVersion(w io.Writer) {
 // writeUsage prints the help: what the command is, then its flags.
 func writeUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprint(w, `mesh-controller is meshctl's control plane: the admission webhook that
-injects the sidecar into new pods of enrolled namespaces. The chart's
-Deployment passes every flag; it is not meant to be run by hand.
+injects the sidecar into new pods of enrolled namespaces, and the mesh CA
+that signs proxies' certificates with the issuer of the Secret
+`+meshconfig.IssuerSecretName+` and copies the trust bundle into enrolled
+namespaces. The chart's Deployment passes every flag; it is not meant to be
+run by hand.
 
 Usage:
   mesh-controller --webhook-configuration=NAME --tls-secret=NAME [flags]

@@ -13,11 +13,18 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 
+	"github.com/meshctl/meshctl/pkg/controller/ca"
+	"github.com/meshctl/meshctl/pkg/identity"
+	"github.com/meshctl/meshctl/pkg/issuance"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
 
@@ -43,6 +50,15 @@ type Options struct {
 	TLSSecret string
 	// WebhookAddr and HealthAddr are the listen addresses (":9443").
 	WebhookAddr, HealthAddr string
+	// ProxyAPIAddr is the listen address of the proxy API port, where
+	// proxies get certificates (and the channel); empty is
+	// ":<meshconfig.ProxyAPIPort>".
+	ProxyAPIAddr string
+	// ProxyAPIHandlers are more handlers for the proxy API port, by
+	// path pattern (http.ServeMux's), beside certificate signing at
+	// issuance.Path: the channel. A handler that needs the caller's
+	// identity calls identity.VerifyAPIPeer(r.TLS, o.Authority.Sources()).
+	ProxyAPIHandlers map[string]http.Handler
 	// ExtraIPs are IP SANs added to the serving certificate, for a webhook
 	// reached by URL (the tests' 127.0.0.1).
 	ExtraIPs []net.IP
@@ -57,13 +73,27 @@ type Options struct {
 	// Log is the process's logger.
 	Log *slog.Logger
 
+	// Authority is the mesh CA. Run creates it when nil, and sets its
+	// Client, MeshName, MeshNamespace, Identity, Namespaces, Events,
+	// Metrics and Log when unset, and wraps its OnState to keep the
+	// readiness condition ReadyIssuer (a caller's OnState is still
+	// called, after). A caller that needs its Sources or State before Run
+	// (for ProxyAPIHandlers) sets it to &ca.Authority{} and leaves the
+	// rest to Run.
+	Authority *ca.Authority
+
 	// Ready tracks readiness; Run creates it when nil.
 	Ready *Readiness
 	// Metrics are served on /metrics; Run creates them when nil.
 	Metrics *Metrics
-	// Listening, when set, is called with the bound addresses once both
-	// servers listen (tests listen on port 0).
-	Listening func(webhook, health net.Addr)
+	// Listening, when set, is called with the bound addresses once every
+	// server listens (tests listen on port 0).
+	Listening func(Addrs)
+}
+
+// Addrs are the addresses Run's servers listen on.
+type Addrs struct {
+	Webhook, Health, ProxyAPI net.Addr
 }
 
 // Validate checks the options that flags fill.
@@ -80,9 +110,11 @@ func (o *Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Run serves the webhook and the health endpoints until ctx ends. It is
-// live at once and ready when the certificate is loaded, the caBundle is
-// patched, and the MeshConfig and namespace informers have synced.
+// Run serves the webhook, the proxy API port (certificate signing, and
+// ProxyAPIHandlers) and the health endpoints until ctx ends. It is live at
+// once and ready when the webhook's certificate is loaded, the caBundle is
+// patched, the MeshConfig and namespace informers have synced, and the
+// mesh CA has an issuer that chains to its trust bundle.
 func (o *Options) Run(ctx context.Context) error {
 	if err := o.Validate(); err != nil {
 		return err
@@ -92,7 +124,7 @@ func (o *Options) Run(ctx context.Context) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if o.Ready == nil {
-		o.Ready = NewReadiness(ReadyCertificate, ReadyCABundle, ReadyMeshConfig, ReadyNamespaces)
+		o.Ready = NewReadiness(ReadyCertificate, ReadyCABundle, ReadyMeshConfig, ReadyNamespaces, ReadyIssuer)
 	}
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics()
@@ -111,8 +143,17 @@ func (o *Options) Run(ctx context.Context) error {
 		_ = webhookLn.Close()
 		return fmt.Errorf("health: %w", err)
 	}
+	proxyAPIAddr := o.ProxyAPIAddr
+	if proxyAPIAddr == "" {
+		proxyAPIAddr = ListenAddr(meshconfig.ProxyAPIPort)
+	}
+	proxyAPILn, err := net.Listen("tcp", proxyAPIAddr)
+	if err != nil {
+		_, _ = webhookLn.Close(), healthLn.Close()
+		return fmt.Errorf("proxy API: %w", err)
+	}
 	if o.Listening != nil {
-		o.Listening(webhookLn.Addr(), healthLn.Addr())
+		o.Listening(Addrs{Webhook: webhookLn.Addr(), Health: healthLn.Addr(), ProxyAPI: proxyAPILn.Addr()})
 	}
 
 	certs := &Certs{
@@ -121,12 +162,29 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	patcher := &CABundlePatcher{Client: o.Kube, Name: o.WebhookConfiguration}
 	var current atomic.Pointer[tls.Certificate]
+	auth := o.authority(log)
 	watcher := &MeshConfigWatcher{
 		MeshName: o.MeshName, MeshNamespace: o.MeshNamespace, Log: log.With("component", "meshconfig"),
-		OnChange: func(err error) { o.Ready.Set(ReadyMeshConfig, err) },
+		OnChange: func(err error) {
+			o.Ready.Set(ReadyMeshConfig, err)
+			auth.Resync() // the trust domain or the lifetime may have changed
+		},
+	}
+	if auth.Identity == nil {
+		auth.Identity = watcher.Identity
 	}
 	nsFactory := informers.NewSharedInformerFactory(o.Kube, 0)
 	nsInformer := nsFactory.Core().V1().Namespaces()
+	if auth.Namespaces == nil {
+		auth.Namespaces = nsInformer
+	}
+	events := record.NewBroadcaster(record.WithContext(ctx))
+	defer events.Shutdown()
+	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: o.Kube.CoreV1().Events("")})
+	if auth.Events == nil {
+		auth.Events = events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: meshconfig.ControllerName})
+	}
+	proxyAPISrv := o.proxyAPIServer(auth, log)
 	handler := &Handler{
 		MeshName: o.MeshName, Injectors: watcher, Log: log.With("component", "webhook"), Metrics: o.Metrics,
 		Namespaces: &Namespaces{Lister: nsInformer.Lister(), Client: o.Kube, MeshName: o.MeshName},
@@ -161,8 +219,10 @@ func (o *Options) Run(ctx context.Context) error {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		return errors.Join(webhookSrv.Shutdown(shutdown), healthSrv.Shutdown(shutdown))
+		return errors.Join(webhookSrv.Shutdown(shutdown), healthSrv.Shutdown(shutdown), proxyAPISrv.Shutdown(shutdown))
 	})
+	g.Go(func() error { return serve(proxyAPISrv, proxyAPILn, true) })
+	g.Go(func() error { return auth.Run(ctx) })
 	g.Go(func() error {
 		nsFactory.Start(ctx.Done())
 		if !cache.WaitForCacheSync(ctx.Done(), nsInformer.Informer().HasSynced) {
@@ -181,8 +241,65 @@ func (o *Options) Run(ctx context.Context) error {
 		tlsLoop(ctx, resync, log.With("component", "certs"), certs, patcher, &current, o.Ready)
 		return nil
 	})
-	log.Info("mesh-controller started", "mesh", o.MeshName, "namespace", o.MeshNamespace, "webhook", webhookLn.Addr().String(), "health", healthLn.Addr().String())
+	log.Info("mesh-controller started", "mesh", o.MeshName, "namespace", o.MeshNamespace, "webhook", webhookLn.Addr().String(),
+		"health", healthLn.Addr().String(), "proxyAPI", proxyAPILn.Addr().String())
 	return g.Wait()
+}
+
+// authority is o.Authority with what Run knows filled in.
+func (o *Options) authority(log *slog.Logger) *ca.Authority {
+	if o.Authority == nil {
+		o.Authority = &ca.Authority{}
+	}
+	a := o.Authority
+	if a.Client == nil {
+		a.Client = o.Kube
+	}
+	if a.MeshName == "" {
+		a.MeshName = o.MeshName
+	}
+	if a.MeshNamespace == "" {
+		a.MeshNamespace = o.MeshNamespace
+	}
+	if a.Metrics == nil {
+		a.Metrics = o.Metrics.CA
+	}
+	if a.Log == nil {
+		a.Log = log.With("component", "ca")
+	}
+	// Readiness follows the CA whatever else the caller watches it for.
+	user := a.OnState
+	a.OnState = func(st *ca.State) {
+		o.Ready.Set(ReadyIssuer, st.Err)
+		o.Ready.Warn(ReadyIssuer, st.Warning)
+		if user != nil {
+			user(st)
+		}
+	}
+	return a
+}
+
+// proxyAPIServer is the server of the proxy API port: TLS 1.3 with the
+// controller's mesh certificate (identity.APIServerConfig), HTTP/1.1 only
+// (the ALPN proxies offer), certificate signing at issuance.Path and the
+// extra handlers.
+func (o *Options) proxyAPIServer(auth *ca.Authority, log *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle(issuance.Path, auth.SigningHandler(o.Kube.AuthenticationV1().TokenReviews(), log.With("component", "signer")))
+	for pattern, h := range o.ProxyAPIHandlers {
+		mux.Handle(pattern, h)
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	return &http.Server{
+		Handler:   mux,
+		TLSConfig: identity.APIServerConfig(auth.Sources()),
+		Protocols: &protocols,
+		// Proxies without a certificate yet, and scanners, fail
+		// handshakes: debug, not errors.
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
 }
 
 func serve(srv *http.Server, ln net.Listener, tls bool) error {

@@ -1,6 +1,7 @@
 // Package controller is mesh-controller, the control plane: the admission
-// webhook that injects the sidecar into new pods of enrolled namespaces. It
-// owns the pieces of that process, each small:
+// webhook that injects the sidecar into new pods of enrolled namespaces, and
+// the proxy API port where the mesh CA (pkg/controller/ca) signs proxies'
+// certificates. It owns the pieces of that process, each small:
 //
 //   - webhook.go: the admission handler, a thin adapter around pkg/inject,
 //     the same engine `meshctl inject` runs, so the two never disagree;
@@ -9,9 +10,11 @@
 //   - certs.go: the controller's own CA and serving certificate, kept in one
 //     Secret so that replicas and restarts agree, renewed well before expiry;
 //   - cabundle.go: patching that CA into the chart's webhook configuration;
-//   - health.go: /healthz, /readyz (ready once the certificate, the caBundle
-//     and the MeshConfig are in place) and Prometheus /metrics;
-//   - controller.go: Options and Run, which wire them together.
+//   - health.go: /healthz, /readyz (ready once the certificate, the caBundle,
+//     the MeshConfig and the CA's issuer are in place; warnings listed) and
+//     Prometheus /metrics;
+//   - controller.go: Options and Run, which wire them together and serve
+//     the webhook, the proxy API port and health.
 //
 // # failurePolicy
 //

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/meshctl/meshctl/pkg/controller/ca"
 	"github.com/meshctl/meshctl/pkg/version"
 )
 
@@ -25,7 +26,9 @@ const MetricBuildInfo = "meshctl_controller_build_info"
 // collide.
 type Metrics struct {
 	// Registry holds the metrics below and the Go runtime's.
-	Registry   *prometheus.Registry
+	Registry *prometheus.Registry
+	// CA are the mesh CA's series, in Registry.
+	CA         *ca.Metrics
 	admissions *prometheus.CounterVec
 	latency    prometheus.Histogram
 }
@@ -56,6 +59,7 @@ func NewMetrics() *Metrics {
 	build.WithLabelValues(v.Version, v.Commit, v.GoVersion).Set(1)
 	m.Registry.MustRegister(m.admissions, m.latency, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.CA = ca.NewMetrics(m.Registry)
 	return m
 }
 
@@ -72,15 +76,20 @@ func (m *Metrics) observe(r Result, d time.Duration) {
 }
 
 // Readiness tracks the conditions /readyz waits for. Each is named, so a
-// failing probe says what is missing.
+// failing probe says what is missing. A condition may also carry a
+// warning: met, but degraded (the CA signing with its last good issuer
+// while the Secret's new content is refused). Warnings are listed by
+// /readyz but do not fail it: every replica sees the same bad Secret, and
+// failing them all would stop the signing that still works.
 type Readiness struct {
-	mu      sync.Mutex
-	pending map[string]string // condition -> why it is not met
+	mu       sync.Mutex
+	pending  map[string]string // condition -> why it is not met
+	warnings map[string]string // condition -> what is wrong while it is met
 }
 
 // NewReadiness starts with every condition unmet.
 func NewReadiness(conditions ...string) *Readiness {
-	r := &Readiness{pending: map[string]string{}}
+	r := &Readiness{pending: map[string]string{}, warnings: map[string]string{}}
 	for _, c := range conditions {
 		r.pending[c] = "not yet"
 	}
@@ -96,6 +105,29 @@ func (r *Readiness) Set(condition string, err error) {
 		return
 	}
 	r.pending[condition] = err.Error()
+}
+
+// Warn records a warning on condition (err not nil) or clears it.
+func (r *Readiness) Warn(condition string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		delete(r.warnings, condition)
+		return
+	}
+	r.warnings[condition] = err.Error()
+}
+
+// Warnings are the warnings, one "condition: what" each, sorted.
+func (r *Readiness) Warnings() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for c, why := range r.warnings {
+		out = append(out, c+": "+why)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Err is nil when every condition is met, or names those that are not.
@@ -119,10 +151,14 @@ const (
 	ReadyCABundle    = "caBundle"
 	ReadyMeshConfig  = "meshconfig"
 	ReadyNamespaces  = "namespaces"
+	// ReadyIssuer: the mesh CA has an issuer that chains to an anchor of
+	// its trust bundle, and its own certificate on the proxy API port.
+	ReadyIssuer = "issuer"
 )
 
 // HealthHandler serves /healthz (the process answers), /readyz (every
-// readiness condition met) and /metrics.
+// readiness condition met; "ok", then a "warning: " line per warning) and
+// /metrics.
 func HealthHandler(ready *Readiness, m *Metrics) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -134,6 +170,9 @@ func HealthHandler(ready *Readiness, m *Metrics) http.Handler {
 			return
 		}
 		_, _ = fmt.Fprintln(w, "ok")
+		for _, warning := range ready.Warnings() {
+			_, _ = fmt.Fprintln(w, "warning: "+warning)
+		}
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	return mux

@@ -17,6 +17,7 @@ import (
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
@@ -38,6 +39,27 @@ type MeshConfigWatcher struct {
 	injector *inject.Injector
 	err      error
 	version  string // resourceVersion of the MeshConfig the injector came from
+	// identity is the spec.identity of the last MeshConfig whose identity
+	// was valid, kept apart from the injector: the CA must not stop
+	// signing because of a bad sidecar image, nor the webhook stop
+	// injecting because of a bad certificate lifetime.
+	identity *meshconfig.IdentitySpec
+}
+
+// Identity is the spec.identity of the mesh's MeshConfig, with its
+// defaults filled in: the trust domain the CA signs in and the lifetime
+// of the certificates it issues. An invalid spec.identity is logged and the
+// previous one kept; the error says why there is none yet.
+func (w *MeshConfigWatcher) Identity() (meshconfig.IdentitySpec, error) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.identity != nil {
+		return *w.identity, nil
+	}
+	if w.err != nil {
+		return meshconfig.IdentitySpec{}, w.err
+	}
+	return meshconfig.IdentitySpec{}, fmt.Errorf("the MeshConfig %s/%s has not been read yet", w.MeshNamespace, meshconfig.ObjectName)
 }
 
 // Injector is the current injector, or why there is none.
@@ -96,6 +118,7 @@ func (w *MeshConfigWatcher) set(obj any) {
 	if !ok {
 		return
 	}
+	w.setIdentity(u)
 	inj, err := w.injectorFor(u)
 	if err != nil {
 		w.logger().Error("MeshConfig not applied; keeping the previous sidecar", "resourceVersion", u.GetResourceVersion(), "error", err)
@@ -104,6 +127,44 @@ func (w *MeshConfigWatcher) set(obj any) {
 	}
 	w.logger().Info("MeshConfig applied", "resourceVersion", u.GetResourceVersion(), "image", inj.Sidecar.Image)
 	w.update(inj, u.GetResourceVersion(), nil)
+}
+
+// setIdentity records the MeshConfig's spec.identity when it is valid.
+func (w *MeshConfigWatcher) setIdentity(u *unstructured.Unstructured) {
+	id, err := identityOf(u, w.MeshName)
+	if err != nil {
+		w.logger().Error("MeshConfig spec.identity not applied; keeping the previous one", "resourceVersion", u.GetResourceVersion(), "error", err)
+		return
+	}
+	w.mu.Lock()
+	w.identity = &id
+	w.mu.Unlock()
+}
+
+// identityOf is the MeshConfig's spec.identity with the defaults filled in,
+// or why it cannot be used.
+func identityOf(u *unstructured.Unstructured, mesh string) (meshconfig.IdentitySpec, error) {
+	mc, err := meshconfig.FromUnstructured(u)
+	if err != nil {
+		return meshconfig.IdentitySpec{}, err
+	}
+	if owner := mc.Labels[meshconfig.LabelMeshName]; owner != "" && owner != mesh {
+		return meshconfig.IdentitySpec{}, fmt.Errorf("MeshConfig %s/%s belongs to mesh %q, not %q", mc.Namespace, mc.Name, owner, mesh)
+	}
+	id := mc.Spec.Identity
+	if id.TrustDomain == "" {
+		id.TrustDomain = meshconfig.DefaultTrustDomain
+	}
+	if id.CertificateLifetime == "" {
+		id.CertificateLifetime = meshconfig.DefaultCertificateLifetime
+	}
+	if _, err := identity.NewID(id.TrustDomain, "ns", "sa"); err != nil {
+		return meshconfig.IdentitySpec{}, fmt.Errorf("MeshConfig %s/%s: spec.identity.trustDomain %q: %w", mc.Namespace, mc.Name, id.TrustDomain, err)
+	}
+	if _, err := meshconfig.ParseCertificateLifetime(id.CertificateLifetime); err != nil {
+		return meshconfig.IdentitySpec{}, fmt.Errorf("MeshConfig %s/%s: spec.identity.certificateLifetime %q: %w", mc.Namespace, mc.Name, id.CertificateLifetime, err)
+	}
+	return id, nil
 }
 
 func (w *MeshConfigWatcher) injectorFor(u *unstructured.Unstructured) (*inject.Injector, error) {

@@ -318,6 +318,15 @@ func TestReadiness(t *testing.T) {
 	if code, _ := get("/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz %d when ready", code)
 	}
+	// A warning is listed but does not fail the probe.
+	r.Warn(ReadyIssuer, fmt.Errorf("secret refused"))
+	if code, body := get("/readyz"); code != http.StatusOK || body != "ok\nwarning: issuer: secret refused\n" {
+		t.Errorf("/readyz with a warning: %d %q", code, body)
+	}
+	r.Warn(ReadyIssuer, nil)
+	if code, body := get("/readyz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("/readyz once the warning is cleared: %d %q", code, body)
+	}
 }
 
 // BenchmarkServeHTTP is the handler alone, in process: decode the review,

@@ -66,6 +66,21 @@ func TestControllerRBACIsLeastPrivilege(t *testing.T) {
 		{"get", "", "secrets", d.Namespace, "mesh-controller-tls", true},
 		{"update", "", "secrets", d.Namespace, "mesh-controller-tls", true},
 		{"create", "", "secrets", d.Namespace, "", true},
+		// The mesh CA: token reviews, the issuer Secret by name (list and
+		// watch carry it as a metadata.name field selector), the trust
+		// bundle ConfigMaps by name in any namespace, Events.
+		{"create", "authentication.k8s.io", "tokenreviews", "", "", true},
+		{"get", "", "secrets", d.Namespace, meshconfig.IssuerSecretName, true},
+		{"watch", "", "secrets", d.Namespace, meshconfig.IssuerSecretName, true},
+		{"list", "", "configmaps", "", meshconfig.TrustBundleName, true},
+		{"watch", "", "configmaps", "", meshconfig.TrustBundleName, true},
+		{"update", "", "configmaps", "some-app", meshconfig.TrustBundleName, true},
+		{"create", "", "configmaps", "some-app", "", true},
+		{"create", "", "events", d.Namespace, "", true},
+		// The channel informers.
+		{"list", "", "pods", "", "", true},
+		{"watch", "", "services", "", "", true},
+		{"watch", "discovery.k8s.io", "endpointslices", "", "", true},
 		// And nothing else:
 		{"patch", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", "", "someone-elses-webhook", false},
 		{"delete", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", "", webhook, false},
@@ -75,7 +90,14 @@ func TestControllerRBACIsLeastPrivilege(t *testing.T) {
 		{"update", meshconfig.GroupName, meshconfig.Resource, d.Namespace, meshconfig.ObjectName, false},
 		{"list", meshconfig.GroupName, meshconfig.Resource, "other", "", false},
 		{"patch", "", "namespaces", "", "default", false},
-		{"list", "", "pods", "", "", false},
+		{"get", "", "secrets", d.Namespace, meshconfig.AnchorSecretName, false},
+		{"update", "", "secrets", d.Namespace, meshconfig.IssuerSecretName, false},
+		{"list", "", "configmaps", "", "", false},
+		{"update", "", "configmaps", "some-app", "app-config", false},
+		{"delete", "", "configmaps", "some-app", meshconfig.TrustBundleName, false},
+		{"delete", "", "pods", "some-app", "web", false},
+		{"create", "", "pods", "some-app", "", false},
+		{"list", "", "secrets", "", "", false},
 	} {
 		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 			User:   user,

@@ -12,6 +12,13 @@ fixed names meshctl and the controller look for.
 
 {{- define "mesh.tlsSecretName" -}}mesh-controller-tls{{- end }}
 
+{{/* The mesh CA's objects (pkg/meshconfig names.go): the issuer Secret and the trust bundle ConfigMap. */}}
+{{- define "mesh.issuerSecretName" -}}mesh-identity-issuer{{- end }}
+
+{{- define "mesh.trustBundleName" -}}mesh-trust-bundle{{- end }}
+
+{{- define "mesh.proxyAPIPort" -}}9444{{- end }}
+
 {{/* The ownership labels every object carries, so uninstall and check find them all. */}}
 {{- define "mesh.labels" -}}
 app.kubernetes.io/part-of: meshctl

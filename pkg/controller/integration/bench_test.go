@@ -41,7 +41,10 @@ func BenchmarkAdmission(b *testing.B) {
 	meshName := testenv.UniqueName("bench")
 	ns := env.Namespace(b, nil)
 	meshconfigtest.InstallMesh(b, env.Clients.Dynamic, meshName, ns)
-	webhookPort, healthPort := freePort(b), freePort(b)
+	m := &mesh{Name: meshName, Namespace: ns, Anchor: newAnchor(b)}
+	m.putIssuer(b, newIssuer(b, m.Anchor))
+	m.putBundle(b, m.Anchor.CertificatePEM())
+	webhookPort, healthPort, proxyAPIPort := freePort(b), freePort(b), freePort(b)
 	webhook := "meshctl-" + meshName + "-sidecar-injector"
 	createWebhook(b, webhook, meshName, fmt.Sprintf("https://localhost:%d%s", webhookPort, controller.WebhookPath))
 
@@ -51,7 +54,7 @@ func BenchmarkAdmission(b *testing.B) {
 	// certificate, the name the API server reaches the process by.
 	cmd := exec.CommandContext(ctx, bin, "--kubeconfig="+env.Kubeconfig, "--mesh-name="+meshName, "--mesh-namespace="+ns,
 		"--webhook-configuration="+webhook, "--webhook-service=localhost", "--tls-secret="+testSecret,
-		"--webhook-port="+strconv.Itoa(webhookPort), "--health-port="+strconv.Itoa(healthPort), "--log-level=warn")
+		"--webhook-port="+strconv.Itoa(webhookPort), "--health-port="+strconv.Itoa(healthPort), "--proxy-api-port="+strconv.Itoa(proxyAPIPort), "--log-level=warn")
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
@@ -72,7 +75,6 @@ func BenchmarkAdmission(b *testing.B) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	m := &mesh{Name: meshName}
 	enrolled := m.enrolledNamespace(b)
 	eventually(b, "the API server calls the webhook", func() bool {
 		p, err := m.createPod(b, enrolled, appPod(), true)

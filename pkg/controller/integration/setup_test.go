@@ -31,6 +31,7 @@ import (
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/check"
 	"github.com/meshctl/meshctl/pkg/controller"
+	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/meshconfig/meshconfigtest"
@@ -54,19 +55,25 @@ type mesh struct {
 	Webhook string
 	// Secret is the TLS Secret's name.
 	Secret string
-	// WebhookAddr and HealthAddr are where the controller listens.
-	WebhookAddr, HealthAddr string
+	// WebhookAddr, HealthAddr and ProxyAPIAddr are where the controller
+	// listens.
+	WebhookAddr, HealthAddr, ProxyAPIAddr string
 	// Options are those Run was given.
 	Options *controller.Options
+	// Anchor signed the issuer of the issuer Secret, the one anchor of
+	// the trust bundle ConfigMap.
+	Anchor *identity.Anchor
 }
 
 const testSecret = "mesh-controller-tls"
 
-// startMesh installs a mesh's CRDs and MeshConfig, runs the controller as Run
-// does in the Deployment (on loopback, with a certificate valid for
-// 127.0.0.1), registers its webhook by URL with an empty caBundle as the
-// chart does, and returns once the API server calls it: the controller must
-// have provisioned its certificate and patched the caBundle by then.
+// startMesh installs a mesh's CRDs and MeshConfig and its CA (the issuer
+// Secret and the trust bundle ConfigMap, as meshctl install makes them),
+// runs the controller as Run does in the Deployment (on loopback, with a
+// certificate valid for 127.0.0.1), registers its webhook by URL with an
+// empty caBundle as the chart does, and returns once the API server calls
+// it and the controller is ready: it must have provisioned its certificate,
+// patched the caBundle and loaded its issuer by then.
 //
 // With chartRBAC the controller runs as its ServiceAccount with exactly the
 // chart's roles (rendered from the embedded chart), not as the admin.
@@ -76,20 +83,23 @@ func startMesh(t testing.TB, chartRBAC bool) *mesh {
 	m := &mesh{Name: testenv.UniqueName("mesh"), Namespace: env.Namespace(t, nil), Secret: testSecret}
 	m.Webhook = "meshctl-" + m.Name + "-sidecar-injector"
 	meshconfigtest.InstallMesh(t, env.Clients.Dynamic, m.Name, m.Namespace)
+	m.Anchor = newAnchor(t)
+	m.putIssuer(t, newIssuer(t, m.Anchor))
+	m.putBundle(t, m.Anchor.CertificatePEM())
 	clients := env.Clients
 	if chartRBAC {
 		clients = asControllerServiceAccount(t, m)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	listening := make(chan [2]net.Addr, 1)
+	listening := make(chan controller.Addrs, 1)
 	m.Options = &controller.Options{
 		MeshName: m.Name, MeshNamespace: m.Namespace, WebhookConfiguration: m.Webhook,
 		WebhookService: meshconfig.ControllerName, TLSSecret: m.Secret,
-		WebhookAddr: "127.0.0.1:0", HealthAddr: "127.0.0.1:0", ExtraIPs: []net.IP{net.IPv4(127, 0, 0, 1)},
+		WebhookAddr: "127.0.0.1:0", HealthAddr: "127.0.0.1:0", ProxyAPIAddr: "127.0.0.1:0", ExtraIPs: []net.IP{net.IPv4(127, 0, 0, 1)},
 		ResyncInterval: 200 * time.Millisecond,
 		Kube:           clients.Kube, Dynamic: clients.Dynamic,
-		Listening: func(w, h net.Addr) { listening <- [2]net.Addr{w, h} },
+		Listening: func(a controller.Addrs) { listening <- a },
 	}
 	done := make(chan error, 1)
 	go func() { done <- m.Options.Run(ctx) }()
@@ -101,7 +111,7 @@ func startMesh(t testing.TB, chartRBAC bool) *mesh {
 	})
 	select {
 	case addrs := <-listening:
-		m.WebhookAddr, m.HealthAddr = addrs[0].String(), addrs[1].String()
+		m.WebhookAddr, m.HealthAddr, m.ProxyAPIAddr = addrs.Webhook.String(), addrs.Health.String(), addrs.ProxyAPI.String()
 	case err := <-done:
 		t.Fatalf("controller stopped: %v", err)
 	}
