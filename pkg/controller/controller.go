@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
+	pkgchannel "github.com/meshctl/meshctl/pkg/channel"
 	"github.com/meshctl/meshctl/pkg/controller/ca"
 	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/issuance"
@@ -184,7 +185,8 @@ func (o *Options) Run(ctx context.Context) error {
 	if auth.Events == nil {
 		auth.Events = events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: meshconfig.ControllerName})
 	}
-	proxyAPISrv := o.proxyAPIServer(auth, log)
+	channel := &channelHandler{}
+	proxyAPISrv := o.proxyAPIServer(auth, channel, log)
 	handler := &Handler{
 		MeshName: o.MeshName, Injectors: watcher, Log: log.With("component", "webhook"), Metrics: o.Metrics,
 		Namespaces: &Namespaces{Lister: nsInformer.Lister(), Client: o.Kube, MeshName: o.MeshName},
@@ -223,6 +225,7 @@ func (o *Options) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return serve(proxyAPISrv, proxyAPILn, true) })
 	g.Go(func() error { return auth.Run(ctx) })
+	g.Go(func() error { return runChannel(ctx, o, watcher.Identity, auth, channel, log.With("component", "channel")) })
 	g.Go(func() error {
 		nsFactory.Start(ctx.Done())
 		if !cache.WaitForCacheSync(ctx.Done(), nsInformer.Informer().HasSynced) {
@@ -281,11 +284,13 @@ func (o *Options) authority(log *slog.Logger) *ca.Authority {
 
 // proxyAPIServer is the server of the proxy API port: TLS 1.3 with the
 // controller's mesh certificate (identity.APIServerConfig), HTTP/1.1 only
-// (the ALPN proxies offer), certificate signing at issuance.Path and the
-// extra handlers.
-func (o *Options) proxyAPIServer(auth *ca.Authority, log *slog.Logger) *http.Server {
+// (the ALPN proxies offer), certificate signing at issuance.Path, the
+// channel at channel.Path, and the extra handlers. It has no
+// WriteTimeout: channel streams are long-lived and bound their own writes.
+func (o *Options) proxyAPIServer(auth *ca.Authority, channel http.Handler, log *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle(issuance.Path, auth.SigningHandler(o.Kube.AuthenticationV1().TokenReviews(), log.With("component", "signer")))
+	mux.Handle(pkgchannel.Path, channel)
 	for pattern, h := range o.ProxyAPIHandlers {
 		mux.Handle(pattern, h)
 	}

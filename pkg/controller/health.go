@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/meshctl/meshctl/pkg/controller/ca"
+	ctrlchannel "github.com/meshctl/meshctl/pkg/controller/channel"
 	"github.com/meshctl/meshctl/pkg/version"
 )
 
@@ -28,7 +29,9 @@ type Metrics struct {
 	// Registry holds the metrics below and the Go runtime's.
 	Registry *prometheus.Registry
 	// CA are the mesh CA's series, in Registry.
-	CA         *ca.Metrics
+	CA *ca.Metrics
+	// Channel are the channel server's series, in Registry.
+	Channel    *ctrlchannel.Metrics
 	admissions *prometheus.CounterVec
 	latency    prometheus.Histogram
 }
@@ -60,6 +63,7 @@ func NewMetrics() *Metrics {
 	m.Registry.MustRegister(m.admissions, m.latency, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.CA = ca.NewMetrics(m.Registry)
+	m.Channel = ctrlchannel.NewMetrics(m.Registry)
 	return m
 }
 

@@ -264,10 +264,14 @@ func (m *mesh) servedSerial(t testing.TB) string {
 	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Text(16)
 }
 
+// appPod is an app's pod as the API server's ServiceAccount admission
+// plugin, which the test API server runs without, leaves it: naming the
+// "default" ServiceAccount, which the injected identity volume's token
+// needs.
 func appPod() *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "web-", Labels: map[string]string{"app": "web"}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+		Spec: corev1.PodSpec{ServiceAccountName: "default", Containers: []corev1.Container{{
 			Name: "web", Image: "registry.example/web:1",
 			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
 		}}},

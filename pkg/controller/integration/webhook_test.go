@@ -40,6 +40,7 @@ metadata:
   annotations:
     config.meshctl.io/skip-outbound-ports: "5432"
 spec:
+  serviceAccountName: default # as the ServiceAccount admission plugin would name it
   containers:
     - name: web
       image: registry.example/web:1

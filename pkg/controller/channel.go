@@ -1,0 +1,61 @@
+package controller
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshctl/meshctl/pkg/controller/ca"
+	ctrlchannel "github.com/meshctl/meshctl/pkg/controller/channel"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
+)
+
+// channelHandler serves the channel on the proxy API port once its server
+// runs, and 503 until then, as the server itself does before its first
+// snapshot: the proxy retries.
+type channelHandler struct{ srv atomic.Pointer[ctrlchannel.Server] }
+
+func (h *channelHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s := h.srv.Load(); s != nil {
+		s.Handler().ServeHTTP(w, r)
+		return
+	}
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, "the channel is starting", http.StatusServiceUnavailable)
+}
+
+// runChannel starts the channel server once the trust domain is known (the
+// MeshConfig has been read; it cannot change afterwards), and runs it
+// until ctx ends. Every replica runs its own: the snapshot is built from
+// the same informers' state, so replicas publish the same version.
+func runChannel(ctx context.Context, o *Options, identity func() (meshconfig.IdentitySpec, error), auth *ca.Authority, h *channelHandler, log *slog.Logger) error {
+	var td string
+	for {
+		if spec, err := identity(); err == nil {
+			td = spec.TrustDomain
+			if td == "" {
+				td = meshconfig.DefaultTrustDomain
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	srv, err := ctrlchannel.New(ctrlchannel.Options{
+		Kube: o.Kube, MeshName: o.MeshName, TrustDomain: td, Sources: auth.Sources(),
+		Metrics: o.Metrics.Channel, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	h.srv.Store(srv)
+	if err := srv.Run(ctx); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
