@@ -15,7 +15,9 @@ import (
 // channelHandler serves the channel on the proxy API port once its server
 // runs, and 503 until then, as the server itself does before its first
 // snapshot: the proxy retries.
-type channelHandler struct{ srv atomic.Pointer[ctrlchannel.Server] }
+type channelHandler struct {
+	srv atomic.Pointer[ctrlchannel.Server]
+}
 
 func (h *channelHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s := h.srv.Load(); s != nil {

@@ -225,7 +225,9 @@ func (o *Options) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return serve(proxyAPISrv, proxyAPILn, true) })
 	g.Go(func() error { return auth.Run(ctx) })
-	g.Go(func() error { return runChannel(ctx, o, watcher.Identity, auth, channel, log.With("component", "channel")) })
+	g.Go(func() error {
+		return runChannel(ctx, o, watcher.Identity, auth, channel, log.With("component", "channel"))
+	})
 	g.Go(func() error {
 		nsFactory.Start(ctx.Done())
 		if !cache.WaitForCacheSync(ctx.Done(), nsInformer.Informer().HasSynced) {

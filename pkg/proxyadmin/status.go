@@ -121,7 +121,9 @@ func (s *ProxyStatus) WriteYAML(out io.Writer) error { return cli.EncodeYAML(out
 // WriteTable writes the human form: one line per fact.
 func (s *ProxyStatus) WriteTable(out io.Writer) error {
 	var b strings.Builder
-	line := func(k, format string, args ...any) { fmt.Fprintf(&b, "%-14s "+format+"\n", append([]any{k + ":"}, args...)...) }
+	line := func(k, format string, args ...any) {
+		fmt.Fprintf(&b, "%-14s "+format+"\n", append([]any{k + ":"}, args...)...)
+	}
 	line("Pod", "%s/%s", s.Namespace, s.Pod)
 	if id := s.Identity; id != nil {
 		line("Identity", "%s", id.ID)
