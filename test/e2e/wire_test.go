@@ -52,12 +52,12 @@ func parseFrame(f []byte) (segment, bool) {
 	return segment{src: src, dst: dst, payload: tcp[off:]}, true
 }
 
-// capture collects the TCP payloads between two pod IPs seen on any
+// capture collects the TCP payloads to and from one pod IP seen on any
 // interface of the node's network namespace (the test runs there, as
 // root), until stop is called.
 type capture struct {
 	fd       int
-	a, b     netip.Addr
+	ip       netip.Addr
 	mu       sync.Mutex
 	segments []segment
 	done     chan struct{}
@@ -65,8 +65,9 @@ type capture struct {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// startCapture opens an AF_PACKET socket on every interface.
-func startCapture(t *testing.T, a, b netip.Addr) *capture {
+// startCapture opens an AF_PACKET socket on every interface and keeps the
+// segments to or from ip.
+func startCapture(t *testing.T, ip netip.Addr) *capture {
 	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_PACKET, syscall.SOCK_RAW, int(htons(syscall.ETH_P_ALL)))
 	if err != nil {
@@ -78,7 +79,7 @@ func startCapture(t *testing.T, a, b netip.Addr) *capture {
 		syscall.Close(fd)
 		t.Fatal(err)
 	}
-	c := &capture{fd: fd, a: a, b: b, done: make(chan struct{})}
+	c := &capture{fd: fd, ip: ip, done: make(chan struct{})}
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -100,7 +101,7 @@ func startCapture(t *testing.T, a, b netip.Addr) *capture {
 			if !ok || len(s.payload) == 0 {
 				continue
 			}
-			if (s.src.Addr() == a && s.dst.Addr() == b) || (s.src.Addr() == b && s.dst.Addr() == a) {
+			if s.src.Addr() == ip || s.dst.Addr() == ip {
 				s.payload = bytes.Clone(s.payload)
 				c.mu.Lock()
 				c.segments = append(c.segments, s)

@@ -63,7 +63,7 @@ type State struct {
 	// says why), and then signing answers 503.
 	Issuer *identity.Issuer
 	// Bundle is the trust bundle proxies are given, and BundlePEM its
-	// anchors as PEM, as copied into enrolled namespaces; nil while there
+	// anchors as PEM, as copied into the namespaces; nil while there
 	// is none.
 	Bundle    *identity.Bundle
 	BundlePEM []byte
@@ -264,8 +264,9 @@ func (a *Authority) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	// Every namespace: syncCopy decides which get a copy.
 	ns := func(obj any) {
-		if n, ok := obj.(*corev1.Namespace); ok && n.Labels[meshconfig.LabelMonitoredBy] == a.MeshName {
+		if n, ok := obj.(*corev1.Namespace); ok {
 			a.queue.Add(nsPrefix + n.Name)
 		}
 	}
@@ -580,14 +581,10 @@ func (a *Authority) publish(st *State, sec *corev1.Secret, now time.Time) {
 		a.queue.AddAfter(stateKey, a.cert.renewAt.Sub(now))
 	}
 	if (old == nil || !bytes.Equal(old.BundlePEM, st.BundlePEM)) && st.BundlePEM != nil && a.namespaces != nil {
-		// Every enrolled namespace, and every namespace holding a copy.
-		enrolled, _ := a.namespaces.List(labels.SelectorFromSet(labels.Set{meshconfig.LabelMonitoredBy: a.MeshName}))
-		for _, n := range enrolled {
+		// Every namespace; syncCopy decides.
+		all, _ := a.namespaces.List(labels.Everything())
+		for _, n := range all {
 			a.queue.Add(nsPrefix + n.Name)
-		}
-		copies, _ := a.configMaps.List(labels.SelectorFromSet(CopyLabels(a.MeshName)))
-		for _, c := range copies {
-			a.queue.Add(nsPrefix + c.Namespace)
 		}
 	}
 }

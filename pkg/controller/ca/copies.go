@@ -3,6 +3,7 @@ package ca
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -23,11 +24,16 @@ func CopyLabels(mesh string) map[string]string {
 }
 
 // syncCopy makes the bundle's copy in namespace ns what the State says:
-// it creates the copy in a namespace enrolled in the mesh, and keeps every
-// copy it made up to date, enrolled or not. A namespace that leaves the
-// mesh keeps its copy, still updated: its pods may still run sidecars that
-// read it, and they need a rotated anchor as much as any. A ConfigMap of
-// that name that the mesh did not create is left alone and reported.
+// it creates the copy in every namespace that is enrolled in this mesh or
+// in none, except Kubernetes' own (meshconfig.SystemNamespaces), and keeps
+// every copy it made up to date. Not only enrolled ones: `meshctl inject`
+// meshes workloads of namespaces that are not enrolled, and their pods
+// mount the bundle as any other (Istio keeps its root certificate in every
+// namespace for the same reason). A namespace that leaves the mesh keeps
+// its copy, still updated: its pods may still run sidecars that read it,
+// and they need a rotated anchor as much as any. A ConfigMap of that name
+// that the mesh did not create is left alone, and reported in an enrolled
+// namespace.
 func (a *Authority) syncCopy(ctx context.Context, ns string) error {
 	st := a.state.Load()
 	if st == nil || st.BundlePEM == nil || ns == a.MeshNamespace {
@@ -46,13 +52,15 @@ func (a *Authority) syncCopy(ctx context.Context, ns string) error {
 	if n.DeletionTimestamp != nil {
 		return nil
 	}
-	enrolled := n.Labels[meshconfig.LabelMonitoredBy] == a.MeshName
+	owner := n.Labels[meshconfig.LabelMonitoredBy]
+	enrolled := owner == a.MeshName
+	wanted := enrolled || (owner == "" && !slices.Contains(meshconfig.SystemNamespaces(), ns))
 	want := string(st.BundlePEM)
 	ref := "configmap " + ns + "/" + meshconfig.TrustBundleName
 	api := a.Client.CoreV1().ConfigMaps(ns)
 	cur, err := cmLister.ConfigMaps(ns).Get(meshconfig.TrustBundleName)
 	switch {
-	case apierrors.IsNotFound(err) && !enrolled:
+	case apierrors.IsNotFound(err) && !wanted:
 		return nil
 	case apierrors.IsNotFound(err):
 		_, err = api.Create(ctx, &corev1.ConfigMap{

@@ -546,6 +546,14 @@ func TestTrustBundleCopies(t *testing.T) {
 	}
 	eventually(t, "the edited copy is put back", func() bool { return copyData(t, ns) == two })
 
+	// A namespace in no mesh gets a copy too, for the pods `meshctl
+	// inject` meshes there; Kubernetes' own namespaces do not.
+	plain := env.Namespace(t, nil)
+	eventually(t, "a namespace in no mesh gets its copy", func() bool { return copyData(t, plain) == two })
+	if _, err := env.Clients.Kube.CoreV1().ConfigMaps("kube-system").Get(ctx, meshconfig.TrustBundleName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("kube-system has a copy of the trust bundle (%v)", err)
+	}
+
 	// A namespace leaving the mesh keeps its copy, and its updates.
 	if _, err := env.Clients.Kube.CoreV1().Namespaces().Patch(ctx, ns, "application/merge-patch+json",
 		[]byte(`{"metadata":{"labels":{"`+meshconfig.LabelMonitoredBy+`":null}}}`), metav1.PatchOptions{}); err != nil {
@@ -554,8 +562,9 @@ func TestTrustBundleCopies(t *testing.T) {
 	m.putBundle(t, []byte(one))
 	eventually(t, "the copy of a namespace that left follows the update", func() bool { return copyData(t, ns) == one })
 
-	// Someone else's ConfigMap of that name is not overwritten.
-	theirs := env.Namespace(t, nil)
+	// Someone else's ConfigMap of that name is not overwritten: made while
+	// the namespace was another mesh's, which ours leaves alone.
+	theirs := env.Namespace(t, map[string]string{meshconfig.LabelMonitoredBy: "another-mesh"})
 	if _, err := env.Clients.Kube.CoreV1().ConfigMaps(theirs).Create(ctx, &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: meshconfig.TrustBundleName},
 		Data:       map[string]string{meshconfig.TrustBundleKey: "theirs"},
