@@ -35,6 +35,7 @@ var journey = []step{
 	{"meshctl install: control plane ready, check all green", meshInstall},
 	{"enrolled namespaces: bookstore's sidecars injected, bookbuyer buys through both proxies", bookstoreEnrolled},
 	{"bookbuyer to bookstore is mutual TLS on the wire, with both identities in metrics and logs", bookstoreMutualTLS},
+	{"a change in the cluster reaches the proxies over the channel", channelPropagation},
 	{"books->stars with JWT, injected by meshctl inject into a namespace not enrolled", booksJWT},
 	{"permissive disable and enable change the MeshConfig", meshPermissive},
 	{"proxy image differing from the MeshConfig fails check", meshImageMismatch},
