@@ -4,6 +4,8 @@ import (
 	"crypto/x509"
 	"testing"
 	"time"
+
+	_ "github.com/meshctl/meshctl/internal/golden"
 )
 
 func TestWarnBefore(t *testing.T) {

@@ -33,24 +33,7 @@ func mustID(t testing.TB, ns, sa string) identity.ID {
 // issue is a certificate for ns/sa from ca, valid from now for lifetime.
 func issue(t testing.TB, ca *identitytest.CA, ns, sa string, now time.Time, lifetime time.Duration) *tls.Certificate {
 	t.Helper()
-	key, err := identity.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := mustID(t, ns, sa)
-	csr, err := identity.NewCSR(key, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chain, err := ca.Issuer.Sign(csr, id, lifetime, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := identity.TLSCertificate(chain, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return ca.Leaf(t, mustID(t, ns, sa), now, lifetime)
 }
 
 // controllerID is the identity the tests' client holds the controller to.

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/meshctl/meshctl/internal/golden"
+
 	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/identity/identitytest"
 	"github.com/meshctl/meshctl/pkg/issuance"
@@ -55,22 +57,7 @@ func mustID(t testing.TB, td, ns, sa string) identity.ID {
 func startController(t *testing.T, ca *identitytest.CA, id identity.ID) *controller {
 	t.Helper()
 	c := &controller{ca: ca, lifetime: identity.DefaultLeafLifetime}
-	key, err := identity.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := identity.NewCSR(key, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chain, err := ca.Issuer.Sign(csr, id, 0, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := identity.TLSCertificate(chain, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert := ca.Leaf(t, id, time.Now(), 0)
 	src := identity.Sources{Certificate: func() *tls.Certificate { return cert }, Bundle: func() *identity.Bundle { return ca.Bundle }}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+issuance.Path, func(w http.ResponseWriter, r *http.Request) {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/meshctl/meshctl/internal/golden"
+
 	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/identity/identitytest"
 )

@@ -151,27 +151,11 @@ func start(t testing.TB, fo fixtureOptions) *fixture {
 // lifetime.
 func issue(t testing.TB, ca *identitytest.CA, ns, sa string, notBefore time.Time, lifetime time.Duration) *tls.Certificate {
 	t.Helper()
-	key, err := identity.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
 	id, err := identity.NewID(identity.DefaultTrustDomain, ns, sa)
 	if err != nil {
 		t.Fatal(err)
 	}
-	csr, err := identity.NewCSR(key, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chain, err := ca.Issuer.Sign(csr, id, lifetime, notBefore)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := identity.TLSCertificate(chain, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return ca.Leaf(t, id, notBefore, lifetime)
 }
 
 // client is mesh-proxy's client with cert, running until the test ends.
