@@ -14,6 +14,9 @@ import (
 // the bundle, requests of authenticated callers are answered 503
 // (signer.ReasonNoIssuer), which proxies retry.
 func (a *Authority) SigningHandler(reviewer signer.TokenReviewer, log *slog.Logger) http.Handler {
+	// One limiter for the replica's whole life: it bounds what this
+	// replica asks of the API server.
+	reviews := signer.NewReviewLimiter()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// One State for the whole request: the issuer, trust domain and
 		// lifetime it signs with belong together.
@@ -23,6 +26,6 @@ func (a *Authority) SigningHandler(reviewer signer.TokenReviewer, log *slog.Logg
 			s.Issuer = func() *identity.Issuer { return st.Issuer }
 			s.TrustDomain, s.Lifetime = st.TrustDomain, st.Lifetime
 		}
-		(&signer.Handler{Signer: s, Log: log}).ServeHTTP(w, r)
+		(&signer.Handler{Signer: s, Log: log, Reviews: reviews}).ServeHTTP(w, r)
 	})
 }

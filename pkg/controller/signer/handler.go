@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 
+	"golang.org/x/time/rate"
+
 	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/issuance"
 )
@@ -40,6 +42,26 @@ type Handler struct {
 	// Log gets one line per refusal and per certificate issued; nil
 	// discards.
 	Log *slog.Logger
+	// Reviews, when not nil, bounds the TokenReviews the handler asks of
+	// the API server: a request beyond it is answered 503 with
+	// Retry-After before its token is reviewed. The proxy port is open to
+	// the whole cluster, and every token, forged or not, costs the API
+	// server a review; proxies retry a 503 with backoff.
+	Reviews *rate.Limiter
+}
+
+// The reviews a controller replica asks for at most, by default
+// (NewReviewLimiter): a rollout of a thousand pods is a thousand requests
+// spread over minutes, and renewals of a fleet come a few per second at
+// most, so only a flood meets the limit.
+const (
+	DefaultReviewsPerSecond = 50
+	DefaultReviewBurst      = 200
+)
+
+// NewReviewLimiter is the default Reviews limiter.
+func NewReviewLimiter() *rate.Limiter {
+	return rate.NewLimiter(DefaultReviewsPerSecond, DefaultReviewBurst)
 }
 
 // ServeHTTP answers one request. The cheap checks that read nothing but
@@ -82,6 +104,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if h.Reviews != nil && !h.Reviews.Allow() {
+		w.Header().Set("Retry-After", "1")
+		reply(w, http.StatusServiceUnavailable, "too many certificate requests; retry later")
+		log.Warn("certificate request refused: too many token reviews", "status", http.StatusServiceUnavailable)
+		return
+	}
 	caller, err := h.Signer.Authenticate(r.Context(), token)
 	if err != nil {
 		status, text := statusOf(err)

@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -287,5 +289,34 @@ func TestSignIdentityFromTokenOnly(t *testing.T) {
 	}
 	if _, err := (&Signer{Issuer: s.Issuer}).Sign(context.Background(), "attacker/sa", identitytest.CSR(t, "attacker", "sa")); !errors.Is(err, ReasonReviewFailed) {
 		t.Errorf("no reviewer: %v", err)
+	}
+}
+
+// TestReviewsLimited: past the limit, a request is refused with 503 and
+// Retry-After before its token costs the API server a review.
+func TestReviewsLimited(t *testing.T) {
+	c := identitytest.NewCA(t, time.Now())
+	var reviews int
+	s := &Signer{Issuer: func() *identity.Issuer { return c.Issuer }, Now: func() time.Time { return c.Now },
+		Reviewer: reviewFunc(func(spec authenticationv1.TokenReviewSpec) (authenticationv1.TokenReviewStatus, error) {
+			reviews++
+			return authenticationv1.TokenReviewStatus{}, nil // unauthenticated
+		})}
+	h := &Handler{Signer: s, Reviews: rate.NewLimiter(0, 2)}
+	csr := identitytest.CSR(t, "ns", "sa")
+	var codes []int
+	for range 4 {
+		w := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, Path, bytes.NewReader(csr))
+		req.Header.Set("Authorization", "Bearer forged")
+		req.Header.Set("Content-Type", issuance.ContentTypeCSR)
+		h.ServeHTTP(w, req)
+		codes = append(codes, w.Code)
+		if w.Code == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+			t.Error("a 503 without Retry-After")
+		}
+	}
+	if want := []int{401, 401, 503, 503}; !slices.Equal(codes, want) || reviews != 2 {
+		t.Errorf("answers %v after %d reviews, want %v after 2", codes, reviews, want)
 	}
 }
