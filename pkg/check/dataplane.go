@@ -53,6 +53,15 @@ func dataPlaneChecks() []Check {
 		},
 		{
 			Category:    CategoryDataPlane,
+			Description: "proxies hold a valid certificate and the controller's channel",
+			Hint:        "data-plane-proxy-identity",
+			Severity:    Error,
+			Needs:       needs,
+			DataPlane:   true,
+			Run:         checkProxyIdentity,
+		},
+		{
+			Category:    CategoryDataPlane,
 			Description: "running pods of enrolled namespaces have the sidecar",
 			Hint:        "data-plane-not-injected",
 			Severity:    Warning,

@@ -51,6 +51,9 @@ type Env struct {
 	// ExternalIssuer says the install will use an issuer Secret that
 	// exists (--identity-external-issuer): the preflight requires it.
 	ExternalIssuer bool
+	// ProxyStatus reads a proxy's /status; nil is a port-forward through
+	// Clients (pkg/proxyadmin).
+	ProxyStatus ProxyStatusReader
 
 	// clientsErr is why there are no Clients.
 	clientsErr error

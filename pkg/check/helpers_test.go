@@ -384,6 +384,7 @@ type podSpec struct {
 	dropProxy  bool   // marked injected but without the proxy container
 	native     bool   // the proxy as a native sidecar (a Job's pod)
 	statusless bool   // no status written
+	identity   bool   // the proxy injected with identity (--controller-id)
 	phase      corev1.PodPhase
 }
 
@@ -408,6 +409,13 @@ func (m *mesh) createPod(t testing.TB, ns string, p podSpec) {
 		}
 		if p.image != "" {
 			pc.Image = p.image
+		}
+		if p.identity {
+			if pc, err = pc.WithIdentity(meshconfig.DefaultMeshNamespace, ""); err != nil {
+				t.Fatal(err)
+			}
+			pod.Spec.ServiceAccountName = "default"
+			pod.Spec.Volumes = []corev1.Volume{proxyconfig.IdentityVolume()}
 		}
 		marker := &inject.Marker{Version: version.Version(), Hash: "h", InitContainers: []string{proxyconfig.InitContainerName}, Containers: []string{proxyconfig.ProxyContainerName}}
 		pod.Annotations = map[string]string{meshconfig.AnnotationInjected: marker.String()}

@@ -2,9 +2,14 @@ package check
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	proxychannel "github.com/meshctl/meshctl/pkg/proxy/channel"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -13,6 +18,8 @@ import (
 
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/proxy/admin"
+	"github.com/meshctl/meshctl/pkg/proxy/credentials"
 )
 
 // Every post-install check passes on a healthy mesh with a healthy data plane.
@@ -268,4 +275,58 @@ func TestPostInstallForbidden(t *testing.T) {
 		"forbidden: you may not get deployments.apps in namespace \""+m.ns+"\"")
 	limited.expectProblem(t, Checks(), "webhook-ca-bundle", StatusFail,
 		"forbidden: you may not get mutatingwebhookconfigurations.admissionregistration.k8s.io cluster-wide")
+}
+
+// TestProxyIdentityCheck: every ready proxy injected with identity is
+// asked for its status (here by a reader standing in for the port-forward,
+// which needs a kubelet; the e2e journey runs the real one): no
+// certificate, an expired one, a disconnected channel or an unreadable
+// status fail, naming the pod; proxies without identity and proxies not
+// ready are not asked.
+func TestProxyIdentityCheck(t *testing.T) {
+	m := newMesh(t)
+	m.install(t)
+	ns := m.enrol(t)
+	now := m.env.Clock.Now()
+	good := admin.Status{
+		Identity: &credentials.Status{ID: "spiffe://cluster.local/ns/" + ns + "/sa/default", Certificate: &credentials.CertificateStatus{NotAfter: now.Add(time.Hour)}},
+		Channel:  &proxychannel.Status{Connected: true},
+	}
+	statuses := map[string]admin.Status{}
+	var asked []string
+	var mu sync.Mutex
+	env := *m.env
+	env.ProxyStatus = func(_ context.Context, namespace, pod string) (admin.Status, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, pod)
+		st, ok := statuses[pod]
+		if !ok {
+			return st, errors.New("connection refused")
+		}
+		return st, nil
+	}
+	mm := &mesh{name: m.name, ns: m.ns, env: &env}
+	for _, name := range []string{"good", "no-cert", "expired", "disconnected", "unreadable", "pulling"} {
+		mm.createPod(t, ns, podSpec{name: name, injected: true, native: true, identity: true, notReady: map[bool]string{true: "ImagePullBackOff"}[name == "pulling"]})
+	}
+	mm.createPod(t, ns, podSpec{name: "old-proxy", injected: true, native: true})
+	statuses["good"] = good
+	statuses["no-cert"] = admin.Status{Identity: &credentials.Status{}, Channel: good.Channel}
+	expired := good
+	expired.Identity = &credentials.Status{Certificate: &credentials.CertificateStatus{NotAfter: now.Add(-time.Minute)}}
+	statuses["expired"] = expired
+	statuses["disconnected"] = admin.Status{Identity: good.Identity, Channel: &proxychannel.Status{LastError: "controller: 403 Forbidden"}}
+
+	mm.expectProblem(t, Checks(), "data-plane-proxy-identity", StatusFail, "4 of 5 proxies",
+		ns+"/no-cert (no certificate)", ns+"/expired (certificate expired at", ns+"/disconnected (channel not connected: controller: 403 Forbidden)",
+		ns+"/unreadable (status unreadable: connection refused)")
+	slices.Sort(asked)
+	if want := []string{"disconnected", "expired", "good", "no-cert", "unreadable"}; !slices.Equal(asked, want) {
+		t.Errorf("asked %v, want %v (neither the proxy without identity nor the one not ready)", asked, want)
+	}
+	for _, name := range []string{"no-cert", "expired", "disconnected", "unreadable"} {
+		statuses[name] = good
+	}
+	mm.expectOK(t, Checks(), "data-plane-proxy-identity")
 }
