@@ -117,6 +117,11 @@ func bookstoreMutualTLS(t *testing.T, e *Env) {
 			t.Errorf("%s's proxy /status channel: %+v, want connected with a snapshot", app.name, st.Channel)
 		}
 	}
+	// meshctl check asks every proxy the same, through port-forwards.
+	code, checkOut, checkErr := e.RunExit(t, m.meshctl, "check")
+	if want := "[ok]   proxies hold a valid certificate and the controller's channel"; code != 0 || !strings.Contains(checkOut+checkErr, want) {
+		t.Errorf("meshctl check: exit %d, want 0 with %q:\n%s%s", code, want, checkOut, checkErr)
+	}
 	out := e.Run(t, m.meshctl, "proxy", "status", "-n", m.bookstore.namespace, m.bookstore.pod)
 	for _, want := range []string{"spiffe://cluster.local/ns/bookstore/sa/bookstore", "Certificate:", "Channel:       connected"} {
 		if !strings.Contains(out, want) {
