@@ -410,20 +410,7 @@ func (e *Env) meshedApp(t *testing.T, ns, name string) meshApp {
 // proxy's admin port on the pod's IP.
 func (e *Env) proxyRequests(t *testing.T, app meshApp, direction string) float64 {
 	t.Helper()
-	u := fmt.Sprintf("http://%s/metrics", netip.AddrPortFrom(app.podIP, wire.AdminPort))
-	var sum float64
-	eventually(t, 30*time.Second, "GET "+u, func(ctx context.Context) error {
-		status, body, err := get(ctx, u)
-		if err != nil {
-			return err
-		}
-		if status != http.StatusOK {
-			return fmt.Errorf("GET %s: status %d: %s", u, status, body)
-		}
-		sum, err = sumCounter(body, telemetry.MetricRequestsTotal, `direction="`+direction+`"`)
-		return err
-	})
-	return sum
+	return e.proxyCounter(t, app, telemetry.MetricRequestsTotal, `direction="`+direction+`"`)
 }
 
 // sumCounter adds the samples of the metric whose labels contain label, from
