@@ -111,7 +111,7 @@ type controllerStandIn struct {
 // until the test ends: certificates signed by ca's issuer for the tokens of
 // reviewer, and a channel that sends one snapshot of pods (sorted here)
 // then heartbeats, to proxies that present a certificate of ca.
-func startController(t *testing.T, ns, ip string, ca *identitytest.CA, reviewer tokenReviewer, pods []channel.Pod) *controllerStandIn {
+func startController(t testing.TB, ns, ip string, ca *identitytest.CA, reviewer tokenReviewer, pods []channel.Pod) *controllerStandIn {
 	t.Helper()
 	id, err := meshconfig.ControllerID(identity.DefaultTrustDomain, "mesh-system")
 	if err != nil {
@@ -171,7 +171,7 @@ func startController(t *testing.T, ns, ip string, ca *identitytest.CA, reviewer 
 
 // identityDir writes a pod's projected identity files (the token, and the
 // bundle of ca's anchor) into a new directory readable by the proxy's UID.
-func identityDir(t *testing.T, token string, ca *identitytest.CA) string {
+func identityDir(t testing.TB, token string, ca *identitytest.CA) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "mp-identity-")
 	if err != nil {
@@ -193,8 +193,9 @@ func identityDir(t *testing.T, token string, ca *identitytest.CA) string {
 // then `mesh-proxy run` with ctl as its controller, as UID 1500, in a mount
 // namespace of its own where dir is mounted on wire.IdentityDir, as the
 // kubelet mounts the projected volume. appRole, when not empty, is the app
-// to start first.
-func meshPodWithIdentity(t *testing.T, proxyBin, ns, name, ip string, ic wire.Interception, ctl *controllerStandIn, dir, appRole string) {
+// to start first; proxyEnv is added to the proxy's environment. It returns
+// the proxy's process.
+func meshPodWithIdentity(t testing.TB, proxyBin, ns, name, ip string, ic wire.Interception, ctl *controllerStandIn, dir, appRole string, proxyEnv ...string) proc {
 	t.Helper()
 	// The mount point, left in place: it is empty on the host, and the
 	// bind mounts are in the proxies' own mount namespaces.
@@ -212,10 +213,11 @@ func meshPodWithIdentity(t *testing.T, proxyBin, ns, name, ip string, ic wire.In
 		AdminPort: wire.AdminPort, Metrics: true,
 		Identity: &wire.Identity{ControllerAddress: ctl.addr, ControllerID: ctl.id},
 	}
-	env := []string{"POD_NAME=" + name, "POD_NAMESPACE=" + meshNamespace, "POD_IP=" + ip, "SERVICE_ACCOUNT=" + name}
+	env := append([]string{"POD_NAME=" + name, "POD_NAMESPACE=" + meshNamespace, "POD_IP=" + ip, "SERVICE_ACCOUNT=" + name}, proxyEnv...)
 	// Positional parameters, so that no argument is ever parsed by the shell.
 	argv := append([]string{"unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
 		`mount --bind "$1" "$2" && shift 2 && exec "$@"`, "sh", dir, wire.IdentityDir}, asProxyUser()...)
 	argv = append(append(argv, "--", proxyBin), run.Args()...)
-	start(t, ns, env, argv...)
+	// Every command in argv execs the next: the PID is the proxy's.
+	return proc{pid: start(t, ns, env, argv...).Process.Pid}
 }
