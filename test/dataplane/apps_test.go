@@ -50,6 +50,8 @@ func runApp(role string) error {
 		return runStars()
 	case "benchserver":
 		return runBenchServer()
+	case "counting":
+		return runCounting()
 	}
 	return fmt.Errorf("unknown app %q", role)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/meshctl/meshctl/pkg/channel"
+	"github.com/meshctl/meshctl/pkg/identity"
+	"github.com/meshctl/meshctl/pkg/identity/identitytest"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
@@ -23,6 +27,9 @@ import (
 //   - mesh: the load generator in a meshed client pod (its outbound is
 //     intercepted by its sidecar) -> the server pod's sidecar -> the app;
 //   - direct: a plain client pod -> the app in a plain server pod;
+//   - mesh mTLS: as mesh, both proxies with identity (certificates and a
+//     snapshot from a controller stand-in), so the hop between them is
+//     mutual TLS;
 //   - nginx: the plain client -> nginx on its localhost -> nginx in the
 //     plain server pod -> the app on localhost: the same two hops.
 const (
@@ -32,6 +39,9 @@ const (
 	benchPlainServer = "198.18.101.4"
 	benchMesh1Client = "198.18.101.5"
 	benchMesh1Server = "198.18.101.6"
+	benchMTLSClient  = "198.18.101.7"
+	benchMTLSServer  = "198.18.101.8"
+	benchController  = "198.18.101.9"
 	benchAppPort     = 8080
 	nginxHop1Port    = 8001
 	nginxHop2Port    = 8002
@@ -348,7 +358,11 @@ func BenchmarkProxy(b *testing.B) {
 		"server-proxy": {Transport: &http.Transport{DialContext: dialer(b, meshServer)}},
 	}
 	proxies2 := meshProxies(append([]string{"GOMAXPROCS=2"}, profEnv...), mesh1Client, mesh1Server)
-	for _, ns := range []string{meshServer, mesh1Server, plainServer} {
+	mtlsClient, mtlsServer := tp.pod(b, "bmtc", benchMTLSClient), tp.pod(b, "bmts", benchMTLSServer)
+	proxiesTLS := mtlsProxies(b, tp, proxyBin, ic, profEnv, mtlsClient, mtlsServer)
+	admins["client-proxy-mtls"] = &http.Client{Transport: &http.Transport{DialContext: dialer(b, mtlsClient)}}
+	admins["server-proxy-mtls"] = &http.Client{Transport: &http.Transport{DialContext: dialer(b, mtlsServer)}}
+	for _, ns := range []string{meshServer, mesh1Server, mtlsServer, plainServer} {
 		start(b, ns, []string{"MP_APP=benchserver"}, os.Args[0])
 	}
 	nginxes := []proc{
@@ -365,6 +379,7 @@ func BenchmarkProxy(b *testing.B) {
 		{"direct", client(plainClient), fmt.Sprintf("http://%s:%d/", benchPlainServer, benchAppPort), nil},
 		{"mesh-proxy x2", client(meshClient), fmt.Sprintf("http://%s:%d/", benchMeshServer, benchAppPort), proxies},
 		{"mesh-proxy x2 GOMAXPROCS=2", client(mesh1Client), fmt.Sprintf("http://%s:%d/", benchMesh1Server, benchAppPort), proxies2},
+		{"mesh-proxy x2 mTLS", client(mtlsClient), fmt.Sprintf("http://%s:%d/", benchMTLSServer, benchAppPort), proxiesTLS},
 		{"nginx x2", client(plainClient), fmt.Sprintf("http://127.0.0.1:%d/", nginxHop1Port), nginxes},
 	}
 	// MP_BENCH_PATHS keeps only the named paths (comma-separated), and
@@ -373,6 +388,16 @@ func BenchmarkProxy(b *testing.B) {
 		keep := strings.Split(only, ",")
 		paths = slices.DeleteFunc(paths, func(p benchPath) bool {
 			return p.name != "direct" && !slices.Contains(keep, p.name)
+		})
+	}
+	for name, c := range admins {
+		waitFor(b, name+" to be ready", func() bool {
+			resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d%s", wire.AdminPort, wire.ReadyPath))
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
 		})
 	}
 	body := make([]byte, benchBodyBytes)
@@ -454,6 +479,19 @@ func BenchmarkProxy(b *testing.B) {
 		}
 	}
 
+	// The mTLS row is worth something only if its hop was mutual TLS.
+	if slices.ContainsFunc(paths, func(p benchPath) bool { return p.name == "mesh-proxy x2 mTLS" }) {
+		resp, err := admins["server-proxy-mtls"].Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", wire.AdminPort))
+		if err != nil {
+			b.Fatal(err)
+		}
+		metrics, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(metrics), `peer="`+meshNamespace+`/bmtc",status_class="2xx",tls="true"}`) {
+			b.Errorf("the mTLS path's server proxy counted no request from %s/bmtc over mutual TLS:\n%s", meshNamespace, metrics)
+		}
+	}
+
 	var out strings.Builder
 	tw := tabwriter.NewWriter(&out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "path\trate/s\tsent\terrors\tp50\tp90\tp99\tadded p50\tadded p90\tadded p99\tpeak RSS/proxy\t(anon + file)\tCPU s/1000 req (both hops)\t\n")
@@ -473,6 +511,29 @@ func BenchmarkProxy(b *testing.B) {
 		if r.res.errors > 0 {
 			b.Errorf("%s at %d/s: %d of %d requests failed", r.path, r.rate, r.res.errors, r.res.sent)
 		}
+	}
+}
+
+// mtlsProxies starts a controller stand-in and the proxies, with identity,
+// of a client pod and a server pod that the snapshot lists as meshed.
+func mtlsProxies(b *testing.B, tp *topology, proxyBin string, ic wire.Interception, env []string, clientNS, serverNS string) []proc {
+	ca := identitytest.NewCA(b, time.Now())
+	id := func(sa string) identity.ID {
+		id, err := identity.NewID(identity.DefaultTrustDomain, meshNamespace, sa)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return id
+	}
+	pod := func(ip string, id identity.ID) channel.Pod {
+		return channel.Pod{IPs: []netip.Addr{netip.MustParseAddr(ip)}, Identity: id.String(), BypassPorts: []uint16{wire.AdminPort}}
+	}
+	ctl := startController(b, tp.pod(b, "bctl", benchController), benchController, ca,
+		tokenReviewer{"token-of-bmtc": "bmtc", "token-of-bmts": "bmts"},
+		[]channel.Pod{pod(benchMTLSClient, id("bmtc")), pod(benchMTLSServer, id("bmts"))})
+	return []proc{
+		meshPodWithIdentity(b, proxyBin, clientNS, "bmtc", benchMTLSClient, ic, ctl, identityDir(b, "token-of-bmtc", ca), "", env...),
+		meshPodWithIdentity(b, proxyBin, serverNS, "bmts", benchMTLSServer, ic, ctl, identityDir(b, "token-of-bmts", ca), "", env...),
 	}
 }
 
