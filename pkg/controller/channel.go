@@ -48,8 +48,12 @@ func runChannel(ctx context.Context, o *Options, identity func() (meshconfig.Ide
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	ctrlID, err := meshconfig.ControllerID(td, o.MeshNamespace)
+	if err != nil {
+		return err
+	}
 	srv, err := ctrlchannel.New(ctrlchannel.Options{
-		Kube: o.Kube, MeshName: o.MeshName, TrustDomain: td, Sources: auth.Sources(),
+		Kube: o.Kube, MeshName: o.MeshName, TrustDomain: td, ControllerID: ctrlID, Sources: auth.Sources(),
 		Metrics: o.Metrics.Channel, Log: log,
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package channel
 
 import (
 	"cmp"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -21,10 +22,15 @@ type state struct {
 	meshName string
 	// trustDomain is that of every identity.
 	trustDomain string
-	namespaces  []*corev1.Namespace
-	pods        []*corev1.Pod
-	services    []*corev1.Service
-	slices      []*discoveryv1.EndpointSlice
+	// controllerID is this mesh's controller; a pod whose proxy was
+	// injected to talk to it is meshed wherever it runs (`meshctl inject`
+	// meshes pods of namespaces that are not enrolled). Zero: only pods of
+	// enrolled namespaces are.
+	controllerID identity.ID
+	namespaces   []*corev1.Namespace
+	pods         []*corev1.Pod
+	services     []*corev1.Service
+	slices       []*discoveryv1.EndpointSlice
 }
 
 // build computes the content of the snapshot of st: a pure function of the
@@ -37,9 +43,17 @@ func build(st state) channel.Content {
 			enrolled[ns.Name] = true
 		}
 	}
+	pods := meshedPods(st.pods, enrolled, st.controllerID, st.trustDomain)
+	// The Services of every namespace with a meshed pod, enrolled or not.
+	withMeshed := maps.Clone(enrolled)
+	for _, p := range pods {
+		if id, err := identity.ParseID(p.Identity); err == nil {
+			withMeshed[id.Namespace()] = true
+		}
+	}
 	return channel.Content{
-		Pods:     meshedPods(st.pods, enrolled, st.trustDomain),
-		Services: services(st.services, st.slices, enrolled),
+		Pods:     pods,
+		Services: services(st.services, st.slices, withMeshed),
 	}
 }
 
@@ -48,14 +62,14 @@ func build(st state) channel.Content {
 // node not yet deleted, and the new pod that got its IP): the one created
 // last wins, as it is the one the network now routes to, with the name as
 // a tie-break so that every replica decides alike.
-func meshedPods(pods []*corev1.Pod, enrolled map[string]bool, td string) []channel.Pod {
+func meshedPods(pods []*corev1.Pod, enrolled map[string]bool, controller identity.ID, td string) []channel.Pod {
 	type candidate struct {
 		pod *corev1.Pod
 		out channel.Pod
 	}
 	var cands []candidate
 	for _, p := range pods {
-		if out, ok := meshedPod(p, enrolled, td); ok {
+		if out, ok := meshedPod(p, enrolled, controller, td); ok {
 			cands = append(cands, candidate{p, out})
 		}
 	}
@@ -86,17 +100,17 @@ func meshedPods(pods []*corev1.Pod, enrolled map[string]bool, td string) []chann
 }
 
 // meshedPod is p's entry when p is meshed: not on the host's network, not
-// finished, with an IP, in an enrolled namespace, and injected with a
+// finished, with an IP, in an enrolled namespace or injected to talk to
+// controller, and injected with a
 // proxy that has an identity (--controller-id) and with the interception
 // rules of mesh-proxy-init. The bypass ports are read from those rules'
 // arguments, which are what the pod runs: the MeshConfig's exclusion list
 // may have changed since the pod was injected, and the pod's annotation was
 // merged into them at injection.
-func meshedPod(p *corev1.Pod, enrolled map[string]bool, td string) (channel.Pod, bool) {
+func meshedPod(p *corev1.Pod, enrolled map[string]bool, controller identity.ID, td string) (channel.Pod, bool) {
 	switch {
 	case p.Spec.HostNetwork, // its IP is the node's, shared by every such pod
-		p.Status.Phase == corev1.PodSucceeded, p.Status.Phase == corev1.PodFailed, // its IP may be reused
-		!enrolled[p.Namespace]:
+		p.Status.Phase == corev1.PodSucceeded, p.Status.Phase == corev1.PodFailed: // its IP may be reused
 		return channel.Pod{}, false
 	}
 	if _, ok := p.Annotations[meshconfig.AnnotationInjected]; !ok {
@@ -108,6 +122,9 @@ func meshedPod(p *corev1.Pod, enrolled map[string]bool, td string) (channel.Pod,
 	}
 	run, err := wire.ParseRunArgs(proxy.Args)
 	if err != nil || run.Identity == nil {
+		return channel.Pod{}, false
+	}
+	if !enrolled[p.Namespace] && (controller.IsZero() || run.Identity.ControllerID != controller) {
 		return channel.Pod{}, false
 	}
 	var rules *wire.Interception

@@ -108,8 +108,18 @@ func TestBuildPods(t *testing.T) {
 		"dual stack": {func(t *testing.T) *corev1.Pod { return pod(t, "shop", "a", "198.18.0.1", "fd00::1") },
 			[]channel.Pod{{IPs: []netip.Addr{addr("198.18.0.1"), addr("fd00::1")}, Identity: "spiffe://cluster.local/ns/shop/sa/web", BypassPorts: []uint16{9090, 15000}}}},
 		"unenrolled namespace": {func(t *testing.T) *corev1.Pod { return pod(t, "plain", "a", "198.18.0.1") }, nil},
-		"another mesh":         {func(t *testing.T) *corev1.Pod { return pod(t, "other", "a", "198.18.0.1") }, nil},
-		"unknown namespace":    {func(t *testing.T) *corev1.Pod { return pod(t, "gone", "a", "198.18.0.1") }, nil},
+		"injected for this mesh's controller, namespace not enrolled": {func(t *testing.T) *corev1.Pod {
+			p := pod(t, "plain", "a", "198.18.0.1")
+			p.Labels = map[string]string{"for": "this-controller"}
+			return p
+		}, []channel.Pod{{IPs: []netip.Addr{addr("198.18.0.1")}, Identity: "spiffe://cluster.local/ns/plain/sa/web", BypassPorts: []uint16{9090, 15000}}}},
+		"injected for another controller, namespace not enrolled": {func(t *testing.T) *corev1.Pod {
+			p := pod(t, "plain", "a", "198.18.0.1")
+			p.Labels = map[string]string{"for": "another-controller"}
+			return p
+		}, nil},
+		"another mesh":      {func(t *testing.T) *corev1.Pod { return pod(t, "other", "a", "198.18.0.1") }, nil},
+		"unknown namespace": {func(t *testing.T) *corev1.Pod { return pod(t, "gone", "a", "198.18.0.1") }, nil},
 		"no marker": {func(t *testing.T) *corev1.Pod {
 			p := pod(t, "shop", "a", "198.18.0.1")
 			p.Annotations = nil
@@ -149,7 +159,14 @@ func TestBuildPods(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			st := baseState()
-			st.pods = []*corev1.Pod{tc.pod(t)}
+			p := tc.pod(t)
+			switch p.Labels["for"] {
+			case "this-controller":
+				st.controllerID = testControllerID(t, "mesh-system")
+			case "another-controller":
+				st.controllerID = testControllerID(t, "other-system")
+			}
+			st.pods = []*corev1.Pod{p}
 			got := build(st).Pods
 			if len(got) == 0 && len(tc.want) == 0 {
 				return
@@ -288,4 +305,14 @@ func TestTrimKeepsWhatBuildReads(t *testing.T) {
 	if got := build(st); !reflect.DeepEqual(got, want) {
 		t.Errorf("trimmed, proxy among the containers: %+v\nwant %+v", got, want)
 	}
+}
+
+// testControllerID is the controller of the mesh installed in ns.
+func testControllerID(t *testing.T, ns string) identity.ID {
+	t.Helper()
+	id, err := meshconfig.ControllerID(identity.DefaultTrustDomain, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

@@ -51,6 +51,11 @@ type Options struct {
 	// TrustDomain is that of every identity (the MeshConfig's
 	// spec.identity.trustDomain, which cannot change).
 	TrustDomain string
+	// ControllerID is this mesh's controller (meshconfig.ControllerID):
+	// pods injected to talk to it are meshed in any namespace, as `meshctl
+	// inject` meshes pods of namespaces that are not enrolled. Zero: only
+	// pods of enrolled namespaces are.
+	ControllerID identity.ID
 	// Sources verify callers: the trust bundle and the clock
 	// (identity.VerifyAPIPeer), which also ends a stream when the
 	// caller's certificate expires and stamps each snapshot's generation
@@ -278,7 +283,7 @@ func shortHash(h string) string {
 
 // state reads every lister.
 func (s *Server) state() (state, error) {
-	st := state{meshName: s.o.MeshName, trustDomain: s.o.TrustDomain}
+	st := state{meshName: s.o.MeshName, trustDomain: s.o.TrustDomain, controllerID: s.o.ControllerID}
 	var err error
 	if st.namespaces, err = s.factory.Core().V1().Namespaces().Lister().List(labels.Everything()); err != nil {
 		return st, fmt.Errorf("listing namespaces: %w", err)
