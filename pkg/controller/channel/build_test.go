@@ -316,3 +316,24 @@ func testControllerID(t *testing.T, ns string) identity.ID {
 	}
 	return id
 }
+
+// TestBuildServicesOfMeshedPods: a namespace that is not enrolled but
+// holds a pod meshed for this controller has its Services in the
+// snapshot, so that callers reach that pod through them with mutual TLS.
+func TestBuildServicesOfMeshedPods(t *testing.T) {
+	st := baseState()
+	st.controllerID = testControllerID(t, "mesh-system")
+	st.pods = []*corev1.Pod{pod(t, "plain", "a", "198.18.0.5")}
+	st.services = []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Namespace: "plain", Name: "stars"},
+		Spec: corev1.ServiceSpec{ClusterIP: "198.19.0.9", Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}}}}
+	st.slices = []*discoveryv1.EndpointSlice{slice("plain", "stars", "stars-1", discoveryv1.AddressTypeIPv4,
+		[]discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080)}}, endpoint(ptr.To(true), "198.18.0.5"))}
+	got := build(st).Services
+	if len(got) != 1 || got[0].Name != "plain/stars" || len(got[0].Ports) != 1 || len(got[0].Ports[0].Endpoints) != 1 {
+		t.Errorf("got %+v, want plain/stars with its one endpoint", got)
+	}
+	st.controllerID = identity.ID{}
+	if got := build(st).Services; len(got) != 0 {
+		t.Errorf("without the controller's identity: %+v, want none", got)
+	}
+}
