@@ -22,6 +22,7 @@ import (
 
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
@@ -227,6 +228,12 @@ func booksJWT(t *testing.T, e *Env) {
 	t.Logf("stars' /api/stats: %+v", stars)
 	if stars.Authorized == 0 || stars.LastSubject != claims.Subject {
 		t.Errorf("stars' /api/stats %+v: the token of subject %q did not reach stars (propagation through books' sidecars)", stars, claims.Subject)
+	}
+	// books and stars are meshed outside enrolled namespaces, by meshctl
+	// inject; the channel knows them all the same, so books calls stars
+	// with mutual TLS.
+	if n := e.proxyCounter(t, m.stars, telemetry.MetricRequestsTotal, `direction="inbound"`, `peer="books/books"`, `tls="true"`); n == 0 {
+		t.Errorf("stars' proxy counted no inbound request from books/books over mutual TLS")
 	}
 	var booksMid struct{ Requests int64 }
 	e.appStats(t, m.books, &booksMid)
