@@ -2,9 +2,7 @@ package check
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,7 +10,6 @@ import (
 	"github.com/meshctl/meshctl/pkg/proxy/admin"
 	"github.com/meshctl/meshctl/pkg/proxyadmin"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
-	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // proxyStatusConcurrency bounds the port-forwards open at once.
@@ -29,32 +26,7 @@ func (env *Env) proxyStatus() ProxyStatusReader {
 	if env.ProxyStatus != nil {
 		return env.ProxyStatus
 	}
-	return func(ctx context.Context, ns, pod string) (admin.Status, error) {
-		var st admin.Status
-		body, err := (&proxyadmin.Client{Config: env.Clients.Config, Kube: env.Clients.Kube}).Get(ctx, ns, pod, wire.StatusPath)
-		if err != nil {
-			return st, err
-		}
-		if err := json.Unmarshal(body, &st); err != nil {
-			return st, fmt.Errorf("pod %q in namespace %q: %s: %w", pod, ns, wire.StatusPath, err)
-		}
-		return st, nil
-	}
-}
-
-// hasIdentity reports whether pod's proxy was injected with identity
-// (older proxies have neither certificate nor channel to report).
-func hasIdentity(pod *corev1.Pod) bool {
-	p := proxyconfig.ProxyContainerOf(&pod.Spec)
-	if p == nil {
-		return false
-	}
-	for _, a := range p.Args {
-		if strings.HasPrefix(a, "--controller-id=") {
-			return true
-		}
-	}
-	return false
+	return (&proxyadmin.Client{Config: env.Clients.Config, Kube: env.Clients.Kube}).Status
 }
 
 // checkProxyIdentity asks every ready proxy with identity for its status:
@@ -67,7 +39,7 @@ func checkProxyIdentity(ctx context.Context, env *Env) error {
 	}
 	var pods []*corev1.Pod
 	dp.each(func(_ *corev1.Namespace, pod *corev1.Pod) {
-		if cs := proxyconfig.ProxyStatusOf(pod); hasIdentity(pod) && cs != nil && cs.Ready {
+		if cs := proxyconfig.ProxyStatusOf(pod); proxyconfig.IdentityOf(&pod.Spec) != nil && cs != nil && cs.Ready {
 			pods = append(pods, pod)
 		}
 	})

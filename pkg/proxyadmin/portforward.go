@@ -8,6 +8,7 @@ package proxyadmin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"k8s.io/client-go/transport/spdy"
 
 	"github.com/meshctl/meshctl/internal/syncbuf"
+	"github.com/meshctl/meshctl/pkg/proxy/admin"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
@@ -96,6 +98,19 @@ func (c *Client) Get(ctx context.Context, namespace, pod, path string) ([]byte, 
 		return nil, fmt.Errorf("%s: GET %s: %s: %s", name, path, resp.Status, strings.TrimSpace(string(body)))
 	}
 	return body, nil
+}
+
+// Status is what pod's proxy reports on wire.StatusPath.
+func (c *Client) Status(ctx context.Context, namespace, pod string) (admin.Status, error) {
+	var st admin.Status
+	body, err := c.Get(ctx, namespace, pod, wire.StatusPath)
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return st, fmt.Errorf("pod %q in namespace %q: the proxy's %s is not what this meshctl reads: %w", pod, namespace, wire.StatusPath, err)
+	}
+	return st, nil
 }
 
 // dialer is kubectl's: port-forward over WebSockets, falling back to SPDY

@@ -2,7 +2,6 @@ package proxyadmin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -17,7 +16,6 @@ import (
 	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/proxy/admin"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
-	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // StatusOptions are the inputs of `meshctl proxy status POD`.
@@ -80,16 +78,13 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err := meshed(pod); err != nil {
 		return err
 	}
-	body, err := (&Client{Config: c.Config, Kube: c.Kube}).Get(ctx, o.Namespace, o.Pod, wire.StatusPath)
+	st, err := (&Client{Config: c.Config, Kube: c.Kube}).Status(ctx, o.Namespace, o.Pod)
 	if err != nil {
 		return err
 	}
-	s := ProxyStatus{Pod: o.Pod, Namespace: o.Namespace, now: time.Now()}
+	s := ProxyStatus{Pod: o.Pod, Namespace: o.Namespace, Status: st, now: time.Now()}
 	if o.Now != nil {
 		s.now = o.Now()
-	}
-	if err := json.Unmarshal(body, &s.Status); err != nil {
-		return fmt.Errorf("pod %q in namespace %q: the proxy's %s is not what this meshctl reads: %w", o.Pod, o.Namespace, wire.StatusPath, err)
 	}
 	return cli.Write(o.Out, o.Output, &s)
 }
@@ -104,10 +99,8 @@ func meshed(pod *corev1.Pod) error {
 	if pod.Status.Phase != corev1.PodRunning {
 		return fmt.Errorf("%s is %s, not Running: its proxy cannot be asked", name, pod.Status.Phase)
 	}
-	for _, a := range p.Args {
-		if strings.HasPrefix(a, "--controller-id=") {
-			return nil
-		}
+	if proxyconfig.IdentityOf(&pod.Spec) != nil {
+		return nil
 	}
 	return fmt.Errorf("%s: its proxy was injected without identity (by an older meshctl); restart it to get one", name)
 }

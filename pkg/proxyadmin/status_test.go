@@ -12,9 +12,11 @@ import (
 
 	"github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/pkg/channel"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxy/admin"
 	proxychannel "github.com/meshctl/meshctl/pkg/proxy/channel"
 	"github.com/meshctl/meshctl/pkg/proxy/credentials"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
 func testStatus() *ProxyStatus {
@@ -61,16 +63,25 @@ func TestMeshed(t *testing.T) {
 		}
 		return p
 	}
-	if err := meshed(pod([]string{"run", "--controller-id=spiffe://cluster.local/ns/mesh-system/sa/mesh-controller"}, corev1.PodRunning)); err != nil {
+	c, err := proxyconfig.New(meshconfig.DefaultSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := c.RunArgs()
+	if c, err = c.WithIdentity(meshconfig.DefaultMeshNamespace, ""); err != nil {
+		t.Fatal(err)
+	}
+	withIdentity := c.RunArgs()
+	if err := meshed(pod(withIdentity, corev1.PodRunning)); err != nil {
 		t.Errorf("a meshed pod: %v", err)
 	}
 	if err := meshed(pod(nil, corev1.PodRunning)); !errors.Is(err, ErrNotMeshed) {
 		t.Errorf("a pod without a proxy: %v", err)
 	}
-	if err := meshed(pod([]string{"run"}, corev1.PodRunning)); err == nil || !strings.Contains(err.Error(), "without identity") {
+	if err := meshed(pod(plain, corev1.PodRunning)); err == nil || !strings.Contains(err.Error(), "without identity") {
 		t.Errorf("a proxy without identity: %v", err)
 	}
-	if err := meshed(pod([]string{"run", "--controller-id=x"}, corev1.PodPending)); err == nil || !strings.Contains(err.Error(), "Pending") {
+	if err := meshed(pod(withIdentity, corev1.PodPending)); err == nil || !strings.Contains(err.Error(), "Pending") {
 		t.Errorf("a pending pod: %v", err)
 	}
 }

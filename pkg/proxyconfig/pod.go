@@ -1,6 +1,10 @@
 package proxyconfig
 
-import corev1 "k8s.io/api/core/v1"
+import (
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
+)
 
 // ProxyContainerOf returns spec's proxy container, wherever the injector put
 // it: among the containers, or among the init containers as a native sidecar
@@ -40,4 +44,22 @@ func ProxyStatusOf(pod *corev1.Pod) *corev1.ContainerStatus {
 		}
 	}
 	return nil
+}
+
+// IdentityOf returns the identity settings the proxy of spec was injected
+// with (the controller it talks to and must find), or nil when the pod has
+// no proxy, its proxy was injected without identity (by an older meshctl),
+// or its arguments do not parse. The channel's snapshot, `meshctl check`
+// and `meshctl proxy status` decide with it whether a proxy has an
+// identity to show.
+func IdentityOf(spec *corev1.PodSpec) *wire.Identity {
+	p := ProxyContainerOf(spec)
+	if p == nil {
+		return nil
+	}
+	run, err := wire.ParseRunArgs(p.Args)
+	if err != nil {
+		return nil
+	}
+	return run.Identity
 }

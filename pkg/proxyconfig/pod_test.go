@@ -5,6 +5,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
 
 func TestProxyContainerOf(t *testing.T) {
@@ -51,5 +53,33 @@ func TestProxyContainerOf(t *testing.T) {
 				t.Errorf("ProxyStatusOf ready = %v, want %v", got, tt.wantReady)
 			}
 		})
+	}
+}
+
+func TestIdentityOf(t *testing.T) {
+	c, err := New(meshconfig.DefaultSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	withID, err := c.WithIdentity(meshconfig.DefaultMeshNamespace, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := func(p corev1.Container) *corev1.PodSpec {
+		return &corev1.PodSpec{InitContainers: []corev1.Container{p}}
+	}
+	if id := IdentityOf(spec(withID.NativeSidecarContainer())); id == nil || id.ControllerID.String() != "spiffe://cluster.local/ns/mesh-system/sa/mesh-controller" {
+		t.Errorf("a proxy with identity: %+v", id)
+	}
+	if id := IdentityOf(spec(c.NativeSidecarContainer())); id != nil {
+		t.Errorf("a proxy without identity: %+v", id)
+	}
+	broken := withID.NativeSidecarContainer()
+	broken.Args = append(broken.Args, "--bogus")
+	if id := IdentityOf(spec(broken)); id != nil {
+		t.Errorf("arguments that do not parse: %+v", id)
+	}
+	if id := IdentityOf(&corev1.PodSpec{}); id != nil {
+		t.Errorf("no proxy: %+v", id)
 	}
 }

@@ -116,15 +116,11 @@ func meshedPod(p *corev1.Pod, enrolled map[string]bool, controller identity.ID, 
 	if _, ok := p.Annotations[meshconfig.AnnotationInjected]; !ok {
 		return channel.Pod{}, false
 	}
-	proxy := proxyconfig.ProxyContainerOf(&p.Spec)
-	if proxy == nil {
+	ident := proxyconfig.IdentityOf(&p.Spec)
+	if ident == nil {
 		return channel.Pod{}, false
 	}
-	run, err := wire.ParseRunArgs(proxy.Args)
-	if err != nil || run.Identity == nil {
-		return channel.Pod{}, false
-	}
-	if !enrolled[p.Namespace] && (controller.IsZero() || run.Identity.ControllerID != controller) {
+	if !enrolled[p.Namespace] && (controller.IsZero() || ident.ControllerID != controller) {
 		return channel.Pod{}, false
 	}
 	var rules *wire.Interception
