@@ -249,7 +249,7 @@ func checkIssuerExpiry(ctx context.Context, env *Env) error {
 	}
 	end := is.ChainNotAfter()
 	if left := end.Sub(env.Clock.Now()); left < env.CertExpiryWarning {
-		return fmt.Errorf("the issuer of %s (subject %q) stops issuing on %s, in %s, within the --cert-expiry-warning of %s: after that every workload certificate expires within a day; renew it (cert-manager does so by itself before renewBefore), or run `meshctl identity rotate`",
+		return fmt.Errorf("the issuer of %s (subject %q) stops issuing on %s, in %s, within the --cert-expiry-warning of %s: after that every workload certificate expires within a day; renew it (cert-manager does so by itself before renewBefore), or rotate it as docs/security.md#rotation says",
 			issuerRef(env), is.Certificate().Subject.String(), end.UTC().Format(time.RFC3339), roundDuration(left), roundDuration(env.CertExpiryWarning))
 	}
 	return nil
@@ -265,7 +265,7 @@ func checkAnchorExpiry(ctx context.Context, env *Env) error {
 	for _, a := range b.Anchors() {
 		left := a.NotAfter.Sub(now)
 		if left > 0 && left < env.CertExpiryWarning {
-			errs = append(errs, fmt.Errorf("%s in %s expires on %s, in %s, within the --cert-expiry-warning of %s: rotate to a new anchor (`meshctl identity rotate --anchor`) before then",
+			errs = append(errs, fmt.Errorf("%s in %s expires on %s, in %s, within the --cert-expiry-warning of %s: rotate to a new anchor with overlap before then, as docs/security.md#rotation says",
 				describeAnchor(a), bundleRef(env), a.NotAfter.UTC().Format(time.RFC3339), roundDuration(left), roundDuration(env.CertExpiryWarning)))
 		}
 	}

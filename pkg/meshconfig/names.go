@@ -126,7 +126,7 @@ func ControllerID(trustDomain, meshNamespace string) (identity.ID, error) {
 // has the kubernetes.io/tls shape cert-manager writes (tls.crt: the issuer
 // and any intermediates; tls.key; ca.crt: the anchor); it is the only one
 // the controller reads. The anchor Secret holds the trust anchor's key,
-// which only `meshctl install` and `meshctl identity rotate` use. The
+// which only `meshctl install` uses (and an operator rotating the anchor). The
 // trust bundle ConfigMap is the anchors proxies trust (several during a
 // rotation), under TrustBundleKey; the controller copies it into every
 // enrolled namespace under the same name, where pods mount it.

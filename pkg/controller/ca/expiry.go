@@ -6,7 +6,7 @@ import "time"
 // about at most: 30 days, the window cert-manager users alert on and well
 // after the point where cert-manager (which renews at a third of a
 // certificate's life left, four months for the default one-year issuer) or
-// `meshctl identity rotate` should have renewed it. A warning therefore
+// the operator should have renewed it. A warning therefore
 // means renewal failed, not that it is due.
 const ExpiryWarning = 30 * 24 * time.Hour
 

@@ -361,7 +361,7 @@ type CertificateStatus struct {
 	NotBefore time.Time `json:"notBefore"`
 	NotAfter  time.Time `json:"notAfter"`
 	// Issuer is the SHA-256 fingerprint of the issuer's certificate, the
-	// chain's second: what `meshctl identity rotate` waits to see change.
+	// chain's second: what an issuer rotation waits to see change on every proxy.
 	Issuer string `json:"issuer"`
 }
 
