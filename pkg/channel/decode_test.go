@@ -29,6 +29,7 @@ func testContent() Content {
 				{Port: 9090, Endpoints: []netip.AddrPort{netip.MustParseAddrPort("198.18.0.10:9090")}},
 			},
 		}},
+		Issuer: strings.Repeat("0f", 32),
 	}
 }
 
@@ -148,6 +149,8 @@ func TestDecodeRefuses(t *testing.T) {
 		"service ports dup":    {withPods(func(c *Content) { c.Services[0].Ports[1].Port = 80 }), 0, "not sorted"},
 		"endpoint port 0":      {withPods(func(c *Content) { c.Services[0].Ports[0].Endpoints[0] = netip.MustParseAddrPort("198.18.0.10:0") }), 0, "endpoint"},
 		"endpoint no IP":       {rawSnapshotLine(`{"services":[{"name":"a/b","ips":["198.19.0.1"],"ports":[{"port":80,"endpoints":[":80"]}]}]}`), 0, "no IP"},
+		"issuer short":         {withPods(func(c *Content) { c.Issuer = "abc" }), 0, "issuer"},
+		"issuer upper-case":    {withPods(func(c *Content) { c.Issuer = strings.Repeat("A", 64) }), 0, "issuer"},
 		"too many IPs per pod": {withPods(func(c *Content) { c.Pods[1].IPs = append(c.Pods[1].IPs, netip.MustParseAddr("fd00::12")) }), 0, "3 IPs"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -36,6 +36,9 @@ type Snapshot struct {
 // type says so. Errors name the object.
 func NewSnapshot(v Version, c Content) (*Snapshot, error) {
 	s := &Snapshot{Version: v, Content: c, ids: make([]identity.ID, len(c.Pods))}
+	if !isFingerprint(c.Issuer) {
+		return nil, fmt.Errorf("snapshot %s: issuer %.80q: want a SHA-256 fingerprint, 64 lower-case hex digits", v, c.Issuer)
+	}
 	seen := make(map[netip.Addr]struct{}, len(c.Pods))
 	for i, p := range c.Pods {
 		id, err := identity.ParseID(p.Identity)
@@ -82,6 +85,22 @@ func NewSnapshot(v Version, c Content) (*Snapshot, error) {
 
 // ID is the parsed identity of Content.Pods[i].
 func (s *Snapshot) ID(i int) identity.ID { return s.ids[i] }
+
+// isFingerprint: empty, or identity.Fingerprint's shape.
+func isFingerprint(s string) bool {
+	if s == "" {
+		return true
+	}
+	if len(s) != 64 {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 func checkIPs(ips []netip.Addr, seen map[netip.Addr]struct{}) error {
 	if len(ips) == 0 || len(ips) > maxIPsPerObject {

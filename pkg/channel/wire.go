@@ -105,6 +105,12 @@ type Content struct {
 	Pods []Pod `json:"pods"`
 	// Services are the ClusterIP Services and their ready endpoints.
 	Services []Service `json:"services"`
+	// Issuer is identity.Fingerprint of the certificate the controller
+	// signs with; empty while it has none. A proxy whose certificate came
+	// from another issuer renews it early, within seconds rather than at
+	// two thirds of its lifetime, so that an issuer rotation completes
+	// while the old issuer is still trusted.
+	Issuer string `json:"issuer,omitempty"`
 	// PolicyV1 is reserved for the authorization policy of the proxy's
 	// own identity (issue #17); controllers send nothing here yet and
 	// decoders ignore it.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/controller/ca"
 	ctrlchannel "github.com/meshctl/meshctl/pkg/controller/channel"
+	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 )
 
@@ -17,6 +18,23 @@ import (
 // snapshot: the proxy retries.
 type channelHandler struct {
 	srv atomic.Pointer[ctrlchannel.Server]
+}
+
+// invalidate has the server rebuild its snapshot, once it runs: the CA's
+// state, whose issuer every snapshot names, changed.
+func (h *channelHandler) invalidate() {
+	if s := h.srv.Load(); s != nil {
+		s.Invalidate()
+	}
+}
+
+// issuerFingerprint is the fingerprint of the issuer auth signs with now;
+// "" while there is none.
+func issuerFingerprint(auth *ca.Authority) string {
+	if is := auth.Issuer(); is != nil {
+		return identity.FingerprintOf(is.Certificate())
+	}
+	return ""
 }
 
 func (h *channelHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -54,6 +72,7 @@ func runChannel(ctx context.Context, o *Options, identity func() (meshconfig.Ide
 	}
 	srv, err := ctrlchannel.New(ctrlchannel.Options{
 		Kube: o.Kube, MeshName: o.MeshName, TrustDomain: td, ControllerID: ctrlID, Sources: auth.Sources(),
+		Issuer:  func() string { return issuerFingerprint(auth) },
 		Metrics: o.Metrics.Channel, Log: log,
 	})
 	if err != nil {

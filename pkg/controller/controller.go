@@ -186,6 +186,13 @@ func (o *Options) Run(ctx context.Context) error {
 		auth.Events = events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: meshconfig.ControllerName})
 	}
 	channel := &channelHandler{}
+	// Every snapshot names the issuer: a new one reaches the proxies,
+	// which renew early.
+	onState := auth.OnState
+	auth.OnState = func(st *ca.State) {
+		onState(st)
+		channel.invalidate()
+	}
 	proxyAPISrv := o.proxyAPIServer(auth, channel, log)
 	handler := &Handler{
 		MeshName: o.MeshName, Injectors: watcher, Log: log.With("component", "webhook"), Metrics: o.Metrics,

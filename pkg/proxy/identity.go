@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 
+	"github.com/meshctl/meshctl/pkg/channel"
 	"github.com/meshctl/meshctl/pkg/proxy/admin"
 	proxychannel "github.com/meshctl/meshctl/pkg/proxy/channel"
 	"github.com/meshctl/meshctl/pkg/proxy/credentials"
@@ -37,6 +38,9 @@ func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Fi
 	ch, err := proxychannel.New(proxychannel.Options{
 		Address: w.ControllerAddress, ControllerID: w.ControllerID, Sources: creds.Sources(),
 		Log: log.With("component", "channel"),
+		// A new issuer on the channel is renewed to at once, so an issuer
+		// rotation does not wait for every certificate's usual renewal.
+		OnSnapshot: func(s *channel.Snapshot) { creds.IssuerAnnounced(s.Content.Issuer) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("channel: %w", err)

@@ -27,7 +27,9 @@ type state struct {
 	// meshes pods of namespaces that are not enrolled). Zero: only pods of
 	// enrolled namespaces are.
 	controllerID identity.ID
-	namespaces   []*corev1.Namespace
+	// issuer is the fingerprint of the issuer the controller signs with.
+	issuer     string
+	namespaces []*corev1.Namespace
 	pods         []*corev1.Pod
 	services     []*corev1.Service
 	slices       []*discoveryv1.EndpointSlice
@@ -54,6 +56,7 @@ func build(st state) channel.Content {
 	return channel.Content{
 		Pods:     pods,
 		Services: services(st.services, st.slices, withMeshed),
+		Issuer:   st.issuer,
 	}
 }
 

@@ -62,6 +62,11 @@ type Options struct {
 	// time. Certificate is not used: the caller's http.Server presents
 	// the controller's own (identity.APIServerConfig).
 	Sources identity.Sources
+	// Issuer is identity.Fingerprint of the certificate the controller
+	// signs with now, "" while it has none; it goes into every snapshot
+	// so that proxies renew early when it changes. Call Invalidate when
+	// it may have. Nil: none is sent.
+	Issuer func() string
 	// Debounce, MaxDelay, WriteTimeout and MaxStreamAge are their
 	// Default* when zero; HeartbeatInterval is
 	// channel.HeartbeatInterval when zero.
@@ -212,6 +217,11 @@ func (s *Server) settle(ctx context.Context) bool {
 	}
 }
 
+// Invalidate has the snapshot rebuilt, as a change of an informer's
+// object does: the caller's input (Options.Issuer) may have changed. A
+// rebuild that changes nothing publishes nothing.
+func (s *Server) Invalidate() { s.markDirty() }
+
 func (s *Server) markDirty() {
 	select {
 	case s.dirty <- struct{}{}:
@@ -284,6 +294,9 @@ func shortHash(h string) string {
 // state reads every lister.
 func (s *Server) state() (state, error) {
 	st := state{meshName: s.o.MeshName, trustDomain: s.o.TrustDomain, controllerID: s.o.ControllerID}
+	if s.o.Issuer != nil {
+		st.issuer = s.o.Issuer()
+	}
 	var err error
 	if st.namespaces, err = s.factory.Core().V1().Namespaces().Lister().List(labels.Everything()); err != nil {
 		return st, fmt.Errorf("listing namespaces: %w", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net/http"
 	"strconv"
@@ -361,6 +362,12 @@ func TestIssuerRenewedWithoutRestart(t *testing.T) {
 // proxy API port after its own.
 func (m *mesh) servingIssuer(t testing.TB) []byte {
 	t.Helper()
+	return m.servingIssuerCert(t).Raw
+}
+
+// servingIssuerCert is servingIssuer parsed.
+func (m *mesh) servingIssuerCert(t testing.TB) *x509.Certificate {
+	t.Helper()
 	conn, err := tls.Dial("tcp", m.ProxyAPIAddr, identity.APIClientConfig(identity.Sources{Bundle: func() *identity.Bundle { return m.bundle(t) }}, m.controllerID(t)))
 	if err != nil {
 		t.Fatal(err)
@@ -370,7 +377,7 @@ func (m *mesh) servingIssuer(t testing.TB) []byte {
 	if len(certs) < 2 {
 		t.Fatalf("the controller sent %d certificates, want its own and the issuer", len(certs))
 	}
-	return certs[1].Raw
+	return certs[1]
 }
 
 // TestBadIssuerUpdateKeepsTheLastGood: a Secret whose new content is not

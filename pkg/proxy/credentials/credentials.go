@@ -9,9 +9,7 @@ package credentials
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,6 +51,12 @@ const (
 	RenewAt     = 2.0 / 3
 	RenewJitter = 0.1
 )
+
+// RotationSpread bounds the random delay before a proxy renews a
+// certificate whose issuer is no longer the controller's: the fleet's
+// requests spread over it instead of arriving at once (the controller
+// answers 503 beyond its TokenReview rate, and proxies back off).
+const RotationSpread = 10 * time.Second
 
 // Options configure Credentials.
 type Options struct {
@@ -99,13 +103,17 @@ type Credentials struct {
 	bundle atomic.Pointer[identity.Bundle]
 	ready  chan struct{}
 	once   sync.Once
+	// kick wakes Run to look at nextRenew again.
+	kick chan struct{}
 
-	mu         sync.Mutex
-	bundlePEM  []byte
-	lastErr    string
-	lastErrAt  time.Time
-	renewals   int
-	nextRenew  time.Time
+	mu        sync.Mutex
+	bundlePEM []byte
+	lastErr   string
+	lastErrAt time.Time
+	renewals  int
+	nextRenew time.Time
+	// announced is the issuer the controller last said it signs with.
+	announced  string
 	bundleErr  string
 	bundleRead time.Time
 }
@@ -150,7 +158,7 @@ func New(o Options) (*Credentials, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credentials: %w", err)
 	}
-	c := &Credentials{o: o, id: id, key: key, csr: csr, ready: make(chan struct{})}
+	c := &Credentials{o: o, id: id, key: key, csr: csr, ready: make(chan struct{}), kick: make(chan struct{}, 1)}
 	c.client = &http.Client{
 		Timeout: o.RequestTimeout,
 		Transport: &http.Transport{
@@ -203,6 +211,8 @@ func (c *Credentials) Run(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
+			case <-c.kick:
+				continue
 			case <-c.o.After(wait):
 			}
 		}
@@ -283,6 +293,37 @@ func (c *Credentials) renew(ctx context.Context) error {
 	c.o.Log.Info("certificate issued", "identity", c.id.String(), "serial", leaf.SerialNumber.Text(16),
 		"not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "renew_at", renewAt.UTC().Format(time.RFC3339))
 	return nil
+}
+
+// IssuerAnnounced tells the credentials which issuer the controller signs
+// with now (identity.Fingerprint of its certificate; the channel's
+// snapshot carries it). When the current certificate comes from another,
+// it is renewed within RotationSpread rather than at its usual time, so
+// that an issuer rotation completes in seconds and the old issuer can be
+// retired. Each announcement is acted on once: a controller replica that
+// still signs with the old issuer does not make the proxy renew in a loop.
+func (c *Credentials) IssuerAnnounced(fingerprint string) {
+	cert := c.cert.Load()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if fingerprint == "" || fingerprint == c.announced {
+		return
+	}
+	c.announced = fingerprint
+	if cert == nil || len(cert.Certificate) < 2 || identity.Fingerprint(cert.Certificate[1]) == fingerprint {
+		return
+	}
+	at := c.o.Now().Add(time.Duration(c.o.Jitter() * float64(RotationSpread)))
+	if !at.Before(c.nextRenew) {
+		return
+	}
+	c.nextRenew = at
+	c.o.Log.Info("the controller signs with another issuer: renewing early", "identity", c.id.String(),
+		"issuer", fingerprint, "renew_at", at.UTC().Format(time.RFC3339))
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
 }
 
 func (c *Credentials) fail(err error) {
@@ -378,13 +419,13 @@ func (c *Credentials) Status() Status {
 	if cert := c.cert.Load(); cert != nil {
 		cs := &CertificateStatus{Serial: cert.Leaf.SerialNumber.Text(16), NotBefore: cert.Leaf.NotBefore.UTC(), NotAfter: cert.Leaf.NotAfter.UTC()}
 		if len(cert.Certificate) > 1 {
-			cs.Issuer = Fingerprint(cert.Certificate[1])
+			cs.Issuer = identity.Fingerprint(cert.Certificate[1])
 		}
 		s.Certificate = cs
 	}
 	if b := c.bundle.Load(); b != nil {
 		for _, a := range b.Anchors() {
-			s.Anchors = append(s.Anchors, AnchorStatus{Subject: a.Subject.String(), Fingerprint: Fingerprint(a.Raw), NotAfter: a.NotAfter.UTC()})
+			s.Anchors = append(s.Anchors, AnchorStatus{Subject: a.Subject.String(), Fingerprint: identity.Fingerprint(a.Raw), NotAfter: a.NotAfter.UTC()})
 		}
 	}
 	c.mu.Lock()
@@ -401,11 +442,4 @@ func (c *Credentials) Status() Status {
 	}
 	s.BundleError = c.bundleErr
 	return s
-}
-
-// Fingerprint is the SHA-256 of a certificate's DER, in hex: how status
-// and `meshctl` name certificates.
-func Fingerprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:])
 }

@@ -42,6 +42,8 @@ type controller struct {
 	signAs atomic.Pointer[identity.ID]
 	// lifetime of the leaves.
 	lifetime time.Duration
+	// issuer, when set, signs instead of ca.Issuer: a rotated issuer.
+	issuer atomic.Pointer[identity.Issuer]
 }
 
 func mustID(t testing.TB, td, ns, sa string) identity.ID {
@@ -81,7 +83,11 @@ func startController(t *testing.T, ca *identitytest.CA, id identity.ID) *control
 			k, _ := identity.NewKey()
 			csr, _ = identity.NewCSR(k, want)
 		}
-		chain, err := ca.Issuer.Sign(csr, want, c.lifetime, time.Now())
+		is := ca.Issuer
+		if p := c.issuer.Load(); p != nil {
+			is = p
+		}
+		chain, err := is.Sign(csr, want, c.lifetime, time.Now())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusForbidden)
 			return
@@ -205,6 +211,48 @@ func TestIssueAndRenew(t *testing.T) {
 	renewed := c.Sources().Certificate()
 	if renewed == cert || renewed.Leaf.SerialNumber.Cmp(cert.Leaf.SerialNumber) == 0 || !renewed.Leaf.PublicKey.(*ecdsa.PublicKey).Equal(cert.Leaf.PublicKey) {
 		t.Errorf("not renewed with the same key: %v -> %v", cert.Leaf.SerialNumber, renewed.Leaf.SerialNumber)
+	}
+	if n := ctrl.requests.Load(); n != 2 {
+		t.Errorf("%d requests, want 2", n)
+	}
+}
+
+// TestRenewsEarlyOnANewIssuer: when the controller announces an issuer
+// other than the one of the proxy's certificate, the proxy renews at once
+// (jitter 0) instead of at two thirds of the lifetime; an announcement of
+// the issuer it holds, or the same announcement again, changes nothing.
+func TestRenewsEarlyOnANewIssuer(t *testing.T) {
+	ca := identitytest.NewCA(t, time.Now())
+	ctrlID := mustID(t, identity.DefaultTrustDomain, "mesh-system", "mesh-controller")
+	ctrl := startController(t, ca, ctrlID)
+	f := newFixture(t, ca)
+	c := start(t, f.options(ctrl, ctrlID))
+	waitReady(t, c)
+	nextWait(t, f)
+	before := c.Status()
+
+	c.IssuerAnnounced(identity.FingerprintOf(ca.Issuer.Certificate()))
+	if st := c.Status(); !st.RenewAt.Equal(*before.RenewAt) {
+		t.Fatalf("the issuer the proxy holds was announced, and renewal moved from %s to %s", before.RenewAt, st.RenewAt)
+	}
+
+	rotated, err := identity.GenerateIssuer(ca.Anchor, 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrl.issuer.Store(rotated)
+	want := identity.FingerprintOf(rotated.Certificate())
+	c.IssuerAnnounced(want)
+	if d := nextWait(t, f); d < time.Hour {
+		t.Fatalf("after the early renewal the next waits %s, want the usual two thirds of a day", d)
+	}
+	st := c.Status()
+	if st.Certificate == nil || st.Certificate.Issuer != want || st.Renewals != 2 {
+		t.Fatalf("status %+v: want a second certificate from issuer %s", st, want)
+	}
+	c.IssuerAnnounced(want)
+	if again := c.Status(); !again.RenewAt.Equal(*st.RenewAt) || again.Renewals != 2 {
+		t.Errorf("the same announcement again moved renewal from %s to %s", st.RenewAt, again.RenewAt)
 	}
 	if n := ctrl.requests.Load(); n != 2 {
 		t.Errorf("%d requests, want 2", n)
