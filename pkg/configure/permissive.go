@@ -7,8 +7,9 @@ import (
 	"io"
 	"strings"
 
-	"github.com/meshctl/meshctl/pkg/kube"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/meshctl/meshctl/pkg/kube"
 
 	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/meshconfig"

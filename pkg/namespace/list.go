@@ -7,11 +7,12 @@ import (
 	"io"
 	"slices"
 
-	"github.com/meshctl/meshctl/pkg/kube"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/meshctl/meshctl/pkg/kube"
 
 	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/meshconfig"

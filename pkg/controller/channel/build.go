@@ -30,9 +30,9 @@ type state struct {
 	// issuer is the fingerprint of the issuer the controller signs with.
 	issuer     string
 	namespaces []*corev1.Namespace
-	pods         []*corev1.Pod
-	services     []*corev1.Service
-	slices       []*discoveryv1.EndpointSlice
+	pods       []*corev1.Pod
+	services   []*corev1.Service
+	slices     []*discoveryv1.EndpointSlice
 }
 
 // build computes the content of the snapshot of st: a pure function of the
