@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/proxyadmin"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 	"github.com/meshctl/meshctl/pkg/version"
 )
@@ -53,7 +54,7 @@ type Env struct {
 	ExternalIssuer bool
 	// ProxyStatus reads a proxy's /status; nil is a port-forward through
 	// Clients (pkg/proxyadmin).
-	ProxyStatus ProxyStatusReader
+	ProxyStatus proxyadmin.StatusReader
 
 	// clientsErr is why there are no Clients.
 	clientsErr error

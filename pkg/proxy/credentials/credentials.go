@@ -112,8 +112,10 @@ type Credentials struct {
 	lastErrAt time.Time
 	renewals  int
 	nextRenew time.Time
-	// announced is the issuer the controller last said it signs with.
-	announced  string
+	// announced is the issuer the controller last said it signs with,
+	// and earlyLeft how many early renewals may still chase it.
+	announced string
+	earlyLeft int
 	bundleErr  string
 	bundleRead time.Time
 }
@@ -288,6 +290,8 @@ func (c *Credentials) renew(ctx context.Context) error {
 	c.renewals++
 	c.nextRenew = renewAt
 	c.lastErr = ""
+	// A replica that still signs with the old issuer may have answered.
+	c.chaseLocked(cert)
 	c.mu.Unlock()
 	c.checkReady()
 	c.o.Log.Info("certificate issued", "identity", c.id.String(), "serial", leaf.SerialNumber.Text(16),
@@ -310,16 +314,34 @@ func (c *Credentials) IssuerAnnounced(fingerprint string) {
 		return
 	}
 	c.announced = fingerprint
-	if cert == nil || len(cert.Certificate) < 2 || identity.Fingerprint(cert.Certificate[1]) == fingerprint {
+	c.earlyLeft = MaxEarlyRenewals
+	if cert == nil {
+		return
+	}
+	c.chaseLocked(cert)
+}
+
+// MaxEarlyRenewals bounds the early renewals one announcement causes.
+// While controller replicas disagree (one has loaded the new issuer, the
+// other not yet) a renewal may land on the old one; the proxy tries
+// again, but a replica that never loads the issuer must not make every
+// proxy renew forever.
+const MaxEarlyRenewals = 5
+
+// chaseLocked schedules an early renewal when cert is not from the
+// announced issuer and the announcement still allows one. c.mu is held.
+func (c *Credentials) chaseLocked(cert *tls.Certificate) {
+	if c.announced == "" || c.earlyLeft == 0 || len(cert.Certificate) < 2 || identity.Fingerprint(cert.Certificate[1]) == c.announced {
 		return
 	}
 	at := c.o.Now().Add(time.Duration(c.o.Jitter() * float64(RotationSpread)))
 	if !at.Before(c.nextRenew) {
 		return
 	}
+	c.earlyLeft--
 	c.nextRenew = at
 	c.o.Log.Info("the controller signs with another issuer: renewing early", "identity", c.id.String(),
-		"issuer", fingerprint, "renew_at", at.UTC().Format(time.RFC3339))
+		"issuer", c.announced, "renew_at", at.UTC().Format(time.RFC3339))
 	select {
 	case c.kick <- struct{}{}:
 	default:

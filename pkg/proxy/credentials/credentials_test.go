@@ -259,6 +259,32 @@ func TestRenewsEarlyOnANewIssuer(t *testing.T) {
 	}
 }
 
+// TestEarlyRenewalsAreBounded: a controller replica that still signs with
+// the old issuer gets a few more tries (another replica may answer next),
+// then the proxy goes back to its usual schedule instead of renewing
+// forever.
+func TestEarlyRenewalsAreBounded(t *testing.T) {
+	ca := identitytest.NewCA(t, time.Now())
+	ctrlID := mustID(t, identity.DefaultTrustDomain, "mesh-system", "mesh-controller")
+	ctrl := startController(t, ca, ctrlID)
+	f := newFixture(t, ca)
+	c := start(t, f.options(ctrl, ctrlID))
+	waitReady(t, c)
+	nextWait(t, f)
+
+	other, err := identity.GenerateIssuer(ca.Anchor, 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.IssuerAnnounced(identity.FingerprintOf(other.Certificate()))
+	if d := nextWait(t, f); d < time.Hour {
+		t.Fatalf("waits %s, want the usual schedule once the early renewals are spent", d)
+	}
+	if n, want := ctrl.requests.Load(), int32(1+MaxEarlyRenewals); n != want {
+		t.Errorf("%d requests, want %d: the first certificate and %d early renewals", n, want, MaxEarlyRenewals)
+	}
+}
+
 // TestControllerDown: a proxy whose controller fails keeps its
 // certificate, retries with growing backoff, and renews once it is back.
 func TestControllerDown(t *testing.T) {
