@@ -38,7 +38,7 @@ minutes.
 
 A rotation that stops (Ctrl-C, --timeout, a lost connection) leaves the mesh
 in a working state and is finished by running the same command again: the
-state lives in the cluster (annotation `+rotation.AnnotationRetiringAnchor+` on the anchor
+state lives in the cluster (annotation ` + rotation.AnnotationRetiringAnchor + ` on the anchor
 Secret), never in this process. Nothing is rolled back.
 
 Only a CA that meshctl generated can be rotated here. An issuer you brought

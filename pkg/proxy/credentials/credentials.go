@@ -114,8 +114,8 @@ type Credentials struct {
 	nextRenew time.Time
 	// announced is the issuer the controller last said it signs with,
 	// and earlyLeft how many early renewals may still chase it.
-	announced string
-	earlyLeft int
+	announced  string
+	earlyLeft  int
 	bundleErr  string
 	bundleRead time.Time
 }
