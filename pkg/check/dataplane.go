@@ -62,6 +62,15 @@ func dataPlaneChecks() []Check {
 		},
 		{
 			Category:    CategoryDataPlane,
+			Description: "proxies hold the current issuer's certificate and trust the bundle's anchors",
+			Hint:        "data-plane-proxy-chain",
+			Severity:    Warning,
+			Needs:       needs,
+			DataPlane:   true,
+			Run:         checkProxyChain,
+		},
+		{
+			Category:    CategoryDataPlane,
 			Description: "running pods of enrolled namespaces have the sidecar",
 			Hint:        "data-plane-not-injected",
 			Severity:    Warning,

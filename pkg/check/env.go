@@ -153,6 +153,7 @@ type attemptCache struct {
 	dataPlane     memo[*dataPlane]
 	crds          memo[map[string]crdRead]
 	meshCA        memo[*meshCA]
+	proxies       memo[[]proxyadmin.Report]
 }
 
 // memo computes a value once, for every goroutine that asks.

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/meshctl/meshctl/internal/testenv"
+	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxy/admin"
 	"github.com/meshctl/meshctl/pkg/proxy/credentials"
@@ -329,4 +330,57 @@ func TestProxyIdentityCheck(t *testing.T) {
 		statuses[name] = good
 	}
 	mm.expectOK(t, Checks(), "data-plane-proxy-identity")
+}
+
+// TestProxyChainCheck: a proxy whose certificate comes from another issuer
+// than the Secret's, or that trusts other anchors than the bundle's, is
+// named in a warning (a rotation not finished); proxies on the current
+// chain, and proxies whose status cannot be read (the identity check's
+// to report), are not.
+func TestProxyChainCheck(t *testing.T) {
+	m := newMesh(t)
+	m.install(t)
+	ns := m.enrol(t)
+	ctx := testenv.Context(t)
+	env := m.env.fresh()
+	is, _, err := env.issuer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := env.bundle(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := func(fps ...string) []credentials.AnchorStatus {
+		var out []credentials.AnchorStatus
+		for _, fp := range fps {
+			out = append(out, credentials.AnchorStatus{Fingerprint: fp})
+		}
+		return out
+	}
+	current := identity.FingerprintOf(b.Anchors()[0])
+	status := func(issuer string, anchors []credentials.AnchorStatus) admin.Status {
+		return admin.Status{Identity: &credentials.Status{Certificate: &credentials.CertificateStatus{Issuer: issuer}, Anchors: anchors}}
+	}
+	statuses := map[string]admin.Status{
+		"current":     status(identity.FingerprintOf(is.Certificate()), anchors(current)),
+		"old-issuer":  status(strings.Repeat("ab", 32), anchors(current)),
+		"two-anchors": status(identity.FingerprintOf(is.Certificate()), anchors(current, strings.Repeat("cd", 32))),
+	}
+	e := *m.env
+	e.ProxyStatus = func(_ context.Context, _, pod string) (admin.Status, error) {
+		st, ok := statuses[pod]
+		if !ok {
+			return st, errors.New("connection refused")
+		}
+		return st, nil
+	}
+	mm := &mesh{name: m.name, ns: m.ns, env: &e}
+	for _, name := range []string{"current", "old-issuer", "two-anchors", "unreadable"} {
+		mm.createPod(t, ns, podSpec{name: name, injected: true, native: true, identity: true})
+	}
+	mm.expectProblem(t, Checks(), "data-plane-proxy-chain", StatusWarn, "2 of 4 proxies do not hold the current chain",
+		ns+"/old-issuer (certificate from issuer abababababab, not the current", ns+"/two-anchors (trusts 2 anchors, not the bundle's 1)")
+	statuses["old-issuer"], statuses["two-anchors"] = statuses["current"], statuses["current"]
+	mm.expectOK(t, Checks(), "data-plane-proxy-chain")
 }

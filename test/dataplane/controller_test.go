@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,39 +103,50 @@ func (r tokenReviewer) Create(_ context.Context, review *authenticationv1.TokenR
 	return out, nil
 }
 
-// controllerStandIn is the proxy API of a controller at addr.
+// controllerStandIn is the proxy API of a controller at addr. Its CA can
+// be rotated while it serves (rotate), as the controller follows its
+// issuer Secret and bundle ConfigMap.
 type controllerStandIn struct {
 	addr string
 	id   identity.ID
+
+	pods []channel.Pod
+	// issuer signs; bundle verifies callers; cert is the controller's own.
+	issuer atomic.Pointer[identity.Issuer]
+	bundle atomic.Pointer[identity.Bundle]
+	cert   atomic.Pointer[tls.Certificate]
+
+	mu sync.Mutex
+	// snap is the current snapshot; changed is closed when it is replaced.
+	snap    published
+	changed chan struct{}
+}
+
+// published is a snapshot line and its version.
+type published struct {
+	line    []byte
+	version channel.Version
 }
 
 // startController serves the proxy API at ip:meshconfig.ProxyAPIPort in ns
 // until the test ends: certificates signed by ca's issuer for the tokens of
-// reviewer, and a channel that sends one snapshot of pods (sorted here)
-// then heartbeats, to proxies that present a certificate of ca.
+// reviewer, and a channel that sends the snapshot of pods (sorted here),
+// then heartbeats and a new snapshot whenever rotate changes the issuer,
+// to proxies that present a certificate of the current bundle.
 func startController(t testing.TB, ns, ip string, ca *identitytest.CA, reviewer tokenReviewer, pods []channel.Pod) *controllerStandIn {
 	t.Helper()
 	id, err := meshconfig.ControllerID(identity.DefaultTrustDomain, "mesh-system")
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := ca.Sources(ca.Leaf(t, id, time.Now(), 0))
 	slices.SortFunc(pods, func(a, b channel.Pod) int { return a.IPs[0].Compare(b.IPs[0]) })
-	content, err := channel.EncodeContent(&channel.Content{Pods: pods, Services: []channel.Service{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	line, version, err := channel.SnapshotLine(content, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := channel.NewSnapshot(version, channel.Content{Pods: pods}); err != nil {
-		t.Fatalf("the stand-in's snapshot: %v", err)
-	}
+	c := &controllerStandIn{id: id, pods: pods}
+	c.rotate(t, ca.Issuer, ca.Bundle)
+	src := identity.Sources{Certificate: c.cert.Load, Bundle: c.bundle.Load}
 
 	mux := http.NewServeMux()
 	mux.Handle(signer.Path, &signer.Handler{Signer: &signer.Signer{
-		Issuer:   func() *identity.Issuer { return ca.Issuer },
+		Issuer:   c.issuer.Load,
 		Reviewer: reviewer,
 	}})
 	mux.HandleFunc(channel.Path, func(w http.ResponseWriter, r *http.Request) {
@@ -144,20 +157,30 @@ func startController(t testing.TB, ns, ip string, ca *identitytest.CA, reviewer 
 			return
 		}
 		w.Header().Set("Content-Type", channel.ContentType)
-		w.Write(line)
 		flusher := w.(http.Flusher)
-		flusher.Flush()
 		tick := time.NewTicker(channel.HeartbeatInterval)
 		defer tick.Stop()
 		for {
-			select {
-			case <-r.Context().Done():
+			c.mu.Lock()
+			snap, changed := c.snap, c.changed
+			c.mu.Unlock()
+			if _, err := w.Write(snap.line); err != nil {
 				return
-			case <-tick.C:
-				if _, err := w.Write(channel.HeartbeatLine(version)); err != nil {
+			}
+			flusher.Flush()
+		beat:
+			for {
+				select {
+				case <-r.Context().Done():
 					return
+				case <-changed:
+					break beat
+				case <-tick.C:
+					if _, err := w.Write(channel.HeartbeatLine(snap.version)); err != nil {
+						return
+					}
+					flusher.Flush()
 				}
-				flusher.Flush()
 			}
 		}
 	})
@@ -166,7 +189,38 @@ func startController(t testing.TB, ns, ip string, ca *identitytest.CA, reviewer 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return &controllerStandIn{addr: addr, id: id}
+	c.addr = addr
+	return c
+}
+
+// rotate has the stand-in sign with is and verify callers with bundle from
+// now on, as the controller does when its issuer Secret and bundle change:
+// it takes a certificate of its own from is, and publishes a snapshot that
+// names is, so that proxies renew early.
+func (c *controllerStandIn) rotate(t testing.TB, is *identity.Issuer, bundle *identity.Bundle) {
+	t.Helper()
+	cert := (&identitytest.CA{Issuer: is}).Leaf(t, c.id, time.Now(), 0)
+	content := channel.Content{Pods: c.pods, Services: []channel.Service{}, Issuer: identity.FingerprintOf(is.Certificate())}
+	raw, err := channel.EncodeContent(&content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, version, err := channel.SnapshotLine(raw, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := channel.NewSnapshot(version, content); err != nil {
+		t.Fatalf("the stand-in's snapshot: %v", err)
+	}
+	c.issuer.Store(is)
+	c.bundle.Store(bundle)
+	c.cert.Store(cert)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.changed != nil {
+		close(c.changed)
+	}
+	c.snap, c.changed = published{line: line, version: version}, make(chan struct{})
 }
 
 // identityDir writes a pod's projected identity files (the token, and the
