@@ -124,7 +124,9 @@ func TestRotationUnderLoad(t *testing.T) {
 			return slices.Equal(got, want)
 		}
 	}
-	both("are ready", func(st admin.Status) bool { return issuedBy(ca.Issuer)(st) && st.Channel != nil && st.Channel.Connected })
+	both("are ready", func(st admin.Status) bool {
+		return issuedBy(ca.Issuer)(st) && st.Channel != nil && st.Channel.Connected
+	})
 	// writeBundle rewrites every pod's bundle file as the kubelet does: a
 	// new file renamed into place.
 	writeBundle := func(anchors ...*identity.Anchor) *identity.Bundle {
