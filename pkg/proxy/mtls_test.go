@@ -22,6 +22,7 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/identity/identitytest"
+	"github.com/meshctl/meshctl/pkg/proxy/listener"
 	"github.com/meshctl/meshctl/pkg/proxy/meshtls"
 	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
@@ -540,4 +541,32 @@ func TestMutualTLSServerIsNotWhomResolveSaid(t *testing.T) {
 		t.Fatalf("A's log does not give the reason:\n%s", a.log.String())
 	}
 	app.nothingReached(t)
+}
+
+// TestMutualTLSSlowClientHello: a client proxy that sends its ClientHello
+// only after the sniff timeout (a busy node, a pause of its runtime while
+// it renews its certificate) still gets mutual TLS. The server first takes
+// it for a silent client and connects to the app; the ClientHello then
+// settles it as mesh TLS, not as plain HTTP answered with a 400.
+func TestMutualTLSSlowClientHello(t *testing.T) {
+	m := newTestMesh(t)
+	app := newCountingApp(t)
+	b := m.server(t, run(), app.addr)
+	c, err := net.Dial("tcp", b.addr(wire.InboundPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	time.Sleep(3 * listener.DefaultSniffTimeout)
+	tc := tls.Client(c, identity.ClientConfig(m.ca.Sources(m.ca.Leaf(t, m.idA, m.now, 0)), identity.ExpectPeer(m.idB)))
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("a ClientHello after the sniff timeout: %v", err)
+	}
+	io.WriteString(tc, "opaque")
+	tc.CloseWrite()
+	if got, _ := io.ReadAll(tc); string(got) != "got 6 bytes" {
+		t.Fatalf("got %q", got)
+	}
+	waitForMetrics(t, "http://"+b.addr(wire.AdminPort)+"/metrics", telemetry.MetricHandshakes+`{direction="inbound",result="ok"} 1`)
 }

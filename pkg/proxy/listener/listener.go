@@ -215,6 +215,15 @@ func (s *Server) handle(c *net.TCPConn) {
 		c.Close()
 		return
 	}
+	var up *sniff.Conn
+	if proto == sniff.TCP && sc.Buffered() == 0 {
+		// A client proxy slower than SniffTimeout to send its ClientHello
+		// (a busy node, a pause of its runtime) is such a silent client
+		// too, and settles as mesh TLS here.
+		if proto, up, err = s.settle(c, sc, dst); err != nil {
+			return
+		}
+	}
 	var peer Peer
 	switch {
 	case proto == sniff.MeshTLS:
@@ -230,36 +239,45 @@ func (s *Server) handle(c *net.TCPConn) {
 			tc.Close()
 			return
 		}
+		if proto == sniff.TCP && sc.Buffered() == 0 {
+			if proto, up, err = s.settle(c, sc, dst); err != nil {
+				return
+			}
+		}
 	case s.PeerOf != nil:
 		peer = s.PeerOf(dst)
 	}
-	s.serve(c, sc, proto, dst, peer)
+	s.serve(c, sc, proto, up, dst, peer)
+}
+
+// settle decides the protocol of a silent client: it connects upstream and
+// lets whoever speaks first decide, so that neither a server-speaks-first
+// protocol nor a client's connection opened ahead of its first request
+// (Go's and most HTTP clients' pools do that) is misjudged. up is the
+// upstream connection when the answer is opaque TCP. On error both are
+// closed.
+func (s *Server) settle(c *net.TCPConn, sc *sniff.Conn, dst netip.AddrPort) (sniff.Protocol, *sniff.Conn, error) {
+	upc, err := s.Dial(context.Background(), "tcp", dst.String())
+	if err != nil {
+		s.Log.Warn("upstream dial failed", "direction", s.Direction, "upstream", dst.String(), "error", err)
+		sc.Close()
+		return sniff.TCP, nil, err
+	}
+	s.track(c, true)
+	proto, up, err := sc.SpeaksFirst(upc)
+	s.track(c, false)
+	if err != nil {
+		upc.Close()
+		sc.Close()
+		return sniff.TCP, nil, err
+	}
+	return proto, up, nil
 }
 
 // serve is the pipeline after detection: sc is the stream (the socket c,
-// or TLS over it), proto what it was detected as.
-func (s *Server) serve(c *net.TCPConn, sc *sniff.Conn, proto sniff.Protocol, dst netip.AddrPort, peer Peer) {
-	var up *sniff.Conn
-	if proto == sniff.TCP && sc.Buffered() == 0 {
-		// A silent client: connect upstream and let whoever speaks first
-		// decide, so that neither a server-speaks-first protocol nor a
-		// client's connection opened ahead of its first request (Go's and
-		// most HTTP clients' pools do that) is misjudged.
-		upc, err := s.Dial(context.Background(), "tcp", dst.String())
-		if err != nil {
-			s.Log.Warn("upstream dial failed", "direction", s.Direction, "upstream", dst.String(), "error", err)
-			sc.Close()
-			return
-		}
-		s.track(c, true)
-		proto, up, err = sc.SpeaksFirst(upc)
-		s.track(c, false)
-		if err != nil {
-			upc.Close()
-			sc.Close()
-			return
-		}
-	}
+// or TLS over it), proto what it was detected as, and up the upstream
+// connection settle opened for opaque TCP, if it did.
+func (s *Server) serve(c *net.TCPConn, sc *sniff.Conn, proto sniff.Protocol, up *sniff.Conn, dst netip.AddrPort, peer Peer) {
 	if proto == sniff.TCP {
 		s.tcp.Add(1)
 		defer s.tcp.Done()
