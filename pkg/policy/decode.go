@@ -212,7 +212,7 @@ func (r *Rule) check(lim Limits, regexes *int) error {
 
 func (m *HTTPMatch) check(lim Limits, regexes *int) error {
 	if len(m.Methods) == 0 || len(m.Methods) > lim.Methods {
-		return fmt.Errorf("%d methods, want 1 to %d (\"*\" for any)", len(m.Methods), lim.Methods)
+		return fmt.Errorf("%d methods, want at least 1 (\"*\" for any) and the most is %d", len(m.Methods), lim.Methods)
 	}
 	for _, meth := range m.Methods {
 		if !isToken(meth) {
