@@ -210,6 +210,29 @@ func (r *Rule) check(lim Limits, regexes *int) error {
 	return nil
 }
 
+// CheckMatch validates m as NewSet will and compiles its regular
+// expressions, so that a compiler can leave out a match NewSet would
+// refuse, and refuse only that match.
+func CheckMatch(m *HTTPMatch, lim Limits) error {
+	n := 0
+	return m.check(lim, &n)
+}
+
+// Regexes is how many regular expressions m counts against
+// Limits.Regexes.
+func (m *HTTPMatch) Regexes() int {
+	n := len(m.Headers)
+	for _, h := range m.Headers {
+		if h.Value == nil {
+			n--
+		}
+	}
+	if m.PathRegex != nil {
+		n++
+	}
+	return n
+}
+
 func (m *HTTPMatch) check(lim Limits, regexes *int) error {
 	if len(m.Methods) == 0 || len(m.Methods) > lim.Methods {
 		return fmt.Errorf("%d methods, want at least 1 (\"*\" for any) and the most is %d", len(m.Methods), lim.Methods)

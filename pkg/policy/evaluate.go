@@ -51,10 +51,12 @@ type Decision struct {
 	// Name is that object's "namespace/name".
 	Name string `json:"name,omitempty"`
 	// Rule is the index in the TrafficTarget's spec.rules of the rule
-	// that allowed (with KindTrafficTarget).
-	Rule int `json:"rule,omitempty"`
+	// that allowed (with KindTrafficTarget; 0 otherwise). Always encoded:
+	// rule 0 is a rule.
+	Rule int `json:"rule"`
 	// Match is the name of the HTTPRouteGroup or TCPRoute match that
-	// allowed, if it has one.
+	// allowed, if it has one; with KindIngressBackend, the backend
+	// ("service:port").
 	Match string `json:"match,omitempty"`
 }
 

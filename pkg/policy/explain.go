@@ -30,7 +30,7 @@ type Step struct {
 	// Name is the object's "namespace/name".
 	Name string `json:"name,omitempty"`
 	// Rule is the TrafficTarget rule's index in spec.rules.
-	Rule int `json:"rule,omitempty"`
+	Rule int `json:"rule"`
 	// Route is the rule's route kind and name, or the IngressBackend's
 	// backend.
 	Route string `json:"route,omitempty"`

@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/json"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -117,6 +118,35 @@ func FuzzDecodeSet(f *testing.F) {
 					}
 				}
 			}
+		}
+	})
+}
+
+// FuzzRegexWholeMatch holds CompileRegex to its promise against an
+// independent oracle: a leftmost-longest search that must span the whole
+// value. Whatever the expression (flags, alternations, anchors, \Q), the
+// anchored form matches exactly when the oracle finds a whole match.
+func FuzzRegexWholeMatch(f *testing.F) {
+	for _, s := range [][2]string{{`/books`, "/books/1"}, {`/a|/b`, "/a/b"}, {`(?m)^/a$`, "/a\n/b"}, {`^/api/buy$`, "/api/buy"}, {`\Q)|(\E`, ")|("}, {`(?U)a+`, "aaa"}, {`a*?`, "aa"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, src, s string) {
+		oracle, err := regexp.Compile(src)
+		r, err2 := CompileRegex(src)
+		if err != nil || len(src) > MaxRegexLen {
+			if err2 == nil {
+				t.Fatalf("CompileRegex(%q) accepted what regexp refuses: %v", src, err)
+			}
+			return
+		}
+		if err2 != nil {
+			t.Fatalf("CompileRegex(%q): %v; regexp accepts it", src, err2)
+		}
+		oracle.Longest()
+		loc := oracle.FindStringIndex(s)
+		whole := loc != nil && loc[0] == 0 && loc[1] == len(s)
+		if got := r.Match(s); got != whole {
+			t.Fatalf("CompileRegex(%q).Match(%q) = %t; a whole match exists: %t (leftmost-longest %v)", src, s, got, whole, loc)
 		}
 	})
 }

@@ -152,6 +152,7 @@ func Compile(c Cluster) (*policy.Set, []Finding, error) {
 	slices.SortFunc(policies, func(a, b policy.Policy) int {
 		return strings.Compare(a.Destination.String(), b.Destination.String())
 	})
+	policies = enforceLimits(policies, &fs)
 	set, err := policy.NewSet(c.Permissive, policies, policy.DefaultLimits())
 	if err != nil {
 		return nil, fs, fmt.Errorf("compiling policy: %w", err)
@@ -242,6 +243,11 @@ func compileMatch(m HTTPMatch) (policy.HTTPMatch, error) {
 		hm.Headers = append(hm.Headers, h)
 	}
 	slices.SortFunc(hm.Headers, func(a, b policy.HeaderMatch) int { return strings.Compare(a.Name, b.Name) })
+	// What the proxies would refuse is refused here, for this match
+	// alone, rather than making the whole Set unacceptable.
+	if err := policy.CheckMatch(&hm, policy.DefaultLimits()); err != nil {
+		return hm, err
+	}
 	return hm, nil
 }
 
@@ -320,6 +326,10 @@ func compileTarget(tt *TrafficTarget, td string, groups map[string]*compiledGrou
 			t.Sources = append(t.Sources, id)
 		}
 	}
+	if lim := policy.DefaultLimits(); len(t.Sources) > lim.Sources {
+		fs.add(SeverityError, KindTrafficTarget, md, "spec.sources", "%d sources: only the first %d are used", len(t.Sources), lim.Sources)
+		t.Sources = t.Sources[:lim.Sources]
+	}
 	if len(t.Sources) == 0 {
 		fs.add(SeverityWarning, KindTrafficTarget, md, "spec.sources", "no sources: the TrafficTarget allows no one")
 	}
@@ -368,6 +378,17 @@ func compileTarget(tt *TrafficTarget, td string, groups map[string]*compiledGrou
 	if len(spec.Rules) == 0 {
 		fs.add(SeverityWarning, KindTrafficTarget, md, "spec.rules", "no rules: the TrafficTarget allows nothing")
 	}
+	lim := policy.DefaultLimits()
+	if len(t.Rules) > lim.Rules {
+		fs.add(SeverityError, KindTrafficTarget, md, "spec.rules", "%d rules: only the first %d are used", len(t.Rules), lim.Rules)
+		t.Rules = t.Rules[:lim.Rules]
+	}
+	for i := range t.Rules {
+		if r := &t.Rules[i]; len(r.HTTP) > lim.Matches {
+			fs.add(SeverityError, KindTrafficTarget, md, fmt.Sprintf("spec.rules[%d]", r.Index), "%d matches: only the first %d are used", len(r.HTTP), lim.Matches)
+			r.HTTP = r.HTTP[:lim.Matches]
+		}
+	}
 	return dst, t, true
 }
 
@@ -410,6 +431,10 @@ func compileIngress(ib *IngressBackend, td string, services map[string]*Service,
 		default:
 			fs.add(SeverityError, KindIngressBackend, md, field, "kind %q: want IPRange, ServiceAccount or AuthenticatedPrincipal; the source is ignored", s.Kind)
 		}
+	}
+	if lim := policy.DefaultLimits(); len(ranges) > lim.IPRanges || len(ids) > lim.Sources {
+		fs.add(SeverityError, KindIngressBackend, md, "spec.sources", "more than %d IP ranges or %d identities: only the first are used", lim.IPRanges, lim.Sources)
+		ranges, ids = ranges[:min(len(ranges), lim.IPRanges)], ids[:min(len(ids), lim.Sources)]
 	}
 	if len(ranges) == 0 && len(ids) == 0 {
 		fs.add(SeverityWarning, KindIngressBackend, md, "spec.sources", "no valid source: the IngressBackend allows no one")
@@ -456,4 +481,62 @@ func compileIngress(ib *IngressBackend, td string, services map[string]*Service,
 		}
 	}
 	return out
+}
+
+// enforceLimits leaves out, with a finding, what would take the Set over
+// policy.DefaultLimits: TrafficTargets and IngressBackends beyond the
+// most one destination may have, destinations beyond the most a Set may
+// have, TrafficTargets beyond the Set's budget of regular expressions.
+// Leaving out only ever allows less, and keeps one namespace's objects
+// from making the whole mesh's policy unacceptable to the proxies.
+func enforceLimits(policies []policy.Policy, fs *findings) []policy.Policy {
+	lim := policy.DefaultLimits()
+	drop := func(kind, name, format string, args ...any) {
+		ns, n, _ := strings.Cut(name, "/")
+		fs.add(SeverityError, kind, ObjectMeta{Namespace: ns, Name: n}, "", format, args...)
+	}
+	if len(policies) > lim.Policies {
+		for _, p := range policies[lim.Policies:] {
+			for _, t := range p.Targets {
+				drop(KindTrafficTarget, t.Name, "the mesh has more than %d destinations with policy; %s is left out and allows nothing", lim.Policies, p.Destination)
+			}
+			for _, in := range p.Ingress {
+				drop(KindIngressBackend, in.Name, "the mesh has more than %d destinations with policy; %s is left out and allows nothing", lim.Policies, p.Destination)
+			}
+		}
+		policies = policies[:lim.Policies]
+	}
+	regexes := 0
+	for i := range policies {
+		p := &policies[i]
+		if len(p.Targets) > lim.Targets {
+			for _, t := range p.Targets[lim.Targets:] {
+				drop(KindTrafficTarget, t.Name, "%s has more than %d TrafficTargets; this one is left out and allows nothing", p.Destination, lim.Targets)
+			}
+			p.Targets = p.Targets[:lim.Targets]
+		}
+		if len(p.Ingress) > lim.Ingress {
+			for _, in := range p.Ingress[lim.Ingress:] {
+				drop(KindIngressBackend, in.Name, "%s has more than %d IngressBackend backends; backend %s is left out and allows nothing", p.Destination, lim.Ingress, in.Backend)
+			}
+			p.Ingress = p.Ingress[:lim.Ingress]
+		}
+		kept := p.Targets[:0]
+		for _, t := range p.Targets {
+			n := 0
+			for _, r := range t.Rules {
+				for j := range r.HTTP {
+					n += r.HTTP[j].Regexes()
+				}
+			}
+			if regexes+n > lim.Regexes {
+				drop(KindTrafficTarget, t.Name, "the mesh's policy holds more than %d regular expressions; this TrafficTarget is left out and allows nothing", lim.Regexes)
+				continue
+			}
+			regexes += n
+			kept = append(kept, t)
+		}
+		p.Targets = kept
+	}
+	return policies
 }
