@@ -94,6 +94,7 @@ func TestHTTPMatrix(t *testing.T) {
 		{name: "trailing dot segment", src: "bookbuyer/bookbuyer", target: "/api/buy/.", want: denied(ReasonNoRuleMatched)},
 		{name: "Tomcat path parameter dot-dot", src: "bookthief/bookthief", target: "/books/..;/admin", want: denied(ReasonInvalidPath)},
 		{name: "bad escape", src: "bookbuyer/bookbuyer", target: "/api/buy%", want: denied(ReasonInvalidPath)},
+		{name: "overlong UTF-8 dot-dot", src: "bookthief/bookthief", target: "/books/%c0%ae%c0%ae/admin", want: denied(ReasonInvalidPath)},
 		{name: "encoded NUL", src: "bookbuyer/bookbuyer", target: "/api/buy%00.html", want: denied(ReasonInvalidPath)},
 		{name: "absolute form", src: "bookbuyer/bookbuyer", target: "http://bookstore/api/buy", want: denied(ReasonInvalidPath)},
 	} {

@@ -1,6 +1,9 @@
 package policy
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // NormalizePath returns the path that a request-target stands for, the one
 // the evaluator matches pathRegex against, or ReasonInvalidPath.
@@ -20,7 +23,9 @@ import "strings"
 //     encoded slashes; decoding them can only add path segments, which
 //     a whole-path regex then has to allow.
 //  5. A decoded control character (0x00-0x1F, 0x7F) is refused: apps
-//     written in C truncate at NUL and log parsers split at newlines.
+//     written in C truncate at NUL and log parsers split at newlines. So
+//     is a path that is not UTF-8 once decoded: overlong forms such as
+//     %C0%AE are a '.' to some decoders and not to others.
 //  6. Empty segments are merged (//a is /a), "." segments are removed and
 //     ".." removes the segment before it (RFC 3986, section 5.2.4), never
 //     going above the root. A trailing slash is kept: /books/ and /books
@@ -49,7 +54,7 @@ func NormalizePath(target string) (string, Reason) {
 		return "", ReasonInvalidPath
 	}
 	decoded, ok := decodePath(p)
-	if !ok {
+	if !ok || !utf8.Valid(decoded) {
 		return "", ReasonInvalidPath
 	}
 	return resolveDots(decoded)
@@ -75,7 +80,7 @@ func pathState(p string) pathKind {
 			switch {
 			case c < 0x20 || c == 0x7f:
 				return pathInvalid
-			case c == '%' || c == '\\':
+			case c == '%' || c == '\\' || c >= 0x80:
 				state = pathNeedsWork
 			}
 			if c != '/' {

@@ -57,6 +57,10 @@ func TestNormalizePath(t *testing.T) {
 		{target: "/a%7f", bad: true},
 		{target: "/a\x00", bad: true},
 		{target: "/a\tb", bad: true},
+		{target: "/%c0%ae%c0%ae/admin", bad: true},
+		{target: "/caf\xe9", bad: true},
+		{target: "/%ff", bad: true},
+		{target: "/caf\xc3\xa9", want: "/café"},
 	} {
 		got, reason := NormalizePath(c.target)
 		if c.bad {
