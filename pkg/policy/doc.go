@@ -33,8 +33,8 @@
 //
 // # Use
 //
-// The controller builds a Set (pkg/policy/crd's Compile, then NewSet) and
-// sends its JSON; the proxy decodes it (DecodeSet), takes its own Policy
+// The controller builds a Set (pkg/policy/crd's Compile) and sends its
+// JSON; the proxy decodes it (DecodeSet), takes its own Policy
 // (Set.For) and keeps it behind an atomic pointer; each request is decided
 // by Policy.HTTP, each opaque TCP connection by Policy.TCP. Neither
 // allocates on an allowed request whose path is already normal, nor takes

@@ -80,10 +80,6 @@ type Request struct {
 	Header Headers
 }
 
-var (
-	allowPermissive = Decision{Allow: true, Reason: ReasonPermissive}
-)
-
 // HTTP decides on one HTTP request to p's destination. On a kept-alive
 // connection every request is decided anew. It allocates nothing when the
 // request's path and host are already normal (NormalizePath,
@@ -96,7 +92,7 @@ var (
 // caller's address or identity, allows; else it is denied.
 func (p *Policy) HTTP(r *Request) Decision {
 	if p.Permissive {
-		return allowPermissive
+		return Decision{Allow: true, Reason: ReasonPermissive}
 	}
 	path, bad := NormalizePath(r.Target)
 	if bad != "" {
@@ -127,7 +123,7 @@ func (p *Policy) HTTP(r *Request) Decision {
 // IngressBackends allow one. It allocates nothing.
 func (p *Policy) TCP(src identity.ID, ip netip.Addr, port uint16) Decision {
 	if p.Permissive {
-		return allowPermissive
+		return Decision{Allow: true, Reason: ReasonPermissive}
 	}
 	named := false
 	if !src.IsZero() {

@@ -29,6 +29,8 @@ func allowIngress(name, backend string) Decision {
 
 func denied(r Reason) Decision { return Decision{Reason: r} }
 
+var allowPermissive = Decision{Allow: true, Reason: ReasonPermissive}
+
 // TestHTTPMatrix is the policy matrix of issue #17: every way a request
 // may fail to be allowed, each next to the request that is allowed.
 func TestHTTPMatrix(t *testing.T) {
