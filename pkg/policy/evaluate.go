@@ -145,6 +145,32 @@ func (p *Policy) TCP(src identity.ID, ip netip.Addr, port uint16) Decision {
 	return deny(src, named)
 }
 
+// MayConnect says whether anything could allow a connection from src (or
+// ip) to port: an opaque TCP connection, or some HTTP request on it. The
+// proxy asks it as soon as it knows the caller (after the mutual-TLS
+// handshake, or at accept for plain text), before it dials the app or
+// waits for the first bytes, and closes a connection that nothing could
+// allow. It allocates nothing.
+func (p *Policy) MayConnect(src identity.ID, ip netip.Addr, port uint16) bool {
+	if p.Permissive {
+		return true
+	}
+	if !src.IsZero() {
+		for _, g := range p.bySource[src.String()] {
+			t := &p.Targets[g.target]
+			if t.Port != 0 && t.Port != port {
+				continue
+			}
+			rule := &t.Rules[g.rule]
+			if rule.Kind == KindHTTP && len(rule.HTTP) > 0 || rule.Kind == KindTCP && rule.TCP.allows(port) {
+				return true
+			}
+		}
+	}
+	_, ok := p.ingress(src, ip, port, true)
+	return ok
+}
+
 func deny(src identity.ID, named bool) Decision {
 	switch {
 	case src.IsZero():

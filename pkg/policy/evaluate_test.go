@@ -262,3 +262,47 @@ func TestAllowPathAllocatesNothing(t *testing.T) {
 		t.Errorf("TCP: %v allocations, want 0", n)
 	}
 }
+
+// TestMayConnect: a connection nothing could allow is closed at once; one
+// that some rule might allow waits for its requests to be decided.
+func TestMayConnect(t *testing.T) {
+	p := bookstore(t, false)
+	for _, c := range []struct {
+		src  string
+		ip   string
+		port uint16
+		want bool
+	}{
+		{src: "bookbuyer/bookbuyer", port: 14001, want: true}, // HTTP rules
+		{src: "bookbuyer/bookbuyer", port: 5432, want: true},  // TCPRoute
+		{src: "other/x", port: 9090, want: true},
+		{src: "other/x", port: 9091}, // the metrics TrafficTarget is for 9090 only; the other has no rules
+		{src: "default/stranger", port: 14001},
+		{ip: "198.18.9.9", port: 14001},
+		{ip: "198.18.5.9", port: 14001, want: true},
+		{ip: "198.18.5.9", port: 14002},
+	} {
+		hc := httpCase{src: c.src}
+		src := hc.request(t).Source
+		ip := netip.MustParseAddr("198.18.0.10")
+		if c.ip != "" {
+			ip = netip.MustParseAddr(c.ip)
+		}
+		if got := p.MayConnect(src, ip, c.port); got != c.want {
+			t.Errorf("MayConnect(%s, %s, %d) = %t, want %t", src, ip, c.port, got, c.want)
+		}
+		if !bookstore(t, true).MayConnect(src, ip, c.port) {
+			t.Errorf("permissive: MayConnect(%s, %s, %d) = false", src, ip, c.port)
+		}
+		// Whatever MayConnect refuses, TCP and HTTP refuse too.
+		r := hc.request(t)
+		r.SourceIP, r.Port = ip, c.port
+		if !c.want && (p.TCP(src, ip, c.port).Allow || p.HTTP(&r).Allow) {
+			t.Errorf("MayConnect(%s, %s, %d) refuses what TCP or HTTP allows", src, ip, c.port)
+		}
+	}
+	src, ip := id(t, "bookbuyer", "bookbuyer"), netip.MustParseAddr("198.18.0.10")
+	if n := testing.AllocsPerRun(100, func() { p.MayConnect(src, ip, 5432) }); n != 0 {
+		t.Errorf("MayConnect: %v allocations", n)
+	}
+}

@@ -25,6 +25,9 @@ func FuzzNormalizedDecision(f *testing.F) {
 		r := c.request(t)
 		d := p.HTTP(&r)
 		checkExplanation(t, p.ExplainHTTP(&r), d)
+		if d.Allow && !p.MayConnect(r.Source, r.SourceIP, r.Port) {
+			t.Fatalf("%+v allowed, but MayConnect refuses its connection", d)
+		}
 		np, bad := NormalizePath(target)
 		if bad != "" {
 			if d.Allow || d.Reason != bad {
@@ -111,6 +114,9 @@ func FuzzDecodeSet(f *testing.F) {
 						}
 						if d2 := p2.HTTP(&r); d2 != d {
 							t.Fatalf("after a round trip %+v, before %+v", d2, d)
+						}
+						if d.Allow && !p.MayConnect(r.Source, r.SourceIP, port) {
+							t.Fatalf("%+v allowed, but MayConnect refuses its connection", d)
 						}
 					}
 					if d, d2 := p.TCP(r.Source, r.SourceIP, port), p2.TCP(r.Source, r.SourceIP, port); d != d2 {
