@@ -35,10 +35,14 @@
 //
 // The controller builds a Set (pkg/policy/crd's Compile) and sends its
 // JSON; the proxy decodes it (DecodeSet), takes its own Policy
-// (Set.For) and keeps it behind an atomic pointer; each request is decided
-// by Policy.HTTP, each opaque TCP connection by Policy.TCP. Neither
-// allocates on an allowed request whose path is already normal, nor takes
-// a lock.
+// (Set.For) and keeps it behind an atomic pointer. When it knows the
+// caller of a new connection it asks Policy.MayConnect, and closes a
+// connection nothing could allow before dialing the app; then each HTTP
+// request is decided by Policy.HTTP and each opaque TCP connection by
+// Policy.TCP (again for every open one when a new Set arrives). None of
+// them allocates on an allowed request whose path is already normal, nor
+// takes a lock. meshctl calls the same functions, and Policy.ExplainHTTP
+// and ExplainTCP, which return exactly their decision with the reasons.
 //
 // The package links only the standard library and pkg/identity
 // (deps_test.go holds that), because mesh-proxy links it.
