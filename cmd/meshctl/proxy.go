@@ -2,7 +2,6 @@ package main
 
 import (
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -114,7 +113,7 @@ func newProxyLogLevelCmd(f cli.Factory, streams genericiooptions.IOStreams) *cob
 		Use:   "log-level POD [LEVEL]",
 		Short: "Change a proxy's log level for a while, or show it",
 		Long: `Change the log level of the proxy of POD to LEVEL (` + strings.Join(levels, ", ") + `) for the
-time --for gives (` + shortDuration(admin.DefaultLogLevelFor) + ` unless set, at most ` + shortDuration(admin.MaxLogLevelFor) + `). The proxy itself goes
+time --for gives (` + proxyadmin.ShortDuration(admin.DefaultLogLevelFor) + ` unless set, at most ` + proxyadmin.ShortDuration(admin.MaxLogLevelFor) + `). The proxy itself goes
 back to its configured level when that time is up, so meshctl need not stay
 connected, and an interrupted session never leaves a proxy logging at debug
 for good. Setting the configured level ends a change at once; a second change
@@ -146,19 +145,7 @@ the pod template's ` + proxyconfig.AnnotationProxyLogLevel + ` annotation.`,
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		},
 	}
-	cmd.Flags().DurationVar(&o.For, "for", admin.DefaultLogLevelFor, "how long the level holds before the proxy goes back to its configured one (at most "+shortDuration(admin.MaxLogLevelFor)+")")
+	cmd.Flags().DurationVar(&o.For, "for", admin.DefaultLogLevelFor, "how long the level holds before the proxy goes back to its configured one (at most "+proxyadmin.ShortDuration(admin.MaxLogLevelFor)+")")
 	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatJSON, cli.FormatYAML)
 	return cmd
-}
-
-// shortDuration writes d as people do: 10m, 1h, 1h30m.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }

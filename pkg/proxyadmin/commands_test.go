@@ -149,3 +149,13 @@ func isUsage(err error) bool {
 	var u *cli.UsageError
 	return errors.As(err, &u)
 }
+
+func TestShortDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		10 * time.Minute: "10m", time.Hour: "1h", 90 * time.Minute: "1h30m", 299 * time.Second: "4m59s", 0: "0s", 30 * time.Second: "30s", time.Hour + time.Second: "1h0m1s",
+	} {
+		if got := ShortDuration(d); got != want {
+			t.Errorf("ShortDuration(%s) = %q, want %q", d, got, want)
+		}
+	}
+}

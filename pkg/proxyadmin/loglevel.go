@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -52,7 +53,7 @@ func (o *LogLevelOptions) Validate() error {
 		}
 	}
 	if o.For <= 0 || o.For > admin.MaxLogLevelFor {
-		return cli.UsageErrorf("--for %s: the level holds for more than 0s and at most %s", o.For, admin.MaxLogLevelFor)
+		return cli.UsageErrorf("--for %s: the level holds for more than 0s and at most %s", ShortDuration(o.For), ShortDuration(admin.MaxLogLevelFor))
 	}
 	return nil
 }
@@ -106,10 +107,26 @@ func (l *LogLevel) WriteTable(out io.Writer) error {
 	}
 	line := fmt.Sprintf("pod/%s %s %s", l.Pod, verb, l.Level)
 	if l.RevertAt != nil {
-		line += fmt.Sprintf(" until %s (in %s), then %s", l.RevertAt.Format(time.RFC3339), l.RevertIn, l.Configured)
+		in := l.RevertIn
+		if d, err := time.ParseDuration(in); err == nil {
+			in = ShortDuration(d)
+		}
+		line += fmt.Sprintf(" until %s (in %s), then %s", l.RevertAt.Format(time.RFC3339), in, l.Configured)
 	} else {
 		line += " (its configured level)"
 	}
 	_, err := fmt.Fprintln(out, line)
 	return err
+}
+
+// ShortDuration writes d as people do: 10m, 1h, 1h30m, 4m59s.
+func ShortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
