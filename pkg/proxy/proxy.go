@@ -232,6 +232,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	adm := &admin.Server{Metrics: metricsHandler, Config: r, Profiling: o.Profiling,
 		LogLevel: &admin.LogLevel{Var: logLevel, Configured: r.LogLevel, Log: log}}
+	defer adm.LogLevel.Stop()
 	if o.Identity != nil {
 		adm.Status = o.Identity.Status
 	}

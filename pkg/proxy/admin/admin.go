@@ -1,7 +1,8 @@
 // Package admin owns the proxy's admin port: /ready, /live, /metrics,
 // /config (the effective settings, secrets redacted), /status (identity
-// and channel) and /log-level (changed for a while, from loopback only). The admin port is
-// never intercepted, so kubelet probes and Prometheus reach it directly.
+// and channel) and /log-level (changed for a while, from loopback only).
+// The admin port is never intercepted, so kubelet probes and Prometheus
+// reach it directly.
 package admin
 
 import (

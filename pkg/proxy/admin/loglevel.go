@@ -118,6 +118,18 @@ func (l *LogLevel) Set(level wire.LogLevel, d time.Duration) (LogLevelState, err
 	return l.state(), nil
 }
 
+// Stop cancels a pending revert, when the proxy stops, so that no timer
+// outlives it.
+func (l *LogLevel) Stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gen++
+	if l.stop != nil {
+		l.stop()
+		l.stop = nil
+	}
+}
+
 // State is the level in force and when it ends.
 func (l *LogLevel) State() LogLevelState {
 	l.mu.Lock()

@@ -342,3 +342,19 @@ func TestLogLevelRevertsOnTheRealTimer(t *testing.T) {
 		}
 	}
 }
+
+// Stop leaves no revert pending once the proxy stops.
+func TestLogLevelStop(t *testing.T) {
+	f := newLogLevelFixture(wire.LogInfo)
+	if _, err := f.l.Set(wire.LogDebug, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	f.l.Stop()
+	if len(f.timers.pending) != 1 || !f.timers.pending[0].stopped {
+		t.Fatalf("the revert is still pending: %+v", f.timers.pending)
+	}
+	f.timers.fireStale()
+	if f.v.Level() != slog.LevelDebug {
+		t.Errorf("a revert ran after Stop: %v", f.v.Level())
+	}
+}
