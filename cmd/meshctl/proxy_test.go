@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -258,5 +259,19 @@ func TestProxyUsageErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			assertGolden(t, tc.name, executeCommand(t, nil, tc.args))
 		})
+	}
+}
+
+// A proxy from before run-time log levels answers 404; the error says
+// what to do instead.
+func TestProxyLogLevelOlderProxy(t *testing.T) {
+	older := httptest.NewServer((&admin.Server{Config: wire.Run{LogLevel: wire.LogInfo}}).Handler())
+	t.Cleanup(older.Close)
+	kubelet := startPortForwardKubelet(t, map[string]string{strconv.Itoa(wire.AdminPort): strings.TrimPrefix(older.URL, "http://")})
+	ns := env.Namespace(t, nil)
+	pod := meshedPod(t, ns, kubelet.Node(t), true)
+	r := executeCommand(t, kubeEnv(), "proxy log-level -n "+ns+" "+pod+" debug")
+	if r.code != 1 || !strings.Contains(r.stderr, "404 Not Found") || !strings.Contains(r.stderr, "the proxy predates run-time log levels: set the pod's "+proxyconfig.AnnotationProxyLogLevel+" annotation") {
+		t.Errorf("log-level against an older proxy: %+v", r)
 	}
 }
