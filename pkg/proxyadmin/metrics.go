@@ -1,7 +1,6 @@
 package proxyadmin
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -288,6 +287,3 @@ func FilterFamilies(fams []Family, re *regexp.Regexp) []Family {
 	}
 	return out
 }
-
-// ErrNoFamily says a filter matched no metric family.
-var ErrNoFamily = errors.New("no metric family matches")
