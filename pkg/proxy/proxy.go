@@ -112,7 +112,10 @@ func Run(ctx context.Context, o Options) error {
 		o.DrainTimeout = DefaultDrainTimeout
 	}
 	r := o.Run
-	log := slog.New(slog.NewJSONHandler(o.Log, &slog.HandlerOptions{Level: level(r.LogLevel)}))
+	// A LevelVar, so that the admin port can change the level for a while.
+	logLevel := new(slog.LevelVar)
+	logLevel.Set(admin.SlogLevel(r.LogLevel))
+	log := slog.New(slog.NewJSONHandler(o.Log, &slog.HandlerOptions{Level: logLevel}))
 	logBuf := telemetry.NewLogBuffer(o.Log, 0)
 	defer logBuf.Close()
 	accessLog := telemetry.NewAccessLog(logBuf)
@@ -227,7 +230,9 @@ func Run(ctx context.Context, o Options) error {
 		Observer: observer(metrics),
 		Log:      log,
 	}
-	adm := &admin.Server{Metrics: metricsHandler, Config: r, Profiling: o.Profiling}
+	adm := &admin.Server{Metrics: metricsHandler, Config: r, Profiling: o.Profiling,
+		LogLevel: &admin.LogLevel{Var: logLevel, Configured: r.LogLevel, Log: log}}
+	defer adm.LogLevel.Stop()
 	if o.Identity != nil {
 		adm.Status = o.Identity.Status
 	}
@@ -408,18 +413,6 @@ func serviceName(p wire.Pod) string {
 		return "mesh-proxy"
 	}
 	return p.Name + "." + p.Namespace
-}
-
-func level(l wire.LogLevel) slog.Level {
-	switch l {
-	case wire.LogDebug:
-		return slog.LevelDebug
-	case wire.LogWarn:
-		return slog.LevelWarn
-	case wire.LogError:
-		return slog.LevelError
-	}
-	return slog.LevelInfo
 }
 
 func ignoreClosed(err error) error {

@@ -7,6 +7,7 @@
 package proxyadmin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,7 @@ import (
 	"k8s.io/client-go/transport/spdy"
 
 	"github.com/meshctl/meshctl/internal/syncbuf"
+	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/proxy/admin"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
@@ -44,6 +46,11 @@ type Client struct {
 // answer other than 200 is an error naming the pod, the path and the
 // status.
 func (c *Client) Get(ctx context.Context, namespace, pod, path string) ([]byte, error) {
+	return c.Do(ctx, namespace, pod, http.MethodGet, path, nil)
+}
+
+// Do is Get with another method, and body, when not nil, sent as JSON.
+func (c *Client) Do(ctx context.Context, namespace, pod, method, path string, body []byte) ([]byte, error) {
 	timeout := c.Timeout
 	if timeout == 0 {
 		timeout = 30 * time.Second
@@ -52,10 +59,11 @@ func (c *Client) Get(ctx context.Context, namespace, pod, path string) ([]byte, 
 	defer cancel()
 	name := fmt.Sprintf("pod %q in namespace %q", pod, namespace)
 
-	dialer, err := c.dialer(namespace, pod)
+	d, err := c.dialer(namespace, pod)
 	if err != nil {
 		return nil, fmt.Errorf("%s: port-forward: %w", name, err)
 	}
+	dialer := &recordingDialer{Dialer: d}
 	stop, ready := make(chan struct{}), make(chan struct{})
 	var errOut syncbuf.Buffer
 	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:" + strconv.Itoa(wire.AdminPort)}, stop, ready, io.Discard, &errOut)
@@ -69,6 +77,10 @@ func (c *Client) Get(ctx context.Context, namespace, pod, path string) ([]byte, 
 	case <-ready:
 	case err := <-done:
 		done <- err // for the deferred receive
+		if dialer.err != nil {
+			// The forwarder keeps only the text of the API server's answer.
+			err = kube.ExplainForbidden(dialer.err, "create", "pods/portforward", namespace)
+		}
 		return nil, fmt.Errorf("%s: port-forward to the proxy's admin port %d: %w%s", name, wire.AdminPort, err, detail(&errOut))
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%s: port-forward to the proxy's admin port %d: %w", name, wire.AdminPort, ctx.Err())
@@ -78,26 +90,33 @@ func (c *Client) Get(ctx context.Context, namespace, pod, path string) ([]byte, 
 		return nil, fmt.Errorf("%s: port-forward: no local port (%v)", name, err)
 	}
 	url := "http://127.0.0.1:" + strconv.Itoa(int(ports[0].Local)) + path
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	var reqBody io.Reader
+	if body != nil {
+		reqBody = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, reqBody)
 	if err != nil {
 		return nil, err
 	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s: GET %s on the proxy's admin port: %w%s", name, path, err, detail(&errOut))
+		return nil, fmt.Errorf("%s: %s %s on the proxy's admin port: %w%s", name, method, path, err, detail(&errOut))
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s: GET %s: %w", name, path, err)
+		return nil, fmt.Errorf("%s: %s %s: %w", name, method, path, err)
 	}
-	if len(body) > MaxResponseBytes {
-		return nil, fmt.Errorf("%s: GET %s: the answer is over %d bytes", name, path, MaxResponseBytes)
+	if len(answer) > MaxResponseBytes {
+		return nil, fmt.Errorf("%s: %s %s: the answer is over %d bytes", name, method, path, MaxResponseBytes)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: GET %s: %s: %s", name, path, resp.Status, strings.TrimSpace(string(body)))
+		return nil, &AnswerError{Name: name, Method: method, Path: path, Code: resp.StatusCode, Status: resp.Status, Body: strings.TrimSpace(string(answer))}
 	}
-	return body, nil
+	return answer, nil
 }
 
 // Status is what pod's proxy reports on wire.StatusPath.
@@ -129,6 +148,33 @@ func (c *Client) dialer(namespace, pod string) (httpstream.Dialer, error) {
 	return portforward.NewFallbackDialer(wsDialer, spdyDialer, func(err error) bool {
 		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
 	}), nil
+}
+
+// AnswerError is an answer of the proxy other than 200.
+type AnswerError struct {
+	// Name names the pod.
+	Name, Method, Path string
+	// Code and Status are the answer's status; Body its text, trimmed.
+	Code         int
+	Status, Body string
+}
+
+func (e *AnswerError) Error() string {
+	return fmt.Sprintf("%s: %s %s: %s: %s", e.Name, e.Method, e.Path, e.Status, e.Body)
+}
+
+// recordingDialer keeps the error of the port-forward's upgrade, which
+// the forwarder itself reduces to text, so that a refusal by RBAC can be
+// told apart.
+type recordingDialer struct {
+	httpstream.Dialer
+	err error
+}
+
+func (d *recordingDialer) Dial(protocols ...string) (httpstream.Connection, string, error) {
+	conn, protocol, err := d.Dialer.Dial(protocols...)
+	d.err = err
+	return conn, protocol, err
 }
 
 // detail is what the port-forward wrote to its error stream, as a suffix.

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshctl/meshctl/pkg/cli"
@@ -68,12 +66,9 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pod, err := c.Kube.CoreV1().Pods(o.Namespace).Get(ctx, o.Pod, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("pod %q not found in namespace %q", o.Pod, o.Namespace)
-	}
+	pod, err := getPod(ctx, c.Kube, o.Namespace, o.Pod)
 	if err != nil {
-		return fmt.Errorf("pod %q in namespace %q: %w", o.Pod, o.Namespace, err)
+		return err
 	}
 	if err := meshed(pod); err != nil {
 		return err
@@ -91,18 +86,13 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 
 // meshed says why pod has no proxy to ask, or nil.
 func meshed(pod *corev1.Pod) error {
-	name := fmt.Sprintf("pod %q in namespace %q", pod.Name, pod.Namespace)
-	p := proxyconfig.ProxyContainerOf(&pod.Spec)
-	if p == nil {
-		return fmt.Errorf("%s: %w; enrol its namespace (meshctl namespace add) and restart it", name, ErrNotMeshed)
-	}
-	if pod.Status.Phase != corev1.PodRunning {
-		return fmt.Errorf("%s is %s, not Running: its proxy cannot be asked", name, pod.Status.Phase)
+	if err := runsProxy(pod); err != nil {
+		return err
 	}
 	if proxyconfig.IdentityOf(&pod.Spec) != nil {
 		return nil
 	}
-	return fmt.Errorf("%s: its proxy was injected without identity (by an older meshctl); restart it to get one", name)
+	return fmt.Errorf("pod %q in namespace %q: its proxy was injected without identity (by an older meshctl); restart it to get one", pod.Name, pod.Namespace)
 }
 
 // WriteJSON writes the status as one JSON document.

@@ -1,7 +1,8 @@
 // Package admin owns the proxy's admin port: /ready, /live, /metrics,
-// /config (the effective settings, secrets redacted) and /status (identity
-// and channel). The admin port is
-// never intercepted, so kubelet probes and Prometheus reach it directly.
+// /config (the effective settings, secrets redacted), /status (identity
+// and channel) and /log-level (changed for a while, from loopback only).
+// The admin port is never intercepted, so kubelet probes and Prometheus
+// reach it directly.
 package admin
 
 import (
@@ -33,6 +34,9 @@ type Server struct {
 	// identity and channel state. It holds no secret (certificates'
 	// serials, dates and fingerprints; never a key or a token).
 	Status func() any
+	// LogLevel, when not nil, serves LogLevelPath: the log level, changed
+	// for a while from the pod's loopback only.
+	LogLevel *LogLevel
 
 	ready atomic.Bool
 }
@@ -69,6 +73,10 @@ func (s *Server) Handler() http.Handler {
 			enc.SetIndent("", "  ")
 			enc.Encode(s.Status())
 		})
+	}
+	if s.LogLevel != nil {
+		mux.HandleFunc("GET "+LogLevelPath, s.LogLevel.serveGet)
+		mux.HandleFunc("PUT "+LogLevelPath, s.LogLevel.servePut)
 	}
 	if s.Profiling {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
