@@ -26,6 +26,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/meshconfig/meshconfigtest"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 	"github.com/meshctl/meshctl/pkg/version"
 	"github.com/meshctl/meshctl/pkg/version/report"
@@ -203,7 +204,7 @@ func TestInstallCreatesEveryObjectAndWaits(t *testing.T) {
 	if err != nil || len(labelled.Items) != 1 {
 		t.Errorf("release secret is not labelled as part of the mesh: %v", err)
 	}
-	for _, crd := range []string{"meshconfigs.config.meshctl.io", "traffictargets.access.smi-spec.io", "httproutegroups.specs.smi-spec.io"} {
+	for _, crd := range chartCRDs(t) {
 		if _, err := env.Clients.Dynamic.Resource(crdResource()).Get(testenv.Context(t), crd, metav1.GetOptions{}); err != nil {
 			t.Errorf("CRD %s: %v", crd, err)
 		}
@@ -519,7 +520,7 @@ func TestPurgeDeletesCRDsAndPolicies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("purge: %v", err)
 	}
-	for _, crd := range []string{"meshconfigs.config.meshctl.io", "traffictargets.access.smi-spec.io", "httproutegroups.specs.smi-spec.io"} {
+	for _, crd := range chartCRDs(t) {
 		if _, err := env.Clients.Dynamic.Resource(crdResource()).Get(ctx, crd, metav1.GetOptions{}); err == nil {
 			// Deletion is asynchronous: the CRD may be Terminating.
 			if err := waitGone(ctx, crd); err != nil {
@@ -716,4 +717,21 @@ func TestUpgradeAppliesCRDs(t *testing.T) {
 	if !found {
 		t.Errorf("changes do not report the CRD applied: %v", res.Changes)
 	}
+}
+
+// chartCRDs are the names of the chart's CRDs, as the chart has them.
+func chartCRDs(t testing.TB) []string {
+	t.Helper()
+	crds, err := meshconfigtest.ReadCRDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range crds {
+		names = append(names, c.Name)
+	}
+	if len(names) < 5 {
+		t.Fatalf("the chart has %d CRDs: %v", len(names), names)
+	}
+	return names
 }

@@ -149,6 +149,8 @@ func TestEveryCRDIsStructuralAndLabelled(t *testing.T) {
 		"meshconfigs.config.meshctl.io":     "v1alpha1",
 		"traffictargets.access.smi-spec.io": "v1alpha3",
 		"httproutegroups.specs.smi-spec.io": "v1alpha4",
+		"tcproutes.specs.smi-spec.io":       "v1alpha4",
+		"ingressbackends.policy.meshctl.io": "v1alpha1",
 	}
 	seen := map[string]bool{}
 	for _, e := range entries {
