@@ -50,10 +50,10 @@ func (h *channelHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // MeshConfig has been read; it cannot change afterwards), and runs it
 // until ctx ends. Every replica runs its own: the snapshot is built from
 // the same informers' state, so replicas publish the same version.
-func runChannel(ctx context.Context, o *Options, identity func() (meshconfig.IdentitySpec, error), auth *ca.Authority, h *channelHandler, log *slog.Logger) error {
+func runChannel(ctx context.Context, o *Options, mc *MeshConfigWatcher, auth *ca.Authority, h *channelHandler, log *slog.Logger) error {
 	var td string
 	for {
-		if spec, err := identity(); err == nil {
+		if spec, err := mc.Identity(); err == nil {
 			td = spec.TrustDomain
 			if td == "" {
 				td = meshconfig.DefaultTrustDomain
@@ -73,6 +73,7 @@ func runChannel(ctx context.Context, o *Options, identity func() (meshconfig.Ide
 	srv, err := ctrlchannel.New(ctrlchannel.Options{
 		Kube: o.Kube, MeshName: o.MeshName, TrustDomain: td, ControllerID: ctrlID, Sources: auth.Sources(),
 		Issuer:  func() string { return issuerFingerprint(auth) },
+		Dynamic: o.Dynamic, Permissive: mc.Permissive,
 		Metrics: o.Metrics.Channel, Log: log,
 	})
 	if err != nil {

@@ -166,10 +166,12 @@ func (o *Options) Run(ctx context.Context) error {
 	auth := o.authority(log)
 	watcher := &MeshConfigWatcher{
 		MeshName: o.MeshName, MeshNamespace: o.MeshNamespace, Log: log.With("component", "meshconfig"),
-		OnChange: func(err error) {
-			o.Ready.Set(ReadyMeshConfig, err)
-			auth.Resync() // the trust domain or the lifetime may have changed
-		},
+	}
+	channel := &channelHandler{}
+	watcher.OnChange = func(err error) {
+		o.Ready.Set(ReadyMeshConfig, err)
+		auth.Resync()        // the trust domain or the lifetime may have changed
+		channel.invalidate() // permissive mode may have
 	}
 	if auth.Identity == nil {
 		auth.Identity = watcher.Identity
@@ -185,7 +187,6 @@ func (o *Options) Run(ctx context.Context) error {
 	if auth.Events == nil {
 		auth.Events = events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: meshconfig.ControllerName})
 	}
-	channel := &channelHandler{}
 	// Every snapshot names the issuer: a new one reaches the proxies,
 	// which renew early.
 	onState := auth.OnState
@@ -233,7 +234,7 @@ func (o *Options) Run(ctx context.Context) error {
 	g.Go(func() error { return serve(proxyAPISrv, proxyAPILn, true) })
 	g.Go(func() error { return auth.Run(ctx) })
 	g.Go(func() error {
-		return runChannel(ctx, o, watcher.Identity, auth, channel, log.With("component", "channel"))
+		return runChannel(ctx, o, watcher, auth, channel, log.With("component", "channel"))
 	})
 	g.Go(func() error {
 		nsFactory.Start(ctx.Done())

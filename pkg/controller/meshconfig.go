@@ -44,6 +44,10 @@ type MeshConfigWatcher struct {
 	// signing because of a bad sidecar image, nor the webhook stop
 	// injecting because of a bad certificate lifetime.
 	identity *meshconfig.IdentitySpec
+	// restrictive is the inverse of the last MeshConfig's
+	// spec.traffic.enablePermissiveTrafficPolicyMode, so that the zero
+	// value (not read yet) is permissive.
+	restrictive bool
 }
 
 // Identity is the spec.identity of the mesh's MeshConfig, with its
@@ -60,6 +64,14 @@ func (w *MeshConfigWatcher) Identity() (meshconfig.IdentitySpec, error) {
 		return meshconfig.IdentitySpec{}, w.err
 	}
 	return meshconfig.IdentitySpec{}, fmt.Errorf("the MeshConfig %s/%s has not been read yet", w.MeshNamespace, meshconfig.ObjectName)
+}
+
+// Permissive is the MeshConfig's permissive traffic policy mode; true
+// until a MeshConfig has been read.
+func (w *MeshConfigWatcher) Permissive() bool {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return !w.restrictive
 }
 
 // Injector is the current injector, or why there is none.
@@ -119,6 +131,11 @@ func (w *MeshConfigWatcher) set(obj any) {
 		return
 	}
 	w.setIdentity(u)
+	if mc, err := meshconfig.FromUnstructured(u); err == nil {
+		w.mu.Lock()
+		w.restrictive = !mc.Spec.Traffic.EnablePermissiveTrafficPolicyMode
+		w.mu.Unlock()
+	}
 	inj, err := w.injectorFor(u)
 	if err != nil {
 		w.logger().Error("MeshConfig not applied; keeping the previous sidecar", "resourceVersion", u.GetResourceVersion(), "error", err)

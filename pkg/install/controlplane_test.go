@@ -81,7 +81,15 @@ func TestControllerRBACIsLeastPrivilege(t *testing.T) {
 		{"list", "", "pods", "", "", true},
 		{"watch", "", "services", "", "", true},
 		{"watch", "discovery.k8s.io", "endpointslices", "", "", true},
+		// The policy compiled into the channel's snapshot.
+		{"list", "", "serviceaccounts", "", "", true},
+		{"watch", "access.smi-spec.io", "traffictargets", "", "", true},
+		{"list", "specs.smi-spec.io", "httproutegroups", "", "", true},
+		{"watch", "specs.smi-spec.io", "tcproutes", "", "", true},
+		{"list", "policy.meshctl.io", "ingressbackends", "", "", true},
 		// And nothing else:
+		{"create", "access.smi-spec.io", "traffictargets", "some-app", "", false},
+		{"get", "", "serviceaccounts", "some-app", "default", false},
 		{"patch", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", "", "someone-elses-webhook", false},
 		{"delete", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", "", webhook, false},
 		{"get", "", "secrets", d.Namespace, "other-secret", false},

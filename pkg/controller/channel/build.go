@@ -33,6 +33,9 @@ type state struct {
 	pods       []*corev1.Pod
 	services   []*corev1.Service
 	slices     []*discoveryv1.EndpointSlice
+	// policy is what the policy is compiled from; nil when the server
+	// sends none.
+	policy *policyState
 }
 
 // build computes the content of the snapshot of st: a pure function of the

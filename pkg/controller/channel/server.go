@@ -12,7 +12,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -20,6 +23,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/channel"
 	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/policy/cluster"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
@@ -62,6 +66,14 @@ type Options struct {
 	// time. Certificate is not used: the caller's http.Server presents
 	// the controller's own (identity.APIServerConfig).
 	Sources identity.Sources
+	// Dynamic, when set, watches the policy resources
+	// (pkg/policy/cluster's Resources) and ServiceAccounts, and every
+	// snapshot carries the mesh's compiled policy (Content.PolicyV1).
+	// Nil: no policy is sent, and proxies allow everything.
+	Dynamic dynamic.Interface
+	// Permissive is the MeshConfig's permissive traffic policy mode; call
+	// Invalidate when it may have changed. Nil: permissive.
+	Permissive func() bool
 	// Issuer is identity.Fingerprint of the certificate the controller
 	// signs with now, "" while it has none; it goes into every snapshot
 	// so that proxies renew early when it changes. Call Invalidate when
@@ -82,10 +94,15 @@ type Server struct {
 	o       Options
 	log     *slog.Logger
 	factory informers.SharedInformerFactory
-	synced  []cache.InformerSynced
-	dirty   chan struct{}
-	current atomic.Pointer[published]
-	ready   chan struct{}
+	// dynamic watches the policy resources; nil without Options.Dynamic.
+	dynamic dynamicinformer.DynamicSharedInformerFactory
+	// findings are those of the last policy compiled, logged when they
+	// change.
+	findings string
+	synced   []cache.InformerSynced
+	dirty    chan struct{}
+	current  atomic.Pointer[published]
+	ready    chan struct{}
 	// stopped is closed when Run returns: streams end, so that the HTTP
 	// server's graceful shutdown is not held up by them and proxies move
 	// to another replica.
@@ -149,6 +166,22 @@ func New(o Options) (*Server, error) {
 		}
 		s.synced = append(s.synced, inf.HasSynced)
 	}
+	if o.Dynamic != nil {
+		// The policy: a snapshot waits for these too, so that proxies
+		// never get one whose policy is missing objects (which would
+		// allow less than asked, or, with permissive mode off, nothing).
+		s.dynamic = dynamicinformer.NewDynamicSharedInformerFactory(o.Dynamic, 0)
+		infs := []cache.SharedIndexInformer{s.factory.Core().V1().ServiceAccounts().Informer()}
+		for _, gvr := range cluster.Resources() {
+			infs = append(infs, s.dynamic.ForResource(gvr).Informer())
+		}
+		for _, inf := range infs {
+			if _, err := inf.AddEventHandler(mark); err != nil {
+				return nil, fmt.Errorf("channel server: %w", err)
+			}
+			s.synced = append(s.synced, inf.HasSynced)
+		}
+	}
 	return s, nil
 }
 
@@ -179,6 +212,10 @@ func (s *Server) Run(ctx context.Context) error {
 	defer close(s.stopped)
 	s.factory.Start(ctx.Done())
 	defer s.factory.Shutdown()
+	if s.dynamic != nil {
+		s.dynamic.Start(ctx.Done())
+		defer s.dynamic.Shutdown()
+	}
 	if !cache.WaitForCacheSync(ctx.Done(), s.synced...) {
 		return fmt.Errorf("channel server: the informers did not sync: %w", context.Cause(ctx))
 	}
@@ -241,6 +278,16 @@ func (s *Server) rebuild() {
 		return
 	}
 	c := build(st)
+	if s.dynamic != nil {
+		pol, findings, err := compilePolicy(st)
+		if err != nil {
+			m.builds.WithLabelValues(buildError).Inc()
+			s.log.Error("compiling the mesh's policy; proxies keep the previous snapshot", "error", err)
+			return
+		}
+		c.PolicyV1 = pol
+		s.logFindings(findings)
+	}
 	content, err := channel.EncodeContent(&c)
 	if err != nil {
 		m.builds.WithLabelValues(buildError).Inc()
@@ -310,6 +357,30 @@ func (s *Server) state() (state, error) {
 	if st.slices, err = s.factory.Discovery().V1().EndpointSlices().Lister().List(labels.Everything()); err != nil {
 		return st, fmt.Errorf("listing endpointslices: %w", err)
 	}
+	if s.dynamic == nil {
+		return st, nil
+	}
+	st.policy = &policyState{}
+	if s.o.Permissive != nil {
+		st.policy.permissive = s.o.Permissive()
+	} else {
+		st.policy.permissive = true
+	}
+	if st.policy.serviceAccounts, err = s.factory.Core().V1().ServiceAccounts().Lister().List(labels.Everything()); err != nil {
+		return st, fmt.Errorf("listing serviceaccounts: %w", err)
+	}
+	lists := []*[]*unstructured.Unstructured{&st.policy.trafficTargets, &st.policy.httpRouteGroups, &st.policy.tcpRoutes, &st.policy.ingressBackends}
+	for i, gvr := range cluster.Resources() {
+		objs, err := s.dynamic.ForResource(gvr).Lister().List(labels.Everything())
+		if err != nil {
+			return st, fmt.Errorf("listing %s: %w", gvr.Resource, err)
+		}
+		for _, o := range objs {
+			if u, ok := o.(*unstructured.Unstructured); ok {
+				*lists[i] = append(*lists[i], u)
+			}
+		}
+	}
 	return st, nil
 }
 
@@ -354,6 +425,10 @@ func trim(obj any) (any, error) {
 			}
 		}
 		return p, nil
+	case *corev1.ServiceAccount:
+		// Only that it exists counts (a TrafficTarget naming another is
+		// a finding); its secrets and tokens are not kept.
+		return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: o.Name, Namespace: o.Namespace, UID: o.UID, ResourceVersion: o.ResourceVersion}}, nil
 	case *corev1.Service, *corev1.Namespace, *discoveryv1.EndpointSlice:
 		if m, ok := obj.(metav1.Object); ok {
 			m.SetManagedFields(nil)
