@@ -8,7 +8,10 @@ import (
 	"net/netip"
 
 	"github.com/meshctl/meshctl/pkg/channel"
+	"github.com/meshctl/meshctl/pkg/identity"
+	"github.com/meshctl/meshctl/pkg/policy"
 	"github.com/meshctl/meshctl/pkg/proxy/admin"
+	"github.com/meshctl/meshctl/pkg/proxy/authz"
 	proxychannel "github.com/meshctl/meshctl/pkg/proxy/channel"
 	"github.com/meshctl/meshctl/pkg/proxy/credentials"
 	"github.com/meshctl/meshctl/pkg/proxy/meshtls"
@@ -35,12 +38,17 @@ func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Fi
 	if err != nil {
 		return nil, err
 	}
+	az := authz.Waiting(log.With("component", "authz"))
 	ch, err := proxychannel.New(proxychannel.Options{
 		Address: w.ControllerAddress, ControllerID: w.ControllerID, Sources: creds.Sources(),
 		Log: log.With("component", "channel"),
-		// A new issuer on the channel is renewed to at once, so an issuer
-		// rotation does not wait for every certificate's usual renewal.
-		OnSnapshot: func(s *channel.Snapshot) { creds.IssuerAnnounced(s.Content.Issuer) },
+		OnSnapshot: func(s *channel.Snapshot) {
+			// A new issuer on the channel is renewed to at once, so an
+			// issuer rotation does not wait for every certificate's
+			// usual renewal.
+			creds.IssuerAnnounced(s.Content.Issuer)
+			applyPolicy(az, s, creds.ID(), log)
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("channel: %w", err)
@@ -66,11 +74,30 @@ func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Fi
 		Sources:  creds.Sources(),
 		Resolver: indexResolver{ch},
 		Ready:    ready,
+		Authz:    az,
 		Status: func() any {
 			cs, chs := creds.Status(), ch.Status()
 			return admin.Status{Identity: &cs, Channel: &chs}
 		},
 	}, nil
+}
+
+// applyPolicy puts in force the part of the snapshot's policy that is the
+// proxy's own identity's. A snapshot without policy (a controller from
+// before authorization) allows everything, as such a mesh always did; one
+// whose policy does not decode keeps the policy in force, which is stale
+// but was valid.
+func applyPolicy(az *authz.Authorizer, s *channel.Snapshot, self identity.ID, log *slog.Logger) {
+	if len(s.Content.PolicyV1) == 0 {
+		az.Set(nil)
+		return
+	}
+	set, err := policy.DecodeSet(s.Content.PolicyV1, policy.DefaultLimits())
+	if err != nil {
+		log.Error("the snapshot's policy does not decode; keeping the policy in force", "version", s.Version.String(), "error", err)
+		return
+	}
+	az.Set(set.For(self))
 }
 
 // indexResolver resolves destinations with the channel's latest snapshot;

@@ -21,6 +21,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/proxy/admin"
 	"github.com/meshctl/meshctl/pkg/proxy/auth"
+	"github.com/meshctl/meshctl/pkg/proxy/authz"
 	"github.com/meshctl/meshctl/pkg/proxy/forward"
 	"github.com/meshctl/meshctl/pkg/proxy/h1"
 	"github.com/meshctl/meshctl/pkg/proxy/inbound"
@@ -89,6 +90,8 @@ type Identity struct {
 	Ready <-chan struct{}
 	// Status, when not nil, is served on /status.
 	Status func() any
+	// Authz, when not nil, applies the mesh's policy on the inbound side.
+	Authz *authz.Authorizer
 }
 
 // Run runs the proxy until ctx ends, then drains.
@@ -185,6 +188,13 @@ func Run(ctx context.Context, o Options) error {
 
 	var in inbound.Handler
 	in.Store, in.Forward, in.ForwardH1 = store, fwd, fwd
+	var inAuthz listener.Authorizer
+	if id := o.Identity; id != nil && id.Authz != nil {
+		if metrics != nil {
+			id.Authz.Record = metrics
+		}
+		in.Authz, inAuthz = id.Authz, id.Authz
+	}
 	if validator != nil {
 		in.Auth = validator
 	}
@@ -211,6 +221,7 @@ func Run(ctx context.Context, o Options) error {
 		HTTP:      inHTTP,
 		H1:        inHTTP,
 		Handshake: handshake,
+		Authz:     inAuthz,
 		Observer:  observer(metrics),
 		Log:       log,
 	}

@@ -68,8 +68,9 @@ func (u *Inflight) Abort() {
 // handlers fill in the rest.
 type Exchange struct {
 	Request
-	// Dst is where the downstream connection was going.
-	Dst netip.AddrPort
+	// Dst is where the downstream connection was going, and Src where it
+	// came from.
+	Dst, Src netip.AddrPort
 	// In reads the downstream connection: the head, then, once
 	// committed, the body.
 	In *bufio.Reader

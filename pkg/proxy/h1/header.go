@@ -14,6 +14,20 @@ type Header struct {
 	fields []field
 }
 
+// Field returns the value of the i-th field named key (case-insensitive),
+// in the order received: policy.Headers, with no allocation.
+func (h *Header) Field(key string, i int) (string, bool) {
+	for j := range h.fields {
+		if strings.EqualFold(h.fields[j].name, key) {
+			if i == 0 {
+				return h.fields[j].value, true
+			}
+			i--
+		}
+	}
+	return "", false
+}
+
 // Get returns the value of the first field named key.
 func (h *Header) Get(key string) string {
 	for i := range h.fields {

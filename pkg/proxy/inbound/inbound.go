@@ -7,11 +7,13 @@ package inbound
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
 
+	"github.com/meshctl/meshctl/pkg/policy"
 	"github.com/meshctl/meshctl/pkg/proxy/h1"
 	"github.com/meshctl/meshctl/pkg/proxy/listener"
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
@@ -32,9 +34,24 @@ type Authenticator interface {
 	Exempt(method string, port uint16, path string) bool
 }
 
-// Handler is the inbound HTTP pipeline after telemetry. Auth nil means no
-// token check; Store nil means no propagation.
+// Authorizer decides on requests by the mesh's policy; authz.Authorizer
+// is the real one.
+type Authorizer interface {
+	// HTTP decides, and counts a denial.
+	HTTP(r *policy.Request) policy.Decision
+	// Policy is the policy in force; nil allows everything.
+	Policy() *policy.Policy
+}
+
+// Forbidden is the body of a request the policy denies: it names no
+// policy object, so a caller learns nothing of the rules by probing.
+const Forbidden = "forbidden by the mesh's policy\n"
+
+// Handler is the inbound HTTP pipeline after telemetry. Authz nil means no
+// authorization; Auth nil means no token check; Store nil means no
+// propagation.
 type Handler struct {
+	Authz   Authorizer
 	Auth    Authenticator
 	Store   *propagation.Store
 	Forward http.Handler
@@ -43,8 +60,17 @@ type Handler struct {
 	ForwardH1 h1.Handler
 }
 
-// ServeHTTP checks, records, forwards.
+// ServeHTTP authorizes, checks, records, forwards.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.Authz != nil {
+		if d := h.Authz.HTTP(requestOf(r)); !d.Allow {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, Forbidden)
+			return
+		}
+	}
 	if h.Auth != nil && !h.exempt(r) {
 		if err := h.Auth.Check(r); err != nil {
 			h.Auth.Reject(w, err)
@@ -67,6 +93,16 @@ func (h *Handler) ServeH1(x *h1.Exchange) error {
 	if h.ForwardH1 == nil {
 		return h1.ErrHandoff
 	}
+	if h.Authz != nil {
+		// A denied request is answered by ServeHTTP, which counts it.
+		if p := h.Authz.Policy(); p != nil {
+			r := policy.Request{Source: x.Peer, SourceIP: x.Src.Addr().Unmap(), Port: x.Dst.Port(),
+				Method: x.Method, Host: x.Host, Target: x.Target, Header: &x.Header}
+			if !p.HTTP(&r).Allow {
+				return h1.ErrHandoff
+			}
+		}
+	}
 	if h.Auth != nil && !h.Auth.Exempt(x.Method, x.Dst.Port(), x.Path()) {
 		// More than one Authorization field: ServeHTTP refuses it too.
 		if x.Header.Count("Authorization") > 1 {
@@ -81,6 +117,17 @@ func (h *Handler) ServeH1(x *h1.Exchange) error {
 		defer h.Store.End(x.Trace.TraceID)
 	}
 	return h.ForwardH1.ServeH1(x)
+}
+
+// requestOf is what the policy knows of r: the peer and destination the
+// listener recorded, and the request as received (RequestURI, not the
+// decoded URL.Path).
+func requestOf(r *http.Request) *policy.Request {
+	peer, _ := listener.PeerFrom(r.Context())
+	dst, _ := listener.DestinationFrom(r.Context())
+	src, _ := netip.ParseAddrPort(r.RemoteAddr)
+	return &policy.Request{Source: peer.ID, SourceIP: src.Addr().Unmap(), Port: dst.Port(),
+		Method: r.Method, Host: r.Host, Target: r.RequestURI, Header: policy.HeaderMap(r.Header)}
 }
 
 // exempt is Authenticator.Exempt for a request of the general path: the

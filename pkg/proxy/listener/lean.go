@@ -119,6 +119,7 @@ func (s *Server) startLean() bool {
 // needs the general path: then it returns true, with that request unread,
 // for the http.Server to carry on.
 func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort, peer Peer) (handoff bool) {
+	src := sourceOf(c)
 	lc := &leanConn{}
 	lc.c = leanCloser{Conn: c, upstream: &lc.upstream}
 	s.mu.Lock()
@@ -156,7 +157,7 @@ func (s *Server) serveLean(c *sniff.Conn, dst netip.AddrPort, peer Peer) (handof
 			bw = bufio.NewWriterSize(nil, 4096)
 		}
 		bw.Reset(c)
-		*x = h1.Exchange{Request: x.Request, Dst: dst, In: c.Reader(), Out: bw, Inflight: &lc.upstream,
+		*x = h1.Exchange{Request: x.Request, Dst: dst, Src: src, In: c.Reader(), Out: bw, Inflight: &lc.upstream,
 			Peer: peer.ID, PeerName: peer.Name, MTLS: peer.TLS}
 		if s.closing.Load() {
 			x.Close = true // see StopKeepAlives

@@ -77,6 +77,11 @@ type Server struct {
 	// terminated here, from its destination: the outbound side's mesh
 	// dialer's view of who is there. The zero Peer when nil.
 	PeerOf func(dst netip.AddrPort) Peer
+	// Authz, when set, decides on inbound connections before the app is
+	// dialed (authz.Authorizer): who may connect at all, and which opaque
+	// TCP connections may pass. HTTP requests are decided one by one by
+	// the HTTP handlers. Nil allows everything.
+	Authz Authorizer
 	// SniffTimeout is DefaultSniffTimeout when zero.
 	SniffTimeout time.Duration
 	// Observer, when not nil, counts opaque TCP connections and bytes.
@@ -101,6 +106,34 @@ type Server struct {
 	// closing is set by StopKeepAlives: every exchange from then on is
 	// the connection's last.
 	closing atomic.Bool
+}
+
+// Authorizer decides on inbound connections; authz.Authorizer is the real
+// one. src is the zero ID for plain text.
+type Authorizer interface {
+	// AllowsTCP says whether an opaque TCP connection would be allowed;
+	// it logs and counts nothing.
+	AllowsTCP(src identity.ID, ip netip.Addr, port uint16) bool
+	// MayConnect is Allows, with a denial logged and counted.
+	MayConnect(src identity.ID, ip netip.Addr, port uint16) bool
+	// TCP decides on an opaque TCP connection, and tracks an allowed one
+	// until untrack, closing it with close if a later policy denies it.
+	TCP(src identity.ID, ip netip.Addr, port uint16, close func()) (allowed bool, untrack func())
+}
+
+// LateClientWait is how long a silent client is waited for when plain
+// text may not reach the app: no server-speaks-first protocol can be
+// allowed then, so the proxy waits for the client's first bytes (a client
+// proxy late with its ClientHello, an HTTP client's pooled connection)
+// instead of dialing the app.
+const LateClientWait = 10 * time.Second
+
+// sourceOf is the address a connection comes from.
+func sourceOf(c net.Conn) netip.AddrPort {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort()
+	}
+	return netip.AddrPort{}
 }
 
 type destKey struct{}
@@ -215,6 +248,22 @@ func (s *Server) handle(c *net.TCPConn) {
 		c.Close()
 		return
 	}
+	src := sourceOf(c).Addr().Unmap()
+	var plain identity.ID
+	if proto == sniff.TCP && sc.Buffered() == 0 && s.Authz != nil && !s.Authz.AllowsTCP(plain, src, dst.Port()) {
+		// Opaque plain text may not pass here, so the app is not dialed
+		// for a silent client: it is waited for. It may be a client proxy
+		// late with its ClientHello, or an HTTP client's pooled
+		// connection.
+		if proto, err = sc.Detect(time.Now().Add(LateClientWait)); err != nil {
+			c.Close()
+			return
+		}
+	}
+	if proto != sniff.MeshTLS && s.Authz != nil && !s.Authz.MayConnect(plain, src, dst.Port()) {
+		c.Close()
+		return
+	}
 	var up *sniff.Conn
 	if proto == sniff.TCP && sc.Buffered() == 0 {
 		// A client proxy slower than SniffTimeout to send its ClientHello
@@ -233,11 +282,23 @@ func (s *Server) handle(c *net.TCPConn) {
 			return
 		}
 		peer = NewPeer(id)
+		if s.Authz != nil && !s.Authz.MayConnect(id, src, dst.Port()) {
+			tc.Close()
+			return
+		}
 		// What the client proxy carries is detected as any connection
 		// is (it never is mesh TLS again).
 		if proto, sc, err = sniff.Peek(tc, s.SniffTimeout); err != nil {
 			tc.Close()
 			return
+		}
+		if proto == sniff.TCP && sc.Buffered() == 0 && s.Authz != nil && !s.Authz.AllowsTCP(id, src, dst.Port()) {
+			// Only HTTP may pass: wait for the request rather than dial
+			// the app for a connection that could not carry anything.
+			if proto, err = sc.Detect(time.Now().Add(LateClientWait)); err != nil {
+				sc.Close()
+				return
+			}
 		}
 		if proto == sniff.TCP && sc.Buffered() == 0 {
 			if proto, up, err = s.settle(c, sc, dst); err != nil {
@@ -279,6 +340,17 @@ func (s *Server) settle(c *net.TCPConn, sc *sniff.Conn, dst netip.AddrPort) (sni
 // connection settle opened for opaque TCP, if it did.
 func (s *Server) serve(c *net.TCPConn, sc *sniff.Conn, proto sniff.Protocol, up *sniff.Conn, dst netip.AddrPort, peer Peer) {
 	if proto == sniff.TCP {
+		if s.Authz != nil {
+			allowed, untrack := s.Authz.TCP(peer.ID, sourceOf(c).Addr().Unmap(), dst.Port(), func() { sc.Close() })
+			if !allowed {
+				if up != nil {
+					up.Close()
+				}
+				sc.Close()
+				return
+			}
+			defer untrack()
+		}
 		s.tcp.Add(1)
 		defer s.tcp.Done()
 		s.track(c, true)

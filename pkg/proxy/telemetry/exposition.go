@@ -32,6 +32,7 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	m.appendRequests(&b)
 	m.appendTCP(&b)
 	m.appendHandshakes(&b)
+	m.appendDenied(&b)
 	m.appendProcess(&b)
 	return b.WriteTo(w)
 }
@@ -134,6 +135,26 @@ func (m *Metrics) appendHandshakes(b *bytes.Buffer) {
 	header(b, MetricHandshakeDuration, "histogram", "Time a mutual TLS handshake between proxies took, including the TCP connect on the outbound side.")
 	for i, k := range keys {
 		histogram(b, MetricHandshakeDuration, []string{"direction", k.direction, "result", k.result}, series[i])
+	}
+}
+
+func (m *Metrics) appendDenied(b *bytes.Buffer) {
+	m.mu.Lock()
+	keys := make([]deniedKey, 0, len(m.denied))
+	for k := range m.denied {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b deniedKey) int {
+		return cmp.Or(strings.Compare(a.protocol, b.protocol), strings.Compare(a.peer, b.peer), strings.Compare(a.reason, b.reason))
+	})
+	counts := make([]uint64, len(keys))
+	for i, k := range keys {
+		counts[i] = m.denied[k].Load()
+	}
+	m.mu.Unlock()
+	header(b, MetricDenied, "counter", "Inbound HTTP requests and connections the mesh's policy refused, by caller and reason.")
+	for i, k := range keys {
+		sample(b, MetricDenied, []string{"direction", "inbound", "peer", k.peer, "protocol", k.protocol, "reason", k.reason}, "", "", float64(counts[i]))
 	}
 }
 

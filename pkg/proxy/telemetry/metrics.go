@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/meshctl/meshctl/pkg/policy"
 )
 
 // MaxPeers bounds the peer label: the first MaxPeers distinct peers keep
@@ -34,6 +36,11 @@ const (
 	// between proxies are reused.
 	MetricHandshakes        = "mesh_proxy_tls_handshakes_total"
 	MetricHandshakeDuration = "mesh_proxy_tls_handshake_duration_seconds"
+	// MetricDenied counts what the mesh's policy refused on the inbound
+	// side: HTTP requests (answered 403) and connections (closed before
+	// the app is dialed, or when a new policy revokes them), by caller
+	// (peer: ns/sa, or "" for plain text) and the policy's reason.
+	MetricDenied = "mesh_proxy_authz_denied_total"
 	// MetricBuildInfo is 1, labelled with the build's version, commit and
 	// Go version, so a query can join any series to the build that made it.
 	MetricBuildInfo = "mesh_proxy_build_info"
@@ -67,7 +74,10 @@ type Metrics struct {
 	requests map[requestKey]*requestSeries
 	tcp      map[tcpKey]*tcpSeries
 	tls      map[handshakeKey]*requestSeries
+	denied   map[deniedKey]*atomic.Uint64
 }
+
+type deniedKey struct{ protocol, peer, reason string }
 
 type requestKey struct {
 	direction, method, class, peer string
@@ -103,6 +113,7 @@ func NewMetrics() *Metrics {
 		requests: map[requestKey]*requestSeries{},
 		tcp:      map[tcpKey]*tcpSeries{},
 		tls:      map[handshakeKey]*requestSeries{},
+		denied:   map[deniedKey]*atomic.Uint64{},
 	}
 }
 
@@ -177,6 +188,24 @@ func (m *Metrics) tcpSeriesOf(direction, peer string, mtls bool) *tcpSeries {
 		m.tcp[k] = s
 	}
 	return s
+}
+
+// Denied records a request or connection the policy refused; protocol is
+// "http" or "tcp", peer the caller's ns/sa or "" for plain text, reason
+// the policy's.
+func (m *Metrics) Denied(protocol, peer string, reason policy.Reason) {
+	m.mu.Lock()
+	k := deniedKey{protocol, peer, string(reason)}
+	if peer != "" {
+		k.peer = m.peerLocked(peer)
+	}
+	c := m.denied[k]
+	if c == nil {
+		c = &atomic.Uint64{}
+		m.denied[k] = c
+	}
+	m.mu.Unlock()
+	c.Add(1)
 }
 
 // TCPOpened records a new opaque TCP connection.

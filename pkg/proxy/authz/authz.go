@@ -1,0 +1,209 @@
+// Package authz is where mesh-proxy applies the mesh's authorization on
+// its inbound side: the Policy of its own identity, swapped atomically as
+// the controller's channel delivers new ones, the decisions the listener
+// and the inbound pipeline ask of it (pkg/policy decides; this package
+// holds, counts and logs), and the opaque TCP connections it closes when a
+// new policy no longer allows them.
+package authz
+
+import (
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/meshctl/meshctl/pkg/identity"
+	"github.com/meshctl/meshctl/pkg/policy"
+)
+
+// Recorder counts denials; telemetry.Metrics implements it. peer is the
+// caller's identity in short form, or "" for plain text.
+type Recorder interface {
+	Denied(protocol, peer string, reason policy.Reason)
+}
+
+// Protocols of a denial, the metric's label.
+const (
+	ProtocolHTTP = "http"
+	ProtocolTCP  = "tcp"
+)
+
+// Authorizer holds the proxy's policy. The zero value, and one whose policy
+// is nil, allows everything: a proxy whose controller sends no policy (an
+// older one) behaves as before authorization existed.
+type Authorizer struct {
+	// Log gets a line per denied connection and per revoked one; nil
+	// discards.
+	Log *slog.Logger
+	// Record counts denials; nil counts nothing.
+	Record Recorder
+
+	pol atomic.Pointer[policy.Policy]
+	// waiting denies everything until the first Set (Waiting).
+	waiting atomic.Bool
+
+	mu    sync.Mutex
+	conns map[*tracked]struct{}
+}
+
+// ReasonNoPolicyYet: denied, the proxy has not yet received the mesh's
+// policy from the controller (it is not ready then either).
+const ReasonNoPolicyYet policy.Reason = "no-policy-yet"
+
+// Waiting returns an Authorizer that denies everything until its first
+// Set: a proxy whose pod IP is reached directly before the controller's
+// first snapshot must not let through what the policy may forbid.
+func Waiting(log *slog.Logger) *Authorizer {
+	a := &Authorizer{Log: log}
+	a.waiting.Store(true)
+	return a
+}
+
+// tracked is an open opaque TCP connection, decided when it opened and
+// again whenever the policy changes.
+type tracked struct {
+	src   identity.ID
+	ip    netip.Addr
+	port  uint16
+	close func()
+}
+
+// Policy is the policy in force; nil allows everything. While Waiting it
+// is a policy that allows nothing.
+func (a *Authorizer) Policy() *policy.Policy {
+	if a.waiting.Load() {
+		// Permissive mode off and no rule: nothing is allowed.
+		return &policy.Policy{}
+	}
+	return a.pol.Load()
+}
+
+// Set puts p in force, and closes every tracked connection p does not
+// allow: a revoked permission ends a long-lived connection too, not only
+// the next one.
+func (a *Authorizer) Set(p *policy.Policy) {
+	a.pol.Store(p)
+	a.waiting.Store(false)
+	if p == nil {
+		return
+	}
+	a.mu.Lock()
+	var revoked []*tracked
+	for t := range a.conns {
+		if !p.TCP(t.src, t.ip, t.port).Allow {
+			revoked = append(revoked, t)
+			delete(a.conns, t)
+		}
+	}
+	a.mu.Unlock()
+	for _, t := range revoked {
+		d := p.TCP(t.src, t.ip, t.port)
+		a.log().Info("connection closed: the policy no longer allows it", "direction", "inbound", "peer", peerName(t.src), "source", t.ip.String(),
+			"port", t.port, "reason", string(d.Reason))
+		a.record(ProtocolTCP, t.src, d.Reason)
+		t.close()
+	}
+}
+
+func (a *Authorizer) log() *slog.Logger {
+	if a.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return a.Log
+}
+
+func (a *Authorizer) record(protocol string, src identity.ID, reason policy.Reason) {
+	if a.Record != nil {
+		a.Record.Denied(protocol, peerName(src), reason)
+	}
+}
+
+func peerName(src identity.ID) string {
+	if src.IsZero() {
+		return ""
+	}
+	return src.Short()
+}
+
+// AllowsTCP says whether an opaque TCP connection would be allowed, without
+// a log line or a count.
+func (a *Authorizer) AllowsTCP(src identity.ID, ip netip.Addr, port uint16) bool {
+	p := a.pol.Load()
+	return !a.waiting.Load() && (p == nil || p.TCP(src, ip, port).Allow)
+}
+
+// MayConnect says whether a new connection from src (zero for plain
+// text) at ip to port may go on: whether anything could allow it. A
+// connection nothing allows is closed before the app is dialed; the
+// denial is logged and counted.
+func (a *Authorizer) MayConnect(src identity.ID, ip netip.Addr, port uint16) bool {
+	p := a.pol.Load()
+	reason := policy.ReasonSourceNotAllowed
+	switch {
+	case a.waiting.Load():
+		reason = ReasonNoPolicyYet
+	case p == nil || p.MayConnect(src, ip, port):
+		return true
+	case src.IsZero():
+		reason = policy.ReasonNoIdentity
+	}
+	a.log().Info("connection refused by policy", "direction", "inbound", "peer", peerName(src), "source", ip.String(), "port", port, "reason", string(reason))
+	a.record(ProtocolTCP, src, reason)
+	return false
+}
+
+// TCP decides on an opaque TCP connection before any of its bytes reaches
+// the app. When allowed, it is tracked until untrack is called, and
+// closed (with close) if a later policy denies it.
+func (a *Authorizer) TCP(src identity.ID, ip netip.Addr, port uint16, close func()) (allowed bool, untrack func()) {
+	p := a.pol.Load()
+	if a.waiting.Load() {
+		a.record(ProtocolTCP, src, ReasonNoPolicyYet)
+		return false, func() {}
+	}
+	if p != nil {
+		if d := p.TCP(src, ip, port); !d.Allow {
+			a.log().Info("connection refused by policy", "direction", "inbound", "peer", peerName(src), "source", ip.String(), "port", port, "reason", string(d.Reason))
+			a.record(ProtocolTCP, src, d.Reason)
+			return false, func() {}
+		}
+	}
+	t := &tracked{src: src, ip: ip, port: port, close: close}
+	a.mu.Lock()
+	if a.conns == nil {
+		a.conns = map[*tracked]struct{}{}
+	}
+	a.conns[t] = struct{}{}
+	a.mu.Unlock()
+	return true, func() {
+		a.mu.Lock()
+		delete(a.conns, t)
+		a.mu.Unlock()
+	}
+}
+
+// HTTP decides on one request; a denial is counted, and the caller
+// answers 403. It allocates nothing on an allowed request whose path is
+// already normal.
+func (a *Authorizer) HTTP(r *policy.Request) policy.Decision {
+	p := a.pol.Load()
+	if a.waiting.Load() {
+		a.record(ProtocolHTTP, r.Source, ReasonNoPolicyYet)
+		return policy.Decision{Reason: ReasonNoPolicyYet}
+	}
+	if p == nil {
+		return policy.Decision{Allow: true, Reason: policy.ReasonPermissive}
+	}
+	d := p.HTTP(r)
+	if !d.Allow {
+		a.record(ProtocolHTTP, r.Source, d.Reason)
+	}
+	return d
+}
+
+// Tracked is how many opaque TCP connections are tracked, for tests.
+func (a *Authorizer) Tracked() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.conns)
+}
