@@ -31,7 +31,11 @@ import (
 //     snapshot from a controller stand-in), so the hop between them is
 //     mutual TLS;
 //   - nginx: the plain client -> nginx on its localhost -> nginx in the
-//     plain server pod -> the app on localhost: the same two hops.
+//     plain server pod -> the app on localhost: the same two hops;
+//   - nginx TLS: as nginx, on other ports, the hop between the two nginx
+//     TLS 1.3 with client certificates from the same mesh CA, pooled and
+//     without session resumption, as between mesh proxies (see
+//     nginx_tls_test.go).
 const (
 	benchMeshClient  = "198.18.101.1"
 	benchMeshServer  = "198.18.101.2"
@@ -338,8 +342,10 @@ type benchRow struct {
 	tls           *tlsCounts    // of the measured turns, on a TLS path
 }
 
-// BenchmarkProxy compares two mesh-proxy hops with the direct path and two
-// nginx hops at constant rates, and prints the table the issue asks for.
+// BenchmarkProxy compares two mesh-proxy hops (plain and mutual TLS) with
+// the direct path and two nginx hops (plain and TLS) at constant rates,
+// and prints the table the issue asks for, the reuse of TLS connections
+// between the hops, and the cost of a full handshake on each TLS server.
 // It needs root (network namespaces): `make bench-proxy`.
 func BenchmarkProxy(b *testing.B) {
 	requirePrerequisites(b)
