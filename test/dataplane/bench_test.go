@@ -31,7 +31,11 @@ import (
 //     snapshot from a controller stand-in), so the hop between them is
 //     mutual TLS;
 //   - nginx: the plain client -> nginx on its localhost -> nginx in the
-//     plain server pod -> the app on localhost: the same two hops.
+//     plain server pod -> the app on localhost: the same two hops;
+//   - nginx TLS: as nginx, on other ports, the hop between the two nginx
+//     TLS 1.3 with client certificates from the same mesh CA, pooled and
+//     without session resumption, as between mesh proxies (see
+//     nginx_tls_test.go).
 const (
 	benchMeshClient  = "198.18.101.1"
 	benchMeshServer  = "198.18.101.2"
@@ -47,6 +51,7 @@ const (
 	nginxHop2Port    = 8002
 	benchConns       = 64
 	benchBodyBytes   = 1024
+	benchHandshakes  = 400 // per server, in the handshake measurement
 )
 
 // benchDuration is each run's measured time; MP_BENCH_DURATION overrides it
@@ -255,30 +260,51 @@ func sampleRSS(procs []proc) func() (anon, file int) {
 
 func startNginx(b *testing.B, ns string, listen int, upstream string) proc {
 	b.Helper()
+	return runNginx(b, ns, nginxSite{listen: fmt.Sprintf("listen %d;", listen), upstream: upstream, scheme: "http"})
+}
+
+// nginxSite is one nginx hop: what it listens on (with its TLS settings),
+// the upstream it passes every request to, over connections it keeps.
+type nginxSite struct {
+	listen   string // the server's listen directive and ssl_* settings
+	upstream string // host:port
+	scheme   string // of the upstream: http or https
+	proxy    string // more proxy_* directives (proxy_ssl_*)
+	http     string // more http-level directives (log_format)
+	log      string // access_log's arguments; /dev/stdout when empty
+}
+
+func runNginx(b *testing.B, ns string, site nginxSite) proc {
+	b.Helper()
 	dir := b.TempDir()
+	if site.log == "" {
+		// To stdout, a pipe, like mesh-proxy's access log (see start).
+		site.log = "/dev/stdout"
+	}
 	conf := fmt.Sprintf(`worker_processes auto;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
 events { worker_connections 1024; }
 http {
-	# To stdout, a pipe, like mesh-proxy's access log (see start).
-	access_log /dev/stdout;
+	%[5]s
+	access_log %[6]s;
 	client_body_temp_path %[1]s;
 	proxy_temp_path %[1]s;
 	upstream next { server %[2]s; keepalive 64; }
 	server {
-		listen %[3]d;
+		%[3]s
 		location / {
-			proxy_pass http://next;
+			proxy_pass %[4]s://next;
 			proxy_http_version 1.1;
 			proxy_set_header Connection "";
 			proxy_set_header Host $http_host;
 			proxy_buffering off;
 			proxy_request_buffering off;
+			%[7]s
 		}
 	}
 }
-`, dir, upstream, listen)
+`, dir, site.upstream, site.listen, site.scheme, site.http, site.log, site.proxy)
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
 		b.Fatal(err)
 	}
@@ -297,6 +323,9 @@ type benchPath struct {
 	client *http.Client
 	url    string
 	procs  []proc
+	// tls, for a path whose hop between the proxies is TLS, counts the
+	// requests and handshakes of that hop's server side so far.
+	tls func() tlsCounts
 }
 
 type benchRow struct {
@@ -310,10 +339,13 @@ type benchRow struct {
 	fileKB        int     // its peak file-backed RSS, sampled
 	p50, p90, p99 time.Duration
 	a50, a90, a99 time.Duration // added over direct
+	tls           *tlsCounts    // of the measured turns, on a TLS path
 }
 
-// BenchmarkProxy compares two mesh-proxy hops with the direct path and two
-// nginx hops at constant rates, and prints the table the issue asks for.
+// BenchmarkProxy compares two mesh-proxy hops (plain and mutual TLS) with
+// the direct path and two nginx hops (plain and TLS) at constant rates,
+// and prints the table the issue asks for, the reuse of TLS connections
+// between the hops, and the cost of a full handshake on each TLS server.
 // It needs root (network namespaces): `make bench-proxy`.
 func BenchmarkProxy(b *testing.B) {
 	requirePrerequisites(b)
@@ -359,7 +391,7 @@ func BenchmarkProxy(b *testing.B) {
 	}
 	proxies2 := meshProxies(append([]string{"GOMAXPROCS=2"}, profEnv...), mesh1Client, mesh1Server)
 	mtlsClient, mtlsServer := tp.pod(b, "bmtc", benchMTLSClient), tp.pod(b, "bmts", benchMTLSServer)
-	proxiesTLS := mtlsProxies(b, tp, proxyBin, ic, profEnv, mtlsClient, mtlsServer)
+	proxiesTLS, ca, ctlNS := mtlsProxies(b, tp, proxyBin, ic, profEnv, mtlsClient, mtlsServer)
 	admins["client-proxy-mtls"] = &http.Client{Transport: &http.Transport{DialContext: dialer(b, mtlsClient)}}
 	admins["server-proxy-mtls"] = &http.Client{Transport: &http.Transport{DialContext: dialer(b, mtlsServer)}}
 	for _, ns := range []string{meshServer, mesh1Server, mtlsServer, plainServer} {
@@ -369,6 +401,12 @@ func BenchmarkProxy(b *testing.B) {
 		startNginx(b, plainClient, nginxHop1Port, fmt.Sprintf("%s:%d", benchPlainServer, nginxHop2Port)),
 		startNginx(b, plainServer, nginxHop2Port, fmt.Sprintf("127.0.0.1:%d", benchAppPort)),
 	}
+	nginxFiles := newNginxTLSFiles(b, ca)
+	nginxLog := filepath.Join(tmpfsDir(b), "hop2-access.log")
+	nginxesTLS := []proc{
+		startNginxTLSHop1(b, plainClient, nginxFiles, fmt.Sprintf("%s:%d", benchPlainServer, nginxTLSHop2Port)),
+		startNginxTLSHop2(b, plainServer, nginxFiles, fmt.Sprintf("127.0.0.1:%d", benchAppPort), nginxLog),
+	}
 
 	client := func(ns string) *http.Client {
 		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
@@ -376,11 +414,14 @@ func BenchmarkProxy(b *testing.B) {
 		}}
 	}
 	paths := []benchPath{
-		{"direct", client(plainClient), fmt.Sprintf("http://%s:%d/", benchPlainServer, benchAppPort), nil},
-		{"mesh-proxy x2", client(meshClient), fmt.Sprintf("http://%s:%d/", benchMeshServer, benchAppPort), proxies},
-		{"mesh-proxy x2 GOMAXPROCS=2", client(mesh1Client), fmt.Sprintf("http://%s:%d/", benchMesh1Server, benchAppPort), proxies2},
-		{"mesh-proxy x2 mTLS", client(mtlsClient), fmt.Sprintf("http://%s:%d/", benchMTLSServer, benchAppPort), proxiesTLS},
-		{"nginx x2", client(plainClient), fmt.Sprintf("http://127.0.0.1:%d/", nginxHop1Port), nginxes},
+		{"direct", client(plainClient), fmt.Sprintf("http://%s:%d/", benchPlainServer, benchAppPort), nil, nil},
+		{"mesh-proxy x2", client(meshClient), fmt.Sprintf("http://%s:%d/", benchMeshServer, benchAppPort), proxies, nil},
+		{"mesh-proxy x2 GOMAXPROCS=2", client(mesh1Client), fmt.Sprintf("http://%s:%d/", benchMesh1Server, benchAppPort), proxies2, nil},
+		{"mesh-proxy x2 mTLS", client(mtlsClient), fmt.Sprintf("http://%s:%d/", benchMTLSServer, benchAppPort), proxiesTLS,
+			func() tlsCounts { return meshTLSCounts(b, admins["server-proxy-mtls"]) }},
+		{"nginx x2", client(plainClient), fmt.Sprintf("http://127.0.0.1:%d/", nginxHop1Port), nginxes, nil},
+		{"nginx x2 TLS", client(plainClient), fmt.Sprintf("http://127.0.0.1:%d/", nginxTLSHop1Port), nginxesTLS,
+			func() tlsCounts { return nginxTLSCounts(b, nginxLog) }},
 	}
 	// MP_BENCH_PATHS keeps only the named paths (comma-separated), and
 	// direct, which the added latencies are measured against.
@@ -429,6 +470,12 @@ func BenchmarkProxy(b *testing.B) {
 			anon, file int
 		}
 		acc := make([]measured, len(paths))
+		tls0 := make([]tlsCounts, len(paths))
+		for i, p := range paths {
+			if p.tls != nil {
+				tls0[i] = p.tls()
+			}
+		}
 		profiled := profileProxies(b, admins, rate, d*time.Duration(len(paths)))
 		for range rounds {
 			for i, p := range paths {
@@ -466,6 +513,10 @@ func BenchmarkProxy(b *testing.B) {
 				row.cpuPer1000 = acc[i].cpu.Seconds() / (float64(res.sent) / 1000)
 				row.userPer1000 = acc[i].user.Seconds() / (float64(res.sent) / 1000)
 			}
+			if p.tls != nil {
+				c := p.tls().sub(tls0[i])
+				row.tls = &c
+			}
 			if p.name == "direct" {
 				direct = row
 			}
@@ -492,21 +543,60 @@ func BenchmarkProxy(b *testing.B) {
 		}
 	}
 
+	// So is the nginx TLS row: every request hop2 logged came over TLS
+	// 1.3 with a client certificate it verified, on a full handshake.
+	var reuse strings.Builder
+	for _, p := range paths {
+		if p.tls == nil {
+			continue
+		}
+		c := p.tls()
+		if c.requests == 0 || c.failed > 0 {
+			b.Errorf("%s: the TLS hop's server side counted %d requests over TLS with a verified client certificate, and %d failed handshakes or requests not over mutual TLS", p.name, c.requests, c.failed)
+		}
+		fmt.Fprintf(&reuse, "  %s: %s requests/handshakes over the whole run (readiness checks and warm-ups included)\n", p.name, c)
+	}
+	if slices.ContainsFunc(paths, func(p benchPath) bool { return p.name == "nginx x2 TLS" }) {
+		if l := readNginxTLSLog(b, nginxLog); l.notMutual > 0 {
+			b.Errorf("nginx hop2 logged %d of %d requests not over TLS 1.3 with a verified client certificate and a full handshake, first: %q", l.notMutual, l.requests, l.first)
+		}
+	}
+
+	// Handshake cost: full TLS 1.3 handshakes with client certificates,
+	// one at a time, against each TLS hop's server side.
+	var hs []handshakeResult
+	for _, t := range handshakeTargets(b, ca, ctlNS, proxiesTLS[1], nginxFiles, plainClient, nginxesTLS[1]) {
+		hs = append(hs, measureHandshakes(b, t, benchHandshakes))
+	}
+	for _, r := range hs {
+		if r.certRequested != r.n {
+			b.Errorf("%s asked for the client's certificate in %d of %d handshakes", r.name, r.certRequested, r.n)
+		}
+	}
+
 	var out strings.Builder
 	tw := tabwriter.NewWriter(&out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "path\trate/s\tsent\terrors\tp50\tp90\tp99\tadded p50\tadded p90\tadded p99\tpeak RSS/proxy\t(anon + file)\tCPU s/1000 req (both hops)\t\n")
+	fmt.Fprintf(tw, "path\trate/s\tsent\terrors\tp50\tp90\tp99\tadded p50\tadded p90\tadded p99\tpeak RSS/proxy\t(anon + file)\tCPU s/1000 req (both hops)\tTLS req/handshake\t\n")
 	for _, r := range rows {
-		rss, split, cpu := "-", "-", "-"
+		rss, split, cpu, reused := "-", "-", "-", "-"
 		if r.path != "direct" {
 			rss, cpu = fmt.Sprintf("%.1f MB", float64(r.rssKB)/1024), fmt.Sprintf("%.3f (user %.3f)", r.cpuPer1000, r.userPer1000)
 			split = fmt.Sprintf("%.1f + %.1f", float64(r.anonKB)/1024, float64(r.fileKB)/1024)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.path, r.rate, r.res.sent, r.res.errors,
-			us(r.p50), us(r.p90), us(r.p99), us(r.a50), us(r.a90), us(r.a99), rss, split, cpu)
+		if r.tls != nil {
+			reused = r.tls.String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.path, r.rate, r.res.sent, r.res.errors,
+			us(r.p50), us(r.p90), us(r.p99), us(r.a50), us(r.a90), us(r.a99), rss, split, cpu, reused)
 	}
 	tw.Flush()
-	b.Logf("%s each in %d turns, %d keep-alive connections, %d-byte bodies both ways, constant arrival rate (latency from the due time):\n%s",
-		d, rounds, benchConns, benchBodyBytes, out.String())
+	// To stdout: the testing package keeps only the first ten lines of a
+	// benchmark's log.
+	fmt.Printf("%s each in %d turns, %d keep-alive connections, %d-byte bodies both ways, constant arrival rate (latency from the due time); "+
+		"TLS req/handshake: requests the TLS hop's server side carried in the measured turns / full handshakes it made in them:\n%s"+
+		"TLS connection reuse between the two proxies:\n%s"+
+		"Full TLS 1.3 handshakes with client certificate (ECDSA P-256 chains: leaf, issuer; anchor trusted), one at a time from a Go client, then close:\n%s\n",
+		d, rounds, benchConns, benchBodyBytes, out.String(), reuse.String(), formatHandshakes(hs))
 	for _, r := range rows {
 		if r.res.errors > 0 {
 			b.Errorf("%s at %d/s: %d of %d requests failed", r.path, r.rate, r.res.errors, r.res.sent)
@@ -516,7 +606,8 @@ func BenchmarkProxy(b *testing.B) {
 
 // mtlsProxies starts a controller stand-in and the proxies, with identity,
 // of a client pod and a server pod that the snapshot lists as meshed.
-func mtlsProxies(b *testing.B, tp *topology, proxyBin string, ic wire.Interception, env []string, clientNS, serverNS string) []proc {
+// It returns the proxies (client, server), the CA and the controller's pod.
+func mtlsProxies(b *testing.B, tp *topology, proxyBin string, ic wire.Interception, env []string, clientNS, serverNS string) ([]proc, *identitytest.CA, string) {
 	ca := identitytest.NewCA(b, time.Now())
 	id := func(sa string) identity.ID {
 		id, err := identity.NewID(identity.DefaultTrustDomain, meshNamespace, sa)
@@ -528,13 +619,14 @@ func mtlsProxies(b *testing.B, tp *topology, proxyBin string, ic wire.Intercepti
 	pod := func(ip string, id identity.ID) channel.Pod {
 		return channel.Pod{IPs: []netip.Addr{netip.MustParseAddr(ip)}, Identity: id.String(), BypassPorts: []uint16{wire.AdminPort}}
 	}
-	ctl := startController(b, tp.pod(b, "bctl", benchController), benchController, ca,
+	ctlNS := tp.pod(b, "bctl", benchController)
+	ctl := startController(b, ctlNS, benchController, ca,
 		tokenReviewer{"token-of-bmtc": "bmtc", "token-of-bmts": "bmts"},
 		[]channel.Pod{pod(benchMTLSClient, id("bmtc")), pod(benchMTLSServer, id("bmts"))})
 	return []proc{
 		meshPodWithIdentity(b, proxyBin, clientNS, "bmtc", benchMTLSClient, ic, ctl, identityDir(b, "token-of-bmtc", ca), "", env...),
 		meshPodWithIdentity(b, proxyBin, serverNS, "bmts", benchMTLSServer, ic, ctl, identityDir(b, "token-of-bmts", ca), "", env...),
-	}
+	}, ca, ctlNS
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d.Nanoseconds())/1000) }

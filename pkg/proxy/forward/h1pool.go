@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,6 +20,18 @@ import (
 // probeAfter is how long a connection may sit idle before it is checked
 // for a close by the server on reuse; busy connections are not probed.
 const probeAfter = time.Second
+
+// maxDialsPerHost bounds the dials to one destination in progress at
+// once. Without it, when requests come faster than a connection is made
+// (a pool filling up, a burst after an idle spell), every request that
+// finds no idle connection dials its own, though the exchanges in flight
+// free a connection sooner than a new one is made: a mesh TLS handshake
+// takes a millisecond or more of CPU on each side, and 64 of them at once
+// were most of the mTLS proxies' extra peak memory (their ML-KEM keys,
+// certificates and grown goroutine stacks; see meshtls's
+// BenchmarkHandshakeBurstMemory). A request past the bound waits for the
+// first connection freed or for a dial slot.
+const maxDialsPerHost = 2
 
 // h1Pool is an HTTP/1.1 transport that does an exchange in the calling
 // goroutine: write the request, read the response, hand the connection
@@ -35,8 +48,13 @@ type h1Pool struct {
 
 	mu   sync.Mutex
 	idle map[string][]*h1Conn
-	stop chan struct{}
-	once sync.Once
+	// dialing counts the dials in progress per destination, and waiters
+	// are the requests waiting for one of them to end (or a connection
+	// to be freed), first come first served.
+	dialing map[string]int
+	waiters map[string][]chan handoff
+	stop    chan struct{}
+	once    sync.Once
 
 	// readers and writers hold the buffers of idle connections: a pool
 	// keeps up to maxIdle connections per destination, and few of them
@@ -70,6 +88,15 @@ func (p *h1Pool) sweep(every time.Duration) {
 		}
 		p.mu.Unlock()
 	}
+}
+
+// handoff is what a waiting request is given: a connection freed by
+// another exchange, or leave to dial (a dial slot freed; unbounded, all
+// waiters at once, after a dial failed, as the bound must not queue
+// requests behind the timeouts of a destination that does not answer).
+type handoff struct {
+	pc        *h1Conn
+	unbounded bool
 }
 
 type h1Conn struct {
@@ -223,8 +250,18 @@ func (p *h1Pool) put(pc *h1Conn, addr string) {
 	p.writers.Put(pc.bw)
 	pc.br, pc.bw = nil, nil
 	pc.idleSince = time.Now()
+	p.store(pc, addr)
+}
+
+// store gives pc, without buffers, to the first request waiting for addr,
+// or keeps it idle.
+func (p *h1Pool) store(pc *h1Conn, addr string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if w := p.waiters[addr]; len(w) > 0 {
+		p.popWaiter(addr) <- handoff{pc: pc}
+		return
+	}
 	if p.idle == nil {
 		p.idle = map[string][]*h1Conn{}
 	}
@@ -243,12 +280,31 @@ func (p *h1Pool) put(pc *h1Conn, addr string) {
 }
 
 func (p *h1Pool) get(ctx context.Context, addr string) (*h1Conn, bool, error) {
+	bounded := true
 	for {
 		p.mu.Lock()
 		list := p.idle[addr]
 		if len(list) == 0 {
+			if bounded && p.dialing[addr] >= maxDialsPerHost {
+				h, err := p.wait(ctx, addr)
+				if err != nil {
+					return nil, false, err
+				}
+				if h.pc != nil {
+					h.pc.SetDeadline(time.Time{})
+					p.lend(h.pc)
+					return h.pc, true, nil
+				}
+				bounded = !h.unbounded
+				continue
+			}
+			if p.dialing == nil {
+				p.dialing = map[string]int{}
+			}
+			p.dialing[addr]++
 			p.mu.Unlock()
 			pc, err := p.dialConn(ctx, addr)
+			p.dialed(addr, err)
 			return pc, false, err
 		}
 		// Most recently used first: it is the least likely to have been
@@ -265,6 +321,78 @@ func (p *h1Pool) get(ctx context.Context, addr string) (*h1Conn, bool, error) {
 		p.lend(pc)
 		return pc, true, nil
 	}
+}
+
+// wait queues the caller for a connection or a dial slot to addr; p.mu is
+// held on entry and released.
+func (p *h1Pool) wait(ctx context.Context, addr string) (handoff, error) {
+	ch := make(chan handoff, 1)
+	if p.waiters == nil {
+		p.waiters = map[string][]chan handoff{}
+	}
+	p.waiters[addr] = append(p.waiters[addr], ch)
+	p.mu.Unlock()
+	select {
+	case h := <-ch:
+		return h, nil
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	w := p.waiters[addr]
+	if i := slices.Index(w, ch); i >= 0 {
+		p.waiters[addr] = slices.Delete(w, i, i+1)
+		p.mu.Unlock()
+		return handoff{}, ctx.Err()
+	}
+	p.mu.Unlock()
+	// Handed something as the context ended: pass it on.
+	switch h := <-ch; {
+	case h.pc != nil:
+		p.store(h.pc, addr)
+	case !h.unbounded:
+		p.mu.Lock()
+		p.wakeOne(addr)
+		p.mu.Unlock()
+	}
+	return handoff{}, ctx.Err()
+}
+
+// dialed ends a dial to addr: its slot goes to the first waiter; after a
+// failure every waiter may dial.
+func (p *h1Pool) dialed(addr string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dialing[addr]--; p.dialing[addr] <= 0 {
+		delete(p.dialing, addr)
+	}
+	if err == nil {
+		p.wakeOne(addr)
+		return
+	}
+	for len(p.waiters[addr]) > 0 {
+		p.popWaiter(addr) <- handoff{unbounded: true}
+	}
+}
+
+// wakeOne lets the first waiter for addr, if any, try again; p.mu is
+// held.
+func (p *h1Pool) wakeOne(addr string) {
+	if len(p.waiters[addr]) > 0 {
+		p.popWaiter(addr) <- handoff{}
+	}
+}
+
+// popWaiter takes the first waiter for addr off the queue; p.mu is held
+// and there is one.
+func (p *h1Pool) popWaiter(addr string) chan handoff {
+	w := p.waiters[addr]
+	ch := w[0]
+	if len(w) == 1 {
+		delete(p.waiters, addr)
+	} else {
+		p.waiters[addr] = w[1:]
+	}
+	return ch
 }
 
 // lend gives pc buffers for an exchange.
