@@ -282,6 +282,10 @@ func (s *Server) handle(c *net.TCPConn) {
 			return
 		}
 		peer = NewPeer(id)
+		// The TLS layer reads the socket from now on, through buffers of
+		// its own: the peek buffer is lent back, unless the client's first
+		// record came with the handshake's last.
+		sc.ReleaseBuffer(&s.readers)
 		if s.Authz != nil && !s.Authz.MayConnect(id, src, dst.Port()) {
 			tc.Close()
 			return

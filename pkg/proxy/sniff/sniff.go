@@ -103,8 +103,16 @@ type Conn struct {
 	peeked bool
 }
 
-// Read reads the peeked bytes first, then the connection.
-func (c *Conn) Read(p []byte) (int, error) { return c.Reader().Read(p) }
+// Read reads the peeked bytes first, then the connection. A plain
+// connection whose buffer was released reads its socket directly: that is
+// how a TLS layer above it reads, and it then keeps no 4 KiB buffer for
+// the connection's life (the TLS layer has its own).
+func (c *Conn) Read(p []byte) (int, error) {
+	if c.r == nil && c.plain {
+		return c.Conn.Read(p)
+	}
+	return c.Reader().Read(p)
+}
 
 // WriteTo shadows the stream's WriteTo, which io.Copy would otherwise use
 // and lose the peeked bytes; bufio writes them first and then hands over

@@ -259,6 +259,27 @@ func TestReleaseBufferAndWaitReadable(t *testing.T) {
 	}
 }
 
+// TestReadWithoutBuffer: a plain connection whose buffer was released
+// reads its socket directly and takes no buffer back, as a TLS layer over
+// it reads for the connection's whole life.
+func TestReadWithoutBuffer(t *testing.T) {
+	client, server := pair(t)
+	c := NewConn(server)
+	var pool sync.Pool
+	if !c.ReleaseBuffer(&pool) {
+		t.Fatal("an empty buffer was not released")
+	}
+	client.Write([]byte("record"))
+	client.CloseWrite()
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "record" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	if c.r != nil {
+		t.Fatal("reading took a buffer back")
+	}
+}
+
 // TestPeekSocket: nothing yet, a byte (not consumed), the end of stream;
 // and no allocation, as it runs once per request.
 func TestPeekSocket(t *testing.T) {
