@@ -18,8 +18,10 @@ SMI TrafficTargets say. With it disabled, a service accepts only the traffic
 that some TrafficTarget allows. The switch is a JSON merge patch of that one
 field, so a concurrent change of any other field is never lost.
 
-Not enforced yet: this release stores the mode, but its sidecar does not yet
-apply TrafficTargets, so traffic flows either way.`,
+Every proxy follows a switch within about a second, without a restart: an
+HTTP request no TrafficTarget allows gets 403, an opaque TCP connection is
+closed before it reaches the app, and plain text from outside the mesh is
+refused unless an IngressBackend lets it in (docs/authorization.md).`,
 		newPermissiveSwitchCmd(f, streams, configure.PermissiveEnable),
 		newPermissiveSwitchCmd(f, streams, configure.PermissiveDisable),
 		newPermissiveStatusCmd(f, streams),
@@ -40,16 +42,14 @@ on stderr.`,
 	}
 	if action == configure.PermissiveDisable {
 		cmd.Use = "disable"
-		cmd.Short = "Turn permissive mode off (stored; not yet enforced by the sidecar)"
-		cmd.Long = `Disable permissive traffic policy mode, the mode in which a meshed service is
-to accept only the traffic that some SMI TrafficTarget allows.
+		cmd.Short = "Let through only what TrafficTargets allow"
+		cmd.Long = `Disable permissive traffic policy mode: from then on a meshed service accepts
+only the traffic that some SMI TrafficTarget (or IngressBackend) allows.
 
 First it lists the enrolled services that no TrafficTarget allows anyone to
-reach, as those will stop receiving meshed traffic once it is enforced. Then it asks for confirmation
+reach, as those will stop receiving meshed traffic. Then it asks for confirmation
 on a terminal; --yes answers for you, and without a terminal --yes is
-required. The state before and after is printed on stderr.
-
-Not enforced yet: this release's sidecar does not yet apply TrafficTargets.`
+required. The state before and after is printed on stderr.`
 		cmd.Example = `  # Look at what would stop working, and confirm
   meshctl permissive disable
 

@@ -188,7 +188,7 @@ fi
 cat <<EOF
   meshctl check
   meshctl config get auth.jwt
-  kubectl logs -n bookthief deploy/bookthief -c bookthief -f     # stealing: TrafficTargets are not enforced yet
+  kubectl logs -n bookthief deploy/bookthief -c bookthief -f     # refused with 403 while permissive mode is off
   kubectl exec -n bookbuyer deploy/bookbuyer -c bookbuyer -- /fetch -H "Authorization: Bearer \$(cat $JWT_DIR/token-expired)" $book_url
   meshctl permissive enable
 

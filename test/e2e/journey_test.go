@@ -39,7 +39,7 @@ var journey = []step{
 	{"with the controller down, meshed pods keep serving and a new pod waits for it", controllerDown},
 	{"meshctl identity rotate, issuer then anchor, under load: no purchase fails", identityRotation},
 	{"books->stars with JWT, injected by meshctl inject into a namespace not enrolled", booksJWT},
-	{"permissive disable and enable change the MeshConfig", meshPermissive},
+	{"permissive disable: bookbuyer keeps buying, bookthief gets 403; enable lets it steal again", bookstoreAuthorization},
 	{"proxy image differing from the MeshConfig fails check", meshImageMismatch},
 	{"meshctl uninstall leaves no mesh objects, apps keep serving", meshUninstall},
 }

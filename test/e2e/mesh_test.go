@@ -135,29 +135,6 @@ func meshInstall(t *testing.T, e *Env) {
 	}
 }
 
-// meshPermissive: permissive mode switches off and on in the MeshConfig.
-// Nothing in the data plane acts on it yet, so the field is what is asserted.
-func meshPermissive(t *testing.T, e *Env) {
-	m := &e.mesh
-	m.need(t, m.installed, "an installed mesh", "meshctl install")
-	for _, c := range []struct {
-		args  []string
-		want  string
-		field string
-	}{
-		{[]string{"disable", "--yes"}, "disabled", "false"},
-		{[]string{"enable"}, "enabled", "true"},
-	} {
-		e.Run(t, m.meshctl, append([]string{"permissive"}, c.args...)...)
-		if got := strings.TrimSpace(e.Run(t, m.meshctl, "permissive", "status")); got != c.want {
-			t.Errorf("after permissive %s: status printed %q, want %q", c.args[0], got, c.want)
-		}
-		if got := e.meshConfigField(t, "{.spec.traffic.enablePermissiveTrafficPolicyMode}"); got != c.field {
-			t.Errorf("after permissive %s: MeshConfig spec.traffic.enablePermissiveTrafficPolicyMode is %q, want %s", c.args[0], got, c.field)
-		}
-	}
-}
-
 // meshImageMismatch: once the MeshConfig names another proxy image than the
 // running pods', `meshctl check` exits 1 with the proxy image hint; with the
 // image put back it is green again.

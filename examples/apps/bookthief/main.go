@@ -3,8 +3,8 @@
 // http://bookstore.bookstore:8080) and logs the result as
 // "stolen: 200 {...}" or the error. It sends nothing special: in the mesh,
 // its sidecar carries the call. examples/bookstore's TrafficTarget allows no
-// one to steal, but this release's sidecar stores TrafficTargets without
-// enforcing them, so its calls still succeed.
+// one to steal: while the mesh is permissive its calls succeed, and once
+// permissive mode is off bookstore's sidecar answers them with 403.
 //
 // It also listens on :8080 ($PORT overrides):
 //
