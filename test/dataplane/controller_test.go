@@ -3,6 +3,7 @@ package dataplane
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/identity/identitytest"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/policy"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
@@ -117,7 +119,9 @@ type controllerStandIn struct {
 	cert   atomic.Pointer[tls.Certificate]
 
 	mu sync.Mutex
-	// snap is the current snapshot; changed is closed when it is replaced.
+	// content is what the snapshot holds; snap is it on the wire, and
+	// changed is closed when it is replaced.
+	content channel.Content
 	snap    published
 	changed chan struct{}
 }
@@ -200,8 +204,31 @@ func startController(t testing.TB, ns, ip string, ca *identitytest.CA, reviewer 
 func (c *controllerStandIn) rotate(t testing.TB, is *identity.Issuer, bundle *identity.Bundle) {
 	t.Helper()
 	cert := (&identitytest.CA{Issuer: is}).Leaf(t, c.id, time.Now(), 0)
-	content := channel.Content{Pods: c.pods, Services: []channel.Service{}, Issuer: identity.FingerprintOf(is.Certificate())}
-	raw, err := channel.EncodeContent(&content)
+	c.issuer.Store(is)
+	c.bundle.Store(bundle)
+	c.cert.Store(cert)
+	c.publish(t, func(content *channel.Content) { content.Issuer = identity.FingerprintOf(is.Certificate()) })
+}
+
+// setPolicy publishes a snapshot carrying set, as the controller does
+// when a TrafficTarget or the permissive mode changes.
+func (c *controllerStandIn) setPolicy(t testing.TB, set *policy.Set) {
+	t.Helper()
+	b, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.publish(t, func(content *channel.Content) { content.PolicyV1 = b })
+}
+
+// publish replaces the snapshot with the current one changed by edit.
+func (c *controllerStandIn) publish(t testing.TB, edit func(*channel.Content)) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	edit(&c.content)
+	c.content.Pods, c.content.Services = c.pods, []channel.Service{}
+	raw, err := channel.EncodeContent(&c.content)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,14 +236,9 @@ func (c *controllerStandIn) rotate(t testing.TB, is *identity.Issuer, bundle *id
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := channel.NewSnapshot(version, content); err != nil {
+	if _, err := channel.NewSnapshot(version, c.content); err != nil {
 		t.Fatalf("the stand-in's snapshot: %v", err)
 	}
-	c.issuer.Store(is)
-	c.bundle.Store(bundle)
-	c.cert.Store(cert)
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.changed != nil {
 		close(c.changed)
 	}

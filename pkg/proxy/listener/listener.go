@@ -286,10 +286,10 @@ func (s *Server) handle(c *net.TCPConn) {
 		// its own: the peek buffer is lent back, unless the client's first
 		// record came with the handshake's last.
 		sc.ReleaseBuffer(&s.readers)
-		if s.Authz != nil && !s.Authz.MayConnect(id, src, dst.Port()) {
-			tc.Close()
-			return
-		}
+		// A meshed caller is not refused here even if nothing allows it:
+		// its HTTP requests get a 403 each, which its app can read,
+		// rather than a reset its proxy turns into a 502; opaque TCP is
+		// refused below, before the app is dialed.
 		// What the client proxy carries is detected as any connection
 		// is (it never is mesh TLS again).
 		if proto, sc, err = sniff.Peek(tc, s.SniffTimeout); err != nil {
