@@ -165,8 +165,23 @@ for app in bookbuyer/bookbuyer bookstore/bookstore books/books books/stars; do
     proxy_metrics "$ns" "$pod" "$port"
 done
 
-step "Permissive mode"
+step "Authorization: permissive mode off, only what TrafficTargets allow"
+show cat examples/bookstore/traffic-policy.yaml
+expect_status 200 "while the mesh is permissive, bookthief steals" \
+  "kubectl exec -n bookthief deploy/bookthief -c bookthief -- /fetch http://bookstore.bookstore:8080/api/steal" \
+  kubectl exec -n bookthief deploy/bookthief -c bookthief -- /fetch http://bookstore.bookstore:8080/api/steal
 show meshctl permissive disable --yes
+expect_status 403 "bookstore's sidecar refuses bookthief's steal: no TrafficTarget allows it" \
+  "kubectl exec -n bookthief deploy/bookthief -c bookthief -- /fetch http://bookstore.bookstore:8080/api/steal" \
+  kubectl exec -n bookthief deploy/bookthief -c bookthief -- /fetch http://bookstore.bookstore:8080/api/steal
+expect_status 200 "bookbuyer keeps buying: the TrafficTarget allows GET /api/buy" \
+  "kubectl exec -n bookbuyer deploy/bookbuyer -c bookbuyer -- /fetch http://bookstore.bookstore:8080/api/buy" \
+  kubectl exec -n bookbuyer deploy/bookbuyer -c bookbuyer -- /fetch http://bookstore.bookstore:8080/api/buy
+show kubectl logs -n bookthief deploy/bookthief -c bookthief --tail 3
+store_pod=$(kubectl get pods -n bookstore -l app=bookstore --field-selector status.phase=Running -o 'jsonpath={.items[0].metadata.name}')
+store_port=$(admin_port bookstore "$store_pod")
+show_as "kubectl get --raw /api/v1/namespaces/bookstore/pods/$store_pod:$store_port/proxy/metrics | grep ^mesh_proxy_authz_denied_total" \
+  proxy_denials bookstore "$store_pod" "$store_port"
 show meshctl permissive status
 
 # ---- 4. what next -----------------------------------------------------------
@@ -190,7 +205,7 @@ cat <<EOF
   meshctl config get auth.jwt
   kubectl logs -n bookthief deploy/bookthief -c bookthief -f     # refused with 403 while permissive mode is off
   kubectl exec -n bookbuyer deploy/bookbuyer -c bookbuyer -- /fetch -H "Authorization: Bearer \$(cat $JWT_DIR/token-expired)" $book_url
-  meshctl permissive enable
+  meshctl permissive enable                                        # and bookthief steals again
 
 Then \`make demo-down\` removes $($local_cluster && echo "the local cluster" || echo "the mesh and the example namespaces (not the cluster)").
 EOF

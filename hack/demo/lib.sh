@@ -137,6 +137,14 @@ admin_port() {
   printf '%s\n' "$port"
 }
 
+# proxy_denials NS POD PORT: what the proxy's policy refused, by caller and
+# reason (mesh_proxy_authz_denied_total).
+proxy_denials() {
+  local out
+  out=$(kubectl get --raw "/api/v1/namespaces/$1/pods/$2:$3/proxy/metrics") || die "the metrics of $1/$2's proxy could not be read"
+  grep '^mesh_proxy_authz_denied_total' <<<"$out" || die "$1/$2's proxy reports no mesh_proxy_authz_denied_total"
+}
+
 # proxy_metrics NS POD PORT: the proxy's request counters, through the API
 # server's pod proxy to its admin port. mesh_proxy_requests_total is the
 # proxy's request counter (docs/getting-started.md shows it).
