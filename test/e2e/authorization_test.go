@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +67,18 @@ func bookstoreAuthorization(t *testing.T, e *Env) {
 	if code != 0 {
 		t.Fatalf("meshctl permissive disable --yes: exit %d\n%s%s", code, stdout, stderr)
 	}
-	t.Cleanup(func() { e.RunExit(t, m.meshctl, "permissive", "enable") })
+	restored := false
+	t.Cleanup(func() {
+		// Later steps need a permissive mesh, whatever failed here; the
+		// test's context is over by now.
+		if !restored {
+			cmd := exec.Command(m.meshctl, "permissive", "enable")
+			cmd.Env = append(os.Environ(), "KUBECONFIG="+e.Kubeconfig)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("meshctl permissive enable: %v\n%s", err, b)
+			}
+		}
+	})
 	var held, refused time.Duration
 	for deadline := time.Now().Add(30 * time.Second); (held == 0 || refused == 0) && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if held == 0 && snapshotVersion(ctx, m.bookstore) != versionBefore {
@@ -107,6 +119,7 @@ func bookstoreAuthorization(t *testing.T, e *Env) {
 		t.Errorf("permissive status %q, want disabled", got)
 	}
 	e.Run(t, m.meshctl, "permissive", "enable")
+	restored = true
 	if got := e.meshConfigField(t, "{.spec.traffic.enablePermissiveTrafficPolicyMode}"); got != "true" {
 		t.Errorf("after permissive enable: MeshConfig field %q", got)
 	}
