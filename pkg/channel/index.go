@@ -113,6 +113,24 @@ func (x *Index) resolvePod(dst netip.AddrPort) (netip.AddrPort, identity.ID, boo
 	return dst, p.id, true
 }
 
+// InMesh reports whether dst is in the mesh: a meshed pod's IP (on any
+// port, skipped ones included) or a Service address the snapshot lists.
+// Unlike Resolve it moves no round-robin counter. A nil Index knows
+// nothing.
+func (x *Index) InMesh(dst netip.AddrPort) bool {
+	if x == nil {
+		return false
+	}
+	if dst.Addr().Is4In6() {
+		dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
+	}
+	if _, ok := x.services[dst]; ok {
+		return true
+	}
+	_, ok := x.pods[dst.Addr()]
+	return ok
+}
+
 // Len is the number of pod IPs and of Service addresses (cluster IP and
 // port) the index knows.
 func (x *Index) Len() (podIPs, serviceAddrs int) {

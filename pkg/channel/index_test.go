@@ -207,3 +207,46 @@ func TestResolveServiceByFamily(t *testing.T) {
 		}
 	}
 }
+
+// TestInMesh: meshed pods (any port) and listed Services are in the mesh;
+// other addresses are not, and asking moves no round-robin counter.
+func TestInMesh(t *testing.T) {
+	s, err := NewSnapshot(Version{}, testContent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := NewIndex(s)
+	for dst, want := range map[string]bool{
+		"198.18.0.10:8080":       true,  // a meshed pod
+		"198.18.0.10:15000":      true,  // its skipped port: still a mesh pod
+		"[::ffff:198.18.0.11]:1": true,  // mapped
+		"198.19.0.1:80":          true,  // a Service port
+		"198.19.0.1:81":          false, // not one of its ports
+		"198.18.0.99:8080":       false, // an unmeshed endpoint's own address
+		"203.0.113.1:443":        false, // outside
+	} {
+		if got := x.InMesh(netip.MustParseAddrPort(dst)); got != want {
+			t.Errorf("InMesh(%s) = %v, want %v", dst, got, want)
+		}
+	}
+	first, _, _ := x.Resolve(netip.MustParseAddrPort("198.19.0.1:80"))
+	for range 5 {
+		x.InMesh(netip.MustParseAddrPort("198.19.0.1:80"))
+	}
+	second, _, _ := x.Resolve(netip.MustParseAddrPort("198.19.0.1:80"))
+	if first == second {
+		t.Errorf("Resolve gave %s twice in a row: InMesh moved the round robin", first)
+	}
+}
+
+func TestDecodeSettings(t *testing.T) {
+	for raw, want := range map[string]bool{"": true, `{"enableEgress":false}`: false, `{"enableEgress":true,"future":1}`: true} {
+		s, err := DecodeSettings([]byte(raw))
+		if err != nil || s.EnableEgress != want {
+			t.Errorf("DecodeSettings(%q) = %+v, %v; want enableEgress %v", raw, s, err, want)
+		}
+	}
+	if _, err := DecodeSettings([]byte(`{"enableEgress":"no"}`)); err == nil {
+		t.Error("a string for a bool was accepted")
+	}
+}

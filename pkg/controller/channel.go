@@ -73,7 +73,7 @@ func runChannel(ctx context.Context, o *Options, mc *MeshConfigWatcher, auth *ca
 	srv, err := ctrlchannel.New(ctrlchannel.Options{
 		Kube: o.Kube, MeshName: o.MeshName, TrustDomain: td, ControllerID: ctrlID, Sources: auth.Sources(),
 		Issuer:  func() string { return issuerFingerprint(auth) },
-		Dynamic: o.Dynamic, Permissive: mc.Permissive,
+		Dynamic: o.Dynamic, Permissive: mc.Permissive, Settings: mc.Settings,
 		Metrics: o.Metrics.Channel, Log: log,
 	})
 	if err != nil {

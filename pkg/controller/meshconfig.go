@@ -17,6 +17,7 @@ import (
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/meshctl/meshctl/pkg/channel"
 	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
@@ -48,6 +49,9 @@ type MeshConfigWatcher struct {
 	// spec.traffic.enablePermissiveTrafficPolicyMode, so that the zero
 	// value (not read yet) is permissive.
 	restrictive bool
+	// noEgress is the inverse of spec.traffic.enableEgress, for the same
+	// reason.
+	noEgress bool
 }
 
 // Identity is the spec.identity of the mesh's MeshConfig, with its
@@ -72,6 +76,14 @@ func (w *MeshConfigWatcher) Permissive() bool {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	return !w.restrictive
+}
+
+// Settings are the MeshConfig's settings that proxies follow live;
+// DefaultSettings until a MeshConfig has been read.
+func (w *MeshConfigWatcher) Settings() channel.Settings {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return channel.Settings{EnableEgress: !w.noEgress}
 }
 
 // Injector is the current injector, or why there is none.
@@ -134,6 +146,7 @@ func (w *MeshConfigWatcher) set(obj any) {
 	if mc, err := meshconfig.FromUnstructured(u); err == nil {
 		w.mu.Lock()
 		w.restrictive = !mc.Spec.Traffic.EnablePermissiveTrafficPolicyMode
+		w.noEgress = !mc.Spec.Traffic.EnableEgress
 		w.mu.Unlock()
 	}
 	inj, err := w.injectorFor(u)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/meshctl/meshctl/pkg/channel"
 	"github.com/meshctl/meshctl/pkg/identity"
@@ -39,6 +40,9 @@ func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Fi
 		return nil, err
 	}
 	az := authz.Waiting(log.With("component", "authz"))
+	// Egress is open until a snapshot says otherwise: a proxy is not
+	// ready before its first, and an older controller sends no settings.
+	var egressOff atomic.Bool
 	ch, err := proxychannel.New(proxychannel.Options{
 		Address: w.ControllerAddress, ControllerID: w.ControllerID, Sources: creds.Sources(),
 		Log: log.With("component", "channel"),
@@ -48,6 +52,11 @@ func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Fi
 			// usual renewal.
 			creds.IssuerAnnounced(s.Content.Issuer)
 			applyPolicy(az, s, creds.ID(), log)
+			if settings, err := channel.DecodeSettings(s.Content.SettingsV1); err != nil {
+				log.Error("the snapshot's settings do not decode; keeping those in force", "version", s.Version.String(), "error", err)
+			} else if egressOff.Swap(!settings.EnableEgress) != !settings.EnableEgress {
+				log.Info("egress to destinations outside the mesh", "allowed", settings.EnableEgress)
+			}
 		},
 	})
 	if err != nil {
@@ -75,6 +84,9 @@ func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Fi
 		Resolver: indexResolver{ch},
 		Ready:    ready,
 		Authz:    az,
+		Egress: func(dst netip.AddrPort) bool {
+			return !egressOff.Load() || ch.Index().InMesh(dst)
+		},
 		Status: func() any {
 			cs, chs := creds.Status(), ch.Status()
 			return admin.Status{Identity: &cs, Channel: &chs}

@@ -92,6 +92,9 @@ type Identity struct {
 	Status func() any
 	// Authz, when not nil, applies the mesh's policy on the inbound side.
 	Authz *authz.Authorizer
+	// Egress, when not nil, says whether the app may connect to dst (the
+	// MeshConfig's enableEgress, or dst in the mesh).
+	Egress func(dst netip.AddrPort) bool
 }
 
 // Run runs the proxy until ctx ends, then drains.
@@ -188,6 +191,10 @@ func Run(ctx context.Context, o Options) error {
 
 	var in inbound.Handler
 	in.Store, in.Forward, in.ForwardH1 = store, fwd, fwd
+	var egress func(netip.AddrPort) bool
+	if o.Identity != nil {
+		egress = o.Identity.Egress
+	}
 	var inAuthz listener.Authorizer
 	if id := o.Identity; id != nil && id.Authz != nil {
 		if metrics != nil {
@@ -238,8 +245,12 @@ func Run(ctx context.Context, o Options) error {
 		H1:       outHTTP,
 		Dial:     meshDial,
 		PeerOf:   peerOf,
+		Egress:   egress,
 		Observer: observer(metrics),
 		Log:      log,
+	}
+	if metrics != nil {
+		inSrv.Denied, outSrv.Denied = metrics.Denied, metrics.Denied
 	}
 	adm := &admin.Server{Metrics: metricsHandler, Config: r, Profiling: o.Profiling,
 		LogLevel: &admin.LogLevel{Var: logLevel, Configured: r.LogLevel, Log: log}}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -116,6 +117,8 @@ func TestAuthorization(t *testing.T) {
 	meshPodWithIdentity(t, proxyBin, thiefNS, "thief", authzThiefIP, base, ctl, identityDir(t, "token-of-thief", ca), "")
 	meshPodWithIdentity(t, proxyBin, storeNS, "store", authzStoreIP, appIC, ctl, identityDir(t, "token-of-store", ca), "counting")
 
+	// An app outside the mesh, for egress.
+	start(t, outsideNS, []string{"MP_APP=counting"}, os.Args[0])
 	obsDial := dialer(t, outsideNS)
 	obs := &world{dial: obsDial, client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: obsDial, DisableKeepAlives: true}}}
 	for _, ip := range []string{authzBuyerIP, authzThiefIP, authzStoreIP} {
@@ -242,6 +245,41 @@ func TestAuthorization(t *testing.T) {
 		if got, _ := echo(buyerDial); strings.HasPrefix(got, "echo:") {
 			t.Errorf("a new opaque connection without the TCPRoute was echoed: %q", got)
 		}
+	})
+	t.Run("egress off refuses destinations outside the mesh", func(t *testing.T) {
+		outsideURL := fmt.Sprintf("http://%s:%d/", authzOutsideIP, booksPort)
+		waitFor(t, "the app outside the mesh", func() bool {
+			resp, err := buyer.Get(outsideURL)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+		ctl.setSettings(t, channel.Settings{EnableEgress: false})
+		waitFor(t, "egress to be refused", func() bool {
+			resp, err := buyer.Get(outsideURL)
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err != nil
+		})
+		if code, _ := request(buyer, "/buy"); code != http.StatusOK {
+			t.Errorf("buyer -> store (in the mesh) with egress off: %d", code)
+		}
+		l := map[string]string{"direction": "outbound", "peer": fmt.Sprintf("%s:%d", authzOutsideIP, booksPort), "protocol": "tcp", "reason": "egress-disabled"}
+		if got := obs.metric(t, authzBuyerIP, telemetry.MetricDenied, l); got < 1 {
+			t.Errorf("buyer's proxy counted no refused egress %v", l)
+		}
+		ctl.setSettings(t, channel.Settings{EnableEgress: true})
+		waitFor(t, "egress to be allowed again", func() bool {
+			resp, err := buyer.Get(outsideURL)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
 	})
 	t.Run("permissive mode switched on and off", func(t *testing.T) {
 		ctl.setPolicy(t, authzSet(t, true, false))

@@ -221,6 +221,16 @@ func (c *controllerStandIn) setPolicy(t testing.TB, set *policy.Set) {
 	c.publish(t, func(content *channel.Content) { content.PolicyV1 = b })
 }
 
+// setSettings publishes a snapshot carrying the live settings s.
+func (c *controllerStandIn) setSettings(t testing.TB, s channel.Settings) {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.publish(t, func(content *channel.Content) { content.SettingsV1 = b })
+}
+
 // publish replaces the snapshot with the current one changed by edit.
 func (c *controllerStandIn) publish(t testing.TB, edit func(*channel.Content)) {
 	t.Helper()

@@ -2,6 +2,7 @@ package channel
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -74,6 +75,10 @@ type Options struct {
 	// Permissive is the MeshConfig's permissive traffic policy mode; call
 	// Invalidate when it may have changed. Nil: permissive.
 	Permissive func() bool
+	// Settings are the MeshConfig settings proxies follow live (they go
+	// into every snapshot's SettingsV1); call Invalidate when they may
+	// have changed. Nil: none are sent, and proxies keep their defaults.
+	Settings func() channel.Settings
 	// Issuer is identity.Fingerprint of the certificate the controller
 	// signs with now, "" while it has none; it goes into every snapshot
 	// so that proxies renew early when it changes. Call Invalidate when
@@ -287,6 +292,15 @@ func (s *Server) rebuild() {
 		}
 		c.PolicyV1 = pol
 		s.logFindings(findings)
+	}
+	if s.o.Settings != nil {
+		b, err := json.Marshal(s.o.Settings())
+		if err != nil {
+			m.builds.WithLabelValues(buildError).Inc()
+			s.log.Error("encoding the live settings", "error", err)
+			return
+		}
+		c.SettingsV1 = b
 	}
 	content, err := channel.EncodeContent(&c)
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 // Recorder counts denials; telemetry.Metrics implements it. peer is the
 // caller's identity in short form, or "" for plain text.
 type Recorder interface {
-	Denied(protocol, peer string, reason policy.Reason)
+	Denied(direction, protocol, peer string, reason policy.Reason)
 }
 
 // Protocols of a denial, the metric's label.
@@ -114,7 +114,7 @@ func (a *Authorizer) log() *slog.Logger {
 
 func (a *Authorizer) record(protocol string, src identity.ID, reason policy.Reason) {
 	if a.Record != nil {
-		a.Record.Denied(protocol, peerName(src), reason)
+		a.Record.Denied("inbound", protocol, peerName(src), reason)
 	}
 }
 

@@ -115,7 +115,10 @@ func TestPoolBoundsDialsPerHost(t *testing.T) {
 	if inflight, _, _ := g.counts(); inflight != maxDialsPerHost {
 		t.Fatalf("%d dials in progress at once, want %d", inflight, maxDialsPerHost)
 	}
-	// Dials go on as the test allows them, one at a time.
+	// Dials go on as the test allows them, one at a time, and only once
+	// the requests already served have had time to hand their freed
+	// connections on: on a busy machine the test would otherwise let
+	// every waiter's dial through before the first exchange ends.
 	done := 0
 	for done < n {
 		select {
@@ -124,7 +127,11 @@ func TestPoolBoundsDialsPerHost(t *testing.T) {
 				t.Fatal(err)
 			}
 			done++
-		case g.proceed <- nil:
+		case <-time.After(50 * time.Millisecond):
+			select {
+			case g.proceed <- nil:
+			case <-time.After(time.Second):
+			}
 		}
 	}
 	_, peak, total := g.counts()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/meshctl/meshctl/pkg/identity"
+	"github.com/meshctl/meshctl/pkg/policy"
 	"github.com/meshctl/meshctl/pkg/proxy/h1"
 	"github.com/meshctl/meshctl/pkg/proxy/sniff"
 )
@@ -77,11 +78,17 @@ type Server struct {
 	// terminated here, from its destination: the outbound side's mesh
 	// dialer's view of who is there. The zero Peer when nil.
 	PeerOf func(dst netip.AddrPort) Peer
+	// Egress, when set, says whether an outbound connection may go to
+	// dst; one it refuses is closed at once, logged and counted (the
+	// MeshConfig's enableEgress off, dst outside the mesh).
+	Egress func(dst netip.AddrPort) bool
 	// Authz, when set, decides on inbound connections before the app is
 	// dialed (authz.Authorizer): who may connect at all, and which opaque
 	// TCP connections may pass. HTTP requests are decided one by one by
 	// the HTTP handlers. Nil allows everything.
 	Authz Authorizer
+	// Denied, when set, counts refused connections (telemetry.Metrics).
+	Denied func(direction, protocol, peer string, reason policy.Reason)
 	// SniffTimeout is DefaultSniffTimeout when zero.
 	SniffTimeout time.Duration
 	// Observer, when not nil, counts opaque TCP connections and bytes.
@@ -120,6 +127,10 @@ type Authorizer interface {
 	// until untrack, closing it with close if a later policy denies it.
 	TCP(src identity.ID, ip netip.Addr, port uint16, close func()) (allowed bool, untrack func())
 }
+
+// ReasonEgressDisabled is the reason of an outbound connection refused
+// because egress is off.
+const ReasonEgressDisabled policy.Reason = "egress-disabled"
 
 // LateClientWait is how long a silent client is waited for when plain
 // text may not reach the app: no server-speaks-first protocol can be
@@ -235,6 +246,15 @@ func (s *Server) handle(c *net.TCPConn) {
 	dst, err := s.Destination(c)
 	if err != nil {
 		s.Log.Warn("connection refused", "direction", s.Direction, "from", c.RemoteAddr().String(), "error", err)
+		c.Close()
+		return
+	}
+	if s.Egress != nil && !s.Egress(dst) {
+		s.Log.Warn("egress refused: the destination is outside the mesh and the MeshConfig's traffic.enableEgress is false",
+			"direction", s.Direction, "destination", dst.String(), "from", c.RemoteAddr().String())
+		if s.Denied != nil {
+			s.Denied(s.Direction, "tcp", dst.String(), ReasonEgressDisabled)
+		}
 		c.Close()
 		return
 	}

@@ -145,16 +145,16 @@ func (m *Metrics) appendDenied(b *bytes.Buffer) {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b deniedKey) int {
-		return cmp.Or(strings.Compare(a.protocol, b.protocol), strings.Compare(a.peer, b.peer), strings.Compare(a.reason, b.reason))
+		return cmp.Or(strings.Compare(a.direction, b.direction), strings.Compare(a.protocol, b.protocol), strings.Compare(a.peer, b.peer), strings.Compare(a.reason, b.reason))
 	})
 	counts := make([]uint64, len(keys))
 	for i, k := range keys {
 		counts[i] = m.denied[k].Load()
 	}
 	m.mu.Unlock()
-	header(b, MetricDenied, "counter", "Inbound HTTP requests and connections the mesh's policy refused, by caller and reason.")
+	header(b, MetricDenied, "counter", "HTTP requests and connections the mesh refused: inbound by its policy, by caller and reason; outbound to destinations outside the mesh while egress is off.")
 	for i, k := range keys {
-		sample(b, MetricDenied, []string{"direction", "inbound", "peer", k.peer, "protocol", k.protocol, "reason", k.reason}, "", "", float64(counts[i]))
+		sample(b, MetricDenied, []string{"direction", k.direction, "peer", k.peer, "protocol", k.protocol, "reason", k.reason}, "", "", float64(counts[i]))
 	}
 }
 

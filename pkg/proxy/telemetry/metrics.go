@@ -36,10 +36,11 @@ const (
 	// between proxies are reused.
 	MetricHandshakes        = "mesh_proxy_tls_handshakes_total"
 	MetricHandshakeDuration = "mesh_proxy_tls_handshake_duration_seconds"
-	// MetricDenied counts what the mesh's policy refused on the inbound
-	// side: HTTP requests (answered 403) and connections (closed before
-	// the app is dialed, or when a new policy revokes them), by caller
-	// (peer: ns/sa, or "" for plain text) and the policy's reason.
+	// MetricDenied counts what the mesh refused: inbound, what its policy
+	// refused (HTTP requests answered 403, connections closed before the
+	// app is dialed or when a new policy revokes them), by caller (peer:
+	// ns/sa, or "" for plain text) and the policy's reason; outbound,
+	// connections to destinations outside the mesh while egress is off.
 	MetricDenied = "mesh_proxy_authz_denied_total"
 	// MetricBuildInfo is 1, labelled with the build's version, commit and
 	// Go version, so a query can join any series to the build that made it.
@@ -77,7 +78,7 @@ type Metrics struct {
 	denied   map[deniedKey]*atomic.Uint64
 }
 
-type deniedKey struct{ protocol, peer, reason string }
+type deniedKey struct{ direction, protocol, peer, reason string }
 
 type requestKey struct {
 	direction, method, class, peer string
@@ -190,12 +191,13 @@ func (m *Metrics) tcpSeriesOf(direction, peer string, mtls bool) *tcpSeries {
 	return s
 }
 
-// Denied records a request or connection the policy refused; protocol is
-// "http" or "tcp", peer the caller's ns/sa or "" for plain text, reason
-// the policy's.
-func (m *Metrics) Denied(protocol, peer string, reason policy.Reason) {
+// Denied records a request or connection the mesh refused: inbound by its
+// policy, outbound because egress is off. protocol is "http" or "tcp",
+// peer the caller's ns/sa (inbound; "" for plain text) or the destination
+// (outbound), reason the policy's.
+func (m *Metrics) Denied(direction, protocol, peer string, reason policy.Reason) {
 	m.mu.Lock()
-	k := deniedKey{protocol, peer, string(reason)}
+	k := deniedKey{direction, protocol, peer, string(reason)}
 	if peer != "" {
 		k.peer = m.peerLocked(peer)
 	}

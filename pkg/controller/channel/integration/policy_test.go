@@ -44,11 +44,13 @@ func TestPolicyInSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var permissive atomic.Bool
+	var permissive, noEgress atomic.Bool
 	f := start(t, fixtureOptions{kube: kube, tweak: func(o *ctrlchannel.Options) {
 		o.Dynamic, o.Permissive = dyn, permissive.Load
+		o.Settings = func() channel.Settings { return channel.Settings{EnableEgress: !noEgress.Load()} }
 	}})
 	var held atomic.Pointer[policy.Policy]
+	var egress atomic.Bool
 	store := mustID(t, f.ns, "bookstore")
 	c := f.client(t, issue(t, f.ca, f.ns, "client", time.Now().Add(-time.Minute), time.Hour), func(s *channel.Snapshot) {
 		set, err := policy.DecodeSet(s.Content.PolicyV1, policy.DefaultLimits())
@@ -57,6 +59,11 @@ func TestPolicyInSnapshot(t *testing.T) {
 			return
 		}
 		held.Store(set.For(store))
+		settings, err := channel.DecodeSettings(s.Content.SettingsV1)
+		if err != nil || len(s.Content.SettingsV1) == 0 {
+			t.Errorf("the snapshot's settings %q: %v", s.Content.SettingsV1, err)
+		}
+		egress.Store(settings.EnableEgress)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -108,6 +115,10 @@ func TestPolicyInSnapshot(t *testing.T) {
 	permissive.Store(false)
 	f.server.Invalidate()
 	eventually(t, "bookthief may not steal once it is off again", func() bool { return !buy("bookthief", "/api/steal") })
+
+	noEgress.Store(true)
+	f.server.Invalidate()
+	eventually(t, "the settings say egress is off", func() bool { return !egress.Load() })
 
 	if err := env.Clients.Dynamic.Resource(cluster.TrafficTargets).Namespace(f.ns).Delete(testenv.Context(t), "buy", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
