@@ -79,7 +79,7 @@ func workloadAnnotations(annotations map[string]string) string {
 // memoized, so every workload that has them fails alike.
 func (in *Injector) sidecarFor(w Target, annotations map[string]string, spec *corev1.PodSpec) (*renderedSidecar, error) {
 	var probes []wire.Probe
-	if in.Sidecar.JWT != nil {
+	if in.Sidecar.JWT != nil || in.Sidecar.Identity != nil {
 		probes = proxyconfig.HTTPProbesOf(spec)
 	}
 	k := sidecarKey{mesh: in.Sidecar, annotations: workloadAnnotations(annotations), probes: exemptProbes(probes)}

@@ -218,3 +218,35 @@ func TestAuthorizationWaitsForThePolicy(t *testing.T) {
 	default:
 	}
 }
+
+// TestAuthorizationLetsProbesThrough: with permissive mode off, the app's
+// own kubelet probe (plain text, from the node) still passes, exactly as
+// the probe is written: another path, another method or another spelling
+// of the path on the probe's port gets a 403.
+func TestAuthorizationLetsProbesThrough(t *testing.T) {
+	m := newTestMesh(t)
+	raw, heads := rawApp(t)
+	az := &authz.Authorizer{Probes: wire.NewProbeSet([]wire.Probe{{Port: int32(raw.Port()), Path: "/healthz"}})}
+	az.Set(compiled(t, m, false, false, 0))
+	b := m.serverWithPolicy(t, raw, az)
+	c := dialInbound(t, b)
+	br := bufio.NewReader(c)
+	if code, body := get(t, c, br, "/healthz"); code != 200 || body != "books" {
+		t.Fatalf("the kubelet's probe: %d %q", code, body)
+	}
+	<-heads
+	for _, target := range []string{"/books", "/healthz/", "/%68ealthz", "/healthz/../books"} {
+		if code, _ := get(t, c, br, target); code != http.StatusForbidden {
+			t.Errorf("plain GET %s on the probe's port: %d, want 403", target, code)
+		}
+	}
+	io.WriteString(c, "POST /healthz HTTP/1.1\r\nHost: books\r\nContent-Length: 0\r\n\r\n")
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST to the probe's path: %v %v, want 403", resp, err)
+	}
+	select {
+	case h := <-heads:
+		t.Fatalf("a request that is not the probe reached the app:\n%s", h)
+	default:
+	}
+}

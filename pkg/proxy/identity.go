@@ -40,6 +40,7 @@ func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Fi
 		return nil, err
 	}
 	az := authz.Waiting(log.With("component", "authz"))
+	az.Probes = wire.NewProbeSet(w.AppProbes)
 	// Egress is open until a snapshot says otherwise: a proxy is not
 	// ready before its first, and an older controller sends no settings.
 	var egressOff atomic.Bool

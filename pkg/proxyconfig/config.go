@@ -201,6 +201,7 @@ func (c *Config) clone() *Config {
 	}
 	if c.Identity != nil {
 		id := *c.Identity
+		id.AppProbes = slices.Clone(c.Identity.AppProbes)
 		w.Identity = &id
 	}
 	return &w

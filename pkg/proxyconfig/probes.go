@@ -112,14 +112,21 @@ func probePath(path string) (string, bool) {
 }
 
 // WithExemptProbes returns c with probes as its JWT exemptions, when JWT
-// validation is on and there are any; otherwise c itself, so that a
-// workload without JWT or probes keeps the mesh-wide sidecar (and its
+// validation is on, and as the probes its authorization lets through,
+// when the proxy has identity; c itself when there are none or neither
+// applies, so that such a workload keeps the mesh-wide sidecar (and its
 // memoized rendering). c is not modified.
 func (c *Config) WithExemptProbes(probes []wire.Probe) *Config {
-	if c.JWT == nil || len(probes) == 0 {
+	if (c.JWT == nil && c.Identity == nil) || len(probes) == 0 {
 		return c
 	}
 	w := c.clone()
-	w.JWT.ExemptProbes = wire.SortProbes(slices.Clone(probes))
+	sorted := wire.SortProbes(slices.Clone(probes))
+	if w.JWT != nil {
+		w.JWT.ExemptProbes = sorted
+	}
+	if w.Identity != nil {
+		w.Identity.AppProbes = sorted
+	}
 	return w
 }

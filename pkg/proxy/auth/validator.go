@@ -47,7 +47,7 @@ type Validator struct {
 	parser *jwt.Parser
 	keys   *Keys
 	now    func() time.Time
-	exempt map[probeKey]struct{}
+	exempt wire.ProbeSet
 
 	mu       sync.Mutex
 	verified map[string]time.Time // token -> trusted until
@@ -97,7 +97,7 @@ func New(o Options) (*Validator, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Validator{parser: jwt.NewParser(opts...), keys: o.Keys, now: o.Now, exempt: probeSet(o.ExemptProbes), verified: map[string]time.Time{}}, nil
+	return &Validator{parser: jwt.NewParser(opts...), keys: o.Keys, now: o.Now, exempt: wire.NewProbeSet(o.ExemptProbes), verified: map[string]time.Time{}}, nil
 }
 
 // ErrNoToken is a request without a bearer token.

@@ -9,11 +9,13 @@ package authz
 import (
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/policy"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // Recorder counts denials; telemetry.Metrics implements it. peer is the
@@ -37,6 +39,9 @@ type Authorizer struct {
 	Log *slog.Logger
 	// Record counts denials; nil counts nothing.
 	Record Recorder
+	// Probes are the app's own kubelet probes, which pass whatever the
+	// policy says: the kubelet has no mesh identity.
+	Probes wire.ProbeSet
 
 	pol atomic.Pointer[policy.Policy]
 	// waiting denies everything until the first Set (Waiting).
@@ -49,6 +54,18 @@ type Authorizer struct {
 // ReasonNoPolicyYet: denied, the proxy has not yet received the mesh's
 // policy from the controller (it is not ready then either).
 const ReasonNoPolicyYet policy.Reason = "no-policy-yet"
+
+// ReasonProbe: allowed, the request is one of the app's own kubelet
+// probes.
+const ReasonProbe policy.Reason = "probe"
+
+// rawPath is a request-target without its query, as probes are matched.
+func rawPath(target string) string {
+	if i := strings.IndexByte(target, '?'); i >= 0 {
+		return target[:i]
+	}
+	return target
+}
 
 // Waiting returns an Authorizer that denies everything until its first
 // Set: a proxy whose pod IP is reached directly before the controller's
@@ -144,6 +161,9 @@ func (a *Authorizer) MayConnect(src identity.ID, ip netip.Addr, port uint16) boo
 		reason = ReasonNoPolicyYet
 	case p == nil || p.MayConnect(src, ip, port):
 		return true
+	case src.IsZero() && a.Probes.HasPort(port):
+		// It may be the kubelet's probe: each request is decided.
+		return true
 	case src.IsZero():
 		reason = policy.ReasonNoIdentity
 	}
@@ -186,6 +206,9 @@ func (a *Authorizer) TCP(src identity.ID, ip netip.Addr, port uint16, close func
 // answers 403. It allocates nothing on an allowed request whose path is
 // already normal.
 func (a *Authorizer) HTTP(r *policy.Request) policy.Decision {
+	if a.Probes.Matches(r.Method, r.Port, rawPath(r.Target)) {
+		return policy.Decision{Allow: true, Reason: ReasonProbe}
+	}
 	p := a.pol.Load()
 	if a.waiting.Load() {
 		a.record(ProtocolHTTP, r.Source, ReasonNoPolicyYet)
@@ -206,4 +229,14 @@ func (a *Authorizer) Tracked() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return len(a.conns)
+}
+
+// Allows is HTTP's answer without counting a denial: for a path that
+// hands a denied request to another, which decides again and counts.
+func (a *Authorizer) Allows(r *policy.Request) bool {
+	if a.Probes.Matches(r.Method, r.Port, rawPath(r.Target)) {
+		return true
+	}
+	p := a.Policy()
+	return p == nil || p.HTTP(r).Allow
 }

@@ -39,8 +39,8 @@ type Authenticator interface {
 type Authorizer interface {
 	// HTTP decides, and counts a denial.
 	HTTP(r *policy.Request) policy.Decision
-	// Policy is the policy in force; nil allows everything.
-	Policy() *policy.Policy
+	// Allows is HTTP's answer, without counting.
+	Allows(r *policy.Request) bool
 }
 
 // Forbidden is the body of a request the policy denies: it names no
@@ -95,12 +95,10 @@ func (h *Handler) ServeH1(x *h1.Exchange) error {
 	}
 	if h.Authz != nil {
 		// A denied request is answered by ServeHTTP, which counts it.
-		if p := h.Authz.Policy(); p != nil {
-			r := policy.Request{Source: x.Peer, SourceIP: x.Src.Addr().Unmap(), Port: x.Dst.Port(),
-				Method: x.Method, Host: x.Host, Target: x.Target, Header: &x.Header}
-			if !p.HTTP(&r).Allow {
-				return h1.ErrHandoff
-			}
+		r := policy.Request{Source: x.Peer, SourceIP: x.Src.Addr().Unmap(), Port: x.Dst.Port(),
+			Method: x.Method, Host: x.Host, Target: x.Target, Header: &x.Header}
+		if !h.Authz.Allows(&r) {
+			return h1.ErrHandoff
 		}
 	}
 	if h.Auth != nil && !h.Auth.Exempt(x.Method, x.Dst.Port(), x.Path()) {

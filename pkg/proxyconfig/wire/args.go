@@ -68,6 +68,10 @@ type Identity struct {
 	ControllerAddress string
 	// ControllerID is the SPIFFE ID the controller must present there.
 	ControllerID identity.ID
+	// AppProbes are the app's own kubelet httpGet probes: the mesh's
+	// policy lets them through (ProbeSet.Matches) whatever it says, as
+	// the kubelet has no mesh identity. Sorted and distinct (SortProbes).
+	AppProbes []Probe
 }
 
 // Tracing is where the proxy exports spans, over OTLP/HTTP.
@@ -117,6 +121,7 @@ const (
 	flagJWTExemptProbe    = "jwt-exempt-probe"
 	flagControllerAddress = "controller-address"
 	flagControllerID      = "controller-id"
+	flagAppProbe          = "app-probe"
 )
 
 // Args renders i as `mesh-proxy init` arguments, each as --name=value so
@@ -173,6 +178,9 @@ func (r Run) Args() []string {
 	}
 	if id := r.Identity; id != nil {
 		args = append(args, arg(flagControllerAddress, id.ControllerAddress), arg(flagControllerID, id.ControllerID.String()))
+		for _, p := range id.AppProbes {
+			args = append(args, arg(flagAppProbe, p.String()))
+		}
 	}
 	return args
 }
@@ -224,6 +232,7 @@ func ParseRunArgs(args []string) (Run, error) {
 	var id Identity
 	fs.Var(hostPortValue{&id.ControllerAddress}, flagControllerAddress, "")
 	fs.Var(idValue{&id.ControllerID}, flagControllerID, "")
+	fs.Var(probesValue{&id.AppProbes}, flagAppProbe, "")
 	if err := parse(fs, args[1:], flagLogLevel, flagInboundPort, flagOutboundPort, flagAdminPort); err != nil {
 		return Run{}, err
 	}
@@ -238,21 +247,32 @@ func ParseRunArgs(args []string) (Run, error) {
 		if !set[flagJWTIssuer] {
 			return Run{}, fmt.Errorf("--%s is required with the other JWT flags", flagJWTIssuer)
 		}
-		for i := 1; i < len(jwt.ExemptProbes); i++ {
-			if CompareProbes(jwt.ExemptProbes[i-1], jwt.ExemptProbes[i]) >= 0 {
-				return Run{}, fmt.Errorf("--%s: %q after %q: the probes must be sorted by port, then path, and distinct",
-					flagJWTExemptProbe, jwt.ExemptProbes[i], jwt.ExemptProbes[i-1])
-			}
+		if err := checkSorted(flagJWTExemptProbe, jwt.ExemptProbes); err != nil {
+			return Run{}, err
 		}
 		r.JWT = &jwt
 	}
-	if set[flagControllerAddress] || set[flagControllerID] {
+	if set[flagControllerAddress] || set[flagControllerID] || set[flagAppProbe] {
 		if !set[flagControllerAddress] || !set[flagControllerID] {
-			return Run{}, fmt.Errorf("--%s and --%s go together", flagControllerAddress, flagControllerID)
+			return Run{}, fmt.Errorf("--%s and --%s go together, and --%s needs them", flagControllerAddress, flagControllerID, flagAppProbe)
+		}
+		if err := checkSorted(flagAppProbe, id.AppProbes); err != nil {
+			return Run{}, err
 		}
 		r.Identity = &id
 	}
 	return r, nil
+}
+
+// checkSorted refuses probes that are not sorted and distinct, as writers
+// render them: a reordered or repeated list is not one of ours.
+func checkSorted(flag string, probes []Probe) error {
+	for i := 1; i < len(probes); i++ {
+		if CompareProbes(probes[i-1], probes[i]) >= 0 {
+			return fmt.Errorf("--%s: %q after %q: the probes must be sorted by port, then path, and distinct", flag, probes[i], probes[i-1])
+		}
+	}
+	return nil
 }
 
 func newFlagSet(args []string, command string) (*flag.FlagSet, error) {

@@ -94,3 +94,46 @@ func (v probesValue) Set(s string) error {
 	*v.p = append(*v.p, p)
 	return nil
 }
+
+// ProbeSet is a set of the app's own kubelet httpGet probes, and the one
+// rule by which a request is one of them: a GET or HEAD (what a probe
+// sends; nothing that changes state) to the probe's port, with a raw
+// request path (the target as sent, without its query) exactly equal to
+// the probe's: no prefix, no decoding or cleaning, so "/healthz/x",
+// "/healthz/" or "/%68ealthz" are not. JWT validation and authorization
+// both let such a request through, as the kubelet can carry neither a
+// token nor a mesh identity.
+type ProbeSet map[Probe]struct{}
+
+// NewProbeSet is the set of probes; nil when there are none.
+func NewProbeSet(probes []Probe) ProbeSet {
+	if len(probes) == 0 {
+		return nil
+	}
+	s := make(ProbeSet, len(probes))
+	for _, p := range probes {
+		s[p] = struct{}{}
+	}
+	return s
+}
+
+// Matches reports whether a request with method, to port, with the raw
+// path is one of the probes. It allocates nothing.
+func (s ProbeSet) Matches(method string, port uint16, path string) bool {
+	if len(s) == 0 || (method != "GET" && method != "HEAD") {
+		return false
+	}
+	_, ok := s[Probe{Port: int32(port), Path: path}]
+	return ok
+}
+
+// HasPort reports whether some probe is on port: a plain-text connection
+// to it may carry one.
+func (s ProbeSet) HasPort(port uint16) bool {
+	for p := range s {
+		if p.Port == int32(port) {
+			return true
+		}
+	}
+	return false
+}
