@@ -10,18 +10,23 @@ import (
 //
 // The rules, in order (see docs/authorization.md#path-normalization):
 //
-//  1. The query (from the first '?') and a fragment (from the first '#')
-//     are dropped: path rules are about the path only.
+//  1. The query (from the first '?') is dropped: path rules are about the
+//     path only. A '#' is refused: a client never sends a fragment, and
+//     servers disagree on it (Go keeps it in URL.Path, so a FileServer
+//     would clean /a#/../b to /b while the rule saw /a).
 //  2. The path must start with '/' (origin form). Absolute form
 //     (http://host/path), authority form and "*" are refused.
 //  3. Every %XX is decoded once, as the app's HTTP library does (Go's
 //     URL.Path, Express, Spring), so %61dmin and admin are one path. A '%'
 //     not followed by two hex digits is refused.
-//  4. Encoded slashes are decoded and merged: %2F and %5C, like a literal
-//     '\', become '/', the separator every framework that decodes them
-//     sees. Rejecting them instead would break APIs that carry IDs with
-//     encoded slashes; decoding them can only add path segments, which
-//     a whole-path regex then has to allow.
+//  4. Slashes that are not literal '/' are refused: %2F, and '\' and %5C,
+//     which some servers (Windows, some routers) read as '/' and others
+//     as a name. Decoding them would let "..%2F" or "..\" remove, for the
+//     decision, a segment the app still routes on (/secret/..%5Cbooks is
+//     /books to such a rule and /secret/ to Go's ServeMux); keeping them
+//     would let them add one the other way. Istio's safest setting does
+//     the same. An API that carries encoded slashes in IDs needs permissive
+//     mode or a TCPRoute.
 //  5. A decoded control character (0x00-0x1F, 0x7F) is refused: apps
 //     written in C truncate at NUL and log parsers split at newlines. So
 //     is a path that is not UTF-8 once decoded: overlong forms such as
@@ -41,8 +46,11 @@ import (
 // target, without allocating.
 func NormalizePath(target string) (string, Reason) {
 	p := target
-	if i := strings.IndexAny(p, "?#"); i >= 0 {
+	if i := strings.IndexByte(p, '?'); i >= 0 {
 		p = p[:i]
+	}
+	if strings.IndexByte(p, '#') >= 0 {
+		return "", ReasonInvalidPath
 	}
 	if p == "" || p[0] != '/' {
 		return "", ReasonInvalidPath
@@ -78,9 +86,9 @@ func pathState(p string) pathKind {
 		if i < len(p) {
 			c := p[i]
 			switch {
-			case c < 0x20 || c == 0x7f:
+			case c < 0x20 || c == 0x7f || c == '\\':
 				return pathInvalid
-			case c == '%' || c == '\\' || c >= 0x80:
+			case c == '%' || c >= 0x80:
 				state = pathNeedsWork
 			}
 			if c != '/' {
@@ -109,8 +117,8 @@ func isDotSegment(seg string) bool {
 	return seg == "." || seg == ".."
 }
 
-// decodePath decodes every %XX of p, turning '\', %2F and %5C into '/'.
-// It refuses malformed escapes and control characters.
+// decodePath decodes every %XX of p. It refuses malformed escapes,
+// control characters, '\' however written, and an encoded '/'.
 func decodePath(p string) ([]byte, bool) {
 	out := make([]byte, 0, len(p))
 	for i := 0; i < len(p); i++ {
@@ -121,12 +129,12 @@ func decodePath(p string) ([]byte, bool) {
 			}
 			c = unhex(p[i+1])<<4 | unhex(p[i+2])
 			i += 2
+			if c == '/' {
+				return nil, false
+			}
 		}
-		switch {
-		case c < 0x20 || c == 0x7f:
+		if c < 0x20 || c == 0x7f || c == '\\' {
 			return nil, false
-		case c == '\\':
-			c = '/'
 		}
 		out = append(out, c)
 	}
