@@ -2,8 +2,9 @@
 // its inbound side: the Policy of its own identity, swapped atomically as
 // the controller's channel delivers new ones, the decisions the listener
 // and the inbound pipeline ask of it (pkg/policy decides; this package
-// holds, counts and logs), and the opaque TCP connections it closes when a
-// new policy no longer allows them.
+// holds, counts and logs), the app's own kubelet probes let through, and
+// the opaque TCP connections it closes when a new policy no longer allows
+// them.
 package authz
 
 import (
@@ -30,9 +31,19 @@ const (
 	ProtocolTCP  = "tcp"
 )
 
-// Authorizer holds the proxy's policy. The zero value, and one whose policy
-// is nil, allows everything: a proxy whose controller sends no policy (an
-// older one) behaves as before authorization existed.
+// Reasons this package adds to the policy's.
+const (
+	// ReasonNoPolicyYet: denied, the proxy has not yet received the
+	// mesh's policy from the controller (it is not ready then either).
+	ReasonNoPolicyYet policy.Reason = "no-policy-yet"
+	// ReasonProbe: allowed, the request is one of the app's own kubelet
+	// probes.
+	ReasonProbe policy.Reason = "probe"
+)
+
+// Authorizer holds the proxy's policy. The zero value allows everything
+// until its first Set, and so does Set(nil): a proxy whose controller
+// sends no policy (an older one) behaves as before authorization existed.
 type Authorizer struct {
 	// Log gets a line per denied connection and per revoked one; nil
 	// discards.
@@ -43,28 +54,21 @@ type Authorizer struct {
 	// policy says: the kubelet has no mesh identity.
 	Probes wire.ProbeSet
 
-	pol atomic.Pointer[policy.Policy]
-	// waiting denies everything until the first Set (Waiting).
-	waiting atomic.Bool
+	// st is what decides, swapped as one: a decision never sees a new
+	// policy with an old waiting flag.
+	st atomic.Pointer[state]
 
+	// mu orders Set's sweep against TCP's decide-and-track, so that no
+	// connection allowed by the old policy escapes the new one's sweep.
 	mu    sync.Mutex
 	conns map[*tracked]struct{}
 }
 
-// ReasonNoPolicyYet: denied, the proxy has not yet received the mesh's
-// policy from the controller (it is not ready then either).
-const ReasonNoPolicyYet policy.Reason = "no-policy-yet"
-
-// ReasonProbe: allowed, the request is one of the app's own kubelet
-// probes.
-const ReasonProbe policy.Reason = "probe"
-
-// rawPath is a request-target without its query, as probes are matched.
-func rawPath(target string) string {
-	if i := strings.IndexByte(target, '?'); i >= 0 {
-		return target[:i]
-	}
-	return target
+// state is the policy in force; nil allows everything. waiting denies
+// everything (Waiting, until the first Set).
+type state struct {
+	p       *policy.Policy
+	waiting bool
 }
 
 // Waiting returns an Authorizer that denies everything until its first
@@ -72,8 +76,15 @@ func rawPath(target string) string {
 // first snapshot must not let through what the policy may forbid.
 func Waiting(log *slog.Logger) *Authorizer {
 	a := &Authorizer{Log: log}
-	a.waiting.Store(true)
+	a.st.Store(&state{waiting: true})
 	return a
+}
+
+func (a *Authorizer) state() state {
+	if s := a.st.Load(); s != nil {
+		return *s
+	}
+	return state{}
 }
 
 // tracked is an open opaque TCP connection, decided when it opened and
@@ -88,28 +99,27 @@ type tracked struct {
 // Policy is the policy in force; nil allows everything. While Waiting it
 // is a policy that allows nothing.
 func (a *Authorizer) Policy() *policy.Policy {
-	if a.waiting.Load() {
+	st := a.state()
+	if st.waiting {
 		// Permissive mode off and no rule: nothing is allowed.
 		return &policy.Policy{}
 	}
-	return a.pol.Load()
+	return st.p
 }
 
 // Set puts p in force, and closes every tracked connection p does not
 // allow: a revoked permission ends a long-lived connection too, not only
 // the next one.
 func (a *Authorizer) Set(p *policy.Policy) {
-	a.pol.Store(p)
-	a.waiting.Store(false)
-	if p == nil {
-		return
-	}
 	a.mu.Lock()
+	a.st.Store(&state{p: p})
 	var revoked []*tracked
-	for t := range a.conns {
-		if !p.TCP(t.src, t.ip, t.port).Allow {
-			revoked = append(revoked, t)
-			delete(a.conns, t)
+	if p != nil {
+		for t := range a.conns {
+			if !p.TCP(t.src, t.ip, t.port).Allow {
+				revoked = append(revoked, t)
+				delete(a.conns, t)
+			}
 		}
 	}
 	a.mu.Unlock()
@@ -142,24 +152,32 @@ func peerName(src identity.ID) string {
 	return src.Short()
 }
 
+// rawPath is a request-target without its query, as probes are matched.
+func rawPath(target string) string {
+	if i := strings.IndexByte(target, '?'); i >= 0 {
+		return target[:i]
+	}
+	return target
+}
+
 // AllowsTCP says whether an opaque TCP connection would be allowed, without
 // a log line or a count.
 func (a *Authorizer) AllowsTCP(src identity.ID, ip netip.Addr, port uint16) bool {
-	p := a.pol.Load()
-	return !a.waiting.Load() && (p == nil || p.TCP(src, ip, port).Allow)
+	st := a.state()
+	return !st.waiting && (st.p == nil || st.p.TCP(src, ip, port).Allow)
 }
 
 // MayConnect says whether a new connection from src (zero for plain
-// text) at ip to port may go on: whether anything could allow it. A
-// connection nothing allows is closed before the app is dialed; the
-// denial is logged and counted.
+// text) at ip to port may go on: whether anything could allow it,
+// including the app's probes on their port. A connection nothing allows
+// is closed before the app is dialed; the denial is logged and counted.
 func (a *Authorizer) MayConnect(src identity.ID, ip netip.Addr, port uint16) bool {
-	p := a.pol.Load()
+	st := a.state()
 	reason := policy.ReasonSourceNotAllowed
 	switch {
-	case a.waiting.Load():
+	case st.waiting:
 		reason = ReasonNoPolicyYet
-	case p == nil || p.MayConnect(src, ip, port):
+	case st.p == nil || st.p.MayConnect(src, ip, port):
 		return true
 	case src.IsZero() && a.Probes.HasPort(port):
 		// It may be the kubelet's probe: each request is decided.
@@ -176,20 +194,25 @@ func (a *Authorizer) MayConnect(src identity.ID, ip netip.Addr, port uint16) boo
 // the app. When allowed, it is tracked until untrack is called, and
 // closed (with close) if a later policy denies it.
 func (a *Authorizer) TCP(src identity.ID, ip netip.Addr, port uint16, close func()) (allowed bool, untrack func()) {
-	p := a.pol.Load()
-	if a.waiting.Load() {
-		a.record(ProtocolTCP, src, ReasonNoPolicyYet)
-		return false, func() {}
-	}
-	if p != nil {
-		if d := p.TCP(src, ip, port); !d.Allow {
-			a.log().Info("connection refused by policy", "direction", "inbound", "peer", peerName(src), "source", ip.String(), "port", port, "reason", string(d.Reason))
-			a.record(ProtocolTCP, src, d.Reason)
-			return false, func() {}
+	a.mu.Lock()
+	st := a.state()
+	reason := ReasonNoPolicyYet
+	if !st.waiting {
+		if st.p == nil {
+			reason = ""
+		} else if d := st.p.TCP(src, ip, port); d.Allow {
+			reason = ""
+		} else {
+			reason = d.Reason
 		}
 	}
+	if reason != "" {
+		a.mu.Unlock()
+		a.log().Info("connection refused by policy", "direction", "inbound", "peer", peerName(src), "source", ip.String(), "port", port, "reason", string(reason))
+		a.record(ProtocolTCP, src, reason)
+		return false, func() {}
+	}
 	t := &tracked{src: src, ip: ip, port: port, close: close}
-	a.mu.Lock()
 	if a.conns == nil {
 		a.conns = map[*tracked]struct{}{}
 	}
@@ -209,26 +232,19 @@ func (a *Authorizer) HTTP(r *policy.Request) policy.Decision {
 	if a.Probes.Matches(r.Method, r.Port, rawPath(r.Target)) {
 		return policy.Decision{Allow: true, Reason: ReasonProbe}
 	}
-	p := a.pol.Load()
-	if a.waiting.Load() {
+	st := a.state()
+	switch {
+	case st.waiting:
 		a.record(ProtocolHTTP, r.Source, ReasonNoPolicyYet)
 		return policy.Decision{Reason: ReasonNoPolicyYet}
-	}
-	if p == nil {
+	case st.p == nil:
 		return policy.Decision{Allow: true, Reason: policy.ReasonPermissive}
 	}
-	d := p.HTTP(r)
+	d := st.p.HTTP(r)
 	if !d.Allow {
 		a.record(ProtocolHTTP, r.Source, d.Reason)
 	}
 	return d
-}
-
-// Tracked is how many opaque TCP connections are tracked, for tests.
-func (a *Authorizer) Tracked() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.conns)
 }
 
 // Allows is HTTP's answer without counting a denial: for a path that
@@ -237,6 +253,13 @@ func (a *Authorizer) Allows(r *policy.Request) bool {
 	if a.Probes.Matches(r.Method, r.Port, rawPath(r.Target)) {
 		return true
 	}
-	p := a.Policy()
-	return p == nil || p.HTTP(r).Allow
+	st := a.state()
+	return !st.waiting && (st.p == nil || st.p.HTTP(r).Allow)
+}
+
+// Tracked is how many opaque TCP connections are tracked, for tests.
+func (a *Authorizer) Tracked() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.conns)
 }

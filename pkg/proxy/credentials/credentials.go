@@ -114,8 +114,10 @@ type Credentials struct {
 	nextRenew time.Time
 	// announced is the issuer the controller last said it signs with,
 	// and earlyLeft how many early renewals may still chase it.
-	announced  string
-	earlyLeft  int
+	announced string
+	earlyLeft int
+	// budgetAt is when earlyLeft was last filled.
+	budgetAt   time.Time
 	bundleErr  string
 	bundleRead time.Time
 }
@@ -314,7 +316,12 @@ func (c *Credentials) IssuerAnnounced(fingerprint string) {
 		return
 	}
 	c.announced = fingerprint
-	c.earlyLeft = MaxEarlyRenewals
+	// The budget is per EarlyRenewalPeriod, not per announcement: two
+	// replicas announcing two issuers in turn (one refused the new
+	// Secret) must not buy the proxy a new budget at every reconnect.
+	if now := c.o.Now(); c.budgetAt.IsZero() || now.Sub(c.budgetAt) >= EarlyRenewalPeriod {
+		c.earlyLeft, c.budgetAt = MaxEarlyRenewals, now
+	}
 	if cert == nil {
 		return
 	}
@@ -327,6 +334,11 @@ func (c *Credentials) IssuerAnnounced(fingerprint string) {
 // again, but a replica that never loads the issuer must not make every
 // proxy renew forever.
 const MaxEarlyRenewals = 5
+
+// EarlyRenewalPeriod is how often the early-renewal budget is filled
+// again: a proxy makes at most MaxEarlyRenewals early requests in it,
+// however often the announced issuer changes.
+const EarlyRenewalPeriod = 10 * time.Minute
 
 // chaseLocked schedules an early renewal when cert is not from the
 // announced issuer and the announcement still allows one. c.mu is held.
