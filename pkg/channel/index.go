@@ -114,9 +114,11 @@ func (x *Index) resolvePod(dst netip.AddrPort) (netip.AddrPort, identity.ID, boo
 }
 
 // InMesh reports whether dst is in the mesh: a meshed pod's IP (on any
-// port, skipped ones included) or a Service address the snapshot lists.
-// Unlike Resolve it moves no round-robin counter. A nil Index knows
-// nothing.
+// port, skipped ones included), or a Service address whose every
+// endpoint is one. A Service with an endpoint elsewhere is not: anyone
+// who may write a selector-less Service and its EndpointSlice could
+// otherwise point one at any address and open egress through it. Unlike
+// Resolve it moves no round-robin counter. A nil Index knows nothing.
 func (x *Index) InMesh(dst netip.AddrPort) bool {
 	if x == nil {
 		return false
@@ -124,7 +126,12 @@ func (x *Index) InMesh(dst netip.AddrPort) bool {
 	if dst.Addr().Is4In6() {
 		dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
 	}
-	if _, ok := x.services[dst]; ok {
+	if e := x.services[dst]; e != nil {
+		for _, b := range e.backends {
+			if _, ok := x.pods[b.addr.Addr()]; !ok {
+				return false
+			}
+		}
 		return true
 	}
 	_, ok := x.pods[dst.Addr()]

@@ -208,8 +208,10 @@ func TestResolveServiceByFamily(t *testing.T) {
 	}
 }
 
-// TestInMesh: meshed pods (any port) and listed Services are in the mesh;
-// other addresses are not, and asking moves no round-robin counter.
+// TestInMesh: meshed pods (any port) and Services whose every endpoint is
+// one are in the mesh; a Service with another endpoint is not (it could
+// point anywhere), nor any other address; and asking moves no round-robin
+// counter.
 func TestInMesh(t *testing.T) {
 	s, err := NewSnapshot(Version{}, testContent())
 	if err != nil {
@@ -220,7 +222,8 @@ func TestInMesh(t *testing.T) {
 		"198.18.0.10:8080":       true,  // a meshed pod
 		"198.18.0.10:15000":      true,  // its skipped port: still a mesh pod
 		"[::ffff:198.18.0.11]:1": true,  // mapped
-		"198.19.0.1:80":          true,  // a Service port
+		"198.19.0.1:9090":        true,  // a Service port whose endpoints are all meshed pods
+		"198.19.0.1:80":          false, // a Service port with an endpoint outside the mesh
 		"198.19.0.1:81":          false, // not one of its ports
 		"198.18.0.99:8080":       false, // an unmeshed endpoint's own address
 		"203.0.113.1:443":        false, // outside

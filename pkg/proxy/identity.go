@@ -44,6 +44,8 @@ func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Fi
 	// Egress is open until a snapshot says otherwise: a proxy is not
 	// ready before its first, and an older controller sends no settings.
 	var egressOff atomic.Bool
+	// policySeen: a policy has arrived (applyPolicy).
+	var policySeen atomic.Bool
 	ch, err := proxychannel.New(proxychannel.Options{
 		Address: w.ControllerAddress, ControllerID: w.ControllerID, Sources: creds.Sources(),
 		Log: log.With("component", "channel"),
@@ -52,7 +54,7 @@ func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Fi
 			// issuer rotation does not wait for every certificate's
 			// usual renewal.
 			creds.IssuerAnnounced(s.Content.Issuer)
-			applyPolicy(az, s, creds.ID(), log)
+			applyPolicy(az, s, creds.ID(), &policySeen, log)
 			if settings, err := channel.DecodeSettings(s.Content.SettingsV1); err != nil {
 				log.Error("the snapshot's settings do not decode; keeping those in force", "version", s.Version.String(), "error", err)
 			} else if egressOff.Swap(!settings.EnableEgress) != !settings.EnableEgress {
@@ -96,15 +98,22 @@ func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Fi
 }
 
 // applyPolicy puts in force the part of the snapshot's policy that is the
-// proxy's own identity's. A snapshot without policy (a controller from
-// before authorization) allows everything, as such a mesh always did; one
-// whose policy does not decode keeps the policy in force, which is stale
-// but was valid.
-func applyPolicy(az *authz.Authorizer, s *channel.Snapshot, self identity.ID, log *slog.Logger) {
+// proxy's own identity's. A snapshot without policy from a controller
+// that never sent one (from before authorization) allows everything, as
+// such a mesh always did; once a policy has arrived, a snapshot without
+// one (a replica of an older version during a rollout) keeps the policy
+// in force rather than open everything. One whose policy does not decode
+// keeps the policy in force too, which is stale but was valid.
+func applyPolicy(az *authz.Authorizer, s *channel.Snapshot, self identity.ID, seen *atomic.Bool, log *slog.Logger) {
 	if len(s.Content.PolicyV1) == 0 {
+		if seen.Load() {
+			log.Warn("a snapshot without policy after one with; keeping the policy in force", "version", s.Version.String())
+			return
+		}
 		az.Set(nil)
 		return
 	}
+	seen.Store(true)
 	set, err := policy.DecodeSet(s.Content.PolicyV1, policy.DefaultLimits())
 	if err != nil {
 		log.Error("the snapshot's policy does not decode; keeping the policy in force", "version", s.Version.String(), "error", err)

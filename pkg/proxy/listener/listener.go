@@ -279,6 +279,13 @@ func (s *Server) handle(c *net.TCPConn) {
 			c.Close()
 			return
 		}
+		if proto == sniff.TCP && sc.Buffered() == 0 {
+			// Still silent: nothing it could send in plain text may
+			// reach the app unasked.
+			s.Authz.MayConnect(plain, src, dst.Port())
+			c.Close()
+			return
+		}
 	}
 	if proto != sniff.MeshTLS && s.Authz != nil && !s.Authz.MayConnect(plain, src, dst.Port()) {
 		c.Close()
@@ -320,6 +327,10 @@ func (s *Server) handle(c *net.TCPConn) {
 			// Only HTTP may pass: wait for the request rather than dial
 			// the app for a connection that could not carry anything.
 			if proto, err = sc.Detect(time.Now().Add(LateClientWait)); err != nil {
+				sc.Close()
+				return
+			}
+			if proto == sniff.TCP && sc.Buffered() == 0 {
 				sc.Close()
 				return
 			}
