@@ -75,6 +75,62 @@ func DecodeSet(data []byte, lim Limits) (*Set, error) {
 	return NewSet(s.Permissive, s.Policies, lim)
 }
 
+// DecodeFor is DecodeSet for one destination, as a proxy needs it: it
+// decodes and compiles only self's policy, not the whole mesh's, so a
+// namespace that writes many or costly rules for its own workloads costs
+// every other proxy nothing but the bytes. The set's shape is checked as
+// DecodeSet checks it: the policy count, the destinations sorted and
+// distinct, each policy's permissive mode the set's.
+func DecodeFor(data []byte, self identity.ID, lim Limits) (*Policy, error) {
+	var raw struct {
+		Permissive bool              `json:"permissive"`
+		Policies   []json.RawMessage `json:"policies"`
+	}
+	d := json.NewDecoder(bytes.NewReader(data))
+	if err := d.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("policy set: %w", err)
+	}
+	if d.More() {
+		return nil, fmt.Errorf("policy set: data after the object")
+	}
+	if len(raw.Policies) > lim.Policies {
+		return nil, fmt.Errorf("policy set: %d policies, the most is %d", len(raw.Policies), lim.Policies)
+	}
+	var mine []Policy
+	prev := ""
+	for i, b := range raw.Policies {
+		var head struct {
+			Destination identity.ID `json:"destination"`
+			Permissive  bool        `json:"permissive"`
+		}
+		if err := json.Unmarshal(b, &head); err != nil {
+			return nil, fmt.Errorf("policy set: policy %d: %w", i, err)
+		}
+		dst := head.Destination.String()
+		switch {
+		case head.Destination.IsZero():
+			return nil, fmt.Errorf("policy set: policy %d has no destination", i)
+		case i > 0 && dst <= prev:
+			return nil, fmt.Errorf("policy set: policy for %q: not sorted by destination, or listed twice", dst)
+		case head.Permissive != raw.Permissive:
+			return nil, fmt.Errorf("policy set: policy for %q: permissive %t in a set with permissive %t", dst, head.Permissive, raw.Permissive)
+		}
+		prev = dst
+		if head.Destination == self {
+			var p Policy
+			if err := json.Unmarshal(b, &p); err != nil {
+				return nil, fmt.Errorf("policy set: policy for %q: %w", dst, err)
+			}
+			mine = append(mine, p)
+		}
+	}
+	set, err := NewSet(raw.Permissive, mine, lim)
+	if err != nil {
+		return nil, err
+	}
+	return set.For(self), nil
+}
+
 // NewSet validates policies against lim, compiles their regular
 // expressions and indexes them for evaluation. It takes ownership of
 // policies. Errors name the destination, TrafficTarget, rule and match at

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/meshctl/meshctl/pkg/identity"
 )
 
 // TestDecodeSetRoundTrip: what the controller encodes, the proxy decodes
@@ -117,5 +119,51 @@ func TestDecodeSetLimits(t *testing.T) {
 		if _, err := DecodeSet([]byte(data), lim); err == nil || !strings.Contains(err.Error(), "the most is") && !strings.Contains(err.Error(), "more than") {
 			t.Errorf("%s over the limit: %v, want a limit error", name, err)
 		}
+	}
+}
+
+// TestDecodeForDecidesAsDecodeSet: a proxy's own policy, decoded alone,
+// decides every request as the whole set's For does; another destination's
+// broken rule (a regex too costly to compile) does not stop it, while the
+// whole set's decoder refuses it.
+func TestDecodeForDecidesAsDecodeSet(t *testing.T) {
+	store := bookstore(t, false)
+	other := id(t, "zz", "other")
+	b, err := json.Marshal(Set{Policies: []Policy{*store, {Destination: other, Targets: []Target{{Name: "zz/t",
+		Sources: []identity.ID{other}, Rules: []Rule{{Kind: KindHTTP, Name: "g", HTTP: []HTTPMatch{{Name: "m", Methods: []string{"*"},
+			PathRegex: &Regex{src: `(?:\pL{100}\pN{100}\pP{100}){8}`}}}}}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeSet(b, DefaultLimits()); err == nil {
+		t.Fatal("the whole set decoded, though one policy's regex is too costly")
+	}
+	p, err := DecodeFor(b, store.Destination, DefaultLimits())
+	if err != nil {
+		t.Fatalf("the proxy's own policy: %v", err)
+	}
+	whole, err := json.Marshal(Set{Policies: []Policy{*store}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := DecodeSet(whole, DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := set.For(store.Destination)
+	for _, src := range []string{"bookbuyer/bookbuyer", "bookthief/bookthief", "ops/admin", ""} {
+		for _, target := range []string{"/api/buy", "/api/steal", "/admin/x", "/"} {
+			c := httpCase{src: src, method: "GET", target: target}
+			r := c.request(t)
+			if got, w := p.HTTP(&r), want.HTTP(&r); got != w {
+				t.Errorf("%s GET %s: DecodeFor decided %+v, DecodeSet %+v", src, target, got, w)
+			}
+		}
+	}
+	if q, err := DecodeFor(b, id(t, "nobody", "x"), DefaultLimits()); err != nil || q.Permissive || len(q.Targets) != 0 {
+		t.Errorf("an unnamed destination: %+v, %v; want a policy that allows nothing", q, err)
+	}
+	if _, err := DecodeFor([]byte(`{"permissive":false,"policies":[{"destination":"spiffe://cluster.local/ns/b/sa/b"},{"destination":"spiffe://cluster.local/ns/a/sa/a"}]}`), store.Destination, DefaultLimits()); err == nil {
+		t.Error("an unsorted set was accepted")
 	}
 }

@@ -110,6 +110,11 @@ func FuzzDecodeSet(f *testing.F) {
 		if err != nil {
 			t.Fatalf("an accepted set, encoded again, is refused: %v\n%s", err, again)
 		}
+		for _, p := range s.Policies {
+			if _, err := DecodeFor(data, p.Destination, DefaultLimits()); err != nil {
+				t.Fatalf("the set decodes whole but not for %s: %v", p.Destination, err)
+			}
+		}
 		for i := range s.Policies {
 			p, p2 := &s.Policies[i], s2.For(s.Policies[i].Destination)
 			var srcs []Request

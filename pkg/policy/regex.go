@@ -3,11 +3,19 @@ package policy
 import (
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 )
 
 // MaxRegexLen bounds a regular expression, as the HTTPRouteGroup CRD does
 // for pathRegex.
 const MaxRegexLen = 1024
+
+// MaxRegexInst bounds a regular expression's compiled program: a short
+// source can expand enormously ((?:\pL{100}|\pN{100}){10} is tens of
+// thousands of instructions), and every proxy compiles what one
+// namespace's author wrote. Real path and header patterns take tens to a
+// few hundred.
+const MaxRegexInst = 2000
 
 // Regex is a regular expression that matches a whole value, never a part
 // of it: "/books" matches "/books" and not "/books/1" nor "/x/books".
@@ -33,6 +41,19 @@ func CompileRegex(src string) (Regex, error) {
 	}
 	if _, err := regexp.Compile(src); err != nil {
 		return Regex{}, fmt.Errorf("regular expression %q: %w", src, err)
+	}
+	// Measured before regexp builds its matchers, which is where the
+	// memory goes.
+	parsed, err := syntax.Parse(src, syntax.Perl)
+	if err != nil {
+		return Regex{}, fmt.Errorf("regular expression %q: %w", src, err)
+	}
+	prog, err := syntax.Compile(parsed.Simplify())
+	if err != nil {
+		return Regex{}, fmt.Errorf("regular expression %q: %w", src, err)
+	}
+	if n := len(prog.Inst); n > MaxRegexInst {
+		return Regex{}, fmt.Errorf("regular expression %.60q compiles to %d instructions: the most is %d; write it shorter (repetition counts multiply)", src, n, MaxRegexInst)
 	}
 	re, err := regexp.Compile(`\A(?:` + src + `)\z`)
 	if err != nil {

@@ -1,6 +1,9 @@
 package policy
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestRegexMatchesWholeValues: however the author anchored (or did not
 // anchor) the expression, it matches whole values only.
@@ -53,5 +56,21 @@ func TestRegexRefusesWhatWouldEscapeTheAnchors(t *testing.T) {
 	var decoded Regex
 	if err := decoded.UnmarshalText([]byte(".*")); err != nil || decoded.Match("/") {
 		t.Errorf("a Regex not yet compiled matches (%v)", err)
+	}
+}
+
+// TestRegexSizeIsBounded: a short pattern that expands to a huge program
+// is refused before it is built for matching (review finding: 5,000 such
+// regexes cost every proxy gigabytes); real patterns pass.
+func TestRegexSizeIsBounded(t *testing.T) {
+	for _, src := range []string{`(?:\pL{100}|\pN{100}|\pP{100}){10}`, `(?:\pL{100}\pN{100}\pP{100}){8}`} {
+		if _, err := CompileRegex(src); err == nil || !strings.Contains(err.Error(), "instructions") {
+			t.Errorf("CompileRegex(%q) = %v, want a refusal for its size", src, err)
+		}
+	}
+	for _, src := range []string{`/api/buy`, `/books/[0-9]+(/reviews)?`, `(?i)application/json(;.*)?`, `/v[12]/[a-z0-9-]{1,63}/.*`} {
+		if _, err := CompileRegex(src); err != nil {
+			t.Errorf("CompileRegex(%q): %v", src, err)
+		}
 	}
 }

@@ -114,12 +114,14 @@ func applyPolicy(az *authz.Authorizer, s *channel.Snapshot, self identity.ID, se
 		return
 	}
 	seen.Store(true)
-	set, err := policy.DecodeSet(s.Content.PolicyV1, policy.DefaultLimits())
+	// Only this proxy's part is compiled: another namespace's rules cost
+	// it nothing but their bytes.
+	p, err := policy.DecodeFor(s.Content.PolicyV1, self, policy.DefaultLimits())
 	if err != nil {
 		log.Error("the snapshot's policy does not decode; keeping the policy in force", "version", s.Version.String(), "error", err)
 		return
 	}
-	az.Set(set.For(self))
+	az.Set(p)
 }
 
 // indexResolver resolves destinations with the channel's latest snapshot;

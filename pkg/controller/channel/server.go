@@ -319,6 +319,17 @@ func (s *Server) rebuild() {
 		now = s.o.Sources.Now
 	}
 	line, v, err := channel.SnapshotLine(content, now())
+	if errors.Is(err, channel.ErrMessageTooLarge) && len(c.PolicyV1) > 0 {
+		// The policy made it too large: the rest of the snapshot (pods,
+		// endpoints, issuer) still goes out, and proxies keep the policy
+		// they hold (a snapshot without one after one with changes none).
+		s.log.Error("the mesh's policy makes the channel snapshot too large; sending it without policy, proxies keep the policy they hold",
+			"policyBytes", len(c.PolicyV1), "error", err)
+		c.PolicyV1 = nil
+		if content, err = channel.EncodeContent(&c); err == nil {
+			line, v, err = channel.SnapshotLine(content, now())
+		}
+	}
 	if err != nil {
 		// Too large: proxies keep the previous snapshot, which is stale
 		// but consistent, and the log and metric say why.

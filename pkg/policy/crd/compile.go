@@ -489,12 +489,72 @@ func compileIngress(ib *IngressBackend, td string, services map[string]*Service,
 // have, TrafficTargets beyond the Set's budget of regular expressions.
 // Leaving out only ever allows less, and keeps one namespace's objects
 // from making the whole mesh's policy unacceptable to the proxies.
+// A namespace's share of the mesh's policy. A TrafficTarget and an
+// IngressBackend only protect their own namespace's workloads, so whoever
+// may write them in one namespace must not be able to crowd out the
+// others' policy (the mesh-wide limits are filled in destination order)
+// or grow the snapshot every proxy receives past what the channel
+// carries. Real namespaces need a small fraction of these.
+const (
+	MaxDestinationsPerNamespace = 1000
+	MaxRegexesPerNamespace      = 5000
+	MaxSourcesPerNamespace      = 10000
+)
+
+// namespaceShares leaves out, with findings, what goes beyond a
+// namespace's share, in the order of policies (sorted by destination,
+// so a namespace's destinations are together).
+func namespaceShares(policies []policy.Policy, drop func(kind, name, format string, args ...any)) []policy.Policy {
+	type share struct{ destinations, regexes, sources int }
+	used := map[string]*share{}
+	kept := policies[:0]
+	for _, p := range policies {
+		ns := p.Destination.Namespace()
+		u := used[ns]
+		if u == nil {
+			u = &share{}
+			used[ns] = u
+		}
+		if u.destinations >= MaxDestinationsPerNamespace {
+			for _, t := range p.Targets {
+				drop(KindTrafficTarget, t.Name, "namespace %q has policy for more than %d destinations; %s is left out and allows nothing", ns, MaxDestinationsPerNamespace, p.Destination)
+			}
+			for _, in := range p.Ingress {
+				drop(KindIngressBackend, in.Name, "namespace %q has policy for more than %d destinations; %s is left out and allows nothing", ns, MaxDestinationsPerNamespace, p.Destination)
+			}
+			continue
+		}
+		u.destinations++
+		targets := p.Targets[:0]
+		for _, t := range p.Targets {
+			n := 0
+			for _, r := range t.Rules {
+				for j := range r.HTTP {
+					n += r.HTTP[j].Regexes()
+				}
+			}
+			if u.regexes+n > MaxRegexesPerNamespace || u.sources+len(t.Sources) > MaxSourcesPerNamespace {
+				drop(KindTrafficTarget, t.Name, "namespace %q's policy holds more than %d regular expressions or %d sources; this TrafficTarget is left out and allows nothing",
+					ns, MaxRegexesPerNamespace, MaxSourcesPerNamespace)
+				continue
+			}
+			u.regexes += n
+			u.sources += len(t.Sources)
+			targets = append(targets, t)
+		}
+		p.Targets = targets
+		kept = append(kept, p)
+	}
+	return kept
+}
+
 func enforceLimits(policies []policy.Policy, fs *findings) []policy.Policy {
 	lim := policy.DefaultLimits()
 	drop := func(kind, name, format string, args ...any) {
 		ns, n, _ := strings.Cut(name, "/")
 		fs.add(SeverityError, kind, ObjectMeta{Namespace: ns, Name: n}, "", format, args...)
 	}
+	policies = namespaceShares(policies, drop)
 	if len(policies) > lim.Policies {
 		for _, p := range policies[lim.Policies:] {
 			for _, t := range p.Targets {

@@ -61,7 +61,8 @@ func TestOneObjectCannotBreakTheMesh(t *testing.T) {
 }
 
 // TestRegexBudget: past the Set's budget of regular expressions, whole
-// TrafficTargets are left out, the later ones in order.
+// TrafficTargets are left out, the later ones in order. Each is in a
+// namespace of its own, within that namespace's share.
 func TestRegexBudget(t *testing.T) {
 	lim := policy.DefaultLimits()
 	var matches []HTTPMatch
@@ -70,26 +71,78 @@ func TestRegexBudget(t *testing.T) {
 	}
 	n := lim.Regexes/lim.Matches + 1
 	var tts []TrafficTarget
+	var groups []HTTPRouteGroup
 	for i := range n {
-		tts = append(tts, TrafficTarget{Metadata: ObjectMeta{Namespace: "ns", Name: fmt.Sprintf("t%03d", i)}, Spec: TrafficTargetSpec{
-			Destination: IdentityBindingSubject{Kind: KindServiceAccount, Name: fmt.Sprintf("d%03d", i)},
+		ns := fmt.Sprintf("ns%03d", i)
+		tts = append(tts, TrafficTarget{Metadata: ObjectMeta{Namespace: ns, Name: "t"}, Spec: TrafficTargetSpec{
+			Destination: IdentityBindingSubject{Kind: KindServiceAccount, Name: "d"},
 			Sources:     []IdentityBindingSubject{{Kind: KindServiceAccount, Name: "c"}},
 			Rules:       []TrafficTargetRule{{Kind: KindHTTPRouteGroup, Name: "g"}},
 		}})
+		groups = append(groups, HTTPRouteGroup{Metadata: ObjectMeta{Namespace: ns, Name: "g"}, Spec: HTTPRouteGroupSpec{Matches: matches}})
 	}
-	s, fs, err := Compile(Cluster{TrustDomain: "cluster.local", TrafficTargets: tts, HTTPRouteGroups: []HTTPRouteGroup{{Metadata: ObjectMeta{Namespace: "ns", Name: "g"}, Spec: HTTPRouteGroupSpec{Matches: matches}}}})
+	s, fs, err := Compile(Cluster{TrustDomain: "cluster.local", TrafficTargets: tts, HTTPRouteGroups: groups})
 	if err != nil {
 		t.Fatalf("Compile: %v", err)
 	}
-	last := fmt.Sprintf("ns/t%03d", n-1)
-	if len(fs) != 1 || !strings.Contains(fs[0].String(), `TrafficTarget "`+last+`"`) || !strings.Contains(fs[0].String(), "regular expressions") {
-		t.Fatalf("findings %v, want one leaving out %s", fs, last)
+	last := fmt.Sprintf("ns%03d", n-1)
+	if len(fs) != 1 || !strings.Contains(fs[0].String(), `TrafficTarget "`+last+`/t"`) || !strings.Contains(fs[0].String(), "regular expressions") {
+		t.Fatalf("findings %v, want one leaving out %s/t", fs, last)
 	}
-	r := policy.Request{Source: mustID("ns", "c"), Port: 80, Method: "GET", Target: "/p1"}
-	if d := s.For(mustID("ns", "d000")).HTTP(&r); !d.Allow {
+	r := policy.Request{Source: mustID("ns000", "c"), Port: 80, Method: "GET", Target: "/p1"}
+	if d := s.For(mustID("ns000", "d")).HTTP(&r); !d.Allow {
 		t.Errorf("the first TrafficTarget: %+v", d)
 	}
-	if d := s.For(mustID("ns", fmt.Sprintf("d%03d", n-1))).HTTP(&r); d.Allow {
-		t.Errorf("the TrafficTarget over the budget allowed: %+v", d)
+	r.Source = mustID(last, "c")
+	if d := s.For(mustID(last, "d")).HTTP(&r); d.Allow {
+		t.Errorf("the TrafficTarget past the budget allowed: %+v", d)
+	}
+}
+
+// TestNamespaceShare: a namespace that writes more than its share (here
+// regular expressions, for destinations named first) has the excess left
+// out, and another namespace's policy, named after it, is untouched
+// (review finding: one namespace could fill the mesh-wide budget and
+// leave others' destinations denying everything).
+func TestNamespaceShare(t *testing.T) {
+	lim := policy.DefaultLimits()
+	var matches []HTTPMatch
+	for i := range lim.Matches {
+		matches = append(matches, HTTPMatch{Name: fmt.Sprintf("m%d", i), PathRegex: fmt.Sprintf("/p%d", i)})
+	}
+	// Exactly the mesh's budget, in destinations named before shop's.
+	var tts []TrafficTarget
+	full := lim.Regexes / lim.Matches
+	for i := range full + 1 {
+		group := "g"
+		if i == full {
+			group = "rest"
+		}
+		tts = append(tts, TrafficTarget{Metadata: ObjectMeta{Namespace: "aaa", Name: fmt.Sprintf("t%03d", i)}, Spec: TrafficTargetSpec{
+			Destination: IdentityBindingSubject{Kind: KindServiceAccount, Name: fmt.Sprintf("d%03d", i)},
+			Sources:     []IdentityBindingSubject{{Kind: KindServiceAccount, Name: "c"}},
+			Rules:       []TrafficTargetRule{{Kind: KindHTTPRouteGroup, Name: group}},
+		}})
+	}
+	tts = append(tts, TrafficTarget{Metadata: ObjectMeta{Namespace: "shop", Name: "db"}, Spec: TrafficTargetSpec{
+		Destination: IdentityBindingSubject{Kind: KindServiceAccount, Name: "db"},
+		Sources:     []IdentityBindingSubject{{Kind: KindServiceAccount, Name: "web"}},
+		Rules:       []TrafficTargetRule{{Kind: KindHTTPRouteGroup, Name: "g"}},
+	}})
+	groups := []HTTPRouteGroup{
+		{Metadata: ObjectMeta{Namespace: "aaa", Name: "g"}, Spec: HTTPRouteGroupSpec{Matches: matches}},
+		{Metadata: ObjectMeta{Namespace: "aaa", Name: "rest"}, Spec: HTTPRouteGroupSpec{Matches: matches[:lim.Regexes-full*lim.Matches]}},
+		{Metadata: ObjectMeta{Namespace: "shop", Name: "g"}, Spec: HTTPRouteGroupSpec{Matches: matches[:1]}},
+	}
+	s, fs, err := Compile(Cluster{TrustDomain: "cluster.local", TrafficTargets: tts, HTTPRouteGroups: groups})
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	r := policy.Request{Source: mustID("shop", "web"), Port: 80, Method: "GET", Target: "/p0"}
+	if d := s.For(mustID("shop", "db")).HTTP(&r); !d.Allow {
+		t.Fatalf("shop/db's own TrafficTarget was crowded out by namespace aaa: %+v", d)
+	}
+	if len(fs) == 0 || !strings.Contains(fs[0].String(), `namespace "aaa"`) {
+		t.Errorf("findings %v, want aaa's excess named", fs[:min(len(fs), 3)])
 	}
 }
