@@ -128,6 +128,10 @@ type Settings struct {
 	// connect to destinations outside the mesh (Index.InMesh). Excluded
 	// ports and ranges never reach the proxy and stay open.
 	EnableEgress bool `json:"enableEgress"`
+	// PolicyWithheld says the controller left the policy out of this
+	// snapshot (it would not fit): a proxy keeps the policy it holds, and
+	// one that holds none yet keeps allowing nothing.
+	PolicyWithheld bool `json:"policyWithheld,omitempty"`
 }
 
 // DefaultSettings are what a proxy follows when a snapshot carries none.

@@ -106,6 +106,10 @@ func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Fi
 // keeps the policy in force too, which is stale but was valid.
 func applyPolicy(az *authz.Authorizer, s *channel.Snapshot, self identity.ID, seen *atomic.Bool, log *slog.Logger) {
 	if len(s.Content.PolicyV1) == 0 {
+		if settings, _ := channel.DecodeSettings(s.Content.SettingsV1); settings.PolicyWithheld {
+			log.Error("the controller withheld the mesh's policy (too large to send); keeping the policy in force", "version", s.Version.String())
+			return
+		}
 		if seen.Load() {
 			log.Warn("a snapshot without policy after one with; keeping the policy in force", "version", s.Version.String())
 			return

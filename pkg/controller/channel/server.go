@@ -326,6 +326,12 @@ func (s *Server) rebuild() {
 		s.log.Error("the mesh's policy makes the channel snapshot too large; sending it without policy, proxies keep the policy they hold",
 			"policyBytes", len(c.PolicyV1), "error", err)
 		c.PolicyV1 = nil
+		settings := channel.DefaultSettings()
+		if s.o.Settings != nil {
+			settings = s.o.Settings()
+		}
+		settings.PolicyWithheld = true
+		c.SettingsV1, _ = json.Marshal(settings)
 		if content, err = channel.EncodeContent(&c); err == nil {
 			line, v, err = channel.SnapshotLine(content, now())
 		}
