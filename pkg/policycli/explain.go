@@ -52,6 +52,9 @@ type ExplainOptions struct {
 	from, to Endpoint
 	header   policy.HeaderMap
 	host     string
+	// read is Read unless a test reads the cluster once for many
+	// explanations.
+	read func(ctx context.Context, c *kube.Clients, mesh, meshNamespace string) (*Snapshot, error)
 }
 
 // Complete takes the mesh, the namespace and the clients.
@@ -135,7 +138,11 @@ func (o *ExplainOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	snap, err := Read(ctx, c, o.Mesh, o.MeshNamespace)
+	read := o.read
+	if read == nil {
+		read = Read
+	}
+	snap, err := read(ctx, c, o.Mesh, o.MeshNamespace)
 	if err != nil {
 		return err
 	}
@@ -419,6 +426,9 @@ func (x *Explanation) WriteTable(out io.Writer) error {
 		fmt.Fprintf(out, "\nDESTINATION:  %s\n", dst)
 		if d.Path != "" && d.Path != x.Request.Target {
 			fmt.Fprintf(out, "PATH:         %s (normalized)\n", d.Path)
+		}
+		if d.Host != "" {
+			fmt.Fprintf(out, "HOST:         %s (normalized)\n", d.Host)
 		}
 		fmt.Fprintf(out, "DECISION:     %s\n\n", DecisionString(d.Decision))
 		rows := make([][]string, len(d.Steps))

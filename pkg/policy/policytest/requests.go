@@ -100,8 +100,8 @@ func Spellings(path string) []string {
 
 // Requests is every combination of sources (the zero ID among them means
 // plain text), Methods, and the Spellings of each path, plus, for each
-// source and path, a GET with a Host header and one with a header that a
-// match could name. The order is stable.
+// source and path, a GET with a Host header, one with an X-Role: admin
+// header, and one with a second X-Role that must not ride on the first. The order is stable.
 func Requests(sources []identity.ID, paths []string) []Request {
 	var out []Request
 	for _, src := range sources {
@@ -113,6 +113,7 @@ func Requests(sources []identity.ID, paths []string) []Request {
 			}
 			out = append(out,
 				Request{Source: src, Method: "GET", Target: p, Header: map[string][]string{"Host": {"BookStore.example:8080"}}},
+				Request{Source: src, Method: "GET", Target: p, Header: map[string][]string{"X-Role": {"admin"}}},
 				Request{Source: src, Method: "GET", Target: p, Header: map[string][]string{"X-Role": {"admin", "guest"}}},
 			)
 		}
