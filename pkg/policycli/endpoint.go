@@ -69,9 +69,11 @@ func (e Endpoint) String() string {
 	case EndpointIP:
 		return "ip/" + e.IP.String()
 	case EndpointServiceAccount:
-		return e.Namespace + "/" + e.Name
+		if _, ok := kindWords[e.Namespace]; !ok {
+			return e.Namespace + "/" + e.Name
+		}
 	}
-	return e.Namespace + "/" + e.Kind.String() + "/" + e.Name
+	return e.Namespace + "/" + kindShort(e.Kind) + "/" + e.Name
 }
 
 // EndpointSyntax is the forms ParseEndpoint accepts, for usage errors and

@@ -49,12 +49,13 @@ type ExplainOptions struct {
 	// Output is table, json or yaml.
 	Output cli.Format
 
+	// Read reads and compiles the mesh's policy; nil is Read. A caller
+	// explaining many requests reads the cluster once.
+	Read func(ctx context.Context, c *kube.Clients, mesh, meshNamespace string) (*Snapshot, error)
+
 	from, to Endpoint
 	header   policy.HeaderMap
 	host     string
-	// read is Read unless a test reads the cluster once for many
-	// explanations.
-	read func(ctx context.Context, c *kube.Clients, mesh, meshNamespace string) (*Snapshot, error)
 }
 
 // Complete takes the mesh, the namespace and the clients.
@@ -138,7 +139,7 @@ func (o *ExplainOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	read := o.read
+	read := o.Read
 	if read == nil {
 		read = Read
 	}

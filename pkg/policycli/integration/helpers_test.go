@@ -1,12 +1,13 @@
-package policycli
+package integration_test
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/meshctl/meshctl/pkg/policycli"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -58,7 +59,7 @@ func newBookstore(t *testing.T, permissive bool) *bookstore {
 	}
 	meshconfigtest.InstallMesh(t, env.Clients.Dynamic, b.mesh, b.meshNS)
 	b.setPermissive(t, permissive)
-	policyYAML, err := os.ReadFile("../../examples/bookstore/traffic-policy.yaml")
+	policyYAML, err := os.ReadFile("../../../examples/bookstore/traffic-policy.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +209,7 @@ func createSlice(t *testing.T, ns, service, portName string, port int32, pods ma
 
 // explain runs explain as the command does (Validate, then Run) with
 // the given options, and returns stdout, stderr and the error.
-func (b *bookstore) explain(t *testing.T, o ExplainOptions) (string, string, error) {
+func (b *bookstore) explain(t *testing.T, o policycli.ExplainOptions) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	o.IOStreams = genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
@@ -224,7 +225,7 @@ func (b *bookstore) explain(t *testing.T, o ExplainOptions) (string, string, err
 	return out.String(), errOut.String(), err
 }
 
-func (b *bookstore) list(t *testing.T, o ListOptions) (string, string, error) {
+func (b *bookstore) list(t *testing.T, o policycli.ListOptions) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	o.IOStreams = genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
@@ -242,4 +243,6 @@ func (b *bookstore) list(t *testing.T, o ListOptions) (string, string, error) {
 
 func intstrFromInt(i int) intstr.IntOrString { return intstr.FromInt32(int32(i)) }
 
-func errorsAs(err error, target any) bool { return errors.As(err, target) }
+func deleteNow() metav1.DeleteOptions {
+	return metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))}
+}

@@ -1,12 +1,14 @@
-package policycli
+package integration_test
 
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/meshctl/meshctl/pkg/policycli"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -93,22 +95,22 @@ func TestDifferentialExplainAgreesWithEvaluator(t *testing.T) {
 	// The first requests read the cluster as the command does; the rest
 	// share one read of it, for time: the request's path through the
 	// command (flags, endpoints, headers, JSON) is what they test.
-	snap, err := Read(testenv.Context(t), env.Clients, b.mesh, b.meshNS)
+	snap, err := policycli.Read(testenv.Context(t), env.Clients, b.mesh, b.meshNS)
 	if err != nil {
 		t.Fatal(err)
 	}
 	allowed, denied := 0, 0
 	for i, r := range reqs {
-		o := ExplainOptions{To: b.store + "/svc/bookstore", Method: r.Method, Path: r.Target}
+		o := policycli.ExplainOptions{To: b.store + "/svc/bookstore", Method: r.Method, Path: r.Target}
 		if i >= 50 {
-			o.read = func(context.Context, *kube.Clients, string, string) (*Snapshot, error) { return snap, nil }
+			o.Read = func(context.Context, *kube.Clients, string, string) (*policycli.Snapshot, error) { return snap, nil }
 		}
 		if r.Source.IsZero() {
 			o.From = "ip/" + plainIP.String()
 		} else {
 			o.From = r.Source.String()
 		}
-		for _, k := range sortedKeys(r.Header) {
+		for _, k := range slices.Sorted(maps.Keys(r.Header)) {
 			for _, v := range r.Header[k] {
 				o.Headers = append(o.Headers, k+": "+v)
 			}
@@ -141,7 +143,7 @@ func TestDifferentialExplainAgreesWithEvaluator(t *testing.T) {
 }
 
 // directSet compiles the objects the test created, fetched one by one
-// rather than listed as Read lists them, on the controller's and the
+// rather than listed as policycli.Read lists them, on the controller's and the
 // proxy's path: cluster.Input, crd.Compile, JSON, policy.DecodeSet.
 func (b *bookstore) directSet(t *testing.T) *policy.Set {
 	t.Helper()
@@ -187,7 +189,7 @@ func (b *bookstore) directSet(t *testing.T) *policy.Set {
 		t.Fatal(err)
 	}
 	if !slices.ContainsFunc(set.Policies, func(p policy.Policy) bool { return len(p.Ingress) > 0 }) {
-		t.Fatal(fmt.Sprintf("the IngressBackend compiled to nothing: %s", data))
+		t.Fatalf("the IngressBackend compiled to nothing: %s", data)
 	}
 	return set
 }
