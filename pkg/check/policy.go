@@ -27,7 +27,7 @@ func policyChecks() []Check {
 		},
 		{
 			Category:    CategoryPolicy,
-			Description: "with permissive mode off, some TrafficTarget or IngressBackend reaches every enrolled Service with meshed pods",
+			Description: "enrolled Services with meshed pods stay reachable with permissive mode off",
 			Hint:        "policy-unreachable",
 			Severity:    Warning,
 			Retry:       NoRetry,
