@@ -48,7 +48,11 @@ pod without sidecar calls as plain text. A Service stands for the
 identities of the pods behind it (from its EndpointSlices), each explained
 on its own; --port is then the Service's port (optional if it has one),
 and the request reaches the pods' port it targets. For any other
-DESTINATION --port is the pods' port and is required.`,
+DESTINATION --port is the pods' port and is required.
+
+The exit code is 0 whatever the decision: scripts read -o json. A mesh
+whose CRDs predate the policy resources is told to run meshctl upgrade.
+See docs/authorization.md#explain.`,
 		Example: `  # May bookbuyer buy? (bookstore's Service port 14001)
   meshctl policy explain --from bookbuyer/bookbuyer --to bookstore/svc/bookstore --path /api/buy
 

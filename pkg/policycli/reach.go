@@ -2,7 +2,11 @@ package policycli
 
 import (
 	"cmp"
+	"context"
 	"slices"
+
+	"github.com/meshctl/meshctl/pkg/kube"
+	"github.com/meshctl/meshctl/pkg/namespace"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -90,4 +94,22 @@ func BrokenEdges(set *policy.Set, seen []ObservedEdge) []ObservedEdge {
 		}
 	}
 	return out
+}
+
+// UnreachableEnrolled is Unreachable for the namespaces enrolled in mesh,
+// read from the cluster: what `meshctl permissive disable` lists before it
+// asks, in place of pkg/configure's UnreachableServices.
+func UnreachableEnrolled(ctx context.Context, c *kube.Clients, mesh, meshNamespace string) ([]UnreachableService, error) {
+	nss, err := namespace.ListEnrolled(ctx, c.Kube, mesh)
+	if err != nil {
+		return nil, err
+	}
+	if len(nss) == 0 {
+		return nil, nil
+	}
+	snap, err := Read(ctx, c, mesh, meshNamespace)
+	if err != nil {
+		return nil, err
+	}
+	return Unreachable(snap, nss), nil
 }

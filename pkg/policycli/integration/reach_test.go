@@ -5,6 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/meshctl/meshctl/pkg/meshconfig"
+
 	"github.com/meshctl/meshctl/pkg/policycli"
 
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -124,4 +129,26 @@ func hasFinding(snap *policycli.Snapshot, kind, ns, name, field, msg string) boo
 		}
 	}
 	return false
+}
+
+// UnreachableEnrolled asks only about the mesh's enrolled namespaces.
+func TestUnreachableEnrolled(t *testing.T) {
+	b := newBookstore(t, false)
+	createService(t, b.buyer, "bookbuyer", map[string]string{"app": "bookbuyer"}, 80, intstr.FromInt32(8080))
+	createPod(t, b.buyer, "bookbuyer-2", "bookbuyer", "198.18.0.22", true, map[string]string{"app": "bookbuyer"})
+	got, err := policycli.UnreachableEnrolled(testenv.Context(t), env.Clients, b.mesh, b.meshNS)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("nothing enrolled: %+v, %v", got, err)
+	}
+	patch := []byte(`{"metadata":{"labels":{"` + meshconfig.LabelMonitoredBy + `":"` + b.mesh + `"}}}`)
+	for _, ns := range []string{b.store, b.buyer} {
+		if _, err := env.Clients.Kube.CoreV1().Namespaces().Patch(testenv.Context(t), ns, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err = policycli.UnreachableEnrolled(testenv.Context(t), env.Clients, b.mesh, b.meshNS)
+	want := []policycli.UnreachableService{{Namespace: b.buyer, Name: "bookbuyer", ServiceAccounts: []string{"bookbuyer"}}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, %v; want %+v", got, err, want)
+	}
 }
