@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/netip"
-	"slices"
+	stdslices "slices"
 	"testing"
 
 	"github.com/meshctl/meshctl/pkg/policycli"
@@ -110,7 +110,7 @@ func TestDifferentialExplainAgreesWithEvaluator(t *testing.T) {
 		} else {
 			o.From = r.Source.String()
 		}
-		for _, k := range slices.Sorted(maps.Keys(r.Header)) {
+		for _, k := range stdslices.Sorted(maps.Keys(r.Header)) {
 			for _, v := range r.Header[k] {
 				o.Headers = append(o.Headers, k+": "+v)
 			}
@@ -166,10 +166,11 @@ func (b *bookstore) directSet(t *testing.T) *policy.Set {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slice, err := kc.DiscoveryV1().EndpointSlices(b.store).Get(ctx, "bookstore-x", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
+	slices, err := kc.DiscoveryV1().EndpointSlices(b.store).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=bookstore"})
+	if err != nil || len(slices.Items) != 1 {
+		t.Fatalf("bookstore's EndpointSlices: %v, %v", slices, err)
 	}
+	slice := &slices.Items[0]
 	pod, err := kc.CoreV1().Pods(b.store).Get(ctx, "bookstore-1", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +189,7 @@ func (b *bookstore) directSet(t *testing.T) *policy.Set {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(set.Policies, func(p policy.Policy) bool { return len(p.Ingress) > 0 }) {
+	if !stdslices.ContainsFunc(set.Policies, func(p policy.Policy) bool { return len(p.Ingress) > 0 }) {
 		t.Fatalf("the IngressBackend compiled to nothing: %s", data)
 	}
 	return set

@@ -174,3 +174,27 @@ func TestExplainGolden(t *testing.T) {
 		}
 	}
 }
+
+// A Service in front of pods of two ServiceAccounts is two destinations,
+// each decided on its own: the proxy of each pod has its own policy.
+func TestExplainServiceOfTwoIdentities(t *testing.T) {
+	b := newBookstore(t, false)
+	createServiceAccount(t, b.store, "bookstore-v2")
+	createPod(t, b.store, "bookstore-2", "bookstore-v2", "198.18.0.11", true, map[string]string{"app": "bookstore"})
+	createSlice(t, b.store, "bookstore", "http", 8080, map[string]string{"bookstore-2": "198.18.0.11"})
+	out, _, err := b.explain(t, policycli.ExplainOptions{From: b.buyer + "/bookbuyer", To: b.store + "/svc/bookstore", Path: "/api/buy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := decode(t, out)
+	if len(x.Destinations) != 2 {
+		t.Fatalf("destinations: %+v", x.Destinations)
+	}
+	v1, v2 := x.Destinations[0], x.Destinations[1]
+	if !strings.HasSuffix(v1.Identity, "/sa/bookstore") || !v1.Decision.Allow || v1.Port != 8080 || v1.ServicePort != 14001 {
+		t.Errorf("bookstore: %+v", v1)
+	}
+	if !strings.HasSuffix(v2.Identity, "/sa/bookstore-v2") || v2.Decision.Allow || v2.Decision.Reason != policy.ReasonSourceNotAllowed {
+		t.Errorf("bookstore-v2: %+v", v2)
+	}
+}

@@ -195,7 +195,7 @@ func createService(t *testing.T, ns, name string, selector map[string]string, po
 func createSlice(t *testing.T, ns, service, portName string, port int32, pods map[string]string) {
 	t.Helper()
 	s := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: service + "-x", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: service}},
+		ObjectMeta:  metav1.ObjectMeta{GenerateName: service + "-", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: service}},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To(portName), Port: ptr.To(port), Protocol: ptr.To(corev1.ProtocolTCP)}},
 	}
