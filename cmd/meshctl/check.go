@@ -11,13 +11,16 @@ import (
 const checkLong = `Check that the cluster can take the mesh (--pre), or that the installed mesh
 is healthy: its CRDs, MeshConfig, control plane, sidecar-injector webhook and
 certificate, the mesh CA (issuer, trust bundle and its copies in enrolled
-namespaces), versions, and the sidecars of the pods in enrolled namespaces.
+namespaces), versions, the authorization policy (TrafficTargets, routes and
+IngressBackends that cannot work; with permissive mode off, enrolled
+Services that nothing may reach), and the sidecars of the pods in enrolled
+namespaces.
 
 Independent checks run in parallel; results print in a stable order. Every
 problem comes with a link into docs/troubleshooting.md (docs/security.md for
 the mesh CA). A failure of a check
 that others need skips them. Warnings (a certificate, issuer or trust anchor close to expiry, a
-version skew, pods started before their namespace was enrolled) do not fail
+version skew, policy findings, pods started before their namespace was enrolled) do not fail
 the run unless --fail-on-warning is given.
 
 --proxy runs only the data-plane checks (and the checks they need);

@@ -71,7 +71,7 @@ func newRootCmd(s *cli.Settings, streams genericiooptions.IOStreams, lookupEnv f
 		newInjectCmd(f, streams), newUninjectCmd(f, streams),
 		newCheckCmd(f, streams),
 		newNamespaceCmd(f, streams), newPermissiveCmd(f, streams), newConfigCmd(f, streams),
-		newProxyCmd(f, streams), newIdentityCmd(f, streams),
+		newProxyCmd(f, streams), newIdentityCmd(f, streams), newPolicyCmd(f, streams),
 	)
 	return root
 }

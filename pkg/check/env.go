@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/policycli"
 	"github.com/meshctl/meshctl/pkg/proxyadmin"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 	"github.com/meshctl/meshctl/pkg/version"
@@ -154,6 +155,7 @@ type attemptCache struct {
 	crds          memo[map[string]crdRead]
 	meshCA        memo[*meshCA]
 	proxies       memo[[]proxyadmin.Report]
+	policy        memo[*policycli.Snapshot]
 }
 
 // memo computes a value once, for every goroutine that asks.

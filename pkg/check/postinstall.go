@@ -101,6 +101,7 @@ func Checks() []Check {
 			Run:         checkControlPlaneVersion,
 		},
 	)
+	checks = append(checks, policyChecks()...)
 	return append(checks, dataPlaneChecks()...)
 }
 
