@@ -38,7 +38,8 @@ const (
 	// The pods' names, also their ServiceAccounts.
 	benchAuthzClientName = "bazc"
 	benchAuthzServerName = "bazs"
-	// benchAuthzDenied is a path that no rule allows the load generator:
+	// benchAuthzDenied is a path that no rule allows the load generator
+	// to GET (its rule allows POST of any path, and GET of /status only):
 	// the probe that shows the policy in force is strict.
 	benchAuthzDenied = "/admin/not-allowed"
 )
@@ -193,11 +194,7 @@ func checkAuthzRow(b testing.TB, admin, client *http.Client, before authzCounts,
 	if after.ok-before.ok < sent {
 		b.Errorf("the authz server proxy counted %d requests over mutual TLS answered 2xx in the measured turns, want at least the %d sent", after.ok-before.ok, sent)
 	}
-	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("http://%s:%d%s", benchAuthzServer, benchAppPort, benchAuthzDenied), strings.NewReader("x"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	resp, err := client.Do(req)
+	resp, err := client.Get(fmt.Sprintf("http://%s:%d%s", benchAuthzServer, benchAppPort, benchAuthzDenied))
 	if err != nil {
 		b.Fatalf("the authz path's probe of a path no rule allows: %v", err)
 	}
@@ -205,7 +202,7 @@ func checkAuthzRow(b testing.TB, admin, client *http.Client, before authzCounts,
 	bufio.NewReader(resp.Body).WriteTo(&body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden || body.String() != inbound.Forbidden {
-		b.Errorf("POST %s on the authz path: %s %q, want 403 %q: the server proxy's policy is not the strict one", benchAuthzDenied, resp.Status, body.String(), inbound.Forbidden)
+		b.Errorf("GET %s on the authz path: %s %q, want 403 %q: the server proxy's policy is not the strict one", benchAuthzDenied, resp.Status, body.String(), inbound.Forbidden)
 	}
 	// The proxy counts the denial after answering.
 	deadline := time.Now().Add(5 * time.Second)
