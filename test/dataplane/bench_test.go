@@ -30,6 +30,8 @@ import (
 //   - mesh mTLS: as mesh, both proxies with identity (certificates and a
 //     snapshot from a controller stand-in), so the hop between them is
 //     mutual TLS;
+//   - mesh mTLS authz: as mesh mTLS, but the server proxy enforces a
+//     strict policy of 100 TrafficTargets (see bench_authz_test.go);
 //   - nginx: the plain client -> nginx on its localhost -> nginx in the
 //     plain server pod -> the app on localhost: the same two hops;
 //   - nginx TLS: as nginx, on other ports, the hop between the two nginx
@@ -394,7 +396,11 @@ func BenchmarkProxy(b *testing.B) {
 	proxiesTLS, ca, ctlNS := mtlsProxies(b, tp, proxyBin, ic, profEnv, mtlsClient, mtlsServer)
 	admins["client-proxy-mtls"] = &http.Client{Transport: &http.Transport{DialContext: dialer(b, mtlsClient)}}
 	admins["server-proxy-mtls"] = &http.Client{Transport: &http.Transport{DialContext: dialer(b, mtlsServer)}}
-	for _, ns := range []string{meshServer, mesh1Server, mtlsServer, plainServer} {
+	authzClient, authzServer := tp.pod(b, benchAuthzClientName, benchAuthzClient), tp.pod(b, benchAuthzServerName, benchAuthzServer)
+	proxiesAuthz := authzProxies(b, tp, proxyBin, ic, profEnv, ca, authzClient, authzServer)
+	admins["client-proxy-authz"] = &http.Client{Transport: &http.Transport{DialContext: dialer(b, authzClient)}}
+	admins["server-proxy-authz"] = &http.Client{Transport: &http.Transport{DialContext: dialer(b, authzServer)}}
+	for _, ns := range []string{meshServer, mesh1Server, mtlsServer, authzServer, plainServer} {
 		start(b, ns, []string{"MP_APP=benchserver"}, os.Args[0])
 	}
 	nginxes := []proc{
@@ -417,8 +423,10 @@ func BenchmarkProxy(b *testing.B) {
 		{"direct", client(plainClient), fmt.Sprintf("http://%s:%d/", benchPlainServer, benchAppPort), nil, nil},
 		{"mesh-proxy x2", client(meshClient), fmt.Sprintf("http://%s:%d/", benchMeshServer, benchAppPort), proxies, nil},
 		{"mesh-proxy x2 GOMAXPROCS=2", client(mesh1Client), fmt.Sprintf("http://%s:%d/", benchMesh1Server, benchAppPort), proxies2, nil},
-		{"mesh-proxy x2 mTLS", client(mtlsClient), fmt.Sprintf("http://%s:%d/", benchMTLSServer, benchAppPort), proxiesTLS,
+		{benchPathMTLS, client(mtlsClient), fmt.Sprintf("http://%s:%d/", benchMTLSServer, benchAppPort), proxiesTLS,
 			func() tlsCounts { return meshTLSCounts(b, admins["server-proxy-mtls"]) }},
+		{benchPathAuthz, client(authzClient), fmt.Sprintf("http://%s:%d/", benchAuthzServer, benchAppPort), proxiesAuthz,
+			func() tlsCounts { return meshTLSCounts(b, admins["server-proxy-authz"]) }},
 		{"nginx x2", client(plainClient), fmt.Sprintf("http://127.0.0.1:%d/", nginxHop1Port), nginxes, nil},
 		{"nginx x2 TLS", client(plainClient), fmt.Sprintf("http://127.0.0.1:%d/", nginxTLSHop1Port), nginxesTLS,
 			func() tlsCounts { return nginxTLSCounts(b, nginxLog) }},
@@ -476,6 +484,7 @@ func BenchmarkProxy(b *testing.B) {
 				tls0[i] = p.tls()
 			}
 		}
+		authz0 := readAuthzCounts(b, admins["server-proxy-authz"])
 		profiled := profileProxies(b, admins, rate, d*time.Duration(len(paths)))
 		for range rounds {
 			for i, p := range paths {
@@ -500,6 +509,11 @@ func BenchmarkProxy(b *testing.B) {
 			}
 		}
 		profiled()
+		for i, p := range paths {
+			if p.name == benchPathAuthz {
+				checkAuthzRow(b, admins["server-proxy-authz"], p.client, authz0, acc[i].res.sent)
+			}
+		}
 		var direct benchRow
 		for i, p := range paths {
 			res := acc[i].res
@@ -531,7 +545,7 @@ func BenchmarkProxy(b *testing.B) {
 	}
 
 	// The mTLS row is worth something only if its hop was mutual TLS.
-	if slices.ContainsFunc(paths, func(p benchPath) bool { return p.name == "mesh-proxy x2 mTLS" }) {
+	if slices.ContainsFunc(paths, func(p benchPath) bool { return p.name == benchPathMTLS }) {
 		resp, err := admins["server-proxy-mtls"].Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", wire.AdminPort))
 		if err != nil {
 			b.Fatal(err)
@@ -594,9 +608,10 @@ func BenchmarkProxy(b *testing.B) {
 	// benchmark's log.
 	fmt.Printf("%s each in %d turns, %d keep-alive connections, %d-byte bodies both ways, constant arrival rate (latency from the due time); "+
 		"TLS req/handshake: requests the TLS hop's server side carried in the measured turns / full handshakes it made in them:\n%s"+
+		"%s vs %s (permissive), %d TrafficTargets on the server's identity, the caller named by the last:\n%s"+
 		"TLS connection reuse between the two proxies:\n%s"+
 		"Full TLS 1.3 handshakes with client certificate (ECDSA P-256 chains: leaf, issuer; anchor trusted), one at a time from a Go client, then close:\n%s\n",
-		d, rounds, benchConns, benchBodyBytes, out.String(), reuse.String(), formatHandshakes(hs))
+		d, rounds, benchConns, benchBodyBytes, out.String(), benchPathAuthz, benchPathMTLS, benchAuthzTargets, authzDiff(rows), reuse.String(), formatHandshakes(hs))
 	for _, r := range rows {
 		if r.res.errors > 0 {
 			b.Errorf("%s at %d/s: %d of %d requests failed", r.path, r.rate, r.res.errors, r.res.sent)
