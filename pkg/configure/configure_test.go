@@ -7,15 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/internal/testenv"
@@ -179,79 +176,6 @@ func TestPermissiveNotInstalled(t *testing.T) {
 	if err == nil || err.Error() != `no mesh "mesh" installed in namespace "`+ns+`": run meshctl install` {
 		t.Errorf("error %v", err)
 	}
-}
-
-func TestUnreachableServices(t *testing.T) {
-	ctx := testenv.Context(t)
-	ns := installMesh(t)
-	app := env.Namespace(t, map[string]string{meshconfig.LabelMonitoredBy: "mesh"})
-	outside := env.Namespace(t, nil)
-
-	mkPod := func(ns, name, sa string) {
-		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
-			Spec: corev1.PodSpec{ServiceAccountName: sa, Containers: []corev1.Container{{Name: "app", Image: "example.invalid/app:1"}}}}
-		if _, err := env.Clients.Kube.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mkSvc := func(ns, name, selects string) {
-		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}
-		if selects != "" {
-			svc.Spec.Selector = map[string]string{"app": selects}
-		}
-		if _, err := env.Clients.Kube.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mkTT := func(name, dest string, sources int) {
-		doc := "apiVersion: access.smi-spec.io/v1alpha3\nkind: TrafficTarget\nmetadata: {name: " + name + "}\nspec:\n  destination: {kind: ServiceAccount, name: " + dest + "}\n"
-		if sources > 0 {
-			doc += "  sources: [{kind: ServiceAccount, name: bookbuyer, namespace: bookbuyer}]\n"
-		}
-		u := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := env.Clients.Dynamic.Resource(TrafficTargetResource).Namespace(app).Create(ctx, u, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mkPod(app, "bookstore", "bookstore")
-	mkPod(app, "bookwarehouse", "bookwarehouse")
-	mkPod(app, "mysql", "")
-	mkSvc(app, "bookstore", "bookstore")         // allowed: a TrafficTarget with a source
-	mkSvc(app, "bookwarehouse", "bookwarehouse") // a TrafficTarget without sources allows no one
-	mkSvc(app, "mysql", "mysql")                 // the default service account, no TrafficTarget
-	mkSvc(app, "nothing", "nobody")              // selects no pod: left out
-	mkSvc(app, "external", "")                   // no selector: left out
-	mkPod(outside, "other", "")
-	mkSvc(outside, "other", "other") // not enrolled: left out
-	mkTT("bookstore", "bookstore", 1)
-	mkTT("bookwarehouse", "bookwarehouse", 0)
-
-	got, err := UnreachableServices(ctx, env.Clients.Kube, env.Clients.Dynamic, "mesh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []UnreachableService{
-		{Namespace: app, Name: "bookwarehouse", ServiceAccounts: []string{"bookwarehouse"}},
-		{Namespace: app, Name: "mysql", ServiceAccounts: []string{"default"}},
-	}
-	gj, _ := json.Marshal(got)
-	wj, _ := json.Marshal(want)
-	if string(gj) != string(wj) {
-		t.Errorf("UnreachableServices = %s, want %s", gj, wj)
-	}
-
-	// disable shows them before it changes anything.
-	var s streams
-	o := permissive(&s, ns, PermissiveDisable)
-	o.Yes = true
-	if err := o.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
-	assertContains(t, "disable stderr", s.errOut.String(), "these 2 enrolled services", "bookwarehouse", "mysql")
 }
 
 func TestConfigGetGolden(t *testing.T) {
@@ -467,7 +391,7 @@ func TestPermissiveLimitedUser(t *testing.T) {
 		t.Fatal("a user who may not patch disabled permissive mode")
 	}
 	assertContains(t, "error", err.Error(), `you may not patch meshconfigs.config.meshctl.io in namespace "`+ns+`"`)
-	assertContains(t, "stderr", s.errOut.String(), "Warning: cannot tell which services", "you may not list namespaces")
+	assertContains(t, "stderr", s.errOut.String(), "Warning: cannot tell what would stop working", "you may not list traffictargets")
 
 	cfg, _ = env.User(t, mcRule("get", "patch"))
 	if dc, err = dynamic.NewForConfig(cfg); err != nil {

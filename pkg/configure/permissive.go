@@ -10,6 +10,9 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshctl/meshctl/pkg/kube"
+	"github.com/meshctl/meshctl/pkg/namespace"
+	"github.com/meshctl/meshctl/pkg/policycli"
+	"github.com/meshctl/meshctl/pkg/proxyadmin"
 
 	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
@@ -50,6 +53,9 @@ type PermissiveOptions struct {
 	afterRead func()
 	// isTerminal is cli.IsTerminal unless a test answers the prompt.
 	isTerminal func(any) bool
+	// ReadMetrics reads a proxy's /metrics, for the edges proxies have
+	// carried; a port-forward (proxyadmin.Client.Get) when nil.
+	ReadMetrics policycli.MetricsReader
 }
 
 // PermissiveState is what status prints in json and yaml.
@@ -139,19 +145,20 @@ func (o *PermissiveOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-// confirmDisable shows what stops working and asks, unless --yes.
+// confirmDisable shows what stops working and asks, unless --yes: the
+// edges proxies have carried that no policy allows, and the enrolled
+// services nothing may reach, both from the policy as the proxies will
+// hold it (pkg/policycli). The report is advice: an operator allowed to
+// change the mode but not to read everything still gets to decide.
 func (o *PermissiveOptions) confirmDisable(ctx context.Context, c *kube.Clients) error {
-	unreachable, err := UnreachableServices(ctx, c.Kube, c.Dynamic, o.Mesh)
-	switch {
-	case err != nil:
-		// The report is advice; an operator allowed to change the mode but
-		// not to read every namespace still gets to decide.
-		fmt.Fprintf(o.ErrOut, "Warning: cannot tell which services would stop receiving traffic: %v\n", err)
-	case len(unreachable) == 0:
-		fmt.Fprintln(o.ErrOut, "Every enrolled service with pods is the destination of a TrafficTarget with sources.")
-	default:
-		fmt.Fprintf(o.ErrOut, "Once permissive mode is off, no TrafficTarget allows anyone to reach these %d enrolled services:\n", len(unreachable))
-		if err := writeUnreachable(o.ErrOut, unreachable); err != nil {
+	snap, err := policycli.Read(ctx, c, o.Mesh, o.MeshNamespace)
+	if err != nil {
+		fmt.Fprintf(o.ErrOut, "Warning: cannot tell what would stop working: %v\n", err)
+	} else {
+		if err := o.reportBroken(ctx, c, snap); err != nil {
+			return err
+		}
+		if err := o.reportUnreachable(ctx, c, snap); err != nil {
 			return err
 		}
 	}
@@ -178,7 +185,55 @@ func (o *PermissiveOptions) confirmDisable(ctx context.Context, c *kube.Clients)
 	return &cli.SilentError{Err: fmt.Errorf("aborted")}
 }
 
-func writeUnreachable(w io.Writer, services []UnreachableService) error {
+// reportBroken lists the edges proxies have carried (their counters, by
+// the caller's verified identity) that no TrafficTarget allows.
+func (o *PermissiveOptions) reportBroken(ctx context.Context, c *kube.Clients, snap *policycli.Snapshot) error {
+	ctrl, err := meshconfig.ControllerID(snap.Objects.TrustDomain, o.MeshNamespace)
+	if err != nil {
+		return err
+	}
+	read := o.ReadMetrics
+	if read == nil {
+		read = (&proxyadmin.Client{Config: c.Config, Kube: c.Kube}).Get
+	}
+	seen, err := policycli.ObservedEdges(ctx, c, ctrl, read)
+	if err != nil {
+		fmt.Fprintf(o.ErrOut, "Warning: cannot tell which edges carried traffic: %v\n", err)
+		return nil
+	}
+	if len(seen.Unreadable) > 0 {
+		fmt.Fprintf(o.ErrOut, "Warning: %d proxies' counters could not be read: %s\n", len(seen.Unreadable), strings.Join(seen.Unreadable, ", "))
+	}
+	broken := policycli.BrokenEdges(snap.Set, seen.Edges)
+	if len(broken) == 0 {
+		fmt.Fprintf(o.ErrOut, "Every edge the proxies have carried (%d) is allowed by a TrafficTarget.\n", len(seen.Edges))
+		return nil
+	}
+	fmt.Fprintf(o.ErrOut, "These %d edges carried traffic, and no TrafficTarget allows them: they will be refused once permissive mode is off:\n", len(broken))
+	rows := make([][]string, len(broken))
+	for i, e := range broken {
+		rows[i] = []string{"  " + e.Source.Short(), e.Destination.Short()}
+	}
+	return cli.WriteTable(o.ErrOut, []string{"  SOURCE", "DESTINATION"}, rows)
+}
+
+// reportUnreachable lists the enrolled services nothing may reach.
+func (o *PermissiveOptions) reportUnreachable(ctx context.Context, c *kube.Clients, snap *policycli.Snapshot) error {
+	nss, err := namespace.ListEnrolled(ctx, c.Kube, o.Mesh)
+	if err != nil {
+		fmt.Fprintf(o.ErrOut, "Warning: cannot tell which services would stop receiving traffic: %v\n", err)
+		return nil
+	}
+	unreachable := policycli.Unreachable(snap, nss)
+	if len(unreachable) == 0 {
+		fmt.Fprintln(o.ErrOut, "Every enrolled service with meshed pods stays reachable by someone.")
+		return nil
+	}
+	fmt.Fprintf(o.ErrOut, "Once permissive mode is off, nothing may reach these %d enrolled services:\n", len(unreachable))
+	return writeUnreachable(o.ErrOut, unreachable)
+}
+
+func writeUnreachable(w io.Writer, services []policycli.UnreachableService) error {
 	rows := make([][]string, len(services))
 	for i, s := range services {
 		rows[i] = []string{"  " + s.Namespace, s.Name, strings.Join(s.ServiceAccounts, ",")}

@@ -48,15 +48,15 @@ func TestExplainBookstore(t *testing.T) {
 		normalized string
 	}{
 		{"bookbuyer buys", policycli.ExplainOptions{From: buyer, To: store, Path: "/api/buy"}, true, policy.ReasonTrafficTarget, ttName, 0, "buy", "/api/buy"},
-		{"bookthief buys", policycli.ExplainOptions{From: thief, To: store, Path: "/api/buy"}, true, policy.ReasonTrafficTarget, ttName, 0, "buy", "/api/buy"},
-		{"bookthief steals", policycli.ExplainOptions{From: thief, To: store, Path: "/api/steal"}, false, policy.ReasonNoRuleMatched, "", 0, "", "/api/steal"},
+		{"bookthief buys", policycli.ExplainOptions{From: thief, To: store, Path: "/api/buy"}, false, policy.ReasonSourceNotAllowed, "", 0, "", "/api/buy"},
+		{"bookthief steals", policycli.ExplainOptions{From: thief, To: store, Path: "/api/steal"}, false, policy.ReasonSourceNotAllowed, "", 0, "", "/api/steal"},
 		{"bookbuyer steals", policycli.ExplainOptions{From: buyer, To: store, Path: "/api/steal"}, false, policy.ReasonNoRuleMatched, "", 0, "", "/api/steal"},
 		// Spellings that dodge a naive match get the plain path's decision.
-		{"double slash", policycli.ExplainOptions{From: thief, To: store, Path: "/api//buy"}, true, policy.ReasonTrafficTarget, ttName, 0, "buy", "/api/buy"},
-		{"encoded letter", policycli.ExplainOptions{From: thief, To: store, Path: "/api/%62uy"}, true, policy.ReasonTrafficTarget, ttName, 0, "buy", "/api/buy"},
-		{"steal through dots", policycli.ExplainOptions{From: thief, To: store, Path: "/api/buy/../steal"}, false, policy.ReasonNoRuleMatched, "", 0, "", "/api/steal"},
-		{"steal encoded", policycli.ExplainOptions{From: thief, To: store, Path: "/api/%73teal"}, false, policy.ReasonNoRuleMatched, "", 0, "", "/api/steal"},
-		{"tomcat dots", policycli.ExplainOptions{From: thief, To: store, Path: "/api/..;/buy"}, false, policy.ReasonInvalidPath, "", 0, "", ""},
+		{"double slash", policycli.ExplainOptions{From: buyer, To: store, Path: "/api//buy"}, true, policy.ReasonTrafficTarget, ttName, 0, "buy", "/api/buy"},
+		{"encoded letter", policycli.ExplainOptions{From: buyer, To: store, Path: "/api/%62uy"}, true, policy.ReasonTrafficTarget, ttName, 0, "buy", "/api/buy"},
+		{"steal through dots", policycli.ExplainOptions{From: buyer, To: store, Path: "/api/buy/../steal"}, false, policy.ReasonNoRuleMatched, "", 0, "", "/api/steal"},
+		{"steal encoded", policycli.ExplainOptions{From: buyer, To: store, Path: "/api/%73teal"}, false, policy.ReasonNoRuleMatched, "", 0, "", "/api/steal"},
+		{"tomcat dots", policycli.ExplainOptions{From: buyer, To: store, Path: "/api/..;/buy"}, false, policy.ReasonInvalidPath, "", 0, "", ""},
 		{"post", policycli.ExplainOptions{From: buyer, To: store, Method: "POST", Path: "/api/buy"}, false, policy.ReasonNoRuleMatched, "", 0, "", "/api/buy"},
 		{"stranger", policycli.ExplainOptions{From: b.store + "/bookstore", To: store, Path: "/api/buy"}, false, policy.ReasonSourceNotAllowed, "", 0, "", "/api/buy"},
 		// A pod as the source is its ServiceAccount, and the Service's port
@@ -120,7 +120,7 @@ func TestExplainRefusesAnotherTrustDomain(t *testing.T) {
 
 func TestExplainPermissive(t *testing.T) {
 	b := newBookstore(t, true)
-	out, _, err := b.explain(t, policycli.ExplainOptions{From: b.thief + "/bookthief", To: b.store + "/svc/bookstore", Path: "/api/steal"})
+	out, _, err := b.explain(t, policycli.ExplainOptions{From: b.buyer + "/bookbuyer", To: b.store + "/svc/bookstore", Path: "/api/steal"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestExplainGolden(t *testing.T) {
 		o    policycli.ExplainOptions
 	}{
 		{"explain-buy", policycli.ExplainOptions{From: b.buyer + "/bookbuyer", To: b.store + "/svc/bookstore", Path: "/api//buy"}},
-		{"explain-steal", policycli.ExplainOptions{From: b.thief + "/bookthief", To: b.store + "/svc/bookstore", Path: "/api/steal", Headers: []string{"Host: BookStore:14001"}}},
+		{"explain-steal", policycli.ExplainOptions{From: b.buyer + "/bookbuyer", To: b.store + "/svc/bookstore", Path: "/api/steal", Headers: []string{"Host: BookStore:14001"}}},
 	} {
 		for _, format := range []cli.Format{cli.FormatTable, cli.FormatJSON} {
 			c.o.Output = format

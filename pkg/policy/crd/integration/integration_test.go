@@ -171,7 +171,8 @@ spec:
 		allow  bool
 	}{
 		{src: who("bookbuyer", "bookbuyer"), ip: ip, target: "/api/buy", allow: true},
-		{src: who("bookthief", "bookthief"), ip: ip, target: "/api/buy", allow: true},
+		{src: who("bookthief", "bookthief"), ip: ip, target: "/api/buy"},
+		{src: who("bookbuyer", "bookbuyer"), ip: ip, target: "/api/steal"},
 		{src: who("bookthief", "bookthief"), ip: ip, target: "/api/steal"},
 		{src: who("bookthief", "bookthief"), ip: ip, target: "/api/buy/../steal"},
 		{src: who("default", "x"), ip: ip, target: "/api/buy"},
