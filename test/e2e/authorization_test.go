@@ -21,9 +21,11 @@ import (
 
 // bookstoreAuthorization: the mesh's headline scenario. While the mesh is
 // permissive bookbuyer buys and bookthief steals. `meshctl permissive
-// disable` turns authorization on: within about a second bookstore's proxy
-// holds the new policy, bookbuyer keeps buying (the examples' TrafficTarget
-// allows GET /api/buy) and bookthief's steals get 403, counted by
+// disable` first lists bookthief -> bookstore, from the proxies' own
+// counters, as an edge no TrafficTarget allows, then turns authorization
+// on: within about a second bookstore's proxy holds the new policy,
+// bookbuyer keeps buying (the examples' TrafficTarget allows it GET
+// /api/buy) and bookthief gets 403 whatever it asks, counted by
 // bookstore's proxy with bookthief's identity and the reason. `meshctl
 // permissive enable` lets it steal again. The time from the MeshConfig
 // change to bookstore's proxy holding the new snapshot, and to the first
@@ -57,7 +59,7 @@ func bookstoreAuthorization(t *testing.T, e *Env) {
 	grows(m.bookbuyer, "bookbuyer buys while the mesh is permissive", stats(m.bookbuyer), ok)
 
 	denied := func() float64 {
-		return e.proxyCounter(t, m.bookstore, telemetry.MetricDenied, `peer="bookthief/bookthief"`, `protocol="http"`, `reason="no-rule-matched"`)
+		return e.proxyCounter(t, m.bookstore, telemetry.MetricDenied, `peer="bookthief/bookthief"`, `protocol="http"`, `reason="source-not-allowed"`)
 	}
 	deniedBefore := denied()
 	versionBefore := snapshotVersion(ctx, m.bookstore)
