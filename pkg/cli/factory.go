@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -95,4 +96,14 @@ func (r rateLimited) ToRESTConfig() (*rest.Config, error) {
 	c = rest.CopyConfig(c)
 	c.QPS, c.Burst = r.qps, r.burst
 	return c, nil
+}
+
+// ContextNamespace is the namespace commands act in when -n is not given:
+// the kubeconfig context's, or "default", as kubectl does.
+func ContextNamespace(f Factory) (string, error) {
+	ns, _, err := f.RESTClientGetter().ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return "", fmt.Errorf("the kubeconfig's namespace: %w", err)
+	}
+	return ns, nil
 }

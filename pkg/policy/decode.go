@@ -294,7 +294,7 @@ func (m *HTTPMatch) check(lim Limits, regexes *int) error {
 		return fmt.Errorf("%d methods, want at least 1 (\"*\" for any) and the most is %d", len(m.Methods), lim.Methods)
 	}
 	for _, meth := range m.Methods {
-		if !isToken(meth) {
+		if !IsToken(meth) {
 			return fmt.Errorf("method %.40q is not a token", meth)
 		}
 	}
@@ -311,7 +311,7 @@ func (m *HTTPMatch) check(lim Limits, regexes *int) error {
 	}
 	for i := range m.Headers {
 		h := &m.Headers[i]
-		if !isToken(h.Name) || textproto.CanonicalMIMEHeaderKey(h.Name) != h.Name {
+		if !IsToken(h.Name) || textproto.CanonicalMIMEHeaderKey(h.Name) != h.Name {
 			return fmt.Errorf("header %.80q: want a field name in canonical form", h.Name)
 		}
 		if i > 0 && h.Name <= m.Headers[i-1].Name {
@@ -385,8 +385,9 @@ func (p *Policy) index() {
 	}
 }
 
-// isToken is RFC 9110's token: what methods and field names are made of.
-func isToken(s string) bool {
+// IsToken reports whether s is RFC 9110's token: what methods and field
+// names are made of (at most 256 bytes here).
+func IsToken(s string) bool {
 	if s == "" || len(s) > 256 {
 		return false
 	}

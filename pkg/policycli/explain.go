@@ -62,7 +62,7 @@ type ExplainOptions struct {
 func (o *ExplainOptions) Complete(f cli.Factory, _ []string) error {
 	s := f.Settings()
 	o.Mesh, o.MeshNamespace = s.MeshName, s.MeshNamespace
-	ns, _, err := f.RESTClientGetter().ToRawKubeConfigLoader().Namespace()
+	ns, err := cli.ContextNamespace(f)
 	if err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func (o *ExplainOptions) Validate() error {
 	if o.Method == "" {
 		o.Method = "GET"
 	}
-	if !isToken(o.Method) {
+	if !policy.IsToken(o.Method) {
 		return cli.UsageErrorf("--method %q is not an HTTP method", o.Method)
 	}
 	if o.Path == "" {
@@ -113,7 +113,7 @@ func (o *ExplainOptions) Validate() error {
 	o.header = policy.HeaderMap{}
 	for _, h := range o.Headers {
 		name, value, ok := strings.Cut(h, ":")
-		if !ok || !isToken(name) {
+		if !ok || !policy.IsToken(name) {
 			return cli.UsageErrorf("--header %q: want 'Name: value'", h)
 		}
 		name = textproto.CanonicalMIMEHeaderKey(name)
@@ -475,21 +475,4 @@ func sortedKeys(m map[string][]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// isToken is RFC 9110's token: what methods and field names are made of.
-func isToken(s string) bool {
-	if s == "" || len(s) > 256 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -37,7 +37,7 @@ type ListOptions struct {
 func (o *ListOptions) Complete(f cli.Factory, _ []string) error {
 	s := f.Settings()
 	o.Mesh, o.MeshNamespace = s.MeshName, s.MeshNamespace
-	ns, _, err := f.RESTClientGetter().ToRawKubeConfigLoader().Namespace()
+	ns, err := cli.ContextNamespace(f)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func (t *Target) complete(f cli.Factory, args []string) error {
 	if len(args) > 0 {
 		t.Pod = args[0]
 	}
-	ns, _, err := f.RESTClientGetter().ToRawKubeConfigLoader().Namespace()
+	ns, err := cli.ContextNamespace(f)
 	if err != nil {
 		return err
 	}

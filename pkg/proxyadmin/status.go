@@ -34,7 +34,7 @@ func (o *StatusOptions) Complete(f cli.Factory, args []string) error {
 	if len(args) == 1 {
 		o.Pod = args[0]
 	}
-	ns, _, err := f.RESTClientGetter().ToRawKubeConfigLoader().Namespace()
+	ns, err := cli.ContextNamespace(f)
 	if err != nil {
 		return err
 	}
