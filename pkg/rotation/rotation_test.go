@@ -18,6 +18,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/utils/ptr"
 
+	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/identity"

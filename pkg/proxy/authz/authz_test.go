@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/policy"
 )
