@@ -68,16 +68,14 @@ type fleet struct {
 // waited for too: they started from the state the wait expects, or are
 // about to reach it.
 func (f *fleet) wait(ctx context.Context, what string, done func(proxyStatus) bool) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
+	// The timeout bounds the waiting, not a round: every round asks
+	// every proxy, so a timeout names those that lag, not a slow List.
+	deadline := time.Now().Add(f.timeout)
 	finished := map[types.UID]bool{}
 	lastSaid := ""
 	for {
 		list, err := f.kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 		if err != nil {
-			if ctx.Err() != nil {
-				return 0, fmt.Errorf("%s: timed out after %s listing pods: %w", what, f.timeout, err)
-			}
 			return 0, fmt.Errorf("listing pods to find the proxies: %w", err)
 		}
 		var all, todo []*corev1.Pod
@@ -113,12 +111,15 @@ func (f *fleet) wait(ctx context.Context, what string, done func(proxyStatus) bo
 		if len(lagging) == 0 {
 			return len(all), nil
 		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if !time.Now().Before(deadline) {
+			return 0, fmt.Errorf("%s: %d of %d proxies not there after %s: %s", what, len(lagging), len(all), f.timeout, listed(lagging))
+		}
 		select {
 		case <-ctx.Done():
-			if context.Cause(ctx) == context.Canceled {
-				return 0, ctx.Err()
-			}
-			return 0, fmt.Errorf("%s: %d of %d proxies not there after %s: %s", what, len(lagging), len(all), f.timeout, listed(lagging))
+			return 0, ctx.Err()
 		case <-time.After(f.poll):
 		}
 	}
