@@ -40,8 +40,8 @@ func TestApplyPolicy(t *testing.T) {
 		return s
 	}
 	log := slog.New(slog.DiscardHandler)
-	r := func() *policy.Request {
-		return &policy.Request{Source: m.idA, Port: 80, Method: "GET", Target: "/admin"}
+	r := func() policy.Request {
+		return policy.Request{Source: m.idA, Port: 80, Method: "GET", Target: "/admin"}
 	}
 
 	t.Run("never had one", func(t *testing.T) {

@@ -38,9 +38,9 @@ type Authenticator interface {
 // is the real one.
 type Authorizer interface {
 	// HTTP decides, and counts a denial.
-	HTTP(r *policy.Request) policy.Decision
+	HTTP(r policy.Request) policy.Decision
 	// Allows is HTTP's answer, without counting.
-	Allows(r *policy.Request) bool
+	Allows(r policy.Request) bool
 }
 
 // Forbidden is the body of a request the policy denies: it names no
@@ -97,7 +97,7 @@ func (h *Handler) ServeH1(x *h1.Exchange) error {
 		// A denied request is answered by ServeHTTP, which counts it.
 		r := policy.Request{Source: x.Peer, SourceIP: x.Src.Addr().Unmap(), Port: x.Dst.Port(),
 			Method: x.Method, Host: x.Host, Target: x.Target, Header: &x.Header}
-		if !h.Authz.Allows(&r) {
+		if !h.Authz.Allows(r) {
 			return h1.ErrHandoff
 		}
 	}
@@ -120,11 +120,11 @@ func (h *Handler) ServeH1(x *h1.Exchange) error {
 // requestOf is what the policy knows of r: the peer and destination the
 // listener recorded, and the request as received (RequestURI, not the
 // decoded URL.Path).
-func requestOf(r *http.Request) *policy.Request {
+func requestOf(r *http.Request) policy.Request {
 	peer, _ := listener.PeerFrom(r.Context())
 	dst, _ := listener.DestinationFrom(r.Context())
 	src, _ := netip.ParseAddrPort(r.RemoteAddr)
-	return &policy.Request{Source: peer.ID, SourceIP: src.Addr().Unmap(), Port: dst.Port(),
+	return policy.Request{Source: peer.ID, SourceIP: src.Addr().Unmap(), Port: dst.Port(),
 		Method: r.Method, Host: r.Host, Target: r.RequestURI, Header: policy.HeaderMap(r.Header)}
 }
 
