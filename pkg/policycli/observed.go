@@ -14,7 +14,6 @@ import (
 	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
 	"github.com/meshctl/meshctl/pkg/proxyadmin"
-	"github.com/meshctl/meshctl/pkg/proxyconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
@@ -43,7 +42,7 @@ func ObservedEdges(ctx context.Context, c *kube.Clients, controller identity.ID,
 	var meshed []*corev1.Pod
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if proxyadmin.HoldsIdentity(p) && proxyadminIdentity(p) == controller {
+		if proxyadmin.OfMesh(p, controller) {
 			meshed = append(meshed, p)
 		}
 	}
@@ -51,71 +50,54 @@ func ObservedEdges(ctx context.Context, c *kube.Clients, controller identity.ID,
 	out := &Observed{}
 	seen := map[ObservedEdge]bool{}
 	var mu sync.Mutex
-	sem := make(chan struct{}, proxyadmin.FleetConcurrency)
-	var wg sync.WaitGroup
-	for _, p := range meshed {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			name := p.Namespace + "/" + p.Name
-			sa := p.Spec.ServiceAccountName
-			if sa == "" {
-				sa = "default"
+	proxyadmin.Each(meshed, func(_ int, p *corev1.Pod) {
+		name := p.Namespace + "/" + p.Name
+		sa := p.Spec.ServiceAccountName
+		if sa == "" {
+			sa = "default"
+		}
+		dst, err := identity.NewID(td, p.Namespace, sa)
+		if err != nil {
+			return
+		}
+		text, err := read(ctx, p.Namespace, p.Name, wire.MetricsPath)
+		var fams []proxyadmin.Family
+		if err == nil {
+			fams, err = proxyadmin.ParseMetrics(text)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			out.Unreadable = append(out.Unreadable, fmt.Sprintf("%s (%v)", name, err))
+			return
+		}
+		for _, f := range fams {
+			if f.Name != telemetry.MetricRequestsTotal && f.Name != telemetry.MetricTCPOpened {
+				continue
 			}
-			dst, err := identity.NewID(td, p.Namespace, sa)
-			if err != nil {
-				return
-			}
-			text, err := read(ctx, p.Namespace, p.Name, wire.MetricsPath)
-			var fams []proxyadmin.Family
-			if err == nil {
-				fams, err = proxyadmin.ParseMetrics(text)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				out.Unreadable = append(out.Unreadable, fmt.Sprintf("%s (%v)", name, err))
-				return
-			}
-			for _, f := range fams {
-				if f.Name != telemetry.MetricRequestsTotal && f.Name != telemetry.MetricTCPOpened {
+			for _, s := range f.Samples {
+				l := s.Labels
+				if l["direction"] != "inbound" || l["tls"] != "true" || s.Value == "0" {
 					continue
 				}
-				for _, s := range f.Samples {
-					l := s.Labels
-					if l["direction"] != "inbound" || l["tls"] != "true" || s.Value == "0" {
-						continue
-					}
-					ns, name, ok := strings.Cut(l["peer"], "/")
-					if !ok {
-						continue
-					}
-					src, err := identity.NewID(td, ns, name)
-					if err != nil {
-						continue
-					}
-					if e := (ObservedEdge{Source: src, Destination: dst}); !seen[e] {
-						seen[e] = true
-						out.Edges = append(out.Edges, e)
-					}
+				ns, name, ok := strings.Cut(l["peer"], "/")
+				if !ok {
+					continue
+				}
+				src, err := identity.NewID(td, ns, name)
+				if err != nil {
+					continue
+				}
+				if e := (ObservedEdge{Source: src, Destination: dst}); !seen[e] {
+					seen[e] = true
+					out.Edges = append(out.Edges, e)
 				}
 			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
 	slices.SortFunc(out.Edges, func(a, b ObservedEdge) int {
 		return strings.Compare(a.Destination.String()+" "+a.Source.String(), b.Destination.String()+" "+b.Source.String())
 	})
 	slices.Sort(out.Unreadable)
 	return out, nil
-}
-
-// proxyadminIdentity is the controller a pod's proxy was injected to talk
-// to; zero when it has no identity.
-func proxyadminIdentity(p *corev1.Pod) identity.ID {
-	if id := proxyconfig.IdentityOf(&p.Spec); id != nil {
-		return id.ControllerID
-	}
-	return identity.ID{}
 }

@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/proxy/admin"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
@@ -34,10 +35,19 @@ func HoldsIdentity(pod *corev1.Pod) bool {
 	return proxyconfig.IdentityOf(&pod.Spec) != nil && cs != nil && cs.Ready
 }
 
-// ReadAll reads the status of every pod's proxy, FleetConcurrency at a
-// time; the reports are in the order of pods.
-func ReadAll(ctx context.Context, pods []*corev1.Pod, read StatusReader) []Report {
-	out := make([]Report, len(pods))
+// OfMesh reports whether pod's proxy is one HoldsIdentity accepts and was
+// injected to talk to the controller of identity controller: a proxy of
+// that mesh, not of another mesh in the same cluster.
+func OfMesh(pod *corev1.Pod, controller identity.ID) bool {
+	if !HoldsIdentity(pod) {
+		return false
+	}
+	return proxyconfig.IdentityOf(&pod.Spec).ControllerID == controller
+}
+
+// Each calls f for every pod, FleetConcurrency at a time, and returns once
+// all have returned: the one fan-out of port-forwards to many proxies.
+func Each(pods []*corev1.Pod, f func(i int, pod *corev1.Pod)) {
 	sem := make(chan struct{}, FleetConcurrency)
 	var wg sync.WaitGroup
 	for i, pod := range pods {
@@ -45,10 +55,19 @@ func ReadAll(ctx context.Context, pods []*corev1.Pod, read StatusReader) []Repor
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			st, err := read(ctx, pod.Namespace, pod.Name)
-			out[i] = Report{Pod: pod, Status: st, Err: err}
+			f(i, pod)
 		}()
 	}
 	wg.Wait()
+}
+
+// ReadAll reads the status of every pod's proxy (Each); the reports are
+// in the order of pods.
+func ReadAll(ctx context.Context, pods []*corev1.Pod, read StatusReader) []Report {
+	out := make([]Report, len(pods))
+	Each(pods, func(i int, pod *corev1.Pod) {
+		st, err := read(ctx, pod.Namespace, pod.Name)
+		out[i] = Report{Pod: pod, Status: st, Err: err}
+	})
 	return out
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/proxy/admin"
 	"github.com/meshctl/meshctl/pkg/proxyadmin"
-	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
 // maxListed bounds the proxies a timeout names.
@@ -81,7 +80,7 @@ func (f *fleet) wait(ctx context.Context, what string, done func(proxyStatus) bo
 		var all, todo []*corev1.Pod
 		for i := range list.Items {
 			p := &list.Items[i]
-			if !proxyadmin.HoldsIdentity(p) || proxyconfig.IdentityOf(&p.Spec).ControllerID != f.controller {
+			if !proxyadmin.OfMesh(p, f.controller) {
 				continue
 			}
 			all = append(all, p)

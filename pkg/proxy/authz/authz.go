@@ -113,22 +113,25 @@ func (a *Authorizer) Policy() *policy.Policy {
 func (a *Authorizer) Set(p *policy.Policy) {
 	a.mu.Lock()
 	a.st.Store(&state{p: p})
-	var revoked []*tracked
+	type revoke struct {
+		t      *tracked
+		reason policy.Reason
+	}
+	var revoked []revoke
 	if p != nil {
 		for t := range a.conns {
-			if !p.TCP(t.src, t.ip, t.port).Allow {
-				revoked = append(revoked, t)
+			if d := p.TCP(t.src, t.ip, t.port); !d.Allow {
+				revoked = append(revoked, revoke{t, d.Reason})
 				delete(a.conns, t)
 			}
 		}
 	}
 	a.mu.Unlock()
-	for _, t := range revoked {
-		d := p.TCP(t.src, t.ip, t.port)
-		a.log().Info("connection closed: the policy no longer allows it", "direction", "inbound", "peer", peerName(t.src), "source", t.ip.String(),
-			"port", t.port, "reason", string(d.Reason))
-		a.record(ProtocolTCP, t.src, d.Reason)
-		t.close()
+	for _, r := range revoked {
+		a.log().Info("connection closed: the policy no longer allows it", "direction", "inbound", "peer", peerName(r.t.src), "source", r.t.ip.String(),
+			"port", r.t.port, "reason", string(r.reason))
+		a.record(ProtocolTCP, r.t.src, r.reason)
+		r.t.close()
 	}
 }
 
