@@ -8,8 +8,8 @@ import (
 )
 
 // TestLinksOnlyTheStandardLibraryAndIdentity keeps the package fit for
-// mesh-proxy: besides the standard library it may link pkg/identity (and
-// what that links, the standard library and internal/refusal), and nothing
+// mesh-proxy: besides the standard library it may link pkg/identity and
+// pkg/proxyconfig/wire (and what they link, internal/refusal), and nothing
 // else, least of all a Kubernetes client library.
 func TestLinksOnlyTheStandardLibraryAndIdentity(t *testing.T) {
 	deps := godeps.Paths(godeps.List(t, "."))
@@ -20,10 +20,12 @@ func TestLinksOnlyTheStandardLibraryAndIdentity(t *testing.T) {
 	allowed := map[string]bool{
 		"github.com/meshctl/meshctl/pkg/identity":     true,
 		"github.com/meshctl/meshctl/internal/refusal": true,
+		// The proxy's own vocabulary (log levels), standard library only.
+		"github.com/meshctl/meshctl/pkg/proxyconfig/wire": true,
 	}
 	for _, d := range deps[:len(deps)-1] {
 		if !godeps.IsStandard(d) && !allowed[d] {
-			t.Errorf("pkg/channel depends on %s: it may link only the standard library and pkg/identity, because mesh-proxy links it", d)
+			t.Errorf("pkg/channel depends on %s: it may link only the standard library, pkg/identity and pkg/proxyconfig/wire, because mesh-proxy links it", d)
 		}
 	}
 }

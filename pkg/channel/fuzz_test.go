@@ -2,6 +2,7 @@ package channel
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/netip"
 	"testing"
 )
@@ -56,6 +57,35 @@ func FuzzDecode(f *testing.F) {
 					}
 				}
 			}
+		}
+	})
+}
+
+// FuzzDecodeSettings: whatever a controller sends as settings, the proxy
+// gets either settings it can follow or an error and the defaults, never
+// a panic; and what it follows encodes to the same digest again.
+func FuzzDecodeSettings(f *testing.F) {
+	f.Add([]byte(`{"enableEgress":false,"logLevel":"debug"}`))
+	f.Add([]byte(`{"enableEgress":true,"tracing":{"enable":true,"address":"otel","port":4318,"endpoint":"/v1/traces"}}`))
+	f.Add([]byte(`{"enableEgress":true,"jwt":{"enable":true,"issuer":"i","jwks":"{}","destinations":[{"namespace":"books"}]}}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		s, err := DecodeSettings(raw)
+		if err != nil {
+			if s.JWT != nil || s.Tracing != nil || s.LogLevel != "" || !s.EnableEgress {
+				t.Fatalf("an error came with %+v, not the defaults", s)
+			}
+			return
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("decoded settings do not validate: %v", err)
+		}
+		again, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s2, err := DecodeSettings(again)
+		if err != nil || s2.Digest() != s.Digest() {
+			t.Fatalf("re-decoding %s: %v, digest %s != %s", again, err, s2.Digest(), s.Digest())
 		}
 	})
 }

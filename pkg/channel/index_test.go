@@ -241,15 +241,3 @@ func TestInMesh(t *testing.T) {
 		t.Errorf("Resolve gave %s twice in a row: InMesh moved the round robin", first)
 	}
 }
-
-func TestDecodeSettings(t *testing.T) {
-	for raw, want := range map[string]bool{"": true, `{"enableEgress":false}`: false, `{"enableEgress":true,"future":1}`: true} {
-		s, err := DecodeSettings([]byte(raw))
-		if err != nil || s.EnableEgress != want {
-			t.Errorf("DecodeSettings(%q) = %+v, %v; want enableEgress %v", raw, s, err, want)
-		}
-	}
-	if _, err := DecodeSettings([]byte(`{"enableEgress":"no"}`)); err == nil {
-		t.Error("a string for a bool was accepted")
-	}
-}

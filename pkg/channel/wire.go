@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net/netip"
 	"time"
 )
@@ -120,34 +119,6 @@ type Content struct {
 	// restart, a Settings; absent from a controller that sends none, and
 	// then every setting keeps its default.
 	SettingsV1 json.RawMessage `json:"settings.v1,omitempty"`
-}
-
-// Settings are the MeshConfig settings proxies follow live.
-type Settings struct {
-	// EnableEgress is spec.traffic.enableEgress: whether a meshed pod may
-	// connect to destinations outside the mesh (Index.InMesh). Excluded
-	// ports and ranges never reach the proxy and stay open.
-	EnableEgress bool `json:"enableEgress"`
-	// PolicyWithheld says the controller left the policy out of this
-	// snapshot (it would not fit): a proxy keeps the policy it holds, and
-	// one that holds none yet keeps allowing nothing.
-	PolicyWithheld bool `json:"policyWithheld,omitempty"`
-}
-
-// DefaultSettings are what a proxy follows when a snapshot carries none.
-func DefaultSettings() Settings { return Settings{EnableEgress: true} }
-
-// DecodeSettings reads SettingsV1; empty is DefaultSettings. Fields it
-// does not know (a newer controller's) are ignored.
-func DecodeSettings(raw json.RawMessage) (Settings, error) {
-	s := DefaultSettings()
-	if len(raw) == 0 {
-		return s, nil
-	}
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return DefaultSettings(), fmt.Errorf("snapshot settings: %w", err)
-	}
-	return s, nil
 }
 
 // Pod is a meshed pod: one whose proxy terminates mutual TLS on every

@@ -21,6 +21,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
 // MeshConfigWatcher keeps the injector of the mesh's current MeshConfig,
@@ -49,9 +50,9 @@ type MeshConfigWatcher struct {
 	// spec.traffic.enablePermissiveTrafficPolicyMode, so that the zero
 	// value (not read yet) is permissive.
 	restrictive bool
-	// noEgress is the inverse of spec.traffic.enableEgress, for the same
-	// reason.
-	noEgress bool
+	// settings are the live settings of the last MeshConfig that made
+	// valid ones; nil until then (DefaultSettings).
+	settings *channel.Settings
 }
 
 // Identity is the spec.identity of the mesh's MeshConfig, with its
@@ -83,7 +84,10 @@ func (w *MeshConfigWatcher) Permissive() bool {
 func (w *MeshConfigWatcher) Settings() channel.Settings {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	return channel.Settings{EnableEgress: !w.noEgress}
+	if w.settings == nil {
+		return channel.DefaultSettings()
+	}
+	return *w.settings
 }
 
 // Injector is the current injector, or why there is none.
@@ -144,9 +148,15 @@ func (w *MeshConfigWatcher) set(obj any) {
 	}
 	w.setIdentity(u)
 	if mc, err := meshconfig.FromUnstructured(u); err == nil {
+		settings, err := proxyconfig.LiveSettings(mc.Spec)
+		if err != nil {
+			w.logger().Error("MeshConfig's live settings not applied; proxies keep the previous ones", "resourceVersion", u.GetResourceVersion(), "error", err)
+		}
 		w.mu.Lock()
 		w.restrictive = !mc.Spec.Traffic.EnablePermissiveTrafficPolicyMode
-		w.noEgress = !mc.Spec.Traffic.EnableEgress
+		if err == nil {
+			w.settings = &settings
+		}
 		w.mu.Unlock()
 	}
 	inj, err := w.injectorFor(u)

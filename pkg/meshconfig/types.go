@@ -189,6 +189,29 @@ type JWTSpec struct {
 	JWKSURL string `json:"jwksURL,omitempty"`
 	// JWKS is an inline JSON Web Key Set.
 	JWKS string `json:"jwks,omitempty"`
+	// Destinations are the workloads that require a valid token, by the
+	// identity they run as; empty means every meshed workload. The
+	// others accept requests with or without one. A change reaches
+	// running proxies without a restart.
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=1000
+	Destinations []JWTDestination `json:"destinations,omitempty"`
+}
+
+// JWTDestination names workloads by their identity: a namespace, and one
+// ServiceAccount of it or, when empty, all of them.
+type JWTDestination struct {
+	// Namespace is the workloads' namespace.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace"`
+	// ServiceAccount is the workloads' ServiceAccount; empty means every
+	// one of the namespace.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +optional
+	ServiceAccount string `json:"serviceAccount,omitempty"`
 }
 
 // MeshConfigList is a list of MeshConfigs.

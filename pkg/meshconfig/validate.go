@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshctl/meshctl/pkg/identity"
@@ -67,6 +68,19 @@ func ValidateSpec(spec *MeshConfigSpec, path *field.Path) field.ErrorList {
 		}
 		if jwt.Issuer == "" {
 			errs = append(errs, field.Required(jp.Child("issuer"), "issuer is required when JWT validation is enabled"))
+		}
+	}
+	for i, d := range jwt.Destinations {
+		dp := jp.Child("destinations").Index(i)
+		if d.Namespace == "" {
+			errs = append(errs, field.Required(dp.Child("namespace"), "a destination names a namespace, and optionally one ServiceAccount of it"))
+		} else if msgs := validation.IsDNS1123Label(d.Namespace); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(dp.Child("namespace"), d.Namespace, strings.Join(msgs, "; ")))
+		}
+		if d.ServiceAccount != "" {
+			if msgs := validation.IsDNS1123Subdomain(d.ServiceAccount); len(msgs) > 0 {
+				errs = append(errs, field.Invalid(dp.Child("serviceAccount"), d.ServiceAccount, strings.Join(msgs, "; ")))
+			}
 		}
 	}
 	errs = append(errs, validateIdentity(spec.Identity, path.Child("identity"))...)

@@ -25,7 +25,7 @@ import (
 // certificate, the channel. It returns the Identity that Run wires into the
 // data path, whose Ready is closed once the proxy has a certificate, a
 // bundle and the channel's first snapshot.
-func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Files, log *slog.Logger) (*Identity, error) {
+func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Files, live *liveSettings, log *slog.Logger) (*Identity, error) {
 	if pod.Namespace == "" || pod.ServiceAccount == "" {
 		return nil, errors.New("identity: the pod's namespace and service account are unknown (environment variables " +
 			wire.EnvPodNamespace + " and " + wire.EnvServiceAccount + ")")
@@ -41,9 +41,9 @@ func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Fi
 	}
 	az := authz.Waiting(log.With("component", "authz"))
 	az.Probes = wire.NewProbeSet(w.AppProbes)
-	// Egress is open until a snapshot says otherwise: a proxy is not
-	// ready before its first, and an older controller sends no settings.
-	var egressOff atomic.Bool
+	// JWT destinations name workloads by identity. Set before the
+	// channel starts, which is the only caller of live.apply.
+	live.self = creds.ID()
 	// policySeen: a policy has arrived (applyPolicy).
 	var policySeen atomic.Bool
 	ch, err := proxychannel.New(proxychannel.Options{
@@ -57,8 +57,9 @@ func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Fi
 			applyPolicy(az, s, creds.ID(), &policySeen, log)
 			if settings, err := channel.DecodeSettings(s.Content.SettingsV1); err != nil {
 				log.Error("the snapshot's settings do not decode; keeping those in force", "version", s.Version.String(), "error", err)
-			} else if egressOff.Swap(!settings.EnableEgress) != !settings.EnableEgress {
-				log.Info("egress to destinations outside the mesh", "allowed", settings.EnableEgress)
+				live.refuse(err)
+			} else {
+				live.apply(settings)
 			}
 		},
 	})
@@ -88,11 +89,11 @@ func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Fi
 		Ready:    ready,
 		Authz:    az,
 		Egress: func(dst netip.AddrPort) bool {
-			return !egressOff.Load() || ch.Index().InMesh(dst)
+			return live.Egress() || ch.Index().InMesh(dst)
 		},
 		Status: func() any {
 			cs, chs := creds.Status(), ch.Status()
-			return admin.Status{Identity: &cs, Channel: &chs}
+			return admin.Status{Identity: &cs, Channel: &chs, Settings: live.Status()}
 		},
 	}, nil
 }

@@ -133,30 +133,35 @@ func Run(ctx context.Context, o Options) error {
 		metricsHandler = metrics.Handler()
 	}
 
-	var tracer *telemetry.Tracer
+	tracer := telemetry.NewDisabledTracer(serviceName(o.Pod))
 	if r.Tracing != nil {
-		var err error
-		if tracer, err = telemetry.NewTracer(ctx, *r.Tracing, serviceName(o.Pod)); err != nil {
+		if err := tracer.Configure(ctx, r.Tracing); err != nil {
 			return err
 		}
 	}
+	level := &admin.LogLevel{Var: logLevel, Configured: r.LogLevel, Log: log}
+	defer level.Stop()
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var validator *auth.Validator
+	stopKeys := func() {}
 	if j := r.JWT; j != nil {
 		keys, err := jwtKeys(ctx, j, o.HTTPClient, log)
 		if err != nil {
 			return err
 		}
-		go keys.Run(runCtx)
+		keysCtx, stop := context.WithCancel(runCtx)
+		stopKeys = stop
+		go keys.Run(keysCtx)
 		if validator, err = auth.New(auth.Options{Issuer: j.Issuer, Audiences: j.Audiences, Keys: keys, ExemptProbes: j.ExemptProbes}); err != nil {
 			return err
 		}
 	}
+	live := newLiveSettings(runCtx, r, identity.ID{}, level, tracer, validator, stopKeys, o.HTTPClient, log)
 
 	if o.Identity == nil && r.Identity != nil {
-		id, err := startIdentity(runCtx, r.Identity, o.Pod, o.Files.withDefaults(), log)
+		id, err := startIdentity(runCtx, r.Identity, o.Pod, o.Files.withDefaults(), live, log)
 		if err != nil {
 			return err
 		}
@@ -202,8 +207,11 @@ func Run(ctx context.Context, o Options) error {
 		}
 		in.Authz, inAuthz = id.Authz, id.Authz
 	}
-	if validator != nil {
-		in.Auth = validator
+	// The JWT settings may arrive over the channel, so a proxy with an
+	// identity checks tokens through the switch even while none is
+	// required; one without follows its arguments alone.
+	if validator != nil || r.Identity != nil {
+		in.Auth = live.jwt
 	}
 	inHTTP := &telemetry.HTTP{
 		Direction: "inbound", Inbound: true, Next: &in, H1: &in,
@@ -252,9 +260,7 @@ func Run(ctx context.Context, o Options) error {
 	if metrics != nil {
 		inSrv.Denied, outSrv.Denied = metrics.Denied, metrics.Denied
 	}
-	adm := &admin.Server{Metrics: metricsHandler, Config: r, Profiling: o.Profiling,
-		LogLevel: &admin.LogLevel{Var: logLevel, Configured: r.LogLevel, Log: log}}
-	defer adm.LogLevel.Stop()
+	adm := &admin.Server{Metrics: metricsHandler, Config: r, Profiling: o.Profiling, LogLevel: level}
 	if o.Identity != nil {
 		adm.Status = o.Identity.Status
 	}
@@ -280,7 +286,7 @@ func Run(ctx context.Context, o Options) error {
 	go func() { errs <- outSrv.Serve(outLn) }()
 	go func() { errs <- ignoreClosed(admSrv.Serve(admLn)) }()
 	log.Info("mesh-proxy serving", "version", version.Version(), "inbound", inLn.Addr().String(), "outbound", outLn.Addr().String(),
-		"admin", admLn.Addr().String(), "jwt", validator != nil, "tracing", tracer.Enabled(), "metrics", r.Metrics, "mtls", o.Identity != nil)
+		"admin", admLn.Addr().String(), "jwt", live.jwt.Current() != nil, "tracing", tracer.Enabled(), "metrics", r.Metrics, "mtls", o.Identity != nil)
 	// Ready once the mesh's facts are held; never again once draining.
 	var readyMu sync.Mutex
 	draining := false

@@ -23,7 +23,8 @@ func (c *Config) Interception() wire.Interception {
 func (c *Config) Run() wire.Run {
 	w := c.clone()
 	return wire.Run{
-		LogLevel:     w.LogLevel,
+		LogLevel:       w.LogLevel,
+		LogLevelPinned: w.LogLevelPinned,
 		InboundPort:  wire.InboundPort,
 		OutboundPort: wire.OutboundPort,
 		AdminPort:    wire.AdminPort,

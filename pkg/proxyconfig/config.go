@@ -22,6 +22,9 @@ type Config struct {
 	Image string
 	// LogLevel is the proxy's log level.
 	LogLevel wire.LogLevel
+	// LogLevelPinned says LogLevel came from the workload's annotation
+	// and stays when the MeshConfig's level changes.
+	LogLevelPinned bool
 	// Resources are the proxy container's requests and limits.
 	Resources corev1.ResourceRequirements
 	// SkipInboundPorts are ports whose inbound traffic is not intercepted;
@@ -143,6 +146,7 @@ func (c *Config) ForWorkload(workload string, annotations map[string]string) (*C
 			}
 		case AnnotationProxyLogLevel:
 			w.LogLevel, err = wire.ParseLogLevel(strings.TrimSpace(v))
+			w.LogLevelPinned = true
 		}
 		if err != nil {
 			return nil, &AnnotationError{Workload: workload, Annotation: key, Value: v, Err: err}

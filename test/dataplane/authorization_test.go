@@ -290,4 +290,74 @@ func TestAuthorization(t *testing.T) {
 		ctl.setPolicy(t, authzSet(t, false, false))
 		waitFor(t, "thief to be refused again", func() bool { code, _ := request(thief, "/steal"); return code == http.StatusForbidden })
 	})
+	t.Run("JWT validation turned on and scoped while the proxies run", func(t *testing.T) {
+		tok := newTokens(t)
+		withToken := func(token string) int {
+			req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s:%d/buy", authzStoreIP, booksPort), nil)
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := buyer.Do(req)
+			if err != nil {
+				return 0
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		settingsDigest := func() string {
+			_, body := obs.get(t, fmt.Sprintf("http://%s:%d%s", authzStoreIP, wire.AdminPort, wire.StatusPath), "")
+			var st struct {
+				Settings struct {
+					Digest string `json:"digest"`
+					JWT    bool   `json:"jwt"`
+				} `json:"settings"`
+			}
+			if err := json.Unmarshal([]byte(body), &st); err != nil {
+				t.Fatalf("store's /status: %v: %q", err, body)
+			}
+			return st.Settings.Digest
+		}
+		jwtFor := func(dst ...channel.JWTDestination) channel.Settings {
+			return channel.Settings{EnableEgress: true, LogLevel: "info", Tracing: &channel.Tracing{},
+				JWT: &channel.JWT{Enable: true, Issuer: issuer, Audiences: []string{audience}, JWKS: tok.jwks, Destinations: dst}}
+		}
+		// Required of store: a TrafficTarget-allowed caller without a
+		// token is refused, one with a valid token passes.
+		on := jwtFor(channel.JWTDestination{Namespace: meshNamespace, ServiceAccount: "store"})
+		ctl.setSettings(t, on)
+		waitFor(t, "store to require a token", func() bool { return withToken("") == http.StatusUnauthorized })
+		if code := withToken(tok.valid); code != http.StatusOK {
+			t.Errorf("buyer -> store with a valid token: %d", code)
+		}
+		if code := withToken(tok.otherKey); code != http.StatusUnauthorized {
+			t.Errorf("buyer -> store with a token of another key: %d, want 401", code)
+		}
+		// The policy still comes first: thief's valid token is no pass.
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s:%d/steal", authzStoreIP, booksPort), nil)
+		req.Header.Set("Authorization", "Bearer "+tok.valid)
+		if resp, err := thief.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("thief -> store with a valid token: %v %v, want 403", resp, err)
+		} else {
+			resp.Body.Close()
+		}
+		if got := settingsDigest(); got != on.Digest() {
+			t.Errorf("store's /status settings digest %q, want %q", got, on.Digest())
+		}
+		// Scoped to another workload of the namespace: store no longer
+		// asks, without a restart.
+		ctl.setSettings(t, jwtFor(channel.JWTDestination{Namespace: meshNamespace, ServiceAccount: "buyer"}))
+		waitFor(t, "store to stop requiring a token", func() bool { return withToken("") == http.StatusOK })
+		// A controller that says nothing of JWT (an older one) does not
+		// turn off validation that is on.
+		ctl.setSettings(t, on)
+		waitFor(t, "store to require a token again", func() bool { return withToken("") == http.StatusUnauthorized })
+		ctl.setSettings(t, channel.Settings{EnableEgress: true})
+		time.Sleep(500 * time.Millisecond)
+		if code := withToken(""); code != http.StatusUnauthorized {
+			t.Errorf("after settings without jwt: buyer -> store without a token: %d, want 401 (kept)", code)
+		}
+		ctl.setSettings(t, jwtFor())
+		ctl.setSettings(t, channel.Settings{EnableEgress: true, JWT: &channel.JWT{}})
+		waitFor(t, "store to stop requiring a token when validation is off", func() bool { return withToken("") == http.StatusOK })
+	})
 }

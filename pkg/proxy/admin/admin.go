@@ -93,6 +93,30 @@ func (s *Server) Handler() http.Handler {
 type Status struct {
 	Identity *credentials.Status  `json:"identity,omitempty"`
 	Channel  *proxychannel.Status `json:"channel,omitempty"`
+	Settings *SettingsStatus      `json:"settings,omitempty"`
+}
+
+// SettingsStatus is what the proxy follows of the MeshConfig's settings
+// that reach it over the channel (channel.Settings).
+type SettingsStatus struct {
+	// Digest is channel.Settings.Digest of the last settings the proxy
+	// put in force whole; empty before any. `meshctl check` compares it
+	// with the MeshConfig's.
+	Digest string `json:"digest,omitempty"`
+	// Error says why the latest settings were not (all) put in force;
+	// the proxy keeps following those of Digest.
+	Error string `json:"error,omitempty"`
+	// Egress says whether the app may reach destinations outside the
+	// mesh.
+	Egress bool `json:"egress"`
+	// LogLevel is the level the proxy goes back to after a temporary
+	// change; Pinned says it is the workload's own.
+	LogLevel wire.LogLevel `json:"logLevel"`
+	Pinned   bool          `json:"logLevelPinned,omitempty"`
+	// Tracing says whether spans are exported.
+	Tracing bool `json:"tracing"`
+	// JWT says whether requests to this workload need a valid token.
+	JWT bool `json:"jwt"`
 }
 
 // Redacted is a setting whose value is withheld.

@@ -118,6 +118,28 @@ func (l *LogLevel) Set(level wire.LogLevel, d time.Duration) (LogLevelState, err
 	return l.state(), nil
 }
 
+// SetConfigured makes level the one the proxy goes back to (the
+// MeshConfig's, changed while the proxy runs). It is in force at once
+// unless a temporary change is, which still ends at its time and then
+// goes back to level.
+func (l *LogLevel) SetConfigured(level wire.LogLevel) error {
+	if _, err := wire.ParseLogLevel(string(level)); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if level == l.configured() {
+		return nil
+	}
+	from := l.configured()
+	l.Configured = level
+	if l.revertAt.IsZero() {
+		l.Var.Set(SlogLevel(level))
+	}
+	l.logf("proxy configured log level changed", "level", level, "from", from)
+	return nil
+}
+
 // Stop cancels a pending revert, when the proxy stops, so that no timer
 // outlives it.
 func (l *LogLevel) Stop() {

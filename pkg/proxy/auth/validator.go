@@ -243,7 +243,11 @@ func (v *Validator) trust(token string, until, now time.Time) {
 // Reject answers 401 with a WWW-Authenticate challenge (RFC 6750 §3). The
 // description names the kind of failure only: nothing of the token, which
 // could be replayed from a log or a response, is echoed.
-func (v *Validator) Reject(w http.ResponseWriter, err error) {
+func (v *Validator) Reject(w http.ResponseWriter, err error) { Reject(w, err) }
+
+// Reject is Validator.Reject, which needs no validator: a request may be
+// rejected by one that has been replaced since.
+func Reject(w http.ResponseWriter, err error) {
 	challenge := `Bearer realm="mesh"`
 	desc := Describe(err)
 	if !errors.Is(err, ErrNoToken) {

@@ -8,7 +8,8 @@ import (
 
 // TestLinksOnlyTheStandardLibraryAndTheContract keeps the client fit for
 // mesh-proxy before cmd/mesh-proxy's own dependency test covers it: the
-// standard library, the wire contract and pkg/identity, nothing else.
+// standard library, the wire contract (with the log levels of
+// pkg/proxyconfig/wire) and pkg/identity, nothing else.
 func TestLinksOnlyTheStandardLibraryAndTheContract(t *testing.T) {
 	deps := godeps.Paths(godeps.List(t, "."))
 	const self = "github.com/meshctl/meshctl/pkg/proxy/channel"
@@ -19,10 +20,12 @@ func TestLinksOnlyTheStandardLibraryAndTheContract(t *testing.T) {
 		"github.com/meshctl/meshctl/pkg/channel":      true,
 		"github.com/meshctl/meshctl/pkg/identity":     true,
 		"github.com/meshctl/meshctl/internal/refusal": true,
+		// The contract's vocabulary of log levels; standard library only.
+		"github.com/meshctl/meshctl/pkg/proxyconfig/wire": true,
 	}
 	for _, d := range deps[:len(deps)-1] {
 		if !godeps.IsStandard(d) && !allowed[d] {
-			t.Errorf("pkg/proxy/channel depends on %s: mesh-proxy links it, and it may link only the standard library, pkg/channel and pkg/identity", d)
+			t.Errorf("pkg/proxy/channel depends on %s: mesh-proxy links it, and it may link only the standard library, pkg/channel, pkg/proxyconfig/wire and pkg/identity", d)
 		}
 	}
 }

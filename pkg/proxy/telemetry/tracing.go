@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -18,10 +20,19 @@ import (
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
-// Tracer starts the proxy's spans. The zero value (tracing disabled) still
-// gives every request a span ID, so trace context propagates whether or not
-// spans are exported.
+// Tracer starts the proxy's spans. A nil or disabled Tracer still gives
+// every request a span ID, so trace context propagates whether or not
+// spans are exported. Configure turns export on, off or elsewhere while
+// the proxy runs (the MeshConfig's tracing settings reach it over the
+// channel); a request reads the exporter in force once, an atomic load.
 type Tracer struct {
+	service string
+	cur     atomic.Pointer[exporter]
+}
+
+// exporter is one OTLP export pipeline and where it sends.
+type exporter struct {
+	cfg      wire.Tracing
 	provider *sdktrace.TracerProvider
 	tracer   trace.Tracer
 }
@@ -29,28 +40,84 @@ type Tracer struct {
 // NewTracer exports spans over OTLP/HTTP to the collector in cfg, as
 // service (the pod's workload name). Shutdown flushes them.
 func NewTracer(ctx context.Context, cfg wire.Tracing, service string) (*Tracer, error) {
+	t := &Tracer{service: service}
+	if err := t.Configure(ctx, &cfg); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// NewDisabledTracer exports nothing until Configure says where.
+func NewDisabledTracer(service string) *Tracer { return &Tracer{service: service} }
+
+// Configure exports to the collector cfg names from now on, or nothing
+// when cfg is nil. Spans the previous exporter holds are flushed in the
+// background, bounded by ShutdownTimeout. The same collector again
+// changes nothing.
+func (t *Tracer) Configure(ctx context.Context, cfg *wire.Tracing) error {
+	old := t.cur.Load()
+	if cfg == nil {
+		if old == nil {
+			return nil
+		}
+		t.cur.Store(nil)
+		go flush(old)
+		return nil
+	}
+	if old != nil && old.cfg == *cfg {
+		return nil
+	}
 	if cfg.Address == "" {
-		return nil, fmt.Errorf("tracing exporter for :%d%s: no collector address", cfg.Port, cfg.Endpoint)
+		return fmt.Errorf("tracing exporter for :%d%s: no collector address", cfg.Port, cfg.Endpoint)
 	}
 	u := url.URL{Scheme: "http", Host: net.JoinHostPort(cfg.Address, strconv.Itoa(int(cfg.Port))), Path: cfg.Endpoint}
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(newOTLPHTTP(u.String())),
 		// The caller's sampling decision (in the traceparent flags) wins.
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
-		sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName(service))),
+		sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName(t.service))),
 	)
-	return &Tracer{provider: tp, tracer: tp.Tracer("github.com/meshctl/meshctl/pkg/proxy")}, nil
+	t.cur.Store(&exporter{cfg: *cfg, provider: tp, tracer: tp.Tracer("github.com/meshctl/meshctl/pkg/proxy")})
+	if old != nil {
+		go flush(old)
+	}
+	return nil
+}
+
+// ShutdownTimeout bounds the flush of an exporter that Configure replaced.
+const ShutdownTimeout = 5 * time.Second
+
+func flush(e *exporter) {
+	ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	_ = e.provider.Shutdown(ctx)
 }
 
 // Enabled reports whether spans are exported.
-func (t *Tracer) Enabled() bool { return t != nil && t.provider != nil }
+func (t *Tracer) Enabled() bool { return t != nil && t.cur.Load() != nil }
 
-// Shutdown flushes pending spans.
-func (t *Tracer) Shutdown(ctx context.Context) error {
-	if !t.Enabled() {
+// Collector is where spans go, nil when they are not exported.
+func (t *Tracer) Collector() *wire.Tracing {
+	if t == nil {
 		return nil
 	}
-	return t.provider.Shutdown(ctx)
+	if e := t.cur.Load(); e != nil {
+		c := e.cfg
+		return &c
+	}
+	return nil
+}
+
+// Shutdown flushes pending spans and stops exporting.
+func (t *Tracer) Shutdown(ctx context.Context) error {
+	if t == nil {
+		return nil
+	}
+	e := t.cur.Swap(nil)
+	if e == nil {
+		return nil
+	}
+	return e.provider.Shutdown(ctx)
 }
 
 // Span is one started span; End finishes it.
@@ -76,7 +143,11 @@ func (s Span) End(status int) {
 // hasParent is false. server says whether the proxy receives (inbound) or
 // sends (outbound) the request.
 func (t *Tracer) Start(ctx context.Context, name string, server bool, parent propagation.TraceContext, hasParent bool, attrs ...attribute.KeyValue) Span {
-	if !t.Enabled() {
+	var e *exporter
+	if t != nil {
+		e = t.cur.Load()
+	}
+	if e == nil {
 		sc := propagation.TraceContext{TraceID: parent.TraceID, SpanID: propagation.NewSpanID(), Sampled: parent.Sampled}
 		if !hasParent {
 			sc.TraceID, sc.Sampled = propagation.NewTraceID(), true
@@ -96,7 +167,7 @@ func (t *Tracer) Start(ctx context.Context, name string, server bool, parent pro
 	if server {
 		kind = trace.SpanKindServer
 	}
-	_, span := t.tracer.Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
+	_, span := e.tracer.Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
 	sc := span.SpanContext()
 	return Span{
 		Context: propagation.TraceContext{TraceID: propagation.TraceID(sc.TraceID()), SpanID: propagation.SpanID(sc.SpanID()), Sampled: sc.IsSampled()},

@@ -42,6 +42,10 @@ type Interception struct {
 type Run struct {
 	// LogLevel is the proxy's log level.
 	LogLevel LogLevel
+	// LogLevelPinned says LogLevel is the workload's own
+	// (config.meshctl.io/proxy-log-level): the MeshConfig's level, which
+	// reaches running proxies over the channel, does not replace it.
+	LogLevelPinned bool
 	// InboundPort, OutboundPort and AdminPort are the proxy's listeners.
 	InboundPort  int32
 	OutboundPort int32
@@ -110,6 +114,7 @@ const (
 	flagSkipOutboundPorts = "skip-outbound-ports"
 	flagSkipOutboundCIDRs = "skip-outbound-cidrs"
 	flagLogLevel          = "log-level"
+	flagLogLevelPinned    = "log-level-pinned"
 	flagMetrics           = "metrics"
 	flagTracingAddress    = "tracing-address"
 	flagTracingPort       = "tracing-port"
@@ -155,6 +160,9 @@ func (r Run) Args() []string {
 		arg(flagOutboundPort, itoa(r.OutboundPort)),
 		arg(flagAdminPort, itoa(r.AdminPort)),
 		arg(flagMetrics, strconv.FormatBool(r.Metrics)),
+	}
+	if r.LogLevelPinned {
+		args = append(args, arg(flagLogLevelPinned, "true"))
 	}
 	if t := r.Tracing; t != nil {
 		args = append(args, arg(flagTracingAddress, t.Address), arg(flagTracingPort, itoa(t.Port)), arg(flagTracingEndpoint, t.Endpoint))
@@ -221,6 +229,7 @@ func ParseRunArgs(args []string) (Run, error) {
 	fs.Var(portValue{&r.OutboundPort}, flagOutboundPort, "")
 	fs.Var(portValue{&r.AdminPort}, flagAdminPort, "")
 	fs.BoolVar(&r.Metrics, flagMetrics, false, "")
+	fs.BoolVar(&r.LogLevelPinned, flagLogLevelPinned, false, "")
 	fs.Var(stringValue{&tracing.Address}, flagTracingAddress, "")
 	fs.Var(portValue{&tracing.Port}, flagTracingPort, "")
 	fs.Var(stringValue{&tracing.Endpoint}, flagTracingEndpoint, "")

@@ -35,6 +35,7 @@ func fullRun() Run {
 	r := minimalRun()
 	r.LogLevel = LogWarn
 	r.Metrics = true
+	r.LogLevelPinned = true
 	r.Tracing = &Tracing{Address: "otel.tracing", Port: 4318, Endpoint: "/v1/traces"}
 	r.JWT = &JWT{Issuer: "https://issuer.example", Audiences: []string{"books", "stars,too"}, JWKSURL: "https://issuer.example/jwks", JWKS: `{"keys":[]}`,
 		ExemptProbes: []Probe{{8080, "/healthz"}, {8080, "/ready,now"}, {9090, "/"}}}
@@ -84,7 +85,7 @@ func TestArgsFormat(t *testing.T) {
 		t.Errorf("init args\n got %s\nwant %s", got, want)
 	}
 	if got, want := strings.Join(fullRun().Args(), " "),
-		`run --log-level=warn --inbound-port=15003 --outbound-port=15001 --admin-port=15000 --metrics=true --tracing-address=otel.tracing --tracing-port=4318 --tracing-endpoint=/v1/traces --jwt-issuer=https://issuer.example --jwt-audience=books --jwt-audience=stars,too --jwks-url=https://issuer.example/jwks --jwks={"keys":[]} --jwt-exempt-probe=8080/healthz --jwt-exempt-probe=8080/ready,now --jwt-exempt-probe=9090/ --controller-address=mesh-controller.mesh-system.svc:9444 --controller-id=spiffe://cluster.local/ns/mesh-system/sa/mesh-controller`; got != want {
+		`run --log-level=warn --inbound-port=15003 --outbound-port=15001 --admin-port=15000 --metrics=true --log-level-pinned=true --tracing-address=otel.tracing --tracing-port=4318 --tracing-endpoint=/v1/traces --jwt-issuer=https://issuer.example --jwt-audience=books --jwt-audience=stars,too --jwks-url=https://issuer.example/jwks --jwks={"keys":[]} --jwt-exempt-probe=8080/healthz --jwt-exempt-probe=8080/ready,now --jwt-exempt-probe=9090/ --controller-address=mesh-controller.mesh-system.svc:9444 --controller-id=spiffe://cluster.local/ns/mesh-system/sa/mesh-controller`; got != want {
 		t.Errorf("run args\n got %s\nwant %s", got, want)
 	}
 }
