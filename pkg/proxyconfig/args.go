@@ -25,13 +25,13 @@ func (c *Config) Run() wire.Run {
 	return wire.Run{
 		LogLevel:       w.LogLevel,
 		LogLevelPinned: w.LogLevelPinned,
-		InboundPort:  wire.InboundPort,
-		OutboundPort: wire.OutboundPort,
-		AdminPort:    wire.AdminPort,
-		Metrics:      w.Metrics,
-		Tracing:      w.Tracing,
-		JWT:          w.JWT,
-		Identity:     w.Identity,
+		InboundPort:    wire.InboundPort,
+		OutboundPort:   wire.OutboundPort,
+		AdminPort:      wire.AdminPort,
+		Metrics:        w.Metrics,
+		Tracing:        w.Tracing,
+		JWT:            w.JWT,
+		Identity:       w.Identity,
 	}
 }
 
