@@ -230,7 +230,8 @@ func TestJWTScriptTurnsValidationOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := mc.Spec.Auth.JWT
-	if !j.Enable || j.Issuer != "https://issuer.books.example" || !slices.Equal(j.Audiences, []string{"books"}) {
+	if !j.Enable || j.Issuer != "https://issuer.books.example" || !slices.Equal(j.Audiences, []string{"books"}) ||
+		!slices.Equal(j.Destinations, []meshconfig.JWTDestination{{Namespace: "books"}}) {
 		t.Fatalf("auth.jwt after config set: %+v", j)
 	}
 	set2, err := auth.ParseJWKS([]byte(j.JWKS))

@@ -59,12 +59,13 @@ fi
 
 qdir=$(printf %q "$dir") qissuer=$(printf %q "$issuer") qaudience=$(printf %q "$audience")
 cat <<EOT
-Wrote the key and tokens to $qdir. Turn JWT validation on for the live mesh:
+Wrote the key and tokens to $qdir. Turn JWT validation on for the books namespace of the live mesh:
 
-  meshctl config set auth.jwt.enable=true auth.jwt.issuer=$qissuer auth.jwt.audiences=$qaudience auth.jwt.jwks="\$(cat $qdir/jwks.json)"
+  meshctl config set auth.jwt.enable=true auth.jwt.issuer=$qissuer auth.jwt.audiences=$qaudience auth.jwt.jwks="\$(cat $qdir/jwks.json)" 'auth.jwt.destinations=[{"namespace":"books"}]'
 
-Pods meshed afterwards validate tokens (mesh them with
-\`meshctl inject --from-cluster -f examples/books/ | kubectl apply -f -\`); then:
+Running proxies of books follow within a second, and no other workload asks
+for a token (mesh books with
+\`meshctl inject -f examples/books/ | kubectl apply -f -\` if it is not); then:
 
   kubectl exec -n books deploy/books -c books -- /fetch -H "Authorization: Bearer \$(cat $qdir/token)" http://books.books:8080/api/books/1
 EOT

@@ -71,6 +71,15 @@ func dataPlaneChecks() []Check {
 		},
 		{
 			Category:    CategoryDataPlane,
+			Description: "proxies follow the MeshConfig's live settings",
+			Hint:        "data-plane-proxy-settings",
+			Severity:    Warning,
+			Needs:       needs,
+			DataPlane:   true,
+			Run:         checkProxySettings,
+		},
+		{
+			Category:    CategoryDataPlane,
 			Description: "running pods of enrolled namespaces have the sidecar",
 			Hint:        "data-plane-not-injected",
 			Severity:    Warning,

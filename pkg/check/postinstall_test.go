@@ -10,6 +10,7 @@ import (
 	"time"
 
 	proxychannel "github.com/meshctl/meshctl/pkg/proxy/channel"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -383,4 +384,43 @@ func TestProxyChainCheck(t *testing.T) {
 		ns+"/old-issuer (certificate from issuer abababababab, not the current", ns+"/two-anchors (trusts 2 anchors, not the bundle's 1)")
 	statuses["old-issuer"], statuses["two-anchors"] = statuses["current"], statuses["current"]
 	mm.expectOK(t, Checks(), "data-plane-proxy-chain")
+}
+
+// TestProxySettingsCheck: a proxy whose live settings are not the
+// MeshConfig's (an older digest, refused settings, none reported) is
+// named, and a change of the MeshConfig makes the current ones lag.
+func TestProxySettingsCheck(t *testing.T) {
+	m := newMesh(t)
+	m.install(t)
+	ns := m.enrol(t)
+	ctx := testenv.Context(t)
+	mc, err := m.env.fresh().MeshConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := proxyconfig.LiveSettings(mc.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := want
+	old.EnableEgress = !want.EnableEgress
+	settings := func(s *admin.SettingsStatus) admin.Status {
+		return admin.Status{Identity: &credentials.Status{Certificate: &credentials.CertificateStatus{}}, Settings: s}
+	}
+	statuses := map[string]admin.Status{
+		"current": settings(&admin.SettingsStatus{Digest: want.Digest()}),
+		"older":   settings(&admin.SettingsStatus{Digest: old.Digest()}),
+		"refused": settings(&admin.SettingsStatus{Digest: want.Digest(), Error: "jwt: jwks: no keys"}),
+		"silent":  settings(nil),
+	}
+	e := *m.env
+	e.ProxyStatus = func(_ context.Context, _, pod string) (admin.Status, error) { return statuses[pod], nil }
+	mm := &mesh{name: m.name, ns: m.ns, env: &e}
+	for name := range statuses {
+		mm.createPod(t, ns, podSpec{name: name, injected: true, native: true, identity: true})
+	}
+	mm.expectProblem(t, Checks(), "data-plane-proxy-settings", StatusWarn, "3 of 4 proxies do not follow the MeshConfig's live settings",
+		ns+"/older (follows older settings)", ns+"/refused (refused them: jwt: jwks: no keys)", ns+"/silent (reports no live settings")
+	statuses["older"], statuses["refused"], statuses["silent"] = statuses["current"], statuses["current"], statuses["current"]
+	mm.expectOK(t, Checks(), "data-plane-proxy-settings")
 }

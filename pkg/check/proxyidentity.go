@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/proxyadmin"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
 // proxyStatus is env's reader: ProxyStatus, or a port-forward through
@@ -115,6 +116,45 @@ func checkProxyChain(ctx context.Context, env *Env) error {
 	}
 	if len(bad) > 0 {
 		return fmt.Errorf("%d of %d proxies do not hold the current chain yet: %s", len(bad), len(reports), nameList(bad))
+	}
+	return nil
+}
+
+// checkProxySettings: every proxy follows the settings of the MeshConfig
+// that reach running proxies (egress, the log level, tracing, JWT), as
+// proxyconfig.LiveSettings derives them; a proxy that lags is not
+// connected to the channel, runs an older image, or refused them and
+// says why. Proxies whose status cannot be read are checkProxyIdentity's
+// to report.
+func checkProxySettings(ctx context.Context, env *Env) error {
+	mc, err := env.MeshConfig(ctx)
+	if err != nil {
+		return err
+	}
+	want, err := proxyconfig.LiveSettings(mc.Spec)
+	if err != nil {
+		return fmt.Errorf("MeshConfig %s/%s: %w", mc.Namespace, mc.Name, err)
+	}
+	digest := want.Digest()
+	reports, err := env.proxyReports(ctx)
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, r := range reports {
+		st, name := r.Status, r.Pod.Namespace+"/"+r.Pod.Name
+		switch {
+		case r.Err != nil:
+		case st.Settings == nil:
+			bad = append(bad, name+" (reports no live settings: an older proxy; restart it)")
+		case st.Settings.Error != "":
+			bad = append(bad, fmt.Sprintf("%s (refused them: %s)", name, st.Settings.Error))
+		case st.Settings.Digest != digest:
+			bad = append(bad, name+" (follows older settings)")
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%d of %d proxies do not follow the MeshConfig's live settings yet: %s", len(bad), len(reports), nameList(bad))
 	}
 	return nil
 }

@@ -146,8 +146,28 @@ func (s *ProxyStatus) WriteTable(out io.Writer) error {
 			line("Channel error", "%s", ch.LastError)
 		}
 	}
+	if st := s.Settings; st != nil {
+		level := string(st.LogLevel)
+		if st.Pinned {
+			level += " (the workload's own)"
+		}
+		line("Settings", "egress %s, log level %s, tracing %s, JWT %s", onOff(st.Egress), level, onOff(st.Tracing), onOff(st.JWT))
+		if st.Digest != "" {
+			line("Settings from", "%s", short(st.Digest))
+		}
+		if st.Error != "" {
+			line("Not applied", "%s", st.Error)
+		}
+	}
 	_, err := io.WriteString(out, b.String())
 	return err
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
 }
 
 // short keeps the start of a fingerprint or hash, as git does.

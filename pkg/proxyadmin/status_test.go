@@ -35,6 +35,8 @@ func testStatus() *ProxyStatus {
 			},
 			Channel: &proxychannel.Status{Controller: "mesh-controller.mesh-system.svc:9444", Connected: true, Connects: 1,
 				Version: channel.Version{Hash: "sha256:4e07408562bedb8b60ce05c1decfe3ad16b72230967de01f640b7e4729b49fce", Generated: now}, Received: now},
+			Settings: &admin.SettingsStatus{Digest: "sha256:77c1e0a3b1d2c4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d",
+				Egress: true, LogLevel: "debug", Pinned: true, JWT: true, Error: "tracing: no collector address"},
 		},
 	}
 }
