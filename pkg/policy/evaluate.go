@@ -30,6 +30,9 @@ const (
 	// ReasonInvalidPath: denied, the request-target cannot be normalized
 	// (NormalizePath).
 	ReasonInvalidPath Reason = "invalid-path"
+	// ReasonInvalidMethod: denied, the method is not one the proxy takes
+	// for HTTP (IsHTTPMethod).
+	ReasonInvalidMethod Reason = "invalid-method"
 )
 
 // Kinds of policy object a Decision names.
@@ -93,6 +96,9 @@ type Request struct {
 func (p *Policy) HTTP(r *Request) Decision {
 	if p.Permissive {
 		return Decision{Allow: true, Reason: ReasonPermissive}
+	}
+	if !IsHTTPMethod(r.Method) {
+		return Decision{Reason: ReasonInvalidMethod}
 	}
 	path, bad := NormalizePath(r.Target)
 	if bad != "" {

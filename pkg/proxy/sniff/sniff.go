@@ -76,7 +76,49 @@ func Detect(b []byte) (p Protocol, done bool) {
 			more = true
 		}
 	}
+	switch extensionMethod(b) {
+	case yes:
+		return HTTP1, true
+	case maybe:
+		more = true
+	}
 	return TCP, !more
+}
+
+// maxMethod is policy.MaxMethod, which this package does not link; a
+// test holds the two rules equal.
+const maxMethod = 20
+
+type tristate int
+
+const (
+	no tristate = iota
+	yes
+	maybe
+)
+
+// extensionMethod recognises a request line of another method than
+// methods: one to maxMethod upper-case letters or '-', other than PRI,
+// then a space and an origin-form ("/") or asterisk-form ("*") target,
+// as PURGE or PROPFIND requests start. Lower-case words followed by a
+// space start many text protocols (memcached's "get key"), which stay
+// opaque TCP.
+func extensionMethod(b []byte) tristate {
+	i := 0
+	for i < len(b) && i <= maxMethod && (b[i] >= 'A' && b[i] <= 'Z' || b[i] == '-') {
+		i++
+	}
+	switch {
+	case i == len(b) && i <= maxMethod:
+		return maybe
+	case i == 0 || i > maxMethod || b[i] != ' ' || string(b[:i]) == "PRI":
+		return no
+	case i+1 == len(b):
+		return maybe
+	case b[i+1] == '/' || b[i+1] == '*':
+		return yes
+	}
+	return no
 }
 
 // Conn is a connection whose first bytes have been read for detection;

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	_ "github.com/meshctl/meshctl/internal/golden"
+	"github.com/meshctl/meshctl/pkg/policy"
 )
 
 func TestDetect(t *testing.T) {
@@ -30,8 +32,20 @@ func TestDetect(t *testing.T) {
 		{"PRI * HTTP/1.1\r\n", TCP, true},
 		{"\x16\x03\x01\x02\x00", TCP, true}, // TLS ClientHello
 		{"SSH-2.0-OpenSSH", TCP, true},
-		{"get / HTTP/1.1", TCP, true}, // methods are case-sensitive
-		{"GETX / HTTP/1.1", TCP, true},
+		{"get / HTTP/1.1", TCP, true},    // methods are case-sensitive
+		{"GETX / HTTP/1.1", HTTP1, true}, // an extension method, as PURGE
+		{"PURGE /cache/x HTTP/1.1", HTTP1, true},
+		{"VERSION-CONTROL /r HTTP/1.1", HTTP1, true},
+		{"OPTIONS * HTTP/1.1", HTTP1, true},
+		{"PURG", TCP, false}, // may become PURGE /
+		{"PURGE", TCP, false},
+		{"PURGE ", TCP, false},
+		{"PURGE key", TCP, true}, // no origin-form target
+		{"SET k v\r\n", TCP, true},
+		{"get key\r\n", TCP, true}, // memcached
+		{"PRI * HTTP/1.1\r\n", TCP, true},
+		{"ABCDEFGHIJKLMNOPQRSTU /", TCP, true}, // longer than policy.MaxMethod
+		{"ABCDEFGHIJKLMNOPQRST /", HTTP1, true},
 	} {
 		p, done := Detect([]byte(tc.in))
 		if p != tc.want || done != tc.done {
@@ -311,5 +325,23 @@ func TestPeekSocket(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	if n, err := peek(); n != 0 || err != nil {
 		t.Fatalf("end of stream: %d, %v; want 0, nil", n, err)
+	}
+}
+
+// TestDetectAgreesWithThePolicy: a connection is HTTP to the proxy
+// exactly when its first request's method is one the policy decides on
+// as HTTP (policy.IsHTTPMethod); otherwise `meshctl policy explain`
+// would decide a request the proxy never sees as one.
+func TestDetectAgreesWithThePolicy(t *testing.T) {
+	methods := []string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH", "PURGE", "PROPFIND", "MKCOL",
+		"VERSION-CONTROL", "get", "Get", "GET2", "G_T", "PRI", "-", "A", strings.Repeat("A", policy.MaxMethod), strings.Repeat("A", policy.MaxMethod+1)}
+	for _, m := range methods {
+		p, done := Detect([]byte(m + " /path HTTP/1.1\r\n"))
+		if got, want := p == HTTP1 && done, policy.IsHTTPMethod(m); got != want {
+			t.Errorf("%q: detected as HTTP %t, policy.IsHTTPMethod %t", m, got, want)
+		}
+	}
+	if policy.MaxMethod != maxMethod {
+		t.Errorf("maxMethod %d, policy.MaxMethod %d", maxMethod, policy.MaxMethod)
 	}
 }
