@@ -87,13 +87,30 @@ func (a *Authorizer) state() state {
 	return state{}
 }
 
-// tracked is an open opaque TCP connection, decided when it opened and
-// again whenever the policy changes.
+// tracked is an open opaque TCP connection, or a long-lived HTTP request
+// (req set), decided when it opened and again whenever the policy
+// changes.
 type tracked struct {
 	src   identity.ID
 	ip    netip.Addr
 	port  uint16
+	req   *policy.Request
 	close func()
+}
+
+// decide is t's decision under p.
+func (t *tracked) decide(p *policy.Policy) policy.Decision {
+	if t.req != nil {
+		return p.HTTP(t.req)
+	}
+	return p.TCP(t.src, t.ip, t.port)
+}
+
+func (t *tracked) protocol() string {
+	if t.req != nil {
+		return ProtocolHTTP
+	}
+	return ProtocolTCP
 }
 
 // Policy is the policy in force; nil allows everything. While Waiting it
@@ -107,8 +124,9 @@ func (a *Authorizer) Policy() *policy.Policy {
 	return st.p
 }
 
-// Set puts p in force, and closes every tracked connection p does not
-// allow: a revoked permission ends a long-lived connection too, not only
+// Set puts p in force, and closes every tracked connection and ends
+// every tracked request p does not allow: a revoked permission ends a
+// long-lived connection, a WebSocket or an HTTP/2 stream too, not only
 // the next one.
 func (a *Authorizer) Set(p *policy.Policy) {
 	a.mu.Lock()
@@ -120,7 +138,7 @@ func (a *Authorizer) Set(p *policy.Policy) {
 	var revoked []revoke
 	if p != nil {
 		for t := range a.conns {
-			if d := p.TCP(t.src, t.ip, t.port); !d.Allow {
+			if d := t.decide(p); !d.Allow {
 				revoked = append(revoked, revoke{t, d.Reason})
 				delete(a.conns, t)
 			}
@@ -128,9 +146,14 @@ func (a *Authorizer) Set(p *policy.Policy) {
 	}
 	a.mu.Unlock()
 	for _, r := range revoked {
-		a.log().Info("connection closed: the policy no longer allows it", "direction", "inbound", "peer", peerName(r.t.src), "source", r.t.ip.String(),
-			"port", r.t.port, "reason", string(r.reason))
-		a.record(ProtocolTCP, r.t.src, r.reason)
+		what := "connection closed: the policy no longer allows it"
+		args := []any{"direction", "inbound", "peer", peerName(r.t.src), "source", r.t.ip.String(), "port", r.t.port, "reason", string(r.reason)}
+		if r.t.req != nil {
+			what = "request ended: the policy no longer allows it"
+			args = append(args, "method", r.t.req.Method)
+		}
+		a.log().Info(what, args...)
+		a.record(r.t.protocol(), r.t.src, r.reason)
 		r.t.close()
 	}
 }
@@ -252,6 +275,32 @@ func (a *Authorizer) HTTP(req policy.Request) policy.Decision {
 	return d
 }
 
+// LongHTTP is HTTP for a request that may outlive the policy in force
+// (an upgrade to a WebSocket, an HTTP/2 stream): when allowed, it is
+// tracked until untrack is called, and ended with cancel if a later
+// policy denies it, as opaque TCP connections are. The app's probes and
+// a proxy without policy track nothing.
+func (a *Authorizer) LongHTTP(req policy.Request, cancel func()) (d policy.Decision, untrack func()) {
+	a.mu.Lock()
+	d = a.HTTP(req)
+	st := a.state()
+	if !d.Allow || d.Reason == ReasonProbe || st.p == nil {
+		a.mu.Unlock()
+		return d, func() {}
+	}
+	t := &tracked{src: req.Source, ip: req.SourceIP, port: req.Port, req: &req, close: cancel}
+	if a.conns == nil {
+		a.conns = map[*tracked]struct{}{}
+	}
+	a.conns[t] = struct{}{}
+	a.mu.Unlock()
+	return d, func() {
+		a.mu.Lock()
+		delete(a.conns, t)
+		a.mu.Unlock()
+	}
+}
+
 // Allows is HTTP's answer without counting a denial: for a path that
 // hands a denied request to another, which decides again and counts.
 func (a *Authorizer) Allows(req policy.Request) bool {
@@ -263,7 +312,8 @@ func (a *Authorizer) Allows(req policy.Request) bool {
 	return !st.waiting && (st.p == nil || st.p.HTTP(r).Allow)
 }
 
-// Tracked is how many opaque TCP connections are tracked, for tests.
+// Tracked is how many opaque TCP connections and long-lived requests are
+// tracked, for tests.
 func (a *Authorizer) Tracked() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/meshctl/meshctl/pkg/policy"
 	"github.com/meshctl/meshctl/pkg/proxy/h1"
 	"github.com/meshctl/meshctl/pkg/proxy/listener"
@@ -43,6 +45,13 @@ type Authorizer interface {
 	Allows(r policy.Request) bool
 }
 
+// LongAuthorizer decides on requests that may outlive the policy in
+// force, and ends them (cancel) when a later one denies them;
+// authz.Authorizer is one.
+type LongAuthorizer interface {
+	LongHTTP(r policy.Request, cancel func()) (d policy.Decision, untrack func())
+}
+
 // Forbidden is the body of a request the policy denies: it names no
 // policy object, so a caller learns nothing of the rules by probing.
 const Forbidden = "forbidden by the mesh's policy\n"
@@ -63,7 +72,22 @@ type Handler struct {
 // ServeHTTP authorizes, checks, records, forwards.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.Authz != nil {
-		if d := h.Authz.HTTP(requestOf(r)); !d.Allow {
+		var d policy.Decision
+		if la, ok := h.Authz.(LongAuthorizer); ok && longLived(r) {
+			// Cancelling the request's context ends it: the reverse
+			// proxy closes an upgraded connection's upstream side, and
+			// an HTTP/2 stream is reset.
+			ctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			req := requestOf(r)
+			r = r.WithContext(ctx)
+			var untrack func()
+			d, untrack = la.LongHTTP(req, cancel)
+			defer untrack()
+		} else {
+			d = h.Authz.HTTP(requestOf(r))
+		}
+		if !d.Allow {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Header().Set("X-Content-Type-Options", "nosniff")
 			w.WriteHeader(http.StatusForbidden)
@@ -115,6 +139,13 @@ func (h *Handler) ServeH1(x *h1.Exchange) error {
 		defer h.Store.End(x.Trace.TraceID)
 	}
 	return h.ForwardH1.ServeH1(x)
+}
+
+// longLived: r may outlive the policy in force, an upgrade (a WebSocket)
+// or an HTTP/2 stream (a gRPC stream, say). Plain HTTP/1 exchanges are
+// decided again on their connection's next request.
+func longLived(r *http.Request) bool {
+	return r.ProtoMajor == 2 || (r.Header.Get("Upgrade") != "" && httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade"))
 }
 
 // requestOf is what the policy knows of r: the peer and destination the
