@@ -11,6 +11,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -144,6 +145,13 @@ func services(o Objects, td string) []crd.Service {
 		seen := map[identity.ID]bool{}
 		for _, s := range slicesOf {
 			for _, ep := range s.Endpoints {
+				if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+					for _, a := range ep.Addresses {
+						if ip, err := netip.ParseAddr(a); err == nil {
+							cs.Addresses = append(cs.Addresses, ip.Unmap())
+						}
+					}
+				}
 				if ep.TargetRef == nil || ep.TargetRef.Kind != "Pod" {
 					continue
 				}
@@ -158,6 +166,8 @@ func services(o Objects, td string) []crd.Service {
 			}
 		}
 		slices.SortFunc(cs.Identities, func(a, b identity.ID) int { return cmp.Compare(a.String(), b.String()) })
+		slices.SortFunc(cs.Addresses, func(a, b netip.Addr) int { return a.Compare(b) })
+		cs.Addresses = slices.Compact(cs.Addresses)
 		out = append(out, cs)
 	}
 	slices.SortFunc(out, func(a, b crd.Service) int {

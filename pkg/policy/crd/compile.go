@@ -38,6 +38,9 @@ type Service struct {
 	Namespace, Name string
 	Ports           []ServicePort
 	Identities      []identity.ID
+	// Addresses are the IPs of its ready endpoints, meshed or not, sorted
+	// and distinct: an IngressBackend's source of kind Service.
+	Addresses []netip.Addr
 }
 
 // ServicePort is one port of a Service and the pods' port it targets.
@@ -411,6 +414,19 @@ func compileIngress(ib *IngressBackend, td string, services map[string]*Service,
 				continue
 			}
 			ranges = append(ranges, p)
+		case KindService:
+			key := cmp.Or(s.Namespace, md.Namespace) + "/" + s.Name
+			svc := services[key]
+			if svc == nil {
+				fs.add(SeverityError, KindIngressBackend, md, field, "Service %q does not exist; the source is ignored", key)
+				continue
+			}
+			if len(svc.Addresses) == 0 {
+				fs.add(SeverityWarning, KindIngressBackend, md, field, "Service %q has no ready endpoints; the source allows no one until it has", key)
+			}
+			for _, a := range svc.Addresses {
+				ranges = append(ranges, netip.PrefixFrom(a, a.BitLen()))
+			}
 		case KindServiceAccount:
 			id, err := identity.NewID(td, cmp.Or(s.Namespace, md.Namespace), s.Name)
 			if err != nil {
@@ -429,7 +445,7 @@ func compileIngress(ib *IngressBackend, td string, services map[string]*Service,
 			}
 			ids = append(ids, id)
 		default:
-			fs.add(SeverityError, KindIngressBackend, md, field, "kind %q: want IPRange, ServiceAccount or AuthenticatedPrincipal; the source is ignored", s.Kind)
+			fs.add(SeverityError, KindIngressBackend, md, field, "kind %q: want IPRange, Service, ServiceAccount or AuthenticatedPrincipal; the source is ignored", s.Kind)
 		}
 	}
 	if lim := policy.DefaultLimits(); len(ranges) > lim.IPRanges || len(ids) > lim.Sources {

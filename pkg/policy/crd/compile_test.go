@@ -1,6 +1,7 @@
 package crd
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/netip"
 	"strings"
@@ -41,7 +42,8 @@ const (
 )
 
 type probe struct {
-	from, to string // "ns/sa"; from "" is plain text from 198.18.5.5
+	from, to string // "ns/sa"; from "" is plain text from ip
+	ip       string // 198.18.5.5 when empty
 	port     uint16
 	method   string
 	target   string
@@ -53,7 +55,7 @@ func (p probe) check(t *testing.T, s *policy.Set) {
 	t.Helper()
 	ns, sa, _ := strings.Cut(p.to, "/")
 	pol := s.For(id(t, ns, sa))
-	r := policy.Request{SourceIP: netip.MustParseAddr("198.18.5.5"), Port: p.port, Method: p.method, Host: "x", Target: p.target}
+	r := policy.Request{SourceIP: netip.MustParseAddr(cmp.Or(p.ip, "198.18.5.5")), Port: p.port, Method: p.method, Host: "x", Target: p.target}
 	if p.header != nil {
 		r.Header = p.header
 	}
@@ -253,7 +255,7 @@ func TestCompile(t *testing.T) {
 			},
 			findings: []string{
 				`IngressBackend "bookstore/web": spec.sources[3]: IP range "10.0.0.1/8" is not a CIDR without host bits`,
-				`IngressBackend "bookstore/web": spec.sources[4]: kind "Service"`,
+				`IngressBackend "bookstore/web": spec.sources[4]: Service "bookstore/x" does not exist; the source is ignored`,
 				`IngressBackend "bookstore/web": spec.backends[2]: Service "bookstore/missing" does not exist`,
 				`IngressBackend "bookstore/web": spec.backends[3].port.number: Service "bookstore/bookstore" has no port 81`,
 				`IngressBackend "bookstore/web": spec.backends[4].port.protocol: protocol "grpc"`,
@@ -266,6 +268,27 @@ func TestCompile(t *testing.T) {
 				{from: "ingress/nginx", to: "bookstore/bookstore", target: "/", allow: true},
 				{from: "gw/envoy", to: "bookstore/bookstore", target: "/", allow: true},
 				{from: "default/x", to: "bookstore/bookstore", target: "/", allow: true}, // its address is in the range
+			},
+		},
+		{
+			// An ingress controller outside the mesh, named by its
+			// Service: the addresses of its ready endpoints, and only
+			// those, reach the backend.
+			name: "IngressBackend sources by Service",
+			cluster: Cluster{
+				Services: []Service{bookstoreSvc,
+					{Namespace: "ingress", Name: "nginx", Addresses: []netip.Addr{netip.MustParseAddr("198.18.7.1"), netip.MustParseAddr("198.18.7.2")}},
+					{Namespace: "bookstore", Name: "idle"}},
+				IngressBackends: []IngressBackend{decode[IngressBackend](t, `{"metadata":{"name":"web","namespace":"bookstore"},
+				  "spec":{"backends":[{"name":"bookstore","port":{"number":80}}],
+				    "sources":[{"kind":"Service","name":"nginx","namespace":"ingress"},{"kind":"Service","name":"idle"}]}}`)},
+			},
+			findings: []string{`IngressBackend "bookstore/web": spec.sources[1]: Service "bookstore/idle" has no ready endpoints; the source allows no one until it has`},
+			probes: []probe{
+				{ip: "198.18.7.1", to: "bookstore/bookstore", target: "/", allow: true},
+				{ip: "198.18.7.2", to: "bookstore/bookstore", target: "/", allow: true},
+				{ip: "198.18.7.3", to: "bookstore/bookstore", target: "/"},
+				{to: "bookstore/bookstore", target: "/"},
 			},
 		},
 	} {

@@ -15,6 +15,7 @@ const (
 	KindIngressBackend         = "IngressBackend"
 	KindServiceAccount         = "ServiceAccount"
 	KindIPRange                = "IPRange"
+	KindService                = "Service"
 	KindAuthenticatedPrincipal = "AuthenticatedPrincipal"
 )
 
@@ -143,8 +144,10 @@ type PortSpec struct {
 }
 
 // IngressSourceSpec is one source: Kind IPRange with Name a CIDR,
-// ServiceAccount with Name and Namespace (the IngressBackend's when
-// empty), or AuthenticatedPrincipal with Name a SPIFFE ID.
+// Service with Name and Namespace (the IngressBackend's when empty: the
+// addresses of its ready endpoints, as those of an ingress controller),
+// ServiceAccount with Name and Namespace (likewise), or
+// AuthenticatedPrincipal with Name a SPIFFE ID.
 type IngressSourceSpec struct {
 	Kind      string `json:"kind"`
 	Name      string `json:"name"`

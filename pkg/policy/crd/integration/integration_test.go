@@ -215,7 +215,7 @@ func TestServerRefusesWhatTheSchemaForbids(t *testing.T) {
 		{"ib protocol", ib + "spec: {backends: [{name: s, port: {number: 80, protocol: grpc}}], " + src + "}", "spec.backends[0].port.protocol"},
 		{"ib port", ib + "spec: {backends: [{name: s, port: {number: 0}}], " + src + "}", "spec.backends[0].port.number"},
 		{"ib service name", ib + "spec: {backends: [{name: '', port: {number: 80}}], " + src + "}", "spec.backends[0].name"},
-		{"ib source kind", ib + "spec: {" + be + ", sources: [{kind: Service, name: x}]}", "spec.sources[0].kind"},
+		{"ib source kind", ib + "spec: {" + be + ", sources: [{kind: Group, name: x}]}", "spec.sources[0].kind"},
 		{"ib source name", ib + "spec: {" + be + ", sources: [{kind: IPRange}]}", "spec.sources[0].name"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
