@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -185,9 +186,11 @@ func booksJWT(t *testing.T, e *Env) {
 		return strings.TrimSpace(string(b))
 	}
 	token, claims := read("token"), tokenClaims(t, read("token"))
-	// auth.jwt.jwks is a text field: config set stores the document as it is.
+	// auth.jwt.jwks is a text field: config set stores the document as it
+	// is. Scoped to books: the running bookstore pods must not start
+	// asking bookbuyer for a token.
 	e.Run(t, m.meshctl, "config", "set", "auth.jwt.enable=true", "auth.jwt.issuer="+claims.Issuer,
-		"auth.jwt.audiences="+strings.Join(claims.Audience, ","), "auth.jwt.jwks="+read("jwks.json"))
+		"auth.jwt.audiences="+strings.Join(claims.Audience, ","), "auth.jwt.jwks="+read("jwks.json"), booksOnly)
 	// Not enrolled: the sidecar comes from meshctl inject alone.
 	got, err := e.Clients.Kube.CoreV1().Namespaces().Get(testenv.Context(t), booksNamespace, metav1.GetOptions{})
 	if err == nil && got.Labels != nil && got.Labels[meshconfig.LabelMonitoredBy] != "" {
@@ -262,6 +265,75 @@ func booksJWT(t *testing.T, e *Env) {
 		t.Errorf("books' /api/stats: requests went from %d to %d over the refused calls; books' sidecar let them through", booksMid.Requests, booksAfter.Requests)
 	}
 	m.token = token
+	jwtScopedLive(t, e)
+}
+
+// booksOnly scopes JWT validation to the books namespace.
+const booksOnly = `auth.jwt.destinations=[{"namespace":"books"}]`
+
+// jwtScopedLive: JWT validation applies where auth.jwt.destinations says,
+// and a change reaches running proxies without a restart. While it names
+// books only, bookbuyer (no token) keeps buying from bookstore; naming
+// bookstore's identity as well makes bookstore's running proxy refuse
+// bookbuyer's calls with 401 within seconds; naming books only again
+// lets them through. `meshctl check` then finds every proxy on the
+// MeshConfig's live settings.
+func jwtScopedLive(t *testing.T, e *Env) {
+	m := &e.mesh
+	stats := func() callerStats {
+		var s callerStats
+		e.appStats(t, m.bookbuyer, &s)
+		return s
+	}
+	grows := func(what string, field func(callerStats) int64) {
+		t.Helper()
+		from := stats()
+		eventually(t, 30*time.Second, what, func(ctx context.Context) error {
+			var s callerStats
+			if err := e.appStatsCtx(ctx, m.bookbuyer, &s); err != nil {
+				return err
+			}
+			if field(s) <= field(from) {
+				return fmt.Errorf("still %d (last: %s)", field(s), s.Last)
+			}
+			return nil
+		})
+	}
+	ok := func(s callerStats) int64 { return s.OK }
+	grows("bookbuyer buys without a token while JWT is scoped to books", ok)
+
+	unauthorized := func() float64 {
+		return e.proxyCounter(t, m.bookstore, telemetry.MetricRequestsTotal, `direction="inbound"`, `peer="bookbuyer/bookbuyer"`, `status_class="4xx"`)
+	}
+	before := unauthorized()
+	start := time.Now()
+	e.Run(t, m.meshctl, "config", "set", `auth.jwt.destinations=[{"namespace":"books"},{"namespace":"bookstore","serviceAccount":"bookstore"}]`)
+	restored := false
+	t.Cleanup(func() {
+		// Later steps need bookbuyer buying, whatever failed here; the
+		// test's context is over by now.
+		if !restored {
+			cmd := exec.Command(m.meshctl, "config", "set", booksOnly)
+			cmd.Env = append(os.Environ(), "KUBECONFIG="+e.Kubeconfig)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("meshctl config set %s: %v\n%s", booksOnly, err, b)
+			}
+		}
+	})
+	eventually(t, 30*time.Second, "bookstore's running proxy to refuse bookbuyer's calls without a token", func(context.Context) error {
+		if n := unauthorized(); n <= before {
+			return fmt.Errorf("bookstore's proxy answered no 4xx to bookbuyer yet (%v)", n)
+		}
+		return nil
+	})
+	t.Logf("JWT required of bookstore: its running proxy refused bookbuyer %s after meshctl config set", time.Since(start).Round(10*time.Millisecond))
+	e.Run(t, m.meshctl, "config", "set", booksOnly)
+	restored = true
+	grows("bookbuyer buys again once JWT is scoped to books", ok)
+	out := e.Run(t, m.meshctl, "check", "-o", "json")
+	if !strings.Contains(out, `"data-plane-proxy-settings"`) {
+		t.Errorf("meshctl check -o json has no data-plane-proxy-settings check:\n%s", out)
+	}
 }
 
 // probesExempt: with JWT on, app's pod is Ready through a plain httpGet
