@@ -331,8 +331,28 @@ func jwtScopedLive(t *testing.T, e *Env) {
 	restored = true
 	grows("bookbuyer buys again once JWT is scoped to books", ok)
 	out := e.Run(t, m.meshctl, "check", "-o", "json")
-	if !strings.Contains(out, `"data-plane-proxy-settings"`) {
-		t.Errorf("meshctl check -o json has no data-plane-proxy-settings check:\n%s", out)
+	var report struct {
+		Categories []struct {
+			Checks []struct{ Name, Result, Error string }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatalf("meshctl check -o json: %v\n%s", err, out)
+	}
+	const settings = "proxies follow the MeshConfig's live settings"
+	found := false
+	for _, c := range report.Categories {
+		for _, ch := range c.Checks {
+			if ch.Name == settings {
+				found = true
+				if ch.Result != "success" {
+					t.Errorf("meshctl check: %q: %s %s", settings, ch.Result, ch.Error)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("meshctl check -o json has no check %q:\n%s", settings, out)
 	}
 }
 
