@@ -67,7 +67,8 @@ It needs list on those resources and create on pods/portforward.`,
 
   # For scripts: the success rate of every deployment of the mesh
   meshctl stat deploy -A -o json | jq -r '.rows[] | select(.stats.successRate != null) | "\(.namespace)/\(.name) \(.stats.successRate)"'`,
-		Args:      rangeArgs(1, 2),
+		// KIND is checked by Validate, which lists the kinds.
+		Args:      rangeArgs(0, 2),
 		RunE:      runOptions(f, o),
 		ValidArgs: []string{"deploy", "sts", "ds", "ns", "pod"},
 	}

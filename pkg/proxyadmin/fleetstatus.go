@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // ImageState compares the image a proxy runs with the MeshConfig's.
@@ -88,6 +90,8 @@ type FleetChannel struct {
 type Fleet struct {
 	Proxies []FleetRow `json:"proxies"`
 	now     time.Time
+	// namespaces shows the NAMESPACE column, as kubectl does with -A.
+	namespaces bool
 }
 
 // fleetColumn is one column of the fleet table.
@@ -96,8 +100,9 @@ type fleetColumn struct {
 	cell   func(r *FleetRow, now time.Time) string
 }
 
-// fleetColumns are the fleet table's columns, in order. The last,
-// PROBLEM, stays last: it is the only one whose width varies much.
+// fleetColumns are the fleet table's columns, in order. The first,
+// NAMESPACE, is shown with -A only; the last, PROBLEM, stays last: it is
+// the only one whose width varies much.
 var fleetColumns = []fleetColumn{
 	{"NAMESPACE", func(r *FleetRow, _ time.Time) string { return r.Namespace }},
 	{"POD", func(r *FleetRow, _ time.Time) string { return r.Pod }},
@@ -135,14 +140,18 @@ func (f *Fleet) WriteTable(out io.Writer) error {
 		_, err := io.WriteString(out, "No meshed pods found.\n")
 		return err
 	}
-	header := make([]string, len(fleetColumns))
-	for i, c := range fleetColumns {
+	columns := fleetColumns
+	if !f.namespaces {
+		columns = columns[1:]
+	}
+	header := make([]string, len(columns))
+	for i, c := range columns {
 		header[i] = c.header
 	}
 	rows := make([][]string, len(f.Proxies))
 	for i := range f.Proxies {
-		row := make([]string, len(fleetColumns))
-		for j, c := range fleetColumns {
+		row := make([]string, len(columns))
+		for j, c := range columns {
 			row[j] = c.cell(&f.Proxies[i], f.now)
 		}
 		rows[i] = row
@@ -204,7 +213,7 @@ func (o *StatusOptions) runFleet(ctx context.Context) error {
 	slices.SortFunc(rows, func(a, b FleetRow) int {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Pod, b.Pod))
 	})
-	f := &Fleet{Proxies: rows, now: o.now()}
+	f := &Fleet{Proxies: rows, now: o.now(), namespaces: o.AllNamespaces}
 	outdated := 0
 	for _, r := range rows {
 		if r.ImageState == ImageOutdated {
@@ -291,6 +300,11 @@ func newFleetRow(r Report, want Expected) FleetRow {
 				row.ImageState = ImageCurrent
 			}
 		}
+	}
+	var answer *AnswerError
+	if errors.As(r.Err, &answer) && answer.Code == http.StatusNotFound && answer.Path == wire.StatusPath {
+		row.Error = "the proxy serves no " + wire.StatusPath + " (404): it runs without identity, or predates it"
+		return row
 	}
 	if r.Err != nil {
 		// The row names the pod already.

@@ -91,7 +91,7 @@ func TestFleetRows(t *testing.T) {
 		"bookstore-3": {Err: errors.New(`pod "bookstore-3" in namespace "bookstore": GET /status: 503 Service Unavailable: not ready`)},
 		"bookbuyer-1": {Status: status("bookbuyer", true, "")},
 	}
-	f := &Fleet{now: now}
+	f := &Fleet{now: now, namespaces: true}
 	for _, p := range mine {
 		r, ok := reports[p.Name]
 		if err := unaskable(p); err != nil {

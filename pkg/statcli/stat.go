@@ -258,7 +258,11 @@ func statsOf(pods []*corev1.Pod, windows map[*corev1.Pod]trafficstats.Window, ma
 // proxy's window; a proxy that cannot be read, or whose answers cannot be
 // used, is listed instead.
 func (o *Options) readAll(ctx context.Context, pods []*corev1.Pod, open proxyadmin.Opener, clk clock.WithTicker) (map[*corev1.Pod]trafficstats.Window, []Unreadable) {
-	fmt.Fprintf(o.ErrOut, "Reading the metrics of %d proxies twice, %s apart (--window).\n", len(pods), o.Window)
+	proxies := "proxies"
+	if len(pods) == 1 {
+		proxies = "proxy"
+	}
+	fmt.Fprintf(o.ErrOut, "Reading the metrics of %d %s twice, %s apart (--window).\n", len(pods), proxies, o.Window)
 	var progress func(first, second, total int)
 	if o.Decorated {
 		p := cli.NewProgress(o.ErrOut, true, clk)

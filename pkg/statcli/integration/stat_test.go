@@ -135,7 +135,7 @@ func TestStat(t *testing.T) {
 			t.Fatalf("%s: %v\n%s", tc.cmd, err, stderr)
 		}
 		doc.WriteString("$ meshctl " + tc.cmd + "\n" + stdout + "\n")
-		if !strings.HasPrefix(stderr, "Reading the metrics of ") || !strings.Contains(stderr, " proxies twice, 10s apart (--window).\n") {
+		if !strings.HasPrefix(stderr, "Reading the metrics of ") || !strings.Contains(stderr, " twice, 10s apart (--window).\n") {
 			t.Errorf("%s: stderr %q does not say what is read", tc.cmd, stderr)
 		}
 		if tc.o.To == "" && tc.o.Name == "" && tc.o.Kind != statcli.KindStatefulSet && !strings.Contains(stderr, `Warning: the proxy of pod "api-5d8f7c9b4-1" in namespace "`+ns+`" was not read: its proxy serves no metrics`) {
