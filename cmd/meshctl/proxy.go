@@ -1,12 +1,14 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/meshctl/meshctl/pkg/cli"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxy/admin"
 	"github.com/meshctl/meshctl/pkg/proxyadmin"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
@@ -29,20 +31,38 @@ in the pod's namespace, and nothing else.`,
 func newProxyStatusCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &proxyadmin.StatusOptions{IOStreams: streams}
 	cmd := &cobra.Command{
-		Use:   "status POD",
-		Short: "Show a proxy's identity, certificate, trust bundle and channel",
-		Long: `Show what the proxy of POD reports on its admin port (` + wire.StatusPath + `): its workload
-identity (SPIFFE ID), its certificate's serial, expiry and next renewal, the
-issuer that signed it, the trust anchors it trusts, and its channel to the
-controller (connected or not, the snapshot it holds).`,
-		Example: `  # The proxy of one bookstore pod
+		Use:   "status [POD]",
+		Short: "Show the proxies of a namespace, or one proxy's identity, certificate and channel",
+		Long: `Without POD, show every meshed pod of the namespace (-n, or the kubeconfig
+context's; every namespace with -A), one row each: whether its proxy is ready,
+the sidecar version it was injected with (the ` + meshconfig.LabelProxyVersion + ` label),
+whether its image is the MeshConfig's (current) or another (outdated: restart
+the workload to inject the current one), and what the proxy reports on its
+admin port (` + wire.StatusPath + `): its identity, when its certificate expires, and
+its channel to the controller (connected or not, the snapshot it holds). A
+proxy that cannot be asked is a row that says why (PROBLEM); the others are
+shown all the same. The proxies are read ` + strconv.Itoa(proxyadmin.FleetConcurrency) + ` at a time, one port-forward
+each; the pods with one List, the MeshConfig with one Get (without the
+permission to read it, images are not compared).
+
+With POD, show everything the proxy of POD reports: its workload identity
+(SPIFFE ID), its certificate's serial, expiry and next renewal, the issuer
+that signed it, the trust anchors it trusts, and its channel.`,
+		Example: `  # Every proxy of the bookstore namespace
+  meshctl proxy status -n bookstore
+
+  # Every proxy of the mesh, for scripts: the outdated ones
+  meshctl proxy status -A -o json | jq -r '.proxies[] | select(.imageState == "outdated") | .namespace + "/" + .pod'
+
+  # The proxy of one bookstore pod
   meshctl proxy status -n bookstore bookstore-5d8f7c9b4-x2x7q
 
   # For scripts: the certificate's expiry
   meshctl proxy status -n bookstore bookstore-5d8f7c9b4-x2x7q -o json | jq -r .identity.certificate.notAfter`,
-		Args: exactArgs(1),
+		Args: rangeArgs(0, 1),
 		RunE: runOptions(f, o),
 	}
+	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "show the meshed pods of every namespace (without POD)")
 	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatJSON, cli.FormatYAML)
 	return cmd
 }

@@ -1,23 +1,19 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshctl/meshctl/internal/proxytest"
 	"github.com/meshctl/meshctl/internal/syncbuf"
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
@@ -34,56 +30,11 @@ type meshProxy struct {
 }
 
 // startMeshProxy builds mesh-proxy and runs it at log level info, with
-// metrics, on free ports, until the test ends.
+// metrics, on free ports, until the test ends (proxytest.StartProcess).
 func startMeshProxy(t *testing.T) *meshProxy {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "mesh-proxy")
-	build := exec.Command("go", "build", "-o", bin, "github.com/meshctl/meshctl/cmd/mesh-proxy")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building mesh-proxy: %v\n%s", err, out)
-	}
-	run := wire.Run{LogLevel: wire.LogInfo, InboundPort: freePort(t), OutboundPort: freePort(t), AdminPort: freePort(t), Metrics: true}
-	p := &meshProxy{admin: "127.0.0.1:" + strconv.Itoa(int(run.AdminPort)), log: &syncbuf.Buffer{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, run.Args()...)
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("starting mesh-proxy: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("mesh-proxy's log:\n%s", p.log.String())
-		}
-	})
-	// Ready once its listeners are up: wait for the admin port to say so.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + p.admin + wire.ReadyPath)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mesh-proxy is not ready after 30s: %v\n%s", err, p.log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func freePort(t *testing.T) int32 {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return int32(l.Addr().(*net.TCPAddr).Port)
+	p := proxytest.StartProcess(t)
+	return &meshProxy{admin: p.Admin, log: p.Log}
 }
 
 // meshedPod creates a Running pod on node whose spec carries the injected

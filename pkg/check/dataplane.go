@@ -252,7 +252,7 @@ func checkProxyImage(ctx context.Context, env *Env) error {
 			if c == nil {
 				continue
 			}
-			same, err := sameImage(c.Image, want)
+			same, err := proxyconfig.SameImage(c.Image, want)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("pod %s/%s, container %s: %w", pod.Namespace, pod.Name, c.Name, err))
 				continue

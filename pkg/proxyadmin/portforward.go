@@ -51,50 +51,99 @@ func (c *Client) Get(ctx context.Context, namespace, pod, path string) ([]byte, 
 
 // Do is Get with another method, and body, when not nil, sent as JSON.
 func (c *Client) Do(ctx context.Context, namespace, pod, method, path string, body []byte) ([]byte, error) {
-	timeout := c.Timeout
-	if timeout == 0 {
-		timeout = 30 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout())
 	defer cancel()
-	name := fmt.Sprintf("pod %q in namespace %q", pod, namespace)
+	f, err := c.Open(ctx, namespace, pod)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Do(ctx, method, path, body)
+}
 
+func (c *Client) timeout() time.Duration {
+	if c.Timeout == 0 {
+		return 30 * time.Second
+	}
+	return c.Timeout
+}
+
+// Forward is a port-forward to the admin port of one pod's proxy, open
+// until Close, so that reading a proxy several times costs one
+// port-forward. Each request over it is a connection of its own.
+type Forward struct {
+	name   string // the pod, for errors
+	url    string // http://127.0.0.1:<local port>
+	stop   chan struct{}
+	done   chan error
+	errOut *syncbuf.Buffer
+}
+
+// Open starts a port-forward to the admin port of pod's proxy through the
+// API server and waits until it listens; ctx bounds the wait, not the
+// forward, which lasts until Close. A refusal names the RBAC permission.
+func (c *Client) Open(ctx context.Context, namespace, pod string) (*Forward, error) {
+	name := fmt.Sprintf("pod %q in namespace %q", pod, namespace)
 	d, err := c.dialer(namespace, pod)
 	if err != nil {
 		return nil, fmt.Errorf("%s: port-forward: %w", name, err)
 	}
 	dialer := &recordingDialer{Dialer: d}
-	stop, ready := make(chan struct{}), make(chan struct{})
-	var errOut syncbuf.Buffer
-	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:" + strconv.Itoa(wire.AdminPort)}, stop, ready, io.Discard, &errOut)
+	f := &Forward{name: name, stop: make(chan struct{}), done: make(chan error, 1), errOut: &syncbuf.Buffer{}}
+	ready := make(chan struct{})
+	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:" + strconv.Itoa(wire.AdminPort)}, f.stop, ready, io.Discard, f.errOut)
 	if err != nil {
 		return nil, fmt.Errorf("%s: port-forward: %w", name, err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- fw.ForwardPorts() }()
-	defer func() { close(stop); <-done }()
+	go func() { f.done <- fw.ForwardPorts() }()
 	select {
 	case <-ready:
-	case err := <-done:
-		done <- err // for the deferred receive
+	case err := <-f.done:
+		f.done <- err // for Close
+		f.Close()
 		if dialer.err != nil {
 			// The forwarder keeps only the text of the API server's answer.
 			err = kube.ExplainForbidden(dialer.err, "create", "pods/portforward", namespace)
 		}
-		return nil, fmt.Errorf("%s: port-forward to the proxy's admin port %d: %w%s", name, wire.AdminPort, err, detail(&errOut))
+		return nil, fmt.Errorf("%s: port-forward to the proxy's admin port %d: %w%s", name, wire.AdminPort, err, detail(f.errOut))
 	case <-ctx.Done():
+		f.Close()
 		return nil, fmt.Errorf("%s: port-forward to the proxy's admin port %d: %w", name, wire.AdminPort, ctx.Err())
 	}
 	ports, err := fw.GetPorts()
 	if err != nil || len(ports) != 1 {
+		f.Close()
 		return nil, fmt.Errorf("%s: port-forward: no local port (%v)", name, err)
 	}
-	url := "http://127.0.0.1:" + strconv.Itoa(int(ports[0].Local)) + path
+	f.url = "http://127.0.0.1:" + strconv.Itoa(int(ports[0].Local))
+	return f, nil
+}
+
+// Close stops the port-forward and waits for it to end.
+func (f *Forward) Close() {
+	select {
+	case <-f.stop:
+		return
+	default:
+	}
+	close(f.stop)
+	err := <-f.done
+	f.done <- err
+}
+
+// Get returns the body of GET path, as Client.Get does.
+func (f *Forward) Get(ctx context.Context, path string) ([]byte, error) {
+	return f.Do(ctx, http.MethodGet, path, nil)
+}
+
+// Do is Get with another method, and body, when not nil, sent as JSON.
+func (f *Forward) Do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	name := f.name
 	var reqBody io.Reader
 	if body != nil {
 		reqBody = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, url, reqBody)
+	req, err := http.NewRequestWithContext(ctx, method, f.url+path, reqBody)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +152,7 @@ func (c *Client) Do(ctx context.Context, namespace, pod, method, path string, bo
 	}
 	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s %s on the proxy's admin port: %w%s", name, method, path, err, detail(&errOut))
+		return nil, fmt.Errorf("%s: %s %s on the proxy's admin port: %w%s", name, method, path, err, detail(f.errOut))
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))

@@ -16,11 +16,17 @@ import (
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
-// StatusOptions are the inputs of `meshctl proxy status POD`.
+// StatusOptions are the inputs of `meshctl proxy status [POD]`.
 type StatusOptions struct {
 	genericiooptions.IOStreams
-	// Pod and Namespace name the pod.
+	// Pod and Namespace name the pod. Without Pod, every meshed pod of
+	// Namespace is shown, one row each (the fleet view).
 	Pod, Namespace string
+	// AllNamespaces shows the meshed pods of every namespace (no Pod).
+	AllNamespaces bool
+	// MeshName and MeshNamespace find the MeshConfig the fleet view
+	// compares images with.
+	MeshName, MeshNamespace string
 	// Output is table, json or yaml.
 	Output cli.Format
 	// Clients reaches the cluster.
@@ -40,15 +46,24 @@ func (o *StatusOptions) Complete(f cli.Factory, args []string) error {
 	}
 	o.Namespace = ns
 	o.Clients = f.Clients
+	s := f.Settings()
+	o.MeshName, o.MeshNamespace = s.MeshName, s.MeshNamespace
 	return nil
 }
 
-// Validate checks the pod's name.
+// Validate checks that a pod is not asked for in every namespace.
 func (o *StatusOptions) Validate() error {
-	if o.Pod == "" {
-		return cli.UsageErrorf("a pod name is required")
+	if o.Pod != "" && o.AllNamespaces {
+		return cli.UsageErrorf("a pod is named in one namespace: drop POD or --all-namespaces")
 	}
 	return nil
+}
+
+func (o *StatusOptions) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
 }
 
 // ProxyStatus is what `meshctl proxy status` prints: the pod and what its
@@ -60,8 +75,12 @@ type ProxyStatus struct {
 	now time.Time
 }
 
-// Run reads the proxy's /status through a port-forward and prints it.
+// Run reads the proxy's /status through a port-forward and prints it;
+// without a pod, the fleet view.
 func (o *StatusOptions) Run(ctx context.Context) error {
+	if o.Pod == "" {
+		return o.runFleet(ctx)
+	}
 	c, err := o.Clients()
 	if err != nil {
 		return err
@@ -77,10 +96,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s := ProxyStatus{Pod: o.Pod, Namespace: o.Namespace, Status: st, now: time.Now()}
-	if o.Now != nil {
-		s.now = o.Now()
-	}
+	s := ProxyStatus{Pod: o.Pod, Namespace: o.Namespace, Status: st, now: o.now()}
 	return cli.Write(o.Out, o.Output, &s)
 }
 

@@ -40,6 +40,7 @@ var journey = []step{
 	{"meshctl identity rotate, issuer then anchor, under load: no purchase fails", identityRotation},
 	{"books->stars with JWT, injected by meshctl inject into a namespace not enrolled", booksJWT},
 	{"permissive disable: bookbuyer keeps buying, bookthief gets 403; enable lets it steal again", bookstoreAuthorization},
+	{"meshctl proxy status -A and meshctl stat count what the step's own load sent", meshStat},
 	{"proxy image differing from the MeshConfig fails check", meshImageMismatch},
 	{"meshctl uninstall leaves no mesh objects, apps keep serving", meshUninstall},
 }

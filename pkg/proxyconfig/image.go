@@ -1,4 +1,4 @@
-package check
+package proxyconfig
 
 import (
 	"fmt"
@@ -6,17 +6,18 @@ import (
 	"github.com/distribution/reference"
 )
 
-// sameImage reports whether two image references name the same image, as a
+// SameImage reports whether two image references name the same image, as a
 // container runtime resolves them: "mesh-proxy" is docker.io/library/mesh-proxy:latest.
 // When either names a digest, the digests must be equal, since a digest
 // pins content and a tag does not; otherwise the repositories and tags must
-// be.
-func sameImage(a, b string) (bool, error) {
-	ra, err := parseImage(a)
+// be. `meshctl check` and `meshctl proxy status` compare a running proxy's
+// image with the MeshConfig's (Config.Image) with it.
+func SameImage(a, b string) (bool, error) {
+	ra, err := ParseImage(a)
 	if err != nil {
 		return false, err
 	}
-	rb, err := parseImage(b)
+	rb, err := ParseImage(b)
 	if err != nil {
 		return false, err
 	}
@@ -31,7 +32,9 @@ func sameImage(a, b string) (bool, error) {
 	return tagOf(ra) == tagOf(rb), nil
 }
 
-func parseImage(s string) (reference.Named, error) {
+// ParseImage parses an image reference as a container runtime does, the
+// tag defaulting to latest.
+func ParseImage(s string) (reference.Named, error) {
 	r, err := reference.ParseNormalizedNamed(s)
 	if err != nil {
 		return nil, fmt.Errorf("image %q: %w", s, err)

@@ -1,0 +1,246 @@
+// Package integration_test holds `meshctl stat` to a real API server, with
+// real port-forwards through it to proxies on this machine (the stand-in
+// kubelet of internal/pfkubelet): the rows and their figures, the cost in
+// API requests and port-forwards, and its benchmark at 50 namespaces and
+// 1,000 meshed pods. It lives apart from package statcli so that
+// statcli's unit tests and fuzz target start no server.
+package integration_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+
+	_ "github.com/meshctl/meshctl/internal/golden"
+	"github.com/meshctl/meshctl/internal/pfkubelet"
+	"github.com/meshctl/meshctl/internal/proxytest"
+	"github.com/meshctl/meshctl/internal/testenv"
+	"github.com/meshctl/meshctl/pkg/identity"
+	"github.com/meshctl/meshctl/pkg/kube"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
+)
+
+// env is the API server shared by this package's integration tests.
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
+
+// cluster is a test's pods and where their admin ports are: the kubelet
+// routes each pod's admin port to its address.
+type cluster struct {
+	t       testing.TB
+	kubelet *pfkubelet.Kubelet
+	node    string
+
+	mu     sync.Mutex
+	admins map[string]string // namespace/pod -> admin address
+}
+
+func newCluster(t testing.TB) *cluster {
+	t.Helper()
+	if env.External {
+		t.Fatal("these tests register a kubelet of their own; run them against the test API server, not " + testenv.EnvKubeconfig)
+	}
+	c := &cluster{t: t, admins: map[string]string{}}
+	c.kubelet = pfkubelet.Start(t, func(ns, pod, port string) (string, bool) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		addr, ok := c.admins[ns+"/"+pod]
+		return addr, ok && port == fmt.Sprint(wire.AdminPort)
+	})
+	c.node = c.kubelet.Node(t, env)
+	return c
+}
+
+// deployment creates a deployment of the ServiceAccount sa, a ReplicaSet
+// it controls and one pod per admin address (unmeshed where the address
+// is empty), as the controllers would have; the pods are Running on the
+// cluster's node.
+func (c *cluster) deployment(ns, name, sa string, admins ...string) {
+	c.t.Helper()
+	ctx := testenv.Context(c.t)
+	labels := map[string]string{"app": name}
+	d, err := env.Clients.Kube.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: appSpec(sa)},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		c.t.Fatalf("creating deployment %s/%s: %v", ns, name, err)
+	}
+	rs, err := env.Clients.Kube.AppsV1().ReplicaSets(ns).Create(ctx, &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name + "-5d8f7c9b4", OwnerReferences: []metav1.OwnerReference{
+			{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID, Controller: ptr.To(true)}}},
+		Spec: appsv1.ReplicaSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: appSpec(sa)},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		c.t.Fatalf("creating replicaset %s/%s: %v", ns, name, err)
+	}
+	owner := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}
+	for i, addr := range admins {
+		c.pod(ns, fmt.Sprintf("%s-%d", rs.Name, i+1), sa, labels, &owner, addr)
+	}
+}
+
+// statefulSet is deployment's counterpart for a StatefulSet.
+func (c *cluster) statefulSet(ns, name, sa string, admins ...string) {
+	c.t.Helper()
+	labels := map[string]string{"app": name}
+	s, err := env.Clients.Kube.AppsV1().StatefulSets(ns).Create(testenv.Context(c.t), &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.StatefulSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: appSpec(sa)},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		c.t.Fatalf("creating statefulset %s/%s: %v", ns, name, err)
+	}
+	owner := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: s.Name, UID: s.UID, Controller: ptr.To(true)}
+	for i, addr := range admins {
+		c.pod(ns, fmt.Sprintf("%s-%d", name, i), sa, labels, &owner, addr)
+	}
+}
+
+// pod creates a Running pod; meshed, with its proxy ready, when admin
+// is not empty.
+func (c *cluster) pod(ns, name, sa string, labels map[string]string, owner *metav1.OwnerReference, admin string) {
+	c.t.Helper()
+	ctx := testenv.Context(c.t)
+	spec := appSpec(sa)
+	spec.NodeName = c.node
+	if admin != "" {
+		spec.InitContainers = []corev1.Container{proxyContainer(c.t)}
+	}
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: spec}
+	if owner != nil {
+		p.OwnerReferences = []metav1.OwnerReference{*owner}
+	}
+	pods := env.Clients.Kube.CoreV1().Pods(ns)
+	created, err := pods.Create(ctx, p, metav1.CreateOptions{})
+	if err != nil {
+		c.t.Fatalf("creating pod %s/%s: %v", ns, name, err)
+	}
+	created.Status.Phase = corev1.PodRunning
+	if admin != "" {
+		created.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: proxyconfig.ProxyContainerName, Ready: true}}
+	}
+	if _, err := pods.UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		c.t.Fatalf("pod %s/%s: status: %v", ns, name, err)
+	}
+	if admin != "" {
+		c.mu.Lock()
+		c.admins[ns+"/"+name] = admin
+		c.mu.Unlock()
+	}
+}
+
+func appSpec(sa string) corev1.PodSpec {
+	return corev1.PodSpec{ServiceAccountName: sa, AutomountServiceAccountToken: ptr.To(false), Containers: []corev1.Container{{Name: "app", Image: "app:1"}}}
+}
+
+// proxyContainer is the sidecar the injector adds, with identity.
+func proxyContainer(t testing.TB) corev1.Container {
+	t.Helper()
+	pc, err := proxyconfig.New(meshconfig.DefaultSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrl, err := meshconfig.ControllerID(identity.DefaultTrustDomain, meshconfig.DefaultMeshNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := pc.NativeSidecarContainer()
+	run := pc.Run()
+	run.Identity = &wire.Identity{ControllerAddress: meshconfig.ControllerAddress(meshconfig.DefaultMeshNamespace), ControllerID: ctrl}
+	proxy.Args = run.Args()
+	return proxy
+}
+
+// idle is an admin port whose proxy carries nothing.
+func idle(t testing.TB) string { return proxytest.StartAdmin(t, proxytest.Options{}).Addr }
+
+// counter counts the API requests a client makes, by verb and resource.
+type counter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// clients are admin clients whose requests c counts.
+func (c *counter) clients(t testing.TB) *kube.Clients {
+	t.Helper()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(req *http.Request) (*http.Response, error) {
+			c.count(req)
+			return rt.RoundTrip(req)
+		})
+	})
+	kc, err := kube.NewClientsForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kc
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// count files a request as VERB resource[/subresource]: a List is a GET
+// of a collection, a Get one of an object.
+func (c *counter) count(req *http.Request) {
+	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+	// /api/v1/[namespaces/NS/]RESOURCE[/NAME[/SUB]] or /apis/G/V/...
+	if len(parts) > 0 && parts[0] == "apis" && len(parts) > 1 {
+		parts = parts[1:]
+	}
+	if len(parts) < 2 {
+		return
+	}
+	rest := parts[2:]
+	if len(rest) >= 2 && rest[0] == "namespaces" && len(rest) > 2 {
+		rest = rest[2:]
+	}
+	verb := req.Method
+	switch {
+	case len(rest) == 1 && req.Method == http.MethodGet:
+		verb = "LIST"
+	case len(rest) == 3:
+		rest = []string{rest[0] + "/" + rest[2]}
+	}
+	key := verb + " " + rest[0]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[key]++
+}
+
+func (c *counter) reset() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.n
+	c.n = nil
+	return n
+}
+
+// stepClock is when the golden tests' clock starts.
+var stepClock = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
