@@ -46,7 +46,27 @@ type Expected struct {
 	// Controller is the identity of the mesh's controller, which a proxy
 	// of this mesh talks to; zero when the MeshConfig could not be read.
 	Controller identity.ID
+	// Settings is the channel.Settings.Digest of the MeshConfig's live
+	// settings (proxyconfig.LiveSettings); empty when it could not be
+	// read.
+	Settings string
 }
+
+// SettingsState compares the live settings a proxy follows with the
+// MeshConfig's.
+type SettingsState string
+
+// The settings states.
+const (
+	// SettingsCurrent: the proxy follows the MeshConfig's live settings.
+	SettingsCurrent SettingsState = "current"
+	// SettingsLagging: it follows older ones (not connected to the
+	// channel), or refused the latest (the row's problem says why).
+	SettingsLagging SettingsState = "lagging"
+	// SettingsUnknown: the MeshConfig or the proxy could not be read, or
+	// the proxy is too old to say.
+	SettingsUnknown SettingsState = "unknown"
+)
 
 // FleetRow is one meshed pod's proxy in `meshctl proxy status` without a
 // POD: what its pod says and what the proxy reports on /status, or why it
@@ -72,6 +92,9 @@ type FleetRow struct {
 	CertificateNotAfter *time.Time `json:"certificateNotAfter,omitempty"`
 	// Channel is the proxy's channel to the controller.
 	Channel *FleetChannel `json:"channel,omitempty"`
+	// Settings says whether the proxy follows the MeshConfig's live
+	// settings (egress, log level, tracing, JWT).
+	Settings SettingsState `json:"settings"`
 	// Error is why the proxy could not be asked, or what it reports as
 	// wrong; empty when all is well.
 	Error string `json:"error,omitempty"`
@@ -125,6 +148,7 @@ var fleetColumns = []fleetColumn{
 		}
 		return "disconnected"
 	}},
+	{"SETTINGS", func(r *FleetRow, _ time.Time) string { return string(r.Settings) }},
 	{"SNAPSHOT", func(r *FleetRow, _ time.Time) string {
 		if r.Channel == nil {
 			return "-"
@@ -241,6 +265,9 @@ func ExpectedOf(ctx context.Context, c *kube.Clients, mesh, meshNamespace string
 	} else {
 		want.Image = pc.Image
 	}
+	if live, err := proxyconfig.LiveSettings(mc.Spec); err == nil {
+		want.Settings = live.Digest()
+	}
 	td := cmp.Or(mc.Spec.Identity.TrustDomain, meshconfig.DefaultTrustDomain)
 	if want.Controller, err = meshconfig.ControllerID(td, meshNamespace); err != nil {
 		errs = append(errs, fmt.Errorf("the MeshConfig of mesh %q: trust domain: %w", mesh, err))
@@ -285,7 +312,7 @@ func unaskable(pod *corev1.Pod) error {
 // and its status report.
 func newFleetRow(r Report, want Expected) FleetRow {
 	p := r.Pod
-	row := FleetRow{Namespace: p.Namespace, Pod: p.Name, Version: p.Labels[meshconfig.LabelProxyVersion], ImageState: ImageUnknown}
+	row := FleetRow{Namespace: p.Namespace, Pod: p.Name, Version: p.Labels[meshconfig.LabelProxyVersion], ImageState: ImageUnknown, Settings: SettingsUnknown}
 	if cs := proxyconfig.ProxyStatusOf(p); cs != nil {
 		row.Ready = cs.Ready
 	}
@@ -320,6 +347,15 @@ func newFleetRow(r Report, want Expected) FleetRow {
 		}
 		if id.LastError != "" {
 			problems = append(problems, "certificate: "+id.LastError)
+		}
+	}
+	if st := r.Status.Settings; st != nil && want.Settings != "" {
+		row.Settings = SettingsLagging
+		if st.Digest == want.Settings && st.Error == "" {
+			row.Settings = SettingsCurrent
+		}
+		if st.Error != "" {
+			problems = append(problems, "settings: "+st.Error)
 		}
 	}
 	if ch := r.Status.Channel; ch != nil {

@@ -54,7 +54,8 @@ func TestFleetRows(t *testing.T) {
 	}
 	other, _ := meshconfig.ControllerID(identity.DefaultTrustDomain, "other-mesh")
 	const current, old = "ghcr.io/meshctl/mesh-proxy:v0.4.0", "ghcr.io/meshctl/mesh-proxy:v0.3.0"
-	want := Expected{Image: current, Controller: ctrl}
+	const settingsNow, settingsBefore = "sha256:aa11", "sha256:bb22"
+	want := Expected{Image: current, Controller: ctrl, Settings: settingsNow}
 	status := func(ns string, connected bool, lastErr string) admin.Status {
 		return admin.Status{
 			Identity: &credentials.Status{ID: "spiffe://cluster.local/ns/" + ns + "/sa/" + ns,
@@ -85,11 +86,15 @@ func TestFleetRows(t *testing.T) {
 	if all, others := meshedPods(items, identity.ID{}); len(all) != 7 || others != 0 {
 		t.Errorf("without the MeshConfig: %d shown, %d left out; want every meshed pod", len(all), others)
 	}
+	withSettings := func(st admin.Status, digest, refused string) admin.Status {
+		st.Settings = &admin.SettingsStatus{Digest: digest, Error: refused}
+		return st
+	}
 	reports := map[string]Report{
-		"bookstore-1": {Status: status("bookstore", true, "")},
-		"bookstore-2": {Status: status("bookstore", false, "dial tcp 10.96.0.9:9444: connection refused")},
+		"bookstore-1": {Status: withSettings(status("bookstore", true, ""), settingsNow, "")},
+		"bookstore-2": {Status: withSettings(status("bookstore", false, "dial tcp 10.96.0.9:9444: connection refused"), settingsBefore, "")},
 		"bookstore-3": {Err: errors.New(`pod "bookstore-3" in namespace "bookstore": GET /status: 503 Service Unavailable: not ready`)},
-		"bookbuyer-1": {Status: status("bookbuyer", true, "")},
+		"bookbuyer-1": {Status: withSettings(status("bookbuyer", true, ""), settingsNow, "jwt: jwks: no keys")},
 	}
 	f := &Fleet{now: now, namespaces: true}
 	for _, p := range mine {
@@ -111,6 +116,14 @@ func TestFleetRows(t *testing.T) {
 		if got := byName[name].ImageState; got != state {
 			t.Errorf("%s: image %s, want %s", name, got, state)
 		}
+	}
+	for name, state := range map[string]SettingsState{"bookstore-1": SettingsCurrent, "bookstore-2": SettingsLagging, "bookbuyer-1": SettingsLagging, "bookstore-3": SettingsUnknown} {
+		if got := byName[name].Settings; got != state {
+			t.Errorf("%s: settings %s, want %s", name, got, state)
+		}
+	}
+	if r := byName["bookbuyer-1"]; !bytes.Contains([]byte(r.Error), []byte("settings: jwt: jwks: no keys")) {
+		t.Errorf("refused settings not named: %q", r.Error)
 	}
 	if r := byName["bookstore-1"]; r.Error != "" || r.Identity == "" || r.Channel == nil || !r.Channel.Connected || r.CertificateNotAfter == nil {
 		t.Errorf("a healthy proxy: %+v", r)
