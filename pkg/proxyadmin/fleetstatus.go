@@ -176,7 +176,9 @@ func (f *Fleet) WriteTable(out io.Writer) error {
 	for i := range f.Proxies {
 		row := make([]string, len(columns))
 		for j, c := range columns {
-			row[j] = c.cell(&f.Proxies[i], f.now)
+			// Cells hold what proxies sent: no escape sequence reaches the
+			// terminal, no new line forges a row.
+			row[j] = Printable(c.cell(&f.Proxies[i], f.now))
 		}
 		rows[i] = row
 	}

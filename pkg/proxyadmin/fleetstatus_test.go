@@ -74,16 +74,17 @@ func TestFleetRows(t *testing.T) {
 		fleetPod(t, "legacy", "old-1", old, "v0.2.0", identity.ID{}, true),
 		fleetPod(t, "elsewhere", "theirs", current, "v0.4.0", other, true),
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "bookstore", Name: "plain"}},
+		fleetPod(t, "bookstore", "bookstore-evil", current, "v0.4.0", ctrl, true),
 	}
 	items := make([]corev1.Pod, len(pods))
 	for i, p := range pods {
 		items[i] = *p
 	}
 	mine, others := meshedPods(items, ctrl)
-	if len(mine) != 6 || others != 1 {
-		t.Fatalf("meshedPods: %d of this mesh, %d of others; want 6 (the plain pod and another mesh's left out) and 1", len(mine), others)
+	if len(mine) != 7 || others != 1 {
+		t.Fatalf("meshedPods: %d of this mesh, %d of others; want 7 (the plain pod and another mesh's left out) and 1", len(mine), others)
 	}
-	if all, others := meshedPods(items, identity.ID{}); len(all) != 7 || others != 0 {
+	if all, others := meshedPods(items, identity.ID{}); len(all) != 8 || others != 0 {
 		t.Errorf("without the MeshConfig: %d shown, %d left out; want every meshed pod", len(all), others)
 	}
 	withSettings := func(st admin.Status, digest, refused string) admin.Status {
@@ -95,6 +96,12 @@ func TestFleetRows(t *testing.T) {
 		"bookstore-2": {Status: withSettings(status("bookstore", false, "dial tcp 10.96.0.9:9444: connection refused"), settingsBefore, "")},
 		"bookstore-3": {Err: errors.New(`pod "bookstore-3" in namespace "bookstore": GET /status: 503 Service Unavailable: not ready`)},
 		"bookbuyer-1": {Status: withSettings(status("bookbuyer", true, ""), settingsNow, "jwt: jwks: no keys")},
+		// A proxy that is not ours writes to the terminal, and a row of
+		// its own, if it can.
+		"bookstore-evil": {Status: admin.Status{
+			Identity: &credentials.Status{ID: "spiffe://cluster.local/ns/x/sa/y\x1b]0;pwned\x07", LastError: "\x1b[2J\x1b[H"},
+			Channel:  &proxychannel.Status{Connected: false, LastError: "x\nbookstore   forged   true", Version: channel.Version{Hash: "sha256:\u202eevil"}},
+		}},
 	}
 	f := &Fleet{now: now, namespaces: true}
 	for _, p := range mine {
@@ -155,6 +162,11 @@ func TestFleetRows(t *testing.T) {
 			t.Fatal(err)
 		}
 		golden.Assert(t, "testdata/"+c.name+".golden", b.Bytes())
+		if c.name == "fleet.table" {
+			if bytes.ContainsAny(b.Bytes(), "\x1b\x07\u202e") || bytes.Count(b.Bytes(), []byte("\n")) != len(f.Proxies)+1 {
+				t.Errorf("a proxy's text reaches the terminal, or forges a row:\n%q", b.String())
+			}
+		}
 	}
 	var b bytes.Buffer
 	if err := (&Fleet{}).WriteTable(&b); err != nil || b.String() != "No meshed pods found.\n" {

@@ -121,7 +121,9 @@ func (s *ProxyStatus) WriteYAML(out io.Writer) error { return cli.EncodeYAML(out
 func (s *ProxyStatus) WriteTable(out io.Writer) error {
 	var b strings.Builder
 	line := func(k, format string, args ...any) {
-		fmt.Fprintf(&b, "%-14s "+format+"\n", append([]any{k + ":"}, args...)...)
+		// The values are the proxy's: Printable keeps them from writing
+		// to the terminal.
+		fmt.Fprintf(&b, "%-14s %s\n", k+":", Printable(fmt.Sprintf(format, args...)))
 	}
 	line("Pod", "%s/%s", s.Namespace, s.Pod)
 	if id := s.Identity; id != nil {

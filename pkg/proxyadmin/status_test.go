@@ -92,3 +92,19 @@ func ptrAlways() *corev1.ContainerRestartPolicy {
 	p := corev1.ContainerRestartPolicyAlways
 	return &p
 }
+
+// A proxy's /status is its own text: what the table shows of it cannot
+// write to the terminal.
+func TestStatusTableIsPrintable(t *testing.T) {
+	s := testStatus()
+	s.Identity.LastError = "\x1b[2J\x1b[Hrenewal failed"
+	s.Channel.LastError = "x\nTrust anchors: forged"
+	var b bytes.Buffer
+	if err := s.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(b.String(), "\x1b") || strings.Contains(b.String(), "\nTrust anchors: forged") ||
+		!strings.Contains(b.String(), `\x1b[2J\x1b[Hrenewal failed`) {
+		t.Errorf("the proxy's text reaches the terminal:\n%q", b.String())
+	}
+}

@@ -200,7 +200,9 @@ func (o *Options) Run(ctx context.Context) error {
 		res.Rows = append(res.Rows, row)
 	}
 	for _, u := range unreadable {
-		fmt.Fprintf(o.ErrOut, "Warning: the proxy of pod %q in namespace %q was not read: %s\n", u.Pod, u.Namespace, u.Error)
+		// The error may hold what the proxy answered: no escape sequence
+		// reaches the terminal.
+		fmt.Fprintf(o.ErrOut, "Warning: the proxy of pod %q in namespace %q was not read: %s\n", u.Pod, u.Namespace, proxyadmin.Printable(u.Error))
 	}
 	f := o.Output
 	if f == FormatWide {

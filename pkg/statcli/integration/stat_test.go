@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -289,6 +291,18 @@ func TestStatRefusals(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `deployment/nope in namespace "`+ns+`": deployments.apps "nope" not found`) {
 		t.Errorf("--from a deployment that does not exist: %v", err)
 	}
+	// A proxy that is not ours answers with escape sequences: the warning
+	// shows them, escaped, and writes nothing to the terminal.
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "\x1b]0;pwned\x07\x1b[2J\x1b[Hall is well", http.StatusInternalServerError)
+	}))
+	t.Cleanup(evil.Close)
+	c.pod(ns, "evil", "web", nil, nil, strings.TrimPrefix(evil.URL, "http://"))
+	_, stderr, err = stat(t, env.Clients, statcli.Options{Kind: statcli.KindPod, Namespace: ns, Name: "evil"})
+	if err != nil || strings.ContainsAny(stderr, "\x1b\x07") || !strings.Contains(stderr, `500 Internal Server Error: \x1b]0;pwned\a\x1b[2J\x1b[Hall is well`) {
+		t.Errorf("a proxy's answer reaches the terminal: %v\n%q", err, stderr)
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	o := statcli.Options{Kind: statcli.KindDeployment, Namespace: ns, Window: time.Second, Output: cli.FormatTable, Clients: kube.Static(env.Clients),
