@@ -220,6 +220,7 @@ type Decoder struct {
 func NewDecoder(r io.Reader) *Decoder {
 	s := bufio.NewScanner(r)
 	s.Buffer(make([]byte, 0, 4<<10), MaxLine)
+	s.Split(scanLines)
 	return &Decoder{s: s}
 }
 
@@ -237,12 +238,28 @@ func (d *Decoder) Next() (Line, error) {
 		}
 	}
 	if err := d.s.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
+		switch {
+		case errors.Is(err, bufio.ErrTooLong):
 			return Line{}, fmt.Errorf("line %d of the tap stream is over %d bytes", d.line+1, MaxLine)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return Line{}, fmt.Errorf("the tap stream ends within line %d: %w", d.line+1, err)
 		}
 		return Line{}, err
 	}
 	return Line{}, io.EOF
+}
+
+// scanLines splits the stream into lines, each ended by a newline: a
+// stream cut within a line (a proxy that stopped, a connection lost)
+// ends with io.ErrUnexpectedEOF rather than half a line.
+func scanLines(data []byte, atEOF bool) (int, []byte, error) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return i + 1, data[:i], nil
+	}
+	if atEOF && len(data) > 0 {
+		return 0, nil, io.ErrUnexpectedEOF
+	}
+	return 0, nil, nil
 }
 
 // decodeLine reads one line; a Line without Kind for a kind it does not

@@ -160,6 +160,16 @@ func TestDecoderRefuses(t *testing.T) {
 	}
 }
 
+func TestDecoderCutStream(t *testing.T) {
+	d := NewDecoder(strings.NewReader(`{"kind":"missed","dropped":1}` + "\n" + `{"kind":"missed","dro`))
+	if l, err := d.Next(); err != nil || l.Dropped != 1 {
+		t.Fatalf("the first line: %+v %v", l, err)
+	}
+	if _, err := d.Next(); !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "ends within line 2") {
+		t.Errorf("%v, want io.ErrUnexpectedEOF within line 2", err)
+	}
+}
+
 // Lines of kinds a newer proxy may add are skipped, and so are fields.
 func TestDecoderSkipsTheUnknown(t *testing.T) {
 	d := NewDecoder(strings.NewReader(`{"kind":"hello","version":2}` + "\n" +
