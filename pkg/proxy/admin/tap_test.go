@@ -31,7 +31,11 @@ func TestTapRefusals(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tp := &tap.Tap{}
-			r := httptest.NewRequest(http.MethodGet, wire.TapPath+c.query, nil)
+			// Ended already, so that a stream wrongly served ends at once
+			// rather than hang the test.
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			r := httptest.NewRequestWithContext(ctx, http.MethodGet, wire.TapPath+c.query, nil)
 			r.RemoteAddr = c.remote
 			w := httptest.NewRecorder()
 			(&Server{Tap: tp}).Handler().ServeHTTP(w, r)
