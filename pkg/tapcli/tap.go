@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -108,7 +110,12 @@ func (o *TapOptions) Run(ctx context.Context) error {
 func (o *TapOptions) print(r *Request) error {
 	switch o.Output {
 	case cli.FormatJSON:
-		return json.NewEncoder(o.Out).Encode(r)
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		_, err = o.Out.Write(append(ASCIIJSON(b), '\n'))
+		return err
 	case FormatWide:
 		_, err := io.WriteString(o.Out, r.Wide()+"\n")
 		return err
@@ -202,6 +209,27 @@ func Field(v string) string {
 		}
 	}
 	return v
+}
+
+// ASCIIJSON is JSON text b with every character beyond ASCII escaped
+// (\uXXXX, in surrogate pairs beyond the BMP): the same JSON, but a
+// terminal it is printed to sees no bidirectional override or other
+// control of a caller's making. encoding/json escapes the control
+// characters of ASCII already.
+func ASCIIJSON(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for _, r := range string(b) {
+		switch {
+		case r < utf8.RuneSelf:
+			out = append(out, byte(r))
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+		default:
+			out = fmt.Appendf(out, `\u%04x`, r)
+		}
+	}
+	return out
 }
 
 // Short is a SPIFFE ID's ns/sa form, as metrics name peers; the ID as it
