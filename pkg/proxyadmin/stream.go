@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/tools/portforward"
@@ -83,23 +84,23 @@ func (c *Client) Stream(ctx context.Context, namespace, pod, path string) (io.Re
 }
 
 // stream is a streaming answer's body; closing it ends the port-forward.
+// Close may be called more than once, and from another goroutine than
+// the reader's (to end a read that waits).
 type stream struct {
 	io.ReadCloser
-	stop   chan struct{}
-	done   chan error
-	closed bool
+	stop chan struct{}
+	done chan error
+	once sync.Once
+	err  error
 }
 
 func (s *stream) Close() error {
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	var err error
-	if s.ReadCloser != nil {
-		err = s.ReadCloser.Close()
-	}
-	close(s.stop)
-	<-s.done
-	return err
+	s.once.Do(func() {
+		if s.ReadCloser != nil {
+			s.err = s.ReadCloser.Close()
+		}
+		close(s.stop)
+		<-s.done
+	})
+	return s.err
 }
