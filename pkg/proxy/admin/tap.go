@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bufio"
 	"errors"
 	"net/http"
 	"time"
@@ -20,7 +21,14 @@ const (
 	// before it closes the admin port, so that a listener that reads
 	// nothing does not hold up the drain.
 	TapEndTimeout = time.Second
-	// tapBatch is how many waiting events are written before a flush.
+	// TapFlushInterval is how long a line may wait in the stream's
+	// buffer before it is sent.
+	TapFlushInterval = 100 * time.Millisecond
+	// tapBufferSize is the stream's buffer: lines go out when it is
+	// full, or after TapFlushInterval.
+	tapBufferSize = 32 << 10
+	// tapBatch is how many waiting events are taken at once, between
+	// looks at the listener's end.
 	tapBatch = 64
 )
 
@@ -60,7 +68,17 @@ func serveTap(t *tap.Tap, w http.ResponseWriter, r *http.Request) {
 	if rc.Flush() != nil {
 		return
 	}
-	enc := tap.NewEncoder(w)
+	// Lines gather in a buffer of the stream's own and go out at most
+	// every TapFlushInterval (or when it fills): a write to the socket
+	// per request was most of what a listener cost the proxy.
+	out := bufio.NewWriterSize(w, tapBufferSize)
+	enc := tap.NewEncoder(out)
+	flush := func() error {
+		if err := out.Flush(); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
 	limit := rateLimit{max: req.MaxRPS}
 	var limited uint64
 	emit := func(e *tap.Event) error {
@@ -70,6 +88,10 @@ func serveTap(t *tap.Tap, w http.ResponseWriter, r *http.Request) {
 		}
 		return enc.Event(e)
 	}
+	timer := time.NewTimer(TapFlushInterval)
+	timer.Stop()
+	defer timer.Stop()
+	pending := false // lines wait in out, and timer runs
 	for {
 		var e tap.Event
 		select {
@@ -78,14 +100,26 @@ func serveTap(t *tap.Tap, w http.ResponseWriter, r *http.Request) {
 		case <-l.Done():
 			rc.SetWriteDeadline(time.Now().Add(TapEndTimeout))
 			if enc.End("the proxy is stopping") == nil {
-				rc.Flush()
+				flush()
 			}
 			return
+		case <-timer.C:
+			pending = false
+			if flush() != nil {
+				return
+			}
+			continue
 		case e = <-l.Events():
 		}
-		rc.SetWriteDeadline(time.Now().Add(TapWriteTimeout))
+		if !pending {
+			// Writes block only once the buffer is full: this bounds
+			// them until the next flush.
+			rc.SetWriteDeadline(time.Now().Add(TapWriteTimeout))
+			timer.Reset(TapFlushInterval)
+			pending = true
+		}
 		err := emit(&e)
-		// What has arrived meanwhile goes in the same flush.
+		// What has arrived meanwhile goes in at once.
 	batch:
 		for n := 1; err == nil && n < tapBatch; n++ {
 			select {
@@ -99,7 +133,7 @@ func serveTap(t *tap.Tap, w http.ResponseWriter, r *http.Request) {
 			err = enc.Missed(dropped, limited)
 			limited = 0
 		}
-		if err != nil || rc.Flush() != nil {
+		if err != nil {
 			return
 		}
 	}
