@@ -72,7 +72,7 @@ func newRootCmd(s *cli.Settings, streams genericiooptions.IOStreams, lookupEnv f
 		newCheckCmd(f, streams),
 		newNamespaceCmd(f, streams), newPermissiveCmd(f, streams), newConfigCmd(f, streams),
 		newProxyCmd(f, streams), newIdentityCmd(f, streams), newPolicyCmd(f, streams),
-		newStatCmd(f, streams),
+		newStatCmd(f, streams), newTapCmd(f, streams), newTopCmd(f, streams),
 	)
 	return root
 }

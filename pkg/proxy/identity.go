@@ -88,6 +88,7 @@ func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Fi
 		Resolver: indexResolver{ch},
 		Ready:    ready,
 		Authz:    az,
+		Self:     creds.ID(),
 		Egress: func(dst netip.AddrPort) bool {
 			return live.Egress() || ch.Index().InMesh(dst)
 		},

@@ -73,7 +73,7 @@ func (m *testMesh) id(t testing.TB, td, ns, sa string) identity.ID {
 // server starts proxy B, holding idB, in front of app.
 func (m *testMesh) server(t testing.TB, r wire.Run, app netip.AddrPort) *proxy {
 	t.Helper()
-	return startProxyWith(t, r, app, &Identity{Sources: m.ca.Sources(m.ca.Leaf(t, m.idB, m.now, 0)), Resolver: resolver{}})
+	return startProxyWith(t, r, app, &Identity{Sources: m.ca.Sources(m.ca.Leaf(t, m.idB, m.now, 0)), Resolver: resolver{}, Self: m.idB})
 }
 
 // client starts proxy A, holding idA, whose app's connections to
@@ -81,7 +81,7 @@ func (m *testMesh) server(t testing.TB, r wire.Run, app netip.AddrPort) *proxy {
 func (m *testMesh) client(t testing.TB, b *proxy, expect identity.ID) *proxy {
 	t.Helper()
 	res := resolver{serviceAddr(): {Addr: netip.MustParseAddrPort(b.addr(wire.InboundPort)), ID: expect}}
-	return startProxyWith(t, run(), serviceAddr(), &Identity{Sources: m.ca.Sources(m.ca.Leaf(t, m.idA, m.now, 0)), Resolver: res})
+	return startProxyWith(t, run(), serviceAddr(), &Identity{Sources: m.ca.Sources(m.ca.Leaf(t, m.idA, m.now, 0)), Resolver: res, Self: m.idA})
 }
 
 // dialOutbound connects to p's outbound port as a redirected app

@@ -30,6 +30,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/proxy/origdst"
 	"github.com/meshctl/meshctl/pkg/proxy/outbound"
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
+	"github.com/meshctl/meshctl/pkg/proxy/tap"
 	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 	"github.com/meshctl/meshctl/pkg/version"
@@ -95,6 +96,9 @@ type Identity struct {
 	// Egress, when not nil, says whether the app may connect to dst (the
 	// MeshConfig's enableEgress, or dst in the mesh).
 	Egress func(dst netip.AddrPort) bool
+	// Self is the proxy's own identity, which the tap names as one end
+	// of its mutual TLS requests.
+	Self identity.ID
 }
 
 // Run runs the proxy until ctx ends, then drains.
@@ -168,6 +172,12 @@ func Run(ctx context.Context, o Options) error {
 		o.Identity = id
 	}
 
+	// The live request stream; it costs a load per request while nobody
+	// listens.
+	tp := &tap.Tap{}
+	if o.Identity != nil {
+		tp.Self = o.Identity.Self.String()
+	}
 	store := &propagation.Store{}
 	ports := []uint16{uint16(r.InboundPort), uint16(r.OutboundPort), uint16(r.AdminPort)}
 	toApp := inbound.Destination(ports...)
@@ -217,12 +227,12 @@ func Run(ctx context.Context, o Options) error {
 		Direction: "inbound", Inbound: true, Next: &in, H1: &in,
 		Peer:    inboundPeer,
 		PeerH1:  cachedPortPeer(),
-		Metrics: metrics, Tracer: tracer, AccessLog: accessLog, Log: log,
+		Metrics: metrics, Tracer: tracer, AccessLog: accessLog, Log: log, Tap: tp,
 	}
 	out := &outbound.Handler{Store: store, Forward: outFwd, ForwardH1: outFwd}
 	outHTTP := &telemetry.HTTP{
 		Direction: "outbound", Next: out, H1: out, Peer: outboundPeer,
-		Metrics: metrics, Tracer: tracer, AccessLog: accessLog, Log: log,
+		Metrics: metrics, Tracer: tracer, AccessLog: accessLog, Log: log, Tap: tp,
 	}
 	inSrv := &listener.Server{
 		Direction: "inbound",
@@ -260,7 +270,7 @@ func Run(ctx context.Context, o Options) error {
 	if metrics != nil {
 		inSrv.Denied, outSrv.Denied = metrics.Denied, metrics.Denied
 	}
-	adm := &admin.Server{Metrics: metricsHandler, Config: r, Profiling: o.Profiling, LogLevel: level}
+	adm := &admin.Server{Metrics: metricsHandler, Config: r, Profiling: o.Profiling, Tap: tp, LogLevel: level}
 	if o.Identity != nil {
 		adm.Status = o.Identity.Status
 	}
@@ -343,6 +353,11 @@ func Run(ctx context.Context, o Options) error {
 	drainCtx, done := context.WithTimeout(context.Background(), o.DrainTimeout)
 	defer done()
 	shutdownErr := errors.Join(inSrv.Shutdown(drainCtx), outSrv.Shutdown(drainCtx), tracer.Shutdown(drainCtx))
+	// The tap's streams say goodbye first: the admin server's Close would
+	// cut them mid-line. One whose reader reads nothing is cut anyway.
+	tapCtx, tapDone := context.WithTimeout(context.Background(), admin.TapEndTimeout)
+	tp.Close(tapCtx)
+	tapDone()
 	admSrv.Close()
 	log.Info("mesh-proxy stopped")
 	return errors.Join(serveErr, shutdownErr)

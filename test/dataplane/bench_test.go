@@ -328,6 +328,10 @@ type benchPath struct {
 	// tls, for a path whose hop between the proxies is TLS, counts the
 	// requests and handshakes of that hop's server side so far.
 	tls func() tlsCounts
+	// listen, when set, starts what listens during each of the path's
+	// turns (a tap listener); what it returns stops it and says what it
+	// got.
+	listen func() func() tapCounts
 }
 
 type benchRow struct {
@@ -342,6 +346,7 @@ type benchRow struct {
 	p50, p90, p99 time.Duration
 	a50, a90, a99 time.Duration // added over direct
 	tls           *tlsCounts    // of the measured turns, on a TLS path
+	tap           *tapCounts    // what the path's tap listeners got
 }
 
 // BenchmarkProxy compares two mesh-proxy hops (plain and mutual TLS) with
@@ -420,16 +425,19 @@ func BenchmarkProxy(b *testing.B) {
 		}}
 	}
 	paths := []benchPath{
-		{"direct", client(plainClient), fmt.Sprintf("http://%s:%d/", benchPlainServer, benchAppPort), nil, nil},
-		{"mesh-proxy x2", client(meshClient), fmt.Sprintf("http://%s:%d/", benchMeshServer, benchAppPort), proxies, nil},
-		{"mesh-proxy x2 GOMAXPROCS=2", client(mesh1Client), fmt.Sprintf("http://%s:%d/", benchMesh1Server, benchAppPort), proxies2, nil},
+		{"direct", client(plainClient), fmt.Sprintf("http://%s:%d/", benchPlainServer, benchAppPort), nil, nil, nil},
+		{"mesh-proxy x2", client(meshClient), fmt.Sprintf("http://%s:%d/", benchMeshServer, benchAppPort), proxies, nil, nil},
+		{"mesh-proxy x2 GOMAXPROCS=2", client(mesh1Client), fmt.Sprintf("http://%s:%d/", benchMesh1Server, benchAppPort), proxies2, nil, nil},
 		{benchPathMTLS, client(mtlsClient), fmt.Sprintf("http://%s:%d/", benchMTLSServer, benchAppPort), proxiesTLS,
-			func() tlsCounts { return meshTLSCounts(b, admins["server-proxy-mtls"]) }},
+			func() tlsCounts { return meshTLSCounts(b, admins["server-proxy-mtls"]) }, nil},
+		{benchPathMTLSTap, client(mtlsClient), fmt.Sprintf("http://%s:%d/", benchMTLSServer, benchAppPort), proxiesTLS,
+			func() tlsCounts { return meshTLSCounts(b, admins["server-proxy-mtls"]) },
+			tapListeners(b, admins["client-proxy-mtls"], admins["server-proxy-mtls"])},
 		{benchPathAuthz, client(authzClient), fmt.Sprintf("http://%s:%d/", benchAuthzServer, benchAppPort), proxiesAuthz,
-			func() tlsCounts { return meshTLSCounts(b, admins["server-proxy-authz"]) }},
-		{"nginx x2", client(plainClient), fmt.Sprintf("http://127.0.0.1:%d/", nginxHop1Port), nginxes, nil},
+			func() tlsCounts { return meshTLSCounts(b, admins["server-proxy-authz"]) }, nil},
+		{"nginx x2", client(plainClient), fmt.Sprintf("http://127.0.0.1:%d/", nginxHop1Port), nginxes, nil, nil},
 		{"nginx x2 TLS", client(plainClient), fmt.Sprintf("http://127.0.0.1:%d/", nginxTLSHop1Port), nginxesTLS,
-			func() tlsCounts { return nginxTLSCounts(b, nginxLog) }},
+			func() tlsCounts { return nginxTLSCounts(b, nginxLog) }, nil},
 	}
 	// MP_BENCH_PATHS keeps only the named paths (comma-separated), and
 	// direct, which the added latencies are measured against.
@@ -476,14 +484,10 @@ func BenchmarkProxy(b *testing.B) {
 			res        loadResult
 			cpu, user  time.Duration
 			anon, file int
+			tls        tlsCounts
+			tap        tapCounts
 		}
 		acc := make([]measured, len(paths))
-		tls0 := make([]tlsCounts, len(paths))
-		for i, p := range paths {
-			if p.tls != nil {
-				tls0[i] = p.tls()
-			}
-		}
 		authz0 := readAuthzCounts(b, admins["server-proxy-authz"])
 		profiled := profileProxies(b, admins, rate, d*time.Duration(len(paths)))
 		for range rounds {
@@ -493,9 +497,25 @@ func BenchmarkProxy(b *testing.B) {
 				for j, pr := range p.procs {
 					user0[j], sys0[j] = pr.cpuSplit()
 				}
+				// Counted per turn: two paths may share proxies (mTLS with
+				// and without a tap listener).
+				var tls0 tlsCounts
+				if p.tls != nil {
+					tls0 = p.tls()
+				}
+				var stopListening func() tapCounts
+				if p.listen != nil {
+					stopListening = p.listen()
+				}
 				sampled := sampleRSS(p.procs)
 				res := constantRate(ctx, p.client, p.url, rate, d/time.Duration(rounds), body, benchConns)
 				anon, file := sampled()
+				if stopListening != nil {
+					acc[i].tap = acc[i].tap.add(stopListening())
+				}
+				if p.tls != nil {
+					acc[i].tls = acc[i].tls.add(p.tls().sub(tls0))
+				}
 				for j, pr := range p.procs {
 					user, sys := pr.cpuSplit()
 					acc[i].user += user - user0[j]
@@ -528,8 +548,10 @@ func BenchmarkProxy(b *testing.B) {
 				row.userPer1000 = acc[i].user.Seconds() / (float64(res.sent) / 1000)
 			}
 			if p.tls != nil {
-				c := p.tls().sub(tls0[i])
-				row.tls = &c
+				row.tls = &acc[i].tls
+			}
+			if p.listen != nil {
+				row.tap = &acc[i].tap
 			}
 			if p.name == "direct" {
 				direct = row
@@ -561,7 +583,7 @@ func BenchmarkProxy(b *testing.B) {
 	// 1.3 with a client certificate it verified, on a full handshake.
 	var reuse strings.Builder
 	for _, p := range paths {
-		if p.tls == nil {
+		if p.tls == nil || p.listen != nil { // the same proxies as another row
 			continue
 		}
 		c := p.tls()
@@ -609,9 +631,11 @@ func BenchmarkProxy(b *testing.B) {
 	fmt.Printf("%s each in %d turns, %d keep-alive connections, %d-byte bodies both ways, constant arrival rate (latency from the due time); "+
 		"TLS req/handshake: requests the TLS hop's server side carried in the measured turns / full handshakes it made in them:\n%s"+
 		"%s vs %s (permissive), %d TrafficTargets on the server's identity, the caller named by the last:\n%s"+
+		"%s vs %s, a tap listener on each proxy during its turns, reading everything:\n%s"+
 		"TLS connection reuse between the two proxies:\n%s"+
 		"Full TLS 1.3 handshakes with client certificate (ECDSA P-256 chains: leaf, issuer; anchor trusted), one at a time from a Go client, then close:\n%s\n",
-		d, rounds, benchConns, benchBodyBytes, out.String(), benchPathAuthz, benchPathMTLS, benchAuthzTargets, authzDiff(rows), reuse.String(), formatHandshakes(hs))
+		d, rounds, benchConns, benchBodyBytes, out.String(), benchPathAuthz, benchPathMTLS, benchAuthzTargets, authzDiff(rows),
+		benchPathMTLSTap, benchPathMTLS, tapDiff(b, rows), reuse.String(), formatHandshakes(hs))
 	for _, r := range rows {
 		if r.res.errors > 0 {
 			b.Errorf("%s at %d/s: %d of %d requests failed", r.path, r.rate, r.res.errors, r.res.sent)

@@ -29,6 +29,10 @@ func (c tlsCounts) sub(d tlsCounts) tlsCounts {
 	return tlsCounts{c.requests - d.requests, c.handshakes - d.handshakes, c.failed - d.failed}
 }
 
+func (c tlsCounts) add(d tlsCounts) tlsCounts {
+	return tlsCounts{c.requests + d.requests, c.handshakes + d.handshakes, c.failed + d.failed}
+}
+
 func (c tlsCounts) String() string {
 	if c.handshakes == 0 {
 		return fmt.Sprintf("%d/0", c.requests)

@@ -1,6 +1,7 @@
 // Package admin owns the proxy's admin port: /ready, /live, /metrics,
 // /config (the effective settings, secrets redacted), /status (identity
-// and channel) and /log-level (changed for a while, from loopback only).
+// and channel), /log-level (changed for a while, from loopback only) and
+// /tap (the live request stream, to loopback only).
 // The admin port is never intercepted, so kubelet probes and Prometheus
 // reach it directly.
 package admin
@@ -15,6 +16,7 @@ import (
 
 	proxychannel "github.com/meshctl/meshctl/pkg/proxy/channel"
 	"github.com/meshctl/meshctl/pkg/proxy/credentials"
+	"github.com/meshctl/meshctl/pkg/proxy/tap"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
@@ -37,6 +39,8 @@ type Server struct {
 	// LogLevel, when not nil, serves LogLevelPath: the log level, changed
 	// for a while from the pod's loopback only.
 	LogLevel *LogLevel
+	// Tap, when not nil, serves wire.TapPath to the pod's loopback.
+	Tap *tap.Tap
 
 	ready atomic.Bool
 }
@@ -77,6 +81,9 @@ func (s *Server) Handler() http.Handler {
 	if s.LogLevel != nil {
 		mux.HandleFunc("GET "+LogLevelPath, s.LogLevel.serveGet)
 		mux.HandleFunc("PUT "+LogLevelPath, s.LogLevel.servePut)
+	}
+	if s.Tap != nil {
+		mux.HandleFunc("GET "+wire.TapPath, func(w http.ResponseWriter, r *http.Request) { serveTap(s.Tap, w, r) })
 	}
 	if s.Profiling {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)

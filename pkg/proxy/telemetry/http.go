@@ -11,9 +11,11 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/proxy/forward"
 	"github.com/meshctl/meshctl/pkg/proxy/h1"
 	"github.com/meshctl/meshctl/pkg/proxy/propagation"
+	"github.com/meshctl/meshctl/pkg/proxy/tap"
 )
 
 // HTTP wraps one direction's handler with tracing, metrics and the access
@@ -36,6 +38,8 @@ type HTTP struct {
 	Metrics   *Metrics
 	Tracer    *Tracer
 	AccessLog *AccessLog
+	// Tap, when not nil, gets every request while somebody listens.
+	Tap *tap.Tap
 
 	// H1 handles requests of the lean HTTP/1.1 path after ServeH1's
 	// tracing; nil hands them all to ServeHTTP. PeerH1 is Peer for them;
@@ -89,7 +93,8 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.record(span, traced, status, record{
 		method: r.Method, authority: r.Host, path: r.URL.Path, protocol: r.Proto, peer: peer, mtls: mtls,
-		received: body.n.Load(), sent: rec.bytes, total: time.Since(start), upstream: time.Duration(timing.Upstream.Load()),
+		received: body.n.Load(), sent: rec.bytes, start: start, total: time.Since(start), upstream: time.Duration(timing.Upstream.Load()),
+		req: r,
 	})
 }
 
@@ -136,7 +141,8 @@ func (h *HTTP) ServeH1(x *h1.Exchange) error {
 	}
 	h.record(span, x.Traced, x.Status, record{
 		method: x.Method, authority: x.Host, path: x.Path(), protocol: "HTTP/1.1", peer: peer, mtls: mtls,
-		received: x.ContentLength, sent: x.BytesSent, total: time.Since(start), upstream: x.Upstream,
+		received: x.ContentLength, sent: x.BytesSent, start: start, total: time.Since(start), upstream: x.Upstream,
+		peerID: x.Peer,
 	})
 	return err
 }
@@ -158,12 +164,17 @@ func (h *HTTP) startSpan(method, host string, parent propagation.TraceContext, h
 		attribute.String("http.request.method", method), attribute.String("server.address", host))
 }
 
-// record is what the access log and metrics say about a request.
+// record is what the access log, metrics and tap say about a request.
 type record struct {
 	method, authority, path, protocol, peer string
 	mtls                                    bool
 	received, sent                          int64
+	start                                   time.Time
 	total, upstream                         time.Duration
+	// peerID is the lean path's mesh TLS peer; req is net/http's
+	// request, whose context holds it. The tap alone reads them.
+	peerID identity.ID
+	req    *http.Request
 }
 
 func (h *HTTP) record(span Span, traced bool, status int, r record) {
@@ -173,6 +184,9 @@ func (h *HTTP) record(span Span, traced bool, status int, r record) {
 	}
 	if h.AccessLog != nil {
 		h.AccessLog.write(h.Direction, status, r, traced, span.Context.TraceID)
+	}
+	if h.Tap.Listening() {
+		h.publish(status, &r)
 	}
 }
 

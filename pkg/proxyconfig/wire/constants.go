@@ -30,6 +30,9 @@ const (
 	// StatusPath is the proxy's identity and channel state, as JSON, for
 	// `meshctl proxy status`.
 	StatusPath = "/status"
+	// TapPath streams the proxy's requests as they happen (pkg/proxy/tap),
+	// to the pod's loopback only, for `meshctl tap` and `meshctl top`.
+	TapPath = "/tap"
 )
 
 // Where the injected pod spec mounts what the proxy needs for its identity:
