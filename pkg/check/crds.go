@@ -142,7 +142,7 @@ func checkMeshConfigValid(ctx context.Context, env *Env) error {
 	// The API server's schema cannot tell an image reference from any other
 	// string, and the sidecar's image is what injection most depends on.
 	if img := mc.Spec.Sidecar.Image; img != "" {
-		if _, err := parseImage(img); err != nil {
+		if _, err := proxyconfig.ParseImage(img); err != nil {
 			errs = append(errs, field.Invalid(field.NewPath("spec", "sidecar", "image"), img, "not an image reference: "+errors.Unwrap(err).Error()))
 		}
 	}

@@ -236,25 +236,17 @@ func checkProxyImage(ctx context.Context, env *Env) error {
 	var bad []string
 	var errs []error
 	dp.each(func(ns *corev1.Namespace, pod *corev1.Pod) {
-		for _, c := range []*corev1.Container{
-			proxyconfig.ProxyContainerOf(&pod.Spec),
-			containerNamed(pod.Spec.InitContainers, proxyconfig.InitContainerName),
-		} {
-			if c == nil {
-				continue
-			}
-			same, err := sameImage(c.Image, want)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("pod %s/%s, container %s: %w", pod.Namespace, pod.Name, c.Name, err))
-				continue
-			}
-			if !same {
-				bad = append(bad, fmt.Sprintf("%s/%s (%s: %s)", pod.Namespace, pod.Name, c.Name, c.Image))
-			}
+		stale, err := proxyconfig.OutdatedContainers(&pod.Spec, want)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("pod %s/%s: %w", pod.Namespace, pod.Name, err))
+			return
+		}
+		for _, c := range stale {
+			bad = append(bad, fmt.Sprintf("%s/%s (%s: %s)", pod.Namespace, pod.Name, c.Name, c.Image))
 		}
 	})
 	if len(bad) > 0 {
-		errs = append(errs, fmt.Errorf("%d proxy container(s) do not run %s, the MeshConfig's image: %s; restart their workloads to inject the current sidecar", len(bad), want, nameList(bad)))
+		errs = append(errs, fmt.Errorf("%d proxy container(s) do not run %s, the MeshConfig's image: %s; restart their workloads to inject the current sidecar: meshctl namespace restart NAMESPACE", len(bad), want, nameList(bad)))
 	}
 	return errors.Join(errs...)
 }
