@@ -75,10 +75,17 @@ cluster roles, and the enrolment of the mesh's namespaces
 (--keep-namespaces to keep it). The CRDs are kept, so TrafficTargets and
 HTTPRouteGroups survive; --purge deletes them and every object of their
 kinds. Pods that still run the sidecar are listed: they keep it until
-restarted.`
+restarted. Namespaces meshed by meshctl inject (their pods carry the sidecar
+without the namespace being enrolled) are named too.
 
-const uninstallExample = `  # Uninstall the default mesh, keeping the CRDs
+meshctl asks for confirmation on a terminal; without one, --yes is required.
+Only the --yes flag confirms: MESHCTL_YES and a config-file key are refused.`
+
+const uninstallExample = `  # Uninstall the default mesh, keeping the CRDs (asks first)
   meshctl uninstall
+
+  # The same in a script
+  meshctl uninstall --yes
 
   # Remove everything, CRDs and policies included, without a question
   meshctl uninstall --purge --yes`
@@ -148,7 +155,8 @@ func newUninstallCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.C
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&o.Purge, "purge", false, "also delete the CRDs and every TrafficTarget, HTTPRouteGroup and MeshConfig in the cluster")
-	fl.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	fl.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation (needed without a terminal)")
+	markCommandLineOnly(cmd, "yes", "purge")
 	fl.BoolVar(&o.KeepNamespaces, "keep-namespaces", false, "leave the enrolment label and annotation on the mesh's namespaces")
 	fl.DurationVar(&o.Timeout, "timeout", install.DefaultTimeout, "how long the uninstall may take")
 	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatYAML, cli.FormatJSON)

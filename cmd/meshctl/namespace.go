@@ -58,6 +58,7 @@ pods lack the sidecar are named on stderr; --restart rolls them as
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&o.Force, "force", false, "move namespaces enrolled in another mesh into this one")
+	markCommandLineOnly(cmd, "force")
 	fl.BoolVar(&o.DisableSidecarInjection, "disable-sidecar-injection", false, "enrol with sidecar injection disabled")
 	fl.BoolVar(&o.Restart, "restart", false, "restart the workloads whose pods lack the sidecar (like kubectl rollout restart)")
 	return cmd
@@ -85,6 +86,7 @@ run it are named on stderr, and --restart rolls them.`,
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&o.Force, "force", false, "unenrol namespaces that belong to another mesh")
+	markCommandLineOnly(cmd, "force")
 	fl.BoolVar(&o.Restart, "restart", false, "restart the workloads whose pods still run the sidecar (like kubectl rollout restart)")
 	return cmd
 }
