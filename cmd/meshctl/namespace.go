@@ -9,6 +9,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/namespace"
+	"github.com/meshctl/meshctl/pkg/rollout"
 )
 
 func newNamespaceCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
@@ -23,6 +24,7 @@ restarted.`,
 		newNamespaceAddCmd(f, streams),
 		newNamespaceRemoveCmd(f, streams),
 		newNamespaceListCmd(f, streams),
+		newNamespaceRestartCmd(f, streams),
 	)
 	cmd.Aliases = []string{"ns"}
 	return cmd
@@ -105,6 +107,46 @@ and how many of their live pods run the sidecar (INJECTED PODS, n/m).`,
 		RunE:    runOptions(f, o),
 	}
 	cmd.Flags().BoolVar(&o.AllMeshes, "all-meshes", false, "list the namespaces of every mesh")
+	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatJSON, cli.FormatYAML)
+	return cmd
+}
+
+func newNamespaceRestartCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &rollout.RestartOptions{IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "restart NAMESPACE...",
+		Short: "Restart the workloads whose proxies are older than the MeshConfig's",
+		Long: `Restart the workloads of the namespaces whose pods run an outdated proxy:
+one whose sidecar does not run the image the MeshConfig names (the rule
+meshctl check applies). Deployments, StatefulSets and DaemonSets are restarted
+as 'kubectl rollout restart' does, namespace by namespace: all the workloads
+of one namespace, then meshctl waits for their rollouts (as 'kubectl rollout
+status' judges them) before it goes on to the next namespace. After a
+namespace whose rollout fails, the namespaces left are not started.
+
+Before restarting a namespace, meshctl creates a pod there as a dry run to
+see that the webhook injects the MeshConfig's image; otherwise the new pods
+would come back with the old proxy.
+
+Progress goes to stderr and the summary to stdout. Bare pods and Jobs' pods
+are listed as skipped (delete them to have them recreated), and so are
+workloads in namespaces meshed by 'meshctl inject' without being enrolled:
+their sidecar is in their manifest, so inject it again and apply it.
+
+meshctl upgrade --restart-proxies does the same for every namespace of the
+mesh. Exit code 1 when a rollout fails.`,
+		Example: `  # Bring the proxies of one namespace to the MeshConfig's image
+  meshctl namespace restart bookstore
+
+  # Restart every meshed workload, to apply a proxy setting that is not the image
+  meshctl namespace restart bookstore --all -o json`,
+		Args: minArgs(1),
+		RunE: runOptions(f, o),
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&o.All, "all", false, "restart every workload whose pods run the sidecar, outdated or not")
+	fl.DurationVar(&o.Timeout, "timeout", rollout.DefaultTimeout, "how long each namespace's rollouts may take")
+	fl.BoolVar(&o.SkipWebhookCheck, "skip-webhook-check", false, "restart without first checking, by a dry run, that the webhook injects the MeshConfig's image")
 	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatJSON, cli.FormatYAML)
 	return cmd
 }

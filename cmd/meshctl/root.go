@@ -81,7 +81,7 @@ func newRootCmd(s *cli.Settings, streams genericiooptions.IOStreams, lookupEnv f
 	root.AddCommand(
 		newVersionCmd(f, streams),
 		newCompletionCmd(streams),
-		newInstallCmd(f, streams), newUpgradeCmd(f, streams), newUninstallCmd(f, streams),
+		newInstallCmd(f, streams), newUpgradeCmd(f, streams), newRollbackCmd(f, streams), newUninstallCmd(f, streams),
 		newInjectCmd(f, streams), newUninjectCmd(f, streams),
 		newCheckCmd(f, streams),
 		newNamespaceCmd(f, streams), newPermissiveCmd(f, streams), newConfigCmd(f, streams),
