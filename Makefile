@@ -108,7 +108,8 @@ GORELEASER ?= $(GO) run github.com/goreleaser/goreleaser/v2@v2.14.3
 docs: testenv
 	MESHCTL_TESTENV_ASSETS="$$(hack/testenv.sh)" $(GO) test -count=1 -run '^TestCLIDocs$$' ./cmd/meshctl -update
 
-## release-check: validate .goreleaser.yaml and build a snapshot for this platform into dist/
+## release-check: validate .goreleaser.yaml, build a snapshot release into dist/ (archives, their SBOMs, the krew manifest, the Homebrew cask; no signing, no images: see make images) and check what it wrote
 release-check:
 	$(GORELEASER) check
-	$(GORELEASER) build --snapshot --clean --single-target
+	$(GORELEASER) release --snapshot --clean --skip=sign,ko
+	@hack/release-check.sh dist
