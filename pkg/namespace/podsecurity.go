@@ -113,9 +113,9 @@ func sidecarPod(pc *proxyconfig.Config) *corev1.Pod {
 		ObjectMeta: metav1.ObjectMeta{Name: "sidecar-check"},
 		Spec: corev1.PodSpec{
 			SecurityContext: &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
-			InitContainers: []corev1.Container{pc.InitContainer(), pc.NativeSidecarContainer()},
-			Containers:     []corev1.Container{app},
-			Volumes:        []corev1.Volume{proxyconfig.IdentityVolume()},
+			InitContainers:  []corev1.Container{pc.InitContainer(), pc.NativeSidecarContainer()},
+			Containers:      []corev1.Container{app},
+			Volumes:         []corev1.Volume{proxyconfig.IdentityVolume()},
 		},
 	}
 }
