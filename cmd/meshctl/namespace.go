@@ -46,7 +46,13 @@ Enrolling a namespace again changes nothing.
 
 The webhook injects pods created from now on. The workloads whose running
 pods lack the sidecar are named on stderr; --restart rolls them as
-'kubectl rollout restart' does.`,
+'kubectl rollout restart' does.
+
+Before enrolling, meshctl warns about a namespace whose Pod Security
+enforcement (the label pod-security.kubernetes.io/enforce) would reject the
+injected pods: the init container installs the interception rules as root
+with NET_ADMIN and NET_RAW, which only the privileged level allows. The
+warning says how to relabel the namespace; enrolment goes on.`,
 		Example: `  # Enrol two namespaces
   meshctl namespace add bookstore bookbuyer
 
@@ -99,7 +105,10 @@ func newNamespaceListCmd(f cli.Factory, streams genericiooptions.IOStreams) *cob
 		Use:   "list",
 		Short: "List the namespaces enrolled in the mesh",
 		Long: `List the namespaces enrolled in the mesh, with their sidecar injection setting
-and how many of their live pods run the sidecar (INJECTED PODS, n/m).`,
+and how many of their live pods run the sidecar (INJECTED PODS, n/m).
+Namespaces that are not enrolled but whose pods run sidecars 'meshctl inject'
+added for this mesh are listed too, as "<not enrolled: meshctl inject>"
+(meshedBy: inject in JSON and YAML).`,
 		Example: `  meshctl namespace list
   meshctl namespace list --all-meshes -o json`,
 		Aliases: []string{"ls"},
