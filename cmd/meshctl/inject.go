@@ -107,6 +107,7 @@ func newInjectCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Comm
 	fl.BoolVar(&o.Strict, "strict", false, "fail (exit 1, nothing on stdout) when any workload is skipped")
 	fl.BoolVar(&o.EnrolNamespaces, "enrol-namespaces", false, "also enrol the stream's Namespace documents in the mesh")
 	fl.BoolVar(&o.Force, "force", false, "with --enrol-namespaces, move Namespace documents enrolled in another mesh into this one")
+	markCommandLineOnly(cmd, "force")
 	fl.StringVar(&o.MeshConfigFile, "mesh-config", "", "read the proxy settings from this MeshConfig manifest")
 	fl.BoolVar(&o.FromCluster, "from-cluster", false, "read the proxy settings from the cluster's MeshConfig")
 	return cmd

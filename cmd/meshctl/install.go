@@ -9,6 +9,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/install"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/rollout"
 )
 
 const installLong = `Install the mesh control plane, its CRDs and its MeshConfig into
@@ -48,6 +49,9 @@ const installExample = `  # Install the default mesh
   # Use the issuer cert-manager keeps in the Secret mesh-identity-issuer
   meshctl install --identity-external-issuer
 
+  # Pull the images from your own registry (see make images)
+  meshctl install --registry registry.example.com/team
+
   # Use your own PKI
   meshctl install --identity-trust-anchors-file ca.crt \
     --identity-issuer-certificate-file issuer.crt --identity-issuer-key-file issuer.key`
@@ -57,9 +61,19 @@ const upgradeLong = `Upgrade the mesh to the chart embedded in this meshctl.
 Values are merged as the new chart defaults < the values supplied at install
 and earlier upgrades < edits made to the live MeshConfig since (for example
 with meshctl permissive) < the value flags given now. CRDs are upgraded too.
+An upgrade to an older chart than the installed one is refused unless
+--force is given (meshctl rollback goes back a revision).
 
 The mesh CA is kept as it is: an upgrade never rotates it. A mesh installed
-before meshctl made one gets one, as meshctl install would make it.`
+before meshctl made one gets one, as meshctl install would make it.
+
+Running pods keep the proxy they were started with. After the upgrade,
+meshctl lists on stderr the workloads whose proxies are older than the image
+the new MeshConfig names (the rule meshctl check applies). With
+--restart-proxies it restarts them, namespace by namespace, as meshctl
+namespace restart does: each namespace's rollouts are awaited before the
+next starts, a failed rollout stops the rest, and a summary ends the
+output (on stderr; stdout keeps the release's changes or manifest).`
 
 const upgradeExample = `  # Upgrade to this meshctl's version, keeping earlier --set values
   meshctl upgrade
@@ -68,17 +82,27 @@ const upgradeExample = `  # Upgrade to this meshctl's version, keeping earlier -
   meshctl upgrade --dry-run
 
   # Change one value
-  meshctl upgrade --set controller.logLevel=debug`
+  meshctl upgrade --set controller.logLevel=debug
+
+  # Upgrade, then roll every workload whose proxy is outdated
+  meshctl upgrade --restart-proxies`
 
 const uninstallLong = `Uninstall the mesh: the Helm release, the control plane and its webhook and
 cluster roles, and the enrolment of the mesh's namespaces
 (--keep-namespaces to keep it). The CRDs are kept, so TrafficTargets and
 HTTPRouteGroups survive; --purge deletes them and every object of their
 kinds. Pods that still run the sidecar are listed: they keep it until
-restarted.`
+restarted. Namespaces meshed by meshctl inject (their pods carry the sidecar
+without the namespace being enrolled) are named too.
 
-const uninstallExample = `  # Uninstall the default mesh, keeping the CRDs
+meshctl asks for confirmation on a terminal; without one, --yes is required.
+Only the --yes flag confirms: MESHCTL_YES and a config-file key are refused.`
+
+const uninstallExample = `  # Uninstall the default mesh, keeping the CRDs (asks first)
   meshctl uninstall
+
+  # The same in a script
+  meshctl uninstall --yes
 
   # Remove everything, CRDs and policies included, without a question
   meshctl uninstall --purge --yes`
@@ -98,6 +122,19 @@ func newInstallCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Com
 	return cmd
 }
 
+// addRegistryFlag binds --registry.
+func addRegistryFlag(cmd *cobra.Command, reg *string) {
+	cmd.Flags().StringVar(reg, "registry", "", "registry (and path) to pull both mesh images from, such as registry.example.com/team, where make images REGISTRY=... pushed them; sets the chart value "+install.RegistryValue)
+}
+
+// addProxyFlags binds what upgrade and rollback do about outdated proxies.
+func addProxyFlags(cmd *cobra.Command, o *install.ProxyOptions) {
+	fl := cmd.Flags()
+	fl.BoolVar(&o.RestartProxies, "restart-proxies", false, "restart the workloads whose proxies are older than the MeshConfig's image, namespace by namespace, waiting for each rollout")
+	fl.DurationVar(&o.RolloutTimeout, "rollout-timeout", rollout.DefaultTimeout, "with --restart-proxies, how long each namespace's rollouts may take")
+	fl.BoolVar(&o.SkipWebhookCheck, "skip-webhook-check", false, "with --restart-proxies, restart without first checking, by a dry run, that the webhook injects the new image")
+}
+
 func newUpgradeCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &install.UpgradeOptions{ReleaseOptions: install.ReleaseOptions{IOStreams: streams}}
 	cmd := &cobra.Command{
@@ -110,6 +147,9 @@ func newUpgradeCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Com
 	}
 	addReleaseFlags(cmd, &o.ReleaseOptions,
 		"show what would change (client) and validate it against the cluster (server); changes nothing")
+	addProxyFlags(cmd, &o.Proxies)
+	cmd.Flags().BoolVar(&o.Force, "force", false, "upgrade even to an older chart than the installed one (a downgrade)")
+	markCommandLineOnly(cmd, "force")
 	return cmd
 }
 
@@ -121,6 +161,7 @@ func addReleaseFlags(cmd *cobra.Command, o *install.ReleaseOptions, dryRunUsage 
 	addWaitFlags(cmd, &o.Wait, &o.Timeout, &o.Atomic)
 	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatYAML, cli.FormatJSON)
 	addIdentityFlags(cmd, &o.Identity)
+	addRegistryFlag(cmd, &o.Values.Registry)
 }
 
 // addIdentityFlags binds where the mesh CA comes from.
@@ -148,7 +189,8 @@ func newUninstallCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.C
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&o.Purge, "purge", false, "also delete the CRDs and every TrafficTarget, HTTPRouteGroup and MeshConfig in the cluster")
-	fl.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	fl.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation (needed without a terminal)")
+	markCommandLineOnly(cmd, "yes", "purge")
 	fl.BoolVar(&o.KeepNamespaces, "keep-namespaces", false, "leave the enrolment label and annotation on the mesh's namespaces")
 	fl.DurationVar(&o.Timeout, "timeout", install.DefaultTimeout, "how long the uninstall may take")
 	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatYAML, cli.FormatJSON)
@@ -177,4 +219,37 @@ func addWaitFlags(cmd *cobra.Command, wait *bool, timeout *time.Duration, atomic
 	fl.BoolVar(wait, "wait", true, "wait until the control plane is ready")
 	fl.DurationVar(timeout, "timeout", install.DefaultTimeout, "how long to wait for the control plane")
 	fl.BoolVar(atomic, "atomic", true, "roll back if the operation or the wait fails")
+}
+
+const rollbackLong = `Roll the mesh back to an earlier revision of its Helm release: the one
+before the current revision, or REVISION (helm history lists them). The
+manifest and the values of that revision, the MeshConfig with them, are
+applied as a new revision, and meshctl waits for the control plane. The CRDs
+are left as they are, and so is the mesh CA, which is not in the release.
+
+Like upgrade, it then lists the workloads whose proxies no longer run the
+MeshConfig's image, and --restart-proxies restarts them.`
+
+const rollbackExample = `  # Undo the last upgrade
+  meshctl rollback
+
+  # Go back to revision 3 and bring the proxies to its image
+  meshctl rollback 3 --restart-proxies`
+
+func newRollbackCmd(f cli.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &install.RollbackOptions{IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:     "rollback [REVISION]",
+		Short:   "Roll the mesh back to an earlier revision",
+		Long:    rollbackLong,
+		Example: rollbackExample,
+		Args:    rangeArgs(0, 1),
+		RunE:    runOptions(f, o),
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&o.Wait, "wait", true, "wait until the control plane is ready")
+	fl.DurationVar(&o.Timeout, "timeout", install.DefaultTimeout, "how long the rollback and the wait may take")
+	addProxyFlags(cmd, &o.Proxies)
+	addOutputFlag(cmd, &o.Output, cli.FormatTable, cli.FormatYAML, cli.FormatJSON)
+	return cmd
 }

@@ -47,6 +47,7 @@ func TestInstallUsageErrorsGolden(t *testing.T) {
 		{"install-wrong-type", "install --dry-run --set meshConfig.traffic.enableEgress=maybe"},
 		{"install-missing-values-file", "install --dry-run -f testdata/no-such-values.yaml"},
 		{"uninstall-purge-needs-yes", "uninstall --purge"},
+		{"uninstall-needs-yes", "uninstall"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,7 +80,7 @@ func TestInstallUpgradeUninstallCommands(t *testing.T) {
 
 	r := executeCommand(t, kubeEnv(), "install --set controller.logLevel=debug"+flags)
 	assertGolden(t, "install-cluster", stable(r))
-	t.Cleanup(func() { executeCommand(t, kubeEnv(), "uninstall"+" --mesh-name "+mesh+" --mesh-namespace "+ns) })
+	t.Cleanup(func() { executeCommand(t, kubeEnv(), "uninstall --yes"+" --mesh-name "+mesh+" --mesh-namespace "+ns) })
 
 	r = executeCommand(t, kubeEnv(), "install"+flags)
 	if r.code != 1 || !strings.Contains(r.stderr, "meshctl upgrade") {
@@ -98,7 +99,7 @@ func TestInstallUpgradeUninstallCommands(t *testing.T) {
 		t.Errorf("after upgrade: %v, %v", dep.Spec, err)
 	}
 
-	r = executeCommand(t, kubeEnv(), "uninstall -o json --mesh-name "+mesh+" --mesh-namespace "+ns)
+	r = executeCommand(t, kubeEnv(), "uninstall --yes -o json --mesh-name "+mesh+" --mesh-namespace "+ns)
 	var res struct {
 		Changes []struct{ Kind, Name, Verb string } `json:"changes"`
 	}

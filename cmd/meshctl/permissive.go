@@ -56,6 +56,7 @@ required. The state before and after is printed on stderr.`
   # In a script
   meshctl permissive disable --yes`
 		cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+		markCommandLineOnly(cmd, "yes")
 	}
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "send the change as a server-side dry run: validated, not stored")
 	return cmd

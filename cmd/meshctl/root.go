@@ -24,6 +24,20 @@ Every flag can also be set with a MESHCTL_<FLAG> environment variable (for
 example MESHCTL_MESH_NAMESPACE) or a key of the same name as the flag in the
 config file ($XDG_CONFIG_HOME/meshctl/config.yaml, or --config). A flag beats
 the environment, which beats the config file, which beats the default.
+The config file takes the global flags, and the flags of a single command,
+at the top; a flag that several commands have (--timeout, --output...)
+goes under its command:
+
+  mesh-namespace: mesh-system
+  commands:
+    upgrade:
+      timeout: 10m
+    namespace restart:
+      timeout: 15m
+
+--yes, --force and --purge confirm destructive changes: they are taken
+from the command line only, and an environment variable or config-file key
+naming one is an error.
 
 Exit codes: 0 success, 1 failure, 2 usage error.`
 
@@ -67,7 +81,7 @@ func newRootCmd(s *cli.Settings, streams genericiooptions.IOStreams, lookupEnv f
 	root.AddCommand(
 		newVersionCmd(f, streams),
 		newCompletionCmd(streams),
-		newInstallCmd(f, streams), newUpgradeCmd(f, streams), newUninstallCmd(f, streams),
+		newInstallCmd(f, streams), newUpgradeCmd(f, streams), newRollbackCmd(f, streams), newUninstallCmd(f, streams),
 		newInjectCmd(f, streams), newUninjectCmd(f, streams),
 		newCheckCmd(f, streams),
 		newNamespaceCmd(f, streams), newPermissiveCmd(f, streams), newConfigCmd(f, streams),

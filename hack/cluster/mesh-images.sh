@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # mesh-images: builds the mesh's two images, mesh-proxy and mesh-controller,
-# named PROXY_REF and CONTROLLER_REF, and imports them into the local
-# cluster's containerd; with -o, writes DIR/mesh-proxy.tar and
-# DIR/mesh-controller.tar instead. The names are the ones meshctl installs
-# and injects by default (the e2e tests take them from the Go constants,
-# `make demo` from `meshctl install --dry-run`), so nothing needs a --set.
+# named PROXY_REF and CONTROLLER_REF (REGISTRY/mesh-proxy:TAG and
+# REGISTRY/mesh-controller:TAG), and imports them into the local cluster's
+# containerd; with -o, writes DIR/mesh-proxy.tar and DIR/mesh-controller.tar
+# instead. The names are the ones meshctl installs and injects by default
+# (the e2e tests take them from the Go constants, `make demo` from `meshctl
+# install --dry-run`), so nothing needs a --set.
 # LDFLAGS stamps both binaries, as in image.sh, with meshctl's version.
-# The flags of each image are defined here once.
+# The images are hack/images/meshimage's, on its pinned base: the same
+# images `make images` pushes and the release publishes.
 #
 #   hack/cluster/mesh-images.sh [-o DIR] PROXY_REF CONTROLLER_REF
 set -euo pipefail
@@ -20,17 +22,28 @@ if [[ ${1:-} == -o ]]; then
 fi
 (($# == 2)) || die "usage: mesh-images.sh [-o DIR] PROXY_REF CONTROLLER_REF"
 proxy_ref=$1 controller_ref=$2
+registry=${proxy_ref%/mesh-proxy:*} tag=${proxy_ref##*:}
+[[ $proxy_ref == "$registry/mesh-proxy:$tag" && $controller_ref == "$registry/mesh-controller:$tag" ]] ||
+  die "want REGISTRY/mesh-proxy:TAG and REGISTRY/mesh-controller:TAG, got $proxy_ref and $controller_ref"
+if [[ -z $dir ]]; then
+  pid_of containerd >/dev/null || die "containerd of the local cluster is not running: run \`make cluster-up\` first"
+fi
 
-# image NAME REF PACKAGE FLAGS...: image.sh, into DIR/NAME.tar with -o.
-image() {
-  local name=$1; shift
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# The images run on a node of IMAGE_ARCH (default: this machine's).
+arch=${IMAGE_ARCH:-$(go env GOARCH)}
+for name in mesh-proxy mesh-controller; do
+  (cd "$REPO_ROOT" && CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -ldflags "${LDFLAGS:--s -w}" -o "$work/bin/${name}_linux_$arch" "./cmd/$name")
+done
+(cd "$IMAGES_SRC" && go run ./meshimages -bin "$work/bin" -registry "$registry" -tag "$tag" -o "$work/out")
+for name in mesh-proxy mesh-controller; do
   if [[ -n $dir ]]; then
-    "$here/image.sh" -o "$dir/$name.tar" "$@"
+    mkdir -p "$dir"
+    mv "$work/out/$name.tar" "$dir/$name.tar"
+    log "wrote $registry/$name:$tag to $dir/$name.tar"
   else
-    "$here/image.sh" "$@"
+    ctr_k8s images import "$work/out/$name.tar" >/dev/null
+    log "imported $registry/$name:$tag"
   fi
-}
-# The injected containers run `mesh-proxy` by name: PATH=/ finds the binary
-# that image.sh puts at /mesh-proxy.
-image mesh-proxy "$proxy_ref" ./cmd/mesh-proxy -env PATH=/
-image mesh-controller "$controller_ref" ./cmd/mesh-controller -env PATH=/ -user 65532:65532
+done

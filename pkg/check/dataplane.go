@@ -14,6 +14,7 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/namespace"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 )
 
@@ -96,17 +97,22 @@ func dataPlaneChecks() []Check {
 type dataPlane struct {
 	namespaces []corev1.Namespace
 	pods       map[string][]corev1.Pod
+	// injectOnly are the namespaces among namespaces that are not
+	// enrolled, whose pods run sidecars `meshctl inject` added for this
+	// mesh: their proxies are checked like any other, but their pods
+	// without a sidecar are not missing one.
+	injectOnly map[string]bool
 }
 
 // DataPlane reads the enrolled namespaces (or the one of --namespace) and
 // their pods, once per attempt.
 func (e *Env) dataPlane(ctx context.Context) (*dataPlane, error) {
 	return e.cache.dataPlane.get(func() (*dataPlane, error) {
-		nss, err := e.enrolledNamespaces(ctx)
+		nss, injectOnly, err := e.meshedNamespaces(ctx)
 		if err != nil {
 			return nil, err
 		}
-		dp := &dataPlane{namespaces: nss, pods: map[string][]corev1.Pod{}}
+		dp := &dataPlane{namespaces: nss, pods: map[string][]corev1.Pod{}, injectOnly: injectOnly}
 		lists := make([][]corev1.Pod, len(nss))
 		errs := make([]error, len(nss))
 		var wg sync.WaitGroup
@@ -135,26 +141,55 @@ func (e *Env) dataPlane(ctx context.Context) (*dataPlane, error) {
 	})
 }
 
-// enrolledNamespaces returns the namespaces enrolled in this mesh, sorted,
-// or only the --namespace one, which must be enrolled.
-func (e *Env) enrolledNamespaces(ctx context.Context) ([]corev1.Namespace, error) {
+// meshedNamespaces returns the namespaces of this mesh's data plane,
+// sorted: those enrolled in it, and those whose pods run sidecars `meshctl
+// inject` added for it while the namespace is not enrolled (the second
+// result names these). With --namespace, only that one, which must be
+// either.
+func (e *Env) meshedNamespaces(ctx context.Context) ([]corev1.Namespace, map[string]bool, error) {
 	api := e.Clients.Kube.CoreV1().Namespaces()
+	injected, err := namespace.InjectedNamespaces(ctx, e.Clients.Kube, e.Namespace)
+	if err != nil {
+		return nil, nil, err
+	}
 	if e.DataPlaneNamespace != "" {
 		ns, err := api.Get(ctx, e.DataPlaneNamespace, metav1.GetOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("namespace %q: %w", e.DataPlaneNamespace, kube.ExplainForbidden(err, "get", "namespaces", ""))
+			return nil, nil, fmt.Errorf("namespace %q: %w", e.DataPlaneNamespace, kube.ExplainForbidden(err, "get", "namespaces", ""))
 		}
-		if ns.Labels[meshconfig.LabelMonitoredBy] != e.MeshName {
-			return nil, fmt.Errorf("namespace %q is not enrolled in mesh %q: run `meshctl namespace add %s`", ns.Name, e.MeshName, ns.Name)
+		if ns.Labels[meshconfig.LabelMonitoredBy] == e.MeshName {
+			return []corev1.Namespace{*ns}, nil, nil
 		}
-		return []corev1.Namespace{*ns}, nil
+		if ns.Labels[meshconfig.LabelMonitoredBy] == "" &&
+			slices.ContainsFunc(injected, func(in namespace.InjectedPods) bool { return in.Namespace == ns.Name }) {
+			return []corev1.Namespace{*ns}, map[string]bool{ns.Name: true}, nil
+		}
+		return nil, nil, fmt.Errorf("namespace %q is not enrolled in mesh %q: run `meshctl namespace add %s`", ns.Name, e.MeshName, ns.Name)
 	}
 	list, err := api.List(ctx, metav1.ListOptions{LabelSelector: meshconfig.LabelMonitoredBy + "=" + e.MeshName})
 	if err != nil {
-		return nil, fmt.Errorf("listing the namespaces enrolled in mesh %q: %w", e.MeshName, kube.ExplainForbidden(err, "list", "namespaces", ""))
+		return nil, nil, fmt.Errorf("listing the namespaces enrolled in mesh %q: %w", e.MeshName, kube.ExplainForbidden(err, "list", "namespaces", ""))
 	}
-	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
-	return list.Items, nil
+	nss := list.Items
+	enrolled := make([]string, len(nss))
+	for i := range nss {
+		enrolled[i] = nss[i].Name
+	}
+	injectOnly := map[string]bool{}
+	for _, in := range namespace.NotEnrolled(injected, enrolled) {
+		ns, err := api.Get(ctx, in.Namespace, metav1.GetOptions{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("namespace %q: %w", in.Namespace, kube.ExplainForbidden(err, "get", "namespaces", ""))
+		}
+		// Another mesh's namespace is that mesh's to check.
+		if ns.Labels[meshconfig.LabelMonitoredBy] != "" {
+			continue
+		}
+		nss = append(nss, *ns)
+		injectOnly[ns.Name] = true
+	}
+	sort.Slice(nss, func(i, j int) bool { return nss[i].Name < nss[j].Name })
+	return nss, injectOnly, nil
 }
 
 // each calls f for every live pod of the data plane, namespace by namespace
@@ -245,25 +280,17 @@ func checkProxyImage(ctx context.Context, env *Env) error {
 	var bad []string
 	var errs []error
 	dp.each(func(ns *corev1.Namespace, pod *corev1.Pod) {
-		for _, c := range []*corev1.Container{
-			proxyconfig.ProxyContainerOf(&pod.Spec),
-			containerNamed(pod.Spec.InitContainers, proxyconfig.InitContainerName),
-		} {
-			if c == nil {
-				continue
-			}
-			same, err := proxyconfig.SameImage(c.Image, want)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("pod %s/%s, container %s: %w", pod.Namespace, pod.Name, c.Name, err))
-				continue
-			}
-			if !same {
-				bad = append(bad, fmt.Sprintf("%s/%s (%s: %s)", pod.Namespace, pod.Name, c.Name, c.Image))
-			}
+		stale, err := proxyconfig.OutdatedContainers(&pod.Spec, want)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("pod %s/%s: %w", pod.Namespace, pod.Name, err))
+			return
+		}
+		for _, c := range stale {
+			bad = append(bad, fmt.Sprintf("%s/%s (%s: %s)", pod.Namespace, pod.Name, c.Name, c.Image))
 		}
 	})
 	if len(bad) > 0 {
-		errs = append(errs, fmt.Errorf("%d proxy container(s) do not run %s, the MeshConfig's image: %s; restart their workloads to inject the current sidecar", len(bad), want, nameList(bad)))
+		errs = append(errs, fmt.Errorf("%d proxy container(s) do not run %s, the MeshConfig's image: %s; restart their workloads to inject the current sidecar: meshctl namespace restart NAMESPACE", len(bad), want, nameList(bad)))
 	}
 	return errors.Join(errs...)
 }
@@ -306,7 +333,7 @@ func checkPodsInjected(ctx context.Context, env *Env) error {
 	byNS := map[string][]string{}
 	var order []string
 	dp.each(func(ns *corev1.Namespace, pod *corev1.Pod) {
-		if ns.Annotations[meshconfig.AnnotationSidecarInjection] == meshconfig.InjectionDisabled ||
+		if dp.injectOnly[ns.Name] || ns.Annotations[meshconfig.AnnotationSidecarInjection] == meshconfig.InjectionDisabled ||
 			pod.Annotations[meshconfig.AnnotationSidecarInjection] == meshconfig.InjectionDisabled || hasProxy(pod) {
 			return
 		}

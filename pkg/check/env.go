@@ -192,10 +192,7 @@ func (e *Env) ExpectedProxyImage(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if pc, err := proxyconfig.New(mc.Spec); err == nil {
-		return pc.Image, nil
-	}
-	return cmp.Or(mc.Spec.Sidecar.Image, proxyconfig.DefaultImage()), nil
+	return proxyconfig.ImageOf(mc.Spec), nil
 }
 
 func (e *Env) minKubernetesVersion() string {

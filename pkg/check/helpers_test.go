@@ -1,6 +1,7 @@
 package check
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -385,6 +386,7 @@ type podSpec struct {
 	native     bool   // the proxy as a native sidecar (a Job's pod)
 	statusless bool   // no status written
 	identity   bool   // the proxy injected with identity (--controller-id)
+	meshNS     string // with identity: the mesh's namespace; empty means the default
 	phase      corev1.PodPhase
 }
 
@@ -411,7 +413,7 @@ func (m *mesh) createPod(t testing.TB, ns string, p podSpec) {
 			pc.Image = p.image
 		}
 		if p.identity {
-			if pc, err = pc.WithIdentity(meshconfig.DefaultMeshNamespace, ""); err != nil {
+			if pc, err = pc.WithIdentity(cmp.Or(p.meshNS, meshconfig.DefaultMeshNamespace), ""); err != nil {
 				t.Fatal(err)
 			}
 			pod.Spec.ServiceAccountName = "default"

@@ -248,6 +248,33 @@ func TestDataPlaneChecks(t *testing.T) {
 	scopedMesh.expectProblem(t, Checks(), "data-plane-sidecar", StatusFail, `namespace "`+outside+`" is not enrolled in mesh "`+m.name+`"`)
 }
 
+// TestDataPlaneInjectOnly: a namespace meshed by `meshctl inject` alone
+// (not enrolled) is part of the data plane: its proxies are checked, its
+// pods without a sidecar are not missing one, and --namespace accepts it.
+func TestDataPlaneInjectOnly(t *testing.T) {
+	m := newMesh(t)
+	m.install(t)
+	ns := env.Namespace(t, nil)
+	m.createPod(t, ns, podSpec{name: "books", injected: true, native: true, identity: true, meshNS: m.ns, image: "ghcr.io/meshctl/mesh-proxy:v0.0.9"})
+	m.createPod(t, ns, podSpec{name: "plain"})
+	// Another mesh's injected pods are not this mesh's.
+	other := env.Namespace(t, nil)
+	m.createPod(t, other, podSpec{name: "theirs", injected: true, native: true, identity: true, meshNS: "elsewhere", image: "ghcr.io/meshctl/mesh-proxy:v0.0.9"})
+
+	m.expectProblem(t, Checks(), "data-plane-proxy-image", StatusFail, ns+"/books (mesh-proxy: ghcr.io/meshctl/mesh-proxy:v0.0.9)")
+	if r := m.run(t, Checks(), "data-plane-proxy-image"); strings.Contains(r.Err.Error(), other) {
+		t.Errorf("another mesh's pod is checked: %v", r.Err)
+	}
+	m.expectOK(t, Checks(), "data-plane-not-injected")
+
+	scoped := *m.env
+	scoped.DataPlaneNamespace = ns
+	scopedMesh := &mesh{name: m.name, ns: m.ns, env: &scoped}
+	scopedMesh.expectProblem(t, Checks(), "data-plane-proxy-image", StatusFail, ns+"/books")
+	scoped.DataPlaneNamespace = other
+	scopedMesh.expectProblem(t, Checks(), "data-plane-proxy-image", StatusFail, `namespace "`+other+`" is not enrolled in mesh "`+m.name+`"`)
+}
+
 // Images are compared as references: the MeshConfig may name the proxy by a
 // digest, and pods must run exactly that.
 func TestDataPlaneImageDigest(t *testing.T) {

@@ -67,6 +67,9 @@ func (o *ReleaseOptions) Validate() error {
 	if o.Timeout <= 0 {
 		return cli.UsageErrorf("--timeout must be positive, such as 5m")
 	}
+	if err := validateRegistry(o.Values.Registry); err != nil {
+		return cli.UsageErrorf("%w", err)
+	}
 	return o.Identity.validate()
 }
 

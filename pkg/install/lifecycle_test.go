@@ -436,9 +436,35 @@ func TestUninstallLeavesNothingButCRDs(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A namespace meshed by `meshctl inject` alone: not enrolled, named.
+	injectNS := env.Namespace(t, nil)
+	ensureDefaultServiceAccount(t, injectNS)
+	pc, err := proxyconfig.New(meshconfig.MeshConfigSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc, err = pc.WithIdentity(d.Namespace, "cluster.local"); err != nil {
+		t.Fatal(err)
+	}
+	injected := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "stars", Labels: map[string]string{meshconfig.LabelProxyVersion: "v1"}},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: "default",
+			InitContainers:     []corev1.Container{pc.InitContainer(), pc.NativeSidecarContainer()},
+			Containers:         []corev1.Container{{Name: "app", Image: "example.invalid/app:1"}},
+			Volumes:            []corev1.Volume{proxyconfig.IdentityVolume()},
+		},
+	}
+	if _, err := env.Clients.Kube.CoreV1().Pods(injectNS).Create(ctx, injected, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
 	res, err := d.Uninstall(ctx, &UninstallOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard()})
 	if err != nil {
 		t.Fatalf("uninstall: %v", err)
+	}
+	if w := strings.Join(res.Warnings, "\n"); !strings.Contains(w, "namespace "+injectNS+" is meshed by meshctl inject (not enrolled): 1 pod(s) keep the sidecar") {
+		t.Errorf("warnings do not name the namespace meshed by meshctl inject:\n%s", w)
 	}
 	if got := meshObjects(t, d.MeshName); len(got) > 0 {
 		t.Errorf("uninstall left %v", got)
@@ -472,7 +498,7 @@ func TestUninstallLeavesNothingButCRDs(t *testing.T) {
 func TestUninstallKeepNamespaces(t *testing.T) {
 	d, _ := installMesh(t)
 	appNS := env.Namespace(t, map[string]string{meshconfig.LabelMonitoredBy: d.MeshName})
-	if _, err := d.Uninstall(testenv.Context(t), &UninstallOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), KeepNamespaces: true}); err != nil {
+	if _, err := d.Uninstall(testenv.Context(t), &UninstallOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), KeepNamespaces: true, Yes: true}); err != nil {
 		t.Fatal(err)
 	}
 	ns, err := env.Clients.Kube.CoreV1().Namespaces().Get(testenv.Context(t), appNS, metav1.GetOptions{})
@@ -481,22 +507,32 @@ func TestUninstallKeepNamespaces(t *testing.T) {
 	}
 }
 
-func TestPurgeNeedsConfirmation(t *testing.T) {
-	o := &UninstallOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Purge: true, Timeout: DefaultTimeout}
-	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "pass --yes") {
-		t.Errorf("non-terminal purge without --yes: err = %v", err)
-	}
-	o.Interactive = true
-	if err := o.Validate(); err != nil {
-		t.Errorf("purge on a terminal: Validate = %v, want the question asked in Run", err)
-	}
-	o.In = strings.NewReader("n\n")
-	if err := o.confirm(); err == nil || !strings.Contains(err.Error(), "cancelled") {
-		t.Errorf("answer no: err = %v", err)
-	}
-	o.In = strings.NewReader("yes\n")
-	if err := o.confirm(); err != nil {
-		t.Errorf("answer yes: %v", err)
+// TestUninstallNeedsConfirmation: plain uninstall, like --purge, asks on a
+// terminal and needs --yes without one; only "y" or "yes" goes on.
+func TestUninstallNeedsConfirmation(t *testing.T) {
+	for _, purge := range []bool{false, true} {
+		o := &UninstallOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Mesh: "mesh", MeshNamespace: "mesh-system", Purge: purge, Timeout: DefaultTimeout}
+		err := o.Validate()
+		if err == nil || !strings.Contains(err.Error(), "pass --yes") || cli.ExitCode(err) != cli.ExitUsage {
+			t.Errorf("purge=%v, non-terminal without --yes: err = %v, want a usage error naming --yes", purge, err)
+		}
+		if err != nil && purge != strings.Contains(err.Error(), purgeWarning) {
+			t.Errorf("purge=%v: the warning %q says purge: %v", purge, err, !purge)
+		}
+		o.Yes = true
+		if err := o.Validate(); err != nil {
+			t.Errorf("purge=%v with --yes: %v", purge, err)
+		}
+		o.Yes, o.Interactive = false, true
+		if err := o.Validate(); err != nil {
+			t.Errorf("purge=%v on a terminal: Validate = %v, want the question asked in Run", purge, err)
+		}
+		for answer, ok := range map[string]bool{"n\n": false, "\n": false, "": false, "yes please\n": false, "yes\n": true, "Y\n": true} {
+			o.In = strings.NewReader(answer)
+			if err := o.confirm(); (err == nil) != ok {
+				t.Errorf("purge=%v, answer %q: err = %v, want confirmed=%v", purge, answer, err, ok)
+			}
+		}
 	}
 }
 

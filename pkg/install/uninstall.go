@@ -1,11 +1,9 @@
 package install
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -23,9 +21,14 @@ import (
 // UninstallOptions are the inputs of `meshctl uninstall`.
 type UninstallOptions struct {
 	genericiooptions.IOStreams
+	// Mesh and MeshNamespace name the mesh, for the question.
+	Mesh          string
+	MeshNamespace string
 	// Purge also deletes the CRDs and every object of their kinds.
 	Purge bool
-	// Yes answers the purge confirmation.
+	// Yes answers the confirmation. Only the --yes flag sets it: no
+	// environment variable or config-file key confirms a destructive
+	// command (cmd/meshctl refuses them).
 	Yes bool
 	// KeepNamespaces leaves the enrolment label and annotation on the
 	// namespaces of the mesh.
@@ -40,9 +43,11 @@ type UninstallOptions struct {
 	NewDeps func(offline bool) (*Deps, error)
 }
 
-// Complete takes the dependencies from f, and whether a question can be
-// asked: only when both stdin and stderr are terminals.
+// Complete takes the mesh and the dependencies from f, and whether a
+// question can be asked: only when both stdin and stderr are terminals.
 func (o *UninstallOptions) Complete(f cli.Factory, _ []string) error {
+	s := f.Settings()
+	o.Mesh, o.MeshNamespace = s.MeshName, s.MeshNamespace
 	o.Interactive = cli.IsTerminal(o.In) && cli.IsTerminal(o.ErrOut)
 	o.NewDeps = DepsFrom(f)
 	return nil
@@ -51,31 +56,39 @@ func (o *UninstallOptions) Complete(f cli.Factory, _ []string) error {
 // purgeWarning is what --purge destroys, said before it is confirmed.
 const purgeWarning = "--purge deletes the mesh CRDs and every TrafficTarget, HTTPRouteGroup and MeshConfig in the cluster"
 
-// Validate checks what can be checked before anything is touched: a purge
-// without --yes needs a terminal to confirm on, and never waits on a pipe.
+// warning is what this uninstall destroys, said before it is confirmed.
+func (o *UninstallOptions) warning() string {
+	w := fmt.Sprintf("uninstall removes mesh %q from namespace %q: its control plane, webhook and certificate authority", o.Mesh, o.MeshNamespace)
+	if !o.KeepNamespaces {
+		w += ", and the enrolment of its namespaces"
+	}
+	w += "; meshed pods keep their sidecars, which get no new certificates"
+	if o.Purge {
+		w += "; " + purgeWarning
+	}
+	return w
+}
+
+// Validate checks what can be checked before anything is touched: without
+// --yes the uninstall needs a terminal to confirm on, and never waits on a
+// pipe.
 func (o *UninstallOptions) Validate() error {
 	if o.Timeout <= 0 {
 		return cli.UsageErrorf("--timeout must be positive, such as 5m")
 	}
-	if o.Purge && !o.Yes && !o.Interactive {
-		return cli.UsageErrorf("%s; pass --yes to confirm", purgeWarning)
+	if !o.Yes && !o.Interactive {
+		return cli.UsageErrorf("%s; pass --yes to confirm", o.warning())
 	}
 	return nil
 }
 
-// confirm asks for the purge confirmation on a terminal; anything but yes
-// cancels with nothing changed.
+// confirm asks for confirmation on a terminal; anything but yes cancels
+// with nothing changed.
 func (o *UninstallOptions) confirm() error {
-	if !o.Purge || o.Yes {
+	if o.Yes {
 		return nil
 	}
-	fmt.Fprint(o.ErrOut, purgeWarning+". Continue? [y/N] ")
-	answer, _ := bufio.NewReader(o.In).ReadString('\n')
-	switch strings.ToLower(strings.TrimSpace(answer)) {
-	case "y", "yes":
-		return nil
-	}
-	return errors.New("uninstall cancelled: nothing was changed")
+	return cli.Confirm(o.In, o.ErrOut, o.warning()+". Continue?", errors.New("uninstall cancelled: nothing was changed"))
 }
 
 // Run uninstalls the mesh and prints the result.
@@ -122,6 +135,16 @@ func (d *Deps) Uninstall(ctx context.Context, o *UninstallOptions) (*Result, err
 	if err != nil {
 		return nil, fmt.Errorf("listing the namespaces of mesh %q: %w", d.MeshName, err)
 	}
+	// Namespaces meshed by `meshctl inject` carry no enrolment to remove,
+	// but their pods lose their control plane too: they are named below.
+	var injectWarnings []string
+	injected, err := namespace.InjectedNamespaces(ctx, d.Clients.Kube, d.Namespace)
+	if err != nil {
+		injectWarnings = append(injectWarnings, fmt.Sprintf("cannot find the namespaces meshed by meshctl inject: %v", err))
+	}
+	for _, in := range namespace.NotEnrolled(injected, enrolled) {
+		injectWarnings = append(injectWarnings, fmt.Sprintf("namespace %s is meshed by meshctl inject (not enrolled): %d pod(s) keep the sidecar; remove it with meshctl uninject on their manifests and apply them again", in.Namespace, in.Pods))
+	}
 
 	res := &Result{Release: d.MeshName, Namespace: d.Namespace}
 	if installed {
@@ -159,6 +182,7 @@ func (d *Deps) Uninstall(ctx context.Context, o *UninstallOptions) (*Result, err
 		res.add("release", d.MeshName, "uninstalled")
 	}
 	res.Warnings = append(res.Warnings, d.meshedPods(ctx, enrolled)...)
+	res.Warnings = append(res.Warnings, injectWarnings...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("mesh %q uninstalled, but:\n%w", d.MeshName, err)
 	}

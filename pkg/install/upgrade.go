@@ -8,6 +8,8 @@ import (
 	"math"
 	"reflect"
 
+	"github.com/meshctl/meshctl/pkg/cli"
+
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
@@ -24,9 +26,29 @@ const maxHistory = 10
 
 // UpgradeOptions are the inputs of `meshctl upgrade`. Both dry runs read the
 // installed release.
-type UpgradeOptions struct{ ReleaseOptions }
+type UpgradeOptions struct {
+	ReleaseOptions
+	// Force upgrades to an older chart than the installed one.
+	Force bool
+	// Proxies says what to do about the proxies the upgrade makes
+	// outdated.
+	Proxies ProxyOptions
+}
 
-// Run upgrades the mesh and prints the result.
+// Validate checks the release flags and the rollout timeout.
+func (o *UpgradeOptions) Validate() error {
+	if err := o.ReleaseOptions.Validate(); err != nil {
+		return err
+	}
+	if o.Proxies.RestartProxies && o.Proxies.RolloutTimeout <= 0 {
+		return cli.UsageErrorf("--rollout-timeout must be positive, such as 10m")
+	}
+	return nil
+}
+
+// Run upgrades the mesh and prints the result, then reports the workloads
+// whose proxies are older than the new MeshConfig names, and with
+// --restart-proxies restarts them.
 func (o *UpgradeOptions) Run(ctx context.Context) error {
 	d, err := o.NewDeps(false)
 	if err != nil {
@@ -36,7 +58,14 @@ func (o *UpgradeOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return res.Write(o.Out, o.ErrOut, o.Output)
+	if err := res.Write(o.Out, o.ErrOut, o.Output); err != nil {
+		return err
+	}
+	if o.DryRun != DryRunNone {
+		return nil
+	}
+	_, err = d.proxies(ctx, o.Proxies, o.ErrOut)
+	return err
 }
 
 // Upgrade upgrades the mesh to this meshctl's chart. Values merge as
@@ -64,6 +93,9 @@ func (d *Deps) Upgrade(ctx context.Context, o *UpgradeOptions) (*Result, error) 
 	}
 	if current.Info.Status.IsPending() {
 		return nil, fmt.Errorf("release %q in namespace %q is %s: another operation is in progress", d.MeshName, d.Namespace, current.Info.Status)
+	}
+	if err := refuseDowngrade(current, d.Chart.Metadata.Version, o.Force); err != nil {
+		return nil, err
 	}
 	edits, err := d.liveMeshConfigEdits(ctx, current.Manifest)
 	if err != nil {

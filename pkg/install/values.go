@@ -5,6 +5,7 @@ import (
 	"maps"
 	"strings"
 
+	"github.com/distribution/reference"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/strvals"
 	"sigs.k8s.io/yaml"
@@ -20,6 +21,33 @@ type ValueOptions struct {
 	Values []string
 	// StringValues are --set-string key=value pairs; values stay strings.
 	StringValues []string
+	// Registry is --registry: the chart value RegistryValue, where both
+	// images are pulled from (REGISTRY/mesh-proxy and
+	// REGISTRY/mesh-controller, as `make images REGISTRY=...` pushes them).
+	Registry string
+}
+
+// RegistryValue is the chart value --registry sets: one registry (with an
+// optional path) for both of the mesh's images.
+const RegistryValue = "imageRegistry"
+
+// validateRegistry refuses a --registry that is not a registry host with
+// an optional path: no scheme, tag or digest.
+func validateRegistry(reg string) error {
+	if reg == "" {
+		return nil
+	}
+	if strings.Contains(reg, "://") {
+		return fmt.Errorf("--registry %q: give the registry without a scheme, such as registry.example.com/team", reg)
+	}
+	ref, err := reference.ParseNamed(reg + "/mesh-proxy")
+	if err != nil {
+		return fmt.Errorf("--registry %q: not a registry host and path, such as registry.example.com/team: %w", reg, err)
+	}
+	if reference.Domain(ref) != strings.SplitN(reg, "/", 2)[0] {
+		return fmt.Errorf("--registry %q: not a registry host and path, such as registry.example.com/team", reg)
+	}
+	return nil
 }
 
 // valueLayers are the sources of a release's values, lowest precedence first.
@@ -37,7 +65,7 @@ type valueLayers struct {
 
 // mergeValues is the one place that knows the precedence of values:
 //
-//	chart defaults < previous release's values < live MeshConfig edits < --values files (left to right) < --set-json < --set < --set-string
+//	chart defaults < previous release's values < live MeshConfig edits < --values files (left to right) < --set-json < --set < --set-string < --registry
 //
 // It returns the user-supplied values, which are what Helm stores in the
 // release (so `helm get values` shows only what the user chose and a later
@@ -70,6 +98,9 @@ func mergeValues(l valueLayers, readFile func(string) ([]byte, error)) (user, me
 		if err := strvals.ParseIntoString(kv, user); err != nil {
 			return nil, nil, fmt.Errorf("--set-string %q: %w", kv, err)
 		}
+	}
+	if l.flags.Registry != "" {
+		user[RegistryValue] = l.flags.Registry
 	}
 	merged = overlay(l.chartDefaults, user)
 	return user, merged, nil

@@ -80,7 +80,8 @@ func (o *AddOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := meshconfig.GetMesh(ctx, c.Dynamic, o.Mesh, o.MeshNamespace); err != nil {
+	mc, err := meshconfig.GetMesh(ctx, c.Dynamic, o.Mesh, o.MeshNamespace)
+	if err != nil {
 		return err
 	}
 	names := dedupe(o.Namespaces)
@@ -92,6 +93,9 @@ func (o *AddOptions) Run(ctx context.Context) error {
 	injection := meshconfig.InjectionEnabled
 	if o.DisableSidecarInjection {
 		injection = meshconfig.InjectionDisabled
+	}
+	if injection == meshconfig.InjectionEnabled {
+		o.warnPodSecurity(namespaces, mc.Spec)
 	}
 	var errs []error
 	var enrolled []string
@@ -116,6 +120,23 @@ func (o *AddOptions) Run(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// warnPodSecurity warns, before anything is enrolled, about the namespaces
+// whose Pod Security enforcement would reject every injected pod, and says
+// what to do. Enrolment goes on: the label may be changed afterwards, and
+// the API server's own exemptions are not visible from here.
+func (o *AddOptions) warnPodSecurity(namespaces []*corev1.Namespace, spec meshconfig.MeshConfigSpec) {
+	for _, ns := range namespaces {
+		p, err := CheckPodSecurity(ns, spec)
+		if err != nil {
+			fmt.Fprintf(o.ErrOut, "Warning: namespace %q: cannot check its Pod Security level: %v\n", ns.Name, err)
+			continue
+		}
+		if p != nil {
+			fmt.Fprintf(o.ErrOut, "Warning: %v\n  %s\n", p, p.Advice())
+		}
+	}
 }
 
 // check reads every namespace and refuses those that may not join the mesh,

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -32,6 +33,10 @@ type ListOptions struct {
 
 	// Mesh is the mesh whose namespaces are listed, unless AllMeshes.
 	Mesh string
+	// MeshNamespace is Mesh's control-plane namespace: the namespaces
+	// whose pods run sidecars `meshctl inject` added for it are listed
+	// too, enrolled or not.
+	MeshNamespace string
 	// AllMeshes lists the namespaces of every mesh.
 	AllMeshes bool
 	// Output is table, json or yaml.
@@ -48,6 +53,10 @@ type Entry struct {
 	// InjectedPods of Pods live pods run the sidecar.
 	InjectedPods int `json:"injectedPods"`
 	Pods         int `json:"pods"`
+	// MeshedBy is MeshedByLabel for an enrolled namespace, MeshedByInject
+	// for one whose pods run sidecars `meshctl inject` added to their
+	// manifests while the namespace is not enrolled.
+	MeshedBy string `json:"meshedBy"`
 }
 
 // List is the result of ListOptions.Run; it renders in every cli.Format
@@ -60,7 +69,7 @@ type List struct {
 // per namespace), then writes the result to Out. Nothing is written when a
 // Complete takes the mesh and the client.
 func (o *ListOptions) Complete(f cli.Factory, _ []string) error {
-	o.Mesh = f.Settings().MeshName
+	o.Mesh, o.MeshNamespace = f.Settings().MeshName, f.Settings().MeshNamespace
 	o.Clients = f.Clients
 	return nil
 }
@@ -102,7 +111,11 @@ func (o *ListOptions) list(ctx context.Context) (*List, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &List{Namespaces: make([]Entry, len(nss))}
+	injectOnly, err := o.injectOnly(ctx, c, nss)
+	if err != nil {
+		return nil, err
+	}
+	l := &List{Namespaces: make([]Entry, len(nss), len(nss)+len(injectOnly))}
 	// One pod list per namespace; a few at a time, as the requests are
 	// independent and each is mostly waiting for the API server.
 	g, gctx := errgroup.WithContext(ctx)
@@ -120,6 +133,7 @@ func (o *ListOptions) list(ctx context.Context) (*List, error) {
 				SidecarInjection: ns.Annotations[meshconfig.AnnotationSidecarInjection],
 				InjectedPods:     c.Injected,
 				Pods:             c.Total,
+				MeshedBy:         MeshedByLabel,
 			}
 			return nil
 		})
@@ -127,10 +141,45 @@ func (o *ListOptions) list(ctx context.Context) (*List, error) {
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	l.Namespaces = append(l.Namespaces, injectOnly...)
 	slices.SortFunc(l.Namespaces, func(a, b Entry) int {
 		return cmp.Or(cmp.Compare(a.Mesh, b.Mesh), cmp.Compare(a.Namespace, b.Namespace))
 	})
 	return l, nil
+}
+
+// injectOnly returns the entries of the namespaces, not enrolled in any
+// mesh, whose pods run sidecars injected for this mesh by `meshctl inject`.
+func (o *ListOptions) injectOnly(ctx context.Context, c *kube.Clients, enrolledNS []corev1.Namespace) ([]Entry, error) {
+	if o.MeshNamespace == "" {
+		return nil, nil
+	}
+	injected, err := InjectedNamespaces(ctx, c.Kube, o.MeshNamespace)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(enrolledNS))
+	for i := range enrolledNS {
+		names[i] = enrolledNS[i].Name
+	}
+	var out []Entry
+	for _, in := range NotEnrolled(injected, names) {
+		ns, err := getNamespace(ctx, c.Kube, in.Namespace)
+		if err != nil {
+			return nil, err
+		}
+		// Enrolled in another mesh: not this list's, even with --all-meshes,
+		// where that namespace is listed under its own mesh already.
+		if ns.Labels[meshconfig.LabelMonitoredBy] != "" {
+			continue
+		}
+		count, err := CountPods(ctx, c.Kube, in.Namespace)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Entry{Namespace: in.Namespace, Mesh: o.Mesh, InjectedPods: in.Pods, Pods: count.Total, MeshedBy: MeshedByInject})
+	}
+	return out, nil
 }
 
 // WriteTable writes NAMESPACE, MESH, SIDECAR-INJECTION and INJECTED PODS.
@@ -138,7 +187,10 @@ func (l *List) WriteTable(out io.Writer) error {
 	rows := make([][]string, len(l.Namespaces))
 	for i, e := range l.Namespaces {
 		inj := e.SidecarInjection
-		if inj == "" {
+		switch {
+		case e.MeshedBy == MeshedByInject:
+			inj = "<not enrolled: meshctl inject>"
+		case inj == "":
 			inj = "<unset>"
 		}
 		rows[i] = []string{e.Namespace, e.Mesh, inj, fmt.Sprintf("%d/%d", e.InjectedPods, e.Pods)}

@@ -167,8 +167,8 @@ func TestAddListRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]Entry{
-		a: {Namespace: a, Mesh: "blue", SidecarInjection: "enabled", InjectedPods: 1, Pods: 4},
-		b: {Namespace: b, Mesh: "blue", SidecarInjection: "enabled", InjectedPods: 0, Pods: 0},
+		a: {Namespace: a, Mesh: "blue", SidecarInjection: "enabled", InjectedPods: 1, Pods: 4, MeshedBy: MeshedByLabel},
+		b: {Namespace: b, Mesh: "blue", SidecarInjection: "enabled", InjectedPods: 0, Pods: 0, MeshedBy: MeshedByLabel},
 	}
 	if len(l.Namespaces) != 2 {
 		t.Fatalf("list = %+v, want %s and %s", l.Namespaces, a, b)
@@ -381,10 +381,11 @@ func TestAddForbidden(t *testing.T) {
 
 func TestListGolden(t *testing.T) {
 	l := &List{Namespaces: []Entry{
-		{Namespace: "bookbuyer", Mesh: "mesh", SidecarInjection: "enabled", InjectedPods: 2, Pods: 2},
-		{Namespace: "bookstore", Mesh: "mesh", SidecarInjection: "enabled", InjectedPods: 1, Pods: 3},
-		{Namespace: "legacy", Mesh: "other-mesh", SidecarInjection: "disabled", InjectedPods: 0, Pods: 12},
-		{Namespace: "odd", Mesh: "mesh"},
+		{Namespace: "bookbuyer", Mesh: "mesh", SidecarInjection: "enabled", InjectedPods: 2, Pods: 2, MeshedBy: MeshedByLabel},
+		{Namespace: "bookstore", Mesh: "mesh", SidecarInjection: "enabled", InjectedPods: 1, Pods: 3, MeshedBy: MeshedByLabel},
+		{Namespace: "books", Mesh: "mesh", InjectedPods: 2, Pods: 2, MeshedBy: MeshedByInject},
+		{Namespace: "legacy", Mesh: "other-mesh", SidecarInjection: "disabled", InjectedPods: 0, Pods: 12, MeshedBy: MeshedByLabel},
+		{Namespace: "odd", Mesh: "mesh", MeshedBy: MeshedByLabel},
 	}}
 	for _, f := range []cli.Format{cli.FormatTable, cli.FormatJSON, cli.FormatYAML} {
 		var b bytes.Buffer
@@ -435,7 +436,7 @@ func TestListAllMeshes(t *testing.T) {
 	for _, e := range l.Namespaces {
 		found[e.Namespace] = e
 	}
-	if found[a].Mesh != blue || found[b] != (Entry{Namespace: b, Mesh: green, InjectedPods: 1, Pods: 1}) {
+	if found[a].Mesh != blue || found[b] != (Entry{Namespace: b, Mesh: green, InjectedPods: 1, Pods: 1, MeshedBy: MeshedByLabel}) {
 		t.Errorf("--all-meshes = %+v; want %s in %s and %s in %s with 1/1 pods", l.Namespaces, a, blue, b, green)
 	}
 }
@@ -449,6 +450,72 @@ func TestMeshFlags(t *testing.T) {
 	} {
 		if got := meshFlags(tt.mesh, tt.ns); got != tt.want {
 			t.Errorf("meshFlags(%q, %q) = %q, want %q", tt.mesh, tt.ns, got, tt.want)
+		}
+	}
+}
+
+// injectedPod creates a pod as `meshctl inject` leaves it in a namespace
+// that is not enrolled: the injector's label and the sidecar told to hold
+// the controller of the mesh in meshNS to its identity.
+func injectedPod(t testing.TB, ns, name, meshNS string) {
+	t.Helper()
+	pc, err := proxyconfig.New(meshconfig.MeshConfigSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc, err = pc.WithIdentity(meshNS, "cluster.local"); err != nil {
+		t.Fatal(err)
+	}
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{meshconfig.LabelProxyVersion: "v1"}},
+		Spec: corev1.PodSpec{
+			InitContainers:     []corev1.Container{pc.InitContainer(), pc.NativeSidecarContainer()},
+			Containers:         []corev1.Container{{Name: "app", Image: "example.invalid/app:1"}},
+			Volumes:            []corev1.Volume{proxyconfig.IdentityVolume()},
+			ServiceAccountName: "default",
+		},
+	}
+	if _, err := env.Clients.Kube.CoreV1().Pods(ns).Create(testenv.Context(t), p, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestListInjectOnly: a namespace meshed by `meshctl inject` alone is
+// listed as such, for its mesh only; another mesh's injected pods and an
+// enrolled namespace's are not counted twice.
+func TestListInjectOnly(t *testing.T) {
+	ctx := testenv.Context(t)
+	meshName := testenv.UniqueName("blue")
+	meshNS := mesh(t, meshName)
+	otherMeshNS := env.Namespace(t, nil)
+	injectedNS, otherNS, enrolledNS := env.Namespace(t, nil), env.Namespace(t, nil), env.Namespace(t, map[string]string{meshconfig.LabelMonitoredBy: meshName})
+	injectedPod(t, injectedNS, "books", meshNS)
+	pod(t, injectedNS, "plain", false, nil)
+	injectedPod(t, otherNS, "theirs", otherMeshNS)
+	injectedPod(t, enrolledNS, "stars", meshNS)
+
+	got, err := InjectedNamespaces(ctx, env.Clients.Kube, meshNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Pods != 1 || got[1].Pods != 1 {
+		t.Errorf("InjectedNamespaces = %+v, want %s and %s with one pod each", got, injectedNS, enrolledNS)
+	}
+	o := &ListOptions{IOStreams: (&streams{}).io(), Clients: kube.Static(env.Clients), Mesh: meshName, MeshNamespace: meshNS, Output: cli.FormatTable}
+	l, err := o.list(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Entry{
+		enrolledNS: {Namespace: enrolledNS, Mesh: meshName, InjectedPods: 1, Pods: 1, MeshedBy: MeshedByLabel},
+		injectedNS: {Namespace: injectedNS, Mesh: meshName, InjectedPods: 1, Pods: 2, MeshedBy: MeshedByInject},
+	}
+	if len(l.Namespaces) != len(want) {
+		t.Fatalf("list = %+v, want %v", l.Namespaces, want)
+	}
+	for _, e := range l.Namespaces {
+		if e != want[e.Namespace] {
+			t.Errorf("entry %+v, want %+v", e, want[e.Namespace])
 		}
 	}
 }

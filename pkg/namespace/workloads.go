@@ -89,7 +89,7 @@ func CountPods(ctx context.Context, kc kubernetes.Interface, ns string) (PodCoun
 // pods that lack the sidecar, skipping pods that opted out with the
 // meshconfig.AnnotationSidecarInjection annotation.
 func WorkloadsWithoutSidecar(ctx context.Context, kc kubernetes.Interface, ns string) ([]Workload, error) {
-	return workloads(ctx, kc, ns, func(p *corev1.Pod) bool {
+	return WorkloadsMatching(ctx, kc, ns, func(p *corev1.Pod) bool {
 		return !HasSidecar(p) && p.Annotations[meshconfig.AnnotationSidecarInjection] != meshconfig.InjectionDisabled
 	})
 }
@@ -97,13 +97,14 @@ func WorkloadsWithoutSidecar(ctx context.Context, kc kubernetes.Interface, ns st
 // WorkloadsWithSidecar returns the workloads of namespace ns with live pods
 // that still run the sidecar.
 func WorkloadsWithSidecar(ctx context.Context, kc kubernetes.Interface, ns string) ([]Workload, error) {
-	return workloads(ctx, kc, ns, HasSidecar)
+	return WorkloadsMatching(ctx, kc, ns, HasSidecar)
 }
 
-// workloads groups the live pods of ns that match by their controller. A
-// ReplicaSet is traced to its Deployment; ReplicaSets are listed only when a
-// pod needs it, in one request.
-func workloads(ctx context.Context, kc kubernetes.Interface, ns string, match func(*corev1.Pod) bool) ([]Workload, error) {
+// WorkloadsMatching groups the live pods of ns that match by their
+// controller, sorted by kind and name. A ReplicaSet is traced to its
+// Deployment; ReplicaSets are listed only when a pod needs it, in one
+// request.
+func WorkloadsMatching(ctx context.Context, kc kubernetes.Interface, ns string, match func(*corev1.Pod) bool) ([]Workload, error) {
 	pods, err := listPods(ctx, kc, ns)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,13 @@
 package proxyconfig
 
-import "testing"
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/meshctl/meshctl/pkg/meshconfig"
+)
 
 func TestSameImage(t *testing.T) {
 	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -41,10 +48,70 @@ func FuzzSameImage(f *testing.F) {
 		}
 		back, err := SameImage(b, a)
 		if err != nil || back != same {
-			t.Fatalf("sameImage is not symmetric for %q, %q", a, b)
+			t.Fatalf("SameImage is not symmetric for %q, %q", a, b)
 		}
 		if self, err := SameImage(a, a); err != nil || !self {
 			t.Fatalf("%q is not the same image as itself", a)
 		}
 	})
+}
+
+// TestOutdatedContainers: the proxy, wherever it sits, and the init
+// container are compared; the app's containers never are.
+func TestOutdatedContainers(t *testing.T) {
+	const want = "ghcr.io/meshctl/mesh-proxy:v2"
+	always := ptr.To(corev1.ContainerRestartPolicyAlways)
+	native := func(proxy, init string) *corev1.PodSpec {
+		return &corev1.PodSpec{
+			Containers:     []corev1.Container{{Name: "app", Image: "app:v1"}},
+			InitContainers: []corev1.Container{{Name: InitContainerName, Image: init}, {Name: ProxyContainerName, Image: proxy, RestartPolicy: always}},
+		}
+	}
+	cases := []struct {
+		name string
+		spec *corev1.PodSpec
+		want []string
+	}{
+		{"current", native(want, want), nil},
+		{"current, spelled with the default tag elsewhere", native("ghcr.io/meshctl/mesh-proxy:v2", want), nil},
+		{"both old", native("ghcr.io/meshctl/mesh-proxy:v1", "ghcr.io/meshctl/mesh-proxy:v1"), []string{ProxyContainerName, InitContainerName}},
+		{"init old", native(want, "ghcr.io/meshctl/mesh-proxy:v1"), []string{InitContainerName}},
+		{"other registry", native("registry.example/mesh-proxy:v2", want), []string{ProxyContainerName}},
+		{"proxy among the containers (older layout)", &corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "x"}, {Name: ProxyContainerName, Image: "ghcr.io/meshctl/mesh-proxy:v1"}}}, []string{ProxyContainerName}},
+		{"no sidecar", &corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "ghcr.io/meshctl/mesh-proxy:v1"}}}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := OutdatedContainers(tc.spec, want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, c := range got {
+				names = append(names, c.Name)
+			}
+			if len(names) != len(tc.want) {
+				t.Fatalf("outdated %v, want %v", names, tc.want)
+			}
+			for i := range names {
+				if names[i] != tc.want[i] {
+					t.Fatalf("outdated %v, want %v", names, tc.want)
+				}
+			}
+		})
+	}
+	if _, err := OutdatedContainers(native("Not An Image", want), want); err == nil {
+		t.Error("an unparsable image is not an error")
+	}
+}
+
+func TestImageOf(t *testing.T) {
+	if got := ImageOf(meshconfig.MeshConfigSpec{}); got != DefaultImage() {
+		t.Errorf("ImageOf(empty) = %q, want %q", got, DefaultImage())
+	}
+	var s meshconfig.MeshConfigSpec
+	s.Sidecar.Image = "registry.example/mesh-proxy:v9"
+	if got := ImageOf(s); got != s.Sidecar.Image {
+		t.Errorf("ImageOf = %q, want %q", got, s.Sidecar.Image)
+	}
 }
