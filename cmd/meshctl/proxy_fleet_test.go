@@ -104,9 +104,25 @@ func TestProxyStatusFleet(t *testing.T) {
 	ns := env.Namespace(t, nil)
 	// Whole hours and a half: "23h from now" while the test runs.
 	expires := time.Now().Add(23*time.Hour + 30*time.Minute)
+	// web-1 follows the MeshConfig's live settings; web-2 older ones.
+	mc, err := meshconfig.Get(testenv.Context(t), env.Clients.Dynamic, meshNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := proxyconfig.LiveSettings(mc.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	older := live
+	older.EnableEgress = !live.EnableEgress
 	status := func(sa string, connected bool, lastErr string) func() any {
+		settings := &admin.SettingsStatus{Digest: live.Digest()}
+		if !connected {
+			settings = &admin.SettingsStatus{Digest: older.Digest()}
+		}
 		return func() any {
 			return admin.Status{
+				Settings: settings,
 				Identity: &credentials.Status{ID: "spiffe://cluster.local/ns/" + ns + "/sa/" + sa, Certificate: &credentials.CertificateStatus{Serial: "5f", NotAfter: expires}},
 				Channel: &proxychannel.Status{Controller: "mesh-controller:9444", Connected: connected, LastError: lastErr,
 					Version: channel.Version{Hash: "sha256:4e07408562bedb8b60ce05c1decfe3ad16b72230967de01f640b7e4729b49fce"}},
