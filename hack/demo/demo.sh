@@ -187,6 +187,12 @@ show_as "kubectl get --raw /api/v1/namespaces/bookstore/pods/$store_pod:$store_p
   proxy_denials bookstore "$store_pod" "$store_port"
 show meshctl permissive status
 
+step "See the mesh: every proxy, the traffic per workload, live requests"
+show meshctl proxy status -n bookstore
+# Read from the proxies themselves, twice 10 s apart: no Prometheus needed.
+show meshctl stat deploy -n bookstore
+show meshctl tap deploy/bookstore -n bookstore --max 5
+
 # ---- 4. what next -----------------------------------------------------------
 step "Done in $((SECONDS - started))s"
 if $local_cluster; then
@@ -205,6 +211,7 @@ EOF
 fi
 cat <<EOF
   meshctl check
+  meshctl top deploy/bookstore -n bookstore                        # the busiest paths, live
   meshctl config get auth.jwt
   kubectl logs -n bookthief deploy/bookthief -c bookthief -f     # refused with 403 while permissive mode is off
   kubectl exec -n bookbuyer deploy/bookbuyer -c bookbuyer -- /fetch -H "Authorization: Bearer \$(cat $JWT_DIR/token-expired)" $book_url
