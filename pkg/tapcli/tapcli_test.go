@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/meshctl/meshctl/internal/golden"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 

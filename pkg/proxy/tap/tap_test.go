@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	_ "github.com/meshctl/meshctl/internal/golden"
 )
 
 func event(path string) Event {
