@@ -297,8 +297,8 @@ func checkPodsInjected(ctx context.Context, env *Env) error {
 	byNS := map[string][]string{}
 	var order []string
 	dp.each(func(ns *corev1.Namespace, pod *corev1.Pod) {
-		if ns.Annotations[meshconfig.AnnotationSidecarInjection] == meshconfig.InjectionDisabled ||
-			pod.Annotations[meshconfig.AnnotationSidecarInjection] == meshconfig.InjectionDisabled || hasProxy(pod) {
+		if meshconfig.InjectionOf(ns.Labels, ns.Annotations).Setting == meshconfig.InjectionDisabled ||
+			meshconfig.PodOptsOut(pod.Labels, pod.Annotations) || hasProxy(pod) {
 			return
 		}
 		w := workloadOf(pod)

@@ -41,11 +41,20 @@ const (
 )
 
 // Namespace enrolment: a namespace belongs to a mesh when it carries
-// LabelMonitoredBy with the mesh's name; AnnotationSidecarInjection says
-// whether the webhook injects its new pods. The same annotation on a pod
-// template opts a single workload out.
+// LabelMonitoredBy with the mesh's name; LabelSidecarInjection (and, for
+// older readers, the annotation of the same key) says whether the webhook
+// injects its new pods. The same label or annotation on a pod template opts
+// a single workload out. The rule that reads them is enrolment.go's
+// (InjectionOf, PodOptsOut); the chart's webhook selectors are held to it
+// by pkg/install's tests.
 const (
-	LabelMonitoredBy           = "meshctl.io/monitored-by"
+	LabelMonitoredBy = "meshctl.io/monitored-by"
+	// LabelSidecarInjection is what the webhook's namespaceSelector and
+	// objectSelector match, as the API server can select on labels only.
+	LabelSidecarInjection = "meshctl.io/sidecar-injection"
+	// AnnotationSidecarInjection is the setting as meshctl before the label
+	// wrote it; it is still written beside the label, and read where the
+	// label is absent.
 	AnnotationSidecarInjection = "meshctl.io/sidecar-injection"
 	InjectionEnabled           = "enabled"
 	InjectionDisabled          = "disabled"
