@@ -106,9 +106,18 @@ const ComponentController = "controller"
 // its ServiceAccount.
 const ControllerName = "mesh-controller"
 
+// DefaultImageRegistry is where the release publishes both images,
+// <registry>/mesh-controller and <registry>/mesh-proxy; the chart's
+// imageRegistry value defaults to it (pkg/install's tests hold the chart to
+// it).
+const DefaultImageRegistry = "ghcr.io/meshctl"
+
+// ControllerImageName is the mesh-controller image's name in a registry.
+const ControllerImageName = "mesh-controller"
+
 // ControllerImageRepository is where the mesh-controller image is published;
 // its tag is the meshctl version (see pkg/version).
-const ControllerImageRepository = "ghcr.io/meshctl/mesh-controller"
+const ControllerImageRepository = DefaultImageRegistry + "/" + ControllerImageName
 
 // ProxyAPIPort is the controller's port for proxies, and ProxyAPIPortName
 // its name on the container and the Service: certificate signing
