@@ -106,6 +106,10 @@ const ComponentController = "controller"
 // its ServiceAccount.
 const ControllerName = "mesh-controller"
 
+// LeaderLeaseName is the Lease in the control-plane namespace through which
+// the controller's replicas elect the one that does what must happen once.
+const LeaderLeaseName = "mesh-controller-leader"
+
 // DefaultImageRegistry is where the release publishes both images,
 // <registry>/mesh-controller and <registry>/mesh-proxy; the chart's
 // imageRegistry value defaults to it (pkg/install's tests hold the chart to
