@@ -5,8 +5,11 @@
 # DIR/mesh-controller.tar instead. The names are the ones meshctl installs
 # and injects by default (the e2e tests take them from the Go constants,
 # `make demo` from `meshctl install --dry-run`), so nothing needs a --set.
-# LDFLAGS stamps both binaries, as in image.sh, with meshctl's version.
-# The flags of each image are defined here once.
+# LDFLAGS stamps every binary, as in image.sh, with meshctl's version.
+# The controller's image also carries /meshctl, which the chart's `helm test`
+# runs (`meshctl check`), so that the check is of the control plane's own
+# version and needs no image of its own. The flags of each image are
+# defined here once.
 #
 #   hack/cluster/mesh-images.sh [-o DIR] PROXY_REF CONTROLLER_REF
 set -euo pipefail
@@ -33,4 +36,8 @@ image() {
 # The injected containers run `mesh-proxy` by name: PATH=/ finds the binary
 # that image.sh puts at /mesh-proxy.
 image mesh-proxy "$proxy_ref" ./cmd/mesh-proxy -env PATH=/
-image mesh-controller "$controller_ref" ./cmd/mesh-controller -env PATH=/ -user 65532:65532
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+arch=${IMAGE_ARCH:-$(go env GOARCH)}
+(cd "$REPO_ROOT" && CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -ldflags "${LDFLAGS:--s -w}" -o "$work/meshctl" ./cmd/meshctl)
+image mesh-controller "$controller_ref" ./cmd/mesh-controller -env PATH=/ -user 65532:65532 -file "$work/meshctl=/meshctl"
