@@ -70,6 +70,10 @@ type Options struct {
 	// LeaderElection chooses the replica that does what must happen once;
 	// its zero value makes this process the leader from the start.
 	LeaderElection LeaderElection
+	// GenerateCA has the leader create the mesh CA (ca.Bootstrap) when the
+	// control-plane namespace holds none, as under a plain helm install;
+	// meshctl install makes the CA itself and leaves it off.
+	GenerateCA bool
 	// ShutdownDelay is how long the process goes on serving, unready and
 	// without the Lease, once ctx ends: long enough for the endpoints to
 	// drop it, so that no admission is sent to a closed port. Zero stops at
@@ -278,6 +282,9 @@ func (o *Options) Run(ctx context.Context) error {
 			// Copies made or missed while another replica led are
 			// checked again.
 			auth.ResyncCopies()
+			if o.GenerateCA {
+				o.bootstrapCA(ctx, watcher, auth, resync, log.With("component", "ca"))
+			}
 			<-ctx.Done()
 		})
 	})
@@ -315,6 +322,43 @@ func (o *Options) Run(ctx context.Context) error {
 	log.Info("mesh-controller started", "mesh", o.MeshName, "namespace", o.MeshNamespace, "webhook", webhookLn.Addr().String(),
 		"health", healthLn.Addr().String(), "proxyAPI", proxyAPILn.Addr().String())
 	return g.Wait()
+}
+
+// bootstrapCA runs ca.Bootstrap until it has nothing left to do, while this
+// replica leads: once the MeshConfig has given the trust domain, then again
+// every interval while it fails (a half-made CA waits for the operator).
+func (o *Options) bootstrapCA(ctx context.Context, mc *MeshConfigWatcher, auth *ca.Authority, interval time.Duration, log *slog.Logger) {
+	reported := ""
+	for {
+		if spec, err := mc.Identity(); err == nil {
+			td := spec.TrustDomain
+			if td == "" {
+				td = meshconfig.DefaultTrustDomain
+			}
+			b := &ca.Bootstrap{Client: o.Kube, MeshName: o.MeshName, MeshNamespace: o.MeshNamespace, TrustDomain: td, Log: log}
+			created, err := b.Ensure(ctx)
+			if created {
+				auth.Resync()
+			}
+			if err == nil || created {
+				return
+			}
+			if err.Error() != reported {
+				reported = err.Error()
+				log.Error("mesh CA not generated", "error", err)
+			}
+		}
+		t := time.NewTimer(min(interval, time.Second))
+		if reported != "" {
+			t.Reset(interval)
+		}
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // authority is o.Authority with what Run knows filled in.

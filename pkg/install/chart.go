@@ -68,6 +68,9 @@ func LoadChart(fsys fs.FS) (*chart.Chart, error) {
 // overridden in turn by everything the user supplies.
 func computedDefaults() map[string]any {
 	return map[string]any{
+		// meshctl makes the mesh CA before the release (planCA); the
+		// controller generates one only under a plain helm install.
+		"controller": map[string]any{"generateCA": false},
 		"meshConfig": map[string]any{
 			"sidecar": map[string]any{
 				"logLevel":  string(wire.DefaultLogLevel),

@@ -98,6 +98,16 @@ const (
 	LabelVersion = "app.kubernetes.io/version"
 )
 
+// LabelManagedBy and ManagedByMeshctl mark the mesh CA's objects that
+// meshctl (or the controller, under a plain helm install) created, whereas
+// the chart's objects say Helm there: uninstall deletes them with the mesh;
+// an issuer Secret without the mark belongs to whoever brought it
+// (cert-manager) and is never touched.
+const (
+	LabelManagedBy   = "app.kubernetes.io/managed-by"
+	ManagedByMeshctl = "meshctl"
+)
+
 // ComponentController is the value of LabelComponent on the control plane's
 // objects (Deployment, pods, Service); selectors find the controller by it.
 const ComponentController = "controller"

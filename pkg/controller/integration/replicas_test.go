@@ -45,7 +45,7 @@ func newReplicatedMesh(t *testing.T) (*mesh, *kube.Clients) {
 // startReplica runs one controller of m as the chart's ServiceAccount, in
 // the election of the chart's Lease under identity id, with timings short
 // enough for a test.
-func startReplica(t *testing.T, m *mesh, clients *kube.Clients, id string) *replica {
+func startReplica(t *testing.T, m *mesh, clients *kube.Clients, id string, opts ...func(*controller.Options)) *replica {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	listening := make(chan controller.Addrs, 1)
@@ -61,6 +61,9 @@ func startReplica(t *testing.T, m *mesh, clients *kube.Clients, id string) *repl
 		ShutdownDelay: 300 * time.Millisecond,
 		Kube:          clients.Kube, Dynamic: clients.Dynamic,
 		Listening: func(a controller.Addrs) { listening <- a },
+	}
+	for _, opt := range opts {
+		opt(o)
 	}
 	done := make(chan error, 1)
 	go func() { done <- o.Run(ctx) }()
