@@ -2,6 +2,7 @@ package check
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +111,9 @@ func TestPlainHelmInstallAndHelmTest(t *testing.T) {
 	}
 	if got, want := dep.Spec.Template.Spec.Containers[0].Image, meshconfig.ControllerImageRepository+":"+ch.Metadata.AppVersion; got != want {
 		t.Errorf("controller image %q, want %q (the chart's appVersion)", got, want)
+	}
+	if args := dep.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--generate-ca") {
+		t.Errorf("under plain helm the controller does not generate the mesh CA: args %v", args)
 	}
 	if !strings.Contains(rel.Info.Notes, "helm test "+m.name) {
 		t.Errorf("NOTES.txt does not say how to test the release:\n%s", rel.Info.Notes)

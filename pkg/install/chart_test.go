@@ -206,6 +206,10 @@ func TestChartLeaseAndShutdown(t *testing.T) {
 	if !slices.Contains(args, any("--leader-election-lease="+meshconfig.LeaderLeaseName)) || !slices.Contains(args, any("--leader-election-id=$(POD_NAME)")) {
 		t.Errorf("controller args %v lack the Lease %s and the pod's name", args, meshconfig.LeaderLeaseName)
 	}
+	// meshctl makes the mesh CA itself: its controller never generates one.
+	if slices.Contains(args, any("--generate-ca")) {
+		t.Errorf("meshctl's render has the controller generate the mesh CA: %v", args)
+	}
 	found := false
 	for _, o := range objs {
 		if o.GetKind() != "Role" {
