@@ -109,6 +109,8 @@ func (o *Options) runElection(ctx context.Context, l *leadership, events record.
 		LeaseMeta:  metav1.ObjectMeta{Name: le.LeaseName, Namespace: o.MeshNamespace},
 		Client:     o.Kube.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: id, EventRecorder: events},
+		// The mesh's labels, by which meshctl uninstall finds it.
+		Labels: ownerLabels(o.MeshName),
 	}
 	cfg := leaderelection.LeaderElectionConfig{
 		Lock:            lock,

@@ -207,6 +207,10 @@ func TestReplicasElectOneLeader(t *testing.T) {
 	} else if first != a.id {
 		t.Fatalf("lease holder %q, want %s or %s", first, a.id, b.id)
 	}
+	lease, err := env.Clients.Kube.CoordinationV1().Leases(m.Namespace).Get(testenv.Context(t), meshconfig.LeaderLeaseName, metav1.GetOptions{})
+	if err != nil || lease.Labels[meshconfig.LabelMeshName] != m.Name || lease.Labels[meshconfig.LabelPartOf] != meshconfig.PartOfValue {
+		t.Errorf("lease %s: labels %v, %v: meshctl uninstall would not find it", meshconfig.LeaderLeaseName, lease.GetLabels(), err)
+	}
 	if lead.leaderMetric(t) != "1" || follow.leaderMetric(t) != "0" {
 		t.Errorf("%s = %s on the leader %s and %s on the follower %s, want 1 and 0", controller.MetricLeader, lead.leaderMetric(t), lead.id, follow.leaderMetric(t), follow.id)
 	}
