@@ -65,7 +65,7 @@ IMAGES_FLAGS ?=
 images:
 	@test -n "$(REGISTRY)" || { echo "make images: set REGISTRY, such as REGISTRY=registry.example.com/team"; exit 2; }
 	@rm -rf dist/images && mkdir -p dist/images/bin
-	@for arch in $(IMAGE_ARCHES); do for name in mesh-proxy mesh-controller; do \
+	@for arch in $(IMAGE_ARCHES); do for name in mesh-proxy mesh-controller meshctl; do \
 		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/images/bin/$${name}_linux_$$arch ./cmd/$$name || exit 1; \
 	done; done
 	cd hack/images && $(GO) run ./meshimages -bin ../../dist/images/bin -registry $(REGISTRY) -tag $(VERSION) -push -sbom ../../dist/images/sbom $(IMAGES_FLAGS)

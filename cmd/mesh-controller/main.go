@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -53,6 +54,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&webhookPort, "webhook-port", 9443, "the HTTPS port of the admission webhook")
 	fs.IntVar(&healthPort, "health-port", 9090, "the HTTP port of /healthz, /readyz and /metrics")
 	fs.IntVar(&proxyAPIPort, "proxy-api-port", meshconfig.ProxyAPIPort, "the TLS port where proxies get their certificates (and the channel), with the controller's own mesh certificate")
+	fs.StringVar(&o.LeaderElection.LeaseName, "leader-election-lease", meshconfig.LeaderLeaseName, "the Lease in --mesh-namespace through which replicas elect the one that patches the caBundle, keeps the serving certificate's Secret and copies the trust bundle; empty: this process always leads")
+	fs.StringVar(&o.LeaderElection.Identity, "leader-election-id", "", "this replica's name in the Lease (the chart passes the pod's name); empty: the host name and a random suffix")
+	fs.BoolVar(&o.GenerateCA, "generate-ca", false, "when the control-plane namespace holds no mesh CA (a plain helm install), have the leader generate one as meshctl install does; never replaces one")
+	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, how long to go on serving, unready and without the Lease, before draining, so that the endpoints drop this replica first")
 	fs.StringVar(&logLevel, "log-level", "info", "one of debug, info, warn, error")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "a kubeconfig file; empty means the in-cluster configuration")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")

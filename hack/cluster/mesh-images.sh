@@ -8,7 +8,8 @@
 # install --dry-run`), so nothing needs a --set.
 # LDFLAGS stamps both binaries, as in image.sh, with meshctl's version.
 # The images are hack/images/meshimage's, on its pinned base: the same
-# images `make images` pushes and the release publishes.
+# images `make images` pushes and the release publishes. The controller's
+# image also carries meshctl, which the chart's `helm test` runs.
 #
 #   hack/cluster/mesh-images.sh [-o DIR] PROXY_REF CONTROLLER_REF
 set -euo pipefail
@@ -33,7 +34,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # The images run on a node of IMAGE_ARCH (default: this machine's).
 arch=${IMAGE_ARCH:-$(go env GOARCH)}
-for name in mesh-proxy mesh-controller; do
+for name in mesh-proxy mesh-controller meshctl; do
   (cd "$REPO_ROOT" && CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -ldflags "${LDFLAGS:--s -w}" -o "$work/bin/${name}_linux_$arch" "./cmd/$name")
 done
 (cd "$IMAGES_SRC" && go run ./meshimages -bin "$work/bin" -registry "$registry" -tag "$tag" -o "$work/out")

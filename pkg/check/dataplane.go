@@ -333,8 +333,8 @@ func checkPodsInjected(ctx context.Context, env *Env) error {
 	byNS := map[string][]string{}
 	var order []string
 	dp.each(func(ns *corev1.Namespace, pod *corev1.Pod) {
-		if dp.injectOnly[ns.Name] || ns.Annotations[meshconfig.AnnotationSidecarInjection] == meshconfig.InjectionDisabled ||
-			pod.Annotations[meshconfig.AnnotationSidecarInjection] == meshconfig.InjectionDisabled || hasProxy(pod) {
+		if dp.injectOnly[ns.Name] || meshconfig.InjectionOf(ns.Labels, ns.Annotations).Setting == meshconfig.InjectionDisabled ||
+			meshconfig.PodOptsOut(pod.Labels, pod.Annotations) || hasProxy(pod) {
 			return
 		}
 		w := workloadOf(pod)

@@ -193,14 +193,18 @@ func (m *mesh) writeControllerStatus(ctx context.Context, available bool) error 
 	if err != nil {
 		return err
 	}
+	want := int32(1)
+	if dep.Spec.Replicas != nil {
+		want = *dep.Spec.Replicas
+	}
 	n := int32(0)
 	cond := appsv1.DeploymentCondition{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionFalse, Reason: "MinimumReplicasUnavailable", Message: "Deployment does not have minimum availability."}
 	if available {
-		n = 1
+		n = want
 		cond = appsv1.DeploymentCondition{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"}
 	}
 	dep.Status = appsv1.DeploymentStatus{
-		ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: n, AvailableReplicas: n, UnavailableReplicas: 1 - n,
+		ObservedGeneration: dep.Generation, Replicas: want, UpdatedReplicas: want, ReadyReplicas: n, AvailableReplicas: n, UnavailableReplicas: want - n,
 		Conditions: []appsv1.DeploymentCondition{cond},
 	}
 	_, err = api.UpdateStatus(ctx, dep, metav1.UpdateOptions{})

@@ -88,6 +88,15 @@ func Checks() []Check {
 			Needs:       needsAPI,
 			Run:         checkWebhookEndpoints,
 		},
+		Check{
+			Category:    CategoryWebhook,
+			Description: "enrolled namespaces carry the label the webhook selects",
+			Hint:        "webhook-namespace-label",
+			Severity:    Warning,
+			Retry:       NoRetry,
+			Needs:       needsAPI,
+			Run:         checkEnrolmentLabels,
+		},
 	)
 	checks = append(checks, identityChecks()...)
 	checks = append(checks,

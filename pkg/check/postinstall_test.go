@@ -147,7 +147,7 @@ func TestControlPlaneChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.expectProblem(t, Checks(), "control-plane-available", StatusFail,
-		"deployment "+m.ns+"/mesh-controller is not available: 0/1 replicas available",
+		"deployment "+m.ns+"/mesh-controller is not available: 0/2 replicas available",
 		"pod mesh-controller-7d9f-x2x: container controller is waiting: ImagePullBackOff",
 		"latest events of pod mesh-controller-7d9f-x2x:", "Warning Failed: Error: ErrImagePull")
 }

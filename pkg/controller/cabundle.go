@@ -3,8 +3,10 @@ package controller
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -19,6 +21,33 @@ type CABundlePatcher struct {
 	Client kubernetes.Interface
 	// Name is the MutatingWebhookConfiguration's.
 	Name string
+}
+
+// Trusts reports whether every webhook of the configuration trusts leaf
+// for serverName at now, as the API server will verify it: nil when they
+// all do, else an error naming the first that does not. A replica serves a
+// new certificate only once this holds, so that no replica ever presents
+// one the API server refuses.
+func (p *CABundlePatcher) Trusts(ctx context.Context, leaf *x509.Certificate, serverName string, now time.Time) error {
+	cfg, err := p.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, p.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("mutatingwebhookconfiguration %q: %w", p.Name, err)
+	}
+	if len(cfg.Webhooks) == 0 {
+		return fmt.Errorf("mutatingwebhookconfiguration %q has no webhooks", p.Name)
+	}
+	for _, w := range cfg.Webhooks {
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(w.ClientConfig.CABundle) {
+			return fmt.Errorf("mutatingwebhookconfiguration %q, webhook %q: no caBundle yet", p.Name, w.Name)
+		}
+		opts := x509.VerifyOptions{Roots: roots, DNSName: serverName, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+		if _, err := leaf.Verify(opts); err != nil {
+			return fmt.Errorf("mutatingwebhookconfiguration %q, webhook %q: its caBundle does not trust the serving certificate (serial %s) yet: %w",
+				p.Name, w.Name, leaf.SerialNumber.Text(16), err)
+		}
+	}
+	return nil
 }
 
 // Patch sets caBundle on each webhook that lacks it, and reports whether it

@@ -99,6 +99,30 @@ func (c *Certs) Ensure(ctx context.Context) (*Bundle, error) {
 	return c.ensure(ctx, false)
 }
 
+// Load returns the serving certificate from the Secret without writing it:
+// what a replica that does not lead serves. A certificate due for renewal
+// is still served while it is valid, as the leader renews it; a Secret that
+// is missing, or holds nothing valid, is an error until the leader has
+// repaired it.
+func (c *Certs) Load(ctx context.Context) (*Bundle, error) {
+	sec, err := c.Client.CoreV1().Secrets(c.Namespace).Get(ctx, c.SecretName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("%s: not created yet (the leader creates it)", c.ref())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.ref(), err)
+	}
+	_, _, cas, err := parseCA(sec.Data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.ref(), err)
+	}
+	b, err := c.verifyServing(sec.Data, cas, c.now(), false)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.ref(), err)
+	}
+	return b, nil
+}
+
 // Rotate issues a new serving certificate from the Secret's CA now, whatever
 // its expiry, and stores it.
 func (c *Certs) Rotate(ctx context.Context) (*Bundle, error) {
@@ -244,12 +268,19 @@ func parseCA(data map[string][]byte) (*x509.Certificate, *ecdsa.PrivateKey, []*x
 // parseServing accepts the stored serving certificate when it verifies
 // against the CAs for every name it must carry and is not due.
 func (c *Certs) parseServing(data map[string][]byte, cas []*x509.Certificate, now time.Time) (*Bundle, error) {
+	return c.verifyServing(data, cas, now, true)
+}
+
+// verifyServing accepts the stored serving certificate when it verifies
+// against the CAs for every name it must carry, and, with notDue, is not
+// due for renewal.
+func (c *Certs) verifyServing(data map[string][]byte, cas []*x509.Certificate, now time.Time, notDue bool) (*Bundle, error) {
 	cert, err := tls.X509KeyPair(data[corev1.TLSCertKey], data[corev1.TLSPrivateKeyKey])
 	if err != nil {
 		return nil, err
 	}
 	leaf := cert.Leaf
-	if due(leaf, now) {
+	if notDue && due(leaf, now) {
 		return nil, errors.New("due for renewal")
 	}
 	roots := x509.NewCertPool()

@@ -67,6 +67,18 @@ type Options struct {
 	ResyncInterval time.Duration
 	// CertValidity is the serving certificate's lifetime; zero is the default.
 	CertValidity time.Duration
+	// LeaderElection chooses the replica that does what must happen once;
+	// its zero value makes this process the leader from the start.
+	LeaderElection LeaderElection
+	// GenerateCA has the leader create the mesh CA (ca.Bootstrap) when the
+	// control-plane namespace holds none, as under a plain helm install;
+	// meshctl install makes the CA itself and leaves it off.
+	GenerateCA bool
+	// ShutdownDelay is how long the process goes on serving, unready and
+	// without the Lease, once ctx ends: long enough for the endpoints to
+	// drop it, so that no admission is sent to a closed port. Zero stops at
+	// once.
+	ShutdownDelay time.Duration
 
 	// Kube and Dynamic are the API clients.
 	Kube    kubernetes.Interface
@@ -112,10 +124,12 @@ func (o *Options) Validate() error {
 }
 
 // Run serves the webhook, the proxy API port (certificate signing, and
-// ProxyAPIHandlers) and the health endpoints until ctx ends. It is live at
-// once and ready when the webhook's certificate is loaded, the caBundle is
-// patched, the MeshConfig and namespace informers have synced, and the
-// mesh CA has an issuer that chains to its trust bundle.
+// ProxyAPIHandlers) and the health endpoints until ctx ends, then, after
+// ShutdownDelay, drains them. It is live at once and ready when the
+// webhook's certificate is loaded and the caBundle trusts it, the
+// MeshConfig and namespace informers have synced, and the mesh CA has an
+// issuer that chains to its trust bundle. It takes part in the leader
+// election (LeaderElection) and does the leader's work while it leads.
 func (o *Options) Run(ctx context.Context) error {
 	if err := o.Validate(); err != nil {
 		return err
@@ -157,13 +171,23 @@ func (o *Options) Run(ctx context.Context) error {
 		o.Listening(Addrs{Webhook: webhookLn.Addr(), Health: healthLn.Addr(), ProxyAPI: proxyAPILn.Addr()})
 	}
 
+	dnsNames := ServiceDNSNames(o.WebhookService, o.MeshNamespace)
 	certs := &Certs{
 		Client: o.Kube, Namespace: o.MeshNamespace, SecretName: o.TLSSecret, MeshName: o.MeshName,
-		DNSNames: ServiceDNSNames(o.WebhookService, o.MeshNamespace), IPs: o.ExtraIPs, Validity: o.CertValidity,
+		DNSNames: dnsNames, IPs: o.ExtraIPs, Validity: o.CertValidity,
 	}
 	patcher := &CABundlePatcher{Client: o.Kube, Name: o.WebhookConfiguration}
 	var current atomic.Pointer[tls.Certificate]
+	lead := &leadership{}
+	serving := &servingTLS{
+		certs: certs, patcher: patcher, current: &current, ready: o.Ready, log: log.With("component", "certs"),
+		leading: lead.Leading, serverName: dnsNames[2], // the API server's name: <service>.<namespace>.svc
+	}
+	tlsKick := lead.notify()
 	auth := o.authority(log)
+	if auth.Leading == nil {
+		auth.Leading = lead.Leading
+	}
 	watcher := &MeshConfigWatcher{
 		MeshName: o.MeshName, MeshNamespace: o.MeshNamespace, Log: log.With("component", "meshconfig"),
 	}
@@ -184,8 +208,9 @@ func (o *Options) Run(ctx context.Context) error {
 	events := record.NewBroadcaster(record.WithContext(ctx))
 	defer events.Shutdown()
 	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: o.Kube.CoreV1().Events("")})
+	recorder := events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: meshconfig.ControllerName})
 	if auth.Events == nil {
-		auth.Events = events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: meshconfig.ControllerName})
+		auth.Events = leaderEvents{EventRecorder: recorder, leading: lead.Leading}
 	}
 	// Every snapshot names the issuer: a new one reaches the proxies,
 	// which renew early.
@@ -222,7 +247,47 @@ func (o *Options) Run(ctx context.Context) error {
 	healthSrv := &http.Server{Handler: HealthHandler(o.Ready, o.Metrics), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
-	g, ctx := errgroup.WithContext(ctx)
+	// The servers and informers run until runCtx ends, which is
+	// ShutdownDelay after ctx: meanwhile this replica is unready and has
+	// given up the Lease, but still answers whatever reaches it.
+	parent := ctx
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	electionCtx, stopElection := context.WithCancel(runCtx)
+	defer stopElection()
+	g, ctx2 := errgroup.WithContext(runCtx)
+	g.Go(func() error {
+		select {
+		case <-parent.Done():
+		case <-ctx2.Done():
+			return nil
+		}
+		o.Ready.Set(ReadyShutdown, errors.New("shutting down"))
+		stopElection()
+		if o.ShutdownDelay > 0 {
+			log.Info("shutting down: serving until the endpoints drop this replica", "delay", o.ShutdownDelay.String())
+			t := time.NewTimer(o.ShutdownDelay)
+			select {
+			case <-t.C:
+			case <-ctx2.Done():
+				t.Stop()
+			}
+		}
+		stop()
+		return nil
+	})
+	ctx = ctx2
+	g.Go(func() error {
+		return o.runElection(electionCtx, lead, recorder, log.With("component", "leader"), o.Metrics.setLeader, func(ctx context.Context) {
+			// Copies made or missed while another replica led are
+			// checked again.
+			auth.ResyncCopies()
+			if o.GenerateCA {
+				o.bootstrapCA(ctx, watcher, auth, resync, log.With("component", "ca"))
+			}
+			<-ctx.Done()
+		})
+	})
 	g.Go(func() error { return serve(healthSrv, healthLn, false) })
 	g.Go(func() error { return serve(webhookSrv, webhookLn, true) })
 	g.Go(func() error {
@@ -251,12 +316,49 @@ func (o *Options) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error {
-		tlsLoop(ctx, resync, log.With("component", "certs"), certs, patcher, &current, o.Ready)
+		serving.loop(ctx, resync, tlsKick)
 		return nil
 	})
 	log.Info("mesh-controller started", "mesh", o.MeshName, "namespace", o.MeshNamespace, "webhook", webhookLn.Addr().String(),
 		"health", healthLn.Addr().String(), "proxyAPI", proxyAPILn.Addr().String())
 	return g.Wait()
+}
+
+// bootstrapCA runs ca.Bootstrap until it has nothing left to do, while this
+// replica leads: once the MeshConfig has given the trust domain, then again
+// every interval while it fails (a half-made CA waits for the operator).
+func (o *Options) bootstrapCA(ctx context.Context, mc *MeshConfigWatcher, auth *ca.Authority, interval time.Duration, log *slog.Logger) {
+	reported := ""
+	for {
+		if spec, err := mc.Identity(); err == nil {
+			td := spec.TrustDomain
+			if td == "" {
+				td = meshconfig.DefaultTrustDomain
+			}
+			b := &ca.Bootstrap{Client: o.Kube, MeshName: o.MeshName, MeshNamespace: o.MeshNamespace, TrustDomain: td, Log: log}
+			created, err := b.Ensure(ctx)
+			if created {
+				auth.Resync()
+			}
+			if err == nil || created {
+				return
+			}
+			if err.Error() != reported {
+				reported = err.Error()
+				log.Error("mesh CA not generated", "error", err)
+			}
+		}
+		t := time.NewTimer(min(interval, time.Second))
+		if reported != "" {
+			t.Reset(interval)
+		}
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // authority is o.Authority with what Run knows filled in.
@@ -330,17 +432,36 @@ func serve(srv *http.Server, ln net.Listener, tls bool) error {
 	return err
 }
 
-// tlsLoop keeps the serving certificate and the caBundle in place: at once,
-// then every interval. A failure is retried sooner, after 1s doubling up to
-// the interval: at install the webhook configuration may be created a moment
-// after the controller starts. Errors make the controller unready rather
-// than exit: the API server or RBAC may recover, and a restart would not help.
-func tlsLoop(ctx context.Context, interval time.Duration, log *slog.Logger, certs *Certs, patcher *CABundlePatcher,
-	current *atomic.Pointer[tls.Certificate], ready *Readiness) {
+// servingTLS keeps the webhook's serving certificate and the caBundle in
+// place. Every replica serves the certificate of the shared TLS Secret;
+// only the leader writes: it creates or renews the Secret (Certs.Ensure) and
+// patches the caBundle. A replica switches to a new certificate only once
+// the webhook configuration's caBundle trusts it, so that during a renewal
+// or a CA rotation no replica presents a certificate the API server would
+// refuse, whichever replica wrote it and however late the others look.
+type servingTLS struct {
+	certs   *Certs
+	patcher *CABundlePatcher
+	current *atomic.Pointer[tls.Certificate]
+	ready   *Readiness
+	log     *slog.Logger
+	// leading reports whether this replica leads now.
+	leading func() bool
+	// serverName is the name the API server verifies: <service>.<namespace>.svc.
+	serverName string
+}
+
+// loop syncs at once, then every interval, and at once when this replica
+// starts to lead (kick). A failure is retried sooner, after 1s doubling up
+// to the interval: at install the webhook configuration may be created a
+// moment after the controller starts, and a follower waits for the leader
+// to create the Secret. Errors make the replica unready rather than exit:
+// the API server or RBAC may recover, and a restart would not help.
+func (s *servingTLS) loop(ctx context.Context, interval time.Duration, kick <-chan struct{}) {
 	retry := time.Second
 	for {
 		wait := interval
-		if err := syncTLS(ctx, log, certs, patcher, current, ready); err != nil {
+		if err := s.sync(ctx); err != nil {
 			wait, retry = min(retry, interval), min(2*retry, interval)
 		} else {
 			retry = time.Second
@@ -350,33 +471,62 @@ func tlsLoop(ctx context.Context, interval time.Duration, log *slog.Logger, cert
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-kick:
+			t.Stop()
 		case <-t.C:
 		}
 	}
 }
 
-// syncTLS is one pass of tlsLoop.
-func syncTLS(ctx context.Context, log *slog.Logger, certs *Certs, patcher *CABundlePatcher,
-	current *atomic.Pointer[tls.Certificate], ready *Readiness) error {
-	b, err := certs.Ensure(ctx)
-	ready.Set(ReadyCertificate, err)
+// sync is one pass of loop.
+func (s *servingTLS) sync(ctx context.Context) error {
+	leading := s.leading()
+	var b *Bundle
+	var err error
+	if leading {
+		b, err = s.certs.Ensure(ctx)
+	} else {
+		b, err = s.certs.Load(ctx)
+	}
 	if err != nil {
-		log.Error("serving certificate", "error", err)
+		s.log.Error("serving certificate", "error", err, "leading", leading)
+	}
+	var patchErr error
+	if leading && b != nil {
+		changed, err := s.patcher.Patch(ctx, b.CABundle)
+		switch {
+		case err != nil:
+			patchErr = err
+			s.log.Error("caBundle", "error", err)
+		case changed:
+			s.log.Info("caBundle patched", "mutatingwebhookconfiguration", s.patcher.Name)
+		}
+	}
+	now := s.certs.now()
+	cur := s.current.Load()
+	if b != nil && (cur == nil || cur.Leaf.SerialNumber.Cmp(b.Leaf.SerialNumber) != 0) {
+		trust := s.patcher.Trusts(ctx, b.Leaf, s.serverName, now)
+		// With nothing valid to serve, the new one is better than none.
+		if trust == nil || cur == nil || !now.Before(cur.Leaf.NotAfter) {
+			s.current.Store(&b.Certificate)
+			cur = &b.Certificate
+			s.log.Info("serving certificate loaded", "notAfter", b.Leaf.NotAfter.UTC().Format(time.RFC3339), "serial", b.Leaf.SerialNumber.Text(16))
+		} else {
+			s.log.Info("a new serving certificate waits for the caBundle to trust it", "serial", b.Leaf.SerialNumber.Text(16), "reason", trust)
+		}
+	}
+	if cur == nil {
+		if err == nil {
+			err = errors.New("no serving certificate yet")
+		}
+		s.ready.Set(ReadyCertificate, err)
+		s.ready.Set(ReadyCABundle, errors.New("no serving certificate yet"))
 		return err
 	}
-	if old := current.Load(); old == nil || old.Leaf.SerialNumber.Cmp(b.Leaf.SerialNumber) != 0 {
-		current.Store(&b.Certificate)
-		log.Info("serving certificate loaded", "notAfter", b.Leaf.NotAfter.UTC().Format(time.RFC3339), "serial", b.Leaf.SerialNumber.Text(16))
-	}
-	changed, err := patcher.Patch(ctx, b.CABundle)
-	ready.Set(ReadyCABundle, err)
-	switch {
-	case err != nil:
-		log.Error("caBundle", "error", err)
-	case changed:
-		log.Info("caBundle patched", "mutatingwebhookconfiguration", patcher.Name)
-	}
-	return err
+	s.ready.Set(ReadyCertificate, nil)
+	trust := s.patcher.Trusts(ctx, cur.Leaf, s.serverName, now)
+	s.ready.Set(ReadyCABundle, trust)
+	return errors.Join(err, patchErr, trust)
 }
 
 // ListenAddr is ":port", for the flags that take a port.

@@ -9,7 +9,11 @@
 //     so that a changed proxy image applies to the next pod, no restart;
 //   - certs.go: the controller's own CA and serving certificate, kept in one
 //     Secret so that replicas and restarts agree, renewed well before expiry;
-//   - cabundle.go: patching that CA into the chart's webhook configuration;
+//   - cabundle.go: patching that CA into the chart's webhook configuration,
+//     and asking whether it trusts a certificate yet;
+//   - leader.go: the election of the replica that does what must happen
+//     once (the Secret and the caBundle, the trust bundle's copies, Events);
+//     every replica serves the webhook, signing and the channel;
 //   - health.go: /healthz, /readyz (ready once the certificate, the caBundle,
 //     the MeshConfig and the CA's issuer are in place; warnings listed) and
 //     Prometheus /metrics;
@@ -19,7 +23,10 @@
 // # failurePolicy
 //
 // The chart's MutatingWebhookConfiguration uses failurePolicy Fail by
-// default (values: controller.webhook.failurePolicy). The trade-off:
+// default (values: controller.webhook.failurePolicy), and selects only the
+// pods that will be injected (namespaces enrolled with injection enabled,
+// pods not labelled out; pkg/meshconfig InjectionOf and PodOptsOut). The
+// trade-off (docs/production.md):
 //
 //   - Fail: while the controller is down or unreachable, the API server
 //     refuses every new pod of an enrolled namespace (Deployments stall,
@@ -28,7 +35,9 @@
 //     tracing, and the policy and mTLS of the next releases); the cost is
 //     availability.
 //     The control-plane and system namespaces are excluded by the
-//     namespaceSelector, so the controller itself can always be restarted.
+//     namespaceSelector, so the controller itself can always be restarted;
+//     two replicas, a PodDisruptionBudget and a graceful stop keep one
+//     answering through drains and rollouts.
 //   - Ignore: pods of enrolled namespaces start without a sidecar while the
 //     controller is down. Workloads keep scaling, but those pods are outside
 //     the mesh until restarted.

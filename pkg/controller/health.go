@@ -17,6 +17,11 @@ import (
 	"github.com/meshctl/meshctl/pkg/version"
 )
 
+// MetricLeader is 1 while this replica leads (does what must happen once:
+// the caBundle, the serving certificate's Secret, the trust bundle's
+// copies) and 0 otherwise.
+const MetricLeader = "meshctl_controller_leader"
+
 // MetricBuildInfo is the controller's build, as a gauge of 1 labelled with
 // version, commit and go_version. It follows the prefix of the
 // controller's other metrics.
@@ -34,6 +39,7 @@ type Metrics struct {
 	Channel    *ctrlchannel.Metrics
 	admissions *prometheus.CounterVec
 	latency    prometheus.Histogram
+	leader     prometheus.Gauge
 }
 
 // NewMetrics registers the admission metrics, every result at zero.
@@ -49,6 +55,10 @@ func NewMetrics() *Metrics {
 			Help:    "Time to answer one admission request, from request read to response written.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: MetricLeader,
+			Help: "1 while this replica is the leader, which patches the caBundle, keeps the serving certificate's Secret and copies the trust bundle; 0 otherwise.",
+		}),
 	}
 	for _, r := range Results() {
 		m.admissions.WithLabelValues(string(r))
@@ -60,7 +70,7 @@ func NewMetrics() *Metrics {
 	}, []string{"version", "commit", "go_version"})
 	v := version.Get()
 	build.WithLabelValues(v.Version, v.Commit, v.GoVersion).Set(1)
-	m.Registry.MustRegister(m.admissions, m.latency, build,
+	m.Registry.MustRegister(m.admissions, m.latency, m.leader, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.CA = ca.NewMetrics(m.Registry)
 	m.Channel = ctrlchannel.NewMetrics(m.Registry)
@@ -76,6 +86,18 @@ func (m *Metrics) observe(r Result, d time.Duration) {
 	m.admissions.WithLabelValues(string(r)).Inc()
 	if d > 0 {
 		m.latency.Observe(d.Seconds())
+	}
+}
+
+// setLeader records whether this replica leads; a nil m records nothing.
+func (m *Metrics) setLeader(leading bool) {
+	if m == nil {
+		return
+	}
+	if leading {
+		m.leader.Set(1)
+	} else {
+		m.leader.Set(0)
 	}
 }
 
@@ -158,6 +180,9 @@ const (
 	// ReadyIssuer: the mesh CA has an issuer that chains to an anchor of
 	// its trust bundle, and its own certificate on the proxy API port.
 	ReadyIssuer = "issuer"
+	// ReadyShutdown is unmet once the process is stopping: the endpoints
+	// drop the replica while it still serves (Options.ShutdownDelay).
+	ReadyShutdown = "shutdown"
 )
 
 // HealthHandler serves /healthz (the process answers), /readyz (every

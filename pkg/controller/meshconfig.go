@@ -264,7 +264,7 @@ type Namespaces struct {
 func (n *Namespaces) Namespace(ctx context.Context, name string) (*corev1.Namespace, error) {
 	if n.Lister != nil {
 		ns, err := n.Lister.Get(name)
-		if err == nil && ns.Labels[meshconfig.LabelMonitoredBy] == n.MeshName && ns.Annotations[meshconfig.AnnotationSidecarInjection] == meshconfig.InjectionEnabled {
+		if err == nil && meshconfig.InjectionOf(ns.Labels, ns.Annotations).Injects(n.MeshName) {
 			return ns, nil
 		}
 		if err != nil && !apierrors.IsNotFound(err) {

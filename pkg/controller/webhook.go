@@ -206,16 +206,18 @@ func (h *Handler) Review(ctx context.Context, req *admissionv1.AdmissionRequest)
 
 // notEnrolled says why ns is not enrolled in h's mesh, or "" when it is.
 func (h *Handler) notEnrolled(ns *corev1.Namespace) string {
-	if mesh := ns.Labels[meshconfig.LabelMonitoredBy]; mesh != h.MeshName {
-		if mesh == "" {
-			return "namespace not enrolled (no " + meshconfig.LabelMonitoredBy + " label)"
-		}
-		return "namespace enrolled in mesh " + mesh
+	inj := meshconfig.InjectionOf(ns.Labels, ns.Annotations)
+	switch {
+	case inj.Injects(h.MeshName):
+		return ""
+	case inj.Mesh == "":
+		return "namespace not enrolled (no " + meshconfig.LabelMonitoredBy + " label)"
+	case inj.Mesh != h.MeshName:
+		return "namespace enrolled in mesh " + inj.Mesh
+	case inj.LabelMissing:
+		return fmt.Sprintf("namespace annotation %s is %q, not %q", meshconfig.AnnotationSidecarInjection, inj.Setting, meshconfig.InjectionEnabled)
 	}
-	if v := ns.Annotations[meshconfig.AnnotationSidecarInjection]; v != meshconfig.InjectionEnabled {
-		return fmt.Sprintf("namespace annotation %s is %q, not %q", meshconfig.AnnotationSidecarInjection, v, meshconfig.InjectionEnabled)
-	}
-	return ""
+	return fmt.Sprintf("namespace label %s is %q, not %q", meshconfig.LabelSidecarInjection, inj.Setting, meshconfig.InjectionEnabled)
 }
 
 func podName(pod *corev1.Pod, reqName string) string {

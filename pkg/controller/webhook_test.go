@@ -53,6 +53,12 @@ func namespace(name, mesh, injection string) *corev1.Namespace {
 	return ns
 }
 
+// labelled adds the injection label to ns.
+func labelled(ns *corev1.Namespace, injection string) *corev1.Namespace {
+	ns.Labels[meshconfig.LabelSidecarInjection] = injection
+	return ns
+}
+
 func testHandler(t testing.TB) *Handler {
 	t.Helper()
 	spec := meshconfig.DefaultSpec()
@@ -71,6 +77,10 @@ func testHandler(t testing.TB) *Handler {
 			"disabled":    namespace("disabled", testMesh, meshconfig.InjectionDisabled),
 			"unset":       namespace("unset", testMesh, ""),
 			"mesh-system": namespace(meshconfig.DefaultMeshNamespace, testMesh, meshconfig.InjectionEnabled),
+			// As meshctl enrols now: the label decides, even against an
+			// annotation edited by hand.
+			"labelled":  labelled(namespace("labelled", testMesh, meshconfig.InjectionEnabled), meshconfig.InjectionEnabled),
+			"label-off": labelled(namespace("label-off", testMesh, meshconfig.InjectionEnabled), meshconfig.InjectionDisabled),
 		},
 	}
 }
@@ -117,6 +127,11 @@ func TestReview(t *testing.T) {
 		{name: "namespace of another mesh", ns: "other", pod: appPod(), want: ResultNotEnrolled, allowed: true},
 		{name: "namespace injection disabled", ns: "disabled", pod: appPod(), want: ResultNotEnrolled, allowed: true},
 		{name: "namespace injection annotation missing", ns: "unset", pod: appPod(), want: ResultNotEnrolled, allowed: true},
+		{name: "namespace labelled", ns: "labelled", pod: appPod(), want: ResultInjected, allowed: true, patched: true},
+		{name: "namespace label disabled, annotation enabled", ns: "label-off", pod: appPod(), want: ResultNotEnrolled, allowed: true},
+		{name: "pod opted out by label", ns: "shop", want: ResultSkipped, allowed: true, pod: appPod(func(p *corev1.Pod) {
+			p.Labels = map[string]string{meshconfig.LabelSidecarInjection: meshconfig.InjectionDisabled}
+		})},
 		{name: "pod opted out", ns: "shop", want: ResultSkipped, allowed: true, pod: appPod(func(p *corev1.Pod) {
 			p.Annotations = map[string]string{meshconfig.AnnotationSidecarInjection: meshconfig.InjectionDisabled}
 		})},

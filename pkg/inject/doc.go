@@ -35,7 +35,8 @@ func OtherMeshContainers() []string {
 	return []string{"istio-proxy", "istio-init", "linkerd-proxy", "linkerd-init", "envoy"}
 }
 
-// optedOut reports whether annotations opt a workload out of injection.
-func optedOut(annotations map[string]string) bool {
-	return annotations[meshconfig.AnnotationSidecarInjection] == meshconfig.InjectionDisabled
+// optedOut reports whether a pod template opts its workload out of
+// injection, by label or annotation (meshconfig.PodOptsOut).
+func optedOut(labels, annotations map[string]string) bool {
+	return meshconfig.PodOptsOut(labels, annotations)
 }

@@ -147,7 +147,7 @@ func (in *Injector) Inject(w Target) (*Result, error) {
 		return nil, errors.New("inject: Injector.Sidecar is not set")
 	}
 	cur := w.Template
-	if optedOut(cur.Annotations) {
+	if optedOut(cur.Labels, cur.Annotations) {
 		return skipped(SkipOptedOut, meshconfig.AnnotationSidecarInjection+": "+meshconfig.InjectionDisabled), nil
 	}
 	if r := in.skipNamespace(w.Namespace); r != nil {
@@ -234,8 +234,13 @@ func (in *Injector) EnrolNamespace(ns *metav1.ObjectMeta, force bool) (*Result, 
 	}
 	cur := &corev1.PodTemplateSpec{ObjectMeta: *ns}
 	desired := cur.DeepCopy()
-	desired.Labels = setKey(desired.Labels, meshconfig.LabelMonitoredBy, in.MeshName)
-	desired.Annotations = setKey(desired.Annotations, meshconfig.AnnotationSidecarInjection, meshconfig.InjectionEnabled)
+	labels, annotations := meshconfig.EnrolmentMetadata(in.MeshName, meshconfig.InjectionEnabled)
+	for k, v := range labels {
+		desired.Labels = setKey(desired.Labels, k, v)
+	}
+	for k, v := range annotations {
+		desired.Annotations = setKey(desired.Annotations, k, v)
+	}
 	p := diff(cur, desired, nil, false)
 	if len(p) == 0 {
 		return &Result{Action: Unchanged, Detail: "already enrolled"}, nil

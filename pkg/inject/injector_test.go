@@ -167,6 +167,9 @@ func TestSkipReasons(t *testing.T) {
 		{"opt out", Target{Kind: "deployment", Template: tpl(func(t *corev1.PodTemplateSpec) {
 			t.Annotations = map[string]string{meshconfig.AnnotationSidecarInjection: meshconfig.InjectionDisabled}
 		})}, SkipOptedOut, "meshctl.io/sidecar-injection: disabled"},
+		{"opt out by label", Target{Kind: "deployment", Template: tpl(func(t *corev1.PodTemplateSpec) {
+			t.Labels = map[string]string{meshconfig.LabelSidecarInjection: meshconfig.InjectionDisabled}
+		})}, SkipOptedOut, "meshctl.io/sidecar-injection: disabled"},
 		{"host network", Target{Kind: "daemonset", Template: tpl(func(t *corev1.PodTemplateSpec) { t.Spec.HostNetwork = true })}, SkipHostNetwork, ""},
 		{"kube-system", Target{Kind: "pod", Namespace: "kube-system", Template: tpl(func(*corev1.PodTemplateSpec) {})}, SkipSystemNamespace, "kube-system"},
 		{"kube-node-lease", Target{Kind: "pod", Namespace: "kube-node-lease", Template: tpl(func(*corev1.PodTemplateSpec) {})}, SkipSystemNamespace, "kube-node-lease"},
@@ -233,12 +236,13 @@ func TestBadMarkerAndAnnotations(t *testing.T) {
 func TestEnrolNamespace(t *testing.T) {
 	in := testInjector(t, testVersion)
 	enrolled := Patch{
-		{Op: OpAdd, Path: "/metadata/labels", Value: map[string]string{meshconfig.LabelMonitoredBy: "mesh"}},
+		{Op: OpAdd, Path: "/metadata/labels", Value: map[string]string{meshconfig.LabelMonitoredBy: "mesh", meshconfig.LabelSidecarInjection: meshconfig.InjectionEnabled}},
 		{Op: OpAdd, Path: "/metadata/annotations", Value: map[string]string{meshconfig.AnnotationSidecarInjection: meshconfig.InjectionEnabled}},
 	}
 	other := map[string]string{meshconfig.LabelMonitoredBy: "other"}
 	moved := Patch{
 		{Op: OpReplace, Path: "/metadata/labels/" + PointerToken(meshconfig.LabelMonitoredBy), Value: "mesh"},
+		{Op: OpAdd, Path: "/metadata/labels/" + PointerToken(meshconfig.LabelSidecarInjection), Value: meshconfig.InjectionEnabled},
 		{Op: OpAdd, Path: "/metadata/annotations", Value: map[string]string{meshconfig.AnnotationSidecarInjection: meshconfig.InjectionEnabled}},
 	}
 	for _, tc := range []struct {
@@ -249,9 +253,14 @@ func TestEnrolNamespace(t *testing.T) {
 		refuse error
 	}{
 		{"new", metav1.ObjectMeta{Name: "shop"}, false, Result{Action: Enrolled, Patch: enrolled}, nil},
-		{"already", metav1.ObjectMeta{Name: "shop", Labels: map[string]string{meshconfig.LabelMonitoredBy: "mesh"},
+		{"already", metav1.ObjectMeta{Name: "shop", Labels: map[string]string{meshconfig.LabelMonitoredBy: "mesh", meshconfig.LabelSidecarInjection: meshconfig.InjectionEnabled},
 			Annotations: map[string]string{meshconfig.AnnotationSidecarInjection: meshconfig.InjectionEnabled}}, false,
 			Result{Action: Unchanged, Detail: "already enrolled"}, nil},
+		// Enrolled by a meshctl that wrote the annotation only: the label the
+		// webhook's selector reads is added.
+		{"older enrolment", metav1.ObjectMeta{Name: "shop", Labels: map[string]string{meshconfig.LabelMonitoredBy: "mesh"},
+			Annotations: map[string]string{meshconfig.AnnotationSidecarInjection: meshconfig.InjectionEnabled}}, false,
+			Result{Action: Enrolled, Patch: Patch{{Op: OpAdd, Path: "/metadata/labels/" + PointerToken(meshconfig.LabelSidecarInjection), Value: meshconfig.InjectionEnabled}}}, nil},
 		{"control plane", metav1.ObjectMeta{Name: "mesh-system"}, true, Result{Action: Skipped, Skip: SkipControlPlaneNamespace, Detail: "mesh-system"}, nil},
 		{"system", metav1.ObjectMeta{Name: "kube-public"}, true, Result{Action: Skipped, Skip: SkipSystemNamespace, Detail: "kube-public"}, nil},
 		{"other mesh", metav1.ObjectMeta{Name: "shop", Labels: other}, false, Result{}, meshconfig.ErrOtherMesh},

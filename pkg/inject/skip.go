@@ -16,7 +16,7 @@ const (
 	// put a proxy beside (and the API server would reject it anyway).
 	SkipNoContainers SkipReason = "NoContainers"
 	// SkipOptedOut: the pod template carries meshctl.io/sidecar-injection:
-	// disabled.
+	// disabled, as a label or an annotation.
 	SkipOptedOut SkipReason = "OptedOut"
 	// SkipHostNetwork: the pod shares the node's network namespace, where
 	// interception rules would capture the node's traffic.

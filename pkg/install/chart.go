@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshctl/meshctl/charts"
-	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 	"github.com/meshctl/meshctl/pkg/version"
@@ -29,10 +28,12 @@ func ChartFS() fs.FS {
 
 // LoadChart loads the chart at the root of fsys, stamps it with this meshctl
 // version and fills the defaults that come from Go code rather than
-// values.yaml: the controller and proxy images of this version and the
-// sidecar's log level and resources from pkg/proxyconfig. Stamping at
-// load time rather than in Chart.yaml means a build can never install a chart
-// that names another version.
+// values.yaml: the sidecar's log level and resources from pkg/proxyconfig.
+// The images follow from the stamp: the chart names
+// <imageRegistry>/<image>:<appVersion>, and appVersion is this version, the
+// tag of pkg/proxyconfig.DefaultImage. Stamping at load time rather than in
+// Chart.yaml means a build can never install a chart that names another
+// version.
 func LoadChart(fsys fs.FS) (*chart.Chart, error) {
 	var files []*loader.BufferedFile
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
@@ -67,12 +68,11 @@ func LoadChart(fsys fs.FS) (*chart.Chart, error) {
 // overridden in turn by everything the user supplies.
 func computedDefaults() map[string]any {
 	return map[string]any{
-		"controller": map[string]any{
-			"image": meshconfig.ControllerImageRepository + ":" + version.ImageTag(),
-		},
+		// meshctl makes the mesh CA before the release (planCA); the
+		// controller generates one only under a plain helm install.
+		"controller": map[string]any{"generateCA": false},
 		"meshConfig": map[string]any{
 			"sidecar": map[string]any{
-				"image":     proxyconfig.DefaultImage(),
 				"logLevel":  string(wire.DefaultLogLevel),
 				"resources": resourcesValues(proxyconfig.DefaultResources()),
 			},

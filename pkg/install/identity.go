@@ -21,12 +21,11 @@ import (
 )
 
 // LabelManagedBy and ManagedByMeshctl mark the mesh CA's objects that
-// meshctl itself created (the chart's objects say Helm there): uninstall
-// deletes them with the mesh; an issuer Secret without the mark belongs to
-// whoever brought it (cert-manager) and is never touched.
+// meshctl itself created (meshconfig's, which the controller's bootstrap
+// uses too).
 const (
-	LabelManagedBy   = "app.kubernetes.io/managed-by"
-	ManagedByMeshctl = "meshctl"
+	LabelManagedBy   = meshconfig.LabelManagedBy
+	ManagedByMeshctl = meshconfig.ManagedByMeshctl
 )
 
 // Keys of the anchor Secret. It has the kubernetes.io/tls shape, so that

@@ -257,6 +257,20 @@ func (d *Deps) refuseInstall(ctx context.Context) error {
 	return nil
 }
 
+// PodSecurityLabels are the Pod Security admission labels of a
+// control-plane namespace meshctl creates: the restricted standard,
+// enforced, audited and warned of. The controller's pods and the chart's
+// test pod meet it; nothing else belongs there. A namespace that exists
+// already is left as its owner labelled it.
+func PodSecurityLabels() map[string]string {
+	const level = "restricted"
+	return map[string]string{
+		"pod-security.kubernetes.io/enforce": level,
+		"pod-security.kubernetes.io/audit":   level,
+		"pod-security.kubernetes.io/warn":    level,
+	}
+}
+
 // ensureNamespace creates the control-plane namespace if it is missing. It
 // is not part of the release, so uninstall leaves it (and whatever else the
 // operator put there).
@@ -269,7 +283,7 @@ func (d *Deps) ensureNamespace(ctx context.Context, res *Result) error {
 	if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("namespace %q: %w", d.Namespace, err)
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: d.Namespace}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: d.Namespace, Labels: PodSecurityLabels()}}
 	if _, err := api.Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating namespace %q: %w", d.Namespace, err)
 	}

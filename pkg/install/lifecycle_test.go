@@ -382,7 +382,7 @@ func TestUpgradeDryRunShowsChanges(t *testing.T) {
 		}
 	}
 	dep, err := env.Clients.Kube.AppsV1().Deployments(d.Namespace).Get(testenv.Context(t), meshconfig.ControllerName, metav1.GetOptions{})
-	if err != nil || *dep.Spec.Replicas != 1 {
+	if err != nil || *dep.Spec.Replicas != 2 {
 		t.Errorf("dry run changed the deployment: %v", err)
 	}
 }
@@ -679,14 +679,14 @@ func TestWaitFailureNamesThePodAndRollsBack(t *testing.T) {
 // the revision that was deployed.
 func TestFailedUpgradeRollsBack(t *testing.T) {
 	d, _ := installMesh(t)
-	up := &UpgradeOptions{ReleaseOptions: ReleaseOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Values: ValueOptions{Values: []string{"controller.replicas=2"}}, Wait: true, Timeout: time.Second, Atomic: true}}
+	up := &UpgradeOptions{ReleaseOptions: ReleaseOptions{IOStreams: genericiooptions.NewTestIOStreamsDiscard(), Values: ValueOptions{Values: []string{"controller.replicas=3"}}, Wait: true, Timeout: time.Second, Atomic: true}}
 	_, err := newTestDeps(t, d.MeshName, d.Namespace).Upgrade(testenv.Context(t), up)
 	if err == nil || !strings.Contains(err.Error(), "rolled back") || !strings.Contains(err.Error(), "revision 1") {
 		t.Fatalf("err = %v, want a rollback to revision 1", err)
 	}
 	dep, err := env.Clients.Kube.AppsV1().Deployments(d.Namespace).Get(testenv.Context(t), meshconfig.ControllerName, metav1.GetOptions{})
-	if err != nil || *dep.Spec.Replicas != 1 {
-		t.Errorf("after rollback: replicas = %v, %v; want 1", dep.Spec.Replicas, err)
+	if err != nil || *dep.Spec.Replicas != 2 {
+		t.Errorf("after rollback: replicas = %v, %v; want 2", *dep.Spec.Replicas, err)
 	}
 	hist, _ := d.Helm.Releases.History(d.MeshName)
 	if len(hist) != 3 {

@@ -8,11 +8,19 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chartutil"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshctl/meshctl/pkg/cli"
 )
+
+// RenderKubeVersion is the Kubernetes version a render without a cluster
+// assumes, as `helm template --kube-version` does: the oldest the mesh
+// supports (pkg/check.MinKubernetesVersion; a test holds them equal), which
+// the chart's kubeVersion admits. Helm's own default is older than any
+// supported cluster.
+const RenderKubeVersion = "v1.30.0"
 
 // Render renders ch for the mesh name in namespace with the given
 // user-supplied values, locally, as `helm template` does. The values are
@@ -21,6 +29,11 @@ import (
 func Render(ch *chart.Chart, meshName, namespace string, user map[string]any, includeCRDs bool) (string, error) {
 	in := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
 	in.ClientOnly = true
+	kv, err := chartutil.ParseKubeVersion(RenderKubeVersion)
+	if err != nil {
+		return "", err
+	}
+	in.KubeVersion = kv
 	in.DryRun = true
 	in.ReleaseName = meshName
 	in.Namespace = namespace

@@ -44,7 +44,8 @@ func render(t testing.TB, d *Deps, flags ValueOptions) string {
 // The golden files pin the templates, not this build's version: the version
 // is replaced by a placeholder so the files survive a release.
 func stable(s string) string {
-	return strings.ReplaceAll(s, version.Version(), "VERSION")
+	s = strings.ReplaceAll(s, version.Version(), "VERSION")
+	return strings.ReplaceAll(s, "mesh-"+version.ChartVersion(), "mesh-CHART_VERSION") // helm.sh/chart
 }
 
 func TestRenderGolden(t *testing.T) {

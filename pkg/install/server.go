@@ -117,6 +117,11 @@ func leftoverKinds() []schema.GroupVersionResource {
 		{Version: "v1", Resource: "serviceaccounts"},
 		{Version: "v1", Resource: "secrets"},
 		{Version: "v1", Resource: "configmaps"},
+		// The controllers' leader election Lease, and a failed `helm
+		// test` pod, which Helm keeps.
+		{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"},
+		{Version: "v1", Resource: "pods"},
+		{Group: "policy", Version: "v1", Resource: "poddisruptionbudgets"},
 		{Group: meshconfig.GroupName, Version: meshconfig.Version, Resource: meshconfig.Resource},
 	}
 }

@@ -41,11 +41,20 @@ const (
 )
 
 // Namespace enrolment: a namespace belongs to a mesh when it carries
-// LabelMonitoredBy with the mesh's name; AnnotationSidecarInjection says
-// whether the webhook injects its new pods. The same annotation on a pod
-// template opts a single workload out.
+// LabelMonitoredBy with the mesh's name; LabelSidecarInjection (and, for
+// older readers, the annotation of the same key) says whether the webhook
+// injects its new pods. The same label or annotation on a pod template opts
+// a single workload out. The rule that reads them is enrolment.go's
+// (InjectionOf, PodOptsOut); the chart's webhook selectors are held to it
+// by pkg/install's tests.
 const (
-	LabelMonitoredBy           = "meshctl.io/monitored-by"
+	LabelMonitoredBy = "meshctl.io/monitored-by"
+	// LabelSidecarInjection is what the webhook's namespaceSelector and
+	// objectSelector match, as the API server can select on labels only.
+	LabelSidecarInjection = "meshctl.io/sidecar-injection"
+	// AnnotationSidecarInjection is the setting as meshctl before the label
+	// wrote it; it is still written beside the label, and read where the
+	// label is absent.
 	AnnotationSidecarInjection = "meshctl.io/sidecar-injection"
 	InjectionEnabled           = "enabled"
 	InjectionDisabled          = "disabled"
@@ -89,6 +98,16 @@ const (
 	LabelVersion = "app.kubernetes.io/version"
 )
 
+// LabelManagedBy and ManagedByMeshctl mark the mesh CA's objects that
+// meshctl (or the controller, under a plain helm install) created, whereas
+// the chart's objects say Helm there: uninstall deletes them with the mesh;
+// an issuer Secret without the mark belongs to whoever brought it
+// (cert-manager) and is never touched.
+const (
+	LabelManagedBy   = "app.kubernetes.io/managed-by"
+	ManagedByMeshctl = "meshctl"
+)
+
 // ComponentController is the value of LabelComponent on the control plane's
 // objects (Deployment, pods, Service); selectors find the controller by it.
 const ComponentController = "controller"
@@ -97,9 +116,22 @@ const ComponentController = "controller"
 // its ServiceAccount.
 const ControllerName = "mesh-controller"
 
+// LeaderLeaseName is the Lease in the control-plane namespace through which
+// the controller's replicas elect the one that does what must happen once.
+const LeaderLeaseName = "mesh-controller-leader"
+
+// DefaultImageRegistry is where the release publishes both images,
+// <registry>/mesh-controller and <registry>/mesh-proxy; the chart's
+// imageRegistry value defaults to it (pkg/install's tests hold the chart to
+// it).
+const DefaultImageRegistry = "ghcr.io/meshctl"
+
+// ControllerImageName is the mesh-controller image's name in a registry.
+const ControllerImageName = "mesh-controller"
+
 // ControllerImageRepository is where the mesh-controller image is published;
 // its tag is the meshctl version (see pkg/version).
-const ControllerImageRepository = "ghcr.io/meshctl/mesh-controller"
+const ControllerImageRepository = DefaultImageRegistry + "/" + ControllerImageName
 
 // ProxyAPIPort is the controller's port for proxies, and ProxyAPIPortName
 // its name on the container and the Service: certificate signing

@@ -100,7 +100,7 @@ func (o *AddOptions) Run(ctx context.Context) error {
 	var errs []error
 	var enrolled []string
 	for _, ns := range namespaces {
-		if ns.Labels[meshconfig.LabelMonitoredBy] == o.Mesh && ns.Annotations[meshconfig.AnnotationSidecarInjection] == injection {
+		if inj := meshconfig.InjectionOf(ns.Labels, ns.Annotations); inj.Mesh == o.Mesh && inj.Setting == injection && !inj.LabelMissing && !inj.Conflict {
 			fmt.Fprintf(o.Out, "namespace/%s unchanged\n", ns.Name)
 			enrolled = append(enrolled, ns.Name)
 			continue
@@ -226,13 +226,29 @@ func getNamespace(ctx context.Context, kc kubernetes.Interface, name string) (*c
 	return ns, nil
 }
 
-// patchEnrolment sets (non-nil) or removes (nil) the enrolment label and
-// annotation with one merge patch that touches nothing else.
+// patchEnrolment sets (non-nil) or removes (nil) the enrolment labels and
+// annotation (meshconfig.EnrolmentMetadata) with one merge patch that
+// touches nothing else.
 func patchEnrolment(ctx context.Context, kc kubernetes.Interface, name string, mesh, injection *string) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"labels":      map[string]*string{meshconfig.LabelMonitoredBy: mesh},
-		"annotations": map[string]*string{meshconfig.AnnotationSidecarInjection: injection},
-	}})
+	labels, annotations := map[string]*string{}, map[string]*string{}
+	if mesh != nil && injection != nil {
+		l, a := meshconfig.EnrolmentMetadata(*mesh, *injection)
+		for k, v := range l {
+			labels[k] = &v
+		}
+		for k, v := range a {
+			annotations[k] = &v
+		}
+	} else {
+		l, a := meshconfig.EnrolmentKeys()
+		for _, k := range l {
+			labels[k] = nil
+		}
+		for _, k := range a {
+			annotations[k] = nil
+		}
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels, "annotations": annotations}})
 	if err != nil {
 		return err
 	}

@@ -130,7 +130,7 @@ func (o *ListOptions) list(ctx context.Context) (*List, error) {
 			l.Namespaces[i] = Entry{
 				Namespace:        ns.Name,
 				Mesh:             ns.Labels[meshconfig.LabelMonitoredBy],
-				SidecarInjection: ns.Annotations[meshconfig.AnnotationSidecarInjection],
+				SidecarInjection: meshconfig.InjectionOf(ns.Labels, ns.Annotations).Setting,
 				InjectedPods:     c.Injected,
 				Pods:             c.Total,
 				MeshedBy:         MeshedByLabel,

@@ -111,9 +111,12 @@ func getNS(t *testing.T, name string) *corev1.Namespace {
 func assertEnrolled(t *testing.T, name, meshName, injection string) {
 	t.Helper()
 	ns := getNS(t, name)
-	if ns.Labels[meshconfig.LabelMonitoredBy] != meshName || ns.Annotations[meshconfig.AnnotationSidecarInjection] != injection {
-		t.Errorf("namespace %s: label %q, annotation %q; want %q, %q", name,
-			ns.Labels[meshconfig.LabelMonitoredBy], ns.Annotations[meshconfig.AnnotationSidecarInjection], meshName, injection)
+	// The label the webhook's namespaceSelector reads and the annotation
+	// older readers read, both.
+	if ns.Labels[meshconfig.LabelMonitoredBy] != meshName || ns.Labels[meshconfig.LabelSidecarInjection] != injection ||
+		ns.Annotations[meshconfig.AnnotationSidecarInjection] != injection {
+		t.Errorf("namespace %s: labels %v, annotations %v; want %s=%q, %s=%q and annotation %s=%q", name, ns.Labels, ns.Annotations,
+			meshconfig.LabelMonitoredBy, meshName, meshconfig.LabelSidecarInjection, injection, meshconfig.AnnotationSidecarInjection, injection)
 	}
 }
 
@@ -236,6 +239,30 @@ func TestAddIsIdempotent(t *testing.T) {
 	}
 	assertEnrolled(t, a, "blue", meshconfig.InjectionDisabled)
 	assertContains(t, "stdout", s.out.String(), "namespace/"+a+" enrolled")
+}
+
+// A namespace enrolled by a meshctl that wrote the annotation only is
+// enrolled again, which adds the label the webhook's selector reads; one
+// whose annotation was edited against its label is put back in agreement.
+func TestAddCompletesOlderEnrolments(t *testing.T) {
+	ctx := testenv.Context(t)
+	meshNS := mesh(t, "blue")
+	older := env.Namespace(t, map[string]string{meshconfig.LabelMonitoredBy: "blue"})
+	edited := env.Namespace(t, map[string]string{meshconfig.LabelMonitoredBy: "blue", meshconfig.LabelSidecarInjection: meshconfig.InjectionEnabled})
+	for name, value := range map[string]string{older: meshconfig.InjectionEnabled, edited: meshconfig.InjectionDisabled} {
+		ns := getNS(t, name)
+		ns.Annotations = map[string]string{meshconfig.AnnotationSidecarInjection: value}
+		if _, err := env.Clients.Kube.CoreV1().Namespaces().Update(ctx, ns, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var s streams
+	if err := addOpts(&s, "blue", meshNS, older, edited).Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	assertContains(t, "stdout", s.out.String(), "namespace/"+older+" enrolled", "namespace/"+edited+" enrolled")
+	assertEnrolled(t, older, "blue", meshconfig.InjectionEnabled)
+	assertEnrolled(t, edited, "blue", meshconfig.InjectionEnabled)
 }
 
 // TestAddRefusals checks every refusal, all reported at once, and that a

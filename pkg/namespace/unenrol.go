@@ -112,9 +112,18 @@ func (o *RemoveOptions) Run(ctx context.Context) error {
 }
 
 func enrolled(ns *corev1.Namespace) bool {
-	_, l := ns.Labels[meshconfig.LabelMonitoredBy]
-	_, a := ns.Annotations[meshconfig.AnnotationSidecarInjection]
-	return l || a
+	labels, annotations := meshconfig.EnrolmentKeys()
+	for _, k := range labels {
+		if _, ok := ns.Labels[k]; ok {
+			return true
+		}
+	}
+	for _, k := range annotations {
+		if _, ok := ns.Annotations[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // ListEnrolled returns the names of the namespaces enrolled in mesh, sorted,

@@ -86,11 +86,11 @@ func CountPods(ctx context.Context, kc kubernetes.Interface, ns string) (PodCoun
 }
 
 // WorkloadsWithoutSidecar returns the workloads of namespace ns with live
-// pods that lack the sidecar, skipping pods that opted out with the
-// meshconfig.AnnotationSidecarInjection annotation.
+// pods that lack the sidecar, skipping pods that opted out
+// (meshconfig.PodOptsOut).
 func WorkloadsWithoutSidecar(ctx context.Context, kc kubernetes.Interface, ns string) ([]Workload, error) {
 	return WorkloadsMatching(ctx, kc, ns, func(p *corev1.Pod) bool {
-		return !HasSidecar(p) && p.Annotations[meshconfig.AnnotationSidecarInjection] != meshconfig.InjectionDisabled
+		return !HasSidecar(p) && !meshconfig.PodOptsOut(p.Labels, p.Annotations)
 	})
 }
 

@@ -13,6 +13,7 @@
 package proxyconfig
 
 import (
+	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/version"
 )
 
@@ -22,8 +23,11 @@ const (
 	InitContainerName  = "mesh-proxy-init"
 )
 
+// ImageName is the mesh-proxy image's name in a registry.
+const ImageName = "mesh-proxy"
+
 // ImageRepository is where the mesh-proxy image is published.
-const ImageRepository = "ghcr.io/meshctl/mesh-proxy"
+const ImageRepository = meshconfig.DefaultImageRegistry + "/" + ImageName
 
 // DefaultImage is the proxy image that belongs to this meshctl build. One
 // image serves both the init container (`mesh-proxy init`) and the proxy

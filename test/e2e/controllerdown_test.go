@@ -37,7 +37,7 @@ func controllerDown(t *testing.T, e *Env) {
 		}
 	}
 	scale(0)
-	t.Cleanup(func() { scale(1) }) // whatever happens, later steps need it
+	t.Cleanup(func() { scale(2) }) // whatever happens, later steps need it (the chart's two replicas)
 	eventually(t, time.Minute, "the controller's pods gone", func(ctx context.Context) error {
 		pods, err := e.Clients.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: meshconfig.LabelComponent + "=" + meshconfig.ComponentController})
 		if err != nil {
@@ -86,7 +86,7 @@ func controllerDown(t *testing.T, e *Env) {
 			t.Errorf("pod %s/%s became ready while the controller was down", p.Namespace, p.Name)
 		}
 	}
-	scale(1)
+	scale(2)
 	m.bookbuyer = e.meshedApp(t, m.bookbuyer.namespace, "bookbuyer")
 	eventually(t, 30*time.Second, "the new bookbuyer buys", func(ctx context.Context) error {
 		status, body, err := e.fetch(ctx, m.bookbuyer, buy)

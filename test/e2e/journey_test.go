@@ -38,6 +38,7 @@ var journey = []step{
 	{"meshctl tap shows bookbuyer's requests to bookstore with both identities; meshctl top counts them", bookstoreTap},
 	{"a change in the cluster reaches the proxies over the channel", channelPropagation},
 	{"with the controller down, meshed pods keep serving and a new pod waits for it", controllerDown},
+	{"a controller pod deleted during a 20-pod rollout: every pod created and injected, the other replica leads", controllerFailover},
 	{"meshctl identity rotate, issuer then anchor, under load: no purchase fails", identityRotation},
 	{"books->stars with JWT, injected by meshctl inject into a namespace not enrolled", booksJWT},
 	{"permissive disable: bookbuyer keeps buying, bookthief gets 403; enable lets it steal again", bookstoreAuthorization},

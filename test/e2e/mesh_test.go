@@ -103,7 +103,7 @@ func meshInstall(t *testing.T, e *Env) {
 	})
 	e.Run(t, m.meshctl, "install", "--timeout", "90s")
 	m.installed = true
-	e.WaitPodsReady(t, ns, meshconfig.LabelComponent, 1, 90*time.Second)
+	e.WaitPodsReady(t, ns, meshconfig.LabelComponent, 2, 90*time.Second) // the chart's two replicas
 	out := e.Run(t, m.meshctl, "check")
 	t.Logf("meshctl check:\n%s", out)
 	jsonOut := e.Run(t, m.meshctl, "check", "-o", "json")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -20,27 +21,41 @@ type Spec struct {
 	// User is the image's user; empty leaves it to the pod spec (the
 	// proxy's two containers run as different users).
 	User string
+	// Also are other binaries the image carries beside its own, found
+	// next to it as NAME_linux_ARCH: the controller's carries meshctl,
+	// which the chart's `helm test` runs (`meshctl check`), so that the
+	// check is of the control plane's own version and needs no image of
+	// its own.
+	Also []string
 }
 
 // Specs are the mesh's two images. The injected containers run
 // `mesh-proxy` by name, which PATH finds at /usr/local/bin.
 var Specs = []Spec{
 	{Name: "mesh-proxy"},
-	{Name: "mesh-controller", User: ControllerUser},
+	{Name: "mesh-controller", User: ControllerUser, Also: []string{"meshctl"}},
 }
 
 // Image is s built on Base(arch) with the static binary at bin (built for
-// linux/arch) at /usr/local/bin/NAME.
+// linux/arch) at /usr/local/bin/NAME, and those of s.Also beside it.
 func Image(s Spec, arch, bin string) (v1.Image, error) {
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", s.Name, err)
+	files := map[string]file{}
+	for _, name := range append([]string{s.Name}, s.Also...) {
+		path := bin
+		if name != s.Name {
+			path = filepath.Join(filepath.Dir(bin), name+"_linux_"+arch)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", s.Name, err)
+		}
+		files["usr/local/bin/"+name] = file{data: data, mode: 0o755}
 	}
 	base, err := Base(arch)
 	if err != nil {
 		return nil, err
 	}
-	l, err := layer(map[string]file{"usr/local/bin/" + s.Name: {data: data, mode: 0o755}})
+	l, err := layer(files)
 	if err != nil {
 		return nil, err
 	}

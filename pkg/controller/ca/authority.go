@@ -109,6 +109,10 @@ type Authority struct {
 	ResyncInterval time.Duration
 	// OnState, when set, is called after each reconcile with the State.
 	OnState func(*State)
+	// Leading, when set, says whether this replica leads: only the leader
+	// writes the bundle's copies (every replica signs and serves). Call
+	// ResyncCopies when it starts to lead. Nil means always.
+	Leading func() bool
 
 	initOnce sync.Once
 	queue    workqueue.TypedRateLimitingInterface[string]
@@ -210,6 +214,23 @@ func (a *Authority) Sources() identity.Sources {
 func (a *Authority) Resync() {
 	a.init()
 	a.queue.Add(stateKey)
+}
+
+// ResyncCopies asks for every namespace's copy to be checked, as when this
+// replica starts to lead. Before the informers have synced it does nothing:
+// the first State checks them all.
+func (a *Authority) ResyncCopies() {
+	a.init()
+	a.mu.Lock()
+	nsLister := a.namespaces
+	a.mu.Unlock()
+	if nsLister == nil {
+		return
+	}
+	all, _ := nsLister.List(labels.Everything())
+	for _, n := range all {
+		a.queue.Add(nsPrefix + n.Name)
+	}
 }
 
 // byName limits an informer to the objects called name.

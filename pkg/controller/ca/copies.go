@@ -36,7 +36,7 @@ func CopyLabels(mesh string) map[string]string {
 // namespace.
 func (a *Authority) syncCopy(ctx context.Context, ns string) error {
 	st := a.state.Load()
-	if st == nil || st.BundlePEM == nil || ns == a.MeshNamespace {
+	if st == nil || st.BundlePEM == nil || ns == a.MeshNamespace || (a.Leading != nil && !a.Leading()) {
 		return nil
 	}
 	a.mu.Lock()
