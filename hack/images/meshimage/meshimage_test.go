@@ -44,15 +44,28 @@ func TestBaseIsPinned(t *testing.T) {
 	}
 }
 
-// goBinary builds a small Go program of this module for linux/arch.
+// goBinary builds a small Go program of this module for linux/arch, with
+// the binaries the images carry beside their own (Spec.Also) next to it.
 func goBinary(t *testing.T, arch string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "bin")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "bin")
 	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./pause")
 	cmd.Dir = ".."
 	cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range Specs {
+		for _, also := range s.Also {
+			if err := os.WriteFile(filepath.Join(dir, also+"_linux_"+arch), data, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	return out
 }
@@ -117,8 +130,10 @@ func TestPushToARegistry(t *testing.T) {
 				t.Errorf("%s/%s: layers %d, first %s; want the base's %s and one more", s.Name, arch, len(layers), d, bd)
 			}
 			files := extract(t, img)
-			if _, ok := files["usr/local/bin/"+s.Name]; !ok {
-				t.Errorf("%s/%s: no /usr/local/bin/%s", s.Name, arch, s.Name)
+			for _, name := range append([]string{s.Name}, s.Also...) {
+				if _, ok := files["usr/local/bin/"+name]; !ok {
+					t.Errorf("%s/%s: no /usr/local/bin/%s", s.Name, arch, name)
+				}
 			}
 			if !strings.Contains(string(files["etc/ssl/certs/ca-certificates.crt"]), "BEGIN CERTIFICATE") || !strings.Contains(string(files["etc/passwd"]), "nonroot:x:65532") {
 				t.Errorf("%s/%s: the base's files are missing", s.Name, arch)
