@@ -15,12 +15,16 @@ import (
 // injection disabled), or with the annotation edited against the label
 // (the label decides). `meshctl namespace add` writes both.
 func checkEnrolmentLabels(ctx context.Context, env *Env) error {
-	nss, err := env.enrolledNamespaces(ctx)
+	nss, injectOnly, err := env.meshedNamespaces(ctx)
 	if err != nil {
 		return err
 	}
 	var missing, conflicting []string
 	for _, ns := range nss {
+		if injectOnly[ns.Name] {
+			// Not enrolled: the webhook's selector does not apply.
+			continue
+		}
 		inj := meshconfig.InjectionOf(ns.Labels, ns.Annotations)
 		switch {
 		case inj.LabelMissing:
