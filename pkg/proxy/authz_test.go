@@ -48,7 +48,12 @@ func compiled(t testing.TB, m *testMesh, permissive, tcp bool, tcpPort uint16) *
 	if err != nil || len(findings) > 0 {
 		t.Fatalf("compiling: %v %v", err, findings)
 	}
-	// Through JSON, as the channel carries it.
+	return throughJSON(t, set).For(m.idB)
+}
+
+// throughJSON is set as a proxy decodes it from the channel's snapshot.
+func throughJSON(t testing.TB, set *policy.Set) *policy.Set {
+	t.Helper()
 	b, err := json.Marshal(set)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +62,7 @@ func compiled(t testing.TB, m *testMesh, permissive, tcp bool, tcpPort uint16) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	return decoded.For(m.idB)
+	return decoded
 }
 
 // serverWithPolicy starts B in front of app with az deciding.

@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"crypto/tls"
-	"encoding/json"
 	"io"
 	"maps"
 	"net"
@@ -62,16 +61,7 @@ func differentialSet(t *testing.T, m *testMesh, appPort uint16) *policy.Set {
 	if err != nil || len(findings) > 0 {
 		t.Fatalf("compiling: %v %v", err, findings)
 	}
-	// Through JSON, as the channel carries it.
-	b, err := json.Marshal(set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	decoded, err := policy.DecodeSet(b, policy.DefaultLimits())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return decoded
+	return throughJSON(t, set)
 }
 
 // TestDifferentialProxyAgreesWithEvaluator: every request of
