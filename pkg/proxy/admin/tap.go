@@ -21,15 +21,13 @@ const (
 	// before it closes the admin port, so that a listener that reads
 	// nothing does not hold up the drain.
 	TapEndTimeout = time.Second
-	// TapFlushInterval is how long a line may wait in the stream's
-	// buffer before it is sent.
-	TapFlushInterval = 100 * time.Millisecond
-	// tapBufferSize is the stream's buffer: lines go out when it is
-	// full, or after TapFlushInterval.
+	// TapFlushInterval is how long an event may wait before it is sent:
+	// the stream takes what its buffer holds that often. A listener's
+	// buffer (tap.ListenerBuffer) holds that long at 5,000 requests a
+	// second; past that rate the stream drops and counts.
+	TapFlushInterval = 50 * time.Millisecond
+	// tapBufferSize is the stream's write buffer.
 	tapBufferSize = 32 << 10
-	// tapBatch is how many waiting events are taken at once, between
-	// looks at the listener's end.
-	tapBatch = 64
 )
 
 // serveTap answers GET wire.TapPath: the proxy's requests as they happen,
@@ -68,9 +66,9 @@ func serveTap(t *tap.Tap, w http.ResponseWriter, r *http.Request) {
 	if rc.Flush() != nil {
 		return
 	}
-	// Lines gather in a buffer of the stream's own and go out at most
-	// every TapFlushInterval (or when it fills): a write to the socket
-	// per request was most of what a listener cost the proxy.
+	// Lines gather in a buffer of the stream's own and go out every
+	// TapFlushInterval (or when it fills): a write to the socket per
+	// request was most of what a listener cost the proxy.
 	out := bufio.NewWriterSize(w, tapBufferSize)
 	enc := tap.NewEncoder(out)
 	flush := func() error {
@@ -88,10 +86,14 @@ func serveTap(t *tap.Tap, w http.ResponseWriter, r *http.Request) {
 		}
 		return enc.Event(e)
 	}
+	// The stream wakes for the first event after a quiet spell, then
+	// only every TapFlushInterval, to take what has gathered in the
+	// listener's buffer: a wake-up per request was a good part of what a
+	// listener cost the proxy.
 	timer := time.NewTimer(TapFlushInterval)
 	timer.Stop()
 	defer timer.Stop()
-	pending := false // lines wait in out, and timer runs
+	events := l.Events() // nil while the timer runs
 	for {
 		var e tap.Event
 		select {
@@ -103,38 +105,44 @@ func serveTap(t *tap.Tap, w http.ResponseWriter, r *http.Request) {
 				flush()
 			}
 			return
-		case <-timer.C:
-			pending = false
-			if flush() != nil {
+		case e = <-events:
+			// Writes block only once the buffer is full: this bounds
+			// them until the flush.
+			rc.SetWriteDeadline(time.Now().Add(TapWriteTimeout))
+			if emit(&e) != nil {
 				return
 			}
-			continue
-		case e = <-l.Events():
-		}
-		if !pending {
-			// Writes block only once the buffer is full: this bounds
-			// them until the next flush.
-			rc.SetWriteDeadline(time.Now().Add(TapWriteTimeout))
+			events = nil
 			timer.Reset(TapFlushInterval)
-			pending = true
+			continue
+		case <-timer.C:
 		}
-		err := emit(&e)
-		// What has arrived meanwhile goes in at once.
-	batch:
-		for n := 1; err == nil && n < tapBatch; n++ {
+		var err error
+		n := 0
+		// At most a buffer's worth, so that the listener's end and the
+		// caller's are heard under any load.
+	drain:
+		for ; err == nil && n < tap.ListenerBuffer; n++ {
 			select {
 			case e = <-l.Events():
 				err = emit(&e)
 			default:
-				break batch
+				break drain
 			}
 		}
 		if dropped := l.TakeDropped(); err == nil && (dropped > 0 || limited > 0) {
 			err = enc.Missed(dropped, limited)
 			limited = 0
 		}
-		if err != nil {
+		if err != nil || flush() != nil {
 			return
+		}
+		if n > 0 {
+			// Busy: come back after another interval.
+			rc.SetWriteDeadline(time.Now().Add(TapWriteTimeout))
+			timer.Reset(TapFlushInterval)
+		} else {
+			events = l.Events()
 		}
 	}
 }
