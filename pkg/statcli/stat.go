@@ -25,6 +25,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/cli"
 	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/proxyadmin"
+	"github.com/meshctl/meshctl/pkg/proxyconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 	"github.com/meshctl/meshctl/pkg/trafficstats"
 )
@@ -170,7 +171,7 @@ func (o *Options) Run(ctx context.Context) error {
 		read = readable(dst)
 	} else {
 		for _, w := range rows {
-			read = append(read, readable(w.meshed())...)
+			read = append(read, readable(w.pods)...)
 		}
 	}
 
@@ -211,11 +212,11 @@ func (o *Options) Run(ctx context.Context) error {
 	return cli.Write(o.Out, f, res)
 }
 
-// readable are the pods whose proxy can be asked: running.
+// readable are the pods whose proxy can be asked: meshed and running.
 func readable(pods []*corev1.Pod) []*corev1.Pod {
 	var out []*corev1.Pod
 	for _, p := range pods {
-		if p.Status.Phase == corev1.PodRunning {
+		if p.Status.Phase == corev1.PodRunning && proxyconfig.ProxyContainerOf(&p.Spec) != nil {
 			out = append(out, p)
 		}
 	}

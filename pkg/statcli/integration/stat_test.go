@@ -206,6 +206,8 @@ func TestStatCost(t *testing.T) {
 			map[string]int{"LIST pods": 1, "LIST deployments": 1, "LIST replicasets": 1, "GET deployments": 1}, 3},
 		{"stat deploy -n NS --to deploy/web", statcli.Options{Kind: statcli.KindDeployment, Namespace: namespaces[0], To: "deploy/web"},
 			map[string]int{"LIST pods": 2, "LIST deployments": 1, "LIST replicasets": 1, "GET deployments": 1}, 2},
+		{"stat deploy -n NS --to deploy/api (one pod meshed, one not)", statcli.Options{Kind: statcli.KindDeployment, Namespace: namespaces[0], To: "deploy/api"},
+			map[string]int{"LIST pods": 2, "LIST deployments": 1, "LIST replicasets": 1, "GET deployments": 1}, 1},
 		{"stat pod -A", statcli.Options{Kind: statcli.KindPod, AllNamespaces: true}, map[string]int{"LIST pods": 1}, 9},
 		{"stat sts -A", statcli.Options{Kind: statcli.KindStatefulSet, AllNamespaces: true}, map[string]int{"LIST pods": 1, "LIST statefulsets": 1}, 0},
 		{"stat ns", statcli.Options{Kind: statcli.KindNamespace}, map[string]int{"LIST pods": 1, "LIST namespaces": 1}, 9},
