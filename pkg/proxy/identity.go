@@ -54,8 +54,9 @@ func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Fi
 			// issuer rotation does not wait for every certificate's
 			// usual renewal.
 			creds.IssuerAnnounced(s.Content.Issuer)
-			applyPolicy(az, s, creds.ID(), &policySeen, log)
-			if settings, err := channel.DecodeSettings(s.Content.SettingsV1); err != nil {
+			settings, err := channel.DecodeSettings(s.Content.SettingsV1)
+			applyPolicy(az, s, settings.PolicyWithheld, creds.ID(), &policySeen, log)
+			if err != nil {
 				log.Error("the snapshot's settings do not decode; keeping those in force", "version", s.Version.String(), "error", err)
 				live.refuse(err)
 			} else {
@@ -106,9 +107,9 @@ func startIdentity(ctx context.Context, w *wire.Identity, pod wire.Pod, files Fi
 // one (a replica of an older version during a rollout) keeps the policy
 // in force rather than open everything. One whose policy does not decode
 // keeps the policy in force too, which is stale but was valid.
-func applyPolicy(az *authz.Authorizer, s *channel.Snapshot, self identity.ID, seen *atomic.Bool, log *slog.Logger) {
+func applyPolicy(az *authz.Authorizer, s *channel.Snapshot, withheld bool, self identity.ID, seen *atomic.Bool, log *slog.Logger) {
 	if len(s.Content.PolicyV1) == 0 {
-		if settings, _ := channel.DecodeSettings(s.Content.SettingsV1); settings.PolicyWithheld {
+		if withheld {
 			log.Error("the controller withheld the mesh's policy (too large to send); keeping the policy in force", "version", s.Version.String())
 			return
 		}

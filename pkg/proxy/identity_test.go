@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/meshctl/meshctl/pkg/channel"
+	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/policy"
 	"github.com/meshctl/meshctl/pkg/proxy/authz"
 )
@@ -40,6 +41,12 @@ func TestApplyPolicy(t *testing.T) {
 		return s
 	}
 	log := slog.New(slog.DiscardHandler)
+	// applyPolicy as the channel's callback calls it, with the settings
+	// decoded once.
+	applyPolicy := func(az *authz.Authorizer, s *channel.Snapshot, self identity.ID, seen *atomic.Bool, log *slog.Logger) {
+		settings, _ := channel.DecodeSettings(s.Content.SettingsV1)
+		applyPolicy(az, s, settings.PolicyWithheld, self, seen, log)
+	}
 	r := func() policy.Request {
 		return policy.Request{Source: m.idA, Port: 80, Method: "GET", Target: "/admin"}
 	}
