@@ -12,7 +12,6 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/identity"
 	"github.com/meshctl/meshctl/pkg/kube"
-	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
 	"github.com/meshctl/meshctl/pkg/proxyadmin"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
@@ -72,7 +71,7 @@ func ObservedEdges(ctx context.Context, c *kube.Clients, controller identity.ID,
 			return
 		}
 		for _, f := range fams {
-			if f.Name != telemetry.MetricRequestsTotal && f.Name != telemetry.MetricTCPOpened {
+			if f.Name != wire.MetricRequestsTotal && f.Name != wire.MetricTCPOpened {
 				continue
 			}
 			for _, s := range f.Samples {

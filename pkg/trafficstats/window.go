@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // The labels of the proxy's series that stat reads, as pkg/proxy/telemetry
@@ -177,16 +177,16 @@ func Between(first, second Reading) (Window, error) {
 	for id, c := range b.counters {
 		inc := increase(a.counters[id].value, c.value, a.counters[id].present)
 		switch c.metric {
-		case telemetry.MetricRequestsTotal:
+		case wire.MetricRequestsTotal:
 			add(c.key, func(t *Traffic) {
 				t.Requests += inc
 				if c.class == failureClass {
 					t.Failures += inc
 				}
 			})
-		case telemetry.MetricTCPOpened:
+		case wire.MetricTCPOpened:
 			add(c.key, func(t *Traffic) { t.TCPOpened += inc })
-		case telemetry.MetricTCPBytes:
+		case wire.MetricTCPBytes:
 			add(c.key, func(t *Traffic) {
 				switch c.flow {
 				case "sent":
@@ -195,7 +195,7 @@ func Between(first, second Reading) (Window, error) {
 					t.BytesReceived += inc
 				}
 			})
-		case telemetry.MetricTCPActive:
+		case wire.MetricTCPActive:
 			// A gauge: its value now, not an increase.
 			add(c.key, func(t *Traffic) { t.TCPActive += c.value })
 		}
@@ -257,8 +257,8 @@ func collect(samples []Sample) (*series, error) {
 		case metricStart:
 			s.start = smp.Value
 			continue
-		case telemetry.MetricRequestsTotal, telemetry.MetricTCPOpened, telemetry.MetricTCPBytes, telemetry.MetricTCPActive:
-		case telemetry.MetricRequestDuration + "_bucket":
+		case wire.MetricRequestsTotal, wire.MetricTCPOpened, wire.MetricTCPBytes, wire.MetricTCPActive:
+		case wire.MetricRequestDuration + "_bucket":
 		default:
 			continue
 		}
@@ -267,7 +267,7 @@ func collect(samples []Sample) (*series, error) {
 			continue
 		}
 		k := Key{Direction: smp.Labels[LabelDirection], Peer: smp.Labels[LabelPeer]}
-		if smp.Name != telemetry.MetricRequestDuration+"_bucket" {
+		if smp.Name != wire.MetricRequestDuration+"_bucket" {
 			id := seriesID(smp.Name, smp.Labels, "")
 			c := s.counters[id]
 			// A series twice in one reading (the proxy never writes one)
@@ -281,7 +281,7 @@ func collect(samples []Sample) (*series, error) {
 			errs = append(errs, fmt.Errorf("%s: bucket bound le=%q is not a number", clip(seriesID(smp.Name, smp.Labels, "")), clip(le)))
 			continue
 		}
-		id := seriesID(telemetry.MetricRequestDuration, smp.Labels, labelLE)
+		id := seriesID(wire.MetricRequestDuration, smp.Labels, labelLE)
 		buckets[id] = append(buckets[id], Bucket{UpperBound: bound, Count: smp.Value})
 		keys[id] = k
 	}
