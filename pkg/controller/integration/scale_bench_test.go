@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -196,15 +197,41 @@ func BenchmarkAdmissionBurst(b *testing.B) {
 	var meshed, baseline []time.Duration
 	before := readAPIServerHistogram(b, apiMetric, sel...)
 	ctrlBefore := p.controllerHistogram(b)
+	apiCPU, ctrlCPU := apiServerCPU(b), procCPU(b, p.pid)
 	b.ResetTimer()
 	for range b.N {
 		meshed = append(meshed, burst(b, p.m, p.enrolled, pods, true)...)
 	}
 	b.StopTimer()
+	meshedAPICPU, meshedCtrlCPU := apiServerCPU(b)-apiCPU, procCPU(b, p.pid)-ctrlCPU
 	after := readAPIServerHistogram(b, apiMetric, sel...)
 	ctrlAfter := p.controllerHistogram(b)
+	apiCPU = apiServerCPU(b)
 	for range b.N {
 		baseline = append(baseline, burst(b, p.m, plain, pods, false)...)
+	}
+	plainAPICPU := apiServerCPU(b) - apiCPU
+	// CPU per pod: what the webhook costs the API server (encoding the
+	// review, the call, applying the patch) and the controller.
+	perPod := func(seconds float64) float64 { return 1000 * seconds / float64(b.N*pods) }
+	b.ReportMetric(perPod(meshedAPICPU), "apiserver-cpu-ms/pod")
+	b.ReportMetric(perPod(plainAPICPU), "nowebhook-apiserver-cpu-ms/pod")
+	b.ReportMetric(perPod(meshedCtrlCPU), "controller-cpu-ms/pod")
+	// The same number of pods one after another: what the webhook adds
+	// when the API server is not saturated by the burst itself.
+	seqBefore := readAPIServerHistogram(b, apiMetric, sel...)
+	for range b.N {
+		for range pods {
+			if _, err := p.m.createPod(b, p.enrolled, appPod(), false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	seqAfter := readAPIServerHistogram(b, apiMetric, sel...)
+	b.ReportMetric(1000*quantile(seqBefore, seqAfter, 0.5), "sequential-webhook-p50-ms")
+	b.ReportMetric(1000*quantile(seqBefore, seqAfter, 0.99), "sequential-webhook-p99-ms")
+	if n := seqAfter[math.Inf(1)] - seqBefore[math.Inf(1)]; n > 0 {
+		b.ReportMetric(100*(seqAfter[0.005]-seqBefore[0.005])/n, "sequential-webhook-under-5ms-%")
 	}
 	slices.Sort(meshed)
 	slices.Sort(baseline)
@@ -221,6 +248,45 @@ func BenchmarkAdmissionBurst(b *testing.B) {
 	b.ReportMetric(ms(percentile(baseline, 50)), "nowebhook-create-p50-ms")
 	b.ReportMetric(ms(percentile(baseline, 99)), "nowebhook-create-p99-ms")
 	b.ReportMetric(0, "ns/op") // one op is a burst of 100 pods
+}
+
+// apiServerCPU is the test API server's process_cpu_seconds_total.
+func apiServerCPU(b *testing.B) float64 {
+	b.Helper()
+	raw, err := env.Clients.Kube.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(testenv.Context(b))
+	if err != nil {
+		b.Fatalf("the API server's /metrics: %v", err)
+	}
+	for line := range strings.Lines(string(raw)) {
+		if v, ok := strings.CutPrefix(line, "process_cpu_seconds_total "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				b.Fatalf("process_cpu_seconds_total: %v", err)
+			}
+			return f
+		}
+	}
+	b.Fatal("the API server's /metrics has no process_cpu_seconds_total")
+	return 0
+}
+
+// procCPU is the user and system CPU time pid has used, in seconds.
+func procCPU(b *testing.B, pid int) float64 {
+	b.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The fields after the command name, which is in parentheses and
+	// may hold spaces: utime and stime are the 12th and 13th of them.
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(f) < 13 {
+		b.Fatalf("/proc/%d/stat: %q", pid, data)
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	// The kernel counts in USER_HZ, 100 on Linux.
+	return (utime + stime) / 100
 }
 
 // controllerHistogram is the controller's own admission histogram.
