@@ -108,8 +108,8 @@ GORELEASER ?= $(GO) run github.com/goreleaser/goreleaser/v2@v2.14.3
 docs: testenv
 	MESHCTL_TESTENV_ASSETS="$$(hack/testenv.sh)" $(GO) test -count=1 -run '^TestCLIDocs$$' ./cmd/meshctl -update
 
-## release-check: validate .goreleaser.yaml, build a snapshot release into dist/ (archives, their SBOMs, the krew manifest, the Homebrew cask; no signing, no images: see make images) and check what it wrote
+## release-check: validate .goreleaser.yaml, build a snapshot release into dist/ (archives, their SBOMs, the krew manifest, the Homebrew cask; no signing), check what it wrote, and publish its images and chart to a registry in memory
 release-check:
 	$(GORELEASER) check
-	$(GORELEASER) release --snapshot --clean --skip=sign,ko
+	$(GORELEASER) release --snapshot --clean --skip=sign
 	@hack/release-check.sh dist

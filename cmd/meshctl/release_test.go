@@ -18,13 +18,12 @@ import (
 // Go constants.
 type goreleaserConfig struct {
 	Builds []goreleaserBuild `yaml:"builds"`
-	Kos    []struct {
-		ID           string   `yaml:"id"`
-		Build        string   `yaml:"build"`
-		Repositories []string `yaml:"repositories"`
-		Tags         []string `yaml:"tags"`
-		Bare         bool     `yaml:"bare"`
-	} `yaml:"kos"`
+	Publishers []struct {
+		Name     string   `yaml:"name"`
+		IDs      []string `yaml:"ids"`
+		Checksum bool     `yaml:"checksum"`
+		Cmd      string   `yaml:"cmd"`
+	} `yaml:"publishers"`
 }
 
 // goreleaserBuild is one entry of builds.
@@ -95,33 +94,32 @@ func TestGoreleaserMatchesImageConstants(t *testing.T) {
 		}
 	}
 
-	want := map[string]string{
-		"mesh-proxy":      proxyconfig.ImageRepository,
-		"mesh-controller": meshconfig.ControllerImageRepository,
+	// The images are published by hack/release-publish.sh DIST VERSION
+	// REGISTRY, once: for REGISTRY/NAME:VERSION to be what meshctl
+	// installs and injects, REGISTRY must be the default registry of
+	// both image constants, and VERSION the version the builds stamp
+	// (ImageTag() is that version, character for character).
+	for _, repo := range []string{proxyconfig.ImageRepository, meshconfig.ControllerImageRepository} {
+		if !strings.HasPrefix(repo, meshconfig.DefaultImageRegistry+"/") {
+			t.Errorf("image %s is not under the default registry %s", repo, meshconfig.DefaultImageRegistry)
+		}
 	}
-	seen := map[string]bool{}
-	for _, ko := range cfg.Kos {
-		repo, ok := want[ko.Build]
-		if !ok {
-			t.Errorf("kos %q builds %q, which has no image constant", ko.ID, ko.Build)
+	var publish string
+	for _, p := range cfg.Publishers {
+		if !strings.HasPrefix(p.Cmd, "hack/release-publish.sh ") {
 			continue
 		}
-		seen[ko.Build] = true
-		if !slices.Equal(ko.Repositories, []string{repo}) {
-			t.Errorf("kos %q: repositories %v, want [%s] (the Go constant)", ko.ID, ko.Repositories, repo)
-		}
-		if !ko.Bare {
-			t.Errorf("kos %q: bare must be true, or ko appends the import path to %s", ko.ID, repo)
-		}
-		// ImageTag() is the stamped version, so the tag template must be
-		// the ldflags' version template, character for character.
-		if v := builds[ko.Build]; !slices.Equal(ko.Tags, []string{v}) {
-			t.Errorf("kos %q: tags %v, want [%s], the version its build stamps (pkg/version.ImageTag)", ko.ID, ko.Tags, v)
+		publish = p.Cmd
+		if !p.Checksum || len(p.IDs) != 1 || slices.ContainsFunc(cfg.Builds, func(bd goreleaserBuild) bool { return bd.ID == p.IDs[0] }) {
+			t.Errorf("publisher %q must match the checksums file alone (checksum: true, and ids naming no build), or it runs once per artifact", p.Name)
 		}
 	}
-	for build, repo := range want {
-		if !seen[build] {
-			t.Errorf(".goreleaser.yaml publishes no image %s (kos entry for build %q)", repo, build)
+	if publish == "" {
+		t.Fatal(".goreleaser.yaml has no publisher running hack/release-publish.sh: the release would publish no image")
+	}
+	for id, v := range builds {
+		if want := "hack/release-publish.sh dist " + v + " " + meshconfig.DefaultImageRegistry; publish != want {
+			t.Errorf("publisher: %q, want %q: the tag build %q stamps (pkg/version.ImageTag) and meshconfig.DefaultImageRegistry", publish, want, id)
 		}
 	}
 }

@@ -95,6 +95,17 @@ func TestPushToARegistry(t *testing.T) {
 		if err := Push(ctx, ref, idx); err != nil {
 			t.Fatal(err)
 		}
+		docs := map[string][]byte{"amd64": []byte(`{"name":"amd64"}`), "arm64": []byte(`{"name":"arm64"}`)}
+		if _, err := AttachSBOMs(ctx, ref.Repository, idx, map[string][]byte{"amd64": docs["amd64"]}); err == nil {
+			t.Errorf("%s: an image without its SBOM was published", s.Name)
+		}
+		tags, err := AttachSBOMs(ctx, ref.Repository, idx, docs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tags) != 2 {
+			t.Fatalf("%s: %d SBOMs attached, want 2", s.Name, len(tags))
+		}
 		pulled, err := remote.Index(ref)
 		if err != nil {
 			t.Fatal(err)
@@ -128,6 +139,24 @@ func TestPushToARegistry(t *testing.T) {
 			bd, _ := baseLayers[0].Digest()
 			if d, _ := layers[0].Digest(); len(layers) != 2 || d != bd {
 				t.Errorf("%s/%s: layers %d, first %s; want the base's %s and one more", s.Name, arch, len(layers), d, bd)
+			}
+			sbom, err := remote.Image(SBOMTag(ref.Repository, m.Digest))
+			if err != nil {
+				t.Fatalf("%s/%s: no SBOM attached at %s: %v", s.Name, arch, SBOMTag(ref.Repository, m.Digest), err)
+			}
+			sl, err := sbom.Layers()
+			if err != nil || len(sl) != 1 {
+				t.Fatalf("%s/%s: SBOM layers %d, %v", s.Name, arch, len(sl), err)
+			}
+			mt, _ := sl[0].MediaType()
+			rc, err := sl[0].Uncompressed()
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc, _ := io.ReadAll(rc)
+			rc.Close()
+			if mt != SBOMMediaType || string(doc) != string(docs[arch]) {
+				t.Errorf("%s/%s: attached SBOM %s %q, want %s %q", s.Name, arch, mt, doc, SBOMMediaType, docs[arch])
 			}
 			files := extract(t, img)
 			for _, name := range append([]string{s.Name}, s.Also...) {

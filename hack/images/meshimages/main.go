@@ -10,10 +10,13 @@
 // arch found goes into the image's index. -push pushes REG/NAME:TAG;
 // -o writes DIR/NAME.tar (one arch, for `ctr images import` or `kind load
 // image-archive`); -layout writes an OCI image layout; -sbom writes
-// DIR/NAME_linux_ARCH.spdx.json. -base-digests prints the base's digests.
+// DIR/NAME_linux_ARCH.spdx.json. -push also attaches each platform image's
+// SBOM in the registry, as cosign does (meshimage.SBOMTag). -base-digests
+// prints the base's digests.
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -95,8 +98,12 @@ func run(ctx context.Context, o options, stdout *os.File) error {
 		if err != nil {
 			return err
 		}
+		docs, err := sboms(s, bins)
+		if err != nil {
+			return err
+		}
 		if o.sbom != "" {
-			if err := writeSBOMs(o.sbom, s, bins); err != nil {
+			if err := writeSBOMs(o.sbom, s, docs); err != nil {
 				return err
 			}
 		}
@@ -137,30 +144,41 @@ func run(ctx context.Context, o options, stdout *os.File) error {
 				return err
 			}
 			fmt.Fprintf(stdout, "pushed %s@%s\n", ref, d)
+			tags, err := meshimage.AttachSBOMs(ctx, ref.Repository, idx, docs, remote.WithAuthFromKeychain(authn.DefaultKeychain))
+			if err != nil {
+				return err
+			}
+			for _, t := range tags {
+				fmt.Fprintf(stdout, "attached the SBOM %s\n", t)
+			}
 		}
 	}
 	return nil
 }
 
-func writeSBOMs(dir string, s meshimage.Spec, bins map[string]string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
+// sboms are the SPDX documents of s's binary for each arch of bins.
+func sboms(s meshimage.Spec, bins map[string]string) (map[string][]byte, error) {
+	docs := map[string][]byte{}
 	for arch, bin := range bins {
 		data, err := os.ReadFile(bin)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		docName := s.Name + "_linux_" + arch
-		f, err := os.Create(filepath.Join(dir, docName+".spdx.json"))
-		if err != nil {
-			return err
+		var b bytes.Buffer
+		if err := meshimage.SPDX(&b, s.Name+"_linux_"+arch, data); err != nil {
+			return nil, err
 		}
-		err = meshimage.SPDX(f, docName, data)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		docs[arch] = b.Bytes()
+	}
+	return docs, nil
+}
+
+func writeSBOMs(dir string, s meshimage.Spec, docs map[string][]byte) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for arch, doc := range docs {
+		if err := os.WriteFile(filepath.Join(dir, s.Name+"_linux_"+arch+".spdx.json"), doc, 0o644); err != nil {
 			return err
 		}
 	}
