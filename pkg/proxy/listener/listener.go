@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -100,7 +101,7 @@ type Server struct {
 	conns      *connQueue
 	tcp        sync.WaitGroup
 	mu         sync.Mutex
-	open       map[net.Conn]struct{}
+	open       map[io.Closer]struct{}
 	lean       map[*leanConn]struct{}
 	// writers recycles the lean path's response buffers between
 	// requests, so an idle keep-alive connection holds none.
@@ -219,7 +220,7 @@ func (s *Server) init() {
 	if s.Dial == nil {
 		s.Dial = (&net.Dialer{Timeout: 5 * time.Second}).DialContext
 	}
-	s.open = map[net.Conn]struct{}{}
+	s.open = map[io.Closer]struct{}{}
 	s.lean = map[*leanConn]struct{}{}
 	s.conns = newConnQueue()
 	var protocols http.Protocols
@@ -375,22 +376,23 @@ func (s *Server) settle(c *net.TCPConn, sc *sniff.Conn, dst netip.AddrPort) (sni
 // connection settle opened for opaque TCP, if it did.
 func (s *Server) serve(c *net.TCPConn, sc *sniff.Conn, proto sniff.Protocol, up *sniff.Conn, dst netip.AddrPort, peer Peer) {
 	if proto == sniff.TCP {
+		pair := &opaquePair{down: sc}
+		if up != nil {
+			pair.up = up
+		}
 		if s.Authz != nil {
-			allowed, untrack := s.Authz.TCP(peer.ID, sourceOf(c).Addr().Unmap(), dst.Port(), func() { sc.Close() })
+			allowed, untrack := s.Authz.TCP(peer.ID, sourceOf(c).Addr().Unmap(), dst.Port(), func() { pair.Close() })
 			if !allowed {
-				if up != nil {
-					up.Close()
-				}
-				sc.Close()
+				pair.Close()
 				return
 			}
 			defer untrack()
 		}
 		s.tcp.Add(1)
 		defer s.tcp.Done()
-		s.track(c, true)
-		defer s.track(c, false)
-		s.pipeTCP(sc, up, dst, peer)
+		s.track(pair, true)
+		defer s.track(pair, false)
+		s.pipeTCP(pair, dst, peer)
 		return
 	}
 	if proto == sniff.HTTP1 && s.H1 != nil && s.startLean() {
@@ -403,7 +405,7 @@ func (s *Server) serve(c *net.TCPConn, sc *sniff.Conn, proto sniff.Protocol, up 
 	s.conns.push(&destConn{Conn: sc, dst: dst, peer: peer})
 }
 
-func (s *Server) track(c net.Conn, add bool) {
+func (s *Server) track(c io.Closer, add bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if add {

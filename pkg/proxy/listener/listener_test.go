@@ -171,6 +171,64 @@ func TestOpaqueTCPHalfClose(t *testing.T) {
 	}
 }
 
+// TestShutdownAbortsStuckOpaqueTCP: an app that neither reads nor writes
+// holds both of the proxy's copies of an opaque connection on the upstream
+// side (one blocked writing to it, one reading from it). Shutdown's
+// deadline must end them anyway, or a stopping pod waits for the app.
+func TestShutdownAbortsStuckOpaqueTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c // held open, never read, never written
+		}
+	}()
+	ap := netip.MustParseAddrPort(ln.Addr().String())
+	s := &Server{Direction: "outbound", Destination: func(*net.TCPConn) (netip.AddrPort, error) { return ap, nil }, SniffTimeout: 50 * time.Millisecond}
+	pl, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	go s.Serve(pl)
+	c, err := net.Dial("tcp", pl.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case app := <-accepted:
+		defer app.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection never reached the app")
+	}
+	// Binary, so opaque TCP; more than the socket buffers hold, so the
+	// proxy's copy towards the app blocks in its write.
+	go func() {
+		chunk := make([]byte, 64<<10)
+		chunk[0] = 0x16
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(ctx) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("Shutdown still waits for an app that neither reads nor writes, 2.8 s after its context ended")
+	}
+}
+
 func TestServerSpeaksFirst(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

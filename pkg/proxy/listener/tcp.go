@@ -10,31 +10,69 @@ import (
 	"github.com/meshctl/meshctl/pkg/proxy/sniff"
 )
 
+// opaquePair is both ends of an opaque TCP connection, closed together by
+// Shutdown's deadline and by a revocation: closing one end alone leaves
+// the copy that waits on the other blocked for as long as that peer
+// neither reads nor writes.
+type opaquePair struct {
+	mu       sync.Mutex
+	closed   bool
+	down, up net.Conn
+}
+
+// setUp records the upstream connection once dialed; false means the pair
+// was closed meanwhile, and up is closed too.
+func (p *opaquePair) setUp(up net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		up.Close()
+		return false
+	}
+	p.up = up
+	return true
+}
+
+func (p *opaquePair) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	if p.up != nil {
+		p.up.Close()
+	}
+	return p.down.Close()
+}
+
 // pipeTCP passes an opaque connection through to dst, byte for byte, in
 // both directions. When one side finishes sending, the other side is told
 // with a half-close (CloseWrite) rather than a full close, so
 // request-then-wait protocols still get their answer.
-// up is the upstream connection when one was opened during detection,
-// else nil. Either side may be TLS between proxies, whose CloseWrite
-// sends close_notify, the TLS stream's end.
-func (s *Server) pipeTCP(down, up *sniff.Conn, dst netip.AddrPort, p Peer) {
-	defer down.Close()
+// p.up is the upstream connection when one was opened during detection,
+// else nil and dialed here. Either side may be TLS between proxies, whose
+// CloseWrite sends close_notify, the TLS stream's end.
+func (s *Server) pipeTCP(p *opaquePair, dst netip.AddrPort, peerOf Peer) {
+	defer p.Close()
 	addr := dst.String()
-	if up == nil {
+	if p.up == nil {
 		upc, err := s.Dial(context.Background(), "tcp", addr)
 		if err != nil {
 			s.Log.Warn("upstream dial failed", "direction", s.Direction, "upstream", addr, "error", err)
 			return
 		}
-		up = sniff.NewConn(upc)
+		if !p.setUp(sniff.NewConn(upc)) {
+			return
+		}
 	}
-	defer up.Close()
-	peer := p.Name
+	down, up := p.down, p.up
+	peer := peerOf.Name
 	if peer == "" {
 		peer = addr
 	}
 	if s.Observer != nil {
-		s.Observer.TCPOpened(s.Direction, peer, p.TLS)
+		s.Observer.TCPOpened(s.Direction, peer, peerOf.TLS)
 	}
 	var sent, received int64
 	var wg sync.WaitGroup
@@ -46,7 +84,7 @@ func (s *Server) pipeTCP(down, up *sniff.Conn, dst netip.AddrPort, p Peer) {
 	sent = copyHalf(up, down)
 	wg.Wait()
 	if s.Observer != nil {
-		s.Observer.TCPClosed(s.Direction, peer, p.TLS, sent, received)
+		s.Observer.TCPClosed(s.Direction, peer, peerOf.TLS, sent, received)
 	}
 }
 
