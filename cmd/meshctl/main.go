@@ -38,6 +38,8 @@ func reportError(w io.Writer, err error) {
 	switch {
 	case err == nil, errors.As(err, &silent):
 	default:
-		fmt.Fprintf(w, "Error: %v\n", err)
+		// A message may carry what a server or a proxy wrote; it reaches
+		// the terminal without control sequences.
+		fmt.Fprintf(w, "Error: %s\n", cli.PrintableLines(err.Error()))
 	}
 }

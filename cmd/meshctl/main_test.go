@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -67,4 +68,15 @@ func assertGolden(t *testing.T, name string, r result) {
 		got = strings.ReplaceAll(got, home, "$HOME")
 	}
 	golden.AssertString(t, filepath.Join("testdata", name+".golden"), got)
+}
+
+// TestReportErrorEscapesControlSequences: an error's text may come from a
+// server or a proxy; what reaches the terminal keeps its lines but no
+// escape sequence (here one that clears the screen and forges a line).
+func TestReportErrorEscapesControlSequences(t *testing.T) {
+	var b bytes.Buffer
+	reportError(&b, errors.New("namespace \"a\": the server said:\n\t\x1b[2J\x1b[HError: none\r"))
+	if got, want := b.String(), "Error: namespace \"a\": the server said:\n\t\\x1b[2J\\x1b[HError: none\\r\n"; got != want {
+		t.Fatalf("reportError wrote %q, want %q", got, want)
+	}
 }

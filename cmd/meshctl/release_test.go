@@ -17,7 +17,7 @@ import (
 // goreleaserConfig is the part of .goreleaser.yaml that must agree with the
 // Go constants.
 type goreleaserConfig struct {
-	Builds []goreleaserBuild `yaml:"builds"`
+	Builds     []goreleaserBuild `yaml:"builds"`
 	Publishers []struct {
 		Name     string   `yaml:"name"`
 		IDs      []string `yaml:"ids"`

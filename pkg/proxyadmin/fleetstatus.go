@@ -178,7 +178,7 @@ func (f *Fleet) WriteTable(out io.Writer) error {
 		for j, c := range columns {
 			// Cells hold what proxies sent: no escape sequence reaches the
 			// terminal, no new line forges a row.
-			row[j] = Printable(c.cell(&f.Proxies[i], f.now))
+			row[j] = cli.Printable(c.cell(&f.Proxies[i], f.now))
 		}
 		rows[i] = row
 	}

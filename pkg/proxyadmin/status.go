@@ -123,7 +123,7 @@ func (s *ProxyStatus) WriteTable(out io.Writer) error {
 	line := func(k, format string, args ...any) {
 		// The values are the proxy's: Printable keeps them from writing
 		// to the terminal.
-		fmt.Fprintf(&b, "%-14s %s\n", k+":", Printable(fmt.Sprintf(format, args...)))
+		fmt.Fprintf(&b, "%-14s %s\n", k+":", cli.Printable(fmt.Sprintf(format, args...)))
 	}
 	line("Pod", "%s/%s", s.Namespace, s.Pod)
 	if id := s.Identity; id != nil {

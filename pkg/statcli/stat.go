@@ -203,7 +203,7 @@ func (o *Options) Run(ctx context.Context) error {
 	for _, u := range unreadable {
 		// The error may hold what the proxy answered: no escape sequence
 		// reaches the terminal.
-		fmt.Fprintf(o.ErrOut, "Warning: the proxy of pod %q in namespace %q was not read: %s\n", u.Pod, u.Namespace, proxyadmin.Printable(u.Error))
+		fmt.Fprintf(o.ErrOut, "Warning: the proxy of pod %q in namespace %q was not read: %s\n", u.Pod, u.Namespace, cli.Printable(u.Error))
 	}
 	f := o.Output
 	if f == FormatWide {

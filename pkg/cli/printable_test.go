@@ -1,4 +1,4 @@
-package proxyadmin
+package cli
 
 import (
 	"strings"
@@ -25,6 +25,18 @@ func TestPrintable(t *testing.T) {
 	}
 }
 
+func TestPrintableLines(t *testing.T) {
+	for in, want := range map[string]string{
+		"namespace \"a\":\n\tno such namespace": "namespace \"a\":\n\tno such namespace",
+		"a\r\x1b[2Kforged line":                 `a\r\x1b[2Kforged line`,
+		"\u202eevil\n":                          "\\u202eevil\n",
+	} {
+		if got := PrintableLines(in); got != want {
+			t.Errorf("PrintableLines(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 // FuzzPrintable: whatever a proxy sends, the result is valid UTF-8 with
 // no control or format character, and clean text is left alone.
 func FuzzPrintable(f *testing.F) {
@@ -32,6 +44,9 @@ func FuzzPrintable(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		if lines := PrintableLines(s); strings.IndexFunc(lines, func(r rune) bool { return r != ' ' && r != '\n' && r != '\t' && !unicode.IsPrint(r) }) >= 0 || !utf8.ValidString(lines) {
+			t.Fatalf("PrintableLines(%q) = %q keeps a control character", s, lines)
+		}
 		got := Printable(s)
 		if !utf8.ValidString(got) {
 			t.Fatalf("Printable(%q) = %q, not UTF-8", s, got)
