@@ -61,12 +61,13 @@ const fixtureScrapes = 3
 // 2). The figures the tests expect are worked from it by hand.
 //
 // Window 1, 10 s: bookbuyer called bookstore 48 times in 2 ms and twice
-// answered 503 in 40 ms on the first pod, 30 times in 2 ms on the
+// answered 503 in 150 ms on the first pod, 30 times in 2 ms on the
 // second; bookthief was refused (403) 10 times in 0.5 ms; the kubelet's
-// probes came in plain text; bookstore called bookwarehouse 20 times in 8
-// ms, and Prometheus (an identity of a namespace not shown) scraped it
-// twice. Window 2: bookbuyer 60 + 40 times in 2 ms, none failed;
-// bookwarehouse answered 3 of 30 with 500.
+// probes came in plain text; bookstore called bookwarehouse 8 times in
+// 0.8 ms and 12 in 4 ms, and Prometheus (an identity of a namespace not
+// shown) scraped it twice. Window 2: bookbuyer 60 times in 2 ms, and 30
+// in 2 ms and 10 in 0.8 ms, none failed; bookwarehouse answered 3 of its
+// 4 ms requests with 500.
 var bookstoreTraffic = map[string]func(m *telemetry.Metrics, window int){
 	"bookstore.bookstore-5d8f7c9b4-x2x7q": func(m *telemetry.Metrics, window int) {
 		ok, failed := 48, 2
@@ -74,16 +75,17 @@ var bookstoreTraffic = map[string]func(m *telemetry.Metrics, window int){
 			ok, failed = 60, 0
 		}
 		observe(m, "inbound", 200, "bookbuyer/bookbuyer", true, 2*time.Millisecond, ok)
-		observe(m, "inbound", 503, "bookbuyer/bookbuyer", true, 40*time.Millisecond, failed)
+		observe(m, "inbound", 503, "bookbuyer/bookbuyer", true, 150*time.Millisecond, failed)
 		observe(m, "inbound", 403, "bookthief/bookthief", true, 500*time.Microsecond, 10)
 		observe(m, "outbound", 200, "bookwarehouse/bookwarehouse", true, 8*time.Millisecond, 10)
 	},
 	"bookstore.bookstore-5d8f7c9b4-z9k2m": func(m *telemetry.Metrics, window int) {
-		n := 30
+		fast := 0
 		if window == 2 {
-			n = 40
+			fast = 10
 		}
-		observe(m, "inbound", 200, "bookbuyer/bookbuyer", true, 2*time.Millisecond, n)
+		observe(m, "inbound", 200, "bookbuyer/bookbuyer", true, 2*time.Millisecond, 30)
+		observe(m, "inbound", 200, "bookbuyer/bookbuyer", true, 800*time.Microsecond, fast)
 		observe(m, "inbound", 200, "port/14001", false, 200*time.Microsecond, 10)
 		observe(m, "outbound", 200, "bookwarehouse/bookwarehouse", true, 8*time.Millisecond, 10)
 	},
@@ -94,12 +96,13 @@ var bookstoreTraffic = map[string]func(m *telemetry.Metrics, window int){
 		observe(m, "outbound", 403, "bookstore/bookstore", true, 500*time.Microsecond, 10)
 	},
 	"bookwarehouse.bookwarehouse-0": func(m *telemetry.Metrics, window int) {
-		ok, failed := 20, 0
+		ok, failed := 12, 0
 		if window == 2 {
-			ok, failed = 27, 3
+			ok, failed = 9, 3
 		}
-		observe(m, "inbound", 200, "bookstore/bookstore", true, 8*time.Millisecond, ok)
-		observe(m, "inbound", 500, "bookstore/bookstore", true, 8*time.Millisecond, failed)
+		observe(m, "inbound", 200, "bookstore/bookstore", true, 800*time.Microsecond, 8)
+		observe(m, "inbound", 200, "bookstore/bookstore", true, 4*time.Millisecond, ok)
+		observe(m, "inbound", 500, "bookstore/bookstore", true, 4*time.Millisecond, failed)
 		observe(m, "inbound", 200, "monitoring/prometheus", true, 3*time.Millisecond, 2)
 	},
 }

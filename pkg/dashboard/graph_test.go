@@ -26,8 +26,12 @@ func traffic(n, failed, secs float64, latency trafficstats.Histogram) trafficsta
 	return trafficstats.Traffic{Requests: n, Failures: failed, RequestRate: n / secs, Latency: latency}
 }
 
-func in(peer string) trafficstats.Key  { return trafficstats.Key{Direction: trafficstats.Inbound, Peer: peer} }
-func out(peer string) trafficstats.Key { return trafficstats.Key{Direction: trafficstats.Outbound, Peer: peer} }
+func in(peer string) trafficstats.Key {
+	return trafficstats.Key{Direction: trafficstats.Inbound, Peer: peer}
+}
+func out(peer string) trafficstats.Key {
+	return trafficstats.Key{Direction: trafficstats.Outbound, Peer: peer}
+}
 
 func win(secs float64, t map[trafficstats.Key]trafficstats.Traffic) trafficstats.Window {
 	return trafficstats.Window{Seconds: secs, Traffic: t}

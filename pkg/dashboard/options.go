@@ -31,6 +31,10 @@ import (
 // machine's users reach it.
 const DefaultAddress = "127.0.0.1"
 
+// DefaultPagePoll is how often the page asks for the State: often enough
+// that a reading shows within a second.
+const DefaultPagePoll = time.Second
+
 // DefaultPort is the port the page is served on; 0 is any free one.
 const DefaultPort = 50750
 
@@ -48,6 +52,10 @@ type Options struct {
 	Browser bool
 	// Interval is the time between readings of the proxies.
 	Interval time.Duration
+	// PagePoll is how often the page asks for the State;
+	// DefaultPagePoll when zero. Asking costs a 304 until the next
+	// reading.
+	PagePoll time.Duration
 	// Clients reaches the cluster.
 	Clients func() (*kube.Clients, error)
 	// Open opens a port-forward to a proxy; the Client's when nil.
@@ -126,7 +134,11 @@ func (o *Options) Run(ctx context.Context) error {
 	listen := l.Addr().(*net.TCPAddr)
 	url := "http://" + listen.String() + "/"
 
-	ref := &Refresher{Source: src, Clock: clk, Interval: o.Interval, Scope: scope}
+	poll := o.PagePoll
+	if poll == 0 {
+		poll = DefaultPagePoll
+	}
+	ref := &Refresher{Source: src, Clock: clk, Interval: o.Interval, PagePoll: poll, Scope: scope}
 	srv := &http.Server{
 		Handler:           (&Server{State: ref.State, Listen: listen}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

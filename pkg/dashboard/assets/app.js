@@ -5,7 +5,7 @@
 
 const SVG = 'http://www.w3.org/2000/svg';
 const STATE_PATH = '/api/state';
-const NODE_W = 210, NODE_H = 58, COL_GAP = 190, ROW_GAP = 26, PAD = 24;
+const NODE_W = 210, NODE_H = 58, COL_GAP = 200, ROW_GAP = 44, PAD = 24;
 const WORKLOAD_KINDS = new Set(['deployment', 'statefulset', 'daemonset', 'pod']);
 const SHORT_KIND = {deployment: 'deploy', statefulset: 'sts', daemonset: 'ds', pod: 'pod', identity: 'identity', unmeshed: '', other: ''};
 
@@ -91,6 +91,13 @@ function layout(nodes, edges) {
     if (!rank.has(id)) rank.set(id, 0);
     for (const t of forward.get(id)) rank.set(t, Math.max(rank.get(t) || 0, rank.get(id) + 1));
   }
+  // A caller that nobody calls stands just before the first of its
+  // callees, not in the first column.
+  const called = new Set();
+  for (const [, ts] of forward) for (const t of ts) called.add(t);
+  for (const [id, ts] of forward) {
+    if (!called.has(id) && ts.length) rank.set(id, Math.max(0, Math.min(...ts.map(t => rank.get(t))) - 1));
+  }
   const cols = [];
   for (const n of nodes) {
     if (!linked.has(n.id)) continue;
@@ -98,15 +105,29 @@ function layout(nodes, edges) {
     (cols[r] = cols[r] || []).push(n);
   }
   const pos = new Map();
-  const callers = new Map(ids.map(i => [i, []]));
-  for (const e of edges) if (callers.has(e.target)) callers.get(e.target).push(e.source);
+  const neighbours = new Map(ids.map(i => [i, []]));
+  for (const e of edges) {
+    if (neighbours.has(e.target) && neighbours.has(e.source)) {
+      neighbours.get(e.target).push(e.source);
+      neighbours.get(e.source).push(e.target);
+    }
+  }
+  const place = col => col.forEach((n, r) => pos.set(n.id, {x: 0, y: PAD + r * (NODE_H + ROW_GAP)}));
+  const bary = n => {
+    const ys = neighbours.get(n.id).filter(s => pos.has(s)).map(s => pos.get(s).y);
+    return ys.length ? ys.reduce((a, b) => a + b, 0) / ys.length : Infinity;
+  };
+  const sortCol = col => {
+    const keyed = col.map((n, i) => [bary(n), i, n]);
+    keyed.sort((a, b) => (a[0] - b[0]) || (a[1] - b[1]));
+    col.splice(0, col.length, ...keyed.map(k => k[2]));
+  };
+  // Columns ordered by their neighbours' places: left to right, then
+  // right to left, so that callers sit beside what they call.
+  cols.forEach((col, c) => { if (c > 0) sortCol(col); place(col); });
+  for (let c = cols.length - 2; c >= 0; c--) { if (cols[c]) { sortCol(cols[c]); place(cols[c]); } }
   let height = 0;
   cols.forEach((col, c) => {
-    const bary = n => {
-      const ys = callers.get(n.id).filter(s => pos.has(s)).map(s => pos.get(s).y);
-      return ys.length ? ys.reduce((a, b) => a + b, 0) / ys.length : Infinity;
-    };
-    if (c > 0) col.sort((a, b) => bary(a) - bary(b));
     col.forEach((n, r) => pos.set(n.id, {x: PAD + c * (NODE_W + COL_GAP), y: PAD + r * (NODE_H + ROW_GAP)}));
     height = Math.max(height, PAD + col.length * (NODE_H + ROW_GAP));
   });
@@ -138,7 +159,7 @@ function drawGraph(state) {
   g.setAttribute('height', height);
   const defs = svg('defs', {}, g);
   for (const h of ['good', 'warn', 'bad', 'idle']) {
-    const m = svg('marker', {id: 'arrow-' + h, viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse'}, defs);
+    const m = svg('marker', {id: 'arrow-' + h, viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: 'userSpaceOnUse', orient: 'auto-start-reverse'}, defs);
     svg('path', {d: 'M0,0 L10,5 L0,10 z', class: 'arrow ' + h}, m);
   }
   if (idleTop !== null) {
@@ -149,6 +170,24 @@ function drawGraph(state) {
   const labelLayer = svg('g', {class: 'labels'}, g);
   const nodeLayer = svg('g', {class: 'nodes'}, g);
   const maxRate = Math.max(1, ...edges.map(e => e.requestsPerSecond || 0));
+  // Where each edge leaves its source and reaches its target: spread
+  // along the sides, in the order of the other ends, so that edges and
+  // their labels do not meet.
+  const ports = new Map();
+  const sides = new Map();
+  for (const e of edges) {
+    const a = pos.get(e.source), b = pos.get(e.target);
+    if (!a || !b || e.source === e.target || b.x <= a.x) continue;
+    for (const [key, other] of [['out ' + e.source, b], ['in ' + e.target, a]]) {
+      if (!sides.has(key)) sides.set(key, []);
+      sides.get(key).push([other.y, e]);
+    }
+  }
+  for (const [key, list] of sides) {
+    list.sort((p, q) => p[0] - q[0]);
+    const step = list.length > 1 ? Math.min(12, (NODE_H - 20) / (list.length - 1)) : 0;
+    list.forEach(([, e], i) => ports.set(key.slice(0, key.indexOf(' ') + 1) + e.source + '\u0000' + e.target, (i - (list.length - 1) / 2) * step));
+  }
   for (const e of edges) {
     const a = pos.get(e.source), b = pos.get(e.target);
     if (!a || !b) continue;
@@ -163,7 +202,9 @@ function drawGraph(state) {
       d = `M${x},${y} C${x + 10},${y - 46} ${x + 70},${y - 20} ${a.x + NODE_W},${y + 14}`;
       lx = x + 40; ly = y - 36;
     } else {
-      const x1 = a.x + NODE_W, y1 = a.y + NODE_H / 2, x2 = b.x, y2 = b.y + NODE_H / 2;
+      const key = e.source + '\u0000' + e.target;
+      const x1 = a.x + NODE_W, y1 = a.y + NODE_H / 2 + (ports.get('out ' + key) || 0);
+      const x2 = b.x, y2 = b.y + NODE_H / 2 + (ports.get('in ' + key) || 0);
       if (x2 > x1) {
         const dx = (x2 - x1) / 2;
         d = `M${x1},${y1} C${x1 + dx},${y1} ${x2 - dx},${y2} ${x2},${y2}`;
@@ -191,7 +232,7 @@ function drawGraph(state) {
     const grp = svg('g', {class: `node ${h} kind-${n.kind}`, 'data-id': n.id, transform: `translate(${p.x},${p.y})`}, nodeLayer);
     svg('rect', {width: NODE_W, height: NODE_H, rx: 7, class: 'box'}, grp);
     svg('rect', {width: 5, height: NODE_H, rx: 2, class: 'bar'}, grp);
-    svg('text', {x: 14, y: 23, class: 'name'}, grp).textContent = clip(n.name, 24);
+    svg('text', {x: 14, y: 23, class: 'name'}, grp).textContent = clip(n.name, 22);
     let sub;
     if (WORKLOAD_KINDS.has(n.kind)) sub = `${SHORT_KIND[n.kind]} · ${n.namespace}`;
     else if (n.kind === 'identity') sub = `identity · ${n.namespace}` + (n.sharedBy ? ` · ${n.sharedBy.length} workloads` : '');
