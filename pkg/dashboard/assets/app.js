@@ -43,7 +43,14 @@ function health(f) {
   if (f.successRate >= 0.95) return 'warn';
   return 'bad';
 }
-function clip(s, n) { return s.length > n ? s.slice(0, n - 1) + '…' : s; }
+// fit writes s into the SVG text element t, cut with an ellipsis to
+// fit in width pixels.
+function fit(t, s, width) {
+  t.textContent = s;
+  if (t.getComputedTextLength() <= width) return;
+  let n = Math.max(1, Math.floor(s.length * width / t.getComputedTextLength()));
+  do { t.textContent = s.slice(0, n) + '…'; n--; } while (n > 0 && t.getComputedTextLength() > width);
+}
 
 // The two lines of an edge's label, and its whole text.
 function edgeLines(e) {
@@ -232,12 +239,13 @@ function drawGraph(state) {
     const grp = svg('g', {class: `node ${h} kind-${n.kind}`, 'data-id': n.id, transform: `translate(${p.x},${p.y})`}, nodeLayer);
     svg('rect', {width: NODE_W, height: NODE_H, rx: 7, class: 'box'}, grp);
     svg('rect', {width: 5, height: NODE_H, rx: 2, class: 'bar'}, grp);
-    svg('text', {x: 14, y: 23, class: 'name'}, grp).textContent = clip(n.name, 22);
+    const badge = WORKLOAD_KINDS.has(n.kind) ? 44 : 0;
+    fit(svg('text', {x: 14, y: 23, class: 'name'}, grp), n.name, NODE_W - 24 - badge);
     let sub;
     if (WORKLOAD_KINDS.has(n.kind)) sub = `${SHORT_KIND[n.kind]} · ${n.namespace}`;
     else if (n.kind === 'identity') sub = `identity · ${n.namespace}` + (n.sharedBy ? ` · ${n.sharedBy.length} workloads` : '');
     else sub = n.kind === 'unmeshed' ? 'plain text, no identity' : 'past the proxies\u2019 peer bound';
-    svg('text', {x: 14, y: 43, class: 'sub'}, grp).textContent = clip(sub, 30);
+    fit(svg('text', {x: 14, y: 43, class: 'sub'}, grp), sub, NODE_W - 24);
     if (WORKLOAD_KINDS.has(n.kind)) {
       svg('text', {x: NODE_W - 10, y: 23, class: 'badge', 'text-anchor': 'end'}, grp).textContent =
         n.meshedPods ? `${n.meshedPods}/${n.pods}` : 'unmeshed';
