@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -50,7 +51,8 @@ const DefaultReadTimeout = 10 * time.Second
 // running pod's /metrics over a port-forward opened once and kept for
 // the next readings, FleetConcurrency at a time (proxyadmin.Each). A
 // reading costs the API server the Lists, and each proxy one stream over
-// its port-forward; a port-forward that fails is opened again next time.
+// its port-forward; a port-forward that fails (not a proxy's answer other
+// than 200) is closed and opened again next time.
 type Cluster struct {
 	// Kube lists the workloads; Open opens port-forwards.
 	Kube kubernetes.Interface
@@ -133,6 +135,11 @@ func (c *Cluster) read(ctx context.Context, pod *corev1.Pod) (trafficstats.Readi
 	}
 	at := c.Clock.Now()
 	body, err := s.Get(ctx, wire.MetricsPath)
+	var answer *proxyadmin.AnswerError
+	if errors.As(err, &answer) {
+		// The proxy answered, so the port-forward works: keep it.
+		return trafficstats.Reading{}, err
+	}
 	if err != nil {
 		c.mu.Lock()
 		delete(c.sessions, pod.UID)
