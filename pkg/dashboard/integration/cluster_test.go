@@ -302,7 +302,7 @@ func TestCluster(t *testing.T) {
 		edges[e.Source+" -> "+e.Target] = fmt.Sprintf("%v requests, %s ok", e.Requests, sr)
 	}
 	want := map[string]string{
-		ns + "/deployment/api -> " + ns + "/deployment/web":  "10 requests, 0.9 ok",
+		ns + "/deployment/api -> " + ns + "/deployment/web": "10 requests, 0.9 ok",
 		ns + "/deployment/web -> " + ns + "/statefulset/db": "4 requests, 1 ok",
 	}
 	if !equalStrings(edges, want) || st.Proxies != 4 || st.Waiting {
