@@ -19,6 +19,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/meshctl/meshctl/internal/syncbuf"
+	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
 	"github.com/meshctl/meshctl/pkg/proxyadmin"
 	"github.com/meshctl/meshctl/pkg/statcli"
 	"github.com/meshctl/meshctl/pkg/trafficstats"
@@ -401,4 +402,92 @@ func parseReading(at time.Time, body []byte) (trafficstats.Reading, error) {
 		return r, errors.Join(errors.New("a test reading"), err)
 	}
 	return r, nil
+}
+
+// TestBrowserManyWorkloads: a mesh of 40 workloads in 5 namespaces, each
+// calling the next two of its namespace and one of the next namespace,
+// some idle: every node is drawn, no two overlap, and every edge has its
+// label.
+func TestBrowserManyWorkloads(t *testing.T) {
+	ctx := browser(t)
+	const namespaces, perNamespace = 5, 8
+	var workloads []Workload
+	metrics := map[PodRef]*telemetry.Metrics{}
+	edges := 0
+	for n := range namespaces {
+		ns := fmt.Sprintf("team-%c", 'a'+n)
+		for w := range perNamespace {
+			name := fmt.Sprintf("service-%d", w)
+			pod := name + "-5d8f7c9b4-x2x7q"
+			workloads = append(workloads, Workload{Namespace: ns, Kind: "deployment", Name: name, Identity: ns + "/" + name, Pods: []Pod{{Name: pod, Meshed: w != 7}}})
+			metrics[PodRef{ns, pod}] = telemetry.NewMetrics()
+		}
+	}
+	call := func(from, to PodRef, n, failed int) {
+		m := metrics[to]
+		for i := range n {
+			status := 200
+			if i < failed {
+				status = 503
+			}
+			m.ObserveRequest("inbound", "GET", status, from.Namespace+"/"+strings.TrimSuffix(from.Name, "-5d8f7c9b4-x2x7q"), true, time.Duration(1+i%7)*time.Millisecond)
+		}
+		edges++
+	}
+	ref := func(n, w int) PodRef {
+		return PodRef{fmt.Sprintf("team-%c", 'a'+n), fmt.Sprintf("service-%d-5d8f7c9b4-x2x7q", w)}
+	}
+	script := func() {
+		edges = 0
+		for n := range namespaces {
+			for w := range 5 {
+				call(ref(n, w), ref(n, w+1), 10*(w+1), w%3)
+				call(ref(n, w), ref(n, w+2), 5, 0)
+			}
+			call(ref(n, 0), ref((n+1)%namespaces, 0), 20, 1)
+		}
+	}
+	var scrapes []Scrape
+	for scrape := range 2 {
+		script()
+		s := Scrape{Workloads: workloads, Readings: map[PodRef]trafficstats.Reading{}}
+		for _, w := range workloads {
+			if !w.Pods[0].Meshed {
+				continue
+			}
+			ref := PodRef{w.Namespace, w.Pods[0].Name}
+			var b bytes.Buffer
+			metrics[ref].WriteTo(&b)
+			r, err := parseReading(fixtureStart.Add(time.Duration(scrape)*fixtureWindow), b.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Readings[ref] = r
+		}
+		scrapes = append(scrapes, s)
+	}
+	clk := clocktesting.NewFakeClock(fixtureStart)
+	url := dashboard(t, &replay{scrapes: scrapes}, clk)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatal(err)
+	}
+	waitGeneration(t, ctx, 1)
+	readAgain(t, clk)
+	p := waitGeneration(t, ctx, 2)
+	if len(p.Nodes) != namespaces*perNamespace || len(p.Edges) != edges || len(p.Labels) != edges || len(p.Rows) != namespaces*perNamespace {
+		t.Errorf("%d nodes, %d edges, %d labels, %d rows; want %d nodes and rows, %d edges", len(p.Nodes), len(p.Edges), len(p.Labels), len(p.Rows), namespaces*perNamespace, edges)
+	}
+	overlaps, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(() => {
+  const boxes = [...document.querySelectorAll('#graph .node')].map(g => g.getBoundingClientRect());
+  let n = 0;
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i], b = boxes[j];
+    if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) n++;
+  }
+  return n;
+})()`))
+	if err != nil || overlaps != 0 {
+		t.Errorf("%d pairs of nodes overlap (%v)", overlaps, err)
+	}
+	screenshot(t, ctx, "many-workloads")
 }

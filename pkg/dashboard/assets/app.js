@@ -162,8 +162,11 @@ function drawGraph(state) {
   empty.textContent = nodes.length ? '' : (state.waiting ? 'Reading the proxies…' : 'No workloads in scope.');
   const {pos, width, height, idleTop} = layout(nodes, edges);
   g.setAttribute('viewBox', `0 0 ${width} ${height}`);
-  g.setAttribute('width', width);
-  g.setAttribute('height', height);
+  // Shrunk to fit the panel, but not past legibility: beyond, it scrolls.
+  const avail = document.getElementById('graph-wrap').clientWidth || width;
+  const scale = Math.min(1, Math.max(0.65, avail / width));
+  g.setAttribute('width', Math.round(width * scale));
+  g.setAttribute('height', Math.round(height * scale));
   const defs = svg('defs', {}, g);
   for (const h of ['good', 'warn', 'bad', 'idle']) {
     const m = svg('marker', {id: 'arrow-' + h, viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: 'userSpaceOnUse', orient: 'auto-start-reverse'}, defs);
