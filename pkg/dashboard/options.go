@@ -129,7 +129,7 @@ func (o *Options) Run(ctx context.Context) error {
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(o.Port)))
 	if err != nil {
-		return fmt.Errorf("serving the dashboard: %w", err)
+		return fmt.Errorf("serving the dashboard: %w (--port 0 takes any free port)", err)
 	}
 	listen := l.Addr().(*net.TCPAddr)
 	url := "http://" + listen.String() + "/"
