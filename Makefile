@@ -30,8 +30,13 @@ testenv:
 dataplane-deps:
 	@hack/dataplane-deps.sh
 
-## test: unit, golden, integration (real API server) and data-plane (network namespaces) tests
-test: testenv dataplane-deps
+## browser-deps: Debian's chromium for the browser tests (pkg/dashboard)
+.PHONY: browser-deps
+browser-deps:
+	@hack/browser-deps.sh
+
+## test: unit, golden, integration (real API server), browser (headless Chromium) and data-plane (network namespaces) tests
+test: testenv dataplane-deps browser-deps
 	MESHCTL_TESTENV_ASSETS="$$(hack/testenv.sh)" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 ## golden: rewrite every golden file; review the diff before committing

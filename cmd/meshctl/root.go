@@ -87,6 +87,7 @@ func newRootCmd(s *cli.Settings, streams genericiooptions.IOStreams, lookupEnv f
 		newNamespaceCmd(f, streams), newPermissiveCmd(f, streams), newConfigCmd(f, streams),
 		newProxyCmd(f, streams), newIdentityCmd(f, streams), newPolicyCmd(f, streams),
 		newStatCmd(f, streams), newTapCmd(f, streams), newTopCmd(f, streams),
+		newDashboardCmd(f, streams, lookupEnv),
 	)
 	return root
 }

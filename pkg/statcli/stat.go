@@ -168,10 +168,10 @@ func (o *Options) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		read = readable(dst)
+		read = Readable(dst)
 	} else {
 		for _, w := range rows {
-			read = append(read, readable(w.pods)...)
+			read = append(read, Readable(w.pods)...)
 		}
 	}
 
@@ -212,8 +212,8 @@ func (o *Options) Run(ctx context.Context) error {
 	return cli.Write(o.Out, f, res)
 }
 
-// readable are the pods whose proxy can be asked: meshed and running.
-func readable(pods []*corev1.Pod) []*corev1.Pod {
+// Readable are the pods whose proxy can be asked: meshed and running.
+func Readable(pods []*corev1.Pod) []*corev1.Pod {
 	var out []*corev1.Pod
 	for _, p := range pods {
 		if p.Status.Phase == corev1.PodRunning && proxyconfig.ProxyContainerOf(&p.Spec) != nil {
@@ -280,7 +280,7 @@ func (o *Options) readAll(ctx context.Context, pods []*corev1.Pod, open proxyadm
 	for _, r := range readings {
 		w, err := window(r)
 		if err != nil {
-			unreadable = append(unreadable, Unreadable{Namespace: r.Pod.Namespace, Pod: r.Pod.Name, Error: why(r.Pod, err)})
+			unreadable = append(unreadable, Unreadable{Namespace: r.Pod.Namespace, Pod: r.Pod.Name, Error: WhyUnread(r.Pod, err)})
 			continue
 		}
 		windows[r.Pod] = w
@@ -293,19 +293,20 @@ func window(r proxyadmin.Readings) (trafficstats.Window, error) {
 	if r.Err != nil {
 		return trafficstats.Window{}, r.Err
 	}
-	first, err := reading(r.First)
+	first, err := ParseReading(r.First)
 	if err != nil {
 		return trafficstats.Window{}, err
 	}
-	second, err := reading(r.Second)
+	second, err := ParseReading(r.Second)
 	if err != nil {
 		return trafficstats.Window{}, err
 	}
 	return trafficstats.Between(first, second)
 }
 
-// reading parses one answer of /metrics.
-func reading(r proxyadmin.Reading) (trafficstats.Reading, error) {
+// ParseReading parses one answer of a proxy's /metrics into the samples
+// pkg/trafficstats reads; the text is the proxy's, so it is checked.
+func ParseReading(r proxyadmin.Reading) (trafficstats.Reading, error) {
 	fams, err := proxyadmin.ParseMetrics(r.Body)
 	if err != nil {
 		return trafficstats.Reading{}, fmt.Errorf("%s: %w", wire.MetricsPath, err)
@@ -321,9 +322,9 @@ func reading(r proxyadmin.Reading) (trafficstats.Reading, error) {
 	return out, nil
 }
 
-// why says, without the pod's name (the caller gives it), why a proxy was
+// WhyUnread says, without the pod's name (the caller gives it), why a proxy was
 // not read; a proxy without metrics is told how to turn them on.
-func why(p *corev1.Pod, err error) string {
+func WhyUnread(p *corev1.Pod, err error) string {
 	var answer *proxyadmin.AnswerError
 	if errors.As(err, &answer) && answer.Code == http.StatusNotFound && answer.Path == wire.MetricsPath {
 		return "its proxy serves no metrics: turn on observability.metrics.enable in the MeshConfig and restart the pod"

@@ -150,7 +150,7 @@ func TestWindowErrors(t *testing.T) {
 			t.Errorf("%s: no error", tc.name)
 			continue
 		}
-		if got := why(pod, err); !strings.Contains(got, tc.want) || strings.HasPrefix(got, "pod ") {
+		if got := WhyUnread(pod, err); !strings.Contains(got, tc.want) || strings.HasPrefix(got, "pod ") {
 			t.Errorf("%s: %q, want it to say %q without naming the pod", tc.name, got, tc.want)
 		}
 	}

@@ -65,6 +65,24 @@ func listWorkloads(ctx context.Context, kc kubernetes.Interface, kind Kind, ns, 
 	if err != nil {
 		return nil, err
 	}
+	rows, err := ofKind(ctx, kc, kind, ns, pods)
+	if err != nil {
+		return nil, err
+	}
+	if name != "" {
+		rows = slices.DeleteFunc(rows, func(w *workload) bool { return w.name != name })
+		if len(rows) == 0 {
+			return nil, fmt.Errorf("%s %q not found in namespace %q", kind, name, ns)
+		}
+	}
+	sortWorkloads(rows)
+	return rows, nil
+}
+
+// ofKind lists the workloads of kind in ns and gives each its pods, out
+// of pods (every live pod of ns): one List of the kind, and one of
+// ReplicaSets for deployments.
+func ofKind(ctx context.Context, kc kubernetes.Interface, kind Kind, ns string, pods []*corev1.Pod) ([]*workload, error) {
 	var rows []*workload
 	byOwner := map[string]*workload{} // namespace/name of the owner
 	add := func(w *workload) {
@@ -133,13 +151,6 @@ func listWorkloads(ctx context.Context, kc kubernetes.Interface, kind Kind, ns, 
 	default:
 		return nil, fmt.Errorf("stat does not show %s", kind)
 	}
-	if name != "" {
-		rows = slices.DeleteFunc(rows, func(w *workload) bool { return w.name != name })
-		if len(rows) == 0 {
-			return nil, fmt.Errorf("%s %q not found in namespace %q", kind, name, ns)
-		}
-	}
-	sortWorkloads(rows)
 	return rows, nil
 }
 
@@ -301,4 +312,55 @@ func podsOf(ctx context.Context, kc kubernetes.Interface, e Edge) ([]*corev1.Pod
 		return nil, err
 	}
 	return listPods(ctx, kc, e.Namespace, sel)
+}
+
+// Workload is a deployment, statefulset or daemonset with its live pods,
+// or a live pod that none of them controls, grouped as stat groups them:
+// what `meshctl dashboard` draws as a node.
+type Workload struct {
+	Kind            Kind
+	Namespace, Name string
+	// Identity is the peer label of its pods' traffic at the other end:
+	// namespace/ServiceAccount of its pod template.
+	Identity string
+	Pods     []*corev1.Pod
+}
+
+// ListWorkloads lists the deployments, statefulsets and daemonsets of ns
+// ("" for all) with their live pods, and each live pod that none of them
+// controls as a workload of its own (KindPod), by namespace, kind and
+// name: one List each of pods, deployments, ReplicaSets, statefulsets and
+// daemonsets, whatever the number of workloads.
+func ListWorkloads(ctx context.Context, kc kubernetes.Interface, ns string) ([]Workload, error) {
+	pods, err := listPods(ctx, kc, ns, labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	var all []*workload
+	for _, k := range []Kind{KindDeployment, KindStatefulSet, KindDaemonSet} {
+		rows, err := ofKind(ctx, kc, k, ns, pods)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, rows...)
+	}
+	owned := map[*corev1.Pod]bool{}
+	for _, w := range all {
+		for _, p := range w.pods {
+			owned[p] = true
+		}
+	}
+	for _, p := range pods {
+		if !owned[p] {
+			all = append(all, &workload{kind: KindPod, namespace: p.Namespace, name: p.Name, peer: identityOf(p.Namespace, &p.Spec), pods: []*corev1.Pod{p}})
+		}
+	}
+	slices.SortFunc(all, func(a, b *workload) int {
+		return cmp.Or(strings.Compare(a.namespace, b.namespace), strings.Compare(string(a.kind), string(b.kind)), strings.Compare(a.name, b.name))
+	})
+	out := make([]Workload, len(all))
+	for i, w := range all {
+		out[i] = Workload{Kind: w.kind, Namespace: w.namespace, Name: w.name, Identity: w.peer, Pods: w.pods}
+	}
+	return out, nil
 }

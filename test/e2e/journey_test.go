@@ -43,6 +43,7 @@ var journey = []step{
 	{"books->stars with JWT, injected by meshctl inject into a namespace not enrolled", booksJWT},
 	{"permissive disable: bookbuyer keeps buying, bookthief gets 403; enable lets it steal again", bookstoreAuthorization},
 	{"meshctl proxy status -A and meshctl stat count what the step's own load sent", meshStat},
+	{"meshctl dashboard serves the graph: bookbuyer -> bookstore with a rate", meshDashboard},
 	{"proxy image differing from the MeshConfig fails check", meshImageMismatch},
 	{"meshctl upgrade --restart-proxies to another proxy image under load: no request fails", proxyUpgrade},
 	{"meshctl uninstall leaves no mesh objects, apps keep serving", meshUninstall},
