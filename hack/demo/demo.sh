@@ -212,6 +212,7 @@ fi
 cat <<EOF
   meshctl check
   meshctl top deploy/bookstore -n bookstore                        # the busiest paths, live
+  meshctl dashboard -A                                             # the mesh as a live graph, in a page meshctl serves on 127.0.0.1
   meshctl config get auth.jwt
   kubectl logs -n bookthief deploy/bookthief -c bookthief -f     # refused with 403 while permissive mode is off
   kubectl exec -n bookbuyer deploy/bookbuyer -c bookbuyer -- /fetch -H "Authorization: Bearer \$(cat $JWT_DIR/token-expired)" $book_url
