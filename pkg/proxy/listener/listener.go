@@ -388,9 +388,11 @@ func (s *Server) serve(c *net.TCPConn, sc *sniff.Conn, proto sniff.Protocol, up 
 			}
 			defer untrack()
 		}
-		s.tcp.Add(1)
+		if !s.startTCP(pair) {
+			pair.Close()
+			return
+		}
 		defer s.tcp.Done()
-		s.track(pair, true)
 		defer s.track(pair, false)
 		s.pipeTCP(pair, dst, peer)
 		return
@@ -403,6 +405,21 @@ func (s *Server) serve(c *net.TCPConn, sc *sniff.Conn, proto sniff.Protocol, up 
 		}
 	}
 	s.conns.push(&destConn{Conn: sc, dst: dst, peer: peer})
+}
+
+// startTCP counts and tracks an opaque connection unless Shutdown has
+// begun, in one step under s.mu as startLean does: a connection that ends
+// its detection after Shutdown's close pass would otherwise be counted
+// after Wait began and never be closed.
+func (s *Server) startTCP(p *opaquePair) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Load() {
+		return false
+	}
+	s.tcp.Add(1)
+	s.open[p] = struct{}{}
+	return true
 }
 
 func (s *Server) track(c io.Closer, add bool) {

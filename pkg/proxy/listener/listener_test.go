@@ -290,3 +290,73 @@ func TestLateFirstRequestIsHTTP(t *testing.T) {
 		t.Fatalf("got %q with %d opaque connections; want HTTP, none opaque", body, obs.opened.Load())
 	}
 }
+
+// slowClose makes the first connection's TCPClosed wait until a second
+// connection has been opened: a slow observer (a lock under load) widens
+// the window between Shutdown's close-all pass and that pair's Done.
+type slowClose struct {
+	opened atomic.Int32
+	second chan struct{}
+}
+
+func (o *slowClose) TCPOpened(string, string, bool) {
+	if o.opened.Add(1) == 2 {
+		close(o.second)
+	}
+}
+func (o *slowClose) TCPClosed(string, string, bool, int64, int64) {
+	select {
+	case <-o.second:
+	case <-time.After(2 * time.Second):
+	}
+}
+
+// TestShutdownRefusesOpaqueConnectionsDetectedLate: a connection still in
+// detection when Shutdown's deadline closes everything must not start
+// piping afterwards, uncounted by that close pass and never closed.
+func TestShutdownRefusesOpaqueConnectionsDetectedLate(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never read, never written
+		}
+	}()
+	ap := netip.MustParseAddrPort(ln.Addr().String())
+	o := &slowClose{second: make(chan struct{})}
+	s := &Server{Direction: "outbound", Destination: func(*net.TCPConn) (netip.AddrPort, error) { return ap, nil }, SniffTimeout: 2 * time.Second, Observer: o}
+	pl, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	go s.Serve(pl)
+	// A: opaque and piping before Shutdown.
+	a, err := net.Dial("tcp", pl.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	a.Write([]byte{0x16, 0, 0, 0})
+	time.Sleep(200 * time.Millisecond)
+	// B: accepted, still being sniffed when Shutdown's deadline passes.
+	b, err := net.Dial("tcp", pl.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	time.Sleep(100 * time.Millisecond)
+	pl.Close() // as proxy.go does before Shutdown
+	go func() {
+		time.Sleep(400 * time.Millisecond) // after the 200 ms deadline's close-all pass
+		b.Write([]byte{0x16, 0, 0, 0})
+	}()
+	shutdownWithin(t, s, 200*time.Millisecond, "an opaque connection that finished its detection after the deadline")
+}

@@ -33,6 +33,9 @@ func (p *opaquePair) setUp(up net.Conn) bool {
 	return true
 }
 
+// Close closes each end's TCP socket before its stream: closing a TLS
+// stream first sends close_notify, a write that can block on a peer that
+// reads nothing, and Shutdown calls Close under s.mu.
 func (p *opaquePair) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -40,10 +43,15 @@ func (p *opaquePair) Close() error {
 		return nil
 	}
 	p.closed = true
-	if p.up != nil {
-		p.up.Close()
+	for _, c := range []net.Conn{p.up, p.down} {
+		if sc, ok := c.(*sniff.Conn); ok && sc.Socket() != nil {
+			sc.Socket().Close()
+		}
+		if c != nil {
+			c.Close()
+		}
 	}
-	return p.down.Close()
+	return nil
 }
 
 // pipeTCP passes an opaque connection through to dst, byte for byte, in
