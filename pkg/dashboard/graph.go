@@ -119,22 +119,35 @@ type Figures struct {
 	TCPOpenedPerSecond float64 `json:"tcpOpenedPerSecond"`
 }
 
-// figuresOf turns traffic into figures.
+// figuresOf turns traffic into figures, keeping only finite ones:
+// counters are the proxies' to report, and sums of absurd ones (two of
+// 1.7e308 make +Inf, and a rate of Inf/Inf is NaN) would leave a state
+// JSON cannot encode. A figure that is not finite is shown as unknown
+// (nil) or 0.
 func figuresOf(t trafficstats.Traffic) Figures {
 	f := Figures{
-		Requests: t.Requests, RequestsPerSecond: t.RequestRate,
-		TCPConnections: t.TCPActive, TCPOpenedPerSecond: t.TCPOpenRate,
+		Requests: finite(t.Requests), RequestsPerSecond: finite(t.RequestRate),
+		TCPConnections: finite(t.TCPActive), TCPOpenedPerSecond: finite(t.TCPOpenRate),
 	}
-	if sr, ok := t.SuccessRate(); ok {
+	if sr, ok := t.SuccessRate(); ok && isFinite(sr) {
 		f.SuccessRate = &sr
 	}
-	if p := t.Latency.Quantile(0.5); !math.IsNaN(p) {
+	if p := t.Latency.Quantile(0.5); isFinite(p) {
 		f.LatencyP50Seconds = &p
 	}
-	if p := t.Latency.Quantile(0.99); !math.IsNaN(p) {
+	if p := t.Latency.Quantile(0.99); isFinite(p) {
 		f.LatencyP99Seconds = &p
 	}
 	return f
+}
+
+func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+func finite(x float64) float64 {
+	if isFinite(x) {
+		return x
+	}
+	return 0
 }
 
 // WorkloadID is the ID of a workload's node.
@@ -200,10 +213,18 @@ func Build(workloads []Workload, windows map[PodRef]trafficstats.Window) Graph {
 	return b.graph()
 }
 
+// MaxIdentityNodes bounds the callers drawn as identity nodes (an identity
+// no workload in scope has, or several share): a proxy names at most 100
+// peers, but its labels are its own to write, and a hostile one could
+// name thousands for the page to draw. Callers past the bound join the
+// "other callers" node.
+const MaxIdentityNodes = 200
+
 type builder struct {
 	nodes      map[string]*Node
 	byIdentity map[string][]string // identity -> workload IDs
 	edges      map[[2]string]*trafficstats.Traffic
+	identities int // identity nodes added
 }
 
 func (b *builder) add(n *Node) {
@@ -238,6 +259,13 @@ func (b *builder) sourceOf(peer string) string {
 		return idUnmeshed
 	}
 	id := identityID(ns, sa)
+	if _, ok := b.nodes[id]; !ok {
+		if b.identities >= MaxIdentityNodes {
+			b.add(&Node{ID: idOther, Kind: KindOther, Name: "other callers"})
+			return idOther
+		}
+		b.identities++
+	}
 	b.add(&Node{ID: id, Namespace: ns, Kind: KindIdentity, Name: sa, Identity: peer, SharedBy: b.byIdentity[peer]})
 	return id
 }

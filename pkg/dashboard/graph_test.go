@@ -213,3 +213,31 @@ func TestPlainText(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildBoundsIdentityNodes: a proxy writes its own peer labels, and a
+// hostile one may name thousands of callers; past MaxIdentityNodes they
+// join the "other callers" node instead of each becoming one to draw.
+func TestBuildBoundsIdentityNodes(t *testing.T) {
+	peers := map[trafficstats.Key]trafficstats.Traffic{}
+	for i := range 3 * MaxIdentityNodes {
+		peers[in(fmt.Sprintf("ns-%d/sa", i))] = traffic(1, 0, 10, hist(inf, 1))
+	}
+	g := Build([]Workload{deploy("shop", "web", "web", meshed("web-1")...)}, map[PodRef]trafficstats.Window{{"shop", "web-1"}: win(10, peers)})
+	kinds := map[string]int{}
+	for _, n := range g.Nodes {
+		kinds[n.Kind]++
+	}
+	if kinds[KindIdentity] != MaxIdentityNodes || kinds[KindOther] != 1 {
+		t.Fatalf("nodes by kind %v, want %d identities and the other node", kinds, MaxIdentityNodes)
+	}
+	if len(g.Edges) != MaxIdentityNodes+1 {
+		t.Fatalf("%d edges, want %d", len(g.Edges), MaxIdentityNodes+1)
+	}
+	var total float64
+	for _, e := range g.Edges {
+		total += e.Requests
+	}
+	if total != 3*MaxIdentityNodes {
+		t.Fatalf("edges carry %v requests, want all %d", total, 3*MaxIdentityNodes)
+	}
+}

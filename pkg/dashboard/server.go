@@ -53,6 +53,15 @@ func (s *Server) Handler() http.Handler {
 			http.Error(w, "meshctl dashboard answers only requests addressed to the address it listens on", http.StatusMisdirectedRequest)
 			return
 		}
+		// Another site's page can still make a browser send a request
+		// with the right Host (an <img> pointing here): it cannot read the
+		// answer, but it would keep the proxies being read. Browsers say
+		// where a request comes from; only the page itself, or the
+		// address typed in, is served.
+		if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+			http.Error(w, "meshctl dashboard answers only its own page", http.StatusForbidden)
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
 }
@@ -69,8 +78,16 @@ func (s *Server) serveState(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	// Encoded whole before anything is written: a state that does not
+	// encode must not reach the page as an empty 200 under a new ETag.
+	body, err := json.Marshal(st)
+	if err != nil {
+		h.Del("ETag")
+		http.Error(w, "the dashboard's state does not encode: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
 	h.Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(st)
+	w.Write(append(body, '\n'))
 }
 
 // hostAllowed says a request's Host names the listening address: its IP

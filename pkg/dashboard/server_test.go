@@ -3,11 +3,14 @@ package dashboard
 import (
 	"encoding/json"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/meshctl/meshctl/pkg/trafficstats"
 )
 
 // serve serves a Server whose State is st on a loopback port, or on addr.
@@ -163,5 +166,55 @@ func TestStateEndpoint(t *testing.T) {
 	}
 	if resp, _ := get(t, addr, "127.0.0.1:PORT", "/nothing", nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /nothing: %d", resp.StatusCode)
+	}
+}
+
+// TestCrossSiteRequestsRefused: another site's page can send a request with
+// the right Host (an <img> or a no-cors fetch to 127.0.0.1); browsers mark
+// it cross-site, and it is refused, so it cannot keep the proxies being
+// read. The page's own requests, and the address typed in, are served.
+func TestCrossSiteRequestsRefused(t *testing.T) {
+	addr := serve(t, "127.0.0.1:0", State{Generation: 1})
+	for _, tc := range []struct {
+		site string
+		want int
+	}{
+		{"", http.StatusOK},
+		{"same-origin", http.StatusOK},
+		{"none", http.StatusOK},
+		{"cross-site", http.StatusForbidden},
+		{"same-site", http.StatusForbidden},
+	} {
+		for _, path := range []string{StatePath, "/"} {
+			h := http.Header{}
+			if tc.site != "" {
+				h.Set("Sec-Fetch-Site", tc.site)
+			}
+			resp, body := get(t, addr, "127.0.0.1:PORT", path, h)
+			if resp.StatusCode != tc.want {
+				t.Errorf("%s with Sec-Fetch-Site %q: %d, want %d", path, tc.site, resp.StatusCode, tc.want)
+			}
+			if tc.want != http.StatusOK && strings.Contains(body, `"generation"`) {
+				t.Errorf("%s with Sec-Fetch-Site %q: the state was sent: %s", path, tc.site, body)
+			}
+		}
+	}
+}
+
+// TestAbsurdCountersStillEncode: a proxy's counters are its own to report;
+// two of 1.7e308 for one caller sum to +Inf, whose success rate is NaN.
+// The state must still reach the page as JSON, not as an empty 200.
+func TestAbsurdCountersStillEncode(t *testing.T) {
+	inf := math.Inf(1)
+	f := figuresOf(trafficstats.Traffic{Requests: inf, RequestRate: inf, TCPActive: math.NaN()})
+	st := State{Generation: 3, Graph: Graph{Edges: []Edge{{Source: "a/deployment/b", Target: "a/deployment/c", Figures: f}}}}
+	addr := serve(t, "127.0.0.1:0", st)
+	resp, body := get(t, addr, "127.0.0.1:PORT", StatePath, nil)
+	var got State
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &got) != nil || len(got.Edges) != 1 {
+		t.Fatalf("state of a proxy with absurd counters: %d %q", resp.StatusCode, body)
+	}
+	if n := got.Edges[0].Figures; n.SuccessRate != nil || n.Requests != 0 {
+		t.Errorf("non-finite figures shown as %+v, want unknown", n)
 	}
 }

@@ -314,6 +314,11 @@ func ParseReading(r proxyadmin.Reading) (trafficstats.Reading, error) {
 	out := trafficstats.Reading{At: r.At}
 	for _, f := range fams {
 		for _, s := range f.Samples {
+			// Only what the window reads is kept: a reading is held
+			// until the next one, for every proxy in scope.
+			if !trafficstats.Uses(s.Name) {
+				continue
+			}
 			// ParseMetrics checked that the value is a number.
 			v, _ := strconv.ParseFloat(s.Value, 64)
 			out.Samples = append(out.Samples, trafficstats.Sample{Name: s.Name, Labels: s.Labels, Value: v})

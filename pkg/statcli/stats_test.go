@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -206,5 +207,27 @@ func TestResultTable(t *testing.T) {
 	var b bytes.Buffer
 	if err := (&Result{}).WriteTable(&b); err != nil || b.String() != "No resources found.\n" {
 		t.Errorf("no rows: %q %v", b.String(), err)
+	}
+}
+
+// TestParseReadingKeepsOnlyWhatTheWindowReads: a reading is held until the
+// next, for every proxy in scope, so the series the window never reads (a
+// hostile proxy may send 200,000 of them) are not kept.
+func TestParseReadingKeepsOnlyWhatTheWindowReads(t *testing.T) {
+	body := "# TYPE mesh_proxy_requests_total counter\n" +
+		`mesh_proxy_requests_total{direction="inbound",method="GET",peer="a/b",status_class="2xx",tls="true"} 3` + "\n" +
+		"# TYPE junk_total counter\n" +
+		`junk_total{x="1"} 1` + "\n" + `junk_total{x="2"} 2` + "\n" +
+		"# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds 7\n"
+	r, err := ParseReading(proxyadmin.Reading{At: time.Unix(1, 0), Body: []byte(body)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range r.Samples {
+		names = append(names, s.Name)
+	}
+	if want := []string{"mesh_proxy_requests_total", "process_start_time_seconds"}; !slices.Equal(names, want) {
+		t.Fatalf("kept %v, want %v", names, want)
 	}
 }

@@ -247,6 +247,17 @@ type histogramSeries struct {
 }
 
 // collect sorts the samples stat reads out of one reading.
+// Uses says whether Between reads samples of the series name: a reading
+// need keep no other (a proxy's exposition carries more, and a hostile
+// one may carry anything).
+func Uses(name string) bool {
+	switch name {
+	case metricStart, wire.MetricRequestsTotal, wire.MetricTCPOpened, wire.MetricTCPBytes, wire.MetricTCPActive, wire.MetricRequestDuration + "_bucket":
+		return true
+	}
+	return false
+}
+
 func collect(samples []Sample) (*series, error) {
 	s := &series{counters: map[string]counter{}, histograms: map[string]histogramSeries{}}
 	buckets := map[string][]Bucket{}

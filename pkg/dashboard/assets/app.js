@@ -337,8 +337,11 @@ async function poll() {
     const headers = etag ? {'If-None-Match': etag} : {};
     const resp = await fetch(STATE_PATH, {headers, cache: 'no-store'});
     if (resp.status === 200) {
-      etag = resp.headers.get('ETag');
+      // The ETag is kept only once its state is drawn, so a state that
+      // failed to arrive is asked for again rather than answered 304.
+      const tag = resp.headers.get('ETag');
       render(await resp.json());
+      etag = tag;
     } else if (resp.status !== 304) {
       status(`meshctl answered ${resp.status}`, 'error');
     }
