@@ -21,7 +21,8 @@ krew=("$dist"/krew/mesh.yaml)
 ((${#krew[@]} == 1)) && grep -q "kind: Plugin" "${krew[0]}" || fail "no krew plugin manifest in $dist/krew"
 cask=("$dist"/homebrew/Casks/meshctl.rb)
 ((${#cask[@]} == 1)) && grep -q 'cask "meshctl"' "${cask[0]}" || fail "no Homebrew cask in $dist/homebrew"
-[[ -s $(ls bin/chart/mesh-*.tgz | head -1) ]] || fail "no chart package in bin/chart"
+charts=(bin/chart/mesh-*.tgz)
+((${#charts[@]} == 1)) && [[ -s ${charts[0]} ]] || fail "want one chart package in bin/chart, found ${#charts[@]}"
 
 version=$(grep -o '"version":"[^"]*"' "$dist/metadata.json" | head -1 | cut -d'"' -f4)
 [[ -n $version ]] || fail "no version in $dist/metadata.json"
@@ -45,7 +46,7 @@ for image in mesh-proxy mesh-controller; do
 		grep -q "\"architecture\":\"$arch\"" <<<"$index" || fail "$image:v$version has no linux/$arch image"
 	done
 	tags=$(get "meshctl/$image/tags/list" application/json)
-	n=$(grep -o 'sha256-[0-9a-f]*\.sbom' <<<"$tags" | sort -u | wc -l)
+	n=$({ grep -o 'sha256-[0-9a-f]*\.sbom' <<<"$tags" || true; } | sort -u | wc -l)
 	((n == 2)) || fail "$image: $n SBOMs attached, want one per platform: $tags"
 done
 chart=$(get "meshctl/charts/mesh/manifests/$version" application/vnd.oci.image.manifest.v1+json) ||

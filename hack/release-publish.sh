@@ -14,8 +14,16 @@
 # images and `helm registry login` for the chart.
 #
 #   hack/release-publish.sh DIST VERSION REGISTRY [--plain-http]
+#
+# goreleaser runs a publisher once for each artifact it matches, and some
+# artifacts (the checksums file, every release extra file) match any
+# filter: the publisher passes the artifact's name in PUBLISH_ARTIFACT, and
+# only the run for the checksums file publishes.
 set -euo pipefail
 (($# == 3 || $# == 4)) || { echo "usage: $0 DIST VERSION REGISTRY [--plain-http]" >&2; exit 2; }
+if [[ -n ${PUBLISH_ARTIFACT:-} && $PUBLISH_ARTIFACT != checksums.txt ]]; then
+	exit 0
+fi
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dist=$(cd "$1" && pwd) version=$2 registry=$3
 insecure=() plainhttp=()
@@ -33,5 +41,5 @@ for name in mesh-proxy mesh-controller meshctl; do
 		cp "${src[0]}" "$bin/${name}_linux_$arch"
 	done
 done
-(cd "$root/hack/images" && go run ./meshimages -bin "$bin" -registry "$registry" -tag "$version" -push -sbom "$dist/images/sbom" "${insecure[@]}")
-(cd "$root" && go run ./hack/chart -version "$version" -o "$dist/chart" -push "oci://$registry/charts" "${plainhttp[@]}")
+(cd "$root/hack/images" && go run ./meshimages -bin "$bin" -registry "$registry" -tag "$version" -push -sbom "$dist/images/sbom" ${insecure[@]+"${insecure[@]}"})
+(cd "$root" && go run ./hack/chart -version "$version" -o "$dist/chart" -push "oci://$registry/charts" ${plainhttp[@]+"${plainhttp[@]}"})

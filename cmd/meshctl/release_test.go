@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -23,7 +25,11 @@ type goreleaserConfig struct {
 		IDs      []string `yaml:"ids"`
 		Checksum bool     `yaml:"checksum"`
 		Cmd      string   `yaml:"cmd"`
+		Env      []string `yaml:"env"`
 	} `yaml:"publishers"`
+	Checksum struct {
+		NameTemplate string `yaml:"name_template"`
+	} `yaml:"checksum"`
 }
 
 // goreleaserBuild is one entry of builds.
@@ -110,8 +116,13 @@ func TestGoreleaserMatchesImageConstants(t *testing.T) {
 			continue
 		}
 		publish = p.Cmd
+		// It runs once per artifact it matches: the script publishes in
+		// the checksums file's run alone (TestReleasePublishRunsOnce).
 		if !p.Checksum || len(p.IDs) != 1 || slices.ContainsFunc(cfg.Builds, func(bd goreleaserBuild) bool { return bd.ID == p.IDs[0] }) {
-			t.Errorf("publisher %q must match the checksums file alone (checksum: true, and ids naming no build), or it runs once per artifact", p.Name)
+			t.Errorf("publisher %q must match the checksums file (checksum: true) and no build (ids naming none)", p.Name)
+		}
+		if !slices.Contains(p.Env, "PUBLISH_ARTIFACT={{ .ArtifactName }}") || cfg.Checksum.NameTemplate != "checksums.txt" {
+			t.Errorf("publisher %q must pass PUBLISH_ARTIFACT={{ .ArtifactName }}, and the checksums file be checksums.txt (got %q): hack/release-publish.sh publishes only in that run", p.Name, cfg.Checksum.NameTemplate)
 		}
 	}
 	if publish == "" {
@@ -121,5 +132,35 @@ func TestGoreleaserMatchesImageConstants(t *testing.T) {
 		if want := "hack/release-publish.sh dist " + v + " " + meshconfig.DefaultImageRegistry; publish != want {
 			t.Errorf("publisher: %q, want %q: the tag build %q stamps (pkg/version.ImageTag) and meshconfig.DefaultImageRegistry", publish, want, id)
 		}
+	}
+}
+
+// TestReleasePublishRunsOnce: goreleaser runs the publisher once for each
+// artifact it matches, concurrently, and the release's extra files match
+// any filter; the script must publish in the checksums file's run alone.
+// The other runs exit 0 without touching anything (here a DIST that does
+// not exist), and the checksums file's run gets to work (and fails on it).
+func TestReleasePublishRunsOnce(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-dist")
+	run := func(artifact string) (int, string) {
+		cmd := exec.Command("bash", "../../hack/release-publish.sh", missing, "v1.2.3", "registry.invalid/meshctl")
+		cmd.Env = append(os.Environ(), "PUBLISH_ARTIFACT="+artifact)
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode(), string(out)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0, string(out)
+	}
+	for _, other := range []string{"mesh-1.2.3.tgz", "meshctl_v1.2.3_linux_amd64.tar.gz"} {
+		if code, out := run(other); code != 0 || out != "" {
+			t.Errorf("the run for %s: exit %d, %q; want it to do nothing", other, code, out)
+		}
+	}
+	if code, _ := run("checksums.txt"); code == 0 {
+		t.Errorf("the run for checksums.txt did nothing with a DIST that does not exist; want it to publish (and fail)")
 	}
 }

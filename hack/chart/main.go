@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -58,6 +59,17 @@ func run(o options) (string, string, error) {
 	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return "", "", err
+	}
+	// The release uploads every package the directory holds: one of an
+	// earlier version left there would be published with this one.
+	stale, err := filepath.Glob(filepath.Join(o.out, ch.Metadata.Name+"-*.tgz"))
+	if err != nil {
+		return "", "", err
+	}
+	for _, p := range stale {
+		if err := os.Remove(p); err != nil {
+			return "", "", err
+		}
 	}
 	path, err := chartutil.Save(ch, o.out)
 	if err != nil {
