@@ -88,6 +88,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 			LogLevel: wire.LogInfo, InboundPort: wire.InboundPort, OutboundPort: wire.OutboundPort, AdminPort: wire.AdminPort, Metrics: true,
 			Tracing: &wire.Tracing{Address: "otel", Port: 4318, Endpoint: "/v1/traces"},
 			JWT:     &wire.JWT{Issuer: "iss", Audiences: []string{"aud"}, JWKSURL: "https://issuer/jwks", JWKS: "{}", ExemptProbes: []wire.Probe{{Port: 8080, Path: "/healthz"}}},
+			Workload: &wire.Workload{Kind: wire.KindDeployment, Name: "web"},
 		}.Args()},
 	}
 	for _, f := range full {

@@ -157,7 +157,7 @@ func TestMetricsExposition(t *testing.T) {
 // TestMetricsExpositionGolden pins the exposition's layout (ordering,
 // label order with le last, escaping) for series whose values are fixed.
 func TestMetricsExpositionGolden(t *testing.T) {
-	m := NewMetrics()
+	m := NewMetricsFor(Workload{Namespace: "bookstore", Kind: "deployment", Name: "bookstore-v1"})
 	for i, d := range []time.Duration{50 * time.Microsecond, 2 * time.Millisecond, 2 * time.Millisecond} {
 		m.ObserveRequest([]string{"outbound", "inbound"}[i%2], "POST", 201, "port/8080", false, d)
 	}
@@ -172,6 +172,64 @@ func TestMetricsExpositionGolden(t *testing.T) {
 	m.appendTCP(&buf)
 	m.appendHandshakes(&buf)
 	golden.Assert(t, "testdata/metrics.golden", buf.Bytes())
+}
+
+// TestWorkloadLabels: every traffic series, and only those, carries the
+// proxy's workload; values that would break the exposition (quotes,
+// backslashes, line feeds, bytes that are not UTF-8) are escaped or
+// replaced, and long ones bounded, as Prometheus's own parser reads them.
+func TestWorkloadLabels(t *testing.T) {
+	long := strings.Repeat("n", 300) + "é"
+	for _, tc := range []struct {
+		name string
+		w, want Workload
+	}{
+		{"plain", Workload{"bookstore", "deployment", "bookstore-v1"}, Workload{"bookstore", "deployment", "bookstore-v1"}},
+		{"hostile", Workload{"ns\"} 1\n", `de"ploy\ment`, "web\"}\nmesh_proxy_requests_total{x=\"1\xff"},
+			Workload{"ns\"} 1\n", `de"ploy\ment`, "web\"}\nmesh_proxy_requests_total{x=\"1\uFFFD"}},
+		{"long", Workload{Namespace: "ns", Kind: "job", Name: long}, Workload{"ns", "job", long[:maxWorkloadValue]}},
+		{"only the namespace", Workload{Namespace: "ns"}, Workload{Namespace: "ns"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMetricsFor(tc.w)
+			m.ObserveRequest("inbound", "GET", 200, "a/b", true, time.Millisecond)
+			m.TCPOpened("outbound", "a/b", true)
+			m.TCPClosed("outbound", "a/b", true, 1, 2)
+			m.Handshake("inbound", "ok", time.Millisecond)
+			m.Denied("inbound", "http", "c/d", "no_traffic_target")
+			fams := scrape(t, m)
+			traffic := 0
+			for name, f := range fams {
+				for _, s := range f.Metric {
+					got := map[string]string{}
+					for _, l := range s.Label {
+						got[l.GetName()] = l.GetValue()
+					}
+					if !strings.HasPrefix(name, "mesh_proxy_") || name == MetricBuildInfo {
+						for k := range got {
+							if strings.HasPrefix(k, "workload_") {
+								t.Errorf("%s has the workload label %s", name, k)
+							}
+						}
+						continue
+					}
+					traffic++
+					for k, want := range map[string]string{"workload_namespace": tc.want.Namespace, "workload_kind": tc.want.Kind, "workload_name": tc.want.Name} {
+						v, ok := got[k]
+						if want == "" && ok {
+							t.Errorf("%s%v: empty %s written", name, got, k)
+						}
+						if v != want {
+							t.Errorf("%s: %s = %q, want %q", name, k, v, want)
+						}
+					}
+				}
+			}
+			if traffic != 9 {
+				t.Errorf("%d traffic series, want 9", traffic)
+			}
+		})
+	}
 }
 
 func TestPeersAreBounded(t *testing.T) {
