@@ -181,7 +181,7 @@ func TestMetricsExpositionGolden(t *testing.T) {
 func TestWorkloadLabels(t *testing.T) {
 	long := strings.Repeat("n", 300) + "é"
 	for _, tc := range []struct {
-		name string
+		name    string
 		w, want Workload
 	}{
 		{"plain", Workload{"bookstore", "deployment", "bookstore-v1"}, Workload{"bookstore", "deployment", "bookstore-v1"}},
