@@ -182,6 +182,9 @@ func (in *Injector) Inject(w Target) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if wl, ok := WorkloadOf(w); ok {
+		rendered = rendered.withWorkload(wl)
+	}
 	// A template whose marker says it had no metadata has it only because
 	// it was injected.
 	hadMetadata := w.HasMetadata && (old == nil || !slices.Contains(old.Created, CreatedMetadata))
@@ -368,6 +371,16 @@ func (in *Injector) apply(base *corev1.PodTemplateSpec, s *renderedSidecar, hasM
 	if _, ok := d.Annotations[AnnotationDefaultContainer]; !ok && len(d.Spec.Containers) > 0 && d.Spec.Containers[0].Name != "" {
 		d.Annotations[AnnotationDefaultContainer] = d.Spec.Containers[0].Name
 		m.Annotations = []string{AnnotationDefaultContainer}
+	}
+	// The Prometheus annotations go all together or not at all: a pod
+	// with one of its own is scraped the way it says.
+	if len(s.annotations) > 0 && !slices.ContainsFunc(proxyconfig.PrometheusAnnotationKeys(), func(k string) bool { _, ok := d.Annotations[k]; return ok }) {
+		for _, k := range proxyconfig.PrometheusAnnotationKeys() {
+			if v, ok := s.annotations[k]; ok {
+				d.Annotations[k] = v
+				m.Annotations = append(m.Annotations, k)
+			}
+		}
 	}
 	// Every pod gets the proxy as a native sidecar right after the rules'
 	// init container: the kubelet starts the app's containers once the
