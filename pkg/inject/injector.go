@@ -7,6 +7,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,7 +195,14 @@ func (in *Injector) Inject(w Target) (*Result, error) {
 		// a stored pod's containers, and those must not count as a change.
 		return &Result{Action: Unchanged, Detail: "already injected"}, nil
 	}
-	r := &Result{Action: Injected, Patch: diff(cur, desired, raw, hadMetadata)}
+	p, inits := diff(cur, desired, raw, hadMetadata)
+	if at := slices.Index(inits, proxyconfig.ProxyContainerName); rendered.workloadArgs != nil && at >= 0 {
+		// raw's proxy container has the arguments of the sidecar
+		// definition, which every workload shares; these are this one's.
+		// A replace is right whether or not the diff wrote the container.
+		p = append(p, Operation{Op: OpReplace, Path: "/spec/initContainers/" + strconv.Itoa(at) + "/args", Value: rendered.workloadArgs})
+	}
+	r := &Result{Action: Injected, Patch: p}
 	if old != nil {
 		r.Action = Updated
 		if old.Version != in.Version {
@@ -218,7 +226,8 @@ func (in *Injector) Uninject(w Target) (*Result, error) {
 	}
 	// Metadata that the injection did not create stays, emptied.
 	keep := !slices.Contains(old.Created, CreatedMetadata)
-	return &Result{Action: Uninjected, Patch: diff(w.Template, base, nil, keep)}, nil
+	p, _ := diff(w.Template, base, nil, keep)
+	return &Result{Action: Uninjected, Patch: p}, nil
 }
 
 // EnrolNamespace computes the patch that enrols a Namespace object in the
@@ -244,7 +253,7 @@ func (in *Injector) EnrolNamespace(ns *metav1.ObjectMeta, force bool) (*Result, 
 	for k, v := range annotations {
 		desired.Annotations = setKey(desired.Annotations, k, v)
 	}
-	p := diff(cur, desired, nil, false)
+	p, _ := diff(cur, desired, nil, false)
 	if len(p) == 0 {
 		return &Result{Action: Unchanged, Detail: "already enrolled"}, nil
 	}

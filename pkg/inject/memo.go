@@ -39,6 +39,9 @@ type renderedSidecar struct {
 	// volume's, which patches carry as their value as it is.
 	json []byte
 	raw  map[string]json.RawMessage
+	// workloadArgs, when set, are the proxy's arguments naming its
+	// workload, which raw's proxy container lacks (withWorkload).
+	workloadArgs []string
 	// memoized is set when the Injector keeps this sidecar, and so its
 	// markers.
 	memoized bool
@@ -72,14 +75,22 @@ func (s *renderedSidecar) render() {
 }
 
 // withWorkload is s for the pods of one workload, whose proxy names it in
-// its arguments. It is rendered for every injection, not memoized: the
-// proxy container's JSON is the only part that differs, and keeping one
-// per workload would make the memo grow with the cluster.
+// its arguments. It shares s's JSON: only the arguments differ, which
+// Inject writes with an operation of their own (workloadArgsOp), so that
+// the containers' JSON stays one per sidecar definition, which `meshctl
+// inject` converts and prints once for a whole stream rather than once
+// per workload.
 func (s *renderedSidecar) withWorkload(w wire.Workload) *renderedSidecar {
-	c := s.config.WithWorkload(w)
-	d := &renderedSidecar{init: s.init, proxy: c.NativeSidecarContainer(), volume: s.volume, annotations: s.annotations, config: c}
-	d.render()
-	return d
+	d := *s
+	d.config = s.config.WithWorkload(w)
+	d.proxy.Args = d.config.RunArgs()
+	d.workloadArgs = d.proxy.Args
+	// The marker's hash covers the arguments: a workload injected under
+	// another name is injected again. d is not memoized, and so neither
+	// are its markers.
+	d.json = slices.Concat(s.json, []byte{0}, []byte(strings.Join(d.proxy.Args, "\x00")))
+	d.memoized = false
+	return &d
 }
 
 // sidecarKey identifies a sidecar definition: the mesh-wide one refined by

@@ -459,6 +459,24 @@ func (c *valueCache) node(v any) (*yaml.Node, error) {
 	return n, nil
 }
 
+// copyShared copies n, a shared tree, for a change below it: the node
+// alone, with its own list of the same children, which it marks shared in
+// turn, so that a change further down copies them too (walk) and the
+// emitter renders the untouched ones from its cache. A workload's proxy
+// arguments are such a change: copying the whole container for them, and
+// rendering it anew, cost most of a workload's time.
+func (c *valueCache) copyShared(n *yaml.Node) *yaml.Node {
+	cp := *n
+	cp.Anchor = ""
+	cp.HeadComment, cp.LineComment, cp.FootComment = "", "", ""
+	cp.Line, cp.Column = 0, 0
+	cp.Content = slices.Clone(n.Content)
+	for _, x := range n.Content {
+		c.shared[x] = true
+	}
+	return &cp
+}
+
 // deepCopy copies n without anchors (a copy that kept them would redefine
 // them), keeping aliases inside it, which still refer to earlier anchors.
 func deepCopy(n *yaml.Node) *yaml.Node {
