@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshctl/meshctl/pkg/version"
 )
 
 // TestMetricsDocumented holds docs/configuration.md#metrics to the
@@ -30,6 +32,7 @@ func TestMetricsDocumented(t *testing.T) {
 	m.Handshake("inbound", "ok", time.Millisecond)
 	m.Denied("inbound", "http", "p", "no_traffic_target")
 	var b bytes.Buffer
+	appendBuildInfo(&b, version.Get(), m.workload)
 	m.appendRequests(&b)
 	m.appendTCP(&b)
 	m.appendHandshakes(&b)

@@ -28,7 +28,7 @@ const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 // Prometheus's own collectors use.
 func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	var b bytes.Buffer
-	appendBuildInfo(&b, version.Get())
+	appendBuildInfo(&b, version.Get(), m.workload)
 	m.appendRequests(&b)
 	m.appendTCP(&b)
 	m.appendHandshakes(&b)
@@ -46,10 +46,12 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // appendBuildInfo writes the build as an info metric; it takes the build
-// so that the golden test does not depend on the toolchain.
-func appendBuildInfo(b *bytes.Buffer, v version.Info) {
+// so that the golden test does not depend on the toolchain. It names the
+// workload too: a query joins the process's metrics, which do not, to it
+// (on instance and job) to sum them by workload.
+func appendBuildInfo(b *bytes.Buffer, v version.Info, workload string) {
 	header(b, MetricBuildInfo, "gauge", "A metric with a constant '1' value labeled by the version, commit and Go version mesh-proxy was built from.")
-	sample(b, MetricBuildInfo, []string{"commit", v.Commit, "go_version", v.GoVersion, "version", v.Version}, "", "", "", 1)
+	sample(b, MetricBuildInfo, []string{"commit", v.Commit, "go_version", v.GoVersion, "version", v.Version}, workload, "", "", 1)
 }
 
 func (m *Metrics) appendRequests(b *bytes.Buffer) {

@@ -167,15 +167,15 @@ func TestMetricsExpositionGolden(t *testing.T) {
 	m.Handshake("inbound", "ok", 2*time.Millisecond)
 	m.Handshake("outbound", "peer_identity", 50*time.Microsecond)
 	var buf bytes.Buffer
-	appendBuildInfo(&buf, version.Info{Version: "v1.2.3", Commit: "0123abc", GoVersion: "go1.26.0", Platform: "linux/amd64"})
+	appendBuildInfo(&buf, version.Info{Version: "v1.2.3", Commit: "0123abc", GoVersion: "go1.26.0", Platform: "linux/amd64"}, m.workload)
 	m.appendRequests(&buf)
 	m.appendTCP(&buf)
 	m.appendHandshakes(&buf)
 	golden.Assert(t, "testdata/metrics.golden", buf.Bytes())
 }
 
-// TestWorkloadLabels: every traffic series, and only those, carries the
-// proxy's workload; values that would break the exposition (quotes,
+// TestWorkloadLabels: every traffic series and the build's, and only
+// those, carry the proxy's workload; values that would break the exposition (quotes,
 // backslashes, line feeds, bytes that are not UTF-8) are escaped or
 // replaced, and long ones bounded, as Prometheus's own parser reads them.
 func TestWorkloadLabels(t *testing.T) {
@@ -205,7 +205,7 @@ func TestWorkloadLabels(t *testing.T) {
 					for _, l := range s.Label {
 						got[l.GetName()] = l.GetValue()
 					}
-					if !strings.HasPrefix(name, "mesh_proxy_") || name == MetricBuildInfo {
+					if !strings.HasPrefix(name, "mesh_proxy_") {
 						for k := range got {
 							if strings.HasPrefix(k, "workload_") {
 								t.Errorf("%s has the workload label %s", name, k)
@@ -225,8 +225,8 @@ func TestWorkloadLabels(t *testing.T) {
 					}
 				}
 			}
-			if traffic != 9 {
-				t.Errorf("%d traffic series, want 9", traffic)
+			if traffic != 10 {
+				t.Errorf("%d traffic and build series, want 10", traffic)
 			}
 		})
 	}
