@@ -195,3 +195,26 @@ func TestOwnPrometheusAnnotationRemovedInjectsAgain(t *testing.T) {
 		t.Fatalf("after the pod's own annotation went: %+v, %v; want updated", again, err)
 	}
 }
+
+// FuzzWorkloadOf: whatever a pod claims as its owner (the API server
+// checks little of an ownerReference), the workload named is one
+// mesh-proxy accepts, so that a pod cannot make its own proxy refuse to
+// start, nor put text in its metrics that a Kubernetes name cannot hold.
+func FuzzWorkloadOf(f *testing.F) {
+	f.Add("pod", "", "apps/v1", "ReplicaSet", "web-7d9f8c6b5", "7d9f8c6b5")
+	f.Add("deployment", "web", "", "", "", "")
+	f.Add("pod", "", "batch/v1", "Job", "report-29012345", "")
+	f.Add("pod", "", "x/v1", "Weird Kind", "a\"b\nc", "")
+	f.Fuzz(func(t *testing.T, kind, name, apiVersion, ownerKind, ownerName, hash string) {
+		target := Target{Kind: kind, Name: name}
+		if kind == "pod" {
+			target = ownedPod(apiVersion, ownerKind, ownerName, true, map[string]string{"pod-template-hash": hash})
+		}
+		w, ok := WorkloadOf(target)
+		if ok {
+			if err := w.Check(); err != nil {
+				t.Fatalf("WorkloadOf(%+v) = %+v, which mesh-proxy refuses: %v", target, w, err)
+			}
+		}
+	})
+}

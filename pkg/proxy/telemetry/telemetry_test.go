@@ -469,3 +469,32 @@ func TestAppendTimestamp(t *testing.T) {
 		}
 	}
 }
+
+// FuzzWorkloadLabels: whatever names Metrics is given, the exposition
+// parses with Prometheus's parser, and each label is the value given,
+// bounded and made valid UTF-8, or absent when empty.
+func FuzzWorkloadLabels(f *testing.F) {
+	f.Add("bookstore", "deployment", "bookstore-v1")
+	f.Add("ns\"} 1\n", `de"ploy\ment`, "web\xff")
+	f.Fuzz(func(t *testing.T, ns, kind, name string) {
+		m := NewMetricsFor(Workload{Namespace: ns, Kind: kind, Name: name})
+		m.ObserveRequest("inbound", "GET", 200, "a/b", true, time.Millisecond)
+		s := series(scrape(t, m), MetricRequestsTotal, nil)
+		if len(s) != 1 {
+			t.Fatalf("%d series", len(s))
+		}
+		got := map[string]string{}
+		for _, l := range s[0].Label {
+			got[l.GetName()] = l.GetValue()
+		}
+		for k, v := range map[string]string{"workload_namespace": ns, "workload_kind": kind, "workload_name": name} {
+			v = strings.ToValidUTF8(v, "\uFFFD")
+			if len(v) > maxWorkloadValue {
+				v = strings.ToValidUTF8(v[:maxWorkloadValue], "")
+			}
+			if got[k] != v {
+				t.Errorf("%s = %q, want %q", k, got[k], v)
+			}
+		}
+	})
+}
