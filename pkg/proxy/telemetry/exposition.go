@@ -77,12 +77,12 @@ func (m *Metrics) appendRequests(b *bytes.Buffer) {
 	}
 	header(b, MetricRequestDuration, "histogram", "Time from receiving an HTTP request to the end of its response.")
 	for i, k := range keys {
-		histogram(b, MetricRequestDuration, requestLabels(k), m.workload, series[i])
+		m.histogram(b, MetricRequestDuration, requestLabels(k), series[i])
 	}
 }
 
 // histogram writes the samples of one histogram series.
-func histogram(b *bytes.Buffer, name string, labels []string, fixed string, s *requestSeries) {
+func (m *Metrics) histogram(b *bytes.Buffer, name string, labels []string, s *requestSeries) {
 	// The buckets are read before the count, which an observation
 	// meanwhile may have raised; le="+Inf" (the count) is then still
 	// at least the largest bucket, as a histogram's must be.
@@ -93,12 +93,12 @@ func histogram(b *bytes.Buffer, name string, labels []string, fixed string, s *r
 		counts[j] = cumulative
 	}
 	count := max(s.count.Load(), cumulative)
-	for j, le := range durationBuckets {
-		sample(b, name+"_bucket", labels, fixed, "le", string(formatFloat(nil, le.Seconds())), float64(counts[j]))
+	for j := range durationBuckets {
+		sample(b, name+"_bucket", labels, m.workload, "le", m.bounds[j], float64(counts[j]))
 	}
-	sample(b, name+"_bucket", labels, fixed, "le", "+Inf", float64(count))
-	sample(b, name+"_sum", labels, fixed, "", "", time.Duration(s.sum.Load()).Seconds())
-	sample(b, name+"_count", labels, fixed, "", "", float64(count))
+	sample(b, name+"_bucket", labels, m.workload, "le", "+Inf", float64(count))
+	sample(b, name+"_sum", labels, m.workload, "", "", time.Duration(s.sum.Load()).Seconds())
+	sample(b, name+"_count", labels, m.workload, "", "", float64(count))
 }
 
 func requestLabels(k requestKey) []string {
@@ -136,7 +136,7 @@ func (m *Metrics) appendHandshakes(b *bytes.Buffer) {
 	}
 	header(b, MetricHandshakeDuration, "histogram", "Time a mutual TLS handshake between proxies took, including the TCP connect on the outbound side.")
 	for i, k := range keys {
-		histogram(b, MetricHandshakeDuration, []string{"direction", k.direction, "result", k.result}, m.workload, series[i])
+		m.histogram(b, MetricHandshakeDuration, []string{"direction", k.direction, "result", k.result}, series[i])
 	}
 }
 

@@ -64,6 +64,9 @@ type Metrics struct {
 	// and escaped once (workloadLabels): a request costs nothing more for
 	// them, a scrape a copy per series.
 	workload string
+	// bounds are durationBuckets as le values, formatted once rather
+	// than for every bucket of every series of every scrape.
+	bounds [len(durationBuckets)]string
 
 	mu       sync.Mutex
 	peers    map[string]struct{}
@@ -123,7 +126,7 @@ func NewMetrics() *Metrics { return NewMetricsFor(Workload{}) }
 
 // NewMetricsFor returns empty metrics whose traffic series name w.
 func NewMetricsFor(w Workload) *Metrics {
-	return &Metrics{
+	m := &Metrics{
 		start:    time.Now(),
 		workload: workloadLabels(w),
 		peers:    map[string]struct{}{},
@@ -132,6 +135,10 @@ func NewMetricsFor(w Workload) *Metrics {
 		tls:      map[handshakeKey]*requestSeries{},
 		denied:   map[deniedKey]*atomic.Uint64{},
 	}
+	for i, le := range durationBuckets {
+		m.bounds[i] = string(formatFloat(nil, le.Seconds()))
+	}
+	return m
 }
 
 // workloadLabels renders w's labels as sample writes them, in name order
