@@ -190,9 +190,11 @@ func (in *Injector) Inject(w Target) (*Result, error) {
 	// it was injected.
 	hadMetadata := w.HasMetadata && (old == nil || !slices.Contains(old.Created, CreatedMetadata))
 	desired, marker, raw := in.apply(base, rendered, hadMetadata)
-	if old != nil && old.Version == marker.Version && old.Hash == marker.Hash && hasContainers(cur, old) {
+	if old != nil && old.Version == marker.Version && old.Hash == marker.Hash && hasContainers(cur, old) && hasWorkloadArgs(cur, rendered) {
 		// Compare markers, not containers: an API server fills defaults into
 		// a stored pod's containers, and those must not count as a change.
+		// The marker does not cover the workload's arguments, which
+		// nothing defaults: they are compared as they are.
 		return &Result{Action: Unchanged, Detail: "already injected"}, nil
 	}
 	p, inits := diff(cur, desired, raw, hadMetadata)
@@ -338,6 +340,16 @@ func withoutNames(cs []corev1.Container, names []string) []corev1.Container {
 		return cs
 	}
 	return slices.DeleteFunc(cs, func(c corev1.Container) bool { return slices.Contains(names, c.Name) })
+}
+
+// hasWorkloadArgs reports whether t's proxy has the arguments s gives the
+// proxy of its workload (any, when s names none).
+func hasWorkloadArgs(t *corev1.PodTemplateSpec, s *renderedSidecar) bool {
+	if s.workloadArgs == nil {
+		return true
+	}
+	c := proxyconfig.ProxyContainerOf(&t.Spec)
+	return c != nil && slices.Equal(c.Args, s.workloadArgs)
 }
 
 func hasContainers(t *corev1.PodTemplateSpec, m *Marker) bool {

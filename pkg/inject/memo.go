@@ -40,8 +40,11 @@ type renderedSidecar struct {
 	json []byte
 	raw  map[string]json.RawMessage
 	// workloadArgs, when set, are the proxy's arguments naming its
-	// workload, which raw's proxy container lacks (withWorkload).
+	// workload, which raw's proxy container lacks (withWorkload); base is
+	// then the sidecar they were derived from, whose markers this one's
+	// are.
 	workloadArgs []string
+	base         *renderedSidecar
 	// memoized is set when the Injector keeps this sidecar, and so its
 	// markers.
 	memoized bool
@@ -75,21 +78,17 @@ func (s *renderedSidecar) render() {
 }
 
 // withWorkload is s for the pods of one workload, whose proxy names it in
-// its arguments. It shares s's JSON: only the arguments differ, which
-// Inject writes with an operation of their own (workloadArgsOp), so that
-// the containers' JSON stays one per sidecar definition, which `meshctl
-// inject` converts and prints once for a whole stream rather than once
-// per workload.
+// its arguments. It shares s's JSON and markers: only the arguments
+// differ, which Inject writes with an operation of their own and compares
+// itself, so that the containers' JSON and the marker stay one per sidecar
+// definition, which `meshctl inject` converts and prints once for a whole
+// stream rather than once per workload.
 func (s *renderedSidecar) withWorkload(w wire.Workload) *renderedSidecar {
 	d := *s
 	d.config = s.config.WithWorkload(w)
 	d.proxy.Args = d.config.RunArgs()
 	d.workloadArgs = d.proxy.Args
-	// The marker's hash covers the arguments: a workload injected under
-	// another name is injected again. d is not memoized, and so neither
-	// are its markers.
-	d.json = slices.Concat(s.json, []byte{0}, []byte(strings.Join(d.proxy.Args, "\x00")))
-	d.memoized = false
+	d.base = s
 	return &d
 }
 
@@ -197,6 +196,9 @@ type markerText struct{ hash, text string }
 // stream share: hashing the containers' JSON and marshalling the marker
 // are done once per combination.
 func (in *Injector) marker(s *renderedSidecar, m *Marker, defaultContainer string) string {
+	if s.base != nil {
+		s = s.base
+	}
 	k := markerKey{sidecar: s, version: m.Version, defaultContainer: defaultContainer, annotations: strings.Join(m.Annotations, ",")}
 	for _, c := range m.Created {
 		k.created |= createdBit(c)

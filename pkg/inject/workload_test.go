@@ -3,6 +3,7 @@ package inject
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -217,4 +218,42 @@ func FuzzWorkloadOf(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRenamedWorkloadInjectedAgain: the marker does not cover the
+// workload's arguments, which Inject compares itself: a template injected
+// for one workload and injected again for another gets the other's name,
+// and for the same one is unchanged.
+func TestRenamedWorkloadInjectedAgain(t *testing.T) {
+	in := testInjector(t, testVersion)
+	tpl := appPodTemplate.DeepCopy()
+	r, err := in.Inject(Target{Kind: "deployment", Name: "web", Template: tpl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var injected corev1.PodTemplateSpec
+	if err := json.Unmarshal(applyJSONPatch(t, tpl, r.Patch), &injected); err != nil {
+		t.Fatal(err)
+	}
+	if same, err := in.Inject(Target{Kind: "deployment", Name: "web", Template: &injected}); err != nil || same.Action != Unchanged {
+		t.Fatalf("injected again for the same workload: %+v, %v", same, err)
+	}
+	args, _ := proxyArgsAfter(t, in, Target{Kind: "deployment", Name: "shop", Template: &injected}, Updated)
+	if !slices.Contains(args, "--workload-name=shop") || slices.Contains(args, "--workload-name=web") {
+		t.Errorf("renamed workload's proxy arguments %q", args)
+	}
+}
+
+// proxyArgsAfter is proxyArgs for an injection expected to end in action.
+func proxyArgsAfter(t *testing.T, in *Injector, target Target, action Action) ([]string, map[string]string) {
+	t.Helper()
+	r, err := in.Inject(target)
+	if err != nil || r.Action != action {
+		t.Fatalf("%s: %+v, %v; want %s", target, r, err, action)
+	}
+	var got corev1.PodTemplateSpec
+	if err := json.Unmarshal(applyJSONPatch(t, target.Template, r.Patch), &got); err != nil {
+		t.Fatal(err)
+	}
+	return proxyconfig.ProxyContainerOf(&got.Spec).Args, got.Annotations
 }

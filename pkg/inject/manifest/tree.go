@@ -427,6 +427,17 @@ func (c *valueCache) node(v any) (*yaml.Node, error) {
 			n.Content = append(n.Content, key, val)
 		}
 		return n, nil
+	case []string:
+		// A proxy's arguments: different for every workload, so not
+		// worth a round trip through JSON and the cache.
+		nodes := make([]yaml.Node, 1+len(v))
+		n := &nodes[0]
+		*n = yaml.Node{Kind: yaml.SequenceNode, Tag: tagSeq, Content: make([]*yaml.Node, len(v))}
+		for i, x := range v {
+			nodes[1+i] = yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: x}
+			n.Content[i] = &nodes[1+i]
+		}
+		return n, nil
 	case []any:
 		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: tagSeq}
 		for _, x := range v {
