@@ -86,8 +86,9 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		}.Args()},
 		{wire.RunCommand, wire.Run{
 			LogLevel: wire.LogInfo, InboundPort: wire.InboundPort, OutboundPort: wire.OutboundPort, AdminPort: wire.AdminPort, Metrics: true,
-			Tracing: &wire.Tracing{Address: "otel", Port: 4318, Endpoint: "/v1/traces"},
-			JWT:     &wire.JWT{Issuer: "iss", Audiences: []string{"aud"}, JWKSURL: "https://issuer/jwks", JWKS: "{}", ExemptProbes: []wire.Probe{{Port: 8080, Path: "/healthz"}}},
+			Tracing:  &wire.Tracing{Address: "otel", Port: 4318, Endpoint: "/v1/traces"},
+			JWT:      &wire.JWT{Issuer: "iss", Audiences: []string{"aud"}, JWKSURL: "https://issuer/jwks", JWKS: "{}", ExemptProbes: []wire.Probe{{Port: 8080, Path: "/healthz"}}},
+			Workload: &wire.Workload{Kind: wire.KindDeployment, Name: "web"},
 		}.Args()},
 	}
 	for _, f := range full {

@@ -79,7 +79,11 @@ Flags:
                               certificate (with the token in %s) and the
                               channel; with --controller-id
   --controller-id=SPIFFE-ID   the identity the controller must present
+  --workload-kind=KIND        the object that runs the pod (deployment,
+  --workload-name=NAME        statefulset, job, pod...), which the metrics
+                              name with the namespace (%s); a pod
+                              without --workload-name is named after itself
 `, wire.RunCommand, wire.LogDebug, wire.LogInfo, wire.LogWarn, wire.LogError,
 		wire.InboundPort, wire.OutboundPort,
-		wire.ReadyPath, wire.LivePath, wire.MetricsPath, wire.ConfigPath, wire.StatusPath, wire.AdminPort, wire.MetricsPath, wire.IdentityDir)
+		wire.ReadyPath, wire.LivePath, wire.MetricsPath, wire.ConfigPath, wire.StatusPath, wire.AdminPort, wire.MetricsPath, wire.IdentityDir, wire.EnvPodNamespace)
 }

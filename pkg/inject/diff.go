@@ -18,7 +18,7 @@ import (
 // zero: labels and annotations are added into it and removed from it,
 // rather than the field being added or removed whole, which would drop
 // what else it holds ("creationTimestamp: null", say).
-func diff(cur, desired *corev1.PodTemplateSpec, raw map[string]json.RawMessage, keepMetadata bool) Patch {
+func diff(cur, desired *corev1.PodTemplateSpec, raw map[string]json.RawMessage, keepMetadata bool) (Patch, []string) {
 	var p Patch
 	curZero := isZeroMeta(&cur.ObjectMeta)
 	desZero := isZeroMeta(&desired.ObjectMeta)
@@ -43,10 +43,10 @@ func diff(cur, desired *corev1.PodTemplateSpec, raw map[string]json.RawMessage, 
 		p = mapOps(p, "/metadata/labels", cur.Labels, desired.Labels)
 		p = mapOps(p, "/metadata/annotations", cur.Annotations, desired.Annotations)
 	}
-	p = listOps(p, "/spec/initContainers", cur.Spec.InitContainers, desired.Spec.InitContainers, raw)
-	p = listOps(p, "/spec/containers", cur.Spec.Containers, desired.Spec.Containers, raw)
-	p = volumeOps(p, cur.Spec.Volumes, desired.Spec.Volumes, raw)
-	return p
+	p, inits := listOps(p, "/spec/initContainers", cur.Spec.InitContainers, desired.Spec.InitContainers, raw)
+	p, _ = listOps(p, "/spec/containers", cur.Spec.Containers, desired.Spec.Containers, raw)
+	p, _ = volumeOps(p, cur.Spec.Volumes, desired.Spec.Volumes, raw)
+	return p, inits
 }
 
 func mapOps(p Patch, path string, cur, desired map[string]string) Patch {
@@ -91,7 +91,7 @@ func mapOps(p Patch, path string, cur, desired map[string]string) Patch {
 // precedes them in desired (appended when that is the last one), so that
 // the proxy lands right after the rules' init container even where an init
 // container was added after them since an older injection.
-func listOps(p Patch, path string, cur, desired []corev1.Container, raw map[string]json.RawMessage) Patch {
+func listOps(p Patch, path string, cur, desired []corev1.Container, raw map[string]json.RawMessage) (Patch, []string) {
 	return namedListOps(p, path, cur, desired, raw, func(c corev1.Container) string { return c.Name },
 		func(name string) bool {
 			return name == proxyconfig.InitContainerName || name == proxyconfig.ProxyContainerName
@@ -99,7 +99,7 @@ func listOps(p Patch, path string, cur, desired []corev1.Container, raw map[stri
 }
 
 // volumeOps is listOps for the pod's volumes, of which the mesh owns one.
-func volumeOps(p Patch, cur, desired []corev1.Volume, raw map[string]json.RawMessage) Patch {
+func volumeOps(p Patch, cur, desired []corev1.Volume, raw map[string]json.RawMessage) (Patch, []string) {
 	return namedListOps(p, "/spec/volumes", cur, desired, raw, func(v corev1.Volume) string { return v.Name },
 		func(name string) bool { return name == proxyconfig.IdentityVolumeName })
 }
@@ -107,26 +107,33 @@ func volumeOps(p Patch, cur, desired []corev1.Volume, raw map[string]json.RawMes
 // namedListOps is the diff of a list of named items, of which the mesh
 // owns those for which ours is true: the others are the app's, which
 // desired holds as they are.
-func namedListOps[T any](p Patch, path string, cur, desired []T, raw map[string]json.RawMessage, name func(T) string, ours func(string) bool) Patch {
+func namedListOps[T any](p Patch, path string, cur, desired []T, raw map[string]json.RawMessage, name func(T) string, ours func(string) bool) (Patch, []string) {
 	value := func(c T) any {
 		if r, ok := raw[name(c)]; ok {
 			return r
 		}
 		return c
 	}
+	desiredNames := func() []string {
+		out := make([]string, len(desired))
+		for i, c := range desired {
+			out[i] = name(c)
+		}
+		return out
+	}
 	switch {
 	case cur == nil && desired == nil:
-		return p
+		return p, nil
 	case cur == nil && !slices.ContainsFunc(desired, func(c T) bool { _, ok := raw[name(c)]; return !ok }):
 		items := make([]any, len(desired))
 		for i, c := range desired {
 			items[i] = value(c)
 		}
-		return append(p, Operation{Op: OpAdd, Path: path, Value: items})
+		return append(p, Operation{Op: OpAdd, Path: path, Value: items}), desiredNames()
 	case cur == nil:
-		return append(p, Operation{Op: OpAdd, Path: path, Value: desired})
+		return append(p, Operation{Op: OpAdd, Path: path, Value: desired}), desiredNames()
 	case desired == nil:
-		return append(p, Operation{Op: OpRemove, Path: path})
+		return append(p, Operation{Op: OpRemove, Path: path}), nil
 	}
 	names := make([]string, 0, len(cur))
 	for _, c := range cur {
@@ -163,7 +170,7 @@ func namedListOps[T any](p Patch, path string, cur, desired []T, raw map[string]
 			p = append(p, Operation{Op: OpReplace, Path: fmt.Sprintf("%s/%d", path, i), Value: value(d)})
 		}
 	}
-	return p
+	return p, names
 }
 
 func sameJSON(a, b any) bool {

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -182,16 +183,28 @@ func (in *Injector) Inject(w Target) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if wl, ok := WorkloadOf(w); ok {
+		rendered = rendered.withWorkload(wl)
+	}
 	// A template whose marker says it had no metadata has it only because
 	// it was injected.
 	hadMetadata := w.HasMetadata && (old == nil || !slices.Contains(old.Created, CreatedMetadata))
 	desired, marker, raw := in.apply(base, rendered, hadMetadata)
-	if old != nil && old.Version == marker.Version && old.Hash == marker.Hash && hasContainers(cur, old) {
+	if old != nil && old.Version == marker.Version && old.Hash == marker.Hash && hasContainers(cur, old) && hasWorkloadArgs(cur, rendered) {
 		// Compare markers, not containers: an API server fills defaults into
 		// a stored pod's containers, and those must not count as a change.
+		// The marker does not cover the workload's arguments, which
+		// nothing defaults: they are compared as they are.
 		return &Result{Action: Unchanged, Detail: "already injected"}, nil
 	}
-	r := &Result{Action: Injected, Patch: diff(cur, desired, raw, hadMetadata)}
+	p, inits := diff(cur, desired, raw, hadMetadata)
+	if at := slices.Index(inits, proxyconfig.ProxyContainerName); rendered.workloadArgs != nil && at >= 0 {
+		// raw's proxy container has the arguments of the sidecar
+		// definition, which every workload shares; these are this one's.
+		// A replace is right whether or not the diff wrote the container.
+		p = append(p, Operation{Op: OpReplace, Path: "/spec/initContainers/" + strconv.Itoa(at) + "/args", Value: rendered.workloadArgs})
+	}
+	r := &Result{Action: Injected, Patch: p}
 	if old != nil {
 		r.Action = Updated
 		if old.Version != in.Version {
@@ -215,7 +228,8 @@ func (in *Injector) Uninject(w Target) (*Result, error) {
 	}
 	// Metadata that the injection did not create stays, emptied.
 	keep := !slices.Contains(old.Created, CreatedMetadata)
-	return &Result{Action: Uninjected, Patch: diff(w.Template, base, nil, keep)}, nil
+	p, _ := diff(w.Template, base, nil, keep)
+	return &Result{Action: Uninjected, Patch: p}, nil
 }
 
 // EnrolNamespace computes the patch that enrols a Namespace object in the
@@ -241,7 +255,7 @@ func (in *Injector) EnrolNamespace(ns *metav1.ObjectMeta, force bool) (*Result, 
 	for k, v := range annotations {
 		desired.Annotations = setKey(desired.Annotations, k, v)
 	}
-	p := diff(cur, desired, nil, false)
+	p, _ := diff(cur, desired, nil, false)
 	if len(p) == 0 {
 		return &Result{Action: Unchanged, Detail: "already enrolled"}, nil
 	}
@@ -328,6 +342,16 @@ func withoutNames(cs []corev1.Container, names []string) []corev1.Container {
 	return slices.DeleteFunc(cs, func(c corev1.Container) bool { return slices.Contains(names, c.Name) })
 }
 
+// hasWorkloadArgs reports whether t's proxy has the arguments s gives the
+// proxy of its workload (any, when s names none).
+func hasWorkloadArgs(t *corev1.PodTemplateSpec, s *renderedSidecar) bool {
+	if s.workloadArgs == nil {
+		return true
+	}
+	c := proxyconfig.ProxyContainerOf(&t.Spec)
+	return c != nil && slices.Equal(c.Args, s.workloadArgs)
+}
+
 func hasContainers(t *corev1.PodTemplateSpec, m *Marker) bool {
 	has := func(cs []corev1.Container, names []string) bool {
 		for _, n := range names {
@@ -368,6 +392,16 @@ func (in *Injector) apply(base *corev1.PodTemplateSpec, s *renderedSidecar, hasM
 	if _, ok := d.Annotations[AnnotationDefaultContainer]; !ok && len(d.Spec.Containers) > 0 && d.Spec.Containers[0].Name != "" {
 		d.Annotations[AnnotationDefaultContainer] = d.Spec.Containers[0].Name
 		m.Annotations = []string{AnnotationDefaultContainer}
+	}
+	// The Prometheus annotations go all together or not at all: a pod
+	// with one of its own is scraped the way it says.
+	if len(s.annotations) > 0 && !slices.ContainsFunc(proxyconfig.PrometheusAnnotationKeys(), func(k string) bool { _, ok := d.Annotations[k]; return ok }) {
+		for _, k := range proxyconfig.PrometheusAnnotationKeys() {
+			if v, ok := s.annotations[k]; ok {
+				d.Annotations[k] = v
+				m.Annotations = append(m.Annotations, k)
+			}
+		}
 	}
 	// Every pod gets the proxy as a native sidecar right after the rules'
 	// init container: the kubelet starts the app's containers once the

@@ -14,8 +14,9 @@ import (
 type Marker struct {
 	// Version is the meshctl version that injected.
 	Version string `json:"version"`
-	// Hash identifies the injected content (containers and metadata); equal
-	// hashes mean an equal injection.
+	// Hash identifies the injected content (containers and metadata) but
+	// the proxy's arguments that name its workload, which Inject compares
+	// apart; equal hashes and equal arguments mean an equal injection.
 	Hash string `json:"hash"`
 	// InitContainers and Containers name the containers added. This version
 	// adds both of its containers as init containers (the proxy as a native

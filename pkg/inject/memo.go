@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,19 +22,74 @@ const (
 )
 
 // renderedSidecar is a sidecar definition rendered once: the containers
-// apply adds and their JSON, memoized by the Injector per sidecarKey.
+// and pod annotations apply adds and their JSON, memoized by the Injector
+// per sidecarKey, then once more for each workload (withWorkload).
 type renderedSidecar struct {
 	init, proxy corev1.Container
 	// volume is the proxy's identity volume, nil for a sidecar without
 	// identity.
 	volume *corev1.Volume
-	// json is the containers' JSON, hashed into the marker; raw holds each
-	// container's, which patches carry as their value as it is.
+	// annotations are the pod annotations the sidecar asks for (the
+	// Prometheus ones), which apply adds where the pod has none of them.
+	annotations map[string]string
+	// config is the definition rendered, for withWorkload.
+	config *proxyconfig.Config
+	// json is the containers' JSON, the volume's and the annotations',
+	// hashed into the marker; raw holds each container's and the
+	// volume's, which patches carry as their value as it is.
 	json []byte
 	raw  map[string]json.RawMessage
+	// workloadArgs, when set, are the proxy's arguments naming its
+	// workload, which raw's proxy container lacks (withWorkload); base is
+	// then the sidecar they were derived from, whose markers this one's
+	// are.
+	workloadArgs []string
+	base         *renderedSidecar
 	// memoized is set when the Injector keeps this sidecar, and so its
 	// markers.
 	memoized bool
+}
+
+// render fills in s's JSON from its containers, volume and annotations.
+func (s *renderedSidecar) render() {
+	s.raw = map[string]json.RawMessage{}
+	var err error
+	for _, c := range []corev1.Container{s.init, s.proxy} {
+		if s.raw[c.Name], err = json.Marshal(c); err != nil {
+			panic(err) // containers always marshal
+		}
+	}
+	// The bytes json.Marshal writes for the two containers as a list.
+	s.json = slices.Concat([]byte("["), s.raw[s.init.Name], []byte(","), s.raw[s.proxy.Name], []byte("]"))
+	if s.volume != nil {
+		// The volume is part of what the marker's hash covers.
+		if s.raw[s.volume.Name], err = json.Marshal(s.volume); err != nil {
+			panic(err)
+		}
+		s.json = append(s.json, s.raw[s.volume.Name]...)
+	}
+	if len(s.annotations) > 0 {
+		b, err := json.Marshal(s.annotations) // sorted by key
+		if err != nil {
+			panic(err)
+		}
+		s.json = append(s.json, b...)
+	}
+}
+
+// withWorkload is s for the pods of one workload, whose proxy names it in
+// its arguments. It shares s's JSON and markers: only the arguments
+// differ, which Inject writes with an operation of their own and compares
+// itself, so that the containers' JSON and the marker stay one per sidecar
+// definition, which `meshctl inject` converts and prints once for a whole
+// stream rather than once per workload.
+func (s *renderedSidecar) withWorkload(w wire.Workload) *renderedSidecar {
+	d := *s
+	d.config = s.config.WithWorkload(w)
+	d.proxy.Args = d.config.RunArgs()
+	d.workloadArgs = d.proxy.Args
+	d.base = s
+	return &d
 }
 
 // sidecarKey identifies a sidecar definition: the mesh-wide one refined by
@@ -91,29 +147,12 @@ func (in *Injector) sidecarFor(w Target, annotations map[string]string, spec *co
 		return nil, err
 	}
 	c = c.WithExemptProbes(probes)
-	s := &renderedSidecar{init: c.InitContainer(), proxy: c.NativeSidecarContainer()}
+	s := &renderedSidecar{init: c.InitContainer(), proxy: c.NativeSidecarContainer(), annotations: c.PrometheusAnnotations(), config: c}
 	if c.Identity != nil {
 		v := proxyconfig.IdentityVolume()
 		s.volume = &v
 	}
-	b, err := json.Marshal([]corev1.Container{s.init, s.proxy})
-	if err != nil {
-		panic(err) // containers always marshal
-	}
-	s.json = b
-	s.raw = map[string]json.RawMessage{}
-	for _, c := range []corev1.Container{s.init, s.proxy} {
-		if s.raw[c.Name], err = json.Marshal(c); err != nil {
-			panic(err)
-		}
-	}
-	if s.volume != nil {
-		// The volume is part of what the marker's hash covers.
-		if s.raw[s.volume.Name], err = json.Marshal(s.volume); err != nil {
-			panic(err)
-		}
-		s.json = append(s.json, s.raw[s.volume.Name]...)
-	}
+	s.render()
 	if in.nSidecars.Add(1) <= maxSidecars {
 		s.memoized = true
 		if prev, loaded := in.sidecars.LoadOrStore(k, s); loaded {
@@ -127,8 +166,8 @@ func (in *Injector) sidecarFor(w Target, annotations map[string]string, spec *co
 type markerKey struct {
 	sidecar                   *renderedSidecar
 	version, defaultContainer string
-	addedDefault              bool  // the default-container annotation is added
-	created                   uint8 // createdBit of each entry of Created
+	annotations               string // the keys of Marker.Annotations, joined
+	created                   uint8  // createdBit of each entry of Created
 }
 
 // createdBit stands for one of the fields a Marker may list in Created.
@@ -152,24 +191,27 @@ func createdBit(field string) uint8 {
 type markerText struct{ hash, text string }
 
 // marker fills in m's hash and returns m as the annotation's value. Both
-// depend only on the sidecar, the version, the default container and what
-// was created, which most workloads of a stream share: hashing the
-// containers' JSON and marshalling the marker are done once per
-// combination.
+// depend only on the sidecar, the version, the default container, the
+// annotations added and what was created, which most workloads of a
+// stream share: hashing the containers' JSON and marshalling the marker
+// are done once per combination.
 func (in *Injector) marker(s *renderedSidecar, m *Marker, defaultContainer string) string {
-	k := markerKey{sidecar: s, version: m.Version, defaultContainer: defaultContainer, addedDefault: len(m.Annotations) > 0}
+	if s.base != nil {
+		s = s.base
+	}
+	k := markerKey{sidecar: s, version: m.Version, defaultContainer: defaultContainer, annotations: strings.Join(m.Annotations, ",")}
 	for _, c := range m.Created {
 		k.created |= createdBit(c)
 	}
 	if !s.memoized {
-		m.Hash = hash(m.Version, defaultContainer, s.json)
+		m.Hash = hash(m.Version, defaultContainer, k.annotations, s.json)
 		return m.String()
 	}
 	if t, ok := in.markers.Load(k); ok {
 		m.Hash = t.(markerText).hash
 		return t.(markerText).text
 	}
-	m.Hash = hash(m.Version, defaultContainer, s.json)
+	m.Hash = hash(m.Version, defaultContainer, k.annotations, s.json)
 	text := m.String()
 	if in.nMarkers.Add(1) <= maxMarkers {
 		in.markers.Store(k, markerText{m.Hash, text})
@@ -177,9 +219,12 @@ func (in *Injector) marker(s *renderedSidecar, m *Marker, defaultContainer strin
 	return text
 }
 
-func hash(version, defaultContainer string, containers []byte) string {
+// hash covers the added annotations' keys too: a pod whose own Prometheus
+// annotation kept the injector from adding its own is injected again once
+// the pod's is gone.
+func hash(version, defaultContainer, annotations string, containers []byte) string {
 	h := sha256.New()
-	for _, part := range [][]byte{[]byte(version), []byte(defaultContainer), containers} {
+	for _, part := range [][]byte{[]byte(version), []byte(defaultContainer), []byte(annotations), containers} {
 		h.Write(part)
 		h.Write([]byte{0})
 	}

@@ -56,6 +56,7 @@ func TestRenderGolden(t *testing.T) {
 	}{
 		{"default", ValueOptions{}},
 		{"overrides", ValueOptions{ValueFiles: []string{"testdata/overrides.yaml"}}},
+		{"monitoring", ValueOptions{Values: []string{"prometheus.podMonitor=true", "prometheus.monitorLabels.release=kube-prometheus-stack", "prometheus.interval=30s", "grafana.dashboards=true"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -58,7 +58,7 @@ func LogLevels() []string {
 
 // DefaultSpec is the spec of a MeshConfig whose fields are all absent:
 // permissive mode and egress on (apps keep working when their namespace is
-// enrolled), metrics on, tracing and JWT validation off.
+// enrolled), metrics on with the pods' Prometheus annotations, tracing and JWT validation off.
 func DefaultSpec() MeshConfigSpec {
 	return MeshConfigSpec{
 		Sidecar: SidecarSpec{LogLevel: string(wire.DefaultLogLevel)},
@@ -68,7 +68,7 @@ func DefaultSpec() MeshConfigSpec {
 		},
 		Observability: ObservabilitySpec{
 			Tracing: TracingSpec{Port: DefaultTracingPort, Endpoint: DefaultTracingEndpoint},
-			Metrics: MetricsSpec{Enable: true},
+			Metrics: MetricsSpec{Enable: true, PrometheusAnnotations: true},
 		},
 		Identity: IdentitySpec{TrustDomain: DefaultTrustDomain, CertificateLifetime: DefaultCertificateLifetime},
 	}

@@ -159,6 +159,14 @@ type MetricsSpec struct {
 	// +kubebuilder:default=true
 	// +optional
 	Enable bool `json:"enable"`
+	// PrometheusAnnotations has the injector annotate meshed pods with
+	// the conventional prometheus.io/scrape, prometheus.io/port and
+	// prometheus.io/path (the proxy's admin port and metrics path), which
+	// Prometheus's usual kubernetes-pods job scrapes by. Annotations the
+	// pod already has are kept. Without Enable, pods get none.
+	// +kubebuilder:default=true
+	// +optional
+	PrometheusAnnotations bool `json:"prometheusAnnotations"`
 }
 
 // AuthSpec configures request authentication.

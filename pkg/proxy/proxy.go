@@ -47,7 +47,8 @@ const (
 type Options struct {
 	// Run is the configuration from the container's arguments.
 	Run wire.Run
-	// Pod names the proxy in traces; optional.
+	// Pod names the proxy in traces, and its namespace (and, for a pod
+	// that is its own workload, its name) in metrics; optional.
 	Pod wire.Pod
 	// Log receives the proxy's log and access log, as JSON lines.
 	Log io.Writer
@@ -101,6 +102,21 @@ type Identity struct {
 	Self identity.ID
 }
 
+// workloadOf is what the proxy's metrics name it: its pod's namespace,
+// and the workload the injector named (a pod named by no flag is its own
+// pod). Proxies injected before the workload flags existed name only
+// their namespace.
+func workloadOf(pod wire.Pod, w *wire.Workload) telemetry.Workload {
+	tw := telemetry.Workload{Namespace: pod.Namespace}
+	if w != nil {
+		tw.Kind, tw.Name = w.Kind, w.Name
+		if tw.Name == "" {
+			tw.Name = pod.Name
+		}
+	}
+	return tw
+}
+
 // Run runs the proxy until ctx ends, then drains.
 func Run(ctx context.Context, o Options) error {
 	if o.Log == nil {
@@ -133,7 +149,7 @@ func Run(ctx context.Context, o Options) error {
 	var metrics *telemetry.Metrics
 	var metricsHandler http.Handler
 	if r.Metrics {
-		metrics = telemetry.NewMetrics()
+		metrics = telemetry.NewMetricsFor(workloadOf(o.Pod, r.Workload))
 		metricsHandler = metrics.Handler()
 	}
 

@@ -57,6 +57,13 @@ func startProxyRun(t testing.TB, r wire.Run, app netip.AddrPort) *proxy {
 // is not nil.
 func startProxyWith(t testing.TB, r wire.Run, app netip.AddrPort, id *Identity) *proxy {
 	t.Helper()
+	return startProxyOptions(t, Options{Run: r, Identity: id}, app)
+}
+
+// startProxyOptions starts a proxy with o's Run, Identity and Pod, on
+// loopback, with every connection's original destination app.
+func startProxyOptions(t testing.TB, o Options, app netip.AddrPort) *proxy {
+	t.Helper()
 	p := &proxy{addrs: map[string]string{}, log: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	var mu sync.Mutex
 	ready := make(chan struct{})
@@ -64,7 +71,8 @@ func startProxyWith(t testing.TB, r wire.Run, app netip.AddrPort, id *Identity) 
 	p.stop = cancel
 	go func() {
 		p.done <- Run(ctx, Options{
-			Run: r,
+			Run: o.Run,
+			Pod: o.Pod,
 			Log: p.log,
 			Listen: func(network, addr string) (*net.TCPListener, error) {
 				ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -78,7 +86,7 @@ func startProxyWith(t testing.TB, r wire.Run, app netip.AddrPort, id *Identity) 
 			OriginalDst:  func(*net.TCPConn) (netip.AddrPort, error) { return app, nil },
 			DrainTimeout: 5 * time.Second,
 			Ready:        func() { close(ready) },
-			Identity:     id,
+			Identity:     o.Identity,
 		})
 	}()
 	select {

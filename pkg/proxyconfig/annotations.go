@@ -27,3 +27,21 @@ const (
 func Annotations() []string {
 	return []string{AnnotationSkipInboundPorts, AnnotationSkipOutboundPorts, AnnotationSkipOutboundCIDRs, AnnotationProxyLogLevel}
 }
+
+// Prometheus's conventional pod annotations, which its kubernetes-pods
+// scrape job (and many a Helm chart's Prometheus) selects and relabels
+// targets by. The injector sets them to the proxy's admin port and
+// metrics path (PrometheusAnnotations) when the MeshConfig asks.
+const (
+	AnnotationPrometheusScrape = "prometheus.io/scrape"
+	AnnotationPrometheusPort   = "prometheus.io/port"
+	AnnotationPrometheusPath   = "prometheus.io/path"
+)
+
+// PrometheusAnnotationKeys lists the Prometheus annotations, sorted. A pod
+// that already has any of them keeps its own and gets none of the others,
+// so that the injector never pairs its port with the pod's path or the
+// reverse.
+func PrometheusAnnotationKeys() []string {
+	return []string{AnnotationPrometheusPath, AnnotationPrometheusPort, AnnotationPrometheusScrape}
+}

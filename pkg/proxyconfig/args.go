@@ -32,6 +32,7 @@ func (c *Config) Run() wire.Run {
 		Tracing:        w.Tracing,
 		JWT:            w.JWT,
 		Identity:       w.Identity,
+		Workload:       w.Workload,
 	}
 }
 

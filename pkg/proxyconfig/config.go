@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,6 +39,9 @@ type Config struct {
 	SkipOutboundCIDRs []netip.Prefix
 	// Metrics turns the proxy's /metrics endpoint on.
 	Metrics bool
+	// AnnotatePrometheus, with Metrics, has the injector annotate pods
+	// for Prometheus (PrometheusAnnotations).
+	AnnotatePrometheus bool
 	// Tracing, when not nil, exports spans.
 	Tracing *wire.Tracing
 	// JWT, when not nil, validates bearer tokens on inbound requests. Its
@@ -48,6 +52,10 @@ type Config struct {
 	// Identity, when not nil, is how the proxy gets its certificate and
 	// the channel (WithIdentity); the pod then needs IdentityVolume.
 	Identity *wire.Identity
+	// Workload, when not nil, is the object that runs the pod, which the
+	// proxy's metrics name (WithWorkload). New leaves it nil: it is per
+	// pod, like JWT's ExemptProbes.
+	Workload *wire.Workload
 }
 
 // New builds the mesh-wide sidecar definition from a MeshConfig spec. An
@@ -60,6 +68,9 @@ func New(spec meshconfig.MeshConfigSpec) (*Config, error) {
 		LogLevel:  wire.DefaultLogLevel,
 		Resources: *spec.Sidecar.Resources.DeepCopy(),
 		Metrics:   spec.Observability.Metrics.Enable,
+		// Annotations that point Prometheus at an endpoint that is off
+		// would fail every scrape.
+		AnnotatePrometheus: spec.Observability.Metrics.Enable && spec.Observability.Metrics.PrometheusAnnotations,
 	}
 	if spec.Sidecar.LogLevel != "" {
 		l, err := wire.ParseLogLevel(spec.Sidecar.LogLevel)
@@ -208,5 +219,30 @@ func (c *Config) clone() *Config {
 		id.AppProbes = slices.Clone(c.Identity.AppProbes)
 		w.Identity = &id
 	}
+	if c.Workload != nil {
+		wl := *c.Workload
+		w.Workload = &wl
+	}
 	return &w
+}
+
+// WithWorkload returns c naming the workload w in the proxy's arguments
+// (see WorkloadOf); c is not modified.
+func (c *Config) WithWorkload(w wire.Workload) *Config {
+	d := c.clone()
+	d.Workload = &w
+	return d
+}
+
+// PrometheusAnnotations are the annotations the injector gives a pod so
+// that Prometheus scrapes its proxy: none unless c.AnnotatePrometheus.
+func (c *Config) PrometheusAnnotations() map[string]string {
+	if !c.AnnotatePrometheus {
+		return nil
+	}
+	return map[string]string{
+		AnnotationPrometheusScrape: "true",
+		AnnotationPrometheusPort:   strconv.Itoa(wire.AdminPort),
+		AnnotationPrometheusPath:   wire.MetricsPath,
+	}
 }

@@ -1,12 +1,14 @@
 package proxyconfig
 
 import (
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/meshctl/meshctl/pkg/meshconfig"
+	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 func TestSameImage(t *testing.T) {
@@ -113,5 +115,39 @@ func TestImageOf(t *testing.T) {
 	s.Sidecar.Image = "registry.example/mesh-proxy:v9"
 	if got := ImageOf(s); got != s.Sidecar.Image {
 		t.Errorf("ImageOf = %q, want %q", got, s.Sidecar.Image)
+	}
+}
+
+// TestInjectedBeforeTheWorkloadFlags: a proxy injected before the proxy
+// named its workload, with neither the --workload-* flags nor the
+// Prometheus annotations, is outdated only if its image is: its arguments
+// still parse (the flags are optional, and a proxy without them names its
+// namespace only), and `meshctl check` and `upgrade --restart-proxies`
+// judge by the image alone. A restart of its workload gives it the labels.
+func TestInjectedBeforeTheWorkloadFlags(t *testing.T) {
+	spec := meshconfig.DefaultSpec()
+	c, err := New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := c.NativeSidecarContainer() // no Workload: the arguments of before
+	for _, a := range before.Args {
+		if strings.HasPrefix(a, "--workload-") {
+			t.Fatalf("a sidecar without a workload has %s", a)
+		}
+	}
+	if r, err := wire.ParseRunArgs(before.Args); err != nil || r.Workload != nil {
+		t.Fatalf("mesh-proxy reads the older arguments as %+v, %v", r.Workload, err)
+	}
+	pod := &corev1.PodSpec{
+		Containers:     []corev1.Container{{Name: "app", Image: "app:v1"}},
+		InitContainers: []corev1.Container{c.InitContainer(), before},
+	}
+	if out, err := OutdatedContainers(pod, ImageOf(spec)); err != nil || len(out) != 0 {
+		t.Errorf("a pod injected before the workload flags, with the MeshConfig's image: outdated %v, %v", out, err)
+	}
+	after := c.WithWorkload(wire.Workload{Kind: wire.KindDeployment, Name: "web"}).NativeSidecarContainer()
+	if len(after.Args) != len(before.Args)+2 {
+		t.Errorf("with a workload the proxy's arguments are %q", after.Args)
 	}
 }

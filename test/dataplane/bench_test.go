@@ -574,7 +574,7 @@ func BenchmarkProxy(b *testing.B) {
 		}
 		metrics, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if !strings.Contains(string(metrics), `peer="`+meshNamespace+`/bmtc",status_class="2xx",tls="true"}`) {
+		if !strings.Contains(string(metrics), `peer="`+meshNamespace+`/bmtc",status_class="2xx",tls="true"`) {
 			b.Errorf("the mTLS path's server proxy counted no request from %s/bmtc over mutual TLS:\n%s", meshNamespace, metrics)
 		}
 	}

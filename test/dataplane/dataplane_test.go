@@ -21,13 +21,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/common/expfmt"
 
 	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/pkg/proxy/interception"
@@ -185,24 +185,43 @@ func (w *world) books(t *testing.T, path string) booksReply {
 }
 
 // metric returns the value of one series in the proxy of ip (0 when the
-// series does not exist yet).
+// series does not exist yet): the series of name whose labels are exactly
+// labels, leaving aside the proxy's workload labels (workload_*), which
+// every traffic series of a proxy carries alike.
 func (w *world) metric(t *testing.T, ip, name string, labels map[string]string) float64 {
 	t.Helper()
 	_, body := w.get(t, fmt.Sprintf("http://%s:%d/metrics", ip, wire.AdminPort), "")
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
+	var p expfmt.TextParser
+	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("metrics of %s: %v", ip, err)
 	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s=%q", k, labels[k]))
+	f := fams[name]
+	if f == nil {
+		return 0
 	}
-	series := name + "{" + strings.Join(parts, ",") + "} "
-	for _, line := range strings.Split(body, "\n") {
-		if v, ok := strings.CutPrefix(line, series); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
+next:
+	for _, m := range f.Metric {
+		n := 0
+		for _, l := range m.Label {
+			if strings.HasPrefix(l.GetName(), "workload_") {
+				continue
+			}
+			if v, ok := labels[l.GetName()]; !ok || v != l.GetValue() {
+				continue next
+			}
+			n++
+		}
+		if n != len(labels) {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		case m.Untyped != nil:
+			return m.Untyped.GetValue()
 		}
 	}
 	return 0

@@ -35,6 +35,7 @@ var journey = []step{
 	{"meshctl install: control plane ready, check all green", meshInstall},
 	{"enrolled namespaces: bookstore's sidecars injected, bookbuyer buys through both proxies", bookstoreEnrolled},
 	{"bookbuyer to bookstore is mutual TLS on the wire, with both identities in metrics and logs", bookstoreMutualTLS},
+	{"bookstore's pod is annotated for Prometheus and its proxy's metrics name deployment/bookstore", bookstoreScrapedByWorkload},
 	{"meshctl tap shows bookbuyer's requests to bookstore with both identities; meshctl top counts them", bookstoreTap},
 	{"a change in the cluster reaches the proxies over the channel", channelPropagation},
 	{"with the controller down, meshed pods keep serving and a new pod waits for it", controllerDown},

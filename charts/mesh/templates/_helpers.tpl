@@ -22,6 +22,15 @@ fixed names meshctl and the controller look for.
 {{/* The Lease through which the controller's replicas elect the one that does what must happen once (pkg/meshconfig LeaderLeaseName). */}}
 {{- define "mesh.leaderLeaseName" -}}mesh-controller-leader{{- end }}
 
+{{/* The meshed pods' proxies: the label the injector puts on them (meshconfig.LabelProxyVersion), the admin port's name (proxyconfig.AdminPortName), the metrics path (wire.MetricsPath); pkg/install's tests hold them to those. */}}
+{{- define "mesh.proxyVersionLabel" -}}meshctl.io/proxy-version{{- end }}
+
+{{- define "mesh.proxyAdminPortName" -}}mesh-admin{{- end }}
+
+{{- define "mesh.proxyMetricsPath" -}}/metrics{{- end }}
+
+{{- define "mesh.proxyMonitorName" -}}mesh-proxy{{- end }}
+
 {{/* The controller's health and metrics port. */}}
 {{- define "mesh.healthPort" -}}9090{{- end }}
 

@@ -7,13 +7,16 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshctl/meshctl/internal/testenv"
@@ -93,6 +96,77 @@ spec:
 		if !reflect.DeepEqual(f.got, f.want) {
 			t.Errorf("%s differ:\nwebhook:\n%s\nmeshctl inject:\n%s", f.name, toJSON(t, f.got), toJSON(t, f.want))
 		}
+	}
+}
+
+// TestDeploymentPodEqualsMeshctlInject: the webhook's pod of a
+// Deployment (owned by its ReplicaSet "<deployment>-<pod-template-hash>",
+// as the Deployment controller makes it) names the Deployment in its
+// proxy's arguments exactly as `meshctl inject` of the Deployment does,
+// and gets the same annotations.
+func TestDeploymentPodEqualsMeshctlInject(t *testing.T) {
+	m := startMesh(t, false)
+	ctx := testenv.Context(t)
+	const deployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      serviceAccountName: default
+      containers:
+        - name: web
+          image: registry.example/web:1
+`
+	var out, report bytes.Buffer
+	o := &manifest.Options{FromCluster: true, MeshName: m.Name, MeshNamespace: m.Namespace, Clients: kube.Static(env.Clients)}
+	o.In, o.Out, o.ErrOut = strings.NewReader(deployment), &out, &report
+	if err := o.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var offline appsv1.Deployment
+	if err := yaml.UnmarshalStrict(out.Bytes(), &offline); err != nil {
+		t.Fatal(err)
+	}
+
+	ns := m.enrolledNamespace(t)
+	const hash = "5d8f7c9b6"
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: "web-" + hash + "-",
+			Labels:       map[string]string{"app": "web", appsv1.DefaultDeploymentUniqueLabelKey: hash},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-" + hash,
+				UID: "6d1b1a55-0000-4000-8000-000000000001", Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}},
+		},
+		Spec: *offline.Spec.Template.Spec.DeepCopy(),
+	}
+	// The pod the ReplicaSet would make from the template before injection.
+	pod.Spec.InitContainers, pod.Spec.Volumes = nil, nil
+	webhooked, err := m.createPod(t, ns, pod, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := proxyContainer(webhooked), proxyconfig.ProxyContainerOf(&offline.Spec.Template.Spec)
+	if got == nil || want == nil {
+		t.Fatalf("proxy containers: webhook %v, meshctl inject %v", got, want)
+	}
+	if !reflect.DeepEqual(got.Args, want.Args) || !slices.Contains(got.Args, "--workload-kind=deployment") || !slices.Contains(got.Args, "--workload-name=web") {
+		t.Errorf("proxy arguments differ or do not name deployment/web:\nwebhook:        %q\nmeshctl inject: %q", got.Args, want.Args)
+	}
+	for _, k := range proxyconfig.PrometheusAnnotationKeys() {
+		if webhooked.Annotations[k] == "" || webhooked.Annotations[k] != offline.Spec.Template.Annotations[k] {
+			t.Errorf("annotation %s: webhook %q, meshctl inject %q", k, webhooked.Annotations[k], offline.Spec.Template.Annotations[k])
+		}
+	}
+	if webhooked.Annotations[meshconfig.AnnotationInjected] != offline.Spec.Template.Annotations[meshconfig.AnnotationInjected] {
+		t.Errorf("markers differ:\nwebhook:        %s\nmeshctl inject: %s", webhooked.Annotations[meshconfig.AnnotationInjected], offline.Spec.Template.Annotations[meshconfig.AnnotationInjected])
 	}
 }
 

@@ -141,7 +141,7 @@ func (d *document) walk(tokens []string, create bool) ([]*yaml.Node, error) {
 		child := *slot
 		if d.cache.shared[child] {
 			d.touch(n)
-			child = deepCopy(child)
+			child = d.cache.copyShared(child)
 			*slot = child
 			d.dirty[n] = true
 		}

@@ -427,6 +427,17 @@ func (c *valueCache) node(v any) (*yaml.Node, error) {
 			n.Content = append(n.Content, key, val)
 		}
 		return n, nil
+	case []string:
+		// A proxy's arguments: different for every workload, so not
+		// worth a round trip through JSON and the cache.
+		nodes := make([]yaml.Node, 1+len(v))
+		n := &nodes[0]
+		*n = yaml.Node{Kind: yaml.SequenceNode, Tag: tagSeq, Content: make([]*yaml.Node, len(v))}
+		for i, x := range v {
+			nodes[1+i] = yaml.Node{Kind: yaml.ScalarNode, Tag: tagStr, Value: x}
+			n.Content[i] = &nodes[1+i]
+		}
+		return n, nil
 	case []any:
 		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: tagSeq}
 		for _, x := range v {
@@ -457,6 +468,24 @@ func (c *valueCache) node(v any) (*yaml.Node, error) {
 		c.shared[n] = true
 	}
 	return n, nil
+}
+
+// copyShared copies n, a shared tree, for a change below it: the node
+// alone, with its own list of the same children, which it marks shared in
+// turn, so that a change further down copies them too (walk) and the
+// emitter renders the untouched ones from its cache. A workload's proxy
+// arguments are such a change: copying the whole container for them, and
+// rendering it anew, cost most of a workload's time.
+func (c *valueCache) copyShared(n *yaml.Node) *yaml.Node {
+	cp := *n
+	cp.Anchor = ""
+	cp.HeadComment, cp.LineComment, cp.FootComment = "", "", ""
+	cp.Line, cp.Column = 0, 0
+	cp.Content = slices.Clone(n.Content)
+	for _, x := range n.Content {
+		c.shared[x] = true
+	}
+	return &cp
 }
 
 // deepCopy copies n without anchors (a copy that kept them would redefine

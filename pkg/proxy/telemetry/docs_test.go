@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshctl/meshctl/pkg/version"
 )
 
 // TestMetricsDocumented holds docs/configuration.md#metrics to the
@@ -24,14 +26,17 @@ func TestMetricsDocumented(t *testing.T) {
 	}
 	section := string(doc[start:end])
 
-	m := NewMetrics()
+	m := NewMetricsFor(Workload{Namespace: "n", Kind: "deployment", Name: "w"})
 	m.ObserveRequest("inbound", "GET", 200, "p", true, time.Millisecond)
 	m.TCPOpened("inbound", "p", true)
 	m.Handshake("inbound", "ok", time.Millisecond)
+	m.Denied("inbound", "http", "p", "no_traffic_target")
 	var b bytes.Buffer
+	appendBuildInfo(&b, version.Get(), m.workload)
 	m.appendRequests(&b)
 	m.appendTCP(&b)
 	m.appendHandshakes(&b)
+	m.appendDenied(&b)
 	series := regexp.MustCompile(`(?m)^(mesh_proxy_\w+?)(_bucket|_sum|_count)?\{([^}]*)\}`)
 	label := regexp.MustCompile(`(\w+)="`)
 	for _, s := range series.FindAllStringSubmatch(b.String(), -1) {

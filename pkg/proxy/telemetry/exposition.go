@@ -28,7 +28,7 @@ const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 // Prometheus's own collectors use.
 func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	var b bytes.Buffer
-	appendBuildInfo(&b, version.Get())
+	appendBuildInfo(&b, version.Get(), m.workload)
 	m.appendRequests(&b)
 	m.appendTCP(&b)
 	m.appendHandshakes(&b)
@@ -46,10 +46,12 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // appendBuildInfo writes the build as an info metric; it takes the build
-// so that the golden test does not depend on the toolchain.
-func appendBuildInfo(b *bytes.Buffer, v version.Info) {
+// so that the golden test does not depend on the toolchain. It names the
+// workload too: a query joins the process's metrics, which do not, to it
+// (on instance and job) to sum them by workload.
+func appendBuildInfo(b *bytes.Buffer, v version.Info, workload string) {
 	header(b, MetricBuildInfo, "gauge", "A metric with a constant '1' value labeled by the version, commit and Go version mesh-proxy was built from.")
-	sample(b, MetricBuildInfo, []string{"commit", v.Commit, "go_version", v.GoVersion, "version", v.Version}, "", "", 1)
+	sample(b, MetricBuildInfo, []string{"commit", v.Commit, "go_version", v.GoVersion, "version", v.Version}, workload, "", "", 1)
 }
 
 func (m *Metrics) appendRequests(b *bytes.Buffer) {
@@ -71,16 +73,16 @@ func (m *Metrics) appendRequests(b *bytes.Buffer) {
 	header(b, MetricRequestsTotal, "counter", "HTTP requests handled by the proxy.")
 	for i, k := range keys {
 		labels := requestLabels(k)
-		sample(b, MetricRequestsTotal, labels, "", "", float64(series[i].count.Load()))
+		sample(b, MetricRequestsTotal, labels, m.workload, "", "", float64(series[i].count.Load()))
 	}
 	header(b, MetricRequestDuration, "histogram", "Time from receiving an HTTP request to the end of its response.")
 	for i, k := range keys {
-		histogram(b, MetricRequestDuration, requestLabels(k), series[i])
+		m.histogram(b, MetricRequestDuration, requestLabels(k), series[i])
 	}
 }
 
 // histogram writes the samples of one histogram series.
-func histogram(b *bytes.Buffer, name string, labels []string, s *requestSeries) {
+func (m *Metrics) histogram(b *bytes.Buffer, name string, labels []string, s *requestSeries) {
 	// The buckets are read before the count, which an observation
 	// meanwhile may have raised; le="+Inf" (the count) is then still
 	// at least the largest bucket, as a histogram's must be.
@@ -91,12 +93,12 @@ func histogram(b *bytes.Buffer, name string, labels []string, s *requestSeries) 
 		counts[j] = cumulative
 	}
 	count := max(s.count.Load(), cumulative)
-	for j, le := range durationBuckets {
-		sample(b, name+"_bucket", labels, "le", string(formatFloat(nil, le.Seconds())), float64(counts[j]))
+	for j := range durationBuckets {
+		sample(b, name+"_bucket", labels, m.workload, "le", m.bounds[j], float64(counts[j]))
 	}
-	sample(b, name+"_bucket", labels, "le", "+Inf", float64(count))
-	sample(b, name+"_sum", labels, "", "", time.Duration(s.sum.Load()).Seconds())
-	sample(b, name+"_count", labels, "", "", float64(count))
+	sample(b, name+"_bucket", labels, m.workload, "le", "+Inf", float64(count))
+	sample(b, name+"_sum", labels, m.workload, "", "", time.Duration(s.sum.Load()).Seconds())
+	sample(b, name+"_count", labels, m.workload, "", "", float64(count))
 }
 
 func requestLabels(k requestKey) []string {
@@ -130,11 +132,11 @@ func (m *Metrics) appendHandshakes(b *bytes.Buffer) {
 
 	header(b, MetricHandshakes, "counter", "Mutual TLS handshakes between proxies, by result: ok, or why it failed.")
 	for i, k := range keys {
-		sample(b, MetricHandshakes, []string{"direction", k.direction, "result", k.result}, "", "", float64(series[i].count.Load()))
+		sample(b, MetricHandshakes, []string{"direction", k.direction, "result", k.result}, m.workload, "", "", float64(series[i].count.Load()))
 	}
 	header(b, MetricHandshakeDuration, "histogram", "Time a mutual TLS handshake between proxies took, including the TCP connect on the outbound side.")
 	for i, k := range keys {
-		histogram(b, MetricHandshakeDuration, []string{"direction", k.direction, "result", k.result}, series[i])
+		m.histogram(b, MetricHandshakeDuration, []string{"direction", k.direction, "result", k.result}, series[i])
 	}
 }
 
@@ -154,7 +156,7 @@ func (m *Metrics) appendDenied(b *bytes.Buffer) {
 	m.mu.Unlock()
 	header(b, MetricDenied, "counter", "HTTP requests and connections the mesh refused: inbound by its policy, by caller and reason; outbound to destinations outside the mesh while egress is off.")
 	for i, k := range keys {
-		sample(b, MetricDenied, []string{"direction", k.direction, "peer", k.peer, "protocol", k.protocol, "reason", k.reason}, "", "", float64(counts[i]))
+		sample(b, MetricDenied, []string{"direction", k.direction, "peer", k.peer, "protocol", k.protocol, "reason", k.reason}, m.workload, "", "", float64(counts[i]))
 	}
 }
 
@@ -175,17 +177,17 @@ func (m *Metrics) appendTCP(b *bytes.Buffer) {
 
 	header(b, MetricTCPOpened, "counter", "Opaque TCP connections proxied.")
 	for i, k := range keys {
-		sample(b, MetricTCPOpened, tcpLabels(k), "", "", float64(series[i].opened.Load()))
+		sample(b, MetricTCPOpened, tcpLabels(k), m.workload, "", "", float64(series[i].opened.Load()))
 	}
 	header(b, MetricTCPActive, "gauge", "Opaque TCP connections open now.")
 	for i, k := range keys {
-		sample(b, MetricTCPActive, tcpLabels(k), "", "", float64(series[i].active.Load()))
+		sample(b, MetricTCPActive, tcpLabels(k), m.workload, "", "", float64(series[i].active.Load()))
 	}
 	header(b, MetricTCPBytes, "counter", "Bytes of opaque TCP connections, by flow: sent upstream or received from upstream.")
 	for i, k := range keys {
 		tls := strconv.FormatBool(k.mtls)
-		sample(b, MetricTCPBytes, []string{"direction", k.direction, "flow", "received", "peer", k.peer, "tls", tls}, "", "", float64(series[i].received.Load()))
-		sample(b, MetricTCPBytes, []string{"direction", k.direction, "flow", "sent", "peer", k.peer, "tls", tls}, "", "", float64(series[i].sent.Load()))
+		sample(b, MetricTCPBytes, []string{"direction", k.direction, "flow", "received", "peer", k.peer, "tls", tls}, m.workload, "", "", float64(series[i].received.Load()))
+		sample(b, MetricTCPBytes, []string{"direction", k.direction, "flow", "sent", "peer", k.peer, "tls", tls}, m.workload, "", "", float64(series[i].sent.Load()))
 	}
 }
 
@@ -217,32 +219,32 @@ func (m *Metrics) appendProcess(b *bytes.Buffer) {
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 
 	header(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.")
-	sample(b, "process_cpu_seconds_total", nil, "", "", cpu)
+	sample(b, "process_cpu_seconds_total", nil, "", "", "", cpu)
 	if rss, ok := residentBytes(); ok {
 		header(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
-		sample(b, "process_resident_memory_bytes", nil, "", "", float64(rss))
+		sample(b, "process_resident_memory_bytes", nil, "", "", "", float64(rss))
 	}
 	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
 		header(b, "process_open_fds", "gauge", "Number of open file descriptors.")
-		sample(b, "process_open_fds", nil, "", "", float64(len(fds)))
+		sample(b, "process_open_fds", nil, "", "", "", float64(len(fds)))
 	}
 	var nofile syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &nofile) == nil {
 		header(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.")
-		sample(b, "process_max_fds", nil, "", "", float64(nofile.Cur))
+		sample(b, "process_max_fds", nil, "", "", "", float64(nofile.Cur))
 	}
 	header(b, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.")
-	sample(b, "process_start_time_seconds", nil, "", "", float64(m.start.UnixNano())/1e9)
+	sample(b, "process_start_time_seconds", nil, "", "", "", float64(m.start.UnixNano())/1e9)
 	header(b, "go_goroutines", "gauge", "Number of goroutines that currently exist.")
-	sample(b, "go_goroutines", nil, "", "", value(samples[0]))
+	sample(b, "go_goroutines", nil, "", "", "", value(samples[0]))
 	header(b, "go_memstats_heap_alloc_bytes", "gauge", "Number of heap bytes allocated and currently in use.")
-	sample(b, "go_memstats_heap_alloc_bytes", nil, "", "", value(samples[1]))
+	sample(b, "go_memstats_heap_alloc_bytes", nil, "", "", "", value(samples[1]))
 	header(b, "go_memstats_sys_bytes", "gauge", "Number of bytes obtained from system.")
-	sample(b, "go_memstats_sys_bytes", nil, "", "", value(samples[2]))
+	sample(b, "go_memstats_sys_bytes", nil, "", "", "", value(samples[2]))
 	header(b, "go_gc_cycles_total", "counter", "Completed GC cycles.")
-	sample(b, "go_gc_cycles_total", nil, "", "", value(samples[3]))
+	sample(b, "go_gc_cycles_total", nil, "", "", "", value(samples[3]))
 	header(b, "go_info", "gauge", "Information about the Go environment.")
-	sample(b, "go_info", []string{"version", runtime.Version()}, "", "", 1)
+	sample(b, "go_info", []string{"version", runtime.Version()}, "", "", "", 1)
 }
 
 // residentBytes is the process's resident set, from /proc/self/statm.
@@ -274,11 +276,12 @@ func header(b *bytes.Buffer, name, typ, help string) {
 	b.WriteByte('\n')
 }
 
-// sample writes one line: labels are name, value pairs in name order, and
-// extraName (le), when set, comes last, as Prometheus's client puts it.
-func sample(b *bytes.Buffer, name string, labels []string, extraName, extraValue string, v float64) {
+// sample writes one line: labels are name, value pairs in name order;
+// fixed, rendered labels (the workload's) whose names sort after them;
+// and extraName (le), when set, comes last, as Prometheus's client puts it.
+func sample(b *bytes.Buffer, name string, labels []string, fixed, extraName, extraValue string, v float64) {
 	b.WriteString(name)
-	if len(labels) > 0 || extraName != "" {
+	if len(labels) > 0 || fixed != "" || extraName != "" {
 		b.WriteByte('{')
 		for i := 0; i+1 < len(labels); i += 2 {
 			if i > 0 {
@@ -286,8 +289,14 @@ func sample(b *bytes.Buffer, name string, labels []string, extraName, extraValue
 			}
 			label(b, labels[i], labels[i+1])
 		}
-		if extraName != "" {
+		if fixed != "" {
 			if len(labels) > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(fixed)
+		}
+		if extraName != "" {
+			if len(labels) > 0 || fixed != "" {
 				b.WriteByte(',')
 			}
 			label(b, extraName, extraValue)

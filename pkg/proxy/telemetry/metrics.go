@@ -5,6 +5,7 @@
 package telemetry
 
 import (
+	"bytes"
 	"net/http"
 	"strings"
 	"sync"
@@ -59,6 +60,13 @@ var durationBuckets = [...]time.Duration{
 // memory. WriteTo writes the text exposition format Prometheus scrapes.
 type Metrics struct {
 	start time.Time
+	// workload is the constant labels of every traffic series, rendered
+	// and escaped once (workloadLabels): a request costs nothing more for
+	// them, a scrape a copy per series.
+	workload string
+	// bounds are durationBuckets as le values, formatted once rather
+	// than for every bucket of every series of every scrape.
+	bounds [len(durationBuckets)]string
 
 	mu       sync.Mutex
 	peers    map[string]struct{}
@@ -96,16 +104,62 @@ type tcpSeries struct {
 	sent, received atomic.Uint64
 }
 
-// NewMetrics returns empty metrics, started now (process_start_time_seconds).
-func NewMetrics() *Metrics {
-	return &Metrics{
+// Workload is the proxy's own workload, which every request, TCP,
+// handshake and denial series names in its labels workload_namespace,
+// workload_kind and workload_name, so that series of the pods of one
+// Deployment add up. The names are not prefixed "namespace" and "pod":
+// Prometheus's PodMonitor adds target labels of those names, and would
+// rename clashing ones exported_*. Empty fields are left out, as
+// Prometheus reads an empty label anyway.
+type Workload struct {
+	Namespace, Kind, Name string
+}
+
+// maxWorkloadValue bounds each workload label's value, as Kubernetes
+// bounds a name (a DNS-1123 subdomain). mesh-proxy checks its flags
+// (wire.Workload.Check); this bound is for whatever else builds Metrics.
+const maxWorkloadValue = 253
+
+// NewMetrics returns empty metrics that name no workload, started now
+// (process_start_time_seconds).
+func NewMetrics() *Metrics { return NewMetricsFor(Workload{}) }
+
+// NewMetricsFor returns empty metrics whose traffic series name w.
+func NewMetricsFor(w Workload) *Metrics {
+	m := &Metrics{
 		start:    time.Now(),
+		workload: workloadLabels(w),
 		peers:    map[string]struct{}{},
 		requests: map[requestKey]*requestSeries{},
 		tcp:      map[tcpKey]*tcpSeries{},
 		tls:      map[handshakeKey]*requestSeries{},
 		denied:   map[deniedKey]*atomic.Uint64{},
 	}
+	for i, le := range durationBuckets {
+		m.bounds[i] = string(formatFloat(nil, le.Seconds()))
+	}
+	return m
+}
+
+// workloadLabels renders w's labels as sample writes them, in name order
+// (kind, name, namespace) and escaped; values are made valid UTF-8, which
+// Prometheus's parser requires of a label value, and bounded.
+func workloadLabels(w Workload) string {
+	var b bytes.Buffer
+	for _, l := range [...][2]string{{"workload_kind", w.Kind}, {"workload_name", w.Name}, {"workload_namespace", w.Namespace}} {
+		v := strings.ToValidUTF8(l[1], "\uFFFD")
+		if len(v) > maxWorkloadValue {
+			v = strings.ToValidUTF8(v[:maxWorkloadValue], "")
+		}
+		if v == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		label(&b, l[0], v)
+	}
+	return b.String()
 }
 
 // peerLocked returns p if it is (or can become) one of the MaxPeers named

@@ -157,7 +157,7 @@ func TestMetricsExposition(t *testing.T) {
 // TestMetricsExpositionGolden pins the exposition's layout (ordering,
 // label order with le last, escaping) for series whose values are fixed.
 func TestMetricsExpositionGolden(t *testing.T) {
-	m := NewMetrics()
+	m := NewMetricsFor(Workload{Namespace: "bookstore", Kind: "deployment", Name: "bookstore-v1"})
 	for i, d := range []time.Duration{50 * time.Microsecond, 2 * time.Millisecond, 2 * time.Millisecond} {
 		m.ObserveRequest([]string{"outbound", "inbound"}[i%2], "POST", 201, "port/8080", false, d)
 	}
@@ -167,11 +167,69 @@ func TestMetricsExpositionGolden(t *testing.T) {
 	m.Handshake("inbound", "ok", 2*time.Millisecond)
 	m.Handshake("outbound", "peer_identity", 50*time.Microsecond)
 	var buf bytes.Buffer
-	appendBuildInfo(&buf, version.Info{Version: "v1.2.3", Commit: "0123abc", GoVersion: "go1.26.0", Platform: "linux/amd64"})
+	appendBuildInfo(&buf, version.Info{Version: "v1.2.3", Commit: "0123abc", GoVersion: "go1.26.0", Platform: "linux/amd64"}, m.workload)
 	m.appendRequests(&buf)
 	m.appendTCP(&buf)
 	m.appendHandshakes(&buf)
 	golden.Assert(t, "testdata/metrics.golden", buf.Bytes())
+}
+
+// TestWorkloadLabels: every traffic series and the build's, and only
+// those, carry the proxy's workload; values that would break the exposition (quotes,
+// backslashes, line feeds, bytes that are not UTF-8) are escaped or
+// replaced, and long ones bounded, as Prometheus's own parser reads them.
+func TestWorkloadLabels(t *testing.T) {
+	long := strings.Repeat("n", 300) + "é"
+	for _, tc := range []struct {
+		name    string
+		w, want Workload
+	}{
+		{"plain", Workload{"bookstore", "deployment", "bookstore-v1"}, Workload{"bookstore", "deployment", "bookstore-v1"}},
+		{"hostile", Workload{"ns\"} 1\n", `de"ploy\ment`, "web\"}\nmesh_proxy_requests_total{x=\"1\xff"},
+			Workload{"ns\"} 1\n", `de"ploy\ment`, "web\"}\nmesh_proxy_requests_total{x=\"1\uFFFD"}},
+		{"long", Workload{Namespace: "ns", Kind: "job", Name: long}, Workload{"ns", "job", long[:maxWorkloadValue]}},
+		{"only the namespace", Workload{Namespace: "ns"}, Workload{Namespace: "ns"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMetricsFor(tc.w)
+			m.ObserveRequest("inbound", "GET", 200, "a/b", true, time.Millisecond)
+			m.TCPOpened("outbound", "a/b", true)
+			m.TCPClosed("outbound", "a/b", true, 1, 2)
+			m.Handshake("inbound", "ok", time.Millisecond)
+			m.Denied("inbound", "http", "c/d", "no_traffic_target")
+			fams := scrape(t, m)
+			traffic := 0
+			for name, f := range fams {
+				for _, s := range f.Metric {
+					got := map[string]string{}
+					for _, l := range s.Label {
+						got[l.GetName()] = l.GetValue()
+					}
+					if !strings.HasPrefix(name, "mesh_proxy_") {
+						for k := range got {
+							if strings.HasPrefix(k, "workload_") {
+								t.Errorf("%s has the workload label %s", name, k)
+							}
+						}
+						continue
+					}
+					traffic++
+					for k, want := range map[string]string{"workload_namespace": tc.want.Namespace, "workload_kind": tc.want.Kind, "workload_name": tc.want.Name} {
+						v, ok := got[k]
+						if want == "" && ok {
+							t.Errorf("%s%v: empty %s written", name, got, k)
+						}
+						if v != want {
+							t.Errorf("%s: %s = %q, want %q", name, k, v, want)
+						}
+					}
+				}
+			}
+			if traffic != 10 {
+				t.Errorf("%d traffic and build series, want 10", traffic)
+			}
+		})
+	}
 }
 
 func TestPeersAreBounded(t *testing.T) {
@@ -410,4 +468,33 @@ func TestAppendTimestamp(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzWorkloadLabels: whatever names Metrics is given, the exposition
+// parses with Prometheus's parser, and each label is the value given,
+// bounded and made valid UTF-8, or absent when empty.
+func FuzzWorkloadLabels(f *testing.F) {
+	f.Add("bookstore", "deployment", "bookstore-v1")
+	f.Add("ns\"} 1\n", `de"ploy\ment`, "web\xff")
+	f.Fuzz(func(t *testing.T, ns, kind, name string) {
+		m := NewMetricsFor(Workload{Namespace: ns, Kind: kind, Name: name})
+		m.ObserveRequest("inbound", "GET", 200, "a/b", true, time.Millisecond)
+		s := series(scrape(t, m), MetricRequestsTotal, nil)
+		if len(s) != 1 {
+			t.Fatalf("%d series", len(s))
+		}
+		got := map[string]string{}
+		for _, l := range s[0].Label {
+			got[l.GetName()] = l.GetValue()
+		}
+		for k, v := range map[string]string{"workload_namespace": ns, "workload_kind": kind, "workload_name": name} {
+			v = strings.ToValidUTF8(v, "\uFFFD")
+			if len(v) > maxWorkloadValue {
+				v = strings.ToValidUTF8(v[:maxWorkloadValue], "")
+			}
+			if got[k] != v {
+				t.Errorf("%s = %q, want %q", k, got[k], v)
+			}
+		}
+	})
 }

@@ -61,6 +61,10 @@ type Run struct {
 	// Without it (tests, and proxies injected before identity existed)
 	// the proxy speaks plain text as before.
 	Identity *Identity
+	// Workload, when not nil, is the object that runs the proxy's pod,
+	// which its metrics name. Proxies injected before it existed leave
+	// those labels empty.
+	Workload *Workload
 }
 
 // Identity is how the proxy gets its identity and the channel: where the
@@ -190,6 +194,9 @@ func (r Run) Args() []string {
 			args = append(args, arg(flagAppProbe, p.String()))
 		}
 	}
+	if w := r.Workload; w != nil {
+		args = append(args, w.args()...)
+	}
 	return args
 }
 
@@ -242,6 +249,9 @@ func ParseRunArgs(args []string) (Run, error) {
 	fs.Var(hostPortValue{&id.ControllerAddress}, flagControllerAddress, "")
 	fs.Var(idValue{&id.ControllerID}, flagControllerID, "")
 	fs.Var(probesValue{&id.AppProbes}, flagAppProbe, "")
+	var w Workload
+	fs.Var(stringValue{&w.Kind}, flagWorkloadKind, "")
+	fs.Var(stringValue{&w.Name}, flagWorkloadName, "")
 	if err := parse(fs, args[1:], flagLogLevel, flagInboundPort, flagOutboundPort, flagAdminPort); err != nil {
 		return Run{}, err
 	}
@@ -269,6 +279,15 @@ func ParseRunArgs(args []string) (Run, error) {
 			return Run{}, err
 		}
 		r.Identity = &id
+	}
+	if set[flagWorkloadKind] || set[flagWorkloadName] {
+		if !set[flagWorkloadKind] {
+			return Run{}, fmt.Errorf("--%s needs --%s", flagWorkloadName, flagWorkloadKind)
+		}
+		if err := w.Check(); err != nil {
+			return Run{}, fmt.Errorf("--%s, --%s: %w", flagWorkloadKind, flagWorkloadName, err)
+		}
+		r.Workload = &w
 	}
 	return r, nil
 }

@@ -40,6 +40,7 @@ func fullRun() Run {
 	r.JWT = &JWT{Issuer: "https://issuer.example", Audiences: []string{"books", "stars,too"}, JWKSURL: "https://issuer.example/jwks", JWKS: `{"keys":[]}`,
 		ExemptProbes: []Probe{{8080, "/healthz"}, {8080, "/ready,now"}, {9090, "/"}}}
 	r.Identity = &Identity{ControllerAddress: "mesh-controller.mesh-system.svc:9444", ControllerID: mustID("spiffe://cluster.local/ns/mesh-system/sa/mesh-controller")}
+	r.Workload = &Workload{Kind: KindDeployment, Name: "bookstore-v1"}
 	return r
 }
 
@@ -63,7 +64,9 @@ func TestArgsRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	for name, r := range map[string]Run{"minimal": minimalRun(), "full": fullRun()} {
+	pod := minimalRun()
+	pod.Workload = &Workload{Kind: KindPod}
+	for name, r := range map[string]Run{"minimal": minimalRun(), "full": fullRun(), "pod named by itself": pod} {
 		t.Run("run "+name, func(t *testing.T) {
 			got, err := ParseRunArgs(r.Args())
 			if err != nil {
@@ -85,7 +88,7 @@ func TestArgsFormat(t *testing.T) {
 		t.Errorf("init args\n got %s\nwant %s", got, want)
 	}
 	if got, want := strings.Join(fullRun().Args(), " "),
-		`run --log-level=warn --inbound-port=15003 --outbound-port=15001 --admin-port=15000 --metrics=true --log-level-pinned=true --tracing-address=otel.tracing --tracing-port=4318 --tracing-endpoint=/v1/traces --jwt-issuer=https://issuer.example --jwt-audience=books --jwt-audience=stars,too --jwks-url=https://issuer.example/jwks --jwks={"keys":[]} --jwt-exempt-probe=8080/healthz --jwt-exempt-probe=8080/ready,now --jwt-exempt-probe=9090/ --controller-address=mesh-controller.mesh-system.svc:9444 --controller-id=spiffe://cluster.local/ns/mesh-system/sa/mesh-controller`; got != want {
+		`run --log-level=warn --inbound-port=15003 --outbound-port=15001 --admin-port=15000 --metrics=true --log-level-pinned=true --tracing-address=otel.tracing --tracing-port=4318 --tracing-endpoint=/v1/traces --jwt-issuer=https://issuer.example --jwt-audience=books --jwt-audience=stars,too --jwks-url=https://issuer.example/jwks --jwks={"keys":[]} --jwt-exempt-probe=8080/healthz --jwt-exempt-probe=8080/ready,now --jwt-exempt-probe=9090/ --controller-address=mesh-controller.mesh-system.svc:9444 --controller-id=spiffe://cluster.local/ns/mesh-system/sa/mesh-controller --workload-kind=deployment --workload-name=bookstore-v1`; got != want {
 		t.Errorf("run args\n got %s\nwant %s", got, want)
 	}
 }
@@ -131,6 +134,15 @@ func TestParseArgsErrors(t *testing.T) {
 		"probe with a query":      {append(minimalRun().Args(), "--jwt-issuer=i", "--jwt-exempt-probe=8080/healthz?x=1"), "cannot hold"},
 		"unsorted probes":         {append(minimalRun().Args(), "--jwt-issuer=i", "--jwt-exempt-probe=9090/a", "--jwt-exempt-probe=8080/b"), "must be sorted"},
 		"duplicate probes":        {append(minimalRun().Args(), "--jwt-issuer=i", "--jwt-exempt-probe=8080/a", "--jwt-exempt-probe=8080/a"), "must be sorted"},
+		"name without kind":       {append(minimalRun().Args(), "--workload-name=web"), "needs --workload-kind"},
+		"kind without name":       {append(minimalRun().Args(), "--workload-kind=deployment"), "has no name"},
+		"empty kind":              {append(minimalRun().Args(), "--workload-kind="), "empty value"},
+		"upper-case kind":         {append(minimalRun().Args(), "--workload-kind=Deployment", "--workload-name=web"), "not a lower-case"},
+		"quote in name":           {append(minimalRun().Args(), "--workload-kind=deployment", `--workload-name=web"} 1`), "not a DNS-1123 subdomain"},
+		"line feed in name":       {append(minimalRun().Args(), "--workload-kind=deployment", "--workload-name=web\nevil 1"), "not a DNS-1123 subdomain"},
+		"name too long":           {append(minimalRun().Args(), "--workload-kind=deployment", "--workload-name="+strings.Repeat("a", 254)), "not a DNS-1123 subdomain"},
+		"kind too long":           {append(minimalRun().Args(), "--workload-kind="+strings.Repeat("a", 64), "--workload-name=web"), "not a lower-case"},
+		"workload twice":          {append(fullRun().Args(), "--workload-name=other"), "given twice"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := ParseRunArgs(tc.args)
