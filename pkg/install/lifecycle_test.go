@@ -474,8 +474,9 @@ func TestUninstallLeavesNothingButCRDs(t *testing.T) {
 	}
 	hooks, _ := env.Clients.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{LabelSelector: meshconfig.LabelMeshName + "=" + d.MeshName})
 	roles, _ := env.Clients.Kube.RbacV1().ClusterRoles().List(ctx, metav1.ListOptions{LabelSelector: meshconfig.LabelMeshName + "=" + d.MeshName})
-	if len(hooks.Items)+len(roles.Items) > 0 {
-		t.Errorf("uninstall left %d webhook configurations and %d cluster roles", len(hooks.Items), len(roles.Items))
+	classes, _ := env.Clients.Kube.SchedulingV1().PriorityClasses().List(ctx, metav1.ListOptions{LabelSelector: meshconfig.LabelMeshName + "=" + d.MeshName})
+	if len(hooks.Items)+len(roles.Items)+len(classes.Items) > 0 {
+		t.Errorf("uninstall left %d webhook configurations, %d cluster roles and %d priority classes", len(hooks.Items), len(roles.Items), len(classes.Items))
 	}
 	if _, err := env.Clients.Dynamic.Resource(crdResource()).Get(ctx, "traffictargets.access.smi-spec.io", metav1.GetOptions{}); err != nil {
 		t.Errorf("uninstall without --purge deleted the CRDs: %v", err)

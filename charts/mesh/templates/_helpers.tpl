@@ -8,6 +8,9 @@ fixed names meshctl and the controller look for.
 
 {{- define "mesh.clusterRoleName" -}}meshctl-{{ .Release.Name }}-controller{{- end }}
 
+{{/* The controller's PriorityClass: the one named in the values, else the chart's own (templates/priorityclass.yaml). */}}
+{{- define "mesh.priorityClassName" -}}{{ .Values.controller.priorityClassName | default (printf "meshctl-%s-controller" .Release.Name) }}{{- end }}
+
 {{- define "mesh.webhookName" -}}meshctl-{{ .Release.Name }}-sidecar-injector{{- end }}
 
 {{- define "mesh.tlsSecretName" -}}mesh-controller-tls{{- end }}
@@ -87,9 +90,6 @@ own, which win (the selector must keep matching).
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- with .Values.controller.priorityClassName }}
-priorityClassName: {{ . | quote }}
 {{- end }}
 {{- with .Values.controller.nodeSelector }}
 nodeSelector:
