@@ -1,7 +1,8 @@
 // Package proxytest runs proxies for tests of the CLI's side of the admin
 // port: Admin, the real admin handler (pkg/proxy/admin) with real metrics
 // (pkg/proxy/telemetry) on a loopback port of the test process, cheap
-// enough to run a thousand; and Process, a real mesh-proxy process.
+// enough to run a thousand; Process, a real mesh-proxy process; and the
+// pod parts of a meshed pod (Sidecar, AppSpec).
 package proxytest
 
 import (

@@ -9,7 +9,6 @@ package integration_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -20,19 +19,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
+	"github.com/meshctl/meshctl/internal/apicount"
 	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/internal/pfkubelet"
 	"github.com/meshctl/meshctl/internal/proxytest"
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/dashboard"
-	"github.com/meshctl/meshctl/pkg/identity"
-	"github.com/meshctl/meshctl/pkg/kube"
-	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
 	"github.com/meshctl/meshctl/pkg/proxyadmin"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
@@ -75,7 +71,7 @@ func (c *cluster) owner(ns, kind, name, sa string) *metav1.OwnerReference {
 	apps := env.Clients.Kube.AppsV1()
 	labels := map[string]string{"app": name}
 	sel := &metav1.LabelSelector{MatchLabels: labels}
-	tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec(sa)}
+	tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: proxytest.AppSpec(sa)}
 	meta := metav1.ObjectMeta{Name: name}
 	var uid types.UID
 	var err error
@@ -120,10 +116,10 @@ func (c *cluster) owner(ns, kind, name, sa string) *metav1.OwnerReference {
 func (c *cluster) pod(ns, name, sa string, owner *metav1.OwnerReference, phase corev1.PodPhase, admin string) *corev1.Pod {
 	c.t.Helper()
 	ctx := testenv.Context(c.t)
-	s := spec(sa)
+	s := proxytest.AppSpec(sa)
 	s.NodeName = c.node
 	if admin != "" {
-		s.InitContainers = []corev1.Container{proxyContainer(c.t)}
+		s.InitContainers = []corev1.Container{proxytest.Sidecar(c.t)}
 	}
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: s}
 	if owner != nil {
@@ -148,75 +144,6 @@ func (c *cluster) pod(ns, name, sa string, owner *metav1.OwnerReference, phase c
 	}
 	return created
 }
-
-func spec(sa string) corev1.PodSpec {
-	return corev1.PodSpec{ServiceAccountName: sa, AutomountServiceAccountToken: ptr.To(false), Containers: []corev1.Container{{Name: "app", Image: "app:1"}}}
-}
-
-// proxyContainer is the sidecar the injector adds.
-func proxyContainer(t *testing.T) corev1.Container {
-	t.Helper()
-	pc, err := proxyconfig.New(meshconfig.DefaultSpec())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctrl, err := meshconfig.ControllerID(identity.DefaultTrustDomain, meshconfig.DefaultMeshNamespace)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := pc.NativeSidecarContainer()
-	run := pc.Run()
-	run.Identity = &wire.Identity{ControllerAddress: meshconfig.ControllerAddress(meshconfig.DefaultMeshNamespace), ControllerID: ctrl}
-	proxy.Args = run.Args()
-	return proxy
-}
-
-// requests counts a client's API requests as VERB resource[/subresource].
-type requests struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (r *requests) clients(t *testing.T) *kube.Clients {
-	cfg := rest.CopyConfig(env.Config)
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripper(func(req *http.Request) (*http.Response, error) {
-			parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
-			if parts[0] == "apis" {
-				parts = parts[1:]
-			}
-			rest := parts[2:]
-			if len(rest) > 2 && rest[0] == "namespaces" {
-				rest = rest[2:]
-			}
-			key := req.Method + " " + rest[0]
-			if len(rest) == 3 {
-				key += "/" + rest[2]
-			}
-			r.mu.Lock()
-			r.n[key]++
-			r.mu.Unlock()
-			return rt.RoundTrip(req)
-		})
-	})
-	kc, err := kube.NewClientsForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kc
-}
-
-func (r *requests) reset() map[string]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := r.n
-	r.n = map[string]int{}
-	return n
-}
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // TestCluster: a namespace of every kind of workload, read three times
 // through real port-forwards and drawn. Between two readings, web's
@@ -247,9 +174,9 @@ func TestCluster(t *testing.T) {
 	c.pod(ns, "migrate-h5k2j", "", c.owner(ns, "Job", "migrate", ""), corev1.PodPending, "")
 	c.pod(other, "client-7d4b9c-1", "client", c.owner(other, "Deployment", "client", "client"), corev1.PodRunning, proxytest.StartAdmin(t, proxytest.Options{}).Addr)
 
-	var n requests
-	n.reset()
-	clients := n.clients(t)
+	var n apicount.Counter
+	n.Reset()
+	clients := n.Clients(t, env.Config)
 	src := &dashboard.Cluster{Kube: clients.Kube, Open: (&proxyadmin.Client{Config: clients.Config, Kube: clients.Kube}).Session, Namespace: ns, Clock: clock.RealClock{}}
 	clk := clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	r := &dashboard.Refresher{Source: src, Clock: clk, Scope: "namespace " + ns}
@@ -287,8 +214,8 @@ func TestCluster(t *testing.T) {
 	// The first reading: one List per resource kind, and a port-forward
 	// to each of the five meshed, running pods (a WebSocket upgrade, so a
 	// GET).
-	first := map[string]int{"GET pods": 1, "GET deployments": 1, "GET replicasets": 1, "GET statefulsets": 1, "GET daemonsets": 1, "GET pods/portforward": 5}
-	if got := n.reset(); !equalCounts(got, first) {
+	first := map[string]int{"LIST pods": 1, "LIST deployments": 1, "LIST replicasets": 1, "LIST statefulsets": 1, "LIST daemonsets": 1, "GET pods/portforward": 5}
+	if got := n.Reset(); !equalCounts(got, first) {
 		t.Errorf("API requests of the first reading: %v, want %v", got, first)
 	}
 
@@ -309,12 +236,12 @@ func TestCluster(t *testing.T) {
 		t.Errorf("edges %v, want %v; %d proxies read twice", edges, want, st.Proxies)
 	}
 	// Later readings: the Lists again, and no port-forward: they stay open.
-	again := map[string]int{"GET pods": 1, "GET deployments": 1, "GET replicasets": 1, "GET statefulsets": 1, "GET daemonsets": 1}
-	if got := n.reset(); !equalCounts(got, again) {
+	again := map[string]int{"LIST pods": 1, "LIST deployments": 1, "LIST replicasets": 1, "LIST statefulsets": 1, "LIST daemonsets": 1}
+	if got := n.Reset(); !equalCounts(got, again) {
 		t.Errorf("API requests of the second reading: %v, want %v", got, again)
 	}
 	next(3)
-	if got := n.reset(); !equalCounts(got, again) {
+	if got := n.Reset(); !equalCounts(got, again) {
 		t.Errorf("API requests of the third reading: %v, want %v", got, again)
 	}
 	for pod, f := range c.kubelet.Forwards() {

@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/meshctl/meshctl/internal/apicount"
 	"github.com/meshctl/meshctl/internal/proxytest"
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/channel"
@@ -82,11 +83,11 @@ func BenchmarkFleet1000(b *testing.B) {
 		}
 	}
 	b.Logf("%d namespaces, %d meshed pods set up in %s", benchNamespaces, benchNamespaces*benchDeployments*benchReplicas, time.Since(start).Round(time.Second))
-	var n counter
-	clients := n.clients(b)
+	var n apicount.Counter
+	clients := n.Clients(b, env.Config)
 
 	measure := func(b *testing.B, run func() error) {
-		n.reset()
+		n.Reset()
 		before := c.kubelet.Forwards()
 		for b.Loop() {
 			if err := run(); err != nil {
@@ -94,7 +95,7 @@ func BenchmarkFleet1000(b *testing.B) {
 			}
 		}
 		requests := 0
-		for k, v := range n.reset() {
+		for k, v := range n.Reset() {
 			if !strings.HasSuffix(k, "pods/portforward") {
 				requests += v
 			}

@@ -8,8 +8,6 @@ package integration_test
 
 import (
 	"fmt"
-	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,16 +15,12 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	_ "github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/internal/pfkubelet"
 	"github.com/meshctl/meshctl/internal/proxytest"
 	"github.com/meshctl/meshctl/internal/testenv"
-	"github.com/meshctl/meshctl/pkg/identity"
-	"github.com/meshctl/meshctl/pkg/kube"
-	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
 	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
@@ -75,7 +69,7 @@ func (c *cluster) deployment(ns, name, sa string, admins ...string) {
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: appsv1.DeploymentSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: appSpec(sa)},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: proxytest.AppSpec(sa)},
 		},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -86,7 +80,7 @@ func (c *cluster) deployment(ns, name, sa string, admins ...string) {
 			{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID, Controller: ptr.To(true)}}},
 		Spec: appsv1.ReplicaSetSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: appSpec(sa)},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: proxytest.AppSpec(sa)},
 		},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -106,7 +100,7 @@ func (c *cluster) statefulSet(ns, name, sa string, admins ...string) {
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: appsv1.StatefulSetSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: appSpec(sa)},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: proxytest.AppSpec(sa)},
 		},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -123,10 +117,10 @@ func (c *cluster) statefulSet(ns, name, sa string, admins ...string) {
 func (c *cluster) pod(ns, name, sa string, labels map[string]string, owner *metav1.OwnerReference, admin string) {
 	c.t.Helper()
 	ctx := testenv.Context(c.t)
-	spec := appSpec(sa)
+	spec := proxytest.AppSpec(sa)
 	spec.NodeName = c.node
 	if admin != "" {
-		spec.InitContainers = []corev1.Container{proxyContainer(c.t)}
+		spec.InitContainers = []corev1.Container{proxytest.Sidecar(c.t)}
 	}
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: spec}
 	if owner != nil {
@@ -151,96 +145,8 @@ func (c *cluster) pod(ns, name, sa string, labels map[string]string, owner *meta
 	}
 }
 
-func appSpec(sa string) corev1.PodSpec {
-	return corev1.PodSpec{ServiceAccountName: sa, AutomountServiceAccountToken: ptr.To(false), Containers: []corev1.Container{{Name: "app", Image: "app:1"}}}
-}
-
-// proxyContainer is the sidecar the injector adds, with identity.
-func proxyContainer(t testing.TB) corev1.Container {
-	t.Helper()
-	pc, err := proxyconfig.New(meshconfig.DefaultSpec())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctrl, err := meshconfig.ControllerID(identity.DefaultTrustDomain, meshconfig.DefaultMeshNamespace)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := pc.NativeSidecarContainer()
-	run := pc.Run()
-	run.Identity = &wire.Identity{ControllerAddress: meshconfig.ControllerAddress(meshconfig.DefaultMeshNamespace), ControllerID: ctrl}
-	proxy.Args = run.Args()
-	return proxy
-}
-
 // idle is an admin port whose proxy carries nothing.
 func idle(t testing.TB) string { return proxytest.StartAdmin(t, proxytest.Options{}).Addr }
-
-// counter counts the API requests a client makes, by verb and resource.
-type counter struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-// clients are admin clients whose requests c counts.
-func (c *counter) clients(t testing.TB) *kube.Clients {
-	t.Helper()
-	cfg := rest.CopyConfig(env.Config)
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripper(func(req *http.Request) (*http.Response, error) {
-			c.count(req)
-			return rt.RoundTrip(req)
-		})
-	})
-	kc, err := kube.NewClientsForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kc
-}
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
-
-// count files a request as VERB resource[/subresource]: a List is a GET
-// of a collection, a Get one of an object.
-func (c *counter) count(req *http.Request) {
-	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
-	// /api/v1/[namespaces/NS/]RESOURCE[/NAME[/SUB]] or /apis/G/V/...
-	if len(parts) > 0 && parts[0] == "apis" && len(parts) > 1 {
-		parts = parts[1:]
-	}
-	if len(parts) < 2 {
-		return
-	}
-	rest := parts[2:]
-	if len(rest) >= 2 && rest[0] == "namespaces" && len(rest) > 2 {
-		rest = rest[2:]
-	}
-	verb := req.Method
-	switch {
-	case len(rest) == 1 && req.Method == http.MethodGet:
-		verb = "LIST"
-	case len(rest) == 3:
-		rest = []string{rest[0] + "/" + rest[2]}
-	}
-	key := verb + " " + rest[0]
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
-	}
-	c.n[key]++
-}
-
-func (c *counter) reset() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := c.n
-	c.n = nil
-	return n
-}
 
 // stepClock is when the golden tests' clock starts.
 var stepClock = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

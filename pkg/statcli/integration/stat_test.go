@@ -13,6 +13,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/meshctl/meshctl/internal/apicount"
 	"github.com/meshctl/meshctl/internal/clocktest"
 	"github.com/meshctl/meshctl/internal/golden"
 	"github.com/meshctl/meshctl/internal/proxytest"
@@ -111,8 +112,8 @@ func stat(t *testing.T, clients *kube.Clients, o statcli.Options) (stdout, stder
 func TestStat(t *testing.T) {
 	c := newCluster(t)
 	ns := shop(t, c)
-	var n counter
-	clients := n.clients(t)
+	var n apicount.Counter
+	clients := n.Clients(t, env.Config)
 	// The namespace's random suffix, written the same length so that the
 	// table's columns stay put.
 	placeholder := ns[:len(ns)-6] + "golden"
@@ -192,8 +193,8 @@ func TestStatCost(t *testing.T) {
 		c.deployment(ns, "web", "web", idle(t), idle(t))
 		c.deployment(ns, "api", "api", idle(t), "")
 	}
-	var n counter
-	clients := n.clients(t)
+	var n apicount.Counter
+	clients := n.Clients(t, env.Config)
 	for _, tc := range []struct {
 		cmd      string
 		o        statcli.Options
@@ -212,12 +213,12 @@ func TestStatCost(t *testing.T) {
 		{"stat sts -A", statcli.Options{Kind: statcli.KindStatefulSet, AllNamespaces: true}, map[string]int{"LIST pods": 1, "LIST statefulsets": 1}, 0},
 		{"stat ns", statcli.Options{Kind: statcli.KindNamespace}, map[string]int{"LIST pods": 1, "LIST namespaces": 1}, 9},
 	} {
-		n.reset()
+		n.Reset()
 		before := c.kubelet.Forwards()
 		if _, stderr, err := stat(t, clients, tc.o); err != nil {
 			t.Fatalf("%s: %v\n%s", tc.cmd, err, stderr)
 		}
-		got := n.reset()
+		got := n.Reset()
 		forwards := 0
 		for pod, k := range c.kubelet.Forwards() {
 			if k-before[pod] > 1 {
