@@ -32,8 +32,6 @@ type renderedSidecar struct {
 	// annotations are the pod annotations the sidecar asks for (the
 	// Prometheus ones), which apply adds where the pod has none of them.
 	annotations map[string]string
-	// config is the definition rendered, for withWorkload.
-	config *proxyconfig.Config
 	// json is the containers' JSON, the volume's and the annotations',
 	// hashed into the marker; raw holds each container's and the
 	// volume's, which patches carry as their value as it is.
@@ -85,8 +83,10 @@ func (s *renderedSidecar) render() {
 // stream rather than once per workload.
 func (s *renderedSidecar) withWorkload(w wire.Workload) *renderedSidecar {
 	d := *s
-	d.config = s.config.WithWorkload(w)
-	d.proxy.Args = d.config.RunArgs()
+	// The workload's flags come last (wire.Workload.Args): appended to
+	// the definition's own arguments, rendered once, rather than the
+	// definition cloned and rendered again for each workload.
+	d.proxy.Args = slices.Concat(s.proxy.Args, w.Args())
 	d.workloadArgs = d.proxy.Args
 	d.base = s
 	return &d
@@ -147,7 +147,7 @@ func (in *Injector) sidecarFor(w Target, annotations map[string]string, spec *co
 		return nil, err
 	}
 	c = c.WithExemptProbes(probes)
-	s := &renderedSidecar{init: c.InitContainer(), proxy: c.NativeSidecarContainer(), annotations: c.PrometheusAnnotations(), config: c}
+	s := &renderedSidecar{init: c.InitContainer(), proxy: c.NativeSidecarContainer(), annotations: c.PrometheusAnnotations()}
 	if c.Identity != nil {
 		v := proxyconfig.IdentityVolume()
 		s.volume = &v

@@ -194,8 +194,9 @@ func (r Run) Args() []string {
 			args = append(args, arg(flagAppProbe, p.String()))
 		}
 	}
+	// Last, as Workload.Args says.
 	if w := r.Workload; w != nil {
-		args = append(args, w.args()...)
+		args = append(args, w.Args()...)
 	}
 	return args
 }

@@ -66,7 +66,10 @@ func (w Workload) Check() error {
 	return nil
 }
 
-func (w Workload) args() []string {
+// Args are w's flags, which Run.Args writes last: the arguments of a
+// proxy that names w are those of one that names none followed by
+// these, so an injector renders the rest once for every workload.
+func (w Workload) Args() []string {
 	args := []string{arg(flagWorkloadKind, w.Kind)}
 	if w.Name != "" {
 		args = append(args, arg(flagWorkloadName, w.Name))

@@ -34,3 +34,18 @@ func TestWorkloadCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkloadArgsComeLast: the injector renders a definition's arguments
+// once and appends each workload's flags (pkg/inject's withWorkload), so
+// Run.Args must write them last, whatever else is set.
+func TestWorkloadArgsComeLast(t *testing.T) {
+	for name, r := range map[string]Run{"minimal": minimalRun(), "full": fullRun()} {
+		w := Workload{Kind: KindDeployment, Name: "web"}
+		base := r
+		base.Workload = nil
+		r.Workload = &w
+		if got, want := strings.Join(r.Args(), " "), strings.Join(append(base.Args(), w.Args()...), " "); got != want {
+			t.Errorf("%s: Args() = %s\nwant the arguments without the workload, then its flags: %s", name, got, want)
+		}
+	}
+}
