@@ -226,6 +226,9 @@ func (e *emitter) scalar(v *yaml.Node, inFlow bool) string {
 	case v.Style&yaml.SingleQuotedStyle != 0 && !strings.ContainsAny(s, "\n\r\t"):
 		return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 	}
+	if flagPlain(s) {
+		return s
+	}
 	q, ok := e.quoted[s]
 	if !ok {
 		q = quote(s)
@@ -238,6 +241,28 @@ func (e *emitter) scalar(v *yaml.Node, inFlow bool) string {
 	}
 	return q
 }
+
+// flagPlain says s is a command-line flag that YAML writes plain, as quote
+// would, without asking the encoder: "--" and a letter, then letters,
+// digits and "-_.=/". Such a string is no number, boolean, null, document
+// marker or comment, and holds no indicator. A workload's proxy flags
+// (--workload-name=NAME) differ for every workload, so the cache by value
+// would not spare them the encoder. TestFlagPlainAgreesWithTheEncoder
+// holds the two to each other.
+func flagPlain(s string) bool {
+	if len(s) < 3 || s[0] != '-' || s[1] != '-' || !isLetter(s[2]) {
+		return false
+	}
+	for i := 3; i < len(s); i++ {
+		c := s[i]
+		if !isLetter(c) && !('0' <= c && c <= '9') && c != '-' && c != '_' && c != '.' && c != '=' && c != '/' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // quote asks the YAML encoder how it writes s on one line, and falls back
 // to a JSON string (valid YAML double-quoted) for what it would write as a
