@@ -2,9 +2,7 @@ package main
 
 import (
 	"encoding/json"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,19 +30,13 @@ import (
 type routedKubelet struct {
 	*pfkubelet.Kubelet
 	node   string
-	mu     sync.Mutex
-	admins map[string]string // namespace/pod -> address
+	admins pfkubelet.Admins
 }
 
 func startRoutedKubelet(t *testing.T) *routedKubelet {
 	t.Helper()
-	k := &routedKubelet{admins: map[string]string{}}
-	k.Kubelet = pfkubelet.Start(t, func(ns, pod, port string) (string, bool) {
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		addr, ok := k.admins[ns+"/"+pod]
-		return addr, ok && port == strconv.Itoa(wire.AdminPort)
-	})
+	k := &routedKubelet{}
+	k.Kubelet = pfkubelet.Start(t, k.admins.Route)
 	k.node = k.Node(t, env)
 	return k
 }
@@ -78,9 +70,7 @@ func (k *routedKubelet) fleetPod(t *testing.T, ns, name, image, version string, 
 	if _, err := pods.UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("pod %s: status: %v", name, err)
 	}
-	k.mu.Lock()
-	k.admins[ns+"/"+name] = admin
-	k.mu.Unlock()
+	k.admins.Set(ns, name, admin)
 }
 
 // TestProxyStatusFleet: `meshctl proxy status` without a pod, through real

@@ -9,9 +9,9 @@ package integration_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,7 +32,6 @@ import (
 	"github.com/meshctl/meshctl/pkg/proxy/telemetry"
 	"github.com/meshctl/meshctl/pkg/proxyadmin"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
-	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 var env *testenv.Env
@@ -44,21 +43,15 @@ type cluster struct {
 	t       *testing.T
 	kubelet *pfkubelet.Kubelet
 	node    string
-	mu      sync.Mutex
-	admins  map[string]string // namespace/pod -> admin address
+	admins  pfkubelet.Admins
 }
 
 func newCluster(t *testing.T) *cluster {
 	if env.External {
 		t.Fatal("these tests register a kubelet of their own; run them against the test API server, not " + testenv.EnvKubeconfig)
 	}
-	c := &cluster{t: t, admins: map[string]string{}}
-	c.kubelet = pfkubelet.Start(t, func(ns, pod, port string) (string, bool) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		addr, ok := c.admins[ns+"/"+pod]
-		return addr, ok && port == fmt.Sprint(wire.AdminPort)
-	})
+	c := &cluster{t: t}
+	c.kubelet = pfkubelet.Start(t, c.admins.Route)
 	c.node = c.kubelet.Node(t, env)
 	return c
 }
@@ -138,9 +131,7 @@ func (c *cluster) pod(ns, name, sa string, owner *metav1.OwnerReference, phase c
 		c.t.Fatalf("pod %s/%s: status: %v", ns, name, err)
 	}
 	if admin != "" {
-		c.mu.Lock()
-		c.admins[ns+"/"+name] = admin
-		c.mu.Unlock()
+		c.admins.Set(ns, name, admin)
 	}
 	return created
 }
@@ -215,7 +206,7 @@ func TestCluster(t *testing.T) {
 	// to each of the five meshed, running pods (a WebSocket upgrade, so a
 	// GET).
 	first := map[string]int{"LIST pods": 1, "LIST deployments": 1, "LIST replicasets": 1, "LIST statefulsets": 1, "LIST daemonsets": 1, "GET pods/portforward": 5}
-	if got := n.Reset(); !equalCounts(got, first) {
+	if got := n.Reset(); !maps.Equal(got, first) {
 		t.Errorf("API requests of the first reading: %v, want %v", got, first)
 	}
 
@@ -232,16 +223,16 @@ func TestCluster(t *testing.T) {
 		ns + "/deployment/api -> " + ns + "/deployment/web": "10 requests, 0.9 ok",
 		ns + "/deployment/web -> " + ns + "/statefulset/db": "4 requests, 1 ok",
 	}
-	if !equalStrings(edges, want) || st.Proxies != 4 || st.Waiting {
+	if !maps.Equal(edges, want) || st.Proxies != 4 || st.Waiting {
 		t.Errorf("edges %v, want %v; %d proxies read twice", edges, want, st.Proxies)
 	}
 	// Later readings: the Lists again, and no port-forward: they stay open.
 	again := map[string]int{"LIST pods": 1, "LIST deployments": 1, "LIST replicasets": 1, "LIST statefulsets": 1, "LIST daemonsets": 1}
-	if got := n.Reset(); !equalCounts(got, again) {
+	if got := n.Reset(); !maps.Equal(got, again) {
 		t.Errorf("API requests of the second reading: %v, want %v", got, again)
 	}
 	next(3)
-	if got := n.Reset(); !equalCounts(got, again) {
+	if got := n.Reset(); !maps.Equal(got, again) {
 		t.Errorf("API requests of the third reading: %v, want %v", got, again)
 	}
 	for pod, f := range c.kubelet.Forwards() {
@@ -273,28 +264,4 @@ func TestCluster(t *testing.T) {
 	if !found[other+"/client"] || !found[ns+"/web"] {
 		t.Errorf("every namespace: %v", found)
 	}
-}
-
-func equalCounts(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
-func equalStrings(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }

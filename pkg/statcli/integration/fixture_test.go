@@ -8,7 +8,6 @@ package integration_test
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +21,6 @@ import (
 	"github.com/meshctl/meshctl/internal/proxytest"
 	"github.com/meshctl/meshctl/internal/testenv"
 	"github.com/meshctl/meshctl/pkg/proxyconfig"
-	"github.com/meshctl/meshctl/pkg/proxyconfig/wire"
 )
 
 // env is the API server shared by this package's integration tests.
@@ -37,8 +35,7 @@ type cluster struct {
 	kubelet *pfkubelet.Kubelet
 	node    string
 
-	mu     sync.Mutex
-	admins map[string]string // namespace/pod -> admin address
+	admins pfkubelet.Admins
 }
 
 func newCluster(t testing.TB) *cluster {
@@ -46,13 +43,8 @@ func newCluster(t testing.TB) *cluster {
 	if env.External {
 		t.Fatal("these tests register a kubelet of their own; run them against the test API server, not " + testenv.EnvKubeconfig)
 	}
-	c := &cluster{t: t, admins: map[string]string{}}
-	c.kubelet = pfkubelet.Start(t, func(ns, pod, port string) (string, bool) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		addr, ok := c.admins[ns+"/"+pod]
-		return addr, ok && port == fmt.Sprint(wire.AdminPort)
-	})
+	c := &cluster{t: t}
+	c.kubelet = pfkubelet.Start(t, c.admins.Route)
 	c.node = c.kubelet.Node(t, env)
 	return c
 }
@@ -139,9 +131,7 @@ func (c *cluster) pod(ns, name, sa string, labels map[string]string, owner *meta
 		c.t.Fatalf("pod %s/%s: status: %v", ns, name, err)
 	}
 	if admin != "" {
-		c.mu.Lock()
-		c.admins[ns+"/"+name] = admin
-		c.mu.Unlock()
+		c.admins.Set(ns, name, admin)
 	}
 }
 
